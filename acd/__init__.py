@@ -1,0 +1,1 @@
+"""ACD: agents, queues and routing policies (issue: ACD)."""

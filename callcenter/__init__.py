@@ -1,0 +1,1 @@
+"""Composition root: configuration, database and the `callcenter` command."""

@@ -1,0 +1,1 @@
+"""CTI panel: agent screen pops and supervisor wallboard (issue: CTI panel)."""

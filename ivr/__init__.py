@@ -1,0 +1,1 @@
+"""IVR: declarative phone menus run over AsyncAGI (issue: IVR)."""

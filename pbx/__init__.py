@@ -1,0 +1,1 @@
+"""Asterisk side: AMI codec, AMI client, call tracker and trace playback."""

@@ -1,0 +1,105 @@
+"""Recorded AMI conversations (../shared/ami-traces/*.jsonl) read and replayed.
+
+A trace is one JSON object per socket read or write:
+``{"t": seconds since connect, "dir": "in" | "out", "data": raw text}``.
+Replaying runs the `in` bytes through the same codec and tracker the live
+client uses, with event time = the epoch of the connection + the read's `t`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Iterator
+
+from pbx.codec import AMICodec, FrameError, Message
+from pbx.tracker import CallRecord, CallTracker, event_time
+
+
+class TraceError(ValueError):
+    """A trace file line that is not a valid read/write record."""
+
+
+@dataclass(frozen=True, slots=True)
+class Read:
+    """One socket read (`in`) or write (`out`) of a recorded conversation."""
+
+    t: float
+    dir: str
+    data: str
+
+
+def read_trace(path: str | Path) -> Iterator[Read]:
+    """Every read and write of a trace, in order; a bad line raises naming file and line."""
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                raw = json.loads(line)
+                read = Read(t=float(raw["t"]), dir=str(raw["dir"]), data=str(raw["data"]))
+            except (ValueError, KeyError, TypeError) as exc:
+                raise TraceError(f"{path}:{number}: not a trace record ({exc})") from exc
+            if read.dir not in ("in", "out"):
+                raise TraceError(f"{path}:{number}: dir must be 'in' or 'out', not {read.dir!r}")
+            yield read
+
+
+def _parse_eventtv(value: str) -> float | None:
+    try:
+        return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%f%z").timestamp()
+    except ValueError:
+        return None
+
+
+def connection_epoch(path: str | Path, look: int = 50) -> float:
+    """Epoch of the trace's t=0, from the first event carrying EventTV or Timestamp (else 0)."""
+    codec = AMICodec()
+    for index, read in enumerate(read_trace(path)):
+        if index > look:
+            break
+        if read.dir != "in":
+            continue
+        for item in codec.feed(read.data.encode("utf-8")):
+            if isinstance(item, Message):
+                when = _parse_eventtv(item.get("EventTV", "")) or event_time(item, 0.0)
+                if when:
+                    return when - read.t
+    return 0.0
+
+
+def replay_messages(path: str | Path) -> Iterator[tuple[float, Message | FrameError]]:
+    """(time, item) for every frame Asterisk sent in a trace."""
+    epoch = connection_epoch(path)
+    codec = AMICodec()
+    for read in read_trace(path):
+        if read.dir != "in":
+            continue
+        for item in codec.feed(read.data.encode("utf-8")):
+            if isinstance(item, (Message, FrameError)):
+                yield epoch + read.t, item
+
+
+def actions_sent(path: str | Path) -> list[Message]:
+    """The actions the recording client sent, parsed."""
+    codec = AMICodec()
+    codec.feed(b"Asterisk Call Manager/0\r\n")
+    out: list[Message] = []
+    for read in read_trace(path):
+        if read.dir == "out":
+            out.extend(m for m in codec.feed(read.data.encode("utf-8")) if isinstance(m, Message))
+    return out
+
+
+def replay(path: str | Path, tracker: CallTracker | None = None) -> list[CallRecord]:
+    """Finished call records of a trace, in the order the calls ended."""
+    tracker = tracker or CallTracker()
+    records: list[CallRecord] = []
+    for t, item in replay_messages(path):
+        if isinstance(item, Message) and item.event:
+            for event in tracker.feed(item, event_time(item, t)):
+                if event.record is not None:
+                    records.append(event.record)
+    return records

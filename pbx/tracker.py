@@ -1,0 +1,450 @@
+"""Call tracker: AMI events in, domain events and finished call records out.
+
+Pure and synchronous: `CallTracker.feed(message, t)` is given one AMI event
+and the time it happened and returns the domain events it implies. Channels
+are grouped into calls by Linkedid, which Asterisk keeps across Local channel
+pairs (`;1`/`;2`), queue agent legs and transfers.
+
+Reading real Asterisk (see ../shared/ami-traces/):
+- The *root* channel is the one whose Uniqueid equals its Linkedid. When it is
+  a Local `;1` half (a call placed by Originate), its `;2` half is the
+  *inbound* channel that runs the IVR and the queue; otherwise the root is the
+  inbound channel itself (a SIP trunk call).
+- Who hung up: app_queue says it in AgentComplete's Reason; otherwise the first
+  hangup of the call decides. A HangupRequest on the inbound channel is the far
+  end (the caller) going away, a SoftHangupRequest there is the dialplan or a
+  manager hanging up (the system); anything on an agent leg is the agent.
+- A queue timeout also raises QueueCallerAbandon (app_queue's record_abandoned);
+  it differs from a real abandon in that the caller has not hung up yet, and in
+  ``QUEUESTATUS=TIMEOUT`` when VarSet events are readable.
+- A stream that starts mid-call only knows part of a call: such a call ends
+  without a finished record (counted in `stats['partial']`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable, Mapping
+from urllib.parse import unquote
+
+from pbx.codec import Message
+
+OUTCOMES = ("answered", "abandoned", "timeout", "exit_key", "exit_empty", "full", "ivr_only", "outbound", "left_queue")
+_QUEUESTATUS_OUTCOME = {
+    "TIMEOUT": "timeout",
+    "FULL": "full",
+    "JOINEMPTY": "exit_empty",
+    "LEAVEEMPTY": "exit_empty",
+    "JOINUNAVAIL": "exit_empty",
+    "LEAVEUNAVAIL": "exit_empty",
+}
+
+
+def event_time(message: Mapping[str, str], arrival: float) -> float:
+    """When an event happened: Asterisk's Timestamp header if on, else when it arrived."""
+    stamp = message.get("Timestamp")
+    if stamp:
+        try:
+            return float(stamp)
+        except ValueError:
+            pass
+    return arrival
+
+
+def iso(t: float | None) -> str | None:
+    """An epoch time as ISO 8601 UTC with milliseconds, as records print it."""
+    if t is None:
+        return None
+    return datetime.fromtimestamp(t, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def local_partner(channel: str) -> str | None:
+    """The other half of a Local channel pair (`;1` <-> `;2`), or None."""
+    if channel.startswith("Local/"):
+        if channel.endswith(";1"):
+            return channel[:-1] + "2"
+        if channel.endswith(";2"):
+            return channel[:-1] + "1"
+    return None
+
+
+@dataclass(slots=True)
+class CallRecord:
+    """One finished call, as reports and the database store it."""
+
+    linkedid: str
+    caller_number: str | None
+    caller_name: str | None
+    dnid: str | None
+    started_at: float
+    ivr_digits: str
+    queue: str | None
+    enqueued_at: float | None
+    answered_at: float | None
+    agent: str | None
+    ended_at: float
+    outcome: str
+    wait_s: float | None
+    talk_s: float | None
+    hold_s: float
+    hangup_by: str
+    hangup_cause: int | None
+    transfers: int = 0
+    resynced: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as JSON-ready data, times in ISO 8601 UTC."""
+        data = asdict(self)
+        for key in ("started_at", "enqueued_at", "answered_at", "ended_at"):
+            data[key] = iso(data[key])
+        for key in ("wait_s", "talk_s", "hold_s"):
+            if data[key] is not None:
+                data[key] = round(data[key], 3)
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class DomainEvent:
+    """Something a person would notice happened on a call."""
+
+    kind: str
+    linkedid: str
+    t: float
+    data: dict[str, Any] = field(default_factory=dict)
+    record: CallRecord | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The event as JSON-ready data."""
+        out: dict[str, Any] = {"kind": self.kind, "linkedid": self.linkedid, "at": iso(self.t), **self.data}
+        if self.record is not None:
+            out["record"] = self.record.to_json()
+        return out
+
+
+@dataclass(slots=True)
+class _Call:
+    linkedid: str
+    started_at: float
+    partial: bool
+    root: str | None = None
+    inbound: str | None = None
+    channels: dict[str, str] = field(default_factory=dict)
+    caller_number: str | None = None
+    caller_name: str | None = None
+    dnid: str | None = None
+    digits: list[str] = field(default_factory=list)
+    queue: str | None = None
+    enqueued_at: float | None = None
+    answered_at: float | None = None
+    agent: str | None = None
+    interface: str | None = None
+    agent_channels: set[str] = field(default_factory=set)
+    left: str | None = None
+    left_at: float | None = None
+    completed_at: float | None = None
+    complete_reason: str | None = None
+    first_hangup: tuple[str, str] | None = None
+    hangup_cause: int | None = None
+    dialed_out: bool = False
+    held_since: dict[str, float] = field(default_factory=dict)
+    hold_s: float = 0.0
+    transfers: int = 0
+    resynced: bool = False
+    announced: bool = False
+    keyed_in_queue: bool = False
+
+
+def _known(value: str | None) -> str | None:
+    if not value or value in ("<unknown>", "unknown", "s"):
+        return None
+    return value
+
+
+class CallTracker:
+    """Live calls keyed by Linkedid, fed AMI events by the event loop only."""
+
+    def __init__(self) -> None:
+        self.calls: dict[str, _Call] = {}
+        self._by_uniqueid: dict[str, _Call] = {}
+        self.stats = {"events": 0, "finished": 0, "partial": 0, "ignored": 0}
+        self._handlers: dict[str, Callable[[_Call, Message, float, list[DomainEvent]], None]] = {
+            "Newchannel": self._on_newchannel,
+            "NewCallerid": self._on_callerid,
+            "DTMFEnd": self._on_dtmf,
+            "QueueCallerJoin": self._on_queue_join,
+            "AgentCalled": self._on_agent_called,
+            "AgentRingNoAnswer": self._on_ring_noanswer,
+            "AgentConnect": self._on_agent_connect,
+            "AgentComplete": self._on_agent_complete,
+            "QueueCallerAbandon": self._on_abandon,
+            "QueueCallerLeave": self._on_queue_leave,
+            "VarSet": self._on_varset,
+            "DialBegin": self._on_dial_begin,
+            "Hold": self._on_hold,
+            "Unhold": self._on_unhold,
+            "BlindTransfer": self._on_transfer,
+            "AttendedTransfer": self._on_transfer,
+            "HangupRequest": self._on_hangup_request,
+            "SoftHangupRequest": self._on_hangup_request,
+            "Hangup": self._on_hangup,
+            "AsyncAGIStart": self._on_agi_start,
+        }
+
+    def feed(self, message: Mapping[str, str], t: float) -> list[DomainEvent]:
+        """Apply one AMI event that happened at `t`; return what it means for its call."""
+        self.stats["events"] += 1
+        handler = self._handlers.get(message.get("Event", ""))
+        if handler is None:
+            return []
+        call = self._call_for(message, t)
+        if call is None:
+            self.stats["ignored"] += 1
+            return []
+        out: list[DomainEvent] = []
+        handler(call, message, t, out)
+        return out
+
+    def open_calls(self) -> list[str]:
+        """Linkedids of calls still in progress."""
+        return list(self.calls)
+
+    def _call_for(self, m: Mapping[str, str], t: float) -> _Call | None:
+        linkedid = m.get("Linkedid")
+        uniqueid = m.get("Uniqueid")
+        channel = m.get("Channel")
+        if not linkedid or not uniqueid or not channel:
+            return None
+        call = self.calls.get(linkedid)
+        if call is None:
+            is_root_start = m.get("Event") == "Newchannel" and uniqueid == linkedid
+            call = _Call(linkedid=linkedid, started_at=t, partial=not is_root_start)
+            self.calls[linkedid] = call
+        if uniqueid not in call.channels:
+            old = self._by_uniqueid.get(uniqueid)
+            if old is not None and old is not call:
+                old.channels.pop(uniqueid, None)
+            call.channels[uniqueid] = channel
+            self._by_uniqueid[uniqueid] = call
+        else:
+            call.channels[uniqueid] = channel
+        return call
+
+    def _emit(self, out: list[DomainEvent], kind: str, call: _Call, t: float, **data: Any) -> None:
+        out.append(DomainEvent(kind, call.linkedid, t, data))
+
+    def _caller_side(self, call: _Call, channel: str) -> bool:
+        return channel not in call.agent_channels
+
+    def _on_newchannel(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
+        if m["Uniqueid"] == call.linkedid:
+            channel = m["Channel"]
+            call.root = channel
+            call.inbound = local_partner(channel) if channel.endswith(";1") else channel
+            call.dnid = _known(m.get("Exten"))
+            self._on_callerid(call, m, t, out)
+
+    def _on_callerid(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
+        if m["Channel"] not in (call.root, call.inbound):
+            return
+        number = _known(m.get("CallerIDNum"))
+        if number:
+            call.caller_number = number
+            call.caller_name = _known(m.get("CallerIDName")) or call.caller_name
+        if not call.announced and not call.partial and call.caller_number:
+            call.announced = True
+            self._emit(out, "call_started", call, t, caller_number=call.caller_number, caller_name=call.caller_name, dnid=call.dnid)
+
+    def _on_agi_start(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
+        for line in unquote(m.get("Env", "")).splitlines():
+            key, _, value = line.partition(": ")
+            if key == "agi_dnid" and _known(value):
+                call.dnid = value
+
+    def _on_dtmf(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
+        if m.get("Direction", "Received") != "Received" or not self._caller_side(call, m["Channel"]):
+            return
+        digit = m.get("Digit", "")
+        in_queue = call.queue is not None and call.left is None
+        if call.queue is None and call.answered_at is None:
+            call.digits.append(digit)
+        call.keyed_in_queue = call.keyed_in_queue or in_queue
+        self._emit(out, "dtmf", call, t, digit=digit, in_queue=in_queue)
+
+    def _on_queue_join(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
+        call.queue = m.get("Queue")
+        call.enqueued_at = t
+        call.left = call.left_at = None
+        self._emit(out, "queue_joined", call, t, queue=call.queue, position=_int(m.get("Position")))
+
+    def _agent_legs(self, call: _Call, m: Mapping[str, str]) -> None:
+        dest = m.get("DestChannel")
+        if dest:
+            call.agent_channels.add(dest)
+            partner = local_partner(dest)
+            if partner:
+                call.agent_channels.add(partner)
+
+    def _on_agent_called(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
+        self._agent_legs(call, m)
+        self._emit(out, "agent_ringing", call, t, queue=m.get("Queue"), agent=m.get("MemberName"), interface=m.get("Interface"))
+
+    def _on_ring_noanswer(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
+        self._emit(out, "agent_no_answer", call, t, queue=m.get("Queue"), agent=m.get("MemberName"), interface=m.get("Interface"), ring_ms=_int(m.get("RingTime")))
+
+    def _on_agent_connect(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
+        self._agent_legs(call, m)
+        call.answered_at = t
+        call.agent = m.get("MemberName")
+        call.interface = m.get("Interface")
+        call.left, call.left_at = "answered", t
+        wait = t - call.enqueued_at if call.enqueued_at is not None else _float(m.get("HoldTime"))
+        self._emit(out, "answered", call, t, queue=m.get("Queue"), agent=call.agent, interface=call.interface, wait_s=wait)
+
+    def _on_agent_complete(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
+        call.completed_at = t
+        call.complete_reason = m.get("Reason")
+        if call.complete_reason == "transfer":
+            call.transfers += 1
+
+    def _on_abandon(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
+        call.left = "timeout" if call.first_hangup is None else "abandoned"
+        call.left_at = t
+
+    def _on_varset(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
+        if m.get("Variable") == "QUEUESTATUS" and m["Channel"] == call.inbound and call.answered_at is None:
+            outcome = _QUEUESTATUS_OUTCOME.get(m.get("Value", ""))
+            if outcome:
+                call.left = outcome
+                call.left_at = call.left_at or t
+
+    def _on_queue_leave(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
+        if call.left is None:
+            call.left = "exit_key" if call.keyed_in_queue else "left_queue"
+            call.left_at = t
+        if call.left == "answered":
+            return
+        wait = t - call.enqueued_at if call.enqueued_at is not None else None
+        self._emit(out, "queue_left", call, t, queue=m.get("Queue"), reason=call.left, wait_s=wait)
+
+    def _on_dial_begin(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
+        if m.get("Channel") in (call.root, call.inbound) and call.queue is None and m.get("DestChannel") not in call.agent_channels:
+            call.dialed_out = True
+
+    def _on_hold(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
+        call.held_since.setdefault(m["Channel"], t)
+        self._emit(out, "hold", call, t, channel=m["Channel"])
+
+    def _on_unhold(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
+        since = call.held_since.pop(m["Channel"], None)
+        if since is not None:
+            call.hold_s += t - since
+        self._emit(out, "unhold", call, t, channel=m["Channel"])
+
+    def _on_transfer(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
+        kind = "blind" if m.get("Event") == "BlindTransfer" else "attended"
+        target = m.get("Extension") or m.get("SecondTransfererConnectedLineNum") or m.get("TransferTargetChannel")
+        self._emit(out, "transferred", call, t, kind=kind, target=target, result=m.get("Result"))
+
+    def _on_hangup_request(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
+        if call.first_hangup is None:
+            call.first_hangup = (m["Channel"], m["Event"])
+
+    def _on_hangup(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
+        channel = m["Channel"]
+        if call.first_hangup is None:
+            call.first_hangup = (channel, "Hangup")
+        if channel == call.inbound or (call.hangup_cause is None and channel == call.root):
+            call.hangup_cause = _int(m.get("Cause"))
+        for since in call.held_since.values():
+            call.hold_s += t - since
+        call.held_since.clear()
+        uniqueid = m["Uniqueid"]
+        call.channels.pop(uniqueid, None)
+        self._by_uniqueid.pop(uniqueid, None)
+        if not call.channels:
+            self._finish(call, t, out)
+
+    def _finish(self, call: _Call, t: float, out: list[DomainEvent]) -> None:
+        del self.calls[call.linkedid]
+        if call.partial and not call.resynced:
+            self.stats["partial"] += 1
+            self._emit(out, "call_ended", call, t, partial=True)
+            return
+        record = self._record(call, t)
+        self.stats["finished"] += 1
+        out.append(DomainEvent("call_ended", call.linkedid, t, {"outcome": record.outcome, "hangup_by": record.hangup_by}, record))
+
+    def _hangup_by(self, call: _Call) -> str:
+        if call.complete_reason in ("caller", "agent"):
+            return call.complete_reason
+        if call.first_hangup is None:
+            return "system"
+        channel, kind = call.first_hangup
+        if channel in call.agent_channels:
+            return "agent"
+        if channel == call.root and channel != call.inbound:
+            return "caller"
+        if channel == call.inbound:
+            return "system" if kind == "SoftHangupRequest" else "caller"
+        return "system"
+
+    def _outcome(self, call: _Call) -> str:
+        if call.answered_at is not None:
+            return "answered"
+        if call.left and call.left != "answered":
+            return call.left
+        if call.queue is not None:
+            return "abandoned"
+        return "outbound" if call.dialed_out else "ivr_only"
+
+    def _record(self, call: _Call, t: float) -> CallRecord:
+        outcome = self._outcome(call)
+        wait = None
+        if call.enqueued_at is not None:
+            until = call.answered_at if call.answered_at is not None else (call.left_at or t)
+            wait = until - call.enqueued_at
+        talk = None
+        if call.answered_at is not None:
+            talk = (call.completed_at or t) - call.answered_at
+        return CallRecord(
+            linkedid=call.linkedid,
+            caller_number=call.caller_number,
+            caller_name=call.caller_name,
+            dnid=call.dnid,
+            started_at=call.started_at,
+            ivr_digits="".join(call.digits),
+            queue=call.queue,
+            enqueued_at=call.enqueued_at,
+            answered_at=call.answered_at,
+            agent=call.agent,
+            ended_at=t,
+            outcome=outcome,
+            wait_s=wait,
+            talk_s=talk,
+            hold_s=call.hold_s,
+            hangup_by=self._hangup_by(call),
+            hangup_cause=call.hangup_cause,
+            transfers=call.transfers,
+            resynced=call.resynced,
+        )
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value not in (None, "") else None
+    except ValueError:
+        return None
+
+
+def _float(value: str | None) -> float | None:
+    try:
+        return float(value) if value not in (None, "") else None
+    except ValueError:
+        return None
+
+
+def record_line(record: CallRecord) -> str:
+    """One finished call as a JSON line."""
+    return json.dumps(record.to_json(), ensure_ascii=False, sort_keys=False)

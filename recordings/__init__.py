@@ -1,0 +1,1 @@
+"""Call recordings: policy, pause, playback and retention (issue: recordings)."""

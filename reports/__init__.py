@@ -1,0 +1,1 @@
+"""Report jobs: waiting time, handle time, abandonment, service level, staffing."""
