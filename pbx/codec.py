@@ -238,15 +238,21 @@ def _check(value: str, where: str) -> str:
     return value
 
 
-def encode(action: Mapping[str, str | int | Sequence[str]]) -> bytes:
-    """Serialise an action; a CR or LF in any name or value is refused (AMI injection)."""
-    if "Action" not in action:
-        raise ValueError("AMI action has no 'Action' header")
+def encode(frame: Mapping[str, str | int | Sequence[str]]) -> bytes:
+    """Serialise an action (or, server side, an event or response).
+
+    A CR or LF in any header name or value is refused: it would let one value
+    smuggle extra headers or a whole extra action (AMI injection).
+    """
+    if not any(key in frame for key in ("Action", "Event", "Response")):
+        raise ValueError("AMI frame has no 'Action', 'Event' or 'Response' header")
     lines = []
-    for key, value in action.items():
+    for key, value in frame.items():
         _check(key, "header name")
         if ":" in key:
             raise ValueError(f"AMI header name contains ':': {key!r}")
+        if isinstance(frame, Message) and frame.repeated and key in frame.repeated:
+            value = frame.repeated[key]
         values = value if isinstance(value, (list, tuple)) else [value]
         for item in values:
             lines.append(f"{key}: {_check(str(item), f'header {key!r}')}")

@@ -14,12 +14,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Iterator
 
+from callcenter.exceptions import InputError
 from pbx.codec import AMICodec, FrameError, Message
 from pbx.tracker import CallRecord, CallTracker, event_time
-
-
-class TraceError(ValueError):
-    """A trace file line that is not a valid read/write record."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,9 +38,9 @@ def read_trace(path: str | Path) -> Iterator[Read]:
                 raw = json.loads(line)
                 read = Read(t=float(raw["t"]), dir=str(raw["dir"]), data=str(raw["data"]))
             except (ValueError, KeyError, TypeError) as exc:
-                raise TraceError(f"{path}:{number}: not a trace record ({exc})") from exc
+                raise InputError(f"{path}:{number}: not a trace record ({exc})") from exc
             if read.dir not in ("in", "out"):
-                raise TraceError(f"{path}:{number}: dir must be 'in' or 'out', not {read.dir!r}")
+                raise InputError(f"{path}:{number}: dir must be 'in' or 'out', not {read.dir!r}")
             yield read
 
 

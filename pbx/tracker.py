@@ -206,6 +206,41 @@ class CallTracker:
         handler(call, message, t, out)
         return out
 
+    def resync(self, channels: list[Mapping[str, str]], queue_entries: list[Mapping[str, str]], t: float) -> list[DomainEvent]:
+        """Rebuild live state after a reconnect from CoreShowChannel and QueueEntry lists.
+
+        Calls whose channels all vanished during the gap end now (flagged
+        `resynced`); channels never seen before join calls known only in part,
+        which keep live state (a caller waiting in a queue) but give no record.
+        """
+        out: list[DomainEvent] = []
+        listed = {m["Uniqueid"]: m for m in channels if m.get("Uniqueid") and m.get("Linkedid") and m.get("Channel")}
+        for call in list(self.calls.values()):
+            call.resynced = True
+            for uniqueid in [u for u in call.channels if u not in listed]:
+                del call.channels[uniqueid]
+                self._by_uniqueid.pop(uniqueid, None)
+            if not call.channels:
+                self._finish(call, t, out)
+        for uniqueid, m in listed.items():
+            if uniqueid not in self._by_uniqueid:
+                call = self._call_for(m, t)
+                if call is not None and uniqueid == call.linkedid and call.root is None:
+                    call.root = m["Channel"]
+                    call.inbound = local_partner(call.root) if call.root.endswith(";1") else call.root
+                    call.started_at = t - _duration(m.get("Duration"))
+                    call.caller_number = _known(m.get("CallerIDNum"))
+                    call.caller_name = _known(m.get("CallerIDName"))
+        for m in queue_entries:
+            call = self._by_uniqueid.get(m.get("Uniqueid", ""))
+            if call is not None and (call.queue != m.get("Queue") or call.enqueued_at is None):
+                call.queue = m.get("Queue")
+                call.enqueued_at = t - (_float(m.get("Wait")) or 0.0)
+                call.left = call.left_at = None
+                call.caller_number = call.caller_number or _known(m.get("CallerIDNum"))
+                self._emit(out, "queue_joined", call, t, queue=call.queue, position=_int(m.get("Position")), resynced=True)
+        return out
+
     def open_calls(self) -> list[str]:
         """Linkedids of calls still in progress."""
         return list(self.calls)
@@ -320,9 +355,13 @@ class CallTracker:
                 call.left_at = call.left_at or t
 
     def _on_queue_leave(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
+        # app_queue sends QueueCallerLeave *before* AgentConnect, so a leave with
+        # no known reason yet may still turn out answered: only the record says.
         if call.left is None:
-            call.left = "exit_key" if call.keyed_in_queue else "left_queue"
             call.left_at = t
+            if not call.keyed_in_queue:
+                return
+            call.left = "exit_key"
         if call.left == "answered":
             return
         wait = t - call.enqueued_at if call.enqueued_at is not None else None
@@ -368,7 +407,7 @@ class CallTracker:
 
     def _finish(self, call: _Call, t: float, out: list[DomainEvent]) -> None:
         del self.calls[call.linkedid]
-        if call.partial and not call.resynced:
+        if call.partial:
             self.stats["partial"] += 1
             self._emit(out, "call_ended", call, t, partial=True)
             return
@@ -380,7 +419,7 @@ class CallTracker:
         if call.complete_reason in ("caller", "agent"):
             return call.complete_reason
         if call.first_hangup is None:
-            return "system"
+            return "unknown" if call.resynced else "system"
         channel, kind = call.first_hangup
         if channel in call.agent_channels:
             return "agent"
@@ -396,7 +435,7 @@ class CallTracker:
         if call.left and call.left != "answered":
             return call.left
         if call.queue is not None:
-            return "abandoned"
+            return "left_queue" if call.left_at is not None else "abandoned"
         return "outbound" if call.dialed_out else "ivr_only"
 
     def _record(self, call: _Call, t: float) -> CallRecord:
@@ -443,6 +482,15 @@ def _float(value: str | None) -> float | None:
         return float(value) if value not in (None, "") else None
     except ValueError:
         return None
+
+
+def _duration(value: str | None) -> float:
+    """Seconds in CoreShowChannel's Duration (HH:MM:SS)."""
+    try:
+        hours, minutes, seconds = (int(x) for x in (value or "").split(":"))
+    except ValueError:
+        return 0.0
+    return hours * 3600.0 + minutes * 60.0 + seconds
 
 
 def record_line(record: CallRecord) -> str:

@@ -1,0 +1,199 @@
+"""The `callcenter` command: the composition root that wires config, AMI, tracker and database."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import secrets
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from callcenter import config
+from callcenter.exceptions import AuthenticationError, CallCenterError, ConfigError
+from callcenter.db import CallStore, make_engine, migrate
+from callcenter.monitor import Monitor
+from pbx.client import AMIClient, ClientOptions
+from pbx.playback import PlaybackServer
+from pbx.trace import replay
+from pbx.tracker import CallTracker, record_line
+
+EXIT_CONFIG = 2
+EXIT_AUTH = 3
+EXIT_ERROR = 1
+TRACES_ENV = "CALLCENTER_TRACES"
+
+
+def client_options(settings: config.Settings) -> ClientOptions:
+    """The AMI client's options from the [ami] section (the secret is required)."""
+    ami = settings.ami
+    assert ami.secret is not None
+    return ClientOptions(
+        host=ami.host, port=ami.port, username=ami.username, secret=ami.secret.get_secret_value(),
+        ping_interval=ami.ping_interval, ping_timeout=ami.ping_timeout, connect_timeout=ami.connect_timeout,
+        reconnect_min=ami.reconnect_min, reconnect_max=ami.reconnect_max, max_frame_bytes=ami.max_frame_bytes,
+    )
+
+
+def open_store(settings: config.Settings) -> CallStore:
+    """The call store on the configured database, migrated to the newest schema."""
+    engine = make_engine(settings.database.url)
+    migrate(engine)
+    return CallStore(engine)
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    """Print one JSON line per finished call of each trace."""
+    for path in args.traces:
+        for record in replay(path):
+            print(record_line(record))
+    return 0
+
+
+async def _monitor(options: ClientOptions, monitor: Monitor, once: bool) -> None:
+    client = AMIClient(options, monitor.on_event, monitor.on_resync)
+    try:
+        await client.run(once=once)
+    finally:
+        await client.close()
+
+
+def cmd_monitor(args: argparse.Namespace) -> int:
+    """Watch a live Asterisk (or the simulator) and print calls as they happen."""
+    settings = config.load(args.config, require=("ami",))
+    store = None if args.no_store else open_store(settings)
+    monitor = Monitor(CallTracker(), store, sys.stdout, as_json=args.json)
+    try:
+        asyncio.run(_monitor(client_options(settings), monitor, args.once))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def default_traces() -> Path:
+    """Where the recorded Asterisk traces are: $CALLCENTER_TRACES, else ../shared/ami-traces."""
+    if TRACES_ENV in os.environ:
+        return Path(os.environ[TRACES_ENV])
+    for base in (Path.cwd(), Path(__file__).resolve().parent.parent):
+        candidate = base.parent / "shared" / "ami-traces"
+        if candidate.is_dir():
+            return candidate
+    raise ConfigError(f"no recorded traces found: set {TRACES_ENV} to a folder of *.jsonl traces")
+
+
+def cmd_playback(args: argparse.Namespace) -> int:
+    """Serve recorded traces on an AMI port for `monitor` or a real client."""
+    secret = args.secret or os.environ.get("CALLCENTER_AMI_SECRET")
+    if not secret:
+        raise ConfigError("playback: --secret or CALLCENTER_AMI_SECRET is required")
+    traces = args.traces or sorted(default_traces().glob("*.jsonl"))
+
+    async def serve() -> None:
+        server = PlaybackServer(args.username, secret, speed=args.speed)
+        port = await server.start(args.host, args.port)
+        print(f"playing {len(traces)} trace(s) on {args.host}:{port}; waiting for a client to log in", flush=True)
+        while server.clients == 0:
+            await asyncio.sleep(0.05)
+        await server.play(traces)
+        await asyncio.sleep(0.5)
+        await server.stop()
+
+    asyncio.run(serve())
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Until the PBX simulator lands: real Asterisk traffic played over a local AMI socket, monitored live."""
+    traces = sorted(default_traces().glob("*.jsonl"))
+    settings = config.load(args.config)
+    store = open_store(settings)
+    monitor = Monitor(CallTracker(), store, sys.stdout)
+    secret = secrets.token_urlsafe(16)
+
+    async def run() -> None:
+        server = PlaybackServer("demo", secret, speed=args.speed)
+        port = await server.start()
+        print(f"Playing {len(traces)} recorded Asterisk calls on 127.0.0.1:{port} at {args.speed}x; monitoring:", flush=True)
+        client = AMIClient(ClientOptions("127.0.0.1", port, "demo", secret), monitor.on_event, monitor.on_resync)
+        task = asyncio.create_task(client.run(once=True))
+        await client.connected.wait()
+        await server.play(traces)
+        await asyncio.sleep(0.3)
+        await client.close()
+        await server.stop()
+        await task
+
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        pass
+    print(f"{store.count()} calls stored in {settings.database.url}", flush=True)
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    """Create or update the database schema."""
+    settings = config.load(args.config)
+    migrate(make_engine(settings.database.url))
+    print(f"database at {settings.database.url} is up to date")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command line."""
+    top = argparse.ArgumentParser(prog="callcenter", description="Contact center for Asterisk.")
+    top.add_argument("--config", help=f"TOML config file (default: ${config.CONFIG_ENV} or ./{config.DEFAULT_FILE})")
+    top.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
+    sub = top.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("replay", help="print the finished calls of recorded AMI traces as JSON lines")
+    p.add_argument("traces", nargs="+", type=Path)
+    p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("monitor", help="watch a live AMI and print calls as they happen")
+    p.add_argument("--json", action="store_true", help="print events as JSON lines")
+    p.add_argument("--no-store", action="store_true", help="do not write finished calls to the database")
+    p.add_argument("--once", action="store_true", help="exit if the first connection fails instead of retrying")
+    p.set_defaults(func=cmd_monitor)
+
+    p = sub.add_parser("playback", help="serve recorded AMI traces on a local port")
+    p.add_argument("traces", nargs="*", type=Path)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=5038)
+    p.add_argument("--username", default="callcenter")
+    p.add_argument("--secret")
+    p.add_argument("--speed", type=float, default=1.0)
+    p.set_defaults(func=cmd_playback)
+
+    p = sub.add_parser("demo", help="run the demo on this machine")
+    p.add_argument("--speed", type=float, default=4.0, help="how much faster than real time")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("db", help="database maintenance")
+    dbsub = p.add_subparsers(dest="db_command", required=True)
+    q = dbsub.add_parser("upgrade", help="create or migrate the schema")
+    q.set_defaults(func=cmd_db_upgrade)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: run a subcommand and turn our errors into a message and an exit code."""
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print(f"callcenter: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except AuthenticationError as exc:
+        print(f"callcenter: {exc}", file=sys.stderr)
+        return EXIT_AUTH
+    except CallCenterError as exc:
+        print(f"callcenter: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,151 @@
+"""Configuration: one TOML file, overridden by CALLCENTER_<SECTION>_<KEY> variables.
+
+Every value is checked on load; the first problems are reported together in one
+`ConfigError` that names the file (or variable), the key and what is wrong.
+Secrets are `SecretStr`: they never appear in a repr, a log line or an error.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, ValidationError
+
+from callcenter.exceptions import ConfigError
+
+ENV_PREFIX = "CALLCENTER_"
+CONFIG_ENV = "CALLCENTER_CONFIG"
+DEFAULT_FILE = "callcenter.toml"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class AMISettings(_Section):
+    """Where the Asterisk Manager Interface is and how to stay connected to it."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(5038, ge=1, le=65535)
+    username: str = "callcenter"
+    secret: SecretStr | None = None
+    ping_interval: float = Field(10.0, gt=0)
+    ping_timeout: float = Field(5.0, gt=0)
+    connect_timeout: float = Field(5.0, gt=0)
+    reconnect_min: float = Field(0.5, gt=0)
+    reconnect_max: float = Field(30.0, gt=0)
+    max_frame_bytes: int = Field(1 << 20, ge=1024)
+
+
+class DatabaseSettings(_Section):
+    """SQLAlchemy URL: SQLite file by default, PostgreSQL in production."""
+
+    url: str = "sqlite:///var/callcenter.db"
+
+
+class PanelSettings(_Section):
+    """The CTI panel's web server."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    secret_key: SecretStr | None = None
+
+
+class PathSettings(_Section):
+    """Folders for data the call center writes."""
+
+    data_dir: str = "var"
+    recordings: str = "var/recordings"
+    reports: str = "var/reports"
+
+
+class Settings(_Section):
+    """The whole configuration."""
+
+    ami: AMISettings = AMISettings()
+    database: DatabaseSettings = DatabaseSettings()
+    panel: PanelSettings = PanelSettings()
+    paths: PathSettings = PathSettings()
+    source: str = "defaults"
+
+
+_SECTIONS: dict[str, type[_Section]] = {
+    "ami": AMISettings,
+    "database": DatabaseSettings,
+    "panel": PanelSettings,
+    "paths": PathSettings,
+}
+_SECRETS = {"ami": "secret", "panel": "secret_key"}
+
+
+def _env_overrides(environ: Mapping[str, str]) -> tuple[dict[str, dict[str, Any]], dict[tuple[str, str], str], list[str]]:
+    data: dict[str, dict[str, Any]] = {}
+    origin: dict[tuple[str, str], str] = {}
+    problems: list[str] = []
+    for name, raw in sorted(environ.items()):
+        if not name.startswith(ENV_PREFIX) or name == CONFIG_ENV:
+            continue
+        rest = name[len(ENV_PREFIX):].lower()
+        section = next((s for s in _SECTIONS if rest.startswith(s + "_")), None)
+        key = rest[len(section) + 1:] if section else ""
+        fields = _SECTIONS[section].model_fields if section else {}
+        if key not in fields:
+            problems.append(f"{name}: unknown setting (expected CALLCENTER_<SECTION>_<KEY>, sections: {', '.join(_SECTIONS)})")
+            continue
+        try:
+            value = TypeAdapter(fields[key].annotation).validate_strings(raw)
+        except ValidationError as exc:
+            problems.append(f"{name}: {exc.errors()[0]['msg']}")
+            continue
+        data.setdefault(section, {})[key] = value.get_secret_value() if isinstance(value, SecretStr) else value
+        origin[(section, key)] = name
+    return data, origin, problems
+
+
+def load(path: str | Path | None = None, *, require: Iterable[str] = (), environ: Mapping[str, str] | None = None) -> Settings:
+    """Read, merge and check the configuration; `require` names sections whose secret must be set."""
+    environ = os.environ if environ is None else environ
+    explicit = path is not None or CONFIG_ENV in environ
+    file = Path(path or environ.get(CONFIG_ENV) or DEFAULT_FILE)
+    data: dict[str, Any] = {}
+    if file.exists():
+        try:
+            data = tomllib.loads(file.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{file}: not valid TOML: {exc}") from exc
+        source = str(file)
+    elif explicit:
+        raise ConfigError(f"{file}: config file not found")
+    else:
+        source = "defaults"
+    overrides, origin, problems = _env_overrides(environ)
+    if "source" in data:
+        problems.append(f"{source}: source: unknown key")
+        del data["source"]
+    for section, values in overrides.items():
+        target = data.setdefault(section, {})
+        if isinstance(target, dict):
+            target.update(values)
+    try:
+        settings = Settings.model_validate({**data, "source": source})
+    except ValidationError as exc:
+        for error in exc.errors():
+            loc = tuple(str(part) for part in error["loc"])
+            where = origin.get(loc[:2]) if len(loc) >= 2 else None  # type: ignore[arg-type]
+            key = ".".join(loc)
+            if error["type"] == "extra_forbidden":
+                problems.append(f"{where or source}: {key}: unknown key")
+            else:
+                problems.append(f"{where or source}: {key}: {error['msg']}")
+        settings = None
+    for section in require:
+        secret = _SECRETS.get(section)
+        if settings is not None and secret and getattr(getattr(settings, section), secret) is None:
+            problems.append(f"{source}: {section}.{secret}: missing (set it in the file or in {ENV_PREFIX}{section.upper()}_{secret.upper()})")
+    if problems:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+    assert settings is not None
+    return settings

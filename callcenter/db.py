@@ -1,0 +1,95 @@
+"""Database access: engines, Alembic migrations and the store of finished calls."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event, func, select
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.orm import sessionmaker
+
+from callcenter.exceptions import DatabaseError
+from callcenter.models import Call, CallEvent
+from pbx.tracker import CallRecord, DomainEvent
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for `url`; a SQLite file's folder is created, and SQLite enforces foreign keys."""
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+        Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, pool_pre_ping=True)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", lambda conn, _: conn.execute("PRAGMA foreign_keys=ON"))
+    return engine
+
+
+def alembic_config(engine: Engine) -> Config:
+    """Alembic configured from code, so no alembic.ini is needed at run time."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["engine"] = engine
+    return cfg
+
+
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema to `revision` (default: the newest)."""
+    try:
+        command.upgrade(alembic_config(engine), revision)
+    except OperationalError as exc:
+        raise DatabaseError(f"cannot migrate {engine.url.render_as_string(hide_password=True)}: {exc.orig}") from exc
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    """Take the schema back to `revision` ('base' removes every table)."""
+    command.downgrade(alembic_config(engine), revision)
+
+
+def _dt(t: float | None) -> datetime | None:
+    return None if t is None else datetime.fromtimestamp(t, tz=timezone.utc)
+
+
+class CallStore:
+    """Writes finished calls and their events; saving the same call twice adds nothing."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.sessions = sessionmaker(engine, expire_on_commit=False)
+
+    def save(self, records: Iterable[CallRecord], events: Iterable[DomainEvent] = (), source: str = "ami") -> int:
+        """Store records (skipping linkedids already stored) and events; return how many calls were new."""
+        records = list(records)
+        try:
+            with self.sessions.begin() as session:
+                known = set(session.scalars(select(Call.linkedid).where(Call.linkedid.in_([r.linkedid for r in records])))) if records else set()
+                fresh = [r for r in records if r.linkedid not in known]
+                session.add_all(self._row(r, source) for r in fresh)
+                session.add_all(CallEvent(linkedid=e.linkedid, at=_dt(e.t), kind=e.kind, data=e.to_json()) for e in events if e.record is None)
+                return len(fresh)
+        except SQLAlchemyError as exc:
+            raise DatabaseError(f"cannot store calls: {exc}") from exc
+
+    @staticmethod
+    def _row(r: CallRecord, source: str) -> Call:
+        return Call(
+            linkedid=r.linkedid, source=source, caller_number=r.caller_number, caller_name=r.caller_name,
+            dnid=r.dnid, started_at=_dt(r.started_at), ivr_digits=r.ivr_digits, queue=r.queue,
+            enqueued_at=_dt(r.enqueued_at), answered_at=_dt(r.answered_at), agent=r.agent,
+            ended_at=_dt(r.ended_at), outcome=r.outcome, wait_s=r.wait_s, talk_s=r.talk_s, hold_s=r.hold_s,
+            hangup_by=r.hangup_by, hangup_cause=r.hangup_cause, transfers=r.transfers, resynced=r.resynced,
+        )
+
+    def count(self) -> int:
+        """How many calls are stored."""
+        with self.sessions() as s:
+            return s.scalar(select(func.count(Call.id))) or 0
+
+    def calls(self) -> list[Call]:
+        """Every stored call, oldest first."""
+        with self.sessions() as s:
+            return list(s.scalars(select(Call).order_by(Call.started_at, Call.id)))

@@ -1,0 +1,297 @@
+"""asyncio AMI client: login, actions, keepalive, reconnect and resync.
+
+Built on panoramisk: its `AMIProtocol` is the transport protocol and its
+`Action` correlates responses and EventLists with their ActionID. Four pieces
+of panoramisk are replaced, each for a reason seen against real Asterisk:
+
+- parsing (`data_received`) goes through our sans-IO `pbx.codec.AMICodec`
+  (panoramisk drops non-UTF-8 bytes, buffers an endless frame without limit,
+  and truncates ``Response: Follows`` output; see the codec's docstring and
+  `benchmarks/ami_throughput.py` for the speed figures);
+- writing (`send`) goes through `pbx.codec.encode`, which refuses CR/LF in a
+  header (panoramisk writes values as given: AMI header injection);
+- `Manager`'s connection lifecycle is replaced by `AMIClient.run`: panoramisk
+  reconnects at a fixed delay without backoff, retries a refused login forever
+  without reporting it, sends Ping without noticing a peer that never answers,
+  and has no hook to rebuild state after a reconnect;
+- an ``AGI`` action completes on the ``AsyncAGIExec`` event that Asterisk >= 12
+  sends (panoramisk waits for the pre-12 ``SubEvent: Exec`` and never resolves).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable, Mapping
+
+from panoramisk import actions as pk_actions
+from panoramisk.ami_protocol import AMIProtocol
+from panoramisk.message import Message as PkMessage
+
+from callcenter.exceptions import ActionError, ActionTimeout, AMIConnectionError, AuthenticationError
+from pbx.codec import AMICodec, Banner, FrameError, Message, encode
+
+log = logging.getLogger(__name__)
+
+EventHandler = Callable[[Message, float], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Live state Asterisk reports right after a (re)connect."""
+
+    channels: list[Message]
+    queue_params: list[Message]
+    queue_members: list[Message]
+    queue_entries: list[Message]
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ClientOptions:
+    """Connection settings the client needs (a subset of the [ami] config section)."""
+
+    host: str
+    port: int
+    username: str
+    secret: str = field(repr=False)
+    ping_interval: float = 10.0
+    ping_timeout: float = 5.0
+    connect_timeout: float = 5.0
+    reconnect_min: float = 0.5
+    reconnect_max: float = 30.0
+    max_frame_bytes: int = 1 << 20
+    action_timeout: float = 10.0
+
+
+class _Protocol(AMIProtocol):
+    """panoramisk's protocol with our codec for reading and our encoder for writing."""
+
+    client: "AMIClient"
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self.codec = AMICodec(self.client.options.max_frame_bytes)
+        self.banner: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def send(self, data: Mapping[str, Any], as_list: bool | None = None) -> asyncio.Future[Any]:
+        action = pk_actions.Action(dict(data), as_list=as_list)
+        payload = encode(dict(action.items()))
+        self.responses[action.id] = action
+        if "CommandID" in data:
+            self.responses[data["CommandID"]] = action
+        self.transport.write(payload)
+        return action.future
+
+    def data_received(self, data: bytes) -> None:
+        arrival = self.client.clock()
+        for item in self.codec.feed(data):
+            if isinstance(item, Message):
+                self._dispatch(item, arrival)
+            elif isinstance(item, FrameError):
+                self.client.frame_errors += 1
+                log.warning("AMI frame skipped at byte %d: %s (%r)", item.offset, item.reason, item.excerpt[:60])
+            elif isinstance(item, Banner) and not self.banner.done():
+                self.banner.set_result(item.version)
+
+    def _dispatch(self, message: Message, arrival: float) -> None:
+        key = message.get("ActionID") or message.get("CommandId") or message.get("CommandID")
+        action = self.responses.get(key) if key else None
+        if action is None:
+            if "Event" in message:
+                self.client._deliver(message, arrival)
+            else:
+                log.debug("response to an action no longer awaited: %r", message)
+            return
+        wrapped = PkMessage(dict(message))
+        wrapped.ours = message
+        done = action.add_message(wrapped)
+        if not done and message.get("Event") == "AsyncAGIExec" and not action.future.done():
+            action.future.set_result(action.responses)
+            done = True
+        if done:
+            for ref in (action.id, action.get("CommandID")):
+                self.responses.pop(ref, None)
+        if message.get("Event") and message.get("Event") in ("OriginateResponse", "AsyncAGIExec"):
+            self.client._deliver(message, arrival)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        error = AMIConnectionError(f"connection to {self.client.address} lost" + (f": {exc}" if exc else ""))
+        for action in list(self.responses.values()):
+            if not action.future.done():
+                action.future.set_exception(error)
+        self.responses.clear()
+        if not self.lost.done():
+            self.lost.set_result(None)
+
+
+class AMIClient:
+    """Keeps one logged-in AMI session alive and hands every event to `on_event`.
+
+    `on_resync` gets a `Snapshot` after each login, so live state is rebuilt
+    from what Asterisk says rather than guessed across a gap.
+    """
+
+    def __init__(
+        self,
+        options: ClientOptions,
+        on_event: EventHandler,
+        on_resync: Callable[[Snapshot], Awaitable[None] | None] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.options = options
+        self.on_event = on_event
+        self.on_resync = on_resync
+        self.clock = clock
+        self.connected = asyncio.Event()
+        self.sessions = 0
+        self.frame_errors = 0
+        self.asterisk_version: str | None = None
+        self._protocol: _Protocol | None = None
+        self._closing = False
+
+    @property
+    def address(self) -> str:
+        """host:port of the manager interface."""
+        return f"{self.options.host}:{self.options.port}"
+
+    def _deliver(self, message: Message, arrival: float) -> None:
+        if message.get("Event") == "Shutdown":
+            log.warning("Asterisk is shutting down (%s); will reconnect", message.get("Shutdown", "?"))
+        try:
+            self.on_event(message, arrival)
+        except Exception:
+            log.exception("event handler failed on %s; event skipped", message.get("Event"))
+
+    async def run(self, once: bool = False) -> None:
+        """Connect, log in, resync and stay connected until `close()`; reconnect with backoff.
+
+        A refused login raises `AuthenticationError` (retrying cannot fix it).
+        With `once`, the first failure to connect raises `AMIConnectionError`.
+        """
+        attempt = 0
+        while not self._closing:
+            try:
+                protocol = await self._connect()
+            except AMIConnectionError as exc:
+                if once and self.sessions == 0:
+                    raise
+                delay = self._backoff(attempt)
+                attempt += 1
+                log.warning("%s; retrying in %.1f s", exc, delay)
+                await asyncio.sleep(delay)
+                continue
+            try:
+                await self._login(protocol)
+                attempt = 0
+                self.sessions += 1
+                self.connected.set()
+                log.info("logged in to Asterisk %s at %s (session %d)", self.asterisk_version, self.address, self.sessions)
+                await self._resync()
+                await self._keepalive(protocol)
+            except (AMIConnectionError, ActionTimeout) as exc:
+                log.warning("AMI session ended: %s", exc)
+            finally:
+                self.connected.clear()
+                if not protocol.closed:
+                    protocol.transport.abort()
+                self._protocol = None
+            if not self._closing:
+                delay = self._backoff(attempt)
+                attempt += 1
+                log.info("reconnecting to %s in %.1f s", self.address, delay)
+                await asyncio.sleep(delay)
+
+    def _backoff(self, attempt: int) -> float:
+        base = min(self.options.reconnect_max, self.options.reconnect_min * (2 ** min(attempt, 16)))
+        return base * random.uniform(0.5, 1.0)
+
+    async def _connect(self) -> _Protocol:
+        loop = asyncio.get_running_loop()
+
+        def factory() -> _Protocol:
+            protocol = _Protocol()
+            protocol.client = self
+            return protocol
+
+        try:
+            _, protocol = await asyncio.wait_for(loop.create_connection(factory, self.options.host, self.options.port), self.options.connect_timeout)
+        except (OSError, asyncio.TimeoutError) as exc:
+            raise AMIConnectionError(f"cannot connect to AMI at {self.address}: {exc or 'timed out'}") from exc
+        return protocol
+
+    async def _login(self, protocol: _Protocol) -> None:
+        try:
+            self.asterisk_version = await asyncio.wait_for(asyncio.shield(protocol.banner), self.options.connect_timeout)
+        except asyncio.TimeoutError as exc:
+            raise AMIConnectionError(f"{self.address} sent no AMI banner: is it an Asterisk manager port?") from exc
+        self._protocol = protocol
+        reply = await self.send_action({"Action": "Login", "Username": self.options.username, "Secret": self.options.secret, "Events": "on"}, check=False)
+        if reply.get("Response") != "Success":
+            self._closing = True
+            raise AuthenticationError(f"Asterisk at {self.address} refused login for user {self.options.username!r}: {reply.get('Message', 'no reason given')}")
+
+    async def _resync(self) -> None:
+        started = self.clock()
+        channels = await self.send_action({"Action": "CoreShowChannels"})
+        queues = await self.send_action({"Action": "QueueStatus"}, check=False)
+        if not isinstance(queues, list):
+            log.warning("QueueStatus refused (%s): queue state not resynced", queues.get("Message"))
+            queues = []
+        snapshot = Snapshot(
+            channels=[m for m in channels if m.get("Event") == "CoreShowChannel"],
+            queue_params=[m for m in queues if m.get("Event") == "QueueParams"],
+            queue_members=[m for m in queues if m.get("Event") == "QueueMember"],
+            queue_entries=[m for m in queues if m.get("Event") == "QueueEntry"],
+            at=started,
+        )
+        log.info("resynced: %d channels, %d queues, %d waiting callers", len(snapshot.channels), len(snapshot.queue_params), len(snapshot.queue_entries))
+        if self.on_resync is not None:
+            result = self.on_resync(snapshot)
+            if asyncio.iscoroutine(result):
+                await result
+
+    async def _keepalive(self, protocol: _Protocol) -> None:
+        while not protocol.lost.done():
+            done, _ = await asyncio.wait({protocol.lost}, timeout=self.options.ping_interval)
+            if done:
+                return
+            try:
+                await self.send_action({"Action": "Ping"}, timeout=self.options.ping_timeout)
+            except ActionTimeout as exc:
+                raise AMIConnectionError(f"no Pong from {self.address} within {self.options.ping_timeout} s; dropping the connection") from exc
+
+    async def send_action(self, action: Mapping[str, Any], *, as_list: bool | None = None, timeout: float | None = None, check: bool = True) -> Any:
+        """Send an action and wait for its response (a list of messages for an EventList).
+
+        Raises `AMIConnectionError` when not connected, `ActionTimeout` when no
+        answer comes in time, `ActionError` on ``Response: Error`` (if `check`).
+        """
+        protocol = self._protocol
+        if protocol is None or protocol.closed:
+            raise AMIConnectionError(f"not connected to AMI at {self.address}")
+        future = protocol.send(action, as_list=as_list)
+        try:
+            result = await asyncio.wait_for(asyncio.shield(future), timeout or self.options.action_timeout)
+        except asyncio.TimeoutError as exc:
+            raise ActionTimeout(f"{action.get('Action')}: no response from {self.address} within {timeout or self.options.action_timeout} s") from exc
+        messages: list[Message] = [m.ours for m in (result if isinstance(result, list) else [result])]
+        if check and messages and messages[0].get("Response") == "Error":
+            raise ActionError(str(action.get("Action")), messages[0].get("Message", ""))
+        return messages if isinstance(result, list) else messages[0]
+
+    async def close(self) -> None:
+        """Log off and stop reconnecting."""
+        self._closing = True
+        protocol = self._protocol
+        if protocol is not None and not protocol.closed:
+            try:
+                await self.send_action({"Action": "Logoff"}, timeout=1.0, check=False)
+            except (AMIConnectionError, ActionTimeout):
+                pass
+            protocol.transport.close()
