@@ -172,7 +172,7 @@ class AMIClient:
         """Connect, log in, resync and stay connected until `close()`; reconnect with backoff.
 
         A refused login raises `AuthenticationError` (retrying cannot fix it).
-        With `once`, the first failure to connect raises `AMIConnectionError`.
+        With `once`, failing to set up the first session raises instead of retrying.
         """
         attempt = 0
         while not self._closing:
@@ -195,6 +195,8 @@ class AMIClient:
                 await self._resync()
                 await self._keepalive(protocol)
             except (AMIConnectionError, ActionTimeout) as exc:
+                if once and self.sessions == 0:
+                    raise
                 log.warning("AMI session ended: %s", exc)
             finally:
                 self.connected.clear()

@@ -115,20 +115,23 @@ class PlaybackServer:
         """Send the events of each trace in turn, spaced as recorded; return how many were sent."""
         sent = 0
         for path in paths:
-            frames = recorded_events(path)
-            if not frames:
-                continue
-            began = time.monotonic()
-            first = frames[0].t
-            for frame in frames:
-                delay = (frame.t - first) / self.speed - (time.monotonic() - began)
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                self.send_event(frame.message)
-                sent += 1
-            for session in self._sessions:
-                await session.writer.drain()
+            sent += await self.play_frames(recorded_events(path))
         return sent
+
+    async def play_frames(self, frames: list[Frame]) -> int:
+        """Send recorded events with their original spacing (scaled by `speed`)."""
+        if not frames:
+            return 0
+        began = time.monotonic()
+        first = frames[0].t
+        for frame in frames:
+            delay = (frame.t - first) / self.speed - (time.monotonic() - began)
+            if delay > 0:
+                await asyncio.sleep(delay)
+            self.send_event(frame.message)
+        for session in list(self._sessions):
+            await session.writer.drain()
+        return len(frames)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         session = _Session(writer)
@@ -187,6 +190,9 @@ class PlaybackServer:
             return False
         elif name == "coreshowchannels":
             self._event_list(session, action, "Channels will follow", [{"Event": "CoreShowChannel", **c} for c in self.channels], "CoreShowChannelsComplete")
+        elif name == "agi":
+            self._reply(session, action, Message="Added AGI command to queue")
+            self.send_event({"Event": "AsyncAGIExec", "Channel": action.get("Channel", ""), "CommandId": action.get("CommandID", ""), "Result": "200%20result%3D0%0A"})
         elif name == "queuestatus":
             self._event_list(session, action, "Queue status will follow", self.queue_status, "QueueStatusComplete")
         else:

@@ -1,0 +1,82 @@
+"""Shared fixtures: the recorded Asterisk traces, and real PostgreSQL when it runs here."""
+
+from __future__ import annotations
+
+import csv
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+
+ROOT = Path(__file__).resolve().parent.parent
+TRACES = Path(os.environ.get("CALLCENTER_TRACES", ROOT.parent / "shared" / "ami-traces"))
+PG_ADMIN_URL = os.environ.get("CALLCENTER_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+
+def trace_names() -> list[str]:
+    """Every recorded scenario, by name."""
+    if not TRACES.is_dir():
+        raise RuntimeError(f"recorded traces not found at {TRACES}: set CALLCENTER_TRACES")
+    return sorted(p.stem for p in TRACES.glob("*.jsonl"))
+
+
+@dataclass(frozen=True)
+class QueueLogLine:
+    """One app_queue log line: epoch|callid|queue|agent|event|data..."""
+
+    epoch: int
+    callid: str
+    queue: str
+    agent: str
+    event: str
+    data: list[str]
+
+
+def queue_log(name: str) -> list[QueueLogLine]:
+    """The queue_log app_queue wrote during a scenario."""
+    lines = []
+    for raw in (TRACES / f"{name}.queue_log").read_text().splitlines():
+        epoch, callid, queue, agent, event, *data = raw.split("|")
+        lines.append(QueueLogLine(int(epoch), callid, queue, agent, event, data))
+    return lines
+
+
+CDR_FIELDS = ["accountcode", "src", "dst", "dcontext", "clid", "channel", "dstchannel", "lastapp", "lastdata",
+              "start", "answer", "end", "duration", "billsec", "disposition", "amaflags", "uniqueid", "userfield"]
+
+
+def cdr_rows(name: str) -> list[dict[str, str]]:
+    """The CDR rows (cdr_csv, GMT) Asterisk wrote during a scenario."""
+    with open(TRACES / f"{name}.Master.csv", newline="") as handle:
+        return [dict(zip(CDR_FIELDS, row)) for row in csv.reader(handle)]
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url() -> str:
+    """A reachable PostgreSQL server's admin URL, or a skip saying why not."""
+    try:
+        engine = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.execute(text("select 1"))
+    except OperationalError as exc:
+        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL} ({exc.orig}); set CALLCENTER_TEST_PG_URL")
+    engine.dispose()
+    return PG_ADMIN_URL
+
+
+@pytest.fixture
+def pg_url(pg_admin_url: str):
+    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+    name = f"cc_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(pg_admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield make_url(pg_admin_url).set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()

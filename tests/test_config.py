@@ -1,0 +1,78 @@
+"""Configuration: TOML plus environment overrides, checked with errors a person can act on."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from callcenter import config
+from callcenter.exceptions import ConfigError
+
+
+def write(tmp_path, text: str):
+    path = tmp_path / "callcenter.toml"
+    path.write_text(text)
+    return path
+
+
+def test_file_values_and_env_overrides(tmp_path):
+    path = write(tmp_path, '[ami]\nhost = "10.0.0.5"\nport = 5039\nsecret = "from-file"\n[database]\nurl = "sqlite:///x.db"\n')
+    settings = config.load(path, require=("ami",), environ={"CALLCENTER_AMI_PORT": "6000", "CALLCENTER_AMI_PING_INTERVAL": "2.5"})
+    assert settings.ami.host == "10.0.0.5"
+    assert settings.ami.port == 6000 and settings.ami.ping_interval == 2.5
+    assert settings.ami.secret.get_secret_value() == "from-file"
+    assert settings.database.url == "sqlite:///x.db"
+
+
+def test_secret_never_shows_in_repr(tmp_path):
+    settings = config.load(write(tmp_path, '[ami]\nsecret = "hunter2"\n'), environ={})
+    assert "hunter2" not in repr(settings) and "hunter2" not in str(settings)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ('[ami]\nprot = 5038\n', "callcenter.toml: ami.prot: unknown key"),
+    ('[ami]\nport = "5038"\n', "ami.port: Input should be a valid integer"),
+    ('[ami]\nport = 70000\n', "ami.port: Input should be less than or equal to 65535"),
+    ('[amy]\nport = 1\n', "amy: unknown key"),
+    ('[ami\n', "not valid TOML"),
+])
+def test_bad_file_values_name_file_and_key(tmp_path, text, expected):
+    with pytest.raises(ConfigError) as info:
+        config.load(write(tmp_path, text), environ={})
+    assert expected in str(info.value)
+    assert str(tmp_path / "callcenter.toml") in str(info.value)
+
+
+def test_bad_env_value_names_the_variable(tmp_path):
+    with pytest.raises(ConfigError, match="CALLCENTER_AMI_PORT: Input should be a valid integer"):
+        config.load(write(tmp_path, ""), environ={"CALLCENTER_AMI_PORT": "fifty"})
+    with pytest.raises(ConfigError, match="CALLCENTER_AMI_SECRETT: unknown setting"):
+        config.load(write(tmp_path, ""), environ={"CALLCENTER_AMI_SECRETT": "x"})
+
+
+def test_missing_secret_is_reported_when_required(tmp_path):
+    path = write(tmp_path, '[ami]\nhost = "127.0.0.1"\n')
+    with pytest.raises(ConfigError, match=r"ami\.secret: missing .*CALLCENTER_AMI_SECRET"):
+        config.load(path, require=("ami",), environ={})
+    assert config.load(path, require=("ami",), environ={"CALLCENTER_AMI_SECRET": "s3"}).ami.secret.get_secret_value() == "s3"
+
+
+def test_several_problems_come_in_one_error(tmp_path):
+    with pytest.raises(ConfigError) as info:
+        config.load(write(tmp_path, '[ami]\nport = "x"\nbogus = 1\n'), require=("ami",), environ={})
+    assert "ami.port" in str(info.value) and "ami.bogus" in str(info.value)
+
+
+def test_explicit_missing_file_is_an_error(tmp_path):
+    with pytest.raises(ConfigError, match="config file not found"):
+        config.load(tmp_path / "nope.toml", environ={})
+
+
+def test_command_exits_non_zero_with_the_message(tmp_path):
+    path = write(tmp_path, '[ami]\nport = "x"\n')
+    result = subprocess.run([sys.executable, "-m", "callcenter.cli", "--config", str(path), "monitor", "--once"],
+                            capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"}, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "ami.port: Input should be a valid integer" in result.stderr

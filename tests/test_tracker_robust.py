@@ -1,0 +1,95 @@
+"""The tracker under partial, reordered and resynced streams of real events."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings, strategies as st
+
+from pbx.codec import Message
+from pbx.trace import replay, replay_messages
+from pbx.tracker import CallTracker, event_time
+from tests.conftest import TRACES, trace_names
+
+CALL_TRACES = [n for n in trace_names() if n != "member_management"]
+
+
+def events_of(name: str) -> list[tuple[float, Message]]:
+    return [(event_time(m, t), m) for t, m in replay_messages(TRACES / f"{name}.jsonl") if isinstance(m, Message) and m.event]
+
+
+def run(events):
+    tracker = CallTracker()
+    out = []
+    for t, m in events:
+        out += tracker.feed(m, t)
+    return tracker, out
+
+
+def test_domain_events_of_an_answered_call_in_order():
+    _, out = run(events_of("answered_caller_hangs_up"))
+    assert [e.kind for e in out] == ["call_started", "dtmf", "queue_joined", "agent_ringing", "answered", "call_ended"]
+    started = out[0].data
+    assert (started["caller_number"], started["caller_name"]) == ("5511999990001", "Maria Silva")
+    assert out[-1].record is not None and out[-1].record.agent == "Bob"
+
+
+def test_abandon_and_timeout_are_told_apart():
+    _, abandon = run(events_of("abandon_in_queue"))
+    _, timeout = run(events_of("queue_timeout_exit"))
+    assert [e.data["reason"] for e in abandon if e.kind == "queue_left"] == ["abandoned"]
+    assert [e.data["reason"] for e in timeout if e.kind == "queue_left"] == ["timeout"]
+
+
+def test_timeout_is_recognised_without_varset_events():
+    events = [(t, m) for t, m in events_of("queue_timeout_exit") if m.event != "VarSet"]
+    _, out = run(events)
+    assert out[-1].record.outcome == "timeout"
+
+
+@settings(max_examples=80, deadline=None)
+@given(name=st.sampled_from(CALL_TRACES), data=st.data())
+def test_a_stream_cut_at_either_end_never_gives_a_wrong_record(name, data):
+    events = events_of(name)
+    [full] = replay(TRACES / f"{name}.jsonl")
+    start = data.draw(st.integers(0, len(events)))
+    end = data.draw(st.integers(start, len(events)))
+    tracker, out = run(events[start:end])
+    records = [e.record for e in out if e.record is not None]
+    assert records in ([], [full])
+
+
+@settings(max_examples=150, deadline=None)
+@given(name=st.sampled_from(trace_names()), data=st.data())
+def test_any_permutation_or_truncation_never_raises(name, data):
+    events = events_of(name)
+    chosen = data.draw(st.lists(st.sampled_from(events), max_size=len(events))) if events else []
+    tracker, out = run(chosen)
+    assert tracker.stats["events"] == len(chosen)
+
+
+def test_resync_keeps_a_waiting_caller_seen_only_after_reconnect():
+    tracker = CallTracker()
+    channel = {"Channel": "PJSIP/trunk-00000007", "Uniqueid": "1700000000.7", "Linkedid": "1700000000.7",
+               "CallerIDNum": "5511912345678", "CallerIDName": "Ana", "Duration": "00:00:42", "Application": "Queue"}
+    entry = {"Event": "QueueEntry", "Queue": "support", "Position": "1", "Channel": channel["Channel"],
+             "Uniqueid": channel["Uniqueid"], "CallerIDNum": "5511912345678", "Wait": "30"}
+    out = tracker.resync([channel], [entry], 1000.0)
+    [joined] = out
+    assert joined.kind == "queue_joined" and joined.data["queue"] == "support" and joined.data["resynced"]
+    call = tracker.calls["1700000000.7"]
+    assert call.enqueued_at == 970.0 and call.started_at == 958.0
+    hangup = Message([("Event", "Hangup"), ("Channel", channel["Channel"]), ("Uniqueid", channel["Uniqueid"]),
+                      ("Linkedid", channel["Linkedid"]), ("Cause", "16")])
+    ended = tracker.feed(hangup, 1010.0)
+    assert ended[-1].kind == "call_ended" and ended[-1].record is None
+
+
+def test_resync_ends_a_call_that_hung_up_during_the_gap():
+    events = events_of("answered_caller_hangs_up")
+    cut = next(i for i, (_, m) in enumerate(events) if m.event == "BridgeEnter")
+    tracker, _ = run(events[:cut])
+    assert tracker.open_calls() == ["1795380098.0"]
+    out = tracker.resync([], [], events[-1][0])
+    [ended] = [e for e in out if e.kind == "call_ended"]
+    assert ended.record.outcome == "answered" and ended.record.agent == "Bob"
+    assert ended.record.resynced and ended.record.hangup_by == "unknown"
+    assert tracker.open_calls() == []

@@ -1,0 +1,91 @@
+"""The call tracker on real Asterisk traffic, checked against app_queue's queue_log and the CDR."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import json
+from datetime import datetime, timezone
+
+import pytest
+
+from pbx.trace import replay
+from tests.conftest import TRACES, cdr_rows, queue_log
+
+# What happened in each recorded scenario (../shared/ami-traces/README.md).
+SCENARIOS = {
+    "answered_caller_hangs_up": dict(caller="5511999990001", digits="1", queue="support", agent="Bob", outcome="answered", hangup_by="caller"),
+    "answered_agent_hangs_up": dict(caller="5511988887777", digits="1", queue="support", agent="Alice", outcome="answered", hangup_by="agent"),
+    "abandon_in_queue": dict(caller="5511999990001", digits="1", queue="support", agent=None, outcome="abandoned", hangup_by="caller"),
+    "ivr_invalid_then_timeout": dict(caller="5511999990001", digits="9", queue=None, agent=None, outcome="ivr_only", hangup_by="system"),
+    "async_agi_ivr": dict(caller="5531966665555", digits="1", queue="support", agent="Bob", outcome="answered", hangup_by="caller"),
+    "queue_timeout_exit": dict(caller="5511999990001", digits="1", queue="support", agent=None, outcome="timeout", hangup_by="system"),
+    "member_management": None,
+}
+
+
+def _cdr_time(value: str) -> float:
+    return datetime.strptime(value, "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc).timestamp()
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_replay_matches_the_scenario(name):
+    records = replay(TRACES / f"{name}.jsonl")
+    expected = SCENARIOS[name]
+    if expected is None:
+        assert records == []
+        return
+    [record] = records
+    assert (record.caller_number, record.ivr_digits, record.queue, record.agent, record.outcome, record.hangup_by) == (
+        expected["caller"], expected["digits"], expected["queue"], expected["agent"], expected["outcome"], expected["hangup_by"])
+    assert record.hangup_cause == 16
+
+
+@pytest.mark.parametrize("name", [n for n, s in SCENARIOS.items() if s and s["queue"]])
+def test_wait_and_talk_agree_with_queue_log(name):
+    [record] = replay(TRACES / f"{name}.jsonl")
+    log = {line.event: line for line in queue_log(name) if line.callid != "NONE"}
+    enter = log["ENTERQUEUE"]
+    assert enter.queue == record.queue and enter.data[1] == record.caller_number
+    assert abs(record.enqueued_at - enter.epoch) < 1
+    if "CONNECT" in log:
+        connect = log["CONNECT"]
+        complete = log.get("COMPLETECALLER") or log["COMPLETEAGENT"]
+        assert connect.agent == record.agent
+        assert abs(record.wait_s - int(connect.data[0])) <= 1
+        assert abs(record.talk_s - int(complete.data[1])) <= 1
+        assert record.hangup_by == ("caller" if complete.event == "COMPLETECALLER" else "agent")
+    else:
+        exit_line = log.get("ABANDON") or log["EXITWITHTIMEOUT"]
+        assert record.outcome == {"ABANDON": "abandoned", "EXITWITHTIMEOUT": "timeout"}[exit_line.event]
+        assert abs(record.wait_s - int(exit_line.data[2])) <= 1
+        assert record.talk_s is None and record.answered_at is None
+
+
+@pytest.mark.parametrize("name", [n for n, s in SCENARIOS.items() if s])
+def test_start_end_and_caller_agree_with_cdr(name):
+    [record] = replay(TRACES / f"{name}.jsonl")
+    rows = cdr_rows(name)
+    root = next(r for r in rows if r["uniqueid"] == record.linkedid)
+    assert root["src"] == record.caller_number
+    assert abs(_cdr_time(root["start"]) - record.started_at) < 1.5
+    assert abs(max(_cdr_time(r["end"]) for r in rows) - record.ended_at) < 1.5
+
+
+def test_replay_command_prints_one_json_line_per_call():
+    names = sorted(n for n, s in SCENARIOS.items() if s)
+    out = subprocess.run([sys.executable, "-m", "callcenter.cli", "replay", *[str(TRACES / f"{n}.jsonl") for n in names]],
+                         capture_output=True, text=True, check=True).stdout
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert [line["outcome"] for line in lines] == [SCENARIOS[n]["outcome"] for n in names]
+    assert set(lines[0]) >= {"linkedid", "caller_number", "caller_name", "started_at", "ivr_digits", "queue", "enqueued_at",
+                             "answered_at", "agent", "ended_at", "outcome", "wait_s", "talk_s", "hangup_by"}
+    assert lines[0]["started_at"].endswith("Z")
+
+
+def test_replay_of_a_broken_trace_names_file_and_line(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"t": 0, "dir": "in", "data": "Asterisk Call Manager/1\\r\\n"}\n{not json\n')
+    result = subprocess.run([sys.executable, "-m", "callcenter.cli", "replay", str(bad)], capture_output=True, text=True)
+    assert result.returncode == 1
+    assert f"{bad}:2" in result.stderr
