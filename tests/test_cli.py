@@ -1,0 +1,83 @@
+"""`callcenter playback` and `callcenter monitor` as a user runs them, as separate processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from tests.conftest import TRACES
+
+SECRET = "cli-test-secret"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "callcenter.cli", *args]
+
+
+@pytest.fixture
+def playback(tmp_path):
+    port = free_port()
+    proc = subprocess.Popen(cli("playback", str(TRACES / "answered_caller_hangs_up.jsonl"), "--port", str(port),
+                                "--secret", SECRET, "--speed", "10"), stdout=subprocess.PIPE, text=True, cwd=tmp_path)
+    assert "waiting for a client" in proc.stdout.readline()
+    yield port
+    proc.kill()
+    proc.wait()
+
+
+def env_for(port: int, tmp_path, secret: str = SECRET) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CALLCENTER_")}
+    env.update(CALLCENTER_AMI_PORT=str(port), CALLCENTER_AMI_USERNAME="callcenter", CALLCENTER_AMI_SECRET=secret,
+               CALLCENTER_DATABASE_URL=f"sqlite:///{tmp_path}/cc.db")
+    return env
+
+
+def test_monitor_prints_the_call_and_stores_it(playback, tmp_path):
+    proc = subprocess.Popen(cli("monitor", "--json"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env_for(playback, tmp_path), cwd=tmp_path)
+    kinds = []
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        event = json.loads(line)
+        kinds.append(event["kind"])
+        if event["kind"] == "call_ended":
+            assert event["record"]["agent"] == "Bob" and event["record"]["outcome"] == "answered"
+            break
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=10)
+    assert kinds == ["call_started", "dtmf", "queue_joined", "agent_ringing", "answered", "call_ended"]
+    with create_engine(f"sqlite:///{tmp_path}/cc.db").connect() as conn:
+        assert conn.execute(text("select caller_number, outcome from calls")).all() == [("5511999990001", "answered")]
+    assert SECRET not in proc.stderr.read()
+
+
+def test_monitor_with_wrong_secret_exits_3_with_a_clear_message(playback, tmp_path):
+    result = subprocess.run(cli("monitor", "--no-store"), capture_output=True, text=True, timeout=30,
+                            env=env_for(playback, tmp_path, secret="Wr0ng-Canary-Secret"), cwd=tmp_path)
+    assert result.returncode == 3
+    assert "refused login for user 'callcenter': Authentication failed" in result.stderr
+    assert "Wr0ng-Canary-Secret" not in result.stderr
+
+
+def test_monitor_without_a_secret_exits_2(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CALLCENTER_")}
+    result = subprocess.run(cli("monitor"), capture_output=True, text=True, timeout=30, env=env, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "ami.secret: missing" in result.stderr
