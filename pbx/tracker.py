@@ -72,7 +72,12 @@ def local_partner(channel: str) -> str | None:
 
 @dataclass(slots=True)
 class CallRecord:
-    """One finished call, as reports and the database store it."""
+    """One finished call, as reports and the database store it.
+
+    `talk_s` excludes `hold_s`, so handle time is talk + hold + wrap-up with
+    nothing counted twice; `wait_s` runs from joining the queue to the answer
+    (or to leaving the queue unanswered).
+    """
 
     linkedid: str
     caller_number: str | None
@@ -226,8 +231,7 @@ class CallTracker:
             if uniqueid not in self._by_uniqueid:
                 call = self._call_for(m, t)
                 if call is not None and uniqueid == call.linkedid and call.root is None:
-                    call.root = m["Channel"]
-                    call.inbound = local_partner(call.root) if call.root.endswith(";1") else call.root
+                    self._set_root(call, m["Channel"])
                     call.started_at = t - _duration(m.get("Duration"))
                     call.caller_number = _known(m.get("CallerIDNum"))
                     call.caller_name = _known(m.get("CallerIDName"))
@@ -272,11 +276,14 @@ class CallTracker:
     def _caller_side(self, call: _Call, channel: str) -> bool:
         return channel not in call.agent_channels
 
+    @staticmethod
+    def _set_root(call: _Call, channel: str) -> None:
+        call.root = channel
+        call.inbound = (local_partner(channel) if channel.endswith(";1") else None) or channel
+
     def _on_newchannel(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
         if m["Uniqueid"] == call.linkedid:
-            channel = m["Channel"]
-            call.root = channel
-            call.inbound = local_partner(channel) if channel.endswith(";1") else channel
+            self._set_root(call, m["Channel"])
             call.dnid = _known(m.get("Exten"))
             self._on_callerid(call, m, t, out)
 
@@ -446,7 +453,7 @@ class CallTracker:
             wait = until - call.enqueued_at
         talk = None
         if call.answered_at is not None:
-            talk = (call.completed_at or t) - call.answered_at
+            talk = (call.completed_at or t) - call.answered_at - call.hold_s
         return CallRecord(
             linkedid=call.linkedid,
             caller_number=call.caller_number,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from pbx.codec import Message
@@ -93,3 +94,35 @@ def test_resync_ends_a_call_that_hung_up_during_the_gap():
     assert ended.record.outcome == "answered" and ended.record.agent == "Bob"
     assert ended.record.resynced and ended.record.hangup_by == "unknown"
     assert tracker.open_calls() == []
+
+
+def _like(template: Message, **changes: str) -> Message:
+    """A copy of a real event with some headers changed (Asterisk's field set kept)."""
+    return Message([*({**template, **changes}).items()])
+
+
+def test_hold_time_is_measured_and_kept_out_of_talk_time():
+    events = events_of("answered_caller_hangs_up")
+    bridge = next(i for i, (_, m) in enumerate(events) if m.event == "BridgeEnter")
+    t0, enter = events[bridge]
+    caller = next(m for _, m in events if m.event == "QueueCallerJoin")
+    hold = _like(caller, Event="Hold", MusicClass="default")
+    unhold = _like(caller, Event="Unhold")
+    events = events[: bridge + 1] + [(t0 + 1.0, hold), (t0 + 3.5, unhold)] + events[bridge + 1:]
+    _, out = run(events)
+    assert [e.kind for e in out if e.kind in ("hold", "unhold")] == ["hold", "unhold"]
+    record = out[-1].record
+    assert record.hold_s == pytest.approx(2.5)
+    assert record.talk_s == pytest.approx(replay(TRACES / "answered_caller_hangs_up.jsonl")[0].talk_s - 2.5)
+
+
+def test_a_call_that_dials_out_without_a_queue_is_outbound():
+    events = [(t, m) for t, m in events_of("ivr_invalid_then_timeout") if m.event != "DTMFEnd"]
+    root = next(m for _, m in events if m.event == "Newchannel" and m["Uniqueid"] == m["Linkedid"])
+    inbound = next(m for _, m in events if m.event == "Newchannel" and m["Uniqueid"] != m["Linkedid"])
+    t_dial = events[len(events) // 2][0]
+    dial = _like(inbound, Event="DialBegin", DestChannel="PJSIP/trunk-0000001", DestUniqueid="x.1", DialString="trunk/551130000000")
+    events.insert(len(events) // 2, (t_dial, dial))
+    _, out = run(events)
+    assert out[-1].record.outcome == "outbound" and out[-1].record.ivr_digits == ""
+    assert root["Channel"].endswith(";1")
