@@ -126,3 +126,9 @@ def test_a_call_that_dials_out_without_a_queue_is_outbound():
     _, out = run(events)
     assert out[-1].record.outcome == "outbound" and out[-1].record.ivr_digits == ""
     assert root["Channel"].endswith(";1")
+
+
+def test_event_time_prefers_asterisks_timestamp():
+    assert event_time({"Event": "Hangup", "Timestamp": "1795380099.870000"}, 5.0) == pytest.approx(1795380099.87)
+    assert event_time({"Event": "Hangup"}, 5.0) == 5.0
+    assert event_time({"Event": "Hangup", "Timestamp": "garbage"}, 5.0) == 5.0
