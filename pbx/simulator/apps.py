@@ -1,0 +1,295 @@
+"""Dialplan applications and AsyncAGI commands of the simulated Asterisk.
+
+Each application is a generator run by `Sim._pbx`; timings follow the
+recorded traces (Answer settles for 500 ms, SendDTMF sends a 100 ms digit
+after 100 ms and returns 450 ms after it started, Background plays the
+prompt's length while listening for digits).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+from pbx.simulator.core import Channel, ChannelHungUp, Wait
+
+if TYPE_CHECKING:
+    from pbx.simulator.core import Sim
+
+
+def register(sim: "Sim") -> None:
+    """Install the applications on a simulator."""
+    apps = Apps(sim)
+    for name, fn in (("NoOp", apps.noop), ("Answer", apps.answer), ("Set", apps.set), ("Wait", apps.wait),
+                     ("Hangup", apps.hangup), ("BackGround", apps.background), ("WaitExten", apps.waitexten),
+                     ("Playback", apps.playback), ("Goto", apps.goto), ("GotoIf", apps.gotoif), ("SendDTMF", apps.senddtmf),
+                     ("AGI", apps.agi), ("MusicOnHold", apps.musiconhold), ("Queue", apps.queue)):
+        sim.apps[name.lower()] = fn
+        sim.app_names[name.lower()] = name
+
+
+def _split(data: str) -> list[str]:
+    return [part.strip() for part in data.split(",")]
+
+
+class Apps:
+    """The applications, sharing the simulator they act on."""
+
+    def __init__(self, sim: "Sim") -> None:
+        self.sim = sim
+
+    def noop(self, ch: Channel, data: str) -> Wait:
+        return None
+        yield
+
+    def answer(self, ch: Channel, data: str) -> Wait:
+        if ch.state != 6:
+            self.sim.answer(ch)
+            yield ("sleep", 0.5)
+
+    def set(self, ch: Channel, data: str) -> Wait:
+        name, _, value = data.partition("=")
+        name = name.strip()
+        if "(" in name:
+            ch.vars[name] = value
+        else:
+            self.sim.set_var(ch, name, value)
+        return None
+        yield
+
+    def wait(self, ch: Channel, data: str) -> Wait:
+        yield ("sleep", float(data or 0))
+
+    def hangup(self, ch: Channel, data: str) -> Wait:
+        if data.strip().isdigit():
+            ch.vars["__cause"] = data.strip()
+        return "hangup"
+        yield
+
+    def musiconhold(self, ch: Channel, data: str) -> Wait:
+        parts = _split(data)
+        seconds = float(parts[1]) if len(parts) > 1 and parts[1] else None
+        if seconds is None:
+            yield ("block",)
+        else:
+            yield ("sleep", seconds)
+
+    def playback(self, ch: Channel, data: str) -> Wait:
+        for name in _split(data)[0].split("&"):
+            yield ("sleep", self.sim.prompt_seconds(name))
+        self.sim.set_var(ch, "PLAYBACKSTATUS", "SUCCESS")
+
+    def _timeout(self, ch: Channel, kind: str, default: float) -> float:
+        try:
+            return float(ch.vars.get(f"TIMEOUT({kind})", default))
+        except ValueError:
+            return default
+
+    def _collect(self, ch: Channel, digits: str) -> Wait:
+        """After a first digit: wait for more while a longer extension could match, then go there."""
+        plan = self.sim.dialplan
+        while plan.can_match_more(ch.context, digits):
+            more = yield ("digit", self._timeout(ch, "digit", 5.0))
+            if more is None:
+                break
+            digits += more
+        if plan.exists(ch.context, digits):
+            self.sim.goto(ch, None, digits, 1)
+            return None
+        if plan.exists(ch.context, "i"):
+            self.sim.set_var(ch, "INVALID_EXTEN", digits)
+            self.sim.goto(ch, None, "i", 1)
+            return None
+        return "hangup"
+
+    def background(self, ch: Channel, data: str) -> Wait:
+        digit = None
+        for name in _split(data)[0].split("&"):
+            digit = yield ("digit", self.sim.prompt_seconds(name))
+            if digit is not None:
+                break
+        self.sim.set_var(ch, "BACKGROUNDSTATUS", "SUCCESS")
+        if digit is None:
+            return None
+        return (yield from self._collect(ch, digit))
+
+    def waitexten(self, ch: Channel, data: str) -> Wait:
+        seconds = float(_split(data)[0] or self._timeout(ch, "response", 10.0))
+        digit = yield ("digit", seconds)
+        if digit is not None:
+            return (yield from self._collect(ch, digit))
+        if self.sim.dialplan.exists(ch.context, "t"):
+            self.sim.goto(ch, None, "t", 1)
+            return None
+        return "hangup"
+
+    def _target(self, ch: Channel, spec: str) -> tuple[str | None, str | None, int]:
+        parts = [p.strip() for p in spec.split(",")]
+        if len(parts) == 1:
+            label = self.sim.dialplan.label(ch.context, ch.exten, parts[0])
+            return None, None, label if label is not None else int(parts[0])
+        if len(parts) == 2:
+            exten, prio = parts
+            context = None
+        else:
+            context, exten, prio = parts[:3]
+        ctx = context or ch.context
+        label = self.sim.dialplan.label(ctx, exten, prio)
+        return context, exten, label if label is not None else int(prio)
+
+    def goto(self, ch: Channel, data: str) -> Wait:
+        self.sim.goto(ch, *self._target(ch, data))
+        return None
+        yield
+
+    def gotoif(self, ch: Channel, data: str) -> Wait:
+        condition, _, branches = data.partition("?")
+        when_true, _, when_false = branches.partition(":")
+        chosen = when_true if condition.strip() not in ("", "0") else when_false
+        if chosen.strip():
+            self.sim.goto(ch, *self._target(ch, chosen.strip()))
+        return None
+        yield
+
+    def senddtmf(self, ch: Channel, data: str) -> Wait:
+        target = ch.partner if ch.partner is not None else (next((c for c in ch.bridge.channels if c is not ch), None) if ch.bridge else None)
+        for digit in _split(data)[0]:
+            yield ("sleep", 0.1)
+            if target is not None and not target.hungup:
+                self.sim.send_dtmf(target, digit)
+            yield ("sleep", 0.35)
+
+    def queue(self, ch: Channel, data: str) -> Wait:
+        return (yield from self.sim.queues.run(ch, data))
+
+    # AsyncAGI ----------------------------------------------------------
+    def agi(self, ch: Channel, data: str) -> Wait:
+        if _split(data)[0] != "agi:async":
+            self.sim.set_var(ch, "AGISTATUS", "FAILURE")
+            return None
+        env = _agi_env(ch)
+        self.sim.chan_event("AsyncAGIStart", ch, ("Env", quote(env, safe="")), privilege="agi")
+        ch.agi = deque()
+        first = True
+        try:
+            while True:
+                if not ch.agi:
+                    yield ("block",)
+                    continue
+                yield ("sleep", 0.1 if first else 0.02)
+                first = False
+                command, command_id = ch.agi.popleft()
+                stop = yield from self._agi_command(ch, command, command_id)
+                if stop:
+                    break
+        except ChannelHungUp:
+            ch.agi = None
+            self.sim.chan_event("AsyncAGIEnd", ch, privilege="agi")
+            raise
+        ch.agi = None
+        self.sim.chan_event("AsyncAGIEnd", ch, privilege="agi")
+        self.sim.set_var(ch, "AGISTATUS", "SUCCESS")
+        context = ch.vars.pop("__agi_context", None)
+        exten = ch.vars.pop("__agi_extension", None)
+        priority = ch.vars.pop("__agi_priority", None)
+        if context or exten or priority:
+            target_context, target_exten = context or ch.context, exten or ch.exten
+            label = self.sim.dialplan.label(target_context, target_exten, priority) if priority else None
+            number = label if label is not None else int(priority) if priority and priority.isdigit() else 1
+            self.sim.goto(ch, target_context, target_exten, number)
+        return None
+
+    def _agi_command(self, ch: Channel, command: str, command_id: str) -> Wait:
+        exec_id = str(self.sim.rng.randrange(10**8, 2 * 10**9))
+        self.sim.chan_event("AGIExecStart", ch, ("CommandId", exec_id), ("Command", command), privilege="agi")
+        words = command.split()
+        verb = " ".join(words[:2]).upper()
+        stop = False
+        code, result, extra = 200, "0", ""
+        if verb == "WAIT FOR" and len(words) >= 4 and words[2].upper() == "DIGIT":
+            ms = int(words[3])
+            digit = yield ("digit", None if ms < 0 else ms / 1000)
+            result = str(ord(digit)) if digit else "0"
+        elif verb == "STREAM FILE" and len(words) >= 3:
+            escape = words[3].strip('"') if len(words) > 3 else ""
+            digit = yield ("digit", self.sim.prompt_seconds(words[2]))
+            result = str(ord(digit)) if digit and digit in escape else "0"
+            extra = " endpos=8000"
+        elif verb == "GET DATA" and len(words) >= 3:
+            timeout = int(words[3]) / 1000 if len(words) > 3 else 5.0
+            max_digits = int(words[4]) if len(words) > 4 else 1024
+            digits = ""
+            first = yield ("digit", self.sim.prompt_seconds(words[2]))
+            pending = first
+            timed_out = False
+            while len(digits) < max_digits:
+                if pending is None:
+                    pending = yield ("digit", timeout)
+                    if pending is None:
+                        timed_out = True
+                        break
+                if pending == "#":
+                    break
+                digits += pending
+                pending = None
+            result = digits
+            extra = " (timeout)" if timed_out else ""
+        elif verb == "ANSWER":
+            if ch.state != 6:
+                self.sim.answer(ch)
+        elif verb == "HANGUP":
+            result = "1"
+            self.sim.request_hangup(ch, soft=True)
+        elif verb in ("SET MUSIC", "SET CONTEXT", "SET EXTENSION", "SET PRIORITY", "SET VARIABLE", "GET VARIABLE", "SAY DIGITS"):
+            arg = " ".join(words[2:])
+            if verb in ("SET CONTEXT", "SET EXTENSION", "SET PRIORITY"):
+                # Applied when the AGI ends: until then Asterisk's events still show the old place.
+                ch.vars["__agi_" + words[1].lower()] = arg
+            elif verb == "SET VARIABLE" and len(words) >= 4:
+                self.sim.set_var(ch, words[2], " ".join(words[3:]).strip('"'))
+                result = "1"
+            elif verb == "GET VARIABLE" and len(words) >= 3:
+                value = ch.vars.get(words[2])
+                result, extra = ("1", f" ({value})") if value is not None else ("0", "")
+            elif verb == "SAY DIGITS" and len(words) >= 3:
+                yield ("sleep", 0.6 * len(words[2]))
+        elif verb.startswith("EXEC") and len(words) >= 2:
+            app = self.sim.apps.get(words[1].lower())
+            if app is None:
+                result = "-2"
+            else:
+                outcome = yield from app(ch, " ".join(words[2:]).strip('"'))
+                result = "-1" if outcome == "hangup" else "0"
+        elif verb == "ASYNCAGI BREAK":
+            stop = True
+        else:
+            code, result = 510, ""
+        self.sim.chan_event("AGIExecEnd", ch, ("CommandId", exec_id), ("Command", command), ("ResultCode", str(code)),
+                            ("Result", "Success" if code == 200 else "Failure"), privilege="agi")
+        text = f"{code} result={result}{extra}\n" if code == 200 else "510 Invalid or unknown command\n"
+        self.sim.chan_event("AsyncAGIExec", ch, ("Result", quote(text, safe="")), ("CommandId", command_id), privilege="agi")
+        return stop
+
+
+def _agi_env(ch: Channel) -> str:
+    kind = ch.name.split("/", 1)[0]
+    lines = [
+        ("agi_request", "async"), ("agi_channel", ch.name), ("agi_language", ch.language), ("agi_type", kind),
+        ("agi_uniqueid", ch.uniqueid), ("agi_version", "simulator"), ("agi_callerid", ch.cid_num),
+        ("agi_calleridname", ch.cid_name), ("agi_callingpres", "0"), ("agi_callingani2", "0"), ("agi_callington", "0"),
+        ("agi_callingtns", "0"), ("agi_dnid", ch.vars.get("__dnid", "unknown")), ("agi_rdnis", "unknown"),
+        ("agi_context", ch.context), ("agi_extension", ch.exten), ("agi_priority", str(ch.priority)),
+        ("agi_enhanced", "0.0"), ("agi_accountcode", ""), ("agi_threadid", "0"),
+    ]
+    return "".join(f"{k}: {v}\n" for k, v in lines) + "\n"
+
+
+def queue_agi_command(ch: Channel, command: str, command_id: str, sim: "Sim") -> bool:
+    """Queue an AGI action's command on a channel in AsyncAGI; False when it is not in one."""
+    if ch.agi is None:
+        return False
+    ch.agi.append((command, command_id))
+    if ch.waiting == "block":
+        sim.wake(ch, None)
+    return True

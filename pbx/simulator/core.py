@@ -1,0 +1,429 @@
+"""The simulated Asterisk core: a clock, channels, Local channel pairs, bridges and the dialplan runner.
+
+Pure Python, no IO: `Sim.advance(t)` runs every timer due up to sim time `t`
+and each AMI event goes to the `emit` callback as an ordered dict, with the
+same names, fields and per-channel order as Asterisk (see
+`pbx/simulator/__init__.py` for the known differences).
+
+A channel runs its dialplan as a generator: an application yields what it
+waits for (``("sleep", s)``, ``("digit", timeout)``, ``("block",)``) and is
+resumed with the result; a hang-up is thrown into it as `ChannelHungUp`.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Generator, Iterator
+
+from pbx.simulator.dialplan import Dialplan
+
+STATE_DESC = {0: "Down", 4: "Ring", 5: "Ringing", 6: "Up"}
+CAUSE_TXT = {16: "Normal Clearing", 17: "User busy", 19: "No user responding", 21: "Call Rejected", 0: "Unknown"}
+PROMPT_SECONDS = 2.0
+
+Wait = Generator[tuple, Any, Any]
+
+
+class ChannelHungUp(Exception):
+    """Thrown into a channel's dialplan when a hang-up was requested."""
+
+
+@dataclass(eq=False)
+class Timer:
+    """A scheduled callback; `cancel()` makes it a no-op."""
+
+    when: float
+    fn: Callable[..., None]
+    args: tuple
+    cancelled: bool = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+@dataclass(eq=False)
+class Channel:
+    """One channel, with the snapshot fields every channel event carries."""
+
+    name: str
+    uniqueid: str
+    linkedid: str
+    state: int = 0
+    cid_num: str = "<unknown>"
+    cid_name: str = "<unknown>"
+    conn_num: str = "<unknown>"
+    conn_name: str = "<unknown>"
+    context: str = "default"
+    exten: str = "s"
+    priority: int = 1
+    language: str = "en"
+    vars: dict[str, str] = field(default_factory=dict)
+    partner: "Channel | None" = None
+    bridge: "Bridge | None" = None
+    task: Iterator | None = None
+    timer: Timer | None = None
+    waiting: str | None = None
+    digits: list[str] = field(default_factory=list)
+    hangup_requested: bool = False
+    soft_requested: bool = False
+    hungup: bool = False
+    jumped: bool = False
+    on_answer: Callable[["Channel"], None] | None = None
+    on_hangup: list[Callable[["Channel"], None]] = field(default_factory=list)
+    agi: Any = None
+    created: float = 0.0
+    app: str = ""
+    appdata: str = ""
+
+
+@dataclass(eq=False)
+class Bridge:
+    """A basic two-party bridge."""
+
+    uniqueid: str
+    channels: list[Channel] = field(default_factory=list)
+    destroyed: bool = False
+
+
+class Sim:
+    """A small, deterministic Asterisk: what Asterisk would emit on AMI, in sim time."""
+
+    def __init__(self, dialplan: Dialplan, *, start: float, emit: Callable[[dict[str, str]], None],
+                 seed: int = 1, queue_log: Callable[[str], None] | None = None,
+                 prompt_seconds: Callable[[str], float] | None = None) -> None:
+        self.dialplan = dialplan
+        self.now = start
+        self.emit = emit
+        self.queue_log_sink = queue_log
+        self.rng = random.Random(seed)
+        self.prompt_seconds = prompt_seconds or _prompt_seconds
+        self.channels: dict[str, Channel] = {}
+        self.apps: dict[str, Callable[[Channel, str], Wait]] = {}
+        self.app_names: dict[str, str] = {}
+        self._timers: list[tuple[float, int, Timer]] = []
+        self._seq = 0
+        self._ids = 0
+        self._locals = 0
+        self.queues: Any = None
+        from pbx.simulator import apps
+
+        apps.register(self)
+
+    # clock -------------------------------------------------------------
+    def at(self, delay: float, fn: Callable[..., None], *args: Any) -> Timer:
+        """Run fn(*args) `delay` sim seconds from now."""
+        timer = Timer(self.now + max(0.0, delay), fn, args)
+        self._seq += 1
+        heapq.heappush(self._timers, (timer.when, self._seq, timer))
+        return timer
+
+    def next_due(self) -> float | None:
+        """Sim time of the next live timer, if any."""
+        while self._timers and self._timers[0][2].cancelled:
+            heapq.heappop(self._timers)
+        return self._timers[0][0] if self._timers else None
+
+    def advance(self, until: float) -> None:
+        """Run every timer due up to `until`, then set the clock to it."""
+        while True:
+            due = self.next_due()
+            if due is None or due > until:
+                break
+            _, _, timer = heapq.heappop(self._timers)
+            self.now = max(self.now, timer.when)
+            timer.fn(*timer.args)
+        self.now = max(self.now, until)
+
+    # ids ---------------------------------------------------------------
+    def new_uniqueid(self) -> str:
+        """Asterisk's Uniqueid: creation epoch and a global counter."""
+        uid = f"{int(self.now)}.{self._ids}"
+        self._ids += 1
+        return uid
+
+    def new_bridge_id(self) -> str:
+        """A bridge id shaped like Asterisk's UUIDs (seeded, so runs repeat)."""
+        return "%08x-%04x-%04x-%04x-%012x" % tuple(self.rng.getrandbits(b) for b in (32, 16, 16, 16, 48))
+
+    # events ------------------------------------------------------------
+    def fields(self, ch: Channel, prefix: str = "") -> list[tuple[str, str]]:
+        """The channel snapshot block, as Asterisk's ast_manager_build_channel_state_string writes it."""
+        return [
+            (prefix + "Channel", ch.name), (prefix + "ChannelState", str(ch.state)),
+            (prefix + "ChannelStateDesc", STATE_DESC.get(ch.state, "Unknown")),
+            (prefix + "CallerIDNum", ch.cid_num), (prefix + "CallerIDName", ch.cid_name),
+            (prefix + "ConnectedLineNum", ch.conn_num), (prefix + "ConnectedLineName", ch.conn_name),
+            (prefix + "Language", ch.language), (prefix + "AccountCode", ""),
+            (prefix + "Context", ch.context), (prefix + "Exten", ch.exten), (prefix + "Priority", str(ch.priority)),
+            (prefix + "Uniqueid", ch.uniqueid), (prefix + "Linkedid", ch.linkedid),
+        ]
+
+    def event(self, name: str, privilege: str, *parts: list[tuple[str, str]] | tuple[str, str]) -> None:
+        """Emit one event: name, privilege, then header blocks or single headers in order."""
+        out = {"Event": name, "Privilege": f"{privilege},all"}
+        for part in parts:
+            if isinstance(part, tuple):
+                out[part[0]] = part[1]
+            else:
+                out.update(part)
+        self.emit(out)
+
+    def chan_event(self, name: str, ch: Channel, *extra: tuple[str, str], privilege: str = "call") -> None:
+        """An event about one channel."""
+        self.event(name, privilege, self.fields(ch), *extra)
+
+    def queue_log(self, callid: str, queue: str, agent: str, event: str, *data: str) -> None:
+        """Append one app_queue log line."""
+        if self.queue_log_sink is not None:
+            self.queue_log_sink("|".join([str(int(self.now)), callid, queue, agent, event, *data]))
+
+    # channels ----------------------------------------------------------
+    def new_channel(self, name: str, *, linkedid: str | None = None, state: int = 0, context: str = "default",
+                    exten: str = "s", emit: bool = True) -> Channel:
+        """Create a channel (Newchannel)."""
+        uid = self.new_uniqueid()
+        ch = Channel(name=name, uniqueid=uid, linkedid=linkedid or uid, state=state, context=context, exten=exten, created=self.now)
+        self.channels[uid] = ch
+        if emit:
+            self.chan_event("Newchannel", ch)
+        return ch
+
+    def local_pair(self, exten: str, context: str, linkedid: str | None = None) -> tuple[Channel, Channel]:
+        """A Local channel pair Local/exten@context-XXXXXXXX;1 and ;2 (Newchannel for both)."""
+        base = f"Local/{exten}@{context}-{self._locals:08x}"
+        self._locals += 1
+        one = self.new_channel(base + ";1", linkedid=linkedid, state=0, context=context, exten=exten)
+        two = self.new_channel(base + ";2", linkedid=one.linkedid, state=4, context=context, exten=exten)
+        one.partner, two.partner = two, one
+        return one, two
+
+    def local_bridge(self, one: Channel, two: Channel) -> None:
+        """The LocalBridge event of a new pair."""
+        self.event("LocalBridge", "call", self.fields(one, "LocalOne"), self.fields(two, "LocalTwo"),
+                   ("Context", two.context), ("Exten", two.exten), ("LocalOptimization", "No"))
+
+    def set_callerid(self, ch: Channel, num: str, name: str) -> None:
+        """Change caller ID (NewCallerid)."""
+        ch.cid_num, ch.cid_name = num or "<unknown>", name or "<unknown>"
+        self.chan_event("NewCallerid", ch, ("CID-CallingPres", "0 (Presentation Allowed, Not Screened)"))
+
+    def set_connected(self, ch: Channel, num: str, name: str) -> None:
+        """Change connected line (NewConnectedLine)."""
+        ch.conn_num, ch.conn_name = num or "<unknown>", name or "<unknown>"
+        self.chan_event("NewConnectedLine", ch)
+
+    def set_var(self, ch: Channel, name: str, value: str) -> None:
+        """Set a channel variable (VarSet)."""
+        ch.vars[name] = value
+        self.chan_event("VarSet", ch, ("Variable", name), ("Value", value), privilege="dialplan")
+
+    def set_state(self, ch: Channel, state: int) -> None:
+        """Change channel state (Newstate)."""
+        if ch.state != state:
+            ch.state = state
+            self.chan_event("Newstate", ch)
+
+    def answer(self, ch: Channel) -> None:
+        """Answer a channel; a Local ;2 answers its ;1, which tells whoever dialed it."""
+        if ch.state == 6 or ch.hungup:
+            return
+        self.set_state(ch, 6)
+        partner = ch.partner
+        if partner is not None and ch.name.endswith(";2") and partner.state != 6 and not partner.hungup:
+            self.set_state(partner, 6)
+            if partner.on_answer is not None:
+                callback, partner.on_answer = partner.on_answer, None
+                callback(partner)
+
+    def send_dtmf(self, ch: Channel, digit: str) -> None:
+        """A digit arriving on `ch` (DTMFBegin now, DTMFEnd 100 ms later)."""
+        self.chan_event("DTMFBegin", ch, ("Digit", digit), ("Direction", "Received"), privilege="dtmf")
+        self.at(0.1, self._dtmf_end, ch, digit)
+
+    def _dtmf_end(self, ch: Channel, digit: str) -> None:
+        if ch.hungup:
+            return
+        self.chan_event("DTMFEnd", ch, ("Digit", digit), ("DurationMs", "100"), ("Direction", "Received"), privilege="dtmf")
+        ch.digits.append(digit)
+        if ch.waiting == "digit":
+            self.wake(ch, ch.digits.pop(0))
+
+    # dialplan runner ---------------------------------------------------
+    def start_pbx(self, ch: Channel, context: str, exten: str, priority: int = 1) -> None:
+        """Start running the dialplan on a channel at context/exten/priority."""
+        ch.context, ch.exten, ch.priority = context, exten, priority
+        ch.task = self._pbx(ch)
+        self._resume(ch, None)
+
+    def _pbx(self, ch: Channel) -> Iterator:
+        try:
+            while not ch.hangup_requested:
+                step = self.dialplan.step(ch.context, ch.exten, ch.priority)
+                if step is None:
+                    break
+                data = self.substitute(ch, step.data)
+                app_name = self.app_names.get(step.app.lower(), step.app)
+                self.chan_event("Newexten", ch, ("Extension", ch.exten), ("Application", app_name), ("AppData", data), privilege="dialplan")
+                app = self.apps.get(step.app.lower())
+                ch.jumped = False
+                ch.app, ch.appdata = app_name, data
+                if app is None:
+                    break
+                result = yield from app(ch, data)
+                if result == "hangup":
+                    break
+                if not ch.jumped:
+                    ch.priority += 1
+        except ChannelHungUp:
+            pass
+        ch.task = None
+        self._end_pbx(ch)
+
+    def _resume(self, ch: Channel, value: Any, error: BaseException | None = None) -> None:
+        if ch.task is None:
+            return
+        try:
+            request = ch.task.throw(error) if error is not None else ch.task.send(value)
+        except StopIteration:
+            return
+        kind = request[0]
+        ch.waiting = kind
+        if kind == "sleep":
+            ch.timer = self.at(request[1], self.wake, ch, None)
+        elif kind == "digit":
+            if ch.digits:
+                ch.timer = self.at(0.0, self.wake, ch, ch.digits.pop(0))
+            elif request[1] is not None:
+                ch.timer = self.at(request[1], self.wake, ch, None)
+
+    def wake(self, ch: Channel, value: Any) -> None:
+        """Resume a channel's waiting application with `value`."""
+        if ch.timer is not None:
+            ch.timer.cancel()
+            ch.timer = None
+        ch.waiting = None
+        self._resume(ch, value)
+
+    def goto(self, ch: Channel, context: str | None, exten: str | None, priority: int) -> None:
+        """Jump within the dialplan (the runner does not then step to the next priority)."""
+        ch.context = context or ch.context
+        ch.exten = exten or ch.exten
+        ch.priority = priority
+        ch.jumped = True
+
+    def substitute(self, ch: Channel, text: str) -> str:
+        """${VAR} and $[expr] substitution, enough for the dialplans we run."""
+        def var(match: re.Match[str]) -> str:
+            name = match.group(1)
+            return ch.vars.get(name, self.dialplan.globals.get(name, ""))
+
+        text = re.sub(r"\$\{([A-Za-z0-9_]+)\}", var, text)
+        return re.sub(r"\$\[([^\]]*)\]", lambda m: _expr(m.group(1)), text)
+
+    # hang-up -----------------------------------------------------------
+    def request_hangup(self, ch: Channel, soft: bool = False, cause: int = 16) -> None:
+        """Ask a channel to hang up: HangupRequest (the far end went away) or SoftHangupRequest (the system)."""
+        if ch.hungup or ch.hangup_requested:
+            return
+        ch.hangup_requested = True
+        ch.vars["__cause"] = str(cause)
+        ch.soft_requested = ch.soft_requested or soft
+        self.chan_event("SoftHangupRequest" if soft else "HangupRequest", ch, ("Cause", str(cause)))
+        self.at(0.0, self._act_on_hangup, ch)
+
+    def _act_on_hangup(self, ch: Channel) -> None:
+        if ch.hungup:
+            return
+        if ch.task is not None:
+            if ch.timer is not None:
+                ch.timer.cancel()
+                ch.timer = None
+            ch.waiting = None
+            self._resume(ch, None, ChannelHungUp())
+        else:
+            self.hangup(ch)
+
+    def _end_pbx(self, ch: Channel) -> None:
+        if not ch.soft_requested:
+            ch.soft_requested = True
+            self.chan_event("SoftHangupRequest", ch, ("Cause", ch.vars.get("__cause", "16")))
+        self.hangup(ch)
+
+    def hangup(self, ch: Channel) -> None:
+        """Destroy a channel (ast_hangup): leave its bridge, ask its Local partner to hang up, Hangup."""
+        if ch.hungup:
+            return
+        ch.hangup_requested = True
+        if ch.bridge is not None:
+            self.leave_bridge(ch)
+        partner = ch.partner
+        if partner is not None and not partner.hungup and not partner.hangup_requested:
+            self.request_hangup(partner)
+        ch.hungup = True
+        cause = int(ch.vars.get("__cause", "16"))
+        self.chan_event("Hangup", ch, ("Cause", str(cause)), ("Cause-txt", CAUSE_TXT.get(cause, "Unknown")))
+        self.channels.pop(ch.uniqueid, None)
+        for callback in ch.on_hangup:
+            callback(ch)
+
+    # bridges -----------------------------------------------------------
+    def _bridge_fields(self, bridge: Bridge) -> list[tuple[str, str]]:
+        return [("BridgeUniqueid", bridge.uniqueid), ("BridgeType", "basic"), ("BridgeTechnology", "simple_bridge"),
+                ("BridgeCreator", "<unknown>"), ("BridgeName", "<unknown>"),
+                ("BridgeNumChannels", str(len(bridge.channels))), ("BridgeVideoSourceMode", "none")]
+
+    def bridge(self, a: Channel, b: Channel) -> Bridge:
+        """Put two channels in a new basic bridge (BridgeCreate, BridgeEnter x2, BRIDGEPEER)."""
+        bridge = Bridge(self.new_bridge_id())
+        self.event("BridgeCreate", "call", self._bridge_fields(bridge))
+        for ch in (a, b):
+            bridge.channels.append(ch)
+            ch.bridge = bridge
+            self.event("BridgeEnter", "call", self._bridge_fields(bridge), self.fields(ch))
+        self.set_var(a, "BRIDGEPEER", b.name)
+        self.set_var(b, "BRIDGEPEER", a.name)
+        return bridge
+
+    def leave_bridge(self, ch: Channel) -> None:
+        """Take a channel out of its bridge; a two-party bridge then ends for the other party too."""
+        bridge = ch.bridge
+        if bridge is None:
+            return
+        ch.bridge = None
+        bridge.channels.remove(ch)
+        self.set_var(ch, "BRIDGEPEER", "")
+        self.event("BridgeLeave", "call", self._bridge_fields(bridge), self.fields(ch))
+        if len(bridge.channels) == 1:
+            other = bridge.channels[0]
+            if other.task is not None and other.waiting == "block":
+                self.wake(other, "bridge_ended")
+            elif other.task is None:
+                self.hangup(other)
+        if not bridge.channels and not bridge.destroyed:
+            bridge.destroyed = True
+            self.event("BridgeDestroy", "call", self._bridge_fields(bridge))
+
+
+def _prompt_seconds(name: str) -> float:
+    match = re.fullmatch(r"silence/(\d+)", name.strip())
+    return float(match.group(1)) if match else PROMPT_SECONDS
+
+
+def _expr(expr: str) -> str:
+    """$[...]: the comparisons and arithmetic a dialplan GotoIf uses."""
+    expr = expr.strip()
+    for op in ("!=", ">=", "<=", "=", ">", "<"):
+        if op in expr:
+            left, right = (p.strip().strip('"') for p in expr.split(op, 1))
+            try:
+                l_val: Any = float(left)
+                r_val: Any = float(right)
+            except ValueError:
+                l_val, r_val = left, right
+            ok = {"=": l_val == r_val, "!=": l_val != r_val, ">": l_val > r_val, "<": l_val < r_val,
+                  ">=": l_val >= r_val, "<=": l_val <= r_val}[op]
+            return "1" if ok else "0"
+    return expr or "0"
