@@ -49,4 +49,73 @@ def per_channel(events: Iterable[Mapping[str, str]], ignore: set[str] = frozense
 
 def timed_values(events: Iterable[Mapping[str, str]]) -> list[tuple[str, str, int]]:
     """(event, field, seconds) for every HoldTime/TalkTime, in order."""
-    return [(e["Event"], f, int(e[f])) for e in events for f in sorted(TIMED) if f in e and e[f].isdigit()]
+    return [(e["Event"], f, int(e[f])) for e in events if "ActionID" not in e for f in sorted(TIMED) if f in e and e[f].isdigit()]
+
+
+# Driving the simulator through a recorded scenario --------------------------------
+
+from dataclasses import dataclass, field  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from pbx.codec import Message  # noqa: E402
+from pbx.simulator import actions as sim_actions  # noqa: E402
+from pbx.simulator.app_queue import QueueEngine  # noqa: E402
+from pbx.simulator.core import Sim  # noqa: E402
+from pbx.simulator.dialplan import load_dialplan, load_queues  # noqa: E402
+from pbx.trace import actions_sent, connection_epoch, read_trace, replay_messages  # noqa: E402
+
+
+@dataclass
+class Run:
+    """What the simulator did when given a recorded client's actions, beside what Asterisk did."""
+
+    real_events: list[Message]
+    sim_events: list[dict[str, str]]
+    real_queue_log: list[str]
+    sim_queue_log: list[str] = field(default_factory=list)
+    real_responses: dict[str, tuple[str, str]] = field(default_factory=dict)
+    sim_responses: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+
+def drive(traces: Path, name: str) -> Run:
+    """Replay a trace's actions into a simulator built from the trace's own asterisk-etc/ at the recorded times.
+
+    The simulator starts as that Asterisk did in the ways the recording shows:
+    same epoch, and the member who answered has the least recent last call
+    (leastrecent picks by history the recording does not include).
+    """
+    path = traces / f"{name}.jsonl"
+    epoch = connection_epoch(path)
+    real = [m for _, m in replay_messages(path) if isinstance(m, Message)]
+    run = Run([m for m in real if m.event], [], (traces / f"{name}.queue_log").read_text().splitlines())
+    run.real_responses = {m["ActionID"]: (m["Response"], m.get("Message", "")) for m in real if m.response and not m.event and "ActionID" in m}
+    etc = traces / "asterisk-etc"
+    sim = Sim(load_dialplan(etc / "extensions.conf"), start=epoch, emit=run.sim_events.append, queue_log=run.sim_queue_log.append)
+    engine = QueueEngine(sim, load_queues(etc / "queues.conf"))
+    answered = {line.split("|")[3] for line in run.real_queue_log if "|CONNECT|" in line}
+    for queue in engine.queues.values():
+        for member in queue.members:
+            member.last_call = 0 if member.name in answered else int(epoch) - 60
+    times = [r.t for r in read_trace(path) if r.dir == "out"]
+    for t, action in zip(times, actions_sent(path)):
+        sim.advance(epoch + t)
+        if action.action in ("Login", "Logoff", "Ping"):
+            continue
+        if "Channel" in action:
+            action["Channel"] = _same_channel(action["Channel"], run.real_events, run.sim_events)
+        frames = sim_actions.handle(sim, action)
+        run.sim_responses[action["ActionID"]] = (frames[0]["Response"], frames[0].get("Message", ""))
+    sim.advance(epoch + times[-1] + 5)
+    return run
+
+
+def _same_channel(name: str, real: list[Message], simulated: list[dict[str, str]]) -> str:
+    """The simulator's channel that plays the part `name` played in the recording."""
+    real_names = [m["Channel"] for m in real if m.event == "Newchannel" and role(m["Channel"]) == role(name)]
+    sim_names = [m["Channel"] for m in simulated if m.get("Event") == "Newchannel" and role(m["Channel"]) == role(name)]
+    return sim_names[real_names.index(name)] if name in real_names and len(sim_names) > real_names.index(name) else name
+
+
+def queue_log_shape(lines: list[str]) -> list[tuple[str, ...]]:
+    """queue_log lines without the epoch and with ids masked."""
+    return [tuple(_IDS.sub("<id>", part) for part in line.split("|")[1:]) for line in lines]
