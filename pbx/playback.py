@@ -14,18 +14,15 @@ frames); the demo until the PBX simulator replaces it.
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from pbx.codec import AMICodec, Message, encode
+from pbx.amiserver import AMIServer, Frames, event_list, reply, unknown
+from pbx.codec import AMICodec, Message
 from pbx.trace import read_trace
 
-log = logging.getLogger(__name__)
-
-BANNER = b"Asterisk Call Manager/13.0.0\r\n"
 _LIST_EVENTS_KEEP = {"OriginateResponse"}
 
 
@@ -54,62 +51,12 @@ def recorded_events(path: str | Path) -> list[Frame]:
 
 
 @dataclass
-class _Session:
-    writer: asyncio.StreamWriter
-    logged_in: bool = False
-
-
-@dataclass
-class PlaybackServer:
+class PlaybackServer(AMIServer):
     """A scripted Asterisk manager: real sockets, recorded events, every action kept."""
 
-    username: str
-    secret: str = field(repr=False)
     speed: float = 1.0
-    answer_pings: bool = True
     channels: list[dict[str, str]] = field(default_factory=list)
     queue_status: list[dict[str, str]] = field(default_factory=list)
-    actions: list[Message] = field(default_factory=list)
-    logins: int = 0
-
-    def __post_init__(self) -> None:
-        self._sessions: list[_Session] = []
-        self._server: asyncio.base_events.Server | None = None
-        self.port = 0
-
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
-        """Listen; return the port (an ephemeral one when `port` is 0)."""
-        self._server = await asyncio.start_server(self._serve, host, port)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self.port
-
-    async def stop(self) -> None:
-        """Close every session and stop listening."""
-        self.drop()
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-
-    def drop(self) -> None:
-        """Cut every client connection, as a network failure or an Asterisk restart would."""
-        for session in self._sessions:
-            session.writer.transport.abort()
-        self._sessions.clear()
-
-    @property
-    def clients(self) -> int:
-        """Logged-in sessions."""
-        return sum(1 for s in self._sessions if s.logged_in)
-
-    def send_raw(self, data: bytes) -> None:
-        """Write bytes as they are to every logged-in client (for malformed-input tests)."""
-        for session in self._sessions:
-            if session.logged_in:
-                session.writer.write(data)
-
-    def send_event(self, message: dict[str, str]) -> None:
-        """Send one event to every logged-in client."""
-        self.send_raw(encode(message))
 
     async def play(self, paths: Iterable[str | Path]) -> int:
         """Send the events of each trace in turn, spaced as recorded; return how many were sent."""
@@ -129,72 +76,18 @@ class PlaybackServer:
             if delay > 0:
                 await asyncio.sleep(delay)
             self.send_event(frame.message)
-        for session in list(self._sessions):
-            await session.writer.drain()
+        await self.drain()
         return len(frames)
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        session = _Session(writer)
-        self._sessions.append(session)
-        codec = AMICodec()
-        writer.write(BANNER)
-        try:
-            while data := await reader.read(65536):
-                for item in codec.feed(data):
-                    if isinstance(item, Message) and "Action" in item:
-                        self.actions.append(item)
-                        if not self._answer(session, item):
-                            writer.close()
-                            return
-                await writer.drain()
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            if session in self._sessions:
-                self._sessions.remove(session)
-            writer.close()
-
-    def _reply(self, session: _Session, action: Message, **headers: str) -> None:
-        frame = {"Response": headers.pop("Response", "Success")}
-        if "ActionID" in action:
-            frame["ActionID"] = action["ActionID"]
-        frame.update(headers)
-        session.writer.write(encode(frame))
-
-    def _event_list(self, session: _Session, action: Message, message: str, items: list[dict[str, str]], complete: str) -> None:
-        self._reply(session, action, EventList="start", Message=message)
-        ident = {"ActionID": action["ActionID"]} if "ActionID" in action else {}
-        for item in items:
-            session.writer.write(encode({**item, **ident}))
-        session.writer.write(encode({"Event": complete, **ident, "EventList": "Complete", "ListItems": str(len(items))}))
-
-    def _answer(self, session: _Session, action: Message) -> bool:
+    def handle(self, action: Message) -> Frames:
+        """CoreShowChannels and QueueStatus from the configured lists; AGI completes at once."""
         name = action["Action"].lower()
-        if name == "login":
-            if action.get("Username") == self.username and action.get("Secret") == self.secret:
-                session.logged_in = True
-                self.logins += 1
-                self._reply(session, action, Message="Authentication accepted")
-                session.writer.write(encode({"Event": "FullyBooted", "Privilege": "system,all", "Status": "Fully Booted"}))
-                return True
-            self._reply(session, action, Response="Error", Message="Authentication failed")
-            return False
-        if not session.logged_in:
-            self._reply(session, action, Response="Error", Message="Permission denied")
-            return True
-        if name == "ping":
-            if self.answer_pings:
-                self._reply(session, action, Ping="Pong", Timestamp=f"{time.time():.6f}")
-        elif name == "logoff":
-            self._reply(session, action, Response="Goodbye", Message="Thanks for all the fish.")
-            return False
-        elif name == "coreshowchannels":
-            self._event_list(session, action, "Channels will follow", [{"Event": "CoreShowChannel", **c} for c in self.channels], "CoreShowChannelsComplete")
-        elif name == "agi":
-            self._reply(session, action, Message="Added AGI command to queue")
-            self.send_event({"Event": "AsyncAGIExec", "Channel": action.get("Channel", ""), "CommandId": action.get("CommandID", ""), "Result": "200%20result%3D0%0A"})
-        elif name == "queuestatus":
-            self._event_list(session, action, "Queue status will follow", self.queue_status, "QueueStatusComplete")
-        else:
-            self._reply(session, action, Response="Error", Message="Invalid/unknown command: " + action["Action"] + ". Use Action: ListCommands to show available commands.")
-        return True
+        if name == "coreshowchannels":
+            return event_list(action, "Channels will follow", [{"Event": "CoreShowChannel", **c} for c in self.channels], "CoreShowChannelsComplete")
+        if name == "queuestatus":
+            return event_list(action, "Queue status will follow", self.queue_status, "QueueStatusComplete")
+        if name == "agi":
+            return [reply(action, Message="Added AGI command to queue"),
+                    {"Event": "AsyncAGIExec", "Privilege": "agi,all", "Channel": action.get("Channel", ""),
+                     "CommandId": action.get("CommandID", ""), "Result": "200%20result%3D0%0A"}]
+        return [unknown(action)]

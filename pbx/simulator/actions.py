@@ -10,11 +10,11 @@ from __future__ import annotations
 import re
 from typing import Callable, Mapping
 
+from pbx.amiserver import Frames, event_list, reply, unknown
 from pbx.codec import Message
 from pbx.simulator.apps import queue_agi_command
 from pbx.simulator.core import Channel, Sim
 
-Frames = list[dict[str, str]]
 _CALLERID = re.compile(r'^\s*(?:"?([^"<]*?)"?\s*)?<([^>]*)>\s*$')
 
 
@@ -24,35 +24,6 @@ def parse_callerid(value: str) -> tuple[str, str]:
     if match:
         return match.group(2).strip(), (match.group(1) or "").strip()
     return (value or "").strip(), ""
-
-
-def ok(action: Mapping[str, str], message: str | None = None, **extra: str) -> dict[str, str]:
-    """A Response: Success frame for `action`."""
-    frame = {"Response": "Success"}
-    if "ActionID" in action:
-        frame["ActionID"] = action["ActionID"]
-    if message is not None:
-        frame["Message"] = message
-    frame.update(extra)
-    return frame
-
-
-def error(action: Mapping[str, str], message: str) -> dict[str, str]:
-    """A Response: Error frame for `action`."""
-    frame = {"Response": "Error"}
-    if "ActionID" in action:
-        frame["ActionID"] = action["ActionID"]
-    frame["Message"] = message
-    return frame
-
-
-def event_list(action: Mapping[str, str], message: str, items: list[dict[str, str]], complete: str) -> Frames:
-    """An EventList: start response, the items tagged with the ActionID, the Complete event."""
-    ident = {"ActionID": action["ActionID"]} if "ActionID" in action else {}
-    frames = [ok(action, EventList="start", Message=message)]
-    frames += [{**item, **ident} for item in items]
-    frames.append({"Event": complete, **ident, "EventList": "Complete", "ListItems": str(len(items))})
-    return frames
 
 
 def _channel(sim: Sim, name: str) -> Channel | None:
@@ -68,15 +39,15 @@ def originate(sim: Sim, action: Message) -> Frames:
     """Originate a Local channel pair: the ;2 half runs the dialplan at the Local target, the ;1 half goes to Context/Exten (or Application)."""
     target = action.get("Channel", "")
     if not target:
-        return [error(action, "Channel not specified")]
+        return [reply(action, "Error", Message="Channel not specified")]
     match = re.fullmatch(r"Local/([^@]+)@([^/]+)(/n)?", target)
     if not match:
-        return [error(action, "Originate failed: the simulator dials Local channels only")]
+        return [reply(action, "Error", Message="Originate failed: the simulator dials Local channels only")]
     if "Exten" not in action and "Application" not in action:
-        return [error(action, "Exten not specified")]
+        return [reply(action, "Error", Message="Exten not specified")]
     exten, context = match.group(1), match.group(2)
     if not sim.dialplan.exists(context, exten):
-        return [error(action, "Originate failed")]
+        return [reply(action, "Error", Message="Originate failed")]
     num, name = parse_callerid(action.get("CallerID", ""))
     variables = [kv for value in action.getall("Variable") for kv in value.split(",") if "=" in kv]
     one, two = sim.local_pair(exten, context)
@@ -124,7 +95,7 @@ def originate(sim: Sim, action: Message) -> Frames:
     one.on_answer = answered
     expiry = sim.at(timeout, expired)
     sim.start_pbx(two, context, exten, 1)
-    return [ok(action, "Originate successfully queued")]
+    return [reply(action, Message="Originate successfully queued")]
 
 
 def _run_app(sim: Sim, ch: Channel, app: Callable, data: str):
@@ -140,42 +111,42 @@ def hangup(sim: Sim, action: Message) -> Frames:
     """Hangup a channel by name (SoftHangupRequest with the given Cause)."""
     ch = _channel(sim, action.get("Channel", ""))
     if ch is None:
-        return [error(action, "No such channel")]
+        return [reply(action, "Error", Message="No such channel")]
     sim.request_hangup(ch, soft=True, cause=int(action.get("Cause", "16") or 16))
-    return [ok(action, "Channel Hungup")]
+    return [reply(action, Message="Channel Hungup")]
 
 
 def setvar(sim: Sim, action: Message) -> Frames:
     """Setvar on a channel."""
     ch = _channel(sim, action.get("Channel", ""))
     if "Variable" not in action:
-        return [error(action, "No variable specified")]
+        return [reply(action, "Error", Message="No variable specified")]
     if ch is None:
-        return [error(action, "No such channel")]
+        return [reply(action, "Error", Message="No such channel")]
     sim.set_var(ch, action["Variable"], action.get("Value", ""))
-    return [ok(action, "Variable Set")]
+    return [reply(action, Message="Variable Set")]
 
 
 def getvar(sim: Sim, action: Message) -> Frames:
     """Getvar from a channel (or a global)."""
     name = action.get("Variable", "")
     if not name:
-        return [error(action, "No variable specified")]
+        return [reply(action, "Error", Message="No variable specified")]
     ch = _channel(sim, action.get("Channel", "")) if action.get("Channel") else None
     if action.get("Channel") and ch is None:
-        return [error(action, "No such channel")]
+        return [reply(action, "Error", Message="No such channel")]
     value = ch.vars.get(name, "") if ch is not None else sim.dialplan.globals.get(name, "")
-    return [ok(action, None, Variable=name, Value=value)]
+    return [reply(action, Variable=name, Value=value)]
 
 
 def redirect(sim: Sim, action: Message) -> Frames:
     """Redirect a channel to another dialplan place (leaving any bridge)."""
     ch = _channel(sim, action.get("Channel", ""))
     if ch is None:
-        return [error(action, "Channel specified does not exist")]
+        return [reply(action, "Error", Message="Channel specified does not exist")]
     context, exten = action.get("Context", ch.context), action.get("Exten", "")
     if not sim.dialplan.exists(context, exten):
-        return [error(action, "Redirect failed, extension not found")]
+        return [reply(action, "Error", Message="Redirect failed, extension not found")]
     if ch.task is not None:
         ch.task.close()
         ch.task = None
@@ -185,19 +156,19 @@ def redirect(sim: Sim, action: Message) -> Frames:
     if ch.bridge is not None:
         sim.leave_bridge(ch)
     sim.start_pbx(ch, context, exten, int(action.get("Priority", "1") or 1))
-    return [ok(action, "Redirect successful")]
+    return [reply(action, Message="Redirect successful")]
 
 
 def agi(sim: Sim, action: Message) -> Frames:
     """AGI: queue a command on a channel in AsyncAGI."""
     ch = _channel(sim, action.get("Channel", ""))
     if ch is None:
-        return [error(action, "Channel does not exist.")]
+        return [reply(action, "Error", Message="Channel does not exist.")]
     if not action.get("Command"):
-        return [error(action, "Command not specified")]
+        return [reply(action, "Error", Message="Command not specified")]
     if not queue_agi_command(ch, action["Command"], action.get("CommandID", ""), sim):
-        return [error(action, "Failed to add AGI command to queue")]
-    return [ok(action, "Added AGI command to queue")]
+        return [reply(action, "Error", Message="Failed to add AGI command to queue")]
+    return [reply(action, Message="Added AGI command to queue")]
 
 
 def core_show_channels(sim: Sim, action: Message) -> Frames:
@@ -211,15 +182,15 @@ def core_show_channels(sim: Sim, action: Message) -> Frames:
 
 def _queue_call(fn: Callable[[], str], action: Message) -> Frames:
     try:
-        return [ok(action, fn())]
+        return [reply(action, Message=fn())]
     except ValueError as exc:
-        return [error(action, str(exc))]
+        return [reply(action, "Error", Message=str(exc))]
 
 
 def queue_add(sim: Sim, action: Message) -> Frames:
     """QueueAdd."""
     if not action.get("Queue") or not action.get("Interface"):
-        return [error(action, "'Queue' and 'Interface' not specified.")]
+        return [reply(action, "Error", Message="'Queue' and 'Interface' not specified.")]
     return _queue_call(lambda: sim.queues.add(action["Queue"], action["Interface"], action.get("MemberName", ""),
                                              int(action.get("Penalty", "0") or 0), action.get("Paused", "false").lower() in ("1", "true", "yes"),
                                              action.get("StateInterface", "")), action)
@@ -228,14 +199,14 @@ def queue_add(sim: Sim, action: Message) -> Frames:
 def queue_remove(sim: Sim, action: Message) -> Frames:
     """QueueRemove."""
     if not action.get("Queue") or not action.get("Interface"):
-        return [error(action, "Need 'Queue' and 'Interface' parameters.")]
+        return [reply(action, "Error", Message="Need 'Queue' and 'Interface' parameters.")]
     return _queue_call(lambda: sim.queues.remove(action["Queue"], action["Interface"]), action)
 
 
 def queue_pause(sim: Sim, action: Message) -> Frames:
     """QueuePause."""
     if not action.get("Interface") or "Paused" not in action:
-        return [error(action, "Need 'Interface' and 'Paused' parameters.")]
+        return [reply(action, "Error", Message="Need 'Interface' and 'Paused' parameters.")]
     paused = action["Paused"].lower() in ("1", "true", "yes")
     return _queue_call(lambda: sim.queues.pause(action["Interface"], paused, action.get("Queue"), action.get("Reason", "")), action)
 
@@ -243,7 +214,7 @@ def queue_pause(sim: Sim, action: Message) -> Frames:
 def queue_penalty(sim: Sim, action: Message) -> Frames:
     """QueuePenalty."""
     if not action.get("Interface") or not action.get("Penalty", "").lstrip("-").isdigit():
-        return [error(action, "Need 'Interface' and 'Penalty' parameters.")]
+        return [reply(action, "Error", Message="Need 'Interface' and 'Penalty' parameters.")]
     return _queue_call(lambda: sim.queues.penalty(action["Interface"], int(action["Penalty"]), action.get("Queue")), action)
 
 
@@ -268,5 +239,5 @@ def handle(sim: Sim, action: Message) -> Frames:
     """Answer one action the way Asterisk would."""
     handler = HANDLERS.get(action.get("Action", "").lower())
     if handler is None:
-        return [error(action, f"Invalid/unknown command: {action.get('Action', '')}. Use Action: ListCommands to show available commands.")]
+        return [unknown(action)]
     return handler(sim, action)

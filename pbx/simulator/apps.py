@@ -24,7 +24,8 @@ def register(sim: "Sim") -> None:
     for name, fn in (("NoOp", apps.noop), ("Answer", apps.answer), ("Set", apps.set), ("Wait", apps.wait),
                      ("Hangup", apps.hangup), ("BackGround", apps.background), ("WaitExten", apps.waitexten),
                      ("Playback", apps.playback), ("Goto", apps.goto), ("GotoIf", apps.gotoif), ("SendDTMF", apps.senddtmf),
-                     ("AGI", apps.agi), ("MusicOnHold", apps.musiconhold), ("Queue", apps.queue)):
+                     ("AGI", apps.agi), ("MusicOnHold", apps.musiconhold), ("Queue", apps.queue),
+                     ("PatientWait", apps.patient_wait)):
         sim.apps[name.lower()] = fn
         sim.app_names[name.lower()] = name
 
@@ -60,6 +61,13 @@ class Apps:
 
     def wait(self, ch: Channel, data: str) -> Wait:
         yield ("sleep", float(data or 0))
+
+    def patient_wait(self, ch: Channel, data: str) -> Wait:
+        """Simulator only: a caller's patience. Give up after N s unless the call was answered; then stay until the far end hangs up."""
+        yield ("sleep", float(data or 0))
+        peer = ch.partner
+        if peer is not None and peer.bridge is not None:
+            yield ("block",)
 
     def hangup(self, ch: Channel, data: str) -> Wait:
         if data.strip().isdigit():

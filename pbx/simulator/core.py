@@ -103,6 +103,9 @@ class Sim:
         self.channels: dict[str, Channel] = {}
         self.apps: dict[str, Callable[[Channel, str], Wait]] = {}
         self.app_names: dict[str, str] = {}
+        self.functions: dict[str, Callable[[Channel, str], str]] = {
+            "RAND": lambda ch, args: str(self.rng.randint(*(int(a) for a in args.split(",")))) if "," in args else str(self.rng.randint(0, 2**31 - 1)),
+        }
         self._timers: list[tuple[float, int, Timer]] = []
         self._seq = 0
         self._ids = 0
@@ -317,10 +320,13 @@ class Sim:
     def substitute(self, ch: Channel, text: str) -> str:
         """${VAR} and $[expr] substitution, enough for the dialplans we run."""
         def var(match: re.Match[str]) -> str:
-            name = match.group(1)
+            name, args = match.group(1), match.group(2)
+            if args is not None:
+                function = self.functions.get(name)
+                return function(ch, args) if function is not None else ""
             return ch.vars.get(name, self.dialplan.globals.get(name, ""))
 
-        text = re.sub(r"\$\{([A-Za-z0-9_]+)\}", var, text)
+        text = re.sub(r"\$\{([A-Za-z0-9_]+)(?:\(([^)]*)\))?\}", var, text)
         return re.sub(r"\$\[([^\]]*)\]", lambda m: _expr(m.group(1)), text)
 
     # hang-up -----------------------------------------------------------
