@@ -17,6 +17,9 @@ from callcenter.db import CallStore, make_engine, migrate
 from callcenter.monitor import Monitor
 from pbx.client import AMIClient, ClientOptions
 from pbx.playback import PlaybackServer
+from pbx.simulator.server import SimulatorServer
+from pbx.simulator.server import build as simulator_build
+from pbx.simulator.traffic import TrafficModel
 from pbx.trace import replay
 from pbx.tracker import CallTracker, record_line
 
@@ -104,31 +107,84 @@ def cmd_playback(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    """Until the PBX simulator lands: real Asterisk traffic played over a local AMI socket, monitored live."""
-    traces = sorted(default_traces().glob("*.jsonl"))
-    settings = config.load(args.config)
-    store = open_store(settings)
-    monitor = Monitor(CallTracker(), store, sys.stdout)
-    secret = secrets.token_urlsafe(16)
+def _traffic(args: argparse.Namespace) -> TrafficModel:
+    return TrafficModel(calls_per_minute=args.calls_per_minute)
 
+
+async def _run_day(server: SimulatorServer, minutes: float | None) -> None:
+    """Let the simulated day run (for `minutes` of sim time, or until cancelled), then let calls in progress finish."""
+    if minutes is None:
+        await asyncio.Event().wait()
+    while server.sim.now < server.start_at + minutes * 60:
+        await asyncio.sleep(0.05)
+    if server.traffic is not None:
+        server.traffic.stop()
+    while server.sim.channels:
+        await asyncio.sleep(0.05)
+    await server.drain()
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    """Run the PBX simulator standalone: an Asterisk-like AMI with seeded traffic."""
+    settings = config.load(args.config, require=("ami",))
+    assert settings.ami.secret is not None
+    server = simulator_build(settings.ami.username, settings.ami.secret.get_secret_value(), agents=args.agents,
+                             model=_traffic(args), seed=args.seed, speed=args.speed, queue_log=args.queue_log)
+    print(f"Simulator on {args.host}:{args.port or settings.ami.port}: {args.agents} agents, {args.calls_per_minute} calls/min, "
+          f"seed {args.seed}, {args.speed}x", flush=True)
     async def run() -> None:
-        server = PlaybackServer("demo", secret, speed=args.speed)
-        port = await server.start()
-        print(f"Playing {len(traces)} recorded Asterisk calls on 127.0.0.1:{port} at {args.speed}x; monitoring:", flush=True)
-        client = AMIClient(ClientOptions("127.0.0.1", port, "demo", secret), monitor.on_event, monitor.on_resync)
-        task = asyncio.create_task(client.run(once=True))
-        await client.connected.wait()
-        await server.play(traces)
-        await asyncio.sleep(0.3)
-        await client.close()
-        await server.stop()
-        await task
+        await server.start(args.host, args.port or settings.ami.port)
+        try:
+            await _run_day(server, args.minutes)
+        finally:
+            await server.stop()
 
     try:
         asyncio.run(run())
     except KeyboardInterrupt:
         pass
+    _print_truth(server)
+    return 0
+
+
+def _print_truth(server: SimulatorServer) -> None:
+    generated = server.traffic.generated["calls"] if server.traffic else 0
+    per_queue = "; ".join(f"{q.conf.name}: {q.completed} answered, {q.abandoned} abandoned" for q in server.sim.queues.queues.values())
+    print(f"Simulator: {generated} calls generated; {per_queue}", flush=True)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """The simulator with seeded traffic, monitored live, calls stored (until Ctrl-C or --minutes)."""
+    settings = config.load(args.config)
+    store = open_store(settings)
+    monitor = Monitor(CallTracker(), store, sys.stdout)
+    secret = secrets.token_urlsafe(16)
+    server = simulator_build("demo", secret, agents=args.agents, model=_traffic(args), seed=args.seed, speed=args.speed)
+
+    async def run() -> None:
+        await server.start(traffic=False)
+        print(f"Demo: simulated Asterisk on 127.0.0.1:{server.port}, {args.agents} agents, "
+              f"{args.calls_per_minute} calls/min at {args.speed}x; calls go to {settings.database.url}", flush=True)
+        client = AMIClient(ClientOptions("127.0.0.1", server.port, "demo", secret), monitor.on_event, monitor.on_resync)
+        client_task = asyncio.create_task(client.run(once=True))
+        try:
+            await client.connected.wait()
+            server.traffic.start()
+            await _run_day(server, args.minutes)
+            for _ in range(100):
+                if not monitor.tracker.open_calls():
+                    break
+                await asyncio.sleep(0.02)
+        finally:
+            await client.close()
+            await client_task
+            await server.stop()
+
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        pass
+    _print_truth(server)
     print(f"{store.count()} calls stored in {settings.database.url}", flush=True)
     return 0
 
@@ -167,9 +223,19 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--speed", type=float, default=1.0)
     p.set_defaults(func=cmd_playback)
 
-    p = sub.add_parser("demo", help="run the demo on this machine")
-    p.add_argument("--speed", type=float, default=4.0, help="how much faster than real time")
-    p.set_defaults(func=cmd_demo)
+    for name, func, helptext, speed in (("simulate", cmd_simulate, "run the PBX simulator (an Asterisk-like AMI with traffic)", 1.0),
+                                        ("demo", cmd_demo, "run the demo: simulator + monitor, calls stored", 10.0)):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("--calls-per-minute", type=float, default=12.0)
+        p.add_argument("--agents", type=int, default=10)
+        p.add_argument("--seed", type=int, default=1)
+        p.add_argument("--speed", type=float, default=speed, help="how much faster than real time the day runs")
+        p.add_argument("--minutes", type=float, help="stop after this many simulated minutes (calls in progress finish)")
+        if name == "simulate":
+            p.add_argument("--host", default="127.0.0.1")
+            p.add_argument("--port", type=int, help="AMI port (default: [ami] port of the config)")
+            p.add_argument("--queue-log", type=Path, help="append app_queue's queue_log lines to this file")
+        p.set_defaults(func=func)
 
     p = sub.add_parser("db", help="database maintenance")
     dbsub = p.add_subparsers(dest="db_command", required=True)

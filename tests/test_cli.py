@@ -81,3 +81,22 @@ def test_monitor_without_a_secret_exits_2(tmp_path):
     result = subprocess.run(cli("monitor"), capture_output=True, text=True, timeout=30, env=env, cwd=tmp_path)
     assert result.returncode == 2
     assert "ami.secret: missing" in result.stderr
+
+
+def test_demo_runs_a_fast_day_and_stores_exactly_what_the_simulator_did(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CALLCENTER_")}
+    env["CALLCENTER_DATABASE_URL"] = f"sqlite:///{tmp_path}/demo.db"
+    result = subprocess.run(cli("demo", "--minutes", "4", "--speed", "200", "--agents", "4", "--calls-per-minute", "10"),
+                            capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    truth = next(line for line in result.stdout.splitlines() if line.startswith("Simulator:"))
+    generated = int(truth.split()[1])
+    with create_engine(env["CALLCENTER_DATABASE_URL"]).connect() as conn:
+        stored = dict(conn.execute(text("select queue || ':' || outcome, count(*) from calls where queue is not null group by 1")).all())
+        total = conn.execute(text("select count(*) from calls")).scalar()
+    assert total == generated > 10
+    for part in truth.split("; ")[1:]:
+        name, counts = part.split(": ")
+        answered, abandoned = int(counts.split()[0]), int(counts.split()[2])
+        assert stored.get(f"{name}:answered", 0) == answered
+        assert stored.get(f"{name}:abandoned", 0) + stored.get(f"{name}:timeout", 0) == abandoned

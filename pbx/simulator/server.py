@@ -46,11 +46,11 @@ class SimulatorServer(AMIServer):
         """Where the sim clock should be now."""
         return self.start_at + (time.monotonic() - self._began) * self.speed
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
-        """Listen, start the clock and the traffic."""
+    async def start(self, host: str = "127.0.0.1", port: int = 0, traffic: bool = True) -> int:
+        """Listen and start the clock, and the traffic unless told to wait (`traffic.start()` later)."""
         port = await super().start(host, port)
         self._began = time.monotonic()
-        if self.traffic is not None:
+        if self.traffic is not None and traffic:
             self.traffic.start()
         self._clock = asyncio.create_task(self._run_clock())
         return port
