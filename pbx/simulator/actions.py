@@ -228,7 +228,88 @@ def queue_summary(sim: Sim, action: Message) -> Frames:
     return event_list(action, "Queue summary will follow", sim.queues.summary_items(), "QueueSummaryComplete")
 
 
+def bridge(sim: Sim, action: Message) -> Frames:
+    """Bridge two channels: each leaves what it was doing and they are bridged together."""
+    one = _channel(sim, action.get("Channel1", ""))
+    two = _channel(sim, action.get("Channel2", ""))
+    if one is None or two is None:
+        return [reply(action, "Error", Message=f"Channel1 does not exist: {action.get('Channel1', '')}" if one is None
+                      else f"Channel2 does not exist: {action.get('Channel2', '')}")]
+    for ch in (one, two):
+        _stop_dialplan(sim, ch)
+    sim.bridge(one, two)
+    return [reply(action, Message="Channels have been bridged")]
+
+
+def _stop_dialplan(sim: Sim, ch: Channel) -> None:
+    if ch.task is not None:
+        ch.task.close()
+        ch.task = None
+    if ch.timer is not None:
+        ch.timer.cancel()
+    ch.waiting = None
+    if ch.bridge is not None:
+        sim.leave_bridge(ch)
+
+
+def blind_transfer(sim: Sim, action: Message) -> Frames:
+    """BlindTransfer: the transferer's bridged peer goes to Context/Exten; the transferer is hung up."""
+    ch = _channel(sim, action.get("Channel", ""))
+    if ch is None:
+        return [reply(action, "Error", Message="No such channel")]
+    context, exten = action.get("Context", ch.context), action.get("Exten", "")
+    if not exten or not sim.dialplan.exists(context, exten):
+        return [reply(action, "Error", Message="Transfer failed: extension not found")]
+    peer = next((c for c in ch.bridge.channels if c is not ch), None) if ch.bridge else None
+    if peer is None:
+        return [reply(action, "Error", Message="Transfer failed: channel is not bridged")]
+    sim.event("BlindTransfer", "call", ("Result", "Success"), sim.fields(ch, "Transferer"), sim.fields(peer, "Transferee"),
+              ("BridgeUniqueid", ch.bridge.uniqueid), ("IsExternal", "No"), ("Context", context), ("Extension", exten))
+    if peer.task is not None and peer.waiting == "block":
+        sim.wake(peer, ("transfer", context, exten))
+    else:
+        _stop_dialplan(sim, peer)
+        sim.start_pbx(peer, context, exten, 1)
+    return [reply(action, Message="Transfer succeeded")]
+
+
+def mixmonitor(sim: Sim, action: Message) -> Frames:
+    """MixMonitor: start recording a channel to a WAV file."""
+    ch = _channel(sim, action.get("Channel", ""))
+    if ch is None:
+        return [reply(action, "Error", Message="No such channel")]
+    if not action.get("File"):
+        return [reply(action, "Error", Message="No file specified")]
+    path = sim.recordings.start(ch, action["File"])
+    sim.set_var(ch, "MIXMONITOR_FILENAME", str(path))
+    sim.chan_event("MixMonitorStart", ch)
+    return [reply(action, Message="MixMonitor started")]
+
+
+def stop_mixmonitor(sim: Sim, action: Message) -> Frames:
+    """StopMixMonitor: finish the channel's recording and write the file."""
+    ch = _channel(sim, action.get("Channel", ""))
+    if ch is None or not sim.recordings.stop(ch):
+        return [reply(action, "Error", Message="Could not stop MixMonitor")]
+    sim.chan_event("MixMonitorStop", ch)
+    return [reply(action, Message="MixMonitor stopped")]
+
+
+def mixmonitor_mute(sim: Sim, action: Message) -> Frames:
+    """MixMonitorMute: silence (State 1) or resume (State 0) the recording, as for card numbers."""
+    ch = _channel(sim, action.get("Channel", ""))
+    if ch is None:
+        return [reply(action, "Error", Message="No such channel")]
+    on = action.get("State", "1") in ("1", "true", "yes", "on")
+    if not sim.recordings.mute(ch, on):
+        return [reply(action, "Error", Message="Cannot set mute flag")]
+    sim.chan_event("MixMonitorMute", ch, ("Direction", action.get("Direction", "both")), ("State", "1" if on else "0"))
+    return [reply(action, Message="MixMonitorMute flag set" if on else "MixMonitorMute flag unset")]
+
+
 HANDLERS: dict[str, Callable[[Sim, Message], Frames]] = {
+    "bridge": bridge, "blindtransfer": blind_transfer, "mixmonitor": mixmonitor, "stopmixmonitor": stop_mixmonitor,
+    "mixmonitormute": mixmonitor_mute,
     "originate": originate, "hangup": hangup, "setvar": setvar, "getvar": getvar, "redirect": redirect, "agi": agi,
     "coreshowchannels": core_show_channels, "queueadd": queue_add, "queueremove": queue_remove,
     "queuepause": queue_pause, "queuepenalty": queue_penalty, "queuestatus": queue_status, "queuesummary": queue_summary,

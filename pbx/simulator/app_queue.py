@@ -57,6 +57,7 @@ class Caller:
     connected_at: float = 0.0
     ring_started: float = 0.0
     retry: Timer | None = None
+    last_member: str = "NONE"
 
 
 @dataclass(eq=False)
@@ -154,6 +155,14 @@ class QueueEngine:
                 if reason == "bridge_ended" and caller.connected is not None:
                     self._finish_bridged(queue, caller, "agent")
                     return "hangup"
+                if isinstance(reason, tuple) and reason[0] == "transfer" and caller.connected is not None:
+                    _, context, exten = reason
+                    held, talked = _seconds(caller.joined_at, caller.connected_at), _seconds(caller.connected_at, self.sim.now)
+                    self._finish_bridged(queue, caller, "transfer")
+                    self.sim.queue_log(ch.uniqueid, queue.conf.name, caller.last_member, "BLINDTRANSFER", exten, context,
+                                       str(held), str(talked), str(caller.original_position))
+                    self.sim.goto(ch, context, exten, 1)
+                    return None
         except ChannelHungUp:
             if caller.connected is not None:
                 self._finish_bridged(queue, caller, "caller")
@@ -249,19 +258,7 @@ class QueueEngine:
 
     def _ring(self, queue: QueueState, caller: Caller, member: Member) -> None:
         sim = self.sim
-        target = member.interface[len("Local/"):] if member.interface.startswith("Local/") else member.interface
-        exten, _, rest = target.partition("@")
-        context = rest.split("/")[0]
-        one, two = sim.local_pair(exten, context, linkedid=caller.ch.linkedid)
-        one.cid_num, one.cid_name = caller.ch.cid_num, caller.ch.cid_name
-        sim.chan_event("Newexten", one, ("Extension", exten), ("Application", "AppQueue"), ("AppData", "(Outgoing Line)"), privilege="dialplan")
-        sim.set_callerid(one, caller.ch.cid_num, caller.ch.cid_name)
-        sim.set_var(one, "DIALEDPEERNUMBER", target)
-        sim.set_var(two, "DIALEDPEERNUMBER", target)
-        sim.set_callerid(two, caller.ch.cid_num, caller.ch.cid_name)
-        sim.set_connected(two, caller.ch.cid_num, caller.ch.cid_name)
-        sim.local_bridge(one, two)
-        one.exten = caller.ch.exten
+        one, two, target = sim.call_local(caller.ch, member.interface, "AppQueue")
         sim.event("AgentCalled", "agent", sim.fields(caller.ch), sim.fields(one, "Dest"), ("Queue", queue.conf.name),
                   ("Interface", member.interface), ("MemberName", member.name))
         sim.event("DialBegin", "call", sim.fields(caller.ch), sim.fields(one, "Dest"), ("DialString", target))
@@ -269,7 +266,7 @@ class QueueEngine:
         caller.ringing.append((member, one, two, timer))
         self.ringing.add(member.interface)
         one.on_answer = lambda leg: self._answered(queue, caller, member, leg)
-        sim.start_pbx(two, context, exten, 1)
+        sim.start_pbx(two, two.context, two.exten, 1)
 
     def _drop_leg(self, caller: Caller, entry: tuple[Member, Channel, Channel, Timer], status: str) -> None:
         member, one, _, timer = entry
@@ -336,8 +333,10 @@ class QueueEngine:
         dest = sim.fields(one, "Dest") if one is not None else []
         sim.event("AgentComplete", "agent", sim.fields(caller.ch), dest, ("Queue", queue.conf.name), ("Interface", member.interface),
                   ("MemberName", member.name), ("HoldTime", str(waited)), ("TalkTime", str(talk)), ("Reason", reason))
-        sim.queue_log(caller.ch.uniqueid, queue.conf.name, member.name, "COMPLETECALLER" if reason == "caller" else "COMPLETEAGENT",
-                      str(waited), str(talk), str(caller.original_position))
+        caller.last_member = member.name
+        if reason != "transfer":
+            sim.queue_log(caller.ch.uniqueid, queue.conf.name, member.name, "COMPLETECALLER" if reason == "caller" else "COMPLETEAGENT",
+                          str(waited), str(talk), str(caller.original_position))
         queue.completed += 1
         queue.talktime += talk
         member.calls_taken += 1

@@ -25,7 +25,7 @@ def register(sim: "Sim") -> None:
                      ("Hangup", apps.hangup), ("BackGround", apps.background), ("WaitExten", apps.waitexten),
                      ("Playback", apps.playback), ("Goto", apps.goto), ("GotoIf", apps.gotoif), ("SendDTMF", apps.senddtmf),
                      ("AGI", apps.agi), ("MusicOnHold", apps.musiconhold), ("Queue", apps.queue),
-                     ("PatientWait", apps.patient_wait)):
+                     ("PatientWait", apps.patient_wait), ("Dial", apps.dial)):
         sim.apps[name.lower()] = fn
         sim.app_names[name.lower()] = name
 
@@ -167,6 +167,79 @@ class Apps:
             if target is not None and not target.hungup:
                 self.sim.send_dtmf(target, digit)
             yield ("sleep", 0.35)
+
+    def dial(self, ch: Channel, data: str) -> Wait:
+        """Dial(Local/...&Local/...,timeout): ring, bridge the first to answer, continue when the callee leaves."""
+        sim = self.sim
+        parts = _split(data)
+        timeout = float(parts[1]) if len(parts) > 1 and parts[1] else None
+        legs: list[Channel] = []
+        answered: list[Channel] = []
+
+        def on_answer(leg: Channel) -> None:
+            answered.append(leg)
+            if ch.waiting == "block":
+                sim.wake(ch, "answered")
+
+        def on_gone(leg: Channel) -> None:
+            if leg in legs and not answered and all(l.hungup for l in legs) and ch.waiting == "block":
+                sim.wake(ch, "failed")
+
+        for interface in parts[0].split("&"):
+            local = interface.strip()
+            exten, _, rest = local[len("Local/"):].partition("@")
+            if not local.startswith("Local/") or not sim.dialplan.exists(rest.split("/")[0], exten):
+                continue
+            one, two, target = sim.call_local(ch, local, "AppDial")
+            sim.event("DialBegin", "call", sim.fields(ch), sim.fields(one, "Dest"), ("DialString", target))
+            one.on_answer = on_answer
+            one.on_hangup.append(on_gone)
+            legs.append(one)
+            sim.start_pbx(two, two.context, two.exten, 1)
+        if not legs:
+            sim.set_var(ch, "DIALSTATUS", "CHANUNAVAIL")
+            return None
+        timer = sim.at(timeout, sim.wake, ch, "timeout") if timeout else None
+        try:
+            if not answered:
+                yield ("block",)
+        except ChannelHungUp:
+            for leg in legs:
+                if not leg.hungup:
+                    sim.event("DialEnd", "call", sim.fields(ch), sim.fields(leg, "Dest"), ("DialStatus", "CANCEL"))
+                    sim.hangup(leg)
+            raise
+        finally:
+            if timer is not None:
+                timer.cancel()
+        winner = answered[0] if answered else None
+        if winner is not None:
+            sim.event("DialEnd", "call", sim.fields(ch), sim.fields(winner, "Dest"), ("DialStatus", "ANSWER"))
+        for leg in legs:
+            if leg is not winner and not leg.hungup:
+                leg.on_answer = None
+                sim.event("DialEnd", "call", sim.fields(ch), sim.fields(leg, "Dest"), ("DialStatus", "CANCEL" if winner else "NOANSWER"))
+                sim.hangup(leg)
+        if winner is None:
+            sim.set_var(ch, "DIALSTATUS", "NOANSWER")
+            return None
+        sim.set_var(ch, "DIALSTATUS", "ANSWER")
+        if winner.hungup:
+            return None
+        sim.bridge(winner, ch)
+        try:
+            while True:
+                reason = yield ("block",)
+                if reason == "bridge_ended":
+                    sim.leave_bridge(ch)
+                    return None
+                if isinstance(reason, tuple) and reason[0] == "transfer":
+                    sim.leave_bridge(ch)
+                    sim.goto(ch, reason[1], reason[2], 1)
+                    return None
+        except ChannelHungUp:
+            sim.leave_bridge(ch)
+            raise
 
     def queue(self, ch: Channel, data: str) -> Wait:
         return (yield from self.sim.queues.run(ch, data))

@@ -16,9 +16,11 @@ import heapq
 import random
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Generator, Iterator
 
 from pbx.simulator.dialplan import Dialplan
+from pbx.simulator.recording import Recording
 
 STATE_DESC = {0: "Down", 4: "Ring", 5: "Ringing", 6: "Up"}
 CAUSE_TXT = {16: "Normal Clearing", 17: "User busy", 19: "No user responding", 21: "Call Rejected", 0: "Unknown"}
@@ -111,6 +113,7 @@ class Sim:
         self._ids = 0
         self._locals = 0
         self.queues: Any = None
+        self.recordings = Recorder(self)
         from pbx.simulator import apps
 
         apps.register(self)
@@ -202,6 +205,26 @@ class Sim:
         two = self.new_channel(base + ";2", linkedid=one.linkedid, state=4, context=context, exten=exten)
         one.partner, two.partner = two, one
         return one, two
+
+    def call_local(self, caller: Channel, interface: str, app: str) -> tuple[Channel, Channel, str]:
+        """The outgoing Local leg an application (AppDial, AppQueue) creates to ring `interface`, up to DialBegin.
+
+        Returns (;1, ;2, dial string); the caller then sends DialBegin and starts the ;2 half's dialplan.
+        """
+        target = interface[len("Local/"):] if interface.startswith("Local/") else interface
+        exten, _, rest = target.partition("@")
+        context = rest.split("/")[0]
+        one, two = self.local_pair(exten, context, linkedid=caller.linkedid)
+        one.cid_num, one.cid_name = caller.cid_num, caller.cid_name
+        self.chan_event("Newexten", one, ("Extension", exten), ("Application", app), ("AppData", "(Outgoing Line)"), privilege="dialplan")
+        self.set_callerid(one, caller.cid_num, caller.cid_name)
+        self.set_var(one, "DIALEDPEERNUMBER", target)
+        self.set_var(two, "DIALEDPEERNUMBER", target)
+        self.set_callerid(two, caller.cid_num, caller.cid_name)
+        self.set_connected(two, caller.cid_num, caller.cid_name)
+        self.local_bridge(one, two)
+        one.exten = caller.exten
+        return one, two, target
 
     def local_bridge(self, one: Channel, two: Channel) -> None:
         """The LocalBridge event of a new pair."""
@@ -411,6 +434,39 @@ class Sim:
         if not bridge.channels and not bridge.destroyed:
             bridge.destroyed = True
             self.event("BridgeDestroy", "call", self._bridge_fields(bridge))
+
+
+class Recorder:
+    """The MixMonitors running on a simulator; a recording is written when stopped or when its channel hangs up."""
+
+    def __init__(self, sim: Sim, folder: Path | None = None) -> None:
+        self.sim = sim
+        self.folder = folder or Path("var/recordings")
+        self.active: dict[str, Recording] = {}
+        self.written: list[Path] = []
+
+    def start(self, ch: Channel, file: str) -> Path:
+        """Begin recording a channel (a relative file name is under `folder`)."""
+        path = Path(file) if Path(file).is_absolute() else self.folder / file
+        self.active[ch.uniqueid] = Recording(path, self.sim.now)
+        ch.on_hangup.append(lambda gone: self.stop(gone))
+        return path
+
+    def stop(self, ch: Channel) -> bool:
+        """Finish and write a channel's recording; False if it had none."""
+        recording = self.active.pop(ch.uniqueid, None)
+        if recording is None:
+            return False
+        self.written.append(recording.write(self.sim.now))
+        return True
+
+    def mute(self, ch: Channel, on: bool) -> bool:
+        """Mute or unmute a channel's recording; False if it has none."""
+        recording = self.active.get(ch.uniqueid)
+        if recording is None:
+            return False
+        recording.mute(on, self.sim.now)
+        return True
 
 
 def _prompt_seconds(name: str) -> float:

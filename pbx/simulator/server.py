@@ -26,11 +26,13 @@ class SimulatorServer(AMIServer):
     timestamps: bool = True
     start_at: float = field(default_factory=time.time)
     queue_log_path: Path | None = None
+    recordings: Path = Path("var/recordings")
 
     def __post_init__(self) -> None:
         super().__post_init__()
         self.queue_log_lines: list[str] = []
         self.sim = Sim(load_dialplan(ETC / "extensions.conf"), start=self.start_at, emit=self._broadcast, queue_log=self._log)
+        self.sim.recordings.folder = self.recordings
         self.traffic: Traffic | None = None
         self._began = time.monotonic()
         self._clock: asyncio.Task | None = None
@@ -92,8 +94,8 @@ class SimulatorServer(AMIServer):
 
 
 def build(username: str, secret: str, *, agents: int = 10, model: TrafficModel | None = None, seed: int = 1,
-          speed: float = 1.0, queue_log: Path | None = None) -> SimulatorServer:
+          speed: float = 1.0, queue_log: Path | None = None, recordings: Path = Path("var/recordings")) -> SimulatorServer:
     """A simulator with `agents` simulated phones in queues support and sales and, with a model, traffic."""
-    server = SimulatorServer(username, secret, speed=speed, queue_log_path=queue_log)
+    server = SimulatorServer(username, secret, speed=speed, queue_log_path=queue_log, recordings=recordings)
     server.configure(simulated_queues(agents), model, seed)
     return server

@@ -1,0 +1,125 @@
+"""Simulator actions beyond the recorded scenarios: Dial, Bridge, BlindTransfer, MixMonitor with a silent muted span."""
+
+from __future__ import annotations
+
+import wave
+from array import array
+
+import pytest
+
+from pbx.codec import Message
+from pbx.simulator import actions
+from pbx.simulator.app_queue import QueueEngine
+from pbx.simulator.core import Sim
+from pbx.simulator.dialplan import QueueConf, MemberConf, load_dialplan
+from pbx.tracker import CallTracker
+
+START = 1_795_500_000.0
+DIALPLAN = """
+[inbound]
+exten => s,1,Answer()
+ same => n,Dial(Local/2001@phones/n&Local/2002@phones/n,20)
+ same => n,Hangup()
+exten => q,1,Answer()
+ same => n,Queue(support,,,,60)
+ same => n,Hangup()
+exten => billing,1,Queue(billing,,,,60)
+ same => n,Hangup()
+
+[phones]
+exten => 2001,1,Wait(5)
+ same => n,Hangup()
+exten => 2002,1,Wait(1)
+ same => n,Answer()
+ same => n,Wait(8)
+ same => n,Hangup()
+
+[agents]
+exten => _30XX,1,Answer()
+ same => n,Wait(60)
+ same => n,Hangup()
+
+[callers]
+exten => stay,1,Wait(120)
+ same => n,Hangup()
+"""
+
+
+@pytest.fixture
+def pbx(tmp_path):
+    conf = tmp_path / "extensions.conf"
+    conf.write_text(DIALPLAN)
+    events: list[dict[str, str]] = []
+    log: list[str] = []
+    sim = Sim(load_dialplan(conf), start=START, emit=events.append, queue_log=log.append)
+    sim.recordings.folder = tmp_path / "rec"
+    QueueEngine(sim, {
+        "support": QueueConf("support", strategy="linear", timeout=10, members=[MemberConf("Local/3001@agents/n", 0, "Alice", "Local/3001@agents")]),
+        "billing": QueueConf("billing", strategy="linear", timeout=10, members=[MemberConf("Local/3002@agents/n", 0, "Bob", "Local/3002@agents")]),
+    })
+    return sim, events, log
+
+
+def call(sim: Sim, exten: str) -> list[dict[str, str]]:
+    return actions.handle(sim, Message([("Action", "Originate"), ("ActionID", "o1"), ("Channel", f"Local/{exten}@inbound"),
+                                        ("Context", "callers"), ("Exten", "stay"), ("CallerID", '"Ana" <5511911112222>')]))
+
+
+def names(events, event):
+    return [e for e in events if e["Event"] == event]
+
+
+def test_dial_rings_both_bridges_the_one_that_answers_and_continues(pbx):
+    sim, events, _ = pbx
+    assert call(sim, "s")[0]["Message"] == "Originate successfully queued"
+    sim.advance(START + 60)
+    ends = [(e["DestChannel"].split("-")[0], e["DialStatus"]) for e in names(events, "DialEnd") if "Channel" in e]
+    assert ends == [("Local/2002@phones", "ANSWER"), ("Local/2001@phones", "CANCEL")]
+    assert [e["Variable"] for e in names(events, "VarSet") if e["Value"] == "ANSWER"] == ["DIALSTATUS"]
+    assert len(names(events, "BridgeEnter")) == 2 and not sim.channels
+
+
+def test_blind_transfer_moves_the_caller_to_another_queue(pbx):
+    sim, events, log = pbx
+    call(sim, "q")
+    sim.advance(START + 5)
+    agent = next(e["Channel"] for e in names(events, "BridgeEnter") if "agents" in e["Channel"])
+    reply = actions.handle(sim, Message([("Action", "BlindTransfer"), ("ActionID", "t1"), ("Channel", agent),
+                                         ("Context", "inbound"), ("Exten", "billing")]))
+    assert reply[0]["Message"] == "Transfer succeeded"
+    sim.advance(START + 200)
+    complete = names(events, "AgentComplete")
+    assert [(e["MemberName"], e["Reason"]) for e in complete] == [("Alice", "transfer"), ("Bob", "agent")]
+    assert [line.split("|")[4] for line in log] == ["ENTERQUEUE", "CONNECT", "BLINDTRANSFER", "ENTERQUEUE", "CONNECT", "COMPLETEAGENT"]
+    tracker = CallTracker()
+    records = [ev.record for e in events for ev in tracker.feed(Message(e.items()), START) if ev.record]
+    assert [(r.outcome, r.transfers, r.agent) for r in records] == [("answered", 1, "Bob")]
+
+
+def test_bridge_and_error_wording(pbx):
+    sim, events, _ = pbx
+    assert actions.handle(sim, Message([("Action", "Bridge"), ("Channel1", "nope"), ("Channel2", "nope2")]))[0]["Message"] == "Channel1 does not exist: nope"
+    assert actions.handle(sim, Message([("Action", "Originate")]))[0]["Message"] == "Channel not specified"
+    assert actions.handle(sim, Message([("Action", "Hangup"), ("Channel", "PJSIP/x-1")]))[0]["Message"] == "No such channel"
+
+
+def test_mixmonitor_writes_a_wav_whose_muted_span_is_silent(pbx):
+    sim, events, _ = pbx
+    call(sim, "q")
+    sim.advance(START + 3)
+    caller = next(e["Channel"] for e in names(events, "QueueCallerJoin"))
+    for at, action in ((3, [("Action", "MixMonitor"), ("Channel", caller), ("File", "2026/support/call.wav")]),
+                       (5, [("Action", "MixMonitorMute"), ("Channel", caller), ("Direction", "both"), ("State", "1")]),
+                       (8, [("Action", "MixMonitorMute"), ("Channel", caller), ("Direction", "both"), ("State", "0")]),
+                       (10, [("Action", "StopMixMonitor"), ("Channel", caller)])):
+        sim.advance(START + at)
+        assert actions.handle(sim, Message(action))[0]["Response"] == "Success"
+    [path] = sim.recordings.written
+    with wave.open(str(path)) as wav:
+        assert (wav.getframerate(), wav.getsampwidth(), wav.getnchannels()) == (8000, 2, 1)
+        samples = array("h", wav.readframes(wav.getnframes()))
+    assert len(samples) == 7 * 8000
+    second = lambda s: samples[s * 8000:(s + 1) * 8000]  # noqa: E731
+    assert max(map(abs, second(0))) > 1000 and max(map(abs, second(6))) > 1000
+    assert max(map(abs, samples[2 * 8000:5 * 8000])) == 0
+    assert [e["State"] for e in names(events, "MixMonitorMute")] == ["1", "0"]
