@@ -9,7 +9,7 @@ import os
 import secrets
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Sequence, TextIO
 
 from callcenter import config
 from callcenter.exceptions import AuthenticationError, CallCenterError, ConfigError
@@ -55,8 +55,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _monitor(options: ClientOptions, monitor: Monitor, once: bool) -> None:
-    client = AMIClient(options, monitor.on_event, monitor.on_resync)
+async def _monitor(options: ClientOptions, monitor: Monitor, once: bool, record: TextIO | None) -> None:
+    client = AMIClient(options, monitor.on_event, monitor.on_resync, record=record)
     try:
         await client.run(once=once)
     finally:
@@ -68,10 +68,14 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     settings = config.load(args.config, require=("ami",))
     store = None if args.no_store else open_store(settings)
     monitor = Monitor(CallTracker(), store, sys.stdout, as_json=args.json)
+    record = open(args.record, "a", encoding="utf-8") if args.record else None
     try:
-        asyncio.run(_monitor(client_options(settings), monitor, args.once))
+        asyncio.run(_monitor(client_options(settings), monitor, args.once, record))
     except KeyboardInterrupt:
         pass
+    finally:
+        if record is not None:
+            record.close()
     return 0
 
 
@@ -212,6 +216,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print events as JSON lines")
     p.add_argument("--no-store", action="store_true", help="do not write finished calls to the database")
     p.add_argument("--once", action="store_true", help="exit if the first connection fails instead of retrying")
+    p.add_argument("--record", type=Path, help="keep the AMI conversation as a trace (JSON lines) that `replay` reads")
     p.set_defaults(func=cmd_monitor)
 
     p = sub.add_parser("playback", help="serve recorded AMI traces on a local port")

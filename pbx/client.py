@@ -21,11 +21,12 @@ of panoramisk are replaced, each for a reason seen against real Asterisk:
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Mapping
+from typing import Any, Awaitable, Callable, Mapping, TextIO
 
 from panoramisk import actions as pk_actions
 from panoramisk.ami_protocol import AMIProtocol
@@ -74,6 +75,7 @@ class _Protocol(AMIProtocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
+        self.opened = time.monotonic()
         self.codec = AMICodec(self.client.options.max_frame_bytes)
         self.banner: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -85,10 +87,17 @@ class _Protocol(AMIProtocol):
         if "CommandID" in data:
             self.responses[data["CommandID"]] = action
         self.transport.write(payload)
+        self._record("out", payload)
         return action.future
+
+    def _record(self, direction: str, data: bytes) -> None:
+        if self.client.record is not None:
+            line = {"t": round(time.monotonic() - self.opened, 6), "dir": direction, "data": data.decode("utf-8", "replace")}
+            self.client.record.write(json.dumps(line) + "\n")
 
     def data_received(self, data: bytes) -> None:
         arrival = self.client.clock()
+        self._record("in", data)
         for item in self.codec.feed(data):
             if isinstance(item, Message):
                 self._dispatch(item, arrival)
@@ -134,7 +143,8 @@ class AMIClient:
     """Keeps one logged-in AMI session alive and hands every event to `on_event`.
 
     `on_resync` gets a `Snapshot` after each login, so live state is rebuilt
-    from what Asterisk says rather than guessed across a gap.
+    from what Asterisk says rather than guessed across a gap. With `record`,
+    every read and write is kept as a trace (the format of ../shared/ami-traces).
     """
 
     def __init__(
@@ -143,8 +153,10 @@ class AMIClient:
         on_event: EventHandler,
         on_resync: Callable[[Snapshot], Awaitable[None] | None] | None = None,
         clock: Callable[[], float] = time.time,
+        record: TextIO | None = None,
     ) -> None:
         self.options = options
+        self.record = record
         self.on_event = on_event
         self.on_resync = on_resync
         self.clock = clock

@@ -100,3 +100,24 @@ def test_demo_runs_a_fast_day_and_stores_exactly_what_the_simulator_did(tmp_path
         answered, abandoned = int(counts.split()[0]), int(counts.split()[2])
         assert stored.get(f"{name}:answered", 0) == answered
         assert stored.get(f"{name}:abandoned", 0) + stored.get(f"{name}:timeout", 0) == abandoned
+
+
+def test_a_recorded_simulator_session_replays_to_the_same_calls(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CALLCENTER_")}
+    env.update(CALLCENTER_AMI_SECRET=SECRET, CALLCENTER_AMI_USERNAME="callcenter", CALLCENTER_DATABASE_URL=f"sqlite:///{tmp_path}/m.db")
+    port = free_port()
+    env["CALLCENTER_AMI_PORT"] = str(port)
+    sim = subprocess.Popen(cli("simulate", "--speed", "300", "--minutes", "10", "--agents", "3",
+                               "--calls-per-minute", "6"), stdout=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    assert sim.stdout.readline().startswith("Simulator on 127.0.0.1:")
+    trace = tmp_path / "session.jsonl"
+    monitor = subprocess.Popen(cli("monitor", "--json", "--record", str(trace)), stdout=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    sim_out, _ = sim.communicate(timeout=60)
+    time.sleep(0.5)
+    monitor.send_signal(signal.SIGINT)
+    events = [json.loads(line) for line in monitor.communicate(timeout=20)[0].splitlines()]
+    live = [e["record"] for e in events if e["kind"] == "call_ended" and "record" in e]
+    replayed = [json.loads(line) for line in subprocess.run(cli("replay", str(trace)), capture_output=True, text=True, check=True).stdout.splitlines()]
+    assert len(live) > 5
+    assert [(r["linkedid"], r["outcome"], r["agent"]) for r in replayed] == [(r["linkedid"], r["outcome"], r["agent"]) for r in live]
+    assert "calls generated" in sim_out

@@ -123,3 +123,20 @@ def test_mixmonitor_writes_a_wav_whose_muted_span_is_silent(pbx):
     assert max(map(abs, second(0))) > 1000 and max(map(abs, second(6))) > 1000
     assert max(map(abs, samples[2 * 8000:5 * 8000])) == 0
     assert [e["State"] for e in names(events, "MixMonitorMute")] == ["1", "0"]
+
+
+def test_supervisor_listens_through_chanspy_until_the_call_ends(pbx, tmp_path):
+    sim, events, _ = pbx
+    call(sim, "q")
+    sim.advance(START + 5)
+    agent = next(e["Channel"] for e in names(events, "BridgeEnter") if "agents" in e["Channel"])
+    reply = actions.handle(sim, Message([("Action", "Originate"), ("ActionID", "spy"), ("Channel", "Local/2002@phones"),
+                                         ("Application", "ChanSpy"), ("Data", agent.split(";")[0] + ",qB"),
+                                         ("CallerID", '"Supervisor" <9000>')]))
+    assert reply[0]["Response"] == "Success"
+    sim.advance(START + 9)
+    [start] = names(events, "ChanSpyStart")
+    assert start["SpyeeChannel"].startswith("Local/3001@agents") and start["SpyerChannel"].startswith("Local/2002@phones")
+    assert [e["Value"] for e in names(events, "VarSet") if e["Variable"] == "SPY_MODE"] == ["barge"]
+    sim.advance(START + 200)
+    assert len(names(events, "ChanSpyStop")) == 1 and not sim.channels

@@ -25,7 +25,7 @@ def register(sim: "Sim") -> None:
                      ("Hangup", apps.hangup), ("BackGround", apps.background), ("WaitExten", apps.waitexten),
                      ("Playback", apps.playback), ("Goto", apps.goto), ("GotoIf", apps.gotoif), ("SendDTMF", apps.senddtmf),
                      ("AGI", apps.agi), ("MusicOnHold", apps.musiconhold), ("Queue", apps.queue),
-                     ("PatientWait", apps.patient_wait), ("Dial", apps.dial)):
+                     ("PatientWait", apps.patient_wait), ("Dial", apps.dial), ("ChanSpy", apps.chanspy)):
         sim.apps[name.lower()] = fn
         sim.app_names[name.lower()] = name
 
@@ -240,6 +240,29 @@ class Apps:
         except ChannelHungUp:
             sim.leave_bridge(ch)
             raise
+
+    def chanspy(self, ch: Channel, data: str) -> Wait:
+        """ChanSpy(prefix,options): listen (q), whisper (w) or barge (B) on the first live channel named with the prefix."""
+        sim = self.sim
+        parts = _split(data)
+        prefix = parts[0]
+        target = next((c for c in sim.channels.values() if c is not ch and prefix and c.name.startswith(prefix) and c.state == 6), None)
+        if target is None:
+            return None
+        if ch.state != 6:
+            sim.answer(ch)
+        mode = "barge" if "B" in (parts[1] if len(parts) > 1 else "") else "whisper" if "w" in (parts[1] if len(parts) > 1 else "") else "listen"
+        sim.set_var(ch, "SPY_MODE", mode)
+        sim.event("ChanSpyStart", "call", sim.fields(ch, "Spyer"), sim.fields(target, "Spyee"))
+        stop = lambda gone: sim.wake(ch, "spyee_gone") if ch.waiting == "block" else None  # noqa: E731
+        target.on_hangup.append(stop)
+        try:
+            yield ("block",)
+        finally:
+            if stop in target.on_hangup:
+                target.on_hangup.remove(stop)
+            sim.event("ChanSpyStop", "call", sim.fields(ch, "Spyer"), sim.fields(target, "Spyee"))
+        return None
 
     def queue(self, ch: Channel, data: str) -> Wait:
         return (yield from self.sim.queues.run(ch, data))
