@@ -1,0 +1,39 @@
+"""PBX simulator: an AMI server that behaves like Asterisk, with a seeded traffic model.
+
+Layout: `dialplan` reads extensions.conf/queues.conf; `core` is the clock,
+channels, Local channel pairs, bridges and the dialplan runner (pure, no IO);
+`apps` the dialplan applications and AsyncAGI commands; `app_queue` queues and
+members; `actions` the AMI actions; `recording` MixMonitor's WAV files;
+`traffic` the seeded callers and agent phones; `server` puts it on a socket
+with a clock that can run faster than real time.
+
+Fidelity is measured, not assumed: tests/test_simulator_fidelity.py runs every
+recorded scenario of ../shared/ami-traces through the simulator with the
+recording's own asterisk-etc/ and compares, per channel, the event names and
+key fields, the HoldTime/TalkTime values, the queue_log lines and the action
+responses. All of them agree today.
+
+Known differences from Asterisk (not hidden, not yet needed):
+- No CEL, Cdr, DeviceStateChange or security events (SuccessfulAuth,
+  RequestBadFormat); AMI read/write classes are not enforced per user.
+- Only Local channels are originated and dialed; simulated callers and phones
+  are Local channels, as in the recordings. No SIP/PJSIP endpoints.
+- Events of different channels at the same instant can interleave in another
+  order than Asterisk's threads produce (the recordings differ among
+  themselves there too); OriginateResponse always follows DialEnd.
+- Dest* fields of AgentCalled/DialBegin show the channel as it is, where
+  Asterisk's cache sometimes shows an older snapshot.
+- Timings are the recordings' typical ones (Answer 500 ms, SendDTMF 100 ms
+  digits 450 ms apart, AsyncAGI picking up a command after 100 ms, then 20 ms),
+  without Asterisk's jitter.
+- app_queue: strategies ringall, leastrecent, fewestcalls, random, rrmemory,
+  linear; penalties, ring timeout, retry, wrap-up, maxlen, pause with reason.
+  No weight, autopause, announcements, joinempty/leavewhenempty rules or
+  Queue() options; member Status is 1 (not in use), 2 (in use) or 4 (invalid).
+- Not yet simulated: Atxfer (attended transfer), Hold/Unhold from phones.
+- MixMonitor writes a synthetic voice-band signal (there is no audio), silent
+  where muted; the mute Direction is taken as both.
+- Dialplan syntax: contexts, exten/same, n and labels, [globals], patterns
+  (X Z N [..] . !), ${VAR}, ${RAND(a,b)}, ${SIM_DRAW(name)} (the simulator's
+  traffic model) and $[...] comparisons; no includes, hints, Gosub or macros.
+"""
