@@ -29,7 +29,7 @@ def describe(event: DomainEvent) -> str:
         "queue_left": lambda: f"left {d.get('queue')}: {d.get('reason')} after {d.get('wait_s') or 0:.1f} s",
         "hold": lambda: "on hold",
         "unhold": lambda: "off hold",
-        "transferred": lambda: f"{d.get('kind')} transfer to {d.get('target')}",
+        "transferred": lambda: f"{d.get('how')} transfer to {d.get('target')}",
         "call_ended": lambda: "ended (joined mid-call: no record)" if d.get("partial") else f"ended: {d.get('outcome')}, hung up by {d.get('hangup_by')}",
     }.get(event.kind, lambda: event.kind)()
     return f"{clock} {event.linkedid:<18} {what}"

@@ -31,6 +31,8 @@ from urllib.parse import unquote
 
 from pbx.codec import Message
 
+# Transfer events name their channels with a prefix; the call is the transferee's.
+_PARTY_PREFIXES = ("Transferee", "OrigTransferer", "Transferer")
 OUTCOMES = ("answered", "abandoned", "timeout", "exit_key", "exit_empty", "full", "ivr_only", "outbound", "left_queue")
 _QUEUESTATUS_OUTCOME = {
     "TIMEOUT": "timeout",
@@ -250,11 +252,14 @@ class CallTracker:
         return list(self.calls)
 
     def _call_for(self, m: Mapping[str, str], t: float) -> _Call | None:
-        linkedid = m.get("Linkedid")
-        uniqueid = m.get("Uniqueid")
-        channel = m.get("Channel")
+        prefix = "" if "Channel" in m else next((p for p in _PARTY_PREFIXES if p + "Channel" in m), "")
+        linkedid = m.get(prefix + "Linkedid")
+        uniqueid = m.get(prefix + "Uniqueid")
+        channel = m.get(prefix + "Channel")
         if not linkedid or not uniqueid or not channel:
             return None
+        if prefix:
+            return self._by_uniqueid.get(uniqueid) or self.calls.get(linkedid)
         call = self.calls.get(linkedid)
         if call is None:
             is_root_start = m.get("Event") == "Newchannel" and uniqueid == linkedid
@@ -389,9 +394,11 @@ class CallTracker:
         self._emit(out, "unhold", call, t, channel=m["Channel"])
 
     def _on_transfer(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
+        if m.get("Result", "Success") != "Success":
+            return
         kind = "blind" if m.get("Event") == "BlindTransfer" else "attended"
-        target = m.get("Extension") or m.get("SecondTransfererConnectedLineNum") or m.get("TransferTargetChannel")
-        self._emit(out, "transferred", call, t, kind=kind, target=target, result=m.get("Result"))
+        target = m.get("Extension") or m.get("TransferTargetChannel") or m.get("SecondTransfererConnectedLineNum")
+        self._emit(out, "transferred", call, t, how=kind, target=target)
 
     def _on_hangup_request(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
         if call.first_hangup is None:

@@ -92,7 +92,9 @@ def test_blind_transfer_moves_the_caller_to_another_queue(pbx):
     assert [(e["MemberName"], e["Reason"]) for e in complete] == [("Alice", "transfer"), ("Bob", "agent")]
     assert [line.split("|")[4] for line in log] == ["ENTERQUEUE", "CONNECT", "BLINDTRANSFER", "ENTERQUEUE", "CONNECT", "COMPLETEAGENT"]
     tracker = CallTracker()
-    records = [ev.record for e in events for ev in tracker.feed(Message(e.items()), START) if ev.record]
+    domain = [ev for e in events for ev in tracker.feed(Message(e.items()), START)]
+    assert [(ev.data["how"], ev.data["target"]) for ev in domain if ev.kind == "transferred"] == [("blind", "billing")]
+    records = [ev.record for ev in domain if ev.record]
     assert [(r.outcome, r.transfers, r.agent) for r in records] == [("answered", 1, "Bob")]
 
 
