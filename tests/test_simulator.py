@@ -20,7 +20,11 @@ START = 1_795_400_000.0
 
 def simulate(seed: int, minutes: float, model: TrafficModel) -> tuple[list[dict[str, str]], Traffic, Sim]:
     events: list[dict[str, str]] = []
-    sim = Sim(load_dialplan(ETC / "extensions.conf"), start=START, emit=events.append, seed=seed)
+
+    def stamp(event: dict[str, str]) -> None:
+        events.append({**event, "Timestamp": f"{sim.now:.6f}"})
+
+    sim = Sim(load_dialplan(ETC / "extensions.conf"), start=START, emit=stamp, seed=seed)
     QueueEngine(sim, simulated_queues(4))
     traffic = Traffic(sim, model, seed)
     traffic.start()
@@ -120,3 +124,14 @@ def test_monitoring_a_fast_simulated_day_over_the_socket():
     assert sum(q.completed for q in server.sim.queues.queues.values()) == len(answered)
     assert all(0 <= r.wait_s < 700 and r.talk_s >= 14 for r in answered), "times come from Asterisk's Timestamp, in sim seconds"
     assert server.late_s < 1.0
+
+
+def test_agents_put_callers_on_hold_and_the_tracker_counts_it():
+    events, traffic, sim = simulate(4, 20, TrafficModel(calls_per_minute=5, hold_share=1.0, hold_mean_s=20, patience_mean_s=900))
+    tracker = CallTracker()
+    records = [e.record for m in events for e in tracker.feed(Message(m.items()), event_time(m, 0)) if e.record]
+    answered = [r for r in records if r.outcome == "answered"]
+    holds = Counter(m["Event"] for m in events if m["Event"] in ("Hold", "Unhold", "MusicOnHoldStart", "MusicOnHoldStop"))
+    assert holds["Hold"] > 5 and holds["Hold"] == holds["MusicOnHoldStart"]
+    assert sum(r.hold_s > 0 for r in answered) == holds["Hold"]
+    assert all(0 <= r.hold_s <= r.ended_at - r.answered_at and r.talk_s > 0 for r in answered)

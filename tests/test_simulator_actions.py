@@ -142,3 +142,45 @@ def test_supervisor_listens_through_chanspy_until_the_call_ends(pbx, tmp_path):
     assert [e["Value"] for e in names(events, "VarSet") if e["Variable"] == "SPY_MODE"] == ["barge"]
     sim.advance(START + 200)
     assert len(names(events, "ChanSpyStop")) == 1 and not sim.channels
+
+
+def _agent_leg(events):
+    return next(e["Channel"] for e in names(events, "BridgeEnter") if e["Channel"].startswith("Local/3001@agents") and e["Channel"].endswith(";1"))
+
+
+def test_attended_transfer_hands_the_caller_to_the_target_when_the_agent_hangs_up(pbx):
+    sim, events, log = pbx
+    call(sim, "q")
+    sim.advance(START + 5)
+    agent = _agent_leg(events)
+    reply = actions.handle(sim, Message([("Action", "Atxfer"), ("Channel", agent), ("Context", "phones"), ("Exten", "2002")]))
+    assert reply[0]["Message"] == "Atxfer successfully queued"
+    sim.advance(START + 7)
+    assert actions.handle(sim, Message([("Action", "Hangup"), ("Channel", agent)]))[0]["Response"] == "Success"
+    sim.advance(START + 200)
+    [done] = names(events, "AttendedTransfer")
+    assert done["TransfereeChannel"].startswith("Local/q@inbound") and done["TransferTargetChannel"].startswith("Local/2002@phones")
+    caller_holds = [e["Event"] for e in events if e["Event"].startswith("MusicOnHold")]
+    assert caller_holds == ["MusicOnHoldStart", "MusicOnHoldStop"]
+    assert [line.split("|")[4] for line in log] == ["ENTERQUEUE", "CONNECT", "ATTENDEDTRANSFER"]
+    assert [e["Reason"] for e in names(events, "AgentComplete")] == ["transfer"]
+    tracker = CallTracker()
+    domain = [ev for e in events for ev in tracker.feed(Message(e.items()), START)]
+    assert [ev.data["how"] for ev in domain if ev.kind == "transferred"] == ["attended"]
+    [record] = [ev.record for ev in domain if ev.record]
+    assert (record.outcome, record.agent, record.transfers) == ("answered", "Alice", 1)
+    assert not sim.channels
+
+
+def test_attended_transfer_dropped_before_the_target_answers_ends_the_call(pbx):
+    sim, events, log = pbx
+    call(sim, "q")
+    sim.advance(START + 5)
+    agent = _agent_leg(events)
+    actions.handle(sim, Message([("Action", "Atxfer"), ("Channel", agent), ("Context", "phones"), ("Exten", "2002")]))
+    actions.handle(sim, Message([("Action", "Hangup"), ("Channel", agent)]))
+    sim.advance(START + 200)
+    assert not names(events, "AttendedTransfer")
+    assert [(e["DialStatus"]) for e in names(events, "DialEnd") if e.get("DestChannel", "").startswith("Local/2002")] == ["CANCEL"]
+    assert [line.split("|")[4] for line in log] == ["ENTERQUEUE", "CONNECT", "COMPLETEAGENT"]
+    assert not sim.channels

@@ -4,7 +4,8 @@ Layout: `dialplan` reads extensions.conf/queues.conf; `core` is the clock,
 channels, Local channel pairs, bridges and the dialplan runner (pure, no IO);
 `apps` the dialplan applications and AsyncAGI commands; `app_queue` queues and
 members; `actions` the AMI actions; `recording` MixMonitor's WAV files;
-`traffic` the seeded callers and agent phones; `server` puts it on a socket
+`transfer` attended transfers; `traffic` the seeded callers and agent
+phones; `server` puts it on a socket
 with a clock that can run faster than real time.
 
 Fidelity is measured, not assumed: tests/test_simulator_fidelity.py runs every
@@ -30,7 +31,9 @@ Known differences from Asterisk (not hidden, not yet needed):
   linear; penalties, ring timeout, retry, wrap-up, maxlen, pause with reason.
   No weight, autopause, announcements, joinempty/leavewhenempty rules or
   Queue() options; member Status is 1 (not in use), 2 (in use) or 4 (invalid).
-- Not yet simulated: Atxfer (attended transfer), Hold/Unhold from phones.
+- Atxfer completes when the transferer hangs up (no DTMF transfer features);
+  Hold/Unhold come from the simulated agent phones (PhoneHold), raised on
+  the agent's line with MusicOnHoldStart/Stop for the peer.
 - MixMonitor writes a synthetic voice-band signal (there is no audio), silent
   where muted; the mute Direction is taken as both.
 - Dialplan syntax: contexts, exten/same, n and labels, [globals], patterns

@@ -14,6 +14,7 @@ from pbx.amiserver import Frames, event_list, reply, unknown
 from pbx.codec import Message
 from pbx.simulator.apps import queue_agi_command
 from pbx.simulator.core import Channel, Sim
+from pbx.simulator.transfer import AttendedTransfer
 
 _CALLERID = re.compile(r'^\s*(?:"?([^"<]*?)"?\s*)?<([^>]*)>\s*$')
 
@@ -273,6 +274,20 @@ def blind_transfer(sim: Sim, action: Message) -> Frames:
     return [reply(action, Message="Transfer succeeded")]
 
 
+def atxfer(sim: Sim, action: Message) -> Frames:
+    """Atxfer: consult the target with the peer on hold; the transfer completes when the transferer hangs up."""
+    ch = _channel(sim, action.get("Channel", ""))
+    if ch is None:
+        return [reply(action, "Error", Message="No such channel")]
+    context, exten = action.get("Context", ch.context), action.get("Exten", "")
+    if not exten or not sim.dialplan.exists(context, exten):
+        return [reply(action, "Error", Message="Extension does not exist")]
+    if ch.bridge is None or len(ch.bridge.channels) != 2 or ch.atxfer is not None:
+        return [reply(action, "Error", Message="Atxfer failed: channel is not in a two-party bridge")]
+    AttendedTransfer.start(sim, ch, context, exten)
+    return [reply(action, Message="Atxfer successfully queued")]
+
+
 def mixmonitor(sim: Sim, action: Message) -> Frames:
     """MixMonitor: start recording a channel to a WAV file."""
     ch = _channel(sim, action.get("Channel", ""))
@@ -308,7 +323,7 @@ def mixmonitor_mute(sim: Sim, action: Message) -> Frames:
 
 
 HANDLERS: dict[str, Callable[[Sim, Message], Frames]] = {
-    "bridge": bridge, "blindtransfer": blind_transfer, "mixmonitor": mixmonitor, "stopmixmonitor": stop_mixmonitor,
+    "bridge": bridge, "blindtransfer": blind_transfer, "atxfer": atxfer, "mixmonitor": mixmonitor, "stopmixmonitor": stop_mixmonitor,
     "mixmonitormute": mixmonitor_mute,
     "originate": originate, "hangup": hangup, "setvar": setvar, "getvar": getvar, "redirect": redirect, "agi": agi,
     "coreshowchannels": core_show_channels, "queueadd": queue_add, "queueremove": queue_remove,

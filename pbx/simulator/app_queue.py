@@ -58,6 +58,7 @@ class Caller:
     ring_started: float = 0.0
     retry: Timer | None = None
     last_member: str = "NONE"
+    transferred: bool = False
 
 
 @dataclass(eq=False)
@@ -155,6 +156,15 @@ class QueueEngine:
                 if reason == "bridge_ended" and caller.connected is not None:
                     self._finish_bridged(queue, caller, "agent")
                     return "hangup"
+                if reason == "bridge_ended" and caller.transferred:
+                    self.sim.leave_bridge(ch)
+                    return "hangup"
+                if isinstance(reason, tuple) and reason[0] == "attended" and caller.connected is not None:
+                    held, talked = _seconds(caller.joined_at, caller.connected_at), _seconds(caller.connected_at, self.sim.now)
+                    self._complete(queue, caller, "transfer")
+                    caller.transferred = True
+                    self.sim.queue_log(ch.uniqueid, queue.conf.name, caller.last_member, "ATTENDEDTRANSFER", "BRIDGE", reason[2],
+                                       str(held), str(talked), str(caller.original_position))
                 if isinstance(reason, tuple) and reason[0] == "transfer" and caller.connected is not None:
                     _, context, exten = reason
                     held, talked = _seconds(caller.joined_at, caller.connected_at), _seconds(caller.connected_at, self.sim.now)
@@ -166,6 +176,8 @@ class QueueEngine:
         except ChannelHungUp:
             if caller.connected is not None:
                 self._finish_bridged(queue, caller, "caller")
+            elif caller.transferred:
+                self.sim.leave_bridge(ch)
             else:
                 self._leave_unanswered(queue, caller, "ABANDON")
             raise

@@ -25,7 +25,8 @@ def register(sim: "Sim") -> None:
                      ("Hangup", apps.hangup), ("BackGround", apps.background), ("WaitExten", apps.waitexten),
                      ("Playback", apps.playback), ("Goto", apps.goto), ("GotoIf", apps.gotoif), ("SendDTMF", apps.senddtmf),
                      ("AGI", apps.agi), ("MusicOnHold", apps.musiconhold), ("Queue", apps.queue),
-                     ("PatientWait", apps.patient_wait), ("Dial", apps.dial), ("ChanSpy", apps.chanspy)):
+                     ("PatientWait", apps.patient_wait), ("Dial", apps.dial), ("ChanSpy", apps.chanspy),
+                     ("PhoneHold", apps.phone_hold)):
         sim.apps[name.lower()] = fn
         sim.app_names[name.lower()] = name
 
@@ -68,6 +69,22 @@ class Apps:
         peer = ch.partner
         if peer is not None and peer.bridge is not None:
             yield ("block",)
+
+    def phone_hold(self, ch: Channel, data: str) -> Wait:
+        """Simulator only: the phone on this Local leg puts the call on hold for N s (Hold/Unhold on its line, music for the peer)."""
+        seconds = float(data or 0)
+        line = ch.partner or ch
+        peer = next((c for c in line.bridge.channels if c is not line), None) if line.bridge else None
+        if seconds <= 0 or peer is None:
+            return None
+        self.sim.chan_event("Hold", line, ("MusicClass", "default"))
+        self.sim.chan_event("MusicOnHoldStart", peer, ("Class", "default"))
+        yield ("sleep", seconds)
+        if not line.hungup:
+            self.sim.chan_event("Unhold", line)
+        if not peer.hungup:
+            self.sim.chan_event("MusicOnHoldStop", peer)
+        return None
 
     def hangup(self, ch: Channel, data: str) -> Wait:
         if data.strip().isdigit():

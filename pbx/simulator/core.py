@@ -79,6 +79,7 @@ class Channel:
     created: float = 0.0
     app: str = ""
     appdata: str = ""
+    atxfer: "Any" = None
 
 
 @dataclass(eq=False)
@@ -88,6 +89,7 @@ class Bridge:
     uniqueid: str
     channels: list[Channel] = field(default_factory=list)
     destroyed: bool = False
+    holding: bool = False
 
 
 class Sim:
@@ -386,6 +388,11 @@ class Sim:
         if ch.hungup:
             return
         ch.hangup_requested = True
+        if ch.atxfer is not None:
+            transfer, ch.atxfer = ch.atxfer, None
+            transfer.transferer_gone()
+            if ch.hungup:
+                return
         if ch.bridge is not None:
             self.leave_bridge(ch)
         partner = ch.partner
@@ -416,6 +423,16 @@ class Sim:
         self.set_var(b, "BRIDGEPEER", a.name)
         return bridge
 
+    def join_bridge(self, bridge: Bridge, ch: Channel) -> None:
+        """Add a channel to an existing bridge (BridgeEnter, BRIDGEPEER both ways)."""
+        bridge.channels.append(ch)
+        ch.bridge = bridge
+        self.event("BridgeEnter", "call", self._bridge_fields(bridge), self.fields(ch))
+        for other in bridge.channels:
+            if other is not ch:
+                self.set_var(ch, "BRIDGEPEER", other.name)
+                self.set_var(other, "BRIDGEPEER", ch.name)
+
     def leave_bridge(self, ch: Channel) -> None:
         """Take a channel out of its bridge; a two-party bridge then ends for the other party too."""
         bridge = ch.bridge
@@ -425,7 +442,7 @@ class Sim:
         bridge.channels.remove(ch)
         self.set_var(ch, "BRIDGEPEER", "")
         self.event("BridgeLeave", "call", self._bridge_fields(bridge), self.fields(ch))
-        if len(bridge.channels) == 1:
+        if len(bridge.channels) == 1 and not bridge.holding:
             other = bridge.channels[0]
             if other.task is not None and other.waiting == "block":
                 self.wake(other, "bridge_ended")

@@ -41,6 +41,8 @@ class TrafficModel:
     no_answer_share: float = 0.03
     handle_mean_s: float = 150.0
     min_handle_s: float = 15.0
+    hold_share: float = 0.1
+    hold_mean_s: float = 30.0
     queue_timeout_s: int = 600
     entry: str = "Local/s@ivr-main"
 
@@ -125,6 +127,12 @@ class Traffic:
             return "1" if self.rng.random() < m.no_answer_share else "0"
         if name == "handle_time":
             return f"{max(m.min_handle_s, self.rng.expovariate(1 / m.handle_mean_s)):.2f}"
+        if name == "hold_time":
+            held = self.rng.random() < m.hold_share
+            ch.vars["__held"] = "1" if held else ""
+            return f"{self.rng.expovariate(1 / m.hold_mean_s):.2f}" if held else "0"
+        if name == "after_hold":
+            return f"{self.rng.expovariate(1 / 30.0):.2f}" if ch.vars.get("__held") else "0"
         if name == "queue_timeout":
             return str(m.queue_timeout_s)
         return "0"
