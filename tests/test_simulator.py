@@ -135,3 +135,65 @@ def test_agents_put_callers_on_hold_and_the_tracker_counts_it():
     assert holds["Hold"] > 5 and holds["Hold"] == holds["MusicOnHoldStart"]
     assert sum(r.hold_s > 0 for r in answered) == holds["Hold"]
     assert all(0 <= r.hold_s <= r.ended_at - r.answered_at and r.talk_s > 0 for r in answered)
+
+
+def test_hourly_curve_shapes_arrivals():
+    events: list[dict[str, str]] = []
+    sim = Sim(load_dialplan(ETC / "extensions.conf"), start=0.0, emit=events.append)
+    QueueEngine(sim, simulated_queues(2))
+    traffic = Traffic(sim, TrafficModel(calls_per_minute=2, hourly_curve=(0.25, 2.0), menu=(("9", 1.0),)), seed=2)
+    traffic.start()
+    sim.advance(3600)
+    quiet = traffic.generated["calls"]
+    sim.advance(7200)
+    busy = traffic.generated["calls"] - quiet
+    assert 15 <= quiet <= 50 and 180 <= busy <= 300
+
+
+def test_waiting_callers_survive_a_dropped_connection():
+    async def scenario():
+        server = build("cti", "pw", agents=2, model=TrafficModel(calls_per_minute=30, menu=(("1", 1.0),), patience_mean_s=10_000), speed=20)
+        port = await server.start(traffic=False)
+        for member in server.sim.queues.queues["support"].members:
+            server.sim.queues.pause(member.interface, True, None, "meeting")
+        tracker = CallTracker()
+        waiting: dict[str, bool] = {}
+
+        def on_event(message, arrival):
+            for e in tracker.feed(message, event_time(message, arrival)):
+                if e.kind == "queue_joined":
+                    waiting[e.linkedid] = bool(e.data.get("resynced"))
+
+        def on_resync(snapshot):
+            for e in tracker.resync(snapshot.channels, snapshot.queue_entries, snapshot.at):
+                if e.kind == "queue_joined":
+                    waiting[e.linkedid] = True
+
+        client = AMIClient(ClientOptions("127.0.0.1", port, "cti", "pw", reconnect_min=1.0, reconnect_max=1.2), on_event, on_resync)
+        task = asyncio.create_task(client.run())
+        await client.connected.wait()
+        server.traffic.start()
+        while len(server.sim.queues.queues["support"].callers) < 3:
+            await asyncio.sleep(0.02)
+        before = set(tracker.open_calls())
+        server.drop()
+        dropped_at = server.sim.now
+        while client.sessions < 2:
+            await asyncio.sleep(0.01)
+        back_at = server.sim.now
+        server.traffic.stop()
+        await asyncio.sleep(0.3)
+        callers = server.sim.queues.queues["support"].callers
+        in_queue = {c.ch.linkedid for c in callers}
+        gap = {c.ch.linkedid for c in callers if dropped_at < c.joined_at < back_at - 1.0}
+        after = set(tracker.open_calls())
+        await client.close()
+        await task
+        await server.stop()
+        return before, after, in_queue, waiting, gap
+
+    before, after, in_queue, waiting, gap = asyncio.run(scenario())
+    assert gap, "callers joined the queue while the connection was down"
+    assert in_queue <= after, "every caller still waiting is known after the reconnect"
+    assert in_queue <= set(waiting), "and known to be waiting in the queue"
+    assert all(waiting[linkedid] for linkedid in gap), "those that joined during the gap were found by the resync (QueueStatus)"

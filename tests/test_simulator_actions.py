@@ -184,3 +184,60 @@ def test_attended_transfer_dropped_before_the_target_answers_ends_the_call(pbx):
     assert [(e["DialStatus"]) for e in names(events, "DialEnd") if e.get("DestChannel", "").startswith("Local/2002")] == ["CANCEL"]
     assert [line.split("|")[4] for line in log] == ["ENTERQUEUE", "CONNECT", "COMPLETEAGENT"]
     assert not sim.channels
+
+
+AGI_PLAN = """
+[ivr]
+exten => s,1,Answer()
+ same => n,AGI(agi:async)
+ same => n,Hangup()
+exten => after,1,Wait(2)
+ same => n,Hangup()
+
+[callers]
+exten => keys,1,Wait(1.5)
+ same => n,SendDTMF(4321#)
+ same => n,Wait(30)
+ same => n,Hangup()
+"""
+
+
+def test_async_agi_commands_answer_like_asterisk(tmp_path):
+    conf = tmp_path / "extensions.conf"
+    conf.write_text(AGI_PLAN)
+    events: list[dict[str, str]] = []
+    sim = Sim(load_dialplan(conf), start=START, emit=events.append)
+    actions.handle(sim, Message([("Action", "Originate"), ("Channel", "Local/s@ivr"), ("Context", "callers"), ("Exten", "keys"),
+                                 ("CallerID", "<5511933334444>")]))
+    sim.advance(START + 1)
+    channel = next(e["Channel"] for e in names(events, "AsyncAGIStart"))
+    commands = ["GET DATA welcome 3000 4", "SET VARIABLE ACCOUNT 4321", "GET VARIABLE ACCOUNT", "GET VARIABLE NOPE",
+                "STREAM FILE goodbye 0", "EXEC Playback silence/1", "FROB NICATE", "SET EXTENSION after", "SET PRIORITY 1",
+                "ASYNCAGI BREAK"]
+    for number, command in enumerate(commands):
+        answer = actions.handle(sim, Message([("Action", "AGI"), ("Channel", channel), ("Command", command), ("CommandID", f"c{number}")]))
+        assert answer[0]["Message"] == "Added AGI command to queue"
+    sim.advance(START + 40)
+    from urllib.parse import unquote
+    results = {e["CommandId"]: unquote(e["Result"]).strip() for e in names(events, "AsyncAGIExec")}
+    assert results == {"c0": "200 result=4321", "c1": "200 result=1", "c2": "200 result=1 (4321)", "c3": "200 result=0",
+                       "c4": "200 result=0 endpos=8000", "c5": "200 result=0", "c6": "510 Invalid or unknown command",
+                       "c7": "200 result=0", "c8": "200 result=0", "c9": "200 result=0"}
+    assert [e["Application"] for e in names(events, "Newexten") if e["Channel"] == channel][-2:] == ["Wait", "Hangup"]
+    assert names(events, "AsyncAGIEnd")
+    late = actions.handle(sim, Message([("Action", "AGI"), ("Channel", channel), ("Command", "ANSWER")]))
+    assert late[0]["Message"] == "Channel does not exist."
+
+
+def test_setvar_getvar_and_redirect(pbx):
+    sim, events, _ = pbx
+    call(sim, "s")
+    sim.advance(START + 0.5)
+    caller = next(e["Channel"] for e in names(events, "Newchannel") if e["Channel"].endswith(";2"))
+    assert actions.handle(sim, Message([("Action", "Setvar"), ("Channel", caller), ("Variable", "VIP"), ("Value", "yes")]))[0]["Message"] == "Variable Set"
+    got = actions.handle(sim, Message([("Action", "Getvar"), ("Channel", caller), ("Variable", "VIP")]))[0]
+    assert (got["Variable"], got["Value"]) == ("VIP", "yes")
+    moved = actions.handle(sim, Message([("Action", "Redirect"), ("Channel", caller), ("Context", "inbound"), ("Exten", "q"), ("Priority", "1")]))
+    assert moved[0]["Message"] == "Redirect successful"
+    sim.advance(START + 10)
+    assert [e["Queue"] for e in names(events, "QueueCallerJoin")] == ["support"]
