@@ -9,7 +9,7 @@ import os
 import secrets
 import sys
 from pathlib import Path
-from typing import Sequence, TextIO
+from typing import Any, Coroutine, Sequence, TextIO
 
 from callcenter import config
 from callcenter.exceptions import AuthenticationError, CallCenterError, ConfigError
@@ -143,12 +143,17 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         finally:
             await server.stop()
 
-    try:
-        asyncio.run(run())
-    except KeyboardInterrupt:
-        pass
+    _run_interruptible(run())
     _print_truth(server)
     return 0
+
+
+def _run_interruptible(main: Coroutine[Any, Any, None]) -> None:
+    """Run until done or Ctrl-C; either way the coroutine's cleanup has run."""
+    try:
+        asyncio.run(main)
+    except KeyboardInterrupt:
+        pass
 
 
 def _print_truth(server: SimulatorServer) -> None:
@@ -184,10 +189,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             await client_task
             await server.stop()
 
-    try:
-        asyncio.run(run())
-    except KeyboardInterrupt:
-        pass
+    _run_interruptible(run())
     _print_truth(server)
     print(f"{store.count()} calls stored in {settings.database.url}", flush=True)
     return 0

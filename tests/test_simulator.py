@@ -82,12 +82,19 @@ def test_md5_login_errors_and_a_session_that_stays_up():
         unknown = await ask({"Action": "Frobnicate", "ActionID": "3"})
         no_channel = await ask({"Action": "AGI", "ActionID": "4", "Channel": "PJSIP/nope-1", "Command": "ANSWER"})
         bad_pause = await ask({"Action": "QueuePause", "ActionID": "5", "Interface": "Local/9999@sim-agents/n", "Paused": "true"})
+        writer.write(b"this is not an action\r\n\r\n")
+        malformed = None
+        while malformed is None:
+            for item in codec.feed(await asyncio.wait_for(reader.read(65536), 5)):
+                if isinstance(item, Message) and item.response == "Error":
+                    malformed = item
         pong = await ask({"Action": "Ping", "ActionID": "6"})
         writer.close()
         await server.stop()
-        return login, unknown, no_channel, bad_pause, pong
+        return login, unknown, no_channel, bad_pause, pong, malformed
 
-    login, unknown, no_channel, bad_pause, pong = asyncio.run(scenario())
+    login, unknown, no_channel, bad_pause, pong, malformed = asyncio.run(scenario())
+    assert malformed["Message"] == "Missing action in request"
     assert login["Message"] == "Authentication accepted"
     assert unknown["Message"].startswith("Invalid/unknown command: Frobnicate.")
     assert (no_channel["Response"], no_channel["Message"]) == ("Error", "Channel does not exist.")

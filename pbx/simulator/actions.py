@@ -27,8 +27,19 @@ def parse_callerid(value: str) -> tuple[str, str]:
     return (value or "").strip(), ""
 
 
+class Refused(Exception):
+    """An action Asterisk would answer with Response: Error and this message."""
+
+
 def _channel(sim: Sim, name: str) -> Channel | None:
     return next((c for c in sim.channels.values() if c.name == name), None)
+
+
+def _need_channel(sim: Sim, action: Message, missing: str, header: str = "Channel") -> Channel:
+    ch = _channel(sim, action.get(header, ""))
+    if ch is None:
+        raise Refused(missing)
+    return ch
 
 
 def _duration(seconds: float) -> str:
@@ -110,9 +121,7 @@ def _run_app(sim: Sim, ch: Channel, app: Callable, data: str):
 
 def hangup(sim: Sim, action: Message) -> Frames:
     """Hangup a channel by name (SoftHangupRequest with the given Cause)."""
-    ch = _channel(sim, action.get("Channel", ""))
-    if ch is None:
-        return [reply(action, "Error", Message="No such channel")]
+    ch = _need_channel(sim, action, "No such channel")
     sim.request_hangup(ch, soft=True, cause=int(action.get("Cause", "16") or 16))
     return [reply(action, Message="Channel Hungup")]
 
@@ -142,29 +151,18 @@ def getvar(sim: Sim, action: Message) -> Frames:
 
 def redirect(sim: Sim, action: Message) -> Frames:
     """Redirect a channel to another dialplan place (leaving any bridge)."""
-    ch = _channel(sim, action.get("Channel", ""))
-    if ch is None:
-        return [reply(action, "Error", Message="Channel specified does not exist")]
+    ch = _need_channel(sim, action, "Channel specified does not exist")
     context, exten = action.get("Context", ch.context), action.get("Exten", "")
     if not sim.dialplan.exists(context, exten):
         return [reply(action, "Error", Message="Redirect failed, extension not found")]
-    if ch.task is not None:
-        ch.task.close()
-        ch.task = None
-    if ch.timer is not None:
-        ch.timer.cancel()
-    ch.waiting = None
-    if ch.bridge is not None:
-        sim.leave_bridge(ch)
+    _stop_dialplan(sim, ch)
     sim.start_pbx(ch, context, exten, int(action.get("Priority", "1") or 1))
     return [reply(action, Message="Redirect successful")]
 
 
 def agi(sim: Sim, action: Message) -> Frames:
     """AGI: queue a command on a channel in AsyncAGI."""
-    ch = _channel(sim, action.get("Channel", ""))
-    if ch is None:
-        return [reply(action, "Error", Message="Channel does not exist.")]
+    ch = _need_channel(sim, action, "Channel does not exist.")
     if not action.get("Command"):
         return [reply(action, "Error", Message="Command not specified")]
     if not queue_agi_command(ch, action["Command"], action.get("CommandID", ""), sim):
@@ -255,9 +253,7 @@ def _stop_dialplan(sim: Sim, ch: Channel) -> None:
 
 def blind_transfer(sim: Sim, action: Message) -> Frames:
     """BlindTransfer: the transferer's bridged peer goes to Context/Exten; the transferer is hung up."""
-    ch = _channel(sim, action.get("Channel", ""))
-    if ch is None:
-        return [reply(action, "Error", Message="No such channel")]
+    ch = _need_channel(sim, action, "No such channel")
     context, exten = action.get("Context", ch.context), action.get("Exten", "")
     if not exten or not sim.dialplan.exists(context, exten):
         return [reply(action, "Error", Message="Transfer failed: extension not found")]
@@ -276,9 +272,7 @@ def blind_transfer(sim: Sim, action: Message) -> Frames:
 
 def atxfer(sim: Sim, action: Message) -> Frames:
     """Atxfer: consult the target with the peer on hold; the transfer completes when the transferer hangs up."""
-    ch = _channel(sim, action.get("Channel", ""))
-    if ch is None:
-        return [reply(action, "Error", Message="No such channel")]
+    ch = _need_channel(sim, action, "No such channel")
     context, exten = action.get("Context", ch.context), action.get("Exten", "")
     if not exten or not sim.dialplan.exists(context, exten):
         return [reply(action, "Error", Message="Extension does not exist")]
@@ -290,9 +284,7 @@ def atxfer(sim: Sim, action: Message) -> Frames:
 
 def mixmonitor(sim: Sim, action: Message) -> Frames:
     """MixMonitor: start recording a channel to a WAV file."""
-    ch = _channel(sim, action.get("Channel", ""))
-    if ch is None:
-        return [reply(action, "Error", Message="No such channel")]
+    ch = _need_channel(sim, action, "No such channel")
     if not action.get("File"):
         return [reply(action, "Error", Message="No file specified")]
     path = sim.recordings.start(ch, action["File"])
@@ -312,9 +304,7 @@ def stop_mixmonitor(sim: Sim, action: Message) -> Frames:
 
 def mixmonitor_mute(sim: Sim, action: Message) -> Frames:
     """MixMonitorMute: silence (State 1) or resume (State 0) the recording, as for card numbers."""
-    ch = _channel(sim, action.get("Channel", ""))
-    if ch is None:
-        return [reply(action, "Error", Message="No such channel")]
+    ch = _need_channel(sim, action, "No such channel")
     on = action.get("State", "1") in ("1", "true", "yes", "on")
     if not sim.recordings.mute(ch, on):
         return [reply(action, "Error", Message="Cannot set mute flag")]
@@ -336,4 +326,7 @@ def handle(sim: Sim, action: Message) -> Frames:
     handler = HANDLERS.get(action.get("Action", "").lower())
     if handler is None:
         return [unknown(action)]
-    return handler(sim, action)
+    try:
+        return handler(sim, action)
+    except Refused as refusal:
+        return [reply(action, "Error", Message=str(refusal))]
