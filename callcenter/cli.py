@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import secrets
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Coroutine, Sequence, TextIO
 
 from callcenter import config
-from callcenter.exceptions import AuthenticationError, CallCenterError, ConfigError
+from callcenter.exceptions import AuthenticationError, CallCenterError, ConfigError, InputError
 from callcenter.db import CallStore, make_engine, migrate
 from callcenter.monitor import Monitor
 from pbx.client import AMIClient, ClientOptions
@@ -22,6 +24,11 @@ from pbx.simulator.server import build as simulator_build
 from pbx.simulator.traffic import TrafficModel
 from pbx.trace import replay
 from pbx.tracker import CallTracker, record_line
+from reports.erlang import agents_needed
+from reports.metrics import Options, build_report
+from reports.queue_log import VisitBuilder, read_lines, read_visits
+from reports.render import RENDERERS
+from reports.store import save_stream, stored_stream
 
 EXIT_CONFIG = 2
 EXIT_AUTH = 3
@@ -195,6 +202,85 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+INTERVALS = {"15m": 900, "30m": 1800, "1h": 3600, "1d": 86400}
+
+
+def _when(text: str | None) -> float | None:
+    """--from/--to: an ISO date or date-time (UTC unless it says otherwise)."""
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ConfigError(f"not a date or date-time: {text!r} (use e.g. 2026-11-22 or 2026-11-22T08:00)") from exc
+    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
+
+
+def _report_options(args: argparse.Namespace) -> Options:
+    return Options(sl_seconds=args.sl_seconds, short_abandon_seconds=args.short_abandon_seconds,
+                   interval_seconds=INTERVALS[args.interval], wrapup_seconds=args.wrapup_seconds,
+                   start=_when(args.date_from), end=_when(args.date_to))
+
+
+def _queue_log_stream(path: Path, builder: VisitBuilder):
+    if not path.exists():
+        raise InputError(f"{path}: no such queue_log file")
+    return read_visits(read_lines(path), builder)
+
+
+def _report_errors(path: Path, builder: VisitBuilder) -> None:
+    for error in builder.errors[:20]:
+        print(f"callcenter: {path}: {error}", file=sys.stderr)
+    if len(builder.errors) > 20:
+        print(f"callcenter: {path}: {len(builder.errors) - 20} more bad lines", file=sys.stderr)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Waiting time, handle time, abandonment and service level per queue, agent and interval."""
+    options = _report_options(args)
+    builder = VisitBuilder()
+    if args.queue_log:
+        report = build_report(_queue_log_stream(args.queue_log, builder), options)
+    else:
+        store = open_store(config.load(args.config))
+        report = build_report(stored_stream(store, options.start, options.end), options)
+    text = RENDERERS[args.format](report.result())
+    if args.output:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    if args.queue_log:
+        _report_errors(args.queue_log, builder)
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    """Import an Asterisk queue_log into the database (importing twice adds nothing)."""
+    store = open_store(config.load(args.config))
+    builder = VisitBuilder()
+    calls, changes = save_stream(store, _queue_log_stream(args.queue_log, builder))
+    print(f"{args.queue_log}: {calls} new calls, {changes} new agent state changes, {len(builder.errors)} bad lines skipped")
+    _report_errors(args.queue_log, builder)
+    return 0
+
+
+def cmd_staffing(args: argparse.Namespace) -> int:
+    """Agents needed for a service-level target (Erlang C)."""
+    try:
+        result = agents_needed(args.calls_per_hour, args.aht_seconds, args.target_sl, args.answer_within)
+    except ValueError as exc:
+        raise ConfigError(f"staffing: {exc}") from exc
+    data = result.to_json()
+    if args.format == "json":
+        print(json.dumps(data))
+    else:
+        print(f"{data['agents']} agents: {100 * data['service_level']:.1f}% answered within {args.answer_within:g} s, "
+              f"ASA {data['asa_s']:g} s, occupancy {100 * data['occupancy']:.1f}%, "
+              f"{100 * data['p_wait']:.1f}% of calls wait, {data['erlangs']:g} erlangs")
+    return 0
+
+
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     """Create or update the database schema."""
     settings = config.load(args.config)
@@ -243,6 +329,30 @@ def parser() -> argparse.ArgumentParser:
             p.add_argument("--port", type=int, help="AMI port (default: [ami] port of the config)")
             p.add_argument("--queue-log", type=Path, help="append app_queue's queue_log lines to this file")
         p.set_defaults(func=func)
+
+    p = sub.add_parser("report", help="queue, agent and interval figures from the database or a queue_log")
+    p.add_argument("--queue-log", type=Path, help="read this Asterisk queue_log instead of the database")
+    p.add_argument("--from", dest="date_from", help="first day or moment (UTC), e.g. 2026-11-22 or 2026-11-22T08:00")
+    p.add_argument("--to", dest="date_to", help="end (exclusive)")
+    p.add_argument("--interval", choices=sorted(INTERVALS), default="15m")
+    p.add_argument("--sl-seconds", type=float, default=20.0, help="service-level threshold T")
+    p.add_argument("--short-abandon-seconds", type=float, default=5.0)
+    p.add_argument("--wrapup-seconds", type=float, default=0.0, help="wrap-up added to each answered call's handle time")
+    p.add_argument("--format", choices=sorted(RENDERERS), default="table")
+    p.add_argument("--output", type=Path, help="write here instead of standard output")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("import", help="import an Asterisk queue_log into the database")
+    p.add_argument("--queue-log", type=Path, required=True)
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("staffing", help="agents needed for a service level (Erlang C)")
+    p.add_argument("--calls-per-hour", type=float, required=True)
+    p.add_argument("--aht-seconds", type=float, required=True)
+    p.add_argument("--target-sl", type=float, default=0.8, help="fraction of calls answered within --answer-within (0-1)")
+    p.add_argument("--answer-within", type=float, default=20.0)
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.set_defaults(func=cmd_staffing)
 
     p = sub.add_parser("db", help="database maintenance")
     dbsub = p.add_subparsers(dest="db_command", required=True)

@@ -1,0 +1,247 @@
+"""Contact-center figures from queue visits, in one streaming pass. Definitions: docs/metrics.md.
+
+`Report.add(visit)` folds one finished visit into the counters of its queue,
+its agent and its interval; `Report.add_agent_change(change)` tracks login
+and pause spans. Memory grows with queues x intervals, agents and distinct
+caller numbers (for repeat calls), never with the number of calls.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Iterable
+
+from reports.queue_log import AgentChange, Visit
+
+DAY = 86400
+WEEK = 7 * DAY
+
+
+@dataclass(frozen=True)
+class Options:
+    """Thresholds and the reporting window."""
+
+    sl_seconds: float = 20.0
+    short_abandon_seconds: float = 5.0
+    interval_seconds: int = 900
+    wrapup_seconds: float = 0.0
+    start: float | None = None
+    end: float | None = None
+
+    def within(self, epoch: float) -> bool:
+        """Whether a visit that entered at `epoch` is in the window."""
+        return (self.start is None or epoch >= self.start) and (self.end is None or epoch < self.end)
+
+
+def _pct(part: float, whole: float) -> float | None:
+    return round(100.0 * part / whole, 2) if whole else None
+
+
+def _avg(total: float, count: int) -> float | None:
+    return round(total / count, 2) if count else None
+
+
+@dataclass
+class Counters:
+    """The sums behind one row of figures (a queue, an agent or an interval)."""
+
+    offered: int = 0
+    answered: int = 0
+    abandoned: int = 0
+    short_abandoned: int = 0
+    timed_out: int = 0
+    exited_key: int = 0
+    exited_empty: int = 0
+    transferred: int = 0
+    answered_within: int = 0
+    abandoned_within: int = 0
+    wait_answered: float = 0.0
+    wait_all: float = 0.0
+    waits: int = 0
+    max_wait: float = 0.0
+    talk: float = 0.0
+    talked: int = 0
+    handle: float = 0.0
+    repeat_24h: int = 0
+    repeat_7d: int = 0
+    answered_repeated_24h: int = 0
+    answered_repeated_7d: int = 0
+
+    def add(self, v: Visit, o: Options) -> None:
+        """Count one visit."""
+        self.offered += 1
+        wait = v.wait_s if v.wait_s is not None else 0.0
+        self.wait_all += wait
+        self.waits += 1
+        self.max_wait = max(self.max_wait, wait)
+        if v.outcome == "answered":
+            self.answered += 1
+            self.wait_answered += wait
+            self.answered_within += wait <= o.sl_seconds
+            if v.talk_s is not None:
+                self.talk += v.talk_s
+                self.talked += 1
+                self.handle += v.talk_s + v.hold_s + o.wrapup_seconds
+            self.transferred += v.transferred
+        elif v.outcome == "abandoned":
+            if wait < o.short_abandon_seconds:
+                self.short_abandoned += 1
+            else:
+                self.abandoned += 1
+            self.abandoned_within += wait <= o.sl_seconds
+        elif v.outcome == "timeout":
+            self.timed_out += 1
+            self.abandoned_within += wait <= o.sl_seconds
+        elif v.outcome == "exit_key":
+            self.exited_key += 1
+        elif v.outcome == "exit_empty":
+            self.exited_empty += 1
+
+    def figures(self) -> dict[str, Any]:
+        """The row, as docs/metrics.md defines each figure."""
+        counted = self.offered - self.short_abandoned
+        asterisk_abandons = self.abandoned + self.short_abandoned + self.timed_out
+        return {
+            "offered": self.offered, "answered": self.answered, "abandoned": self.abandoned,
+            "short_abandoned": self.short_abandoned, "timed_out": self.timed_out, "exited_key": self.exited_key,
+            "exited_empty": self.exited_empty, "transferred": self.transferred,
+            "asa_s": _avg(self.wait_answered, self.answered), "avg_wait_s": _avg(self.wait_all, self.waits),
+            "max_wait_s": round(self.max_wait, 2), "avg_talk_s": _avg(self.talk, self.talked), "aht_s": _avg(self.handle, self.talked),
+            "abandon_rate_pct": _pct(self.abandoned, counted), "service_level_pct": _pct(self.answered_within, counted),
+            "asterisk_sl_pct": _pct(self.answered_within, self.answered),
+            "asterisk_sl2_pct": _pct(self.answered_within + self.abandoned_within, self.answered + asterisk_abandons),
+            "repeat_calls_24h": self.repeat_24h, "repeat_calls_7d": self.repeat_7d,
+            "fcr_24h_pct": _pct(self.answered - self.answered_repeated_24h, self.answered),
+            "fcr_7d_pct": _pct(self.answered - self.answered_repeated_7d, self.answered),
+        }
+
+
+@dataclass
+class AgentTime:
+    """An agent's logged-in and paused time, built from state changes."""
+
+    login_since: float | None = None
+    pause_since: float | None = None
+    pause_reason: str | None = None
+    logged_in: float = 0.0
+    paused: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    seen_login: bool = False
+
+
+@dataclass
+class Report:
+    """Every figure of a report, filled one visit and one agent change at a time."""
+
+    options: Options = field(default_factory=Options)
+    queues: dict[str, Counters] = field(default_factory=lambda: defaultdict(Counters))
+    agents: dict[str, Counters] = field(default_factory=lambda: defaultdict(Counters))
+    intervals: dict[tuple[int, str], Counters] = field(default_factory=lambda: defaultdict(Counters))
+    ring_no_answer: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    agent_time: dict[str, AgentTime] = field(default_factory=lambda: defaultdict(AgentTime))
+    last_call: dict[str, tuple[float, str, str, bool]] = field(default_factory=dict)
+
+    def add(self, v: Visit) -> None:
+        """Fold one finished visit into its queue, agent and interval."""
+        o = self.options
+        if not o.within(v.entered):
+            return
+        self._repeats(v)
+        self.queues[v.queue].add(v, o)
+        slot = int(v.entered // o.interval_seconds * o.interval_seconds)
+        self.intervals[(slot, v.queue)].add(v, o)
+        if v.agent and v.outcome == "answered":
+            self.agents[v.agent].add(v, o)
+        for agent in v.ring_no_answer:
+            self.ring_no_answer[agent] += 1
+
+    def _repeats(self, v: Visit) -> None:
+        if not v.caller:
+            return
+        previous = self.last_call.get(v.caller)
+        self.last_call[v.caller] = (v.entered, v.callid, v.queue, v.outcome == "answered")
+        if previous is None or previous[1] == v.callid:
+            return
+        gap = v.entered - previous[0]
+        before = self.queues[previous[2]]
+        for span, attr in ((DAY, "24h"), (WEEK, "7d")):
+            if 0 <= gap <= span:
+                setattr(self.queues[v.queue], f"repeat_{attr}", getattr(self.queues[v.queue], f"repeat_{attr}") + 1)
+                if previous[3]:
+                    setattr(before, f"answered_repeated_{attr}", getattr(before, f"answered_repeated_{attr}") + 1)
+
+    def add_agent_change(self, change: AgentChange) -> None:
+        """Track login and pause spans (a pause in every queue counts once)."""
+        t = self._clip(change.epoch)
+        at = self.agent_time[change.agent]
+        if change.state == "logged_in":
+            at.seen_login = True
+            if at.login_since is None:
+                at.login_since = t
+        elif change.state == "logged_out":
+            self._end_pause(at, t)
+            if at.login_since is not None:
+                at.logged_in += t - at.login_since
+                at.login_since = None
+        elif change.state == "paused" and at.pause_since is None:
+            at.pause_since, at.pause_reason = t, change.reason or "unspecified"
+        elif change.state == "available":
+            self._end_pause(at, t)
+
+    def _clip(self, t: float) -> float:
+        o = self.options
+        if o.start is not None:
+            t = max(t, o.start)
+        if o.end is not None:
+            t = min(t, o.end)
+        return t
+
+    @staticmethod
+    def _end_pause(at: AgentTime, t: float) -> None:
+        if at.pause_since is not None:
+            at.paused[at.pause_reason or "unspecified"] += t - at.pause_since
+            at.pause_since = None
+
+    def finish(self, until: float) -> None:
+        """Close spans still open at the end of the window."""
+        t = self._clip(until)
+        for at in self.agent_time.values():
+            self._end_pause(at, t)
+            if at.login_since is not None:
+                at.logged_in += t - at.login_since
+                at.login_since = t
+
+    def result(self) -> dict[str, Any]:
+        """The report as data: queues, agents and intervals (JSON shape of `callcenter report`)."""
+        agents: dict[str, Any] = {}
+        for name in sorted(set(self.agents) | set(self.agent_time) | set(self.ring_no_answer)):
+            c = self.agents.get(name, Counters())
+            at = self.agent_time.get(name, AgentTime())
+            paused = sum(at.paused.values())
+            staffed = at.logged_in - paused
+            agents[name] = {
+                "answered": c.answered, "talk_s": round(c.talk, 2), "avg_talk_s": _avg(c.talk, c.talked),
+                "aht_s": _avg(c.handle, c.talked), "transferred": c.transferred, "ring_no_answer": self.ring_no_answer.get(name, 0),
+                "logged_in_s": round(at.logged_in, 2) if at.seen_login else None,
+                "pause_s_by_reason": {reason: round(seconds, 2) for reason, seconds in sorted(at.paused.items())},
+                "occupancy_pct": _pct(c.handle, staffed) if at.seen_login and staffed > 0 else None,
+            }
+        intervals = [{"start": datetime.fromtimestamp(slot, tz=timezone.utc).isoformat().replace("+00:00", "Z"), "queue": queue, **c.figures()}
+                     for (slot, queue), c in sorted(self.intervals.items())]
+        return {"queues": {name: c.figures() for name, c in sorted(self.queues.items())}, "agents": agents, "intervals": intervals}
+
+
+def build_report(visits: Iterable[Visit | AgentChange], options: Options) -> Report:
+    """Fold a stream of visits and agent changes into a report."""
+    report = Report(options)
+    last = options.start or 0.0
+    for item in visits:
+        if isinstance(item, AgentChange):
+            report.add_agent_change(item)
+            last = max(last, item.epoch)
+        else:
+            report.add(item)
+            last = max(last, item.ended or item.entered)
+    report.finish(options.end if options.end is not None else last)
+    return report

@@ -1,0 +1,178 @@
+"""Asterisk's queue_log, read as a stream: lines -> queue visits and agent state changes.
+
+One line is ``epoch|callid|queue|agent|event|data1|data2|...`` (app_queue).
+A caller's stay in one queue (a *visit*) opens with ENTERQUEUE and closes
+with CONNECT + COMPLETECALLER/COMPLETEAGENT/(BLIND|ATTENDED)TRANSFER,
+ABANDON, EXITWITHTIMEOUT, EXITWITHKEY or EXITEMPTY. Only open visits are held
+in memory, so memory stays flat in the file's size. A line that cannot be
+read is reported with its number and skipped; the rest is read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator
+
+ANSWER_ENDS = {"COMPLETECALLER": "caller", "COMPLETEAGENT": "agent", "TRANSFER": "transfer", "BLINDTRANSFER": "transfer",
+               "ATTENDEDTRANSFER": "transfer"}
+UNANSWERED_ENDS = {"ABANDON": "abandoned", "EXITWITHTIMEOUT": "timeout", "EXITWITHKEY": "exit_key", "EXITEMPTY": "exit_empty"}
+AGENT_EVENTS = {"ADDMEMBER": "logged_in", "REMOVEMEMBER": "logged_out", "AGENTLOGIN": "logged_in", "AGENTLOGOFF": "logged_out",
+                "PAUSE": "paused", "UNPAUSE": "available", "PAUSEALL": "paused", "UNPAUSEALL": "available"}
+IGNORED = {"QUEUESTART", "CONFIGRELOAD", "SYSCOMPAT", "PENALTY", "RINGCANCELED", "INFO", "DID", "AGENTDUMP"}
+
+
+@dataclass(frozen=True, slots=True)
+class LogLine:
+    """One parsed queue_log line."""
+
+    number: int
+    epoch: int
+    callid: str
+    queue: str
+    agent: str
+    event: str
+    data: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LineError:
+    """A line that was skipped, and why."""
+
+    number: int
+    reason: str
+    text: str
+
+    def __str__(self) -> str:
+        return f"line {self.number}: {self.reason}: {self.text[:80]!r}"
+
+
+@dataclass(slots=True)
+class Visit:
+    """One caller's stay in one queue."""
+
+    callid: str
+    queue: str
+    entered: int
+    caller: str | None
+    position: int | None
+    outcome: str = "open"
+    agent: str | None = None
+    wait_s: float | None = None
+    talk_s: float | None = None
+    hold_s: float = 0.0
+    ring_s: float | None = None
+    ended: int | None = None
+    completed_by: str | None = None
+    transferred: bool = False
+    ring_no_answer: list[str] = field(default_factory=list)
+
+    @property
+    def key(self) -> str:
+        """A stable identity, so importing the same log twice adds nothing."""
+        return f"ql:{self.callid}:{self.queue}:{self.entered}"
+
+
+@dataclass(frozen=True, slots=True)
+class AgentChange:
+    """An agent (queue member) changed state: logged in or out, paused with a reason, available."""
+
+    epoch: int
+    agent: str
+    queue: str | None
+    state: str
+    reason: str | None
+
+
+def parse_line(number: int, text: str) -> LogLine | LineError:
+    """One line, or why it cannot be read."""
+    parts = text.rstrip("\r\n").split("|")
+    if len(parts) < 5:
+        return LineError(number, f"expected at least 5 '|'-separated fields, found {len(parts)}", text)
+    epoch, callid, queue, agent, event = parts[:5]
+    if not epoch.isdigit():
+        return LineError(number, f"time {epoch!r} is not a Unix epoch", text)
+    if not event or not event.replace("_", "").isalnum() or not event.isupper():
+        return LineError(number, f"event {event!r} is not an app_queue event", text)
+    return LogLine(number, int(epoch), callid, queue, agent, event, tuple(parts[5:]))
+
+
+def read_lines(path: str | Path) -> Iterator[LogLine | LineError]:
+    """Every line of a queue_log file, parsed or explained; bytes that are not UTF-8 are replaced."""
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        for number, text in enumerate(handle, 1):
+            if text.strip():
+                yield parse_line(number, text)
+
+
+def _num(value: str | None) -> float | None:
+    try:
+        return float(value) if value not in (None, "") else None
+    except ValueError:
+        return None
+
+
+class VisitBuilder:
+    """Turns lines into finished visits and agent changes, holding only open visits."""
+
+    def __init__(self) -> None:
+        self.open: dict[tuple[str, str], Visit] = {}
+        self.errors: list[LineError] = []
+
+    def feed(self, line: LogLine) -> Iterator[Visit | AgentChange]:
+        """Apply one line; yield what it finished."""
+        event, data = line.event, line.data
+        if event in AGENT_EVENTS:
+            reason = data[0] if data and event in ("PAUSE", "PAUSEALL") and data[0] else None
+            queue = None if line.queue in ("NONE", "") else line.queue
+            yield AgentChange(line.epoch, line.agent, queue, AGENT_EVENTS[event], reason)
+            return
+        if event in IGNORED:
+            return
+        key = (line.callid, line.queue)
+        if event == "ENTERQUEUE":
+            caller = data[1] if len(data) > 1 and data[1] else None
+            position = _num(data[2] if len(data) > 2 else None)
+            self.open[key] = Visit(line.callid, line.queue, line.epoch, caller, int(position) if position is not None else None)
+            return
+        visit = self.open.get(key)
+        if visit is None:
+            if event in ANSWER_ENDS or event in UNANSWERED_ENDS or event in ("CONNECT", "RINGNOANSWER"):
+                self.errors.append(LineError(line.number, f"{event} for a call that never entered queue {line.queue!r}", line.callid))
+            return
+        if event == "CONNECT":
+            visit.agent = line.agent
+            visit.outcome = "answered"
+            visit.wait_s = _num(data[0] if data else None)
+            visit.ring_s = _num(data[2] if len(data) > 2 else None)
+        elif event == "RINGNOANSWER":
+            visit.ring_no_answer.append(line.agent)
+        elif event in ANSWER_ENDS:
+            offset = 0 if event in ("COMPLETECALLER", "COMPLETEAGENT") else 2
+            visit.agent = visit.agent or line.agent
+            visit.outcome = "answered"
+            visit.wait_s = _num(data[offset]) if len(data) > offset else visit.wait_s
+            visit.talk_s = _num(data[offset + 1]) if len(data) > offset + 1 else None
+            visit.completed_by = ANSWER_ENDS[event]
+            visit.transferred = event.endswith("TRANSFER")
+            yield self._close(key, visit, line.epoch)
+        elif event in UNANSWERED_ENDS:
+            offset = 1 if event == "EXITWITHKEY" else 0
+            visit.outcome = UNANSWERED_ENDS[event]
+            visit.wait_s = _num(data[offset + 2]) if len(data) > offset + 2 else float(line.epoch - visit.entered)
+            yield self._close(key, visit, line.epoch)
+
+    def _close(self, key: tuple[str, str], visit: Visit, epoch: int) -> Visit:
+        del self.open[key]
+        visit.ended = epoch
+        return visit
+
+
+def read_visits(lines: Iterable[LogLine | LineError], builder: VisitBuilder | None = None) -> Iterator[Visit | AgentChange]:
+    """Finished visits and agent changes from parsed lines; bad lines go to `builder.errors`."""
+    builder = builder or VisitBuilder()
+    for line in lines:
+        if isinstance(line, LineError):
+            builder.errors.append(line)
+            continue
+        yield from builder.feed(line)
