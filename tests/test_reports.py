@@ -1,0 +1,179 @@
+"""Report figures on hand-built logs with known answers, on the recorded queue_logs, and through the database."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+
+from callcenter.db import CallStore, make_engine, migrate
+from reports.erlang import agents_needed, erlang_c, evaluate
+from reports.metrics import Options, build_report
+from reports.queue_log import VisitBuilder, read_lines, read_visits
+from reports.store import save_stream, stored_stream
+from tests.conftest import TRACES, trace_names
+
+LOG = """\
+1000|c1|q|NONE|ENTERQUEUE||111|1
+1000|c2|q|NONE|ENTERQUEUE||222|2
+1000|c3|q|NONE|ENTERQUEUE||333|3
+1000|c4|q|NONE|ENTERQUEUE||444|4
+1000|c5|q|NONE|ENTERQUEUE||555|5
+1000|c6|q|NONE|ENTERQUEUE||666|6
+1003|c2|q|NONE|ABANDON|2|2|3
+1005|c6|q|NONE|EXITWITHKEY|0|1|6|5
+1006|c4|q|B|RINGNOANSWER|15000
+1010|c1|q|A|CONNECT|10|x|2
+1025|c4|q|B|CONNECT|25|y|1
+1030|c3|q|NONE|ABANDON|1|3|30
+1060|c5|q|NONE|EXITWITHTIMEOUT|1|5|60
+1070|c1|q|A|COMPLETECALLER|10|60|1
+1125|c4|q|B|BLINDTRANSFER|200|ctx|25|100|4
+2000|c7|q|NONE|ENTERQUEUE||111|1
+2015|c7|q|A|CONNECT|15|z|0
+2075|c7|q|A|COMPLETEAGENT|15|60|1
+"""
+
+
+def report_of(text: str, tmp_path, **options) -> dict:
+    path = tmp_path / "queue_log"
+    path.write_text(text)
+    return build_report(read_visits(read_lines(path)), Options(**options)).result()
+
+
+def test_each_figure_on_a_log_with_known_answers(tmp_path):
+    q = report_of(LOG, tmp_path)["queues"]["q"]
+    assert (q["offered"], q["answered"], q["abandoned"], q["short_abandoned"], q["timed_out"], q["exited_key"], q["transferred"]) == (7, 3, 1, 1, 1, 1, 1)
+    assert q["asa_s"] == pytest.approx(50 / 3, abs=0.01)
+    assert q["avg_wait_s"] == pytest.approx(148 / 7, abs=0.01)
+    assert q["max_wait_s"] == 60
+    assert q["avg_talk_s"] == q["aht_s"] == pytest.approx(220 / 3, abs=0.01)
+    assert q["abandon_rate_pct"] == pytest.approx(100 / 6, abs=0.01)
+    assert q["service_level_pct"] == pytest.approx(200 / 6, abs=0.01)
+    assert q["asterisk_sl_pct"] == pytest.approx(200 / 3, abs=0.01)
+    assert q["asterisk_sl2_pct"] == 50.0
+    assert (q["repeat_calls_24h"], q["fcr_24h_pct"]) == (1, pytest.approx(200 / 3, abs=0.01))
+
+
+def test_thresholds_wrapup_agents_and_intervals(tmp_path):
+    result = report_of(LOG, tmp_path, sl_seconds=25, short_abandon_seconds=2, wrapup_seconds=10)
+    q = result["queues"]["q"]
+    assert (q["abandoned"], q["short_abandoned"]) == (2, 0)
+    assert q["service_level_pct"] == pytest.approx(300 / 7, abs=0.01)
+    assert q["aht_s"] == pytest.approx(250 / 3, abs=0.01) and q["avg_talk_s"] == pytest.approx(220 / 3, abs=0.01)
+    agents = result["agents"]
+    assert (agents["A"]["answered"], agents["A"]["talk_s"], agents["B"]["transferred"], agents["B"]["ring_no_answer"]) == (2, 120, 1, 1)
+    assert [(i["start"], i["offered"]) for i in result["intervals"]] == [("1970-01-01T00:15:00Z", 6), ("1970-01-01T00:30:00Z", 1)]
+
+
+def test_transfers_do_not_inflate_talk_time(tmp_path):
+    log = ("100|t1|sales|NONE|ENTERQUEUE||9|1\n105|t1|sales|Ann|CONNECT|5|a|1\n165|t1|sales|Ann|ATTENDEDTRANSFER|BRIDGE|b|5|60|1\n"
+           "166|t1|billing|NONE|ENTERQUEUE||9|1\n170|t1|billing|Ben|CONNECT|4|c|1\n470|t1|billing|Ben|COMPLETECALLER|4|300|1\n")
+    result = report_of(log, tmp_path)
+    assert result["queues"]["sales"]["avg_talk_s"] == 60 and result["queues"]["billing"]["avg_talk_s"] == 300
+    assert result["agents"]["Ann"]["talk_s"] == 60 and result["queues"]["sales"]["transferred"] == 1
+    assert result["queues"]["billing"]["repeat_calls_24h"] == 0, "a transfer is not a repeat call"
+
+
+def test_pause_time_by_reason_and_occupancy(tmp_path):
+    log = ("0|NONE|q|Ana|ADDMEMBER|\n100|NONE|NONE|Ana|PAUSEALL|lunch\n100|NONE|q|Ana|PAUSE|lunch\n400|NONE|NONE|Ana|UNPAUSEALL|\n"
+           "400|NONE|q|Ana|UNPAUSE|\n500|c|q|NONE|ENTERQUEUE||1|1\n500|c|q|Ana|CONNECT|0|x|0\n800|c|q|Ana|COMPLETEAGENT|0|300|1\n"
+           "1000|MANAGER|q|Ana|REMOVEMEMBER|\n")
+    ana = report_of(log, tmp_path)["agents"]["Ana"]
+    assert ana["pause_s_by_reason"] == {"lunch": 300.0} and ana["logged_in_s"] == 1000
+    assert ana["occupancy_pct"] == pytest.approx(300 / 700 * 100, abs=0.01)
+
+
+@pytest.mark.parametrize("name", [n for n in trace_names() if (TRACES / f"{n}.queue_log").stat().st_size])
+def test_recorded_queue_logs(name, tmp_path):
+    builder = VisitBuilder()
+    result = build_report(read_visits(read_lines(TRACES / f"{name}.queue_log"), builder), Options()).result()
+    assert builder.errors == []
+    expected = {"answered_caller_hangs_up": (1, 1, 0, 0), "answered_agent_hangs_up": (1, 1, 0, 0), "async_agi_ivr": (1, 1, 0, 0),
+                "abandon_in_queue": (1, 0, 1, 0), "queue_timeout_exit": (1, 0, 0, 1), "member_management": None}[name]
+    if expected is None:
+        assert result["queues"] == {} and result["agents"]["Dave"]["pause_s_by_reason"] == {"coffee": 1.0}
+        return
+    q = result["queues"]["support"]
+    assert (q["offered"], q["answered"], q["abandoned"], q["timed_out"]) == expected
+    if name == "abandon_in_queue":
+        assert result["agents"]["Alice"]["pause_s_by_reason"] == {"lunch": 9.0}
+        assert result["agents"]["Bob"]["pause_s_by_reason"] == {"training": 9.0}
+
+
+def test_a_malformed_log_is_read_around_its_bad_lines(tmp_path):
+    bad = LOG.replace("1010|c1|q|A|CONNECT|10|x|2\n", "1010|c1|q|A|CONNECT|10|x|2\nnot a line\n12x4|c9|q|NONE|ENTERQUEUE||1|1\n1000|c9|q|NONE|lowercase|\n")
+    bad += "2100|ghost|q|A|COMPLETECALLER|1|2|1\n"
+    path = tmp_path / "queue_log"
+    path.write_bytes(bad.encode() + b"2200|c8|q|NONE|ENTERQUEUE||\xff\xfe|1\n")
+    builder = VisitBuilder()
+    result = build_report(read_visits(read_lines(path), builder), Options()).result()
+    assert result["queues"]["q"]["answered"] == 3
+    assert [e.number for e in builder.errors] == [11, 12, 13, 22]
+    assert "never entered queue" in str(builder.errors[-1])
+    run = subprocess.run([sys.executable, "-m", "callcenter.cli", "report", "--queue-log", str(path), "--format", "json"],
+                         capture_output=True, text=True)
+    assert run.returncode == 0 and json.loads(run.stdout)["queues"]["q"]["offered"] == 7
+    assert "line 11: expected at least 5" in run.stderr and "line 12: time '12x4' is not a Unix epoch" in run.stderr
+
+
+def test_reading_stays_flat_in_memory(tmp_path):
+    path = tmp_path / "big"
+    with open(path, "w") as out:
+        for i in range(20000):
+            t = 1_700_000_000 + i * 10
+            out.write(f"{t}|c{i}|q|NONE|ENTERQUEUE||55{i % 900}|1\n{t + 3}|c{i}|q|A|CONNECT|3|x|0\n{t + 60}|c{i}|q|A|COMPLETECALLER|3|57|1\n")
+    builder = VisitBuilder()
+    peak = 0
+    for _ in read_visits(read_lines(path), builder):
+        peak = max(peak, len(builder.open))
+    assert peak <= 7, "only calls still in progress are held"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path):
+    url = f"sqlite:///{tmp_path}/r.db" if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    engine = make_engine(url)
+    migrate(engine)
+    yield CallStore(engine)
+    engine.dispose()
+
+
+def test_import_is_idempotent_and_reports_the_same_from_the_database(store, tmp_path):
+    path = tmp_path / "queue_log"
+    path.write_text(LOG + "0|NONE|q|A|ADDMEMBER|\n100|NONE|q|A|PAUSE|lunch\n200|NONE|q|A|UNPAUSE|\n")
+    first = save_stream(store, read_visits(read_lines(path)))
+    again = save_stream(store, read_visits(read_lines(path)))
+    assert first == (7, 3) and again == (0, 0)
+    from_file = build_report(read_visits(read_lines(path)), Options()).result()
+    from_db = build_report(stored_stream(store, None, None), Options()).result()
+    assert from_db["queues"] == from_file["queues"]
+    assert from_db["agents"]["A"]["pause_s_by_reason"] == {"lunch": 100.0}
+
+
+def test_erlang_c_matches_the_published_table_and_staffing_is_minimal():
+    assert [round(erlang_c(n, 10.0), 4) for n in (11, 12, 13, 14, 15)] == [0.6821, 0.4494, 0.2853, 0.1741, 0.1020]
+    direct = lambda n, a: (a ** n / math.factorial(n) * n / (n - a)) / (sum(a ** k / math.factorial(k) for k in range(n)) + a ** n / math.factorial(n) * n / (n - a))  # noqa: E731
+    assert erlang_c(55, 48.0) == pytest.approx(direct(55, 48.0), rel=1e-12)
+    result = agents_needed(720, 240, 0.8, 15)
+    assert (result.agents, round(result.erlangs, 6), round(result.occupancy, 4)) == (55, 48.0, 0.8727)
+    assert evaluate(54, 720, 240, 15).service_level < 0.8 <= result.service_level
+    assert result.asa_s == pytest.approx(result.p_wait * 240 / 7)
+    assert agents_needed(36000, 300, 0.8, 20).agents > 3000
+
+
+def test_staffing_and_report_commands(tmp_path):
+    run = subprocess.run([sys.executable, "-m", "callcenter.cli", "staffing", "--calls-per-hour", "200", "--aht-seconds", "180",
+                          "--target-sl", "0.8", "--answer-within", "20", "--format", "json"], capture_output=True, text=True, check=True)
+    assert json.loads(run.stdout) == {"agents": 14, "service_level": 0.8884, "asa_s": 7.84, "occupancy": 0.7143, "p_wait": 0.1741, "erlangs": 10.0}
+    path = tmp_path / "queue_log"
+    path.write_text(LOG)
+    html = subprocess.run([sys.executable, "-m", "callcenter.cli", "report", "--queue-log", str(path), "--format", "html", "--interval", "1h"],
+                          capture_output=True, text=True, check=True).stdout
+    assert html.count("<svg") == 3 and "Service level per interval" in html
+    csv_text = subprocess.run([sys.executable, "-m", "callcenter.cli", "report", "--queue-log", str(path), "--format", "csv"],
+                              capture_output=True, text=True, check=True).stdout
+    assert csv_text.splitlines()[1].startswith("queue,q,")
