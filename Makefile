@@ -18,7 +18,10 @@ test: $(STAMP)
 	$(PY) -m pytest $(ARGS)
 
 bench: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[test,bench]'
 	$(PY) benchmarks/ami_throughput.py
+	$(PY) benchmarks/simulator_load.py
+	$(PY) benchmarks/report_speed.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .hypothesis
