@@ -6,7 +6,8 @@ agents, then runs each implementation in its own process (so peak memory is
 its own): read the log and compute, per queue, per agent and per 15-minute
 interval, offered/answered/abandoned/short/timed out, ASA, talk and service
 level. Prints seconds and peak RSS for each, whether their figures agree, and
-our peak memory on a quarter of the file (flat memory means about the same).
+peak memory on a quarter of the file: the import (log -> visits) should be
+flat; the report also keeps the callers of the last 7 days (repeat calls).
 Goal (issue 8): ours <= 10 s on 1,000,000 calls, faster than pandas, within 2x of DuckDB.
 
     python benchmarks/report_speed.py [--calls 1000000]
@@ -134,12 +135,18 @@ def run_duckdb(path: Path) -> dict:
     return {"queues": queues, "agents": agents, "intervals": slots[0], "interval_offered": int(slots[1])}
 
 
+def run_import(path: Path) -> dict:
+    from reports.queue_log import read_lines, read_visits
+
+    return {"visits": sum(1 for _ in read_visits(read_lines(path)))}
+
+
 IMPLEMENTATIONS = {"ours": run_ours, "pandas": run_pandas, "duckdb": run_duckdb}
 
 
 def child(name: str, path: Path) -> None:
     started = time.perf_counter()
-    figures = IMPLEMENTATIONS[name](path)
+    figures = (IMPLEMENTATIONS.get(name) or run_import)(path)
     seconds = time.perf_counter() - started
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"seconds": round(seconds, 2), "peak_mb": round(peak_mb, 1), "figures": figures}))
@@ -160,7 +167,7 @@ def _same(a: dict, b: dict) -> bool:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=1_000_000)
-    parser.add_argument("--child")
+    parser.add_argument("--child", choices=[*IMPLEMENTATIONS, "import"])
     parser.add_argument("--file", type=Path)
     args = parser.parse_args()
     if args.child:
@@ -172,6 +179,7 @@ def main() -> None:
         generate(quarter, args.calls // 4)
         runs = {name: measure(name, full) for name in IMPLEMENTATIONS}
         small = measure("ours", quarter)
+        imports = {"full": measure("import", full), "quarter": measure("import", quarter)}
         size_mb = full.stat().st_size / 2**20
     ours = runs["ours"]
     print(json.dumps({
@@ -179,6 +187,8 @@ def main() -> None:
         "seconds": {n: r["seconds"] for n, r in runs.items()},
         "peak_mb": {n: r["peak_mb"] for n, r in runs.items()},
         "ours_peak_mb_on_a_quarter_of_the_file": small["peak_mb"],
+        "import_peak_mb": {"full": imports["full"]["peak_mb"], "quarter": imports["quarter"]["peak_mb"]},
+        "import_seconds": imports["full"]["seconds"],
         "ours_vs_pandas": round(ours["seconds"] / runs["pandas"]["seconds"], 2),
         "ours_vs_duckdb": round(ours["seconds"] / runs["duckdb"]["seconds"], 2),
         "figures_equal": {n: _same(ours["figures"], r["figures"]) for n, r in runs.items() if n != "ours"},

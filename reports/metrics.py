@@ -2,8 +2,9 @@
 
 `Report.add(visit)` folds one finished visit into the counters of its queue,
 its agent and its interval; `Report.add_agent_change(change)` tracks login
-and pause spans. Memory grows with queues x intervals, agents and distinct
-caller numbers (for repeat calls), never with the number of calls.
+and pause spans. Memory grows with queues x intervals, agents and the
+distinct caller numbers of the last 7 days (for repeat calls), not with the
+number of calls.
 """
 
 from __future__ import annotations
@@ -141,6 +142,7 @@ class Report:
     ring_no_answer: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     agent_time: dict[str, AgentTime] = field(default_factory=lambda: defaultdict(AgentTime))
     last_call: dict[str, tuple[float, str, str, bool]] = field(default_factory=dict)
+    pruned_at: float = 0.0
 
     def add(self, v: Visit) -> None:
         """Fold one finished visit into its queue, agent and interval."""
@@ -159,6 +161,8 @@ class Report:
     def _repeats(self, v: Visit) -> None:
         if not v.caller:
             return
+        if v.entered - self.pruned_at > DAY:
+            self._prune(v.entered)
         previous = self.last_call.get(v.caller)
         self.last_call[v.caller] = (v.entered, v.callid, v.queue, v.outcome == "answered")
         if previous is None or previous[1] == v.callid:
@@ -170,6 +174,11 @@ class Report:
                 setattr(self.queues[v.queue], f"repeat_{attr}", getattr(self.queues[v.queue], f"repeat_{attr}") + 1)
                 if previous[3]:
                     setattr(before, f"answered_repeated_{attr}", getattr(before, f"answered_repeated_{attr}") + 1)
+
+    def _prune(self, now: float) -> None:
+        """Forget callers whose last call is older than the longest repeat window: they cannot repeat any more."""
+        self.pruned_at = now
+        self.last_call = {number: last for number, last in self.last_call.items() if now - last[0] <= WEEK}
 
     def add_agent_change(self, change: AgentChange) -> None:
         """Track login and pause spans (a pause in every queue counts once)."""
