@@ -9,8 +9,9 @@ import logging
 import os
 import secrets
 import sys
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from typing import Any, Coroutine, Sequence, TextIO
 
 from callcenter import config
@@ -24,6 +25,7 @@ from pbx.simulator.server import build as simulator_build
 from pbx.simulator.traffic import TrafficModel
 from pbx.trace import replay
 from pbx.tracker import CallTracker, record_line
+from reports import jobs as report_jobs
 from reports.erlang import agents_needed
 from reports.metrics import Options, build_report
 from reports.queue_log import VisitBuilder, read_lines, read_visits
@@ -265,6 +267,29 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report_jobs(args: argparse.Namespace) -> int:
+    """Write interval and daily reports (CSV and HTML) into the reports folder as they end; or one day with --day."""
+    settings = config.load(args.config)
+    store = open_store(settings)
+    folder = args.folder or Path(settings.paths.reports)
+    try:
+        tz = ZoneInfo(args.tz)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(f"--tz: unknown time zone {args.tz!r}") from exc
+    options = _report_options(args)
+    if args.day:
+        try:
+            day = date.fromisoformat(args.day)
+        except ValueError as exc:
+            raise ConfigError(f"--day: not a date: {args.day!r} (use YYYY-MM-DD)") from exc
+        for path in report_jobs.daily(store, folder, day, options, tz):
+            print(path)
+        return 0
+    print(f"Writing {args.interval} and daily reports into {folder} ({tz.key}); Ctrl-C to stop", flush=True)
+    _run_interruptible(report_jobs.schedule(store, folder, options, tz, asyncio.Event()))
+    return 0
+
+
 def cmd_staffing(args: argparse.Namespace) -> int:
     """Agents needed for a service-level target (Erlang C)."""
     try:
@@ -287,6 +312,12 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     migrate(make_engine(settings.database.url))
     print(f"database at {settings.database.url} is up to date")
     return 0
+
+
+def _threshold_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--sl-seconds", type=float, default=20.0, help="service-level threshold T")
+    p.add_argument("--short-abandon-seconds", type=float, default=5.0)
+    p.add_argument("--wrapup-seconds", type=float, default=0.0, help="wrap-up added to each answered call's handle time")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -335,12 +366,18 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--from", dest="date_from", help="first day or moment (UTC), e.g. 2026-11-22 or 2026-11-22T08:00")
     p.add_argument("--to", dest="date_to", help="end (exclusive)")
     p.add_argument("--interval", choices=sorted(INTERVALS), default="15m")
-    p.add_argument("--sl-seconds", type=float, default=20.0, help="service-level threshold T")
-    p.add_argument("--short-abandon-seconds", type=float, default=5.0)
-    p.add_argument("--wrapup-seconds", type=float, default=0.0, help="wrap-up added to each answered call's handle time")
+    _threshold_args(p)
     p.add_argument("--format", choices=sorted(RENDERERS), default="table")
     p.add_argument("--output", type=Path, help="write here instead of standard output")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("report-jobs", help="write interval and daily reports (CSV, HTML) into the reports folder")
+    p.add_argument("--folder", type=Path, help="default: [paths] reports of the config")
+    p.add_argument("--tz", default="UTC", help="time zone of the days, e.g. America/Sao_Paulo")
+    p.add_argument("--day", help="write this day's report (YYYY-MM-DD) and exit")
+    p.add_argument("--interval", choices=sorted(INTERVALS), default="15m")
+    _threshold_args(p)
+    p.set_defaults(func=cmd_report_jobs, date_from=None, date_to=None)
 
     p = sub.add_parser("import", help="import an Asterisk queue_log into the database")
     p.add_argument("--queue-log", type=Path, required=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import subprocess
@@ -177,3 +178,30 @@ def test_staffing_and_report_commands(tmp_path):
     csv_text = subprocess.run([sys.executable, "-m", "callcenter.cli", "report", "--queue-log", str(path), "--format", "csv"],
                               capture_output=True, text=True, check=True).stdout
     assert csv_text.splitlines()[1].startswith("queue,q,")
+
+
+def test_interval_and_daily_jobs_write_csv_and_html(tmp_path):
+    from zoneinfo import ZoneInfo
+
+    from reports.jobs import run_due
+
+    engine = make_engine(f"sqlite:///{tmp_path}/j.db")
+    migrate(engine)
+    store = CallStore(engine)
+    day = 1_795_305_600
+    path = tmp_path / "queue_log"
+    path.write_text("".join(f"{int(line.split('|')[0]) + day}|{line.split('|', 1)[1]}\n" for line in LOG.splitlines()))
+    save_stream(store, read_visits(read_lines(path)))
+    written = run_due(store, tmp_path / "out", Options(interval_seconds=3600), ZoneInfo("UTC"), since=day, now=day + 86400 + 10)
+    names = sorted(p.name for p in written)
+    assert len(names) == 2 * 24 + 2
+    assert "daily-2026-11-22.csv" in names and "interval-2026-11-22T0000.html" in names
+    rows = list(csv.DictReader((tmp_path / "out" / "daily-2026-11-22.csv").read_text().splitlines()))
+    assert (rows[0]["section"], rows[0]["name"], rows[0]["offered"], rows[0]["answered"]) == ("queue", "q", "7", "3")
+    assert (tmp_path / "out" / "interval-2026-11-22T0100.csv").read_text().count("\n") == 1, "an interval with no calls has only a header"
+    assert "<svg" in (tmp_path / "out" / "daily-2026-11-22.html").read_text()
+    run = subprocess.run([sys.executable, "-m", "callcenter.cli", "report-jobs", "--day", "2026-11-22", "--tz", "America/Sao_Paulo",
+                          "--folder", str(tmp_path / "sp")], capture_output=True, text=True,
+                         env={"PATH": "/usr/bin:/bin", "CALLCENTER_DATABASE_URL": f"sqlite:///{tmp_path}/j.db"})
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / "sp" / "daily-2026-11-22.html").exists()
