@@ -76,12 +76,14 @@ class _Protocol(AMIProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
         self.opened = time.monotonic()
+        self.held: list[tuple[Message, float]] | None = None
         self.codec = AMICodec(self.client.options.max_frame_bytes)
         self.banner: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
-    def send(self, data: Mapping[str, Any], as_list: bool | None = None) -> asyncio.Future[Any]:
+    def send(self, data: Mapping[str, Any], as_list: bool | None = None, hold_after: bool = False) -> asyncio.Future[Any]:
         action = pk_actions.Action(dict(data), as_list=as_list)
+        action.hold_after = hold_after
         payload = encode(dict(action.items()))
         self.responses[action.id] = action
         if "CommandID" in data:
@@ -111,7 +113,9 @@ class _Protocol(AMIProtocol):
         key = message.get("ActionID") or message.get("CommandId") or message.get("CommandID")
         action = self.responses.get(key) if key else None
         if action is None:
-            if "Event" in message:
+            if "Event" in message and self.held is not None:
+                self.held.append((message, arrival))
+            elif "Event" in message:
                 self.client._deliver(message, arrival)
             else:
                 log.debug("response to an action no longer awaited: %r", message)
@@ -125,7 +129,15 @@ class _Protocol(AMIProtocol):
         if done:
             for ref in (action.id, action.get("CommandID")):
                 self.responses.pop(ref, None)
+            if action.hold_after and self.held is None:
+                self.held = []
         if message.get("Event") and message.get("Event") in ("OriginateResponse", "AsyncAGIExec"):
+            self.client._deliver(message, arrival)
+
+    def release(self) -> None:
+        """Deliver the events held while a snapshot was being applied, in order, and stop holding."""
+        held, self.held = self.held or [], None
+        for message, arrival in held:
             self.client._deliver(message, arrival)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -251,24 +263,32 @@ class AMIClient:
             raise AuthenticationError(f"Asterisk at {self.address} refused login for user {self.options.username!r}: {reply.get('Message', 'no reason given')}")
 
     async def _resync(self) -> None:
+        # Events that arrive after the channel list is complete are newer than
+        # the snapshot: they are held and delivered only once it is applied,
+        # or the snapshot would undo them (a call seen starting would vanish).
+        protocol = self._protocol
+        assert protocol is not None
         started = self.clock()
-        channels = await self.send_action({"Action": "CoreShowChannels"})
-        queues = await self.send_action({"Action": "QueueStatus"}, check=False)
-        if not isinstance(queues, list):
-            log.warning("QueueStatus refused (%s): queue state not resynced", queues.get("Message"))
-            queues = []
-        snapshot = Snapshot(
-            channels=[m for m in channels if m.get("Event") == "CoreShowChannel"],
-            queue_params=[m for m in queues if m.get("Event") == "QueueParams"],
-            queue_members=[m for m in queues if m.get("Event") == "QueueMember"],
-            queue_entries=[m for m in queues if m.get("Event") == "QueueEntry"],
-            at=started,
-        )
-        log.info("resynced: %d channels, %d queues, %d waiting callers", len(snapshot.channels), len(snapshot.queue_params), len(snapshot.queue_entries))
-        if self.on_resync is not None:
-            result = self.on_resync(snapshot)
-            if asyncio.iscoroutine(result):
-                await result
+        try:
+            channels = await self.send_action({"Action": "CoreShowChannels"}, hold_after=True)
+            queues = await self.send_action({"Action": "QueueStatus"}, check=False)
+            if not isinstance(queues, list):
+                log.warning("QueueStatus refused (%s): queue state not resynced", queues.get("Message"))
+                queues = []
+            snapshot = Snapshot(
+                channels=[m for m in channels if m.get("Event") == "CoreShowChannel"],
+                queue_params=[m for m in queues if m.get("Event") == "QueueParams"],
+                queue_members=[m for m in queues if m.get("Event") == "QueueMember"],
+                queue_entries=[m for m in queues if m.get("Event") == "QueueEntry"],
+                at=started,
+            )
+            log.info("resynced: %d channels, %d queues, %d waiting callers", len(snapshot.channels), len(snapshot.queue_params), len(snapshot.queue_entries))
+            if self.on_resync is not None:
+                result = self.on_resync(snapshot)
+                if asyncio.iscoroutine(result):
+                    await result
+        finally:
+            protocol.release()
 
     async def _keepalive(self, protocol: _Protocol) -> None:
         while not protocol.lost.done():
@@ -280,7 +300,8 @@ class AMIClient:
             except ActionTimeout as exc:
                 raise AMIConnectionError(f"no Pong from {self.address} within {self.options.ping_timeout} s; dropping the connection") from exc
 
-    async def send_action(self, action: Mapping[str, Any], *, as_list: bool | None = None, timeout: float | None = None, check: bool = True) -> Any:
+    async def send_action(self, action: Mapping[str, Any], *, as_list: bool | None = None, timeout: float | None = None,
+                          check: bool = True, hold_after: bool = False) -> Any:
         """Send an action and wait for its response (a list of messages for an EventList).
 
         Raises `AMIConnectionError` when not connected, `ActionTimeout` when no
@@ -289,7 +310,7 @@ class AMIClient:
         protocol = self._protocol
         if protocol is None or protocol.closed:
             raise AMIConnectionError(f"not connected to AMI at {self.address}")
-        future = protocol.send(action, as_list=as_list)
+        future = protocol.send(action, as_list=as_list, hold_after=hold_after)
         try:
             result = await asyncio.wait_for(asyncio.shield(future), timeout or self.options.action_timeout)
         except asyncio.TimeoutError as exc:

@@ -57,6 +57,7 @@ class PlaybackServer(AMIServer):
     speed: float = 1.0
     channels: list[dict[str, str]] = field(default_factory=list)
     queue_status: list[dict[str, str]] = field(default_factory=list)
+    after_channels: list[dict[str, str]] = field(default_factory=list)
 
     async def play(self, paths: Iterable[str | Path]) -> int:
         """Send the events of each trace in turn, spaced as recorded; return how many were sent."""
@@ -80,10 +81,11 @@ class PlaybackServer(AMIServer):
         return len(frames)
 
     def handle(self, action: Message) -> Frames:
-        """CoreShowChannels and QueueStatus from the configured lists; AGI completes at once."""
+        """CoreShowChannels and QueueStatus from the configured lists (then `after_channels`, events that race the snapshot); AGI completes at once."""
         name = action["Action"].lower()
         if name == "coreshowchannels":
-            return event_list(action, "Channels will follow", [{"Event": "CoreShowChannel", **c} for c in self.channels], "CoreShowChannelsComplete")
+            channels = [{"Event": "CoreShowChannel", **c} for c in self.channels]
+            return event_list(action, "Channels will follow", channels, "CoreShowChannelsComplete") + self.after_channels
         if name == "queuestatus":
             return event_list(action, "Queue status will follow", self.queue_status, "QueueStatusComplete")
         if name == "agi":

@@ -199,3 +199,19 @@ def test_unreachable_or_silent_port_is_a_clear_connection_error():
             await AMIClient(options(silent_port), lambda m, t: None).send_action({"Action": "Ping"})
 
     asyncio.run(scenario())
+
+
+def test_events_racing_the_resync_snapshot_are_applied_after_it():
+    newer = {"Event": "Newchannel", "Channel": "PJSIP/trunk-0000009", "ChannelState": "4", "ChannelStateDesc": "Ring",
+             "CallerIDNum": "5511955556666", "CallerIDName": "Late", "Uniqueid": "1795390000.9", "Linkedid": "1795390000.9", "Exten": "100"}
+
+    async def scenario():
+        server = PlaybackServer("cti", SECRET, after_channels=[newer])
+        recorder = Recorder()
+        client, task = await session(server, recorder)
+        await wait_until(lambda: any(m.get("Event") == "Newchannel" for m in recorder.events))
+        open_calls = recorder.tracker.open_calls()
+        await finish(server, client, task)
+        return open_calls
+
+    assert asyncio.run(scenario()) == ["1795390000.9"], "a call that started while the snapshot was taken is not undone by it"
