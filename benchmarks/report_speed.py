@@ -62,10 +62,12 @@ def generate(path: Path, calls: int, seed: int = 1) -> None:
 
 
 def run_ours(path: Path) -> dict:
-    from reports.metrics import Options, build_report
-    from reports.queue_log import read_lines, read_visits
+    from reports.engine import Engine
+    from reports.metrics import Options
 
-    result = build_report(read_visits(read_lines(path)), Options(sl_seconds=SL, short_abandon_seconds=SHORT, interval_seconds=INTERVAL)).result()
+    engine = Engine()
+    engine.load_queue_log(path)
+    result = engine.report(Options(sl_seconds=SL, short_abandon_seconds=SHORT, interval_seconds=INTERVAL))
     return {
         "queues": {q: [r["offered"], r["answered"], r["abandoned"], r["short_abandoned"], r["timed_out"], r["asa_s"], r["avg_talk_s"], r["service_level_pct"]]
                    for q, r in result["queues"].items()},

@@ -27,8 +27,9 @@ from pbx.trace import replay
 from pbx.tracker import CallTracker, record_line
 from reports import jobs as report_jobs
 from reports.erlang import agents_needed
-from reports.metrics import Options, build_report
-from reports.queue_log import VisitBuilder, read_lines, read_visits
+from reports.engine import Engine
+from reports.metrics import Options
+from reports.queue_log import LineError, VisitBuilder, read_lines, read_visits
 from reports.render import RENDERERS
 from reports.store import save_stream, stored_stream
 
@@ -230,30 +231,31 @@ def _queue_log_stream(path: Path, builder: VisitBuilder):
     return read_visits(read_lines(path), builder)
 
 
-def _report_errors(path: Path, builder: VisitBuilder) -> None:
-    for error in builder.errors[:20]:
+def _report_errors(path: Path, errors: list[LineError]) -> None:
+    for error in errors[:20]:
         print(f"callcenter: {path}: {error}", file=sys.stderr)
-    if len(builder.errors) > 20:
-        print(f"callcenter: {path}: {len(builder.errors) - 20} more bad lines", file=sys.stderr)
+    if len(errors) > 20:
+        print(f"callcenter: {path}: {len(errors) - 20} more bad lines", file=sys.stderr)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Waiting time, handle time, abandonment and service level per queue, agent and interval."""
     options = _report_options(args)
-    builder = VisitBuilder()
+    engine = Engine()
     if args.queue_log:
-        report = build_report(_queue_log_stream(args.queue_log, builder), options)
+        if not args.queue_log.exists():
+            raise InputError(f"{args.queue_log}: no such queue_log file")
+        engine.load_queue_log(args.queue_log)
     else:
-        store = open_store(config.load(args.config))
-        report = build_report(stored_stream(store, options.start, options.end), options)
-    text = RENDERERS[args.format](report.result())
+        engine.load_stream(stored_stream(open_store(config.load(args.config)), options.start, options.end))
+    text = RENDERERS[args.format](engine.report(options))
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(text, encoding="utf-8")
     else:
         sys.stdout.write(text)
     if args.queue_log:
-        _report_errors(args.queue_log, builder)
+        _report_errors(args.queue_log, engine.errors)
     return 0
 
 
@@ -263,7 +265,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     builder = VisitBuilder()
     calls, changes = save_stream(store, _queue_log_stream(args.queue_log, builder))
     print(f"{args.queue_log}: {calls} new calls, {changes} new agent state changes, {len(builder.errors)} bad lines skipped")
-    _report_errors(args.queue_log, builder)
+    _report_errors(args.queue_log, builder.errors)
     return 0
 
 

@@ -11,14 +11,17 @@ from typing import Callable
 from zoneinfo import ZoneInfo
 
 from callcenter.db import CallStore
-from reports.metrics import Options, build_report
+from reports.engine import Engine
+from reports.metrics import Options
 from reports.render import as_csv, as_html
 from reports.store import stored_stream
 
 
 def write_report(store: CallStore, folder: Path, name: str, title: str, options: Options) -> list[Path]:
     """One report over options.start..options.end, as name.csv and name.html."""
-    data = build_report(stored_stream(store, options.start, options.end), options).result()
+    engine = Engine()
+    engine.load_stream(stored_stream(store, options.start, options.end))
+    data = engine.report(options)
     folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / f"{name}.csv", folder / f"{name}.html"]
     paths[0].write_text(as_csv(data), encoding="utf-8")

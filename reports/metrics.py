@@ -1,10 +1,8 @@
-"""Contact-center figures from queue visits, in one streaming pass. Definitions: docs/metrics.md.
+"""Contact-center figures: the rates of docs/metrics.md from the sums the report engine counts.
 
-`Report.add(visit)` folds one finished visit into the counters of its queue,
-its agent and its interval; `Report.add_agent_change(change)` tracks login
-and pause spans. Memory grows with queues x intervals, agents and the
-distinct caller numbers of the last 7 days (for repeat calls), not with the
-number of calls.
+`Counters` holds one row's sums (a queue, an agent or an interval) and turns
+them into figures; `Report` gathers the rows and the agents' login and pause
+spans, which it follows change by change.
 """
 
 from __future__ import annotations
@@ -12,9 +10,9 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Iterable
+from typing import Any
 
-from reports.queue_log import AgentChange, Visit
+from reports.queue_log import AgentChange
 
 DAY = 86400
 WEEK = 7 * DAY
@@ -70,36 +68,6 @@ class Counters:
     answered_repeated_24h: int = 0
     answered_repeated_7d: int = 0
 
-    def add(self, v: Visit, o: Options) -> None:
-        """Count one visit."""
-        self.offered += 1
-        wait = v.wait_s if v.wait_s is not None else 0.0
-        self.wait_all += wait
-        self.waits += 1
-        self.max_wait = max(self.max_wait, wait)
-        if v.outcome == "answered":
-            self.answered += 1
-            self.wait_answered += wait
-            self.answered_within += wait <= o.sl_seconds
-            if v.talk_s is not None:
-                self.talk += v.talk_s
-                self.talked += 1
-                self.handle += v.talk_s + v.hold_s + o.wrapup_seconds
-            self.transferred += v.transferred
-        elif v.outcome == "abandoned":
-            if wait < o.short_abandon_seconds:
-                self.short_abandoned += 1
-            else:
-                self.abandoned += 1
-            self.abandoned_within += wait <= o.sl_seconds
-        elif v.outcome == "timeout":
-            self.timed_out += 1
-            self.abandoned_within += wait <= o.sl_seconds
-        elif v.outcome == "exit_key":
-            self.exited_key += 1
-        elif v.outcome == "exit_empty":
-            self.exited_empty += 1
-
     def figures(self) -> dict[str, Any]:
         """The row, as docs/metrics.md defines each figure."""
         counted = self.offered - self.short_abandoned
@@ -133,7 +101,7 @@ class AgentTime:
 
 @dataclass
 class Report:
-    """Every figure of a report, filled one visit and one agent change at a time."""
+    """Every figure of a report: rows of sums from the engine, agent time from state changes."""
 
     options: Options = field(default_factory=Options)
     queues: dict[str, Counters] = field(default_factory=lambda: defaultdict(Counters))
@@ -141,44 +109,6 @@ class Report:
     intervals: dict[tuple[int, str], Counters] = field(default_factory=lambda: defaultdict(Counters))
     ring_no_answer: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     agent_time: dict[str, AgentTime] = field(default_factory=lambda: defaultdict(AgentTime))
-    last_call: dict[str, tuple[float, str, str, bool]] = field(default_factory=dict)
-    pruned_at: float = 0.0
-
-    def add(self, v: Visit) -> None:
-        """Fold one finished visit into its queue, agent and interval."""
-        o = self.options
-        if not o.within(v.entered):
-            return
-        self._repeats(v)
-        self.queues[v.queue].add(v, o)
-        slot = int(v.entered // o.interval_seconds * o.interval_seconds)
-        self.intervals[(slot, v.queue)].add(v, o)
-        if v.agent and v.outcome == "answered":
-            self.agents[v.agent].add(v, o)
-        for agent in v.ring_no_answer:
-            self.ring_no_answer[agent] += 1
-
-    def _repeats(self, v: Visit) -> None:
-        if not v.caller:
-            return
-        if v.entered - self.pruned_at > DAY:
-            self._prune(v.entered)
-        previous = self.last_call.get(v.caller)
-        self.last_call[v.caller] = (v.entered, v.callid, v.queue, v.outcome == "answered")
-        if previous is None or previous[1] == v.callid:
-            return
-        gap = v.entered - previous[0]
-        before = self.queues[previous[2]]
-        for span, attr in ((DAY, "24h"), (WEEK, "7d")):
-            if 0 <= gap <= span:
-                setattr(self.queues[v.queue], f"repeat_{attr}", getattr(self.queues[v.queue], f"repeat_{attr}") + 1)
-                if previous[3]:
-                    setattr(before, f"answered_repeated_{attr}", getattr(before, f"answered_repeated_{attr}") + 1)
-
-    def _prune(self, now: float) -> None:
-        """Forget callers whose last call is older than the longest repeat window: they cannot repeat any more."""
-        self.pruned_at = now
-        self.last_call = {number: last for number, last in self.last_call.items() if now - last[0] <= WEEK}
 
     def add_agent_change(self, change: AgentChange) -> None:
         """Track login and pause spans (a pause in every queue counts once)."""
@@ -239,18 +169,3 @@ class Report:
         intervals = [{"start": datetime.fromtimestamp(slot, tz=timezone.utc).isoformat().replace("+00:00", "Z"), "queue": queue, **c.figures()}
                      for (slot, queue), c in sorted(self.intervals.items())]
         return {"queues": {name: c.figures() for name, c in sorted(self.queues.items())}, "agents": agents, "intervals": intervals}
-
-
-def build_report(visits: Iterable[Visit | AgentChange], options: Options) -> Report:
-    """Fold a stream of visits and agent changes into a report."""
-    report = Report(options)
-    last = options.start or 0.0
-    for item in visits:
-        if isinstance(item, AgentChange):
-            report.add_agent_change(item)
-            last = max(last, item.epoch)
-        else:
-            report.add(item)
-            last = max(last, item.ended or item.entered)
-    report.finish(options.end if options.end is not None else last)
-    return report

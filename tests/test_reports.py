@@ -11,8 +11,9 @@ import sys
 import pytest
 
 from callcenter.db import CallStore, make_engine, migrate
+from reports.engine import Engine
 from reports.erlang import agents_needed, erlang_c, evaluate
-from reports.metrics import Options, build_report
+from reports.metrics import Options
 from reports.queue_log import VisitBuilder, read_lines, read_visits
 from reports.store import save_stream, stored_stream
 from tests.conftest import TRACES, trace_names
@@ -42,7 +43,9 @@ LOG = """\
 def report_of(text: str, tmp_path, **options) -> dict:
     path = tmp_path / "queue_log"
     path.write_text(text)
-    return build_report(read_visits(read_lines(path)), Options(**options)).result()
+    engine = Engine()
+    engine.load_queue_log(path)
+    return engine.report(Options(**options))
 
 
 def test_each_figure_on_a_log_with_known_answers(tmp_path):
@@ -90,9 +93,10 @@ def test_pause_time_by_reason_and_occupancy(tmp_path):
 
 @pytest.mark.parametrize("name", [n for n in trace_names() if (TRACES / f"{n}.queue_log").stat().st_size])
 def test_recorded_queue_logs(name, tmp_path):
-    builder = VisitBuilder()
-    result = build_report(read_visits(read_lines(TRACES / f"{name}.queue_log"), builder), Options()).result()
-    assert builder.errors == []
+    engine = Engine()
+    engine.load_queue_log(TRACES / f"{name}.queue_log")
+    result = engine.report(Options())
+    assert engine.errors == []
     expected = {"answered_caller_hangs_up": (1, 1, 0, 0), "answered_agent_hangs_up": (1, 1, 0, 0), "async_agi_ivr": (1, 1, 0, 0),
                 "abandon_in_queue": (1, 0, 1, 0), "queue_timeout_exit": (1, 0, 0, 1), "member_management": None}[name]
     if expected is None:
@@ -110,11 +114,14 @@ def test_a_malformed_log_is_read_around_its_bad_lines(tmp_path):
     bad += "2100|ghost|q|A|COMPLETECALLER|1|2|1\n"
     path = tmp_path / "queue_log"
     path.write_bytes(bad.encode() + b"2200|c8|q|NONE|ENTERQUEUE||\xff\xfe|1\n")
+    engine = Engine()
+    engine.load_queue_log(path)
+    assert engine.report(Options())["queues"]["q"]["answered"] == 3
+    assert [e.number for e in engine.errors] == [11, 12, 13, 22]
+    assert "never entered queue" in str(engine.errors[-1])
     builder = VisitBuilder()
-    result = build_report(read_visits(read_lines(path), builder), Options()).result()
-    assert result["queues"]["q"]["answered"] == 3
-    assert [e.number for e in builder.errors] == [11, 12, 13, 22]
-    assert "never entered queue" in str(builder.errors[-1])
+    list(read_visits(read_lines(path), builder))
+    assert [e.number for e in builder.errors] == [11, 12, 13, 22], "the import names the same lines"
     run = subprocess.run([sys.executable, "-m", "callcenter.cli", "report", "--queue-log", str(path), "--format", "json"],
                          capture_output=True, text=True)
     assert run.returncode == 0 and json.loads(run.stdout)["queues"]["q"]["offered"] == 7
@@ -149,8 +156,11 @@ def test_import_is_idempotent_and_reports_the_same_from_the_database(store, tmp_
     first = save_stream(store, read_visits(read_lines(path)))
     again = save_stream(store, read_visits(read_lines(path)))
     assert first == (7, 3) and again == (0, 0)
-    from_file = build_report(read_visits(read_lines(path)), Options()).result()
-    from_db = build_report(stored_stream(store, None, None), Options()).result()
+    from_file = Engine()
+    from_file.load_queue_log(path)
+    from_db = Engine()
+    from_db.load_stream(stored_stream(store, None, None))
+    from_file, from_db = from_file.report(Options()), from_db.report(Options())
     assert from_db["queues"] == from_file["queues"]
     assert from_db["agents"]["A"]["pause_s_by_reason"] == {"lunch": 100.0}
 
