@@ -215,3 +215,12 @@ def test_interval_and_daily_jobs_write_csv_and_html(tmp_path):
                          env={"PATH": "/usr/bin:/bin", "CALLCENTER_DATABASE_URL": f"sqlite:///{tmp_path}/j.db"})
     assert run.returncode == 0, run.stderr
     assert (tmp_path / "sp" / "daily-2026-11-22.html").exists()
+
+
+def test_a_caller_sent_back_to_the_same_queue_makes_two_visits(tmp_path):
+    log = ("100|b1|q|NONE|ENTERQUEUE||77|1\n104|b1|q|Ann|CONNECT|4|a|1\n160|b1|q|Ann|BLINDTRANSFER|9|ctx|4|56|1\n"
+           "161|b1|q|NONE|ENTERQUEUE||77|1\n190|b1|q|NONE|ABANDON|1|1|29\n")
+    q = report_of(log, tmp_path)["queues"]["q"]
+    assert (q["offered"], q["answered"], q["abandoned"], q["transferred"]) == (2, 1, 1, 1)
+    assert q["avg_wait_s"] == pytest.approx(16.5) and q["avg_talk_s"] == 56
+    assert q["repeat_calls_24h"] == 0
