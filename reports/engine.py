@@ -207,6 +207,10 @@ class Engine:
                             "columns={'epoch':'BIGINT','agent':'VARCHAR','queue':'VARCHAR','state':'VARCHAR','reason':'VARCHAR'})", [str(changes_path)])
             self.db.execute("create temp table rna (agent VARCHAR, callid VARCHAR, queue VARCHAR, visit INTEGER)")
 
+    def callids(self) -> set[str]:
+        """Call ids of every queue visit loaded."""
+        return {row[0] for row in self.db.execute("select distinct callid from visits").fetchall()}
+
     def report(self, o: Options) -> dict[str, Any]:
         """Queues, agents and intervals, as `Report.result` shapes them."""
         where = ""

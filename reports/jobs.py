@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from callcenter.db import CallStore
 from reports.engine import Engine
+from reports.ivr import ivr_section, stored_ivr_rows
 from reports.metrics import Options
 from reports.render import as_csv, as_html
 from reports.store import stored_stream
@@ -22,6 +23,7 @@ def write_report(store: CallStore, folder: Path, name: str, title: str, options:
     engine = Engine()
     engine.load_stream(stored_stream(store, options.start, options.end))
     data = engine.report(options)
+    data["ivr"] = ivr_section(stored_ivr_rows(store, options.start, options.end))
     folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / f"{name}.csv", folder / f"{name}.html"]
     paths[0].write_text(as_csv(data), encoding="utf-8")

@@ -34,13 +34,18 @@ def as_table(report: dict[str, Any]) -> str:
     parts = [_table("queue", report["queues"], QUEUE_COLUMNS)]
     if report["agents"]:
         parts.append(_table("agent", report["agents"], AGENT_COLUMNS + ["pause_s_by_reason"]))
+    ivr = report.get("ivr")
+    if ivr and ivr["menu"]:
+        parts.append(_table("ivr keys", ivr["menu"], ["calls", "reached_queue", "ended_in_ivr", "drop_off_pct"]))
+        parts.append("calls outside the queues: " + (", ".join(f"{k} {v}" for k, v in ivr["by_outcome"].items()) or "none"))
     return "\n\n".join(parts) + "\n"
 
 
 def as_csv(report: dict[str, Any]) -> str:
     """One row per queue, agent and interval, with a `section` column."""
     out = io.StringIO()
-    columns = sorted({k for rows in (report["queues"].values(), report["agents"].values(), report["intervals"]) for r in rows for k in r})
+    menu = report.get("ivr", {}).get("menu", {})
+    columns = sorted({k for rows in (report["queues"].values(), report["agents"].values(), report["intervals"], menu.values()) for r in rows for k in r})
     writer = csv.DictWriter(out, fieldnames=["section", "name"] + [c for c in columns if c not in ("queue",)], extrasaction="ignore")
     writer.writeheader()
     for section in ("queues", "agents"):
@@ -48,6 +53,8 @@ def as_csv(report: dict[str, Any]) -> str:
             writer.writerow({"section": section[:-1], "name": name, **{k: json.dumps(v) if isinstance(v, dict) else v for k, v in row.items()}})
     for row in report["intervals"]:
         writer.writerow({"section": "interval", "name": f"{row['queue']}@{row['start']}", **row})
+    for keys, row in menu.items():
+        writer.writerow({"section": "ivr", "name": keys, **row})
     return out.getvalue()
 
 

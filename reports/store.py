@@ -79,6 +79,13 @@ def save_agent_changes(store: CallStore, changes: list[AgentChange]) -> int:
         return fresh
 
 
+def queue_callids(store: CallStore) -> set[str]:
+    """Call ids of the queue_log visits stored (their keys are ql:<callid>:<queue>:<entered>)."""
+    with store.sessions() as session:
+        keys = session.scalars(select(Call.linkedid).where(Call.source == "queue_log"))
+        return {key.split(":")[1] for key in keys}
+
+
 def stored_stream(store: CallStore, start: float | None, end: float | None) -> Iterator[Visit | AgentChange]:
     """Stored queue calls and agent changes, oldest first, as the report reads them."""
     with store.sessions() as session:

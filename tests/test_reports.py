@@ -224,3 +224,43 @@ def test_a_caller_sent_back_to_the_same_queue_makes_two_visits(tmp_path):
     assert (q["offered"], q["answered"], q["abandoned"], q["transferred"]) == (2, 1, 1, 1)
     assert q["avg_wait_s"] == pytest.approx(16.5) and q["avg_talk_s"] == 56
     assert q["repeat_calls_24h"] == 0
+
+
+def test_cdr_adds_the_calls_that_never_reached_a_queue(tmp_path):
+    engine_url = f"sqlite:///{tmp_path}/c.db"
+    env = {"PATH": "/usr/bin:/bin", "CALLCENTER_DATABASE_URL": engine_url}
+    cli = [sys.executable, "-m", "callcenter.cli"]
+    for name in ("queue_timeout_exit", "ivr_invalid_then_timeout", "answered_caller_hangs_up"):
+        subprocess.run(cli + ["import", "--queue-log", str(TRACES / f"{name}.queue_log"), "--cdr", str(TRACES / f"{name}.Master.csv")],
+                       check=True, capture_output=True, env=env, cwd=tmp_path)
+    again = subprocess.run(cli + ["import", "--cdr", str(TRACES / "ivr_invalid_then_timeout.Master.csv")], capture_output=True, text=True,
+                           env=env, cwd=tmp_path)
+    assert "0 new calls outside the queues" in again.stdout
+    report = json.loads(subprocess.run(cli + ["report", "--format", "json"], capture_output=True, text=True, check=True, env=env, cwd=tmp_path).stdout)
+    assert report["ivr"]["by_outcome"] == {"ivr_only": 1}, "the timed-out queue call is not counted outside the queues"
+    assert report["queues"]["support"]["offered"] == 2
+    from_files = json.loads(subprocess.run(cli + ["report", "--format", "json", "--cdr", str(TRACES / "ivr_invalid_then_timeout.Master.csv")],
+                                           capture_output=True, text=True, check=True, env=env, cwd=tmp_path).stdout)
+    assert from_files["ivr"]["menu"] == {"(none)": {"calls": 1, "reached_queue": 0, "ended_in_ivr": 1, "drop_off_pct": 100.0}}
+
+
+def test_ivr_drop_off_per_menu_path():
+    from reports.ivr import ivr_section
+
+    section = ivr_section([("1", True, "answered", 8), ("1", False, "ivr_only", 2), ("2", True, "abandoned", 5), ("", False, "ivr_only", 5)])
+    assert section["menu"]["1"] == {"calls": 10, "reached_queue": 8, "ended_in_ivr": 2, "drop_off_pct": 20.0}
+    assert section["menu"]["(none)"]["drop_off_pct"] == 100.0 and section["calls_outside_queues"] == 7
+
+
+def test_forecast_staffs_each_interval_of_last_weeks_day(tmp_path):
+    path = tmp_path / "queue_log"
+    day = 1_795_305_600
+    with open(path, "w") as out:
+        for i in range(120):
+            t = day + 9 * 3600 + i * 30
+            out.write(f"{t}|f{i}|q|NONE|ENTERQUEUE||5511{i:07d}|1\n{t + 10}|f{i}|q|A|CONNECT|10|x|1\n{t + 190}|f{i}|q|A|COMPLETEAGENT|10|180|1\n")
+    rows = json.loads(subprocess.run([sys.executable, "-m", "callcenter.cli", "staffing", "--forecast-day", "2026-11-22", "--queue-log", str(path),
+                                      "--format", "json", "--target-sl", "0.8", "--answer-within", "20"],
+                                     capture_output=True, text=True, check=True).stdout)
+    assert [(r["start"], r["offered"], r["calls_per_hour"], r["aht_s"]) for r in rows] == [("2026-11-29T09:00:00Z", 120, 120.0, 180.0)]
+    assert rows[0]["agents"] == agents_needed(120, 180, 0.8, 20).agents == 9
