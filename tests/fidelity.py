@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Iterable, Mapping
+
+from pbx.codec import Message
+from pbx.simulator import actions as sim_actions
+from pbx.simulator.app_queue import QueueEngine
+from pbx.simulator.core import Sim
+from pbx.simulator.dialplan import load_dialplan, load_queues
+from pbx.trace import actions_sent, connection_epoch, read_trace, replay_messages
 
 # Event fields whose values must agree; times (HoldTime, TalkTime) within a second.
 KEY_FIELDS = ("ChannelStateDesc", "CallerIDNum", "Context", "Exten", "Priority", "Application", "AppData", "Queue",
@@ -54,15 +63,6 @@ def timed_values(events: Iterable[Mapping[str, str]]) -> list[tuple[str, str, in
 
 # Driving the simulator through a recorded scenario --------------------------------
 
-from dataclasses import dataclass, field  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-from pbx.codec import Message  # noqa: E402
-from pbx.simulator import actions as sim_actions  # noqa: E402
-from pbx.simulator.app_queue import QueueEngine  # noqa: E402
-from pbx.simulator.core import Sim  # noqa: E402
-from pbx.simulator.dialplan import load_dialplan, load_queues  # noqa: E402
-from pbx.trace import actions_sent, connection_epoch, read_trace, replay_messages  # noqa: E402
 
 
 @dataclass
