@@ -18,6 +18,8 @@ from callcenter import config
 from callcenter.exceptions import AuthenticationError, CallCenterError, ConfigError, InputError
 from callcenter.db import CallStore, make_engine, migrate
 from callcenter.monitor import Monitor
+from ivr.draw import to_dot, to_text
+from ivr.flow import load_flow
 from pbx.client import AMIClient, ClientOptions
 from pbx.playback import PlaybackServer
 from pbx.simulator.server import SimulatorServer
@@ -369,6 +371,21 @@ def _forecast(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ivr_check(args: argparse.Namespace) -> int:
+    """Check an IVR flow file; every problem is printed with its line."""
+    flow = load_flow(args.flow)
+    kinds = sorted({n.kind for n in flow.nodes.values()})
+    print(f"{args.flow}: flow '{flow.name}' is valid: {len(flow.nodes)} nodes ({', '.join(kinds)}), start '{flow.start}'")
+    return 0
+
+
+def cmd_ivr_draw(args: argparse.Namespace) -> int:
+    """Print a flow's menu tree as text, or as Graphviz DOT with --dot."""
+    flow = load_flow(args.flow)
+    sys.stdout.write(to_dot(flow) if args.dot else to_text(flow))
+    return 0
+
+
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     """Create or update the database schema."""
     settings = config.load(args.config)
@@ -459,6 +476,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--interval", choices=sorted(INTERVALS), default="1h")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(func=cmd_staffing)
+
+    p = sub.add_parser("ivr", help="IVR flows")
+    ivrsub = p.add_subparsers(dest="ivr_command", required=True)
+    q = ivrsub.add_parser("check", help="validate a flow file")
+    q.add_argument("flow", type=Path)
+    q.set_defaults(func=cmd_ivr_check)
+    q = ivrsub.add_parser("draw", help="print a flow's menu tree")
+    q.add_argument("flow", type=Path)
+    q.add_argument("--dot", action="store_true", help="Graphviz DOT instead of text")
+    q.set_defaults(func=cmd_ivr_draw)
 
     p = sub.add_parser("db", help="database maintenance")
     dbsub = p.add_subparsers(dest="db_command", required=True)

@@ -1,0 +1,306 @@
+"""The IVR as a pure state machine: `step(flow, state, event) -> (state, commands)`.
+
+Events are what Asterisk tells us (the call reached the IVR, an AGI command
+finished, the caller hung up); commands are data an adapter sends over AMI
+(`Agi` commands for the channel, `Action`s such as MixMonitorMute) or keeps
+(`Record`s: node path, keyed data, the outcome). The machine never touches a
+socket, a clock or a database: time comes in with each event.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any, Union
+
+from ivr.flow import Flow, Node, parse_hours
+from ivr.validators import CHECKS, mask
+
+ESCAPE = "0123456789*#"
+
+
+@dataclass(frozen=True)
+class Started:
+    """A call entered AsyncAGI on a channel that this flow serves."""
+
+    channel: str
+    caller: str | None
+    at: float
+
+
+@dataclass(frozen=True)
+class Result:
+    """An AGI command finished: `200 result=49`, `200 result=1234 (timeout)`, `510 Invalid...`."""
+
+    code: int
+    value: str
+    extra: str
+    at: float
+
+
+@dataclass(frozen=True)
+class Ended:
+    """The channel left AsyncAGI or hung up."""
+
+    at: float
+
+
+Event = Union[Started, Result, Ended]
+
+
+@dataclass(frozen=True)
+class Agi:
+    """An AGI command to queue on the call's channel."""
+
+    command: str
+
+
+@dataclass(frozen=True)
+class Action:
+    """An AMI action to send (MixMonitorMute around sensitive input)."""
+
+    fields: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class Record:
+    """Something to keep: a node visited, an input, data attached for the agent, the final outcome."""
+
+    kind: str
+    data: dict[str, Any]
+
+
+Command = Union[Agi, Action, Record]
+
+
+@dataclass(frozen=True)
+class State:
+    """Where a call is in its flow."""
+
+    channel: str = ""
+    node: str = ""
+    phase: str = "new"
+    attempt: int = 0
+    buffer: str = ""
+    language: str = ""
+    pending: int = 0
+    entered_at: float = 0.0
+    path: tuple[tuple[str, float], ...] = ()
+    inputs: tuple[tuple[str, str], ...] = ()
+    attached: tuple[tuple[str, str], ...] = ()
+    done: str | None = None
+
+
+def parse_result(text: str) -> tuple[int, str, str]:
+    """`200 result=49 (timeout)` -> (200, '49', '(timeout)')."""
+    match = re.match(r"\s*(\d{3})\s*(?:result=(\S*))?\s*(.*)", text or "")
+    if not match:
+        return 0, "", text or ""
+    return int(match.group(1)), match.group(2) or "", match.group(3).strip()
+
+
+class Machine:
+    """Runs one flow: the same object serves every call (all per-call data is in `State`)."""
+
+    def __init__(self, flow: Flow) -> None:
+        self.flow = flow
+
+    # entry ----------------------------------------------------------------
+    def step(self, state: State, event: Event) -> tuple[State, list[Command]]:
+        """Apply one event to a call; return its new state and what to send or keep."""
+        if state.done is not None:
+            return state, []
+        if isinstance(event, Started):
+            state = State(channel=event.channel, language=self.flow.default_language, entered_at=event.at)
+            return self._enter(state, self.flow.start, event.at, [])
+        if isinstance(event, Ended):
+            return self._finish(state, "caller_hung_up", event.at, [])
+        if state.pending > 1:
+            return replace(state, pending=state.pending - 1), []
+        state = replace(state, pending=0)
+        if event.code != 200 or event.value == "-1":
+            return self._finish(state, "caller_hung_up" if event.value == "-1" else "agi_error", event.at,
+                                [Record("error", {"node": state.node, "code": event.code, "detail": event.extra})])
+        node = self.flow.nodes[state.node]
+        return getattr(self, f"_on_{node.kind}")(state, node, event)
+
+    # moving between nodes -------------------------------------------------
+    def _send(self, state: State, commands: list[Command], *agi: str) -> tuple[State, list[Command]]:
+        return replace(state, pending=len(agi)), commands + [Agi(c) for c in agi]
+
+    def _enter(self, state: State, node_id: str, at: float, commands: list[Command]) -> tuple[State, list[Command]]:
+        for _ in range(len(self.flow.nodes) + 1):
+            node = self.flow.nodes[node_id]
+            state = replace(state, node=node_id, phase="start", attempt=0, buffer="", path=state.path + ((node_id, at),))
+            commands = commands + [Record("step", {"node": node_id, "kind": node.kind, "at": at})]
+            if node.kind == "business_hours":
+                node_id = self._hours(node, at)
+                continue
+            if node.kind == "set":
+                values = [(str(k), str(v)) for k, v in node.spec["values"].items()]
+                state = replace(state, attached=state.attached + tuple(values), phase="setting")
+                commands += [Record("attach", dict(values))]
+                return self._send(state, commands, *(f'SET VARIABLE {k} "{v}"' for k, v in values))
+            return getattr(self, f"_start_{node.kind}")(state, node, commands)
+        raise RuntimeError("flow without a node that waits")
+
+    def _finish(self, state: State, outcome: str, at: float, commands: list[Command], **extra: Any) -> tuple[State, list[Command]]:
+        spans = [{"node": node, "seconds": round(((state.path[i + 1][1] if i + 1 < len(state.path) else at) - entered), 3)}
+                 for i, (node, entered) in enumerate(state.path)]
+        summary = {"outcome": outcome, "path": spans, "language": state.language, "inputs": dict(state.inputs),
+                   "attached": dict(state.attached), "seconds": round(at - state.entered_at, 3), **extra}
+        return replace(state, done=outcome, pending=0), commands + [Record("done", summary)]
+
+    def _hours(self, node: Node, at: float) -> str:
+        local = datetime.fromtimestamp(at, self.flow.timezone)
+        if local.date() in self.flow.holidays:
+            return node.spec.get("holiday", node.spec["else"])
+        for days, hours in node.spec["open"].items():
+            weekdays, spans = parse_hours(str(days), str(hours))
+            if local.weekday() in weekdays and any(a <= local.time() <= b for a, b in spans):
+                return node.spec["then"]
+        return node.spec["else"]
+
+    def _prompt(self, state: State, node: Node, key: str = "prompt") -> str | None:
+        return node.prompt(key, state.language)
+
+    # play -----------------------------------------------------------------
+    def _start_play(self, state: State, node: Node, commands: list[Command]) -> tuple[State, list[Command]]:
+        return self._send(state, commands, f'STREAM FILE {self._prompt(state, node)} ""')
+
+    def _on_play(self, state: State, node: Node, event: Result) -> tuple[State, list[Command]]:
+        return self._enter(state, node.spec["next"], event.at, [])
+
+    # menu and language ----------------------------------------------------
+    def _choices(self, node: Node) -> dict[str, str]:
+        return {str(k): str(v) for k, v in (node.spec.get("options") or node.spec.get("choices")).items()}
+
+    def _ask(self, state: State, node: Node, commands: list[Command]) -> tuple[State, list[Command]]:
+        prompt = self._prompt(state, node)
+        timeout_ms = int(float(node.spec.get("timeout", 5)) * 1000)
+        if prompt is None:
+            return self._send(replace(state, phase="wait"), commands, f"WAIT FOR DIGIT {timeout_ms}")
+        return self._send(replace(state, phase="prompt"), commands, f'STREAM FILE {prompt} "{ESCAPE}"')
+
+    _start_menu = _ask
+    _start_language = _ask
+
+    def _on_menu(self, state: State, node: Node, event: Result) -> tuple[State, list[Command]]:
+        timeout_ms = int(float(node.spec.get("timeout", 5)) * 1000)
+        if state.phase == "notice":
+            return self._ask(state, node, [])
+        digit = chr(int(event.value)) if event.value.isdigit() and int(event.value) > 0 else ""
+        choices = self._choices(node)
+        if not digit and state.phase == "more" and state.buffer in choices:
+            return self._chosen(state, node, choices[state.buffer], event.at, [])
+        if not digit:
+            if state.phase == "prompt":
+                return self._send(replace(state, phase="wait"), [], f"WAIT FOR DIGIT {timeout_ms}")
+            return self._retry(state, node, "timeout", event.at)
+        if digit == node.spec.get("repeat_key") and not state.buffer:
+            return self._ask(state, node, [Record("dtmf", {"node": node.id, "digit": digit, "meaning": "repeat"})])
+        typed = state.buffer + digit
+        commands: list[Command] = [Record("dtmf", {"node": node.id, "digit": digit})]
+        if typed in choices and not any(k != typed and k.startswith(typed) for k in choices):
+            return self._chosen(state, node, choices[typed], event.at, commands)
+        if any(k.startswith(typed) for k in choices):
+            state, more = self._send(replace(state, phase="more", buffer=typed), commands, "WAIT FOR DIGIT 3000")
+            return state, more
+        return self._retry(replace(state, buffer=""), node, "invalid", event.at, commands)
+
+    _on_language = _on_menu
+
+    def _chosen(self, state: State, node: Node, target: str, at: float, commands: list[Command]) -> tuple[State, list[Command]]:
+        if node.kind == "language":
+            state = replace(state, language=target)
+            return self._enter(state, node.spec["next"], at, commands + [Record("language", {"language": target})])
+        return self._enter(state, target, at, commands)
+
+    def _retry(self, state: State, node: Node, why: str, at: float, commands: list[Command] | None = None) -> tuple[State, list[Command]]:
+        commands = (commands or []) + [Record("retry", {"node": node.id, "why": why, "attempt": state.attempt + 1})]
+        retries = int(node.spec.get("retries", 3 if node.kind != "collect" else 2))
+        if state.attempt + 1 > retries:
+            if node.kind == "language":
+                return self._enter(state, node.spec["next"], at, commands)
+            return self._enter(state, node.spec["on_fail"], at, commands)
+        state = replace(state, attempt=state.attempt + 1, buffer="")
+        notice = self._prompt(state, node, f"{why}_prompt") or (self._prompt(state, node, "invalid_prompt") if why != "timeout" else None)
+        if notice:
+            return self._send(replace(state, phase="notice"), commands, f'STREAM FILE {notice} ""')
+        if node.kind == "collect":
+            return self._start_collect(state, node, commands)
+        return self._ask(state, node, commands)
+
+    # collect --------------------------------------------------------------
+    def _start_collect(self, state: State, node: Node, commands: list[Command]) -> tuple[State, list[Command]]:
+        timeout_ms = int(float(node.spec.get("timeout", 5)) * 1000)
+        if node.spec.get("sensitive"):
+            commands = commands + [Action((("Action", "MixMonitorMute"), ("Channel", state.channel), ("Direction", "both"), ("State", "1")))]
+        return self._send(replace(state, phase="collect"), commands, f"GET DATA {self._prompt(state, node)} {timeout_ms} {node.spec['max_digits']}")
+
+    def _on_collect(self, state: State, node: Node, event: Result) -> tuple[State, list[Command]]:
+        if state.phase == "notice":
+            return self._start_collect(state, node, [])
+        sensitive = bool(node.spec.get("sensitive"))
+        commands: list[Command] = []
+        if sensitive:
+            commands.append(Action((("Action", "MixMonitorMute"), ("Channel", state.channel), ("Direction", "both"), ("State", "0"))))
+        digits = event.value if event.value.isdigit() or event.value == "" else re.sub(r"\D", "", event.value)
+        shown = mask(digits) if sensitive else digits
+        if not digits:
+            return self._retry(state, node, "timeout", event.at, commands)
+        if not self._valid(node, digits):
+            return self._retry(state, node, "invalid", event.at, commands + [Record("input", {"node": node.id, "valid": False, "value": shown})])
+        name = node.spec["store_as"]
+        state = replace(state, inputs=state.inputs + ((name, shown),), attached=state.attached + ((name, digits),))
+        commands += [Record("input", {"node": node.id, "name": name, "valid": True, "value": shown, "sensitive": sensitive})]
+        return self._enter(state, node.spec["next"], event.at, commands)
+
+    @staticmethod
+    def _valid(node: Node, digits: str) -> bool:
+        spec = node.spec
+        if len(digits) < int(spec.get("min_digits", 1)) or len(digits) > int(spec["max_digits"]):
+            return False
+        check = spec.get("validate")
+        if check == "regex":
+            return re.fullmatch(str(spec["regex"]), digits) is not None
+        if check in CHECKS:
+            return CHECKS[check](digits)
+        return True
+
+    # set ------------------------------------------------------------------
+    def _on_set(self, state: State, node: Node, event: Result) -> tuple[State, list[Command]]:
+        return self._enter(state, node.spec["next"], event.at, [])
+
+    # endings --------------------------------------------------------------
+    def _start_queue(self, state: State, node: Node, commands: list[Command]) -> tuple[State, list[Command]]:
+        spec = node.spec
+        agi = []
+        if "priority" in spec:
+            agi.append(f"SET VARIABLE QUEUE_PRIO {int(spec['priority'])}")
+        if spec.get("skills"):
+            agi.append(f'SET VARIABLE IVR_SKILLS "{",".join(map(str, spec["skills"]))}"')
+        if spec.get("context"):
+            agi.append(f"SET CONTEXT {spec['context']}")
+        agi += [f"SET EXTENSION {spec.get('exten', spec['queue'])}", "SET PRIORITY 1", "ASYNCAGI BREAK"]
+        state, commands = self._send(replace(state, phase="leaving"), commands, *agi)
+        return self._finish(state, "queue", state.path[-1][1], commands, queue=spec["queue"], priority=int(spec.get("priority", 0)),
+                            skills=list(spec.get("skills") or []))
+
+    def _start_hangup(self, state: State, node: Node, commands: list[Command]) -> tuple[State, list[Command]]:
+        prompt = self._prompt(state, node)
+        agi = ([f'STREAM FILE {prompt} ""'] if prompt else []) + ["HANGUP"]
+        state, commands = self._send(replace(state, phase="leaving"), commands, *agi)
+        return self._finish(state, "hangup", state.path[-1][1], commands)
+
+    def _start_voicemail(self, state: State, node: Node, commands: list[Command]) -> tuple[State, list[Command]]:
+        prompt = self._prompt(state, node)
+        agi = ([f'STREAM FILE {prompt} ""'] if prompt else []) + [f"EXEC VoiceMail {node.spec['mailbox']},u", "HANGUP"]
+        state, commands = self._send(replace(state, phase="leaving"), commands, *agi)
+        return self._finish(state, "voicemail", state.path[-1][1], commands, mailbox=node.spec["mailbox"])
+
+    def _start_callback(self, state: State, node: Node, commands: list[Command]) -> tuple[State, list[Command]]:
+        agi = [f'STREAM FILE {self._prompt(state, node)} ""', "HANGUP"]
+        state, commands = self._send(replace(state, phase="leaving"), commands, *agi)
+        return self._finish(state, "callback", state.path[-1][1], commands, queue=node.spec["queue"])

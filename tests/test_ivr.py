@@ -1,0 +1,213 @@
+"""IVR flows: loading and its errors, the validators, and the pure state machine (including the recorded AsyncAGI call)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import unquote
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from callcenter.exceptions import InputError
+from ivr.flow import load_flow
+from ivr.machine import Action, Agi, Ended, Machine, Record, Result, Started, State, parse_result
+from ivr.validators import cnpj_ok, cpf_ok, luhn_ok, mask
+from pbx.codec import Message
+from pbx.trace import actions_sent, replay_messages
+from tests.conftest import TRACES
+
+ROOT = Path(__file__).resolve().parent.parent
+MAIN = ROOT / "contrib" / "ivr" / "main.yaml"
+SP = ZoneInfo("America/Sao_Paulo")
+
+
+def write(tmp_path, text: str) -> Path:
+    path = tmp_path / "flow.yaml"
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def at(text: str) -> float:
+    return datetime.fromisoformat(text).replace(tzinfo=SP).timestamp()
+
+
+class Call:
+    """Drives one call through a machine, answering AGI commands as Asterisk would."""
+
+    def __init__(self, flow, when: str = "2026-11-23T10:00"):
+        self.machine = Machine(flow)
+        self.now = at(when)
+        self.state, self.out = self.machine.step(State(), Started("PJSIP/trunk-1", "5511999990001", self.now))
+
+    def agi(self) -> list[str]:
+        return [c.command for c in self.out if isinstance(c, Agi)]
+
+    def answer(self, text: str, seconds: float = 1.0) -> "Call":
+        self.now += seconds
+        code, value, extra = parse_result(text)
+        self.state, self.out = self.machine.step(self.state, Result(code, value, extra, self.now))
+        return self
+
+    def records(self, kind: str) -> list[dict]:
+        return [c.data for c in self.out if isinstance(c, Record) and c.kind == kind]
+
+
+def test_documented_flow_loads():
+    flow = load_flow(MAIN)
+    assert flow.start == "hours" and flow.languages == ("pt-BR", "en") and flow.matches("08007770000", None)
+
+
+@pytest.mark.parametrize("change, message", [
+    (("next: main", "next: mian"), "flow.yaml:{line}: node 'language': next goes to unknown node 'mian'"),
+    (('"2": sales', '"2": salez'), "node 'main': option 2 goes to unknown node 'salez'"),
+    (('"9": callback', '"9x": callback'), "node 'main': '9x' is not a key a phone can send (0-9, * and #)"),
+    (("    prompt: {pt-BR: cc/main-menu-pt, en: cc/main-menu-en}\n", ""), "node 'main': missing 'prompt' (the prompt to play)"),
+    (("prompt: {pt-BR: cc/enter-cpf-pt, en: cc/enter-cpf-en}", "prompt: {pt-BR: cc/enter-cpf-pt}"), "node 'account': 'prompt' has no prompt for en"),
+    (("validate: cpf", "validate: cpf2"), "node 'account': validate must be one of length, regex, cpf, cnpj, luhn"),
+    (('repeat_key: "*"', 'repeat_key: "1"'), "node 'main': repeat_key '1' must be a phone key not used by an option"),
+    (('mon-fri: "08:00-20:00"', 'mon-fri: "20:00-08:00"'), "node 'hours': '20:00-08:00' is not a time span within a day"),
+    (("kind: callback", "kind: callbak"), "node 'callback': unknown kind 'callbak'"),
+])
+def test_malformed_flows_are_rejected_with_file_line_and_node(tmp_path, change, message):
+    text = MAIN.read_text().replace(*change)
+    path = write(tmp_path, text)
+    with pytest.raises(InputError) as info:
+        load_flow(path)
+    line = next(i for i, l in enumerate(text.splitlines(), 1) if change[1] and change[1].strip() and change[1].strip() in l) if change[1] else 0
+    assert message.format(line=line) in str(info.value)
+    assert str(path) in str(info.value)
+
+
+def test_unreachable_nodes_and_loops_without_exit(tmp_path):
+    path = write(tmp_path, """\
+        flow: loops
+        start: a
+        nodes:
+          a: {kind: play, prompt: p, next: b}
+          b: {kind: play, prompt: p, next: a}
+          lost: {kind: hangup}
+        """)
+    with pytest.raises(InputError) as info:
+        load_flow(path)
+    text = str(info.value)
+    assert "flow.yaml:6: node 'lost': never reached from start 'a'" in text
+    assert "flow.yaml:4: node 'a': loop with no exit" in text and "flow.yaml:5: node 'b': loop with no exit" in text
+
+
+def test_bad_yaml_and_missing_file(tmp_path):
+    with pytest.raises(InputError, match=r"flow.yaml:3: not valid YAML: expected .,. or .\]."):
+        load_flow(write(tmp_path, "flow: x\nnodes: [unclosed\n"))
+    with pytest.raises(InputError, match="cannot read"):
+        load_flow(tmp_path / "nope.yaml")
+
+
+def test_validators():
+    assert cpf_ok("52998224725") and not cpf_ok("52998224724") and not cpf_ok("11111111111")
+    assert cnpj_ok("11222333000181") and not cnpj_ok("11222333000182")
+    assert luhn_ok("4111111111111111") and not luhn_ok("4111111111111112")
+    assert mask("52998224725") == "*********25"
+
+
+def test_business_hours_language_menu_and_queue():
+    flow = load_flow(MAIN)
+    call = Call(flow, "2026-11-23T10:00")
+    assert call.agi() == ['STREAM FILE cc/choose-language-pt "0123456789*#"']
+    assert call.answer("200 result=50 endpos=1").records("language") == [{"language": "en"}]
+    assert call.agi() == ['STREAM FILE cc/main-menu-en "0123456789*#"']
+    assert call.answer("200 result=0 endpos=8000").agi() == ["WAIT FOR DIGIT 5000"]
+    call.answer("200 result=49")
+    assert call.agi() == ["SET EXTENSION support", "SET PRIORITY 1", "ASYNCAGI BREAK"]
+    [done] = call.records("done")
+    assert done["outcome"] == "queue" and done["queue"] == "support" and done["language"] == "en"
+    assert [p["node"] for p in done["path"]] == ["hours", "language", "main", "support"]
+
+
+@pytest.mark.parametrize("when, expected", [("2026-11-23T21:00", "closed"), ("2026-11-22T10:00", "closed"),
+                                            ("2026-12-25T10:00", "closed"), ("2026-11-28T10:00", "language")])
+def test_business_hours_with_an_injected_clock(when, expected):
+    call = Call(load_flow(MAIN), when)
+    assert call.state.node == expected
+
+
+def test_invalid_timeout_retries_then_operator():
+    call = Call(load_flow(MAIN))
+    call.answer("200 result=49")
+    call.answer("200 result=55")
+    assert call.records("retry") == [{"node": "main", "why": "invalid", "attempt": 1}]
+    assert call.agi() == ['STREAM FILE cc/invalid-pt ""']
+    call.answer("200 result=0").answer("200 result=0").answer("200 result=0")
+    assert call.records("retry") == [{"node": "main", "why": "timeout", "attempt": 2}]
+    for _ in range(6):
+        call.answer("200 result=0")
+    [done] = call.records("done")
+    assert done["queue"] == "support" and done["priority"] == 5, "after three failed tries the caller goes to the operator"
+
+
+def test_repeat_key_replays_the_menu():
+    call = Call(load_flow(MAIN))
+    call.answer("200 result=49")
+    assert call.answer("200 result=42").agi() == ['STREAM FILE cc/main-menu-pt "0123456789*#"']
+
+
+def test_cpf_is_validated_masked_and_recording_paused():
+    call = Call(load_flow(MAIN))
+    call.answer("200 result=49").answer("200 result=51")
+    assert any(isinstance(c, Action) and dict(c.fields)["State"] == "1" for c in call.out)
+    assert call.agi() == ["GET DATA cc/enter-cpf-pt 10000 11"]
+    call.answer("200 result=12345678900")
+    assert call.records("input") == [{"node": "account", "valid": False, "value": "*********00"}]
+    call.answer("200 result=0").answer("200 result=52998224725")
+    [stored] = call.records("input")
+    assert stored == {"node": "account", "name": "cpf", "valid": True, "value": "*********25", "sensitive": True}
+    assert [dict(c.fields)["State"] for c in call.out if isinstance(c, Action)] == ["0"]
+    assert call.agi() == ['SET VARIABLE customer_tier "standard"']
+    call.answer("200 result=1")
+    [done] = call.records("done")
+    assert done["inputs"] == {"cpf": "*********25"} and done["attached"]["cpf"] == "52998224725"
+    assert call.agi()[:2] == ["SET VARIABLE QUEUE_PRIO 2", 'SET VARIABLE IVR_SKILLS "billing"']
+
+
+def test_hangup_mid_menu_ends_with_the_path_so_far():
+    call = Call(load_flow(MAIN))
+    call.answer("200 result=49")
+    call.state, call.out = call.machine.step(call.state, Ended(call.now + 3))
+    [done] = call.records("done")
+    assert done["outcome"] == "caller_hung_up" and [p["node"] for p in done["path"]] == ["hours", "language", "main"]
+    assert call.machine.step(call.state, Result(200, "49", "", call.now + 4)) == (call.state, [])
+
+
+def test_the_recorded_asyncagi_call_gets_the_same_commands(tmp_path):
+    flow = load_flow(write(tmp_path, """\
+        flow: recorded
+        start: menu
+        nodes:
+          menu: {kind: menu, prompt: ~, timeout: 5, options: {"1": support}, on_fail: bye}
+          support: {kind: queue, queue: support, exten: queue-support}
+          bye: {kind: hangup}
+        """))
+    recorded = [a["Command"] for a in actions_sent(TRACES / "async_agi_ivr.jsonl") if a.action == "AGI"]
+    events = [m for _, m in replay_messages(TRACES / "async_agi_ivr.jsonl") if isinstance(m, Message) and m.event]
+    start = next(m for m in events if m.event == "AsyncAGIStart")
+    machine = Machine(flow)
+    state, out = machine.step(State(), Started(start["Channel"], start["CallerIDNum"], 0.0))
+    sent = [c.command for c in out if isinstance(c, Agi)]
+    for reply in (m for m in events if m.event == "AsyncAGIExec"):
+        state, out = machine.step(state, Result(*parse_result(unquote(reply["Result"])), 1.0))
+        sent += [c.command for c in out if isinstance(c, Agi)]
+    assert sent == recorded == ["WAIT FOR DIGIT 5000", "SET EXTENSION queue-support", "SET PRIORITY 1", "ASYNCAGI BREAK"]
+
+
+def test_ivr_check_and_draw_commands(tmp_path):
+    run = lambda *a: subprocess.run([sys.executable, "-m", "callcenter.cli", "ivr", *a], capture_output=True, text=True)  # noqa: E731
+    ok = run("check", str(MAIN))
+    assert ok.returncode == 0 and "11 nodes" in ok.stdout
+    bad = run("check", str(write(tmp_path, "flow: x\nstart: a\nnodes:\n  a: {kind: play, prompt: p, next: zz}\n")))
+    assert bad.returncode == 1 and "flow.yaml:4: node 'a': next goes to unknown node 'zz'" in bad.stderr
+    tree = run("draw", str(MAIN)).stdout
+    assert "main (menu)" in tree and "1 -> support (queue support)" in tree
+    dot = run("draw", "--dot", str(MAIN)).stdout
+    assert dot.startswith("digraph") and '"main" -> "support" [label="1"]' in dot
