@@ -120,7 +120,7 @@ def test_business_hours_language_menu_and_queue():
     assert call.agi() == ['STREAM FILE cc/main-menu-en "0123456789*#"']
     assert call.answer("200 result=0 endpos=8000").agi() == ["WAIT FOR DIGIT 5000"]
     call.answer("200 result=49")
-    assert call.agi() == ["SET EXTENSION support", "SET PRIORITY 1", "ASYNCAGI BREAK"]
+    assert call.agi() == ["SET CONTEXT callcenter-queues", "SET EXTENSION support", "SET PRIORITY 1", "ASYNCAGI BREAK"]
     [done] = call.records("done")
     assert done["outcome"] == "queue" and done["queue"] == "support" and done["language"] == "en"
     assert [p["node"] for p in done["path"]] == ["hours", "language", "main", "support"]

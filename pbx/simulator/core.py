@@ -108,6 +108,7 @@ class Sim:
         self.apps: dict[str, Callable[[Channel, str], Wait]] = {}
         self.app_names: dict[str, str] = {}
         self.functions: dict[str, Callable[[Channel, str], str]] = {
+            "CALLERID": lambda ch, args: ch.cid_num if args.strip().lower() in ("num", "number") else ch.cid_name,
             "RAND": lambda ch, args: str(self.rng.randint(*(int(a) for a in args.split(",")))) if "," in args else str(self.rng.randint(0, 2**31 - 1)),
         }
         self._timers: list[tuple[float, int, Timer]] = []
@@ -349,6 +350,10 @@ class Sim:
             if args is not None:
                 function = self.functions.get(name)
                 return function(ch, args) if function is not None else ""
+            builtin = {"EXTEN": ch.exten, "CONTEXT": ch.context, "PRIORITY": str(ch.priority), "CHANNEL": ch.name,
+                       "UNIQUEID": ch.uniqueid, "LINKEDID": ch.linkedid}
+            if name in builtin:
+                return builtin[name]
             return ch.vars.get(name, self.dialplan.globals.get(name, ""))
 
         text = re.sub(r"\$\{([A-Za-z0-9_]+)(?:\(([^)]*)\))?\}", var, text)

@@ -27,11 +27,12 @@ class SimulatorServer(AMIServer):
     start_at: float = field(default_factory=time.time)
     queue_log_path: Path | None = None
     recordings: Path = Path("var/recordings")
+    dialplan: Path = ETC / "extensions.conf"
 
     def __post_init__(self) -> None:
         super().__post_init__()
         self.queue_log_lines: list[str] = []
-        self.sim = Sim(load_dialplan(ETC / "extensions.conf"), start=self.start_at, emit=self._broadcast, queue_log=self._log)
+        self.sim = Sim(load_dialplan(self.dialplan), start=self.start_at, emit=self._broadcast, queue_log=self._log)
         self.sim.recordings.folder = self.recordings
         self.traffic: Traffic | None = None
         self._began = time.monotonic()

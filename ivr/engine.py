@@ -1,0 +1,164 @@
+"""The IVR engine: runs flows for calls in AsyncAGI, sending each machine command over AMI.
+
+For every AsyncAGIStart whose DNID or context a flow serves, a session task
+feeds the pure `Machine` with what Asterisk answers (AsyncAGIExec) and sends
+what it asks (AGI commands, MixMonitorMute). A hang-up or AsyncAGIEnd ends
+the session at once, whatever it was waiting for. What the caller did (node
+path, seconds per node, keyed data, masked where sensitive) is kept on the
+call for reports and the screen pop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+from urllib.parse import unquote
+
+from callcenter.exceptions import AMIError
+from ivr.flow import Flow
+from ivr.machine import Action, Agi, Ended, Machine, Record, Result, Started, State, parse_result
+from pbx.client import AMIClient
+from pbx.codec import Message
+from pbx.tracker import event_time
+
+log = logging.getLogger(__name__)
+
+
+def agi_env(message: Message) -> dict[str, str]:
+    """AsyncAGIStart's Env (URL-encoded 'key: value' lines) as a dict."""
+    env = {}
+    for line in unquote(message.get("Env", "")).splitlines():
+        key, sep, value = line.partition(": ")
+        if sep:
+            env[key] = value
+    return env
+
+
+@dataclass
+class Session:
+    """One call in the IVR."""
+
+    channel: str
+    linkedid: str
+    machine: Machine
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
+    records: list[Record] = field(default_factory=list)
+    outcome: str | None = None
+
+
+class IVREngine:
+    """Serves every flow on one AMI connection; `on_event` is called by the event loop for each AMI event."""
+
+    def __init__(self, client: AMIClient, flows: Iterable[Flow], on_records: Callable[[str, list[Record]], None] | None = None,
+                 clock: Callable[[], float] | None = None, command_timeout: float = 60.0) -> None:
+        self.client = client
+        self.machines = [(flow, Machine(flow)) for flow in flows]
+        self.on_records = on_records
+        self.clock = clock
+        self.command_timeout = command_timeout
+        self.sessions: dict[str, Session] = {}
+        self.finished: list[Session] = []
+        self.turnaround: list[float] = []
+        self._tasks: set[asyncio.Task] = set()
+        self._ids = 0
+
+    def on_event(self, message: Message, arrival: float) -> None:
+        """Start a session on AsyncAGIStart; end one on AsyncAGIEnd or Hangup."""
+        name = message.get("Event")
+        channel = message.get("Channel", "")
+        if name == "AsyncAGIStart" and channel not in self.sessions:
+            env = agi_env(message)
+            machine = self._machine_for(env)
+            if machine is None:
+                return
+            session = Session(channel, message.get("Linkedid", ""), machine)
+            self.sessions[channel] = session
+            started = Started(channel, env.get("agi_callerid") or message.get("CallerIDNum"), self._now(message, arrival))
+            task = asyncio.get_running_loop().create_task(self._run(session, started))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        elif name in ("AsyncAGIEnd", "Hangup") and channel in self.sessions:
+            self.sessions[channel].ended.set()
+
+    def _now(self, message: Message, arrival: float) -> float:
+        return self.clock() if self.clock is not None else event_time(message, arrival)
+
+    def _machine_for(self, env: dict[str, str]) -> Machine | None:
+        dnid = env.get("agi_dnid") if env.get("agi_dnid") not in (None, "unknown") else None
+        for flow, machine in self.machines:
+            if flow.matches(dnid, env.get("agi_context")):
+                return machine
+        return None
+
+    async def _run(self, session: Session, started: Started) -> None:
+        state, commands = session.machine.step(State(), started)
+        try:
+            while True:
+                state, result = await self._perform(session, state, commands)
+                if state.done is not None or result is None:
+                    break
+                received = time.perf_counter()
+                state, commands = session.machine.step(state, result)
+                self.turnaround.append(time.perf_counter() - received)
+        except Exception:
+            log.exception("IVR session on %s failed; the dialplan continues after AGI", session.channel)
+        finally:
+            session.outcome = state.done or "engine_error"
+            self.sessions.pop(session.channel, None)
+            self.finished.append(session)
+            if self.on_records is not None and session.records:
+                self.on_records(session.linkedid, session.records)
+
+    async def _perform(self, session: Session, state: State, commands: list[Any]) -> tuple[State, Result | None]:
+        """Send what the machine asked, in order; return the answer to the last AGI command (None once the call ended)."""
+        result: Result | None = None
+        for command in commands:
+            if isinstance(command, Record):
+                session.records.append(command)
+            elif isinstance(command, Action):
+                await self._action(dict(command.fields))
+            elif isinstance(command, Agi):
+                result = await self._agi(session, command.command)
+                if result is None:
+                    state, more = session.machine.step(state, Ended(self.clock() if self.clock else time.time()))
+                    session.records.extend(c for c in more if isinstance(c, Record))
+                    return state, None
+        return state, result
+
+    async def _action(self, fields: dict[str, str]) -> None:
+        try:
+            await self.client.send_action(fields, check=False)
+        except AMIError as exc:
+            log.warning("%s not sent: %s", fields.get("Action"), exc)
+
+    async def _agi(self, session: Session, command: str) -> Result | None:
+        self._ids += 1
+        send = asyncio.ensure_future(self.client.send_action(
+            {"Action": "AGI", "Channel": session.channel, "Command": command, "CommandID": f"ivr-{self._ids}"},
+            timeout=self.command_timeout, check=False))
+        ended = asyncio.ensure_future(session.ended.wait())
+        done, _ = await asyncio.wait({send, ended}, return_when=asyncio.FIRST_COMPLETED)
+        if send not in done:
+            send.cancel()
+            return None
+        ended.cancel()
+        try:
+            replies = send.result()
+        except AMIError as exc:
+            log.warning("AGI %r on %s failed: %s", command, session.channel, exc)
+            return None
+        if not isinstance(replies, list) or replies[0].get("Response") != "Success":
+            return Result(0, "", (replies[0] if isinstance(replies, list) else replies).get("Message", "refused"), time.time())
+        execution = next((m for m in replies if m.get("Event") == "AsyncAGIExec"), None)
+        if execution is None:
+            return None
+        code, value, extra = parse_result(unquote(execution.get("Result", "")))
+        return Result(code, value, extra, self.clock() if self.clock else event_time(execution, time.time()))
+
+    async def drain(self) -> None:
+        """Wait for every session in progress to end."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)

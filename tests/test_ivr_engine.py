@@ -1,0 +1,130 @@
+"""The IVR engine over real sockets against the simulator: whole calls through the documented flow."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from ivr.engine import IVREngine
+from ivr.flow import load_flow
+from pbx.client import AMIClient, ClientOptions
+from pbx.codec import Message
+from pbx.simulator import actions
+from pbx.simulator.dialplan import MemberConf, QueueConf
+from pbx.simulator.server import SimulatorServer
+
+ROOT = Path(__file__).resolve().parent.parent
+FLOW = load_flow(ROOT / "contrib" / "ivr" / "main.yaml")
+OPEN = datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("America/Sao_Paulo")).timestamp()
+CLOSED = datetime(2026, 11, 23, 22, 0, tzinfo=ZoneInfo("America/Sao_Paulo")).timestamp()
+
+DIALPLAN = """
+[callcenter-ivr]
+exten => s,1,Answer()
+ same => n,AGI(agi:async)
+ same => n,Queue(support,,,,60)
+ same => n,Hangup()
+
+[callcenter-queues]
+exten => _[a-z].,1,Queue(${EXTEN},,,,60)
+ same => n,Hangup()
+
+[agents]
+exten => _30XX,1,Answer()
+ same => n,Wait(20)
+ same => n,Hangup()
+
+[callers]
+exten => sales,1,Wait(1)
+ same => n,SendDTMF(1)
+ same => n,Wait(3)
+ same => n,SendDTMF(2)
+ same => n,Wait(30)
+ same => n,Hangup()
+exten => gone,1,Wait(4)
+ same => n,Hangup()
+exten => cpf,1,Wait(1)
+ same => n,SendDTMF(1)
+ same => n,Wait(3)
+ same => n,SendDTMF(3)
+ same => n,Wait(2.5)
+ same => n,SendDTMF(12345678900#)
+ same => n,Wait(8)
+ same => n,SendDTMF(52998224725#)
+ same => n,Wait(40)
+ same => n,Hangup()
+exten => listen,1,Wait(60)
+ same => n,Hangup()
+"""
+
+
+async def run_call(tmp_path, caller_script: str, clock: float, seconds: float = 15.0):
+    conf = tmp_path / "extensions.conf"
+    conf.write_text(DIALPLAN)
+    server = SimulatorServer("cti", "pw", speed=20, dialplan=conf, recordings=tmp_path / "rec")
+    members = [MemberConf("Local/3001@agents/n", 0, "Alice", "Local/3001@agents")]
+    server.configure({name: QueueConf(name, strategy="linear", timeout=10, members=list(members)) for name in ("support", "sales", "billing")}, None)
+    port = await server.start()
+    kept: dict[str, list] = {}
+    client = AMIClient(ClientOptions("127.0.0.1", port, "cti", "pw"), lambda m, t: engine.on_event(m, t))
+    engine = IVREngine(client, [FLOW], on_records=lambda linkedid, records: kept.setdefault(linkedid, records), clock=lambda: clock)
+    task = asyncio.create_task(client.run())
+    await client.connected.wait()
+    server.handle(Message([("Action", "Originate"), ("Channel", "Local/s@callcenter-ivr"), ("Context", "callers"), ("Exten", caller_script),
+                           ("CallerID", '"Ana" <5511912345678>')]))
+    while server.sim.now < server.start_at + seconds * 20 and (not engine.finished or engine.sessions):
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(0.2)
+    await engine.drain()
+    await client.close()
+    await task
+    await server.stop()
+    return server, engine, kept
+
+
+def agi_commands(server) -> list[str]:
+    return [a["Command"] for a in server.actions if a.get("Action") == "AGI"]
+
+
+def events(server, name):
+    return [line for line in server.queue_log_lines if f"|{name}|" in line]
+
+
+def test_a_caller_chooses_portuguese_then_sales_and_reaches_the_queue(tmp_path):
+    server, engine, kept = asyncio.run(run_call(tmp_path, "sales", OPEN))
+    assert agi_commands(server) == [
+        'STREAM FILE cc/choose-language-pt "0123456789*#"', 'STREAM FILE cc/main-menu-pt "0123456789*#"', "WAIT FOR DIGIT 5000",
+        "SET CONTEXT callcenter-queues", "SET EXTENSION sales", "SET PRIORITY 1", "ASYNCAGI BREAK"]
+    assert [s.outcome for s in engine.finished] == ["queue"]
+    assert events(server, "ENTERQUEUE")[0].split("|")[2] == "sales"
+    [records] = kept.values()
+    done = next(r.data for r in records if r.kind == "done")
+    assert [p["node"] for p in done["path"]] == ["hours", "language", "main", "sales"] and done["language"] == "pt-BR"
+    assert max(engine.turnaround) < 0.05
+
+
+def test_after_hours_the_caller_hears_closed_and_is_hung_up(tmp_path):
+    server, engine, kept = asyncio.run(run_call(tmp_path, "listen", CLOSED))
+    assert agi_commands(server) == ['STREAM FILE cc/closed-pt ""', "HANGUP"]
+    assert [s.outcome for s in engine.finished] == ["hangup"] and not server.sim.channels
+
+
+def test_a_caller_who_hangs_up_mid_menu_ends_the_session(tmp_path):
+    server, engine, kept = asyncio.run(run_call(tmp_path, "gone", OPEN))
+    assert [s.outcome for s in engine.finished] == ["caller_hung_up"]
+    assert not engine.sessions and not events(server, "ENTERQUEUE")
+
+
+def test_cpf_is_retried_masked_and_the_recording_muted(tmp_path):
+    server, engine, kept = asyncio.run(run_call(tmp_path, "cpf", OPEN, seconds=40))
+    commands = agi_commands(server)
+    assert commands.count("GET DATA cc/enter-cpf-pt 10000 11") == 2
+    mutes = [a["State"] for a in server.actions if a.get("Action") == "MixMonitorMute"]
+    assert mutes == ["1", "0", "1", "0"]
+    [records] = kept.values()
+    inputs = [r.data for r in records if r.kind == "input"]
+    assert [(i["valid"], i["value"]) for i in inputs] == [(False, "*********00"), (True, "*********25")]
+    assert "52998224725" not in repr(inputs)
+    assert events(server, "ENTERQUEUE")[0].split("|")[2] == "billing"
