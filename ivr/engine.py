@@ -158,6 +158,33 @@ class IVREngine:
         code, value, extra = parse_result(unquote(execution.get("Result", "")))
         return Result(code, value, extra, self.clock() if self.clock else event_time(execution, time.time()))
 
+    async def beat(self) -> None:
+        """Tell the dialplan the engine is alive: CALLCENTER_IVR_HEARTBEAT = Asterisk's own clock (from Ping), so clocks never disagree."""
+        try:
+            pong = await self.client.send_action({"Action": "Ping"})
+            stamp = int(float(pong.get("Timestamp", time.time())))
+        except (AMIError, ValueError) as exc:
+            log.warning("IVR heartbeat not sent: %s", exc)
+            return
+        await self._action({"Action": "Setvar", "Variable": "CALLCENTER_IVR_HEARTBEAT", "Value": str(stamp)})
+
+    async def heartbeat(self, every: float = 10.0) -> None:
+        """Beat every `every` seconds while connected, until cancelled."""
+        while True:
+            if self.client.connected.is_set():
+                await self.beat()
+            await asyncio.sleep(every)
+
+    async def on_resync(self, channels: Iterable[Message]) -> None:
+        """After a reconnect, calls left waiting in AsyncAGI with no session are sent to the dialplan's fallback."""
+        for channel in channels:
+            name = channel.get("Channel", "")
+            if channel.get("Application") == "AGI" and name not in self.sessions:
+                log.warning("%s was in the IVR when the connection dropped: sending it to the fallback", name)
+                for command in ("SET EXTENSION fallback", "SET PRIORITY 1", "ASYNCAGI BREAK"):
+                    self._ids += 1
+                    await self._action({"Action": "AGI", "Channel": name, "Command": command, "CommandID": f"ivr-{self._ids}"})
+
     async def drain(self) -> None:
         """Wait for every session in progress to end."""
         while self._tasks:

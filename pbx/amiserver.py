@@ -111,6 +111,10 @@ class AMIServer:
             except ConnectionError:
                 pass
 
+    def now(self) -> float:
+        """The server's clock, as Ping's Timestamp reports it."""
+        return time.time()
+
     def handle(self, action: Message) -> Frames:
         """Answer an action beyond login and keepalive (subclasses override)."""
         return [unknown(action)]
@@ -159,7 +163,7 @@ class AMIServer:
         if not session.logged_in:
             return [reply(action, "Error", Message="Permission denied")], True
         if name == "ping":
-            return ([reply(action, Ping="Pong", Timestamp=f"{time.time():.6f}")] if self.answer_pings else []), True
+            return ([reply(action, Ping="Pong", Timestamp=f"{self.now():.6f}")] if self.answer_pings else []), True
         if name == "events":
             session.events = action.get("EventMask", "on").lower() not in ("off", "no", "0")
             return [reply(action, Events="On" if session.events else "Off")], True

@@ -20,17 +20,7 @@ FLOW = load_flow(ROOT / "contrib" / "ivr" / "main.yaml")
 OPEN = datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("America/Sao_Paulo")).timestamp()
 CLOSED = datetime(2026, 11, 23, 22, 0, tzinfo=ZoneInfo("America/Sao_Paulo")).timestamp()
 
-DIALPLAN = """
-[callcenter-ivr]
-exten => s,1,Answer()
- same => n,AGI(agi:async)
- same => n,Queue(support,,,,60)
- same => n,Hangup()
-
-[callcenter-queues]
-exten => _[a-z].,1,Queue(${EXTEN},,,,60)
- same => n,Hangup()
-
+DIALPLAN = (ROOT / "contrib" / "asterisk" / "extensions.conf").read_text() + """
 [agents]
 exten => _30XX,1,Answer()
  same => n,Wait(20)
@@ -60,7 +50,7 @@ exten => listen,1,Wait(60)
 """
 
 
-async def run_call(tmp_path, caller_script: str, clock: float, seconds: float = 15.0):
+async def run_call(tmp_path, caller_script: str, clock: float, seconds: float = 15.0, heartbeat: bool = True):
     conf = tmp_path / "extensions.conf"
     conf.write_text(DIALPLAN)
     server = SimulatorServer("cti", "pw", speed=20, dialplan=conf, recordings=tmp_path / "rec")
@@ -72,9 +62,12 @@ async def run_call(tmp_path, caller_script: str, clock: float, seconds: float = 
     engine = IVREngine(client, [FLOW], on_records=lambda linkedid, records: kept.setdefault(linkedid, records), clock=lambda: clock)
     task = asyncio.create_task(client.run())
     await client.connected.wait()
+    if heartbeat:
+        await engine.beat()
+        assert abs(int(server.sim.dialplan.globals["CALLCENTER_IVR_HEARTBEAT"]) - server.sim.now) <= 1
     server.handle(Message([("Action", "Originate"), ("Channel", "Local/s@callcenter-ivr"), ("Context", "callers"), ("Exten", caller_script),
                            ("CallerID", '"Ana" <5511912345678>')]))
-    while server.sim.now < server.start_at + seconds * 20 and (not engine.finished or engine.sessions):
+    while server.sim.now < server.start_at + seconds * 20 and (not engine.finished or engine.sessions) and not (not heartbeat and server.queue_log_lines):
         await asyncio.sleep(0.02)
     await asyncio.sleep(0.2)
     await engine.drain()
@@ -128,3 +121,9 @@ def test_cpf_is_retried_masked_and_the_recording_muted(tmp_path):
     assert [(i["valid"], i["value"]) for i in inputs] == [(False, "*********00"), (True, "*********25")]
     assert "52998224725" not in repr(inputs)
     assert events(server, "ENTERQUEUE")[0].split("|")[2] == "billing"
+
+
+def test_without_the_engine_callers_go_straight_to_the_default_queue(tmp_path):
+    server, engine, kept = asyncio.run(run_call(tmp_path, "listen", OPEN, seconds=3, heartbeat=False))
+    assert agi_commands(server) == [] and not engine.finished
+    assert events(server, "ENTERQUEUE")[0].split("|")[2] == "support"

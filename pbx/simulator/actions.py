@@ -127,10 +127,13 @@ def hangup(sim: Sim, action: Message) -> Frames:
 
 
 def setvar(sim: Sim, action: Message) -> Frames:
-    """Setvar on a channel."""
+    """Setvar on a channel, or a global variable when no Channel is given."""
     ch = _channel(sim, action.get("Channel", ""))
     if "Variable" not in action:
         return [reply(action, "Error", Message="No variable specified")]
+    if not action.get("Channel"):
+        sim.dialplan.globals[action["Variable"]] = action.get("Value", "")
+        return [reply(action, Message="Variable Set")]
     if ch is None:
         return [reply(action, "Error", Message="No such channel")]
     sim.set_var(ch, action["Variable"], action.get("Value", ""))

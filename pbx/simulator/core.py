@@ -109,6 +109,7 @@ class Sim:
         self.app_names: dict[str, str] = {}
         self.functions: dict[str, Callable[[Channel, str], str]] = {
             "CALLERID": lambda ch, args: ch.cid_num if args.strip().lower() in ("num", "number") else ch.cid_name,
+            "GLOBAL": lambda ch, args: self.dialplan.globals.get(args.strip(), ""),
             "RAND": lambda ch, args: str(self.rng.randint(*(int(a) for a in args.split(",")))) if "," in args else str(self.rng.randint(0, 2**31 - 1)),
         }
         self._timers: list[tuple[float, int, Timer]] = []
@@ -351,7 +352,7 @@ class Sim:
                 function = self.functions.get(name)
                 return function(ch, args) if function is not None else ""
             builtin = {"EXTEN": ch.exten, "CONTEXT": ch.context, "PRIORITY": str(ch.priority), "CHANNEL": ch.name,
-                       "UNIQUEID": ch.uniqueid, "LINKEDID": ch.linkedid}
+                       "UNIQUEID": ch.uniqueid, "LINKEDID": ch.linkedid, "EPOCH": str(int(self.now))}
             if name in builtin:
                 return builtin[name]
             return ch.vars.get(name, self.dialplan.globals.get(name, ""))
@@ -496,18 +497,29 @@ def _prompt_seconds(name: str) -> float:
     return float(match.group(1)) if match else PROMPT_SECONDS
 
 
+def _sum(text: str) -> Any:
+    """A number, or numbers joined by + and - (what dialplan expressions here need), else the text itself."""
+    text = text.strip().strip('"')
+    if re.fullmatch(r"-?\d+(\.\d+)?(\s*[-+]\s*-?\d+(\.\d+)?)*", text):
+        total = 0.0
+        for sign, number in re.findall(r"([-+]?)\s*(\d+(?:\.\d+)?)", text.replace(" ", "")):
+            total += -float(number) if sign == "-" else float(number)
+        return total
+    return text
+
+
 def _expr(expr: str) -> str:
-    """$[...]: the comparisons and arithmetic a dialplan GotoIf uses."""
+    """$[...]: comparisons of sums and differences, as a dialplan GotoIf uses them."""
     expr = expr.strip()
     for op in ("!=", ">=", "<=", "=", ">", "<"):
         if op in expr:
-            left, right = (p.strip().strip('"') for p in expr.split(op, 1))
-            try:
-                l_val: Any = float(left)
-                r_val: Any = float(right)
-            except ValueError:
-                l_val, r_val = left, right
-            ok = {"=": l_val == r_val, "!=": l_val != r_val, ">": l_val > r_val, "<": l_val < r_val,
-                  ">=": l_val >= r_val, "<=": l_val <= r_val}[op]
+            left, right = (_sum(p) for p in expr.split(op, 1))
+            if type(left) is not type(right):
+                left, right = str(left), str(right)
+            ok = {"=": left == right, "!=": left != right, ">": left > right, "<": left < right,
+                  ">=": left >= right, "<=": left <= right}[op]
             return "1" if ok else "0"
-    return expr or "0"
+    value = _sum(expr)
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else str(value)
+    return value or "0"

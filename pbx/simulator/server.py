@@ -88,6 +88,10 @@ class SimulatorServer(AMIServer):
             with open(self.queue_log_path, "a", encoding="utf-8") as handle:
                 handle.write(line + "\n")
 
+    def now(self) -> float:
+        """Sim time: what Asterisk's clock reads in the simulation."""
+        return self.sim.now
+
     def handle(self, action: Message) -> Frames:
         """Bring the sim clock to now, then answer as Asterisk would."""
         self.sim.advance(self.sim_now())
