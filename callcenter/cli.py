@@ -9,6 +9,7 @@ import logging
 import os
 import secrets
 import sys
+import time
 from datetime import date, datetime, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -19,8 +20,10 @@ from callcenter.exceptions import AuthenticationError, CallCenterError, ConfigEr
 from callcenter.db import CallStore, make_engine, migrate
 from callcenter.monitor import Monitor
 from ivr.draw import to_dot, to_text
+from ivr.engine import IVREngine
 from ivr.flow import load_flow
-from pbx.client import AMIClient, ClientOptions
+from pbx.client import AMIClient, ClientOptions, Snapshot
+from pbx.codec import Message
 from pbx.playback import PlaybackServer
 from pbx.simulator.server import SimulatorServer
 from pbx.simulator.server import build as simulator_build
@@ -371,6 +374,41 @@ def _forecast(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_engine(args: argparse.Namespace) -> int:
+    """The call-center engine on a live AMI: the monitor (calls tracked and stored) and the IVR flows."""
+    settings = config.load(args.config, require=("ami",))
+    flows = [load_flow(path) for path in args.flows]
+    store = open_store(settings)
+    monitor = Monitor(CallTracker(), store, sys.stdout, as_json=args.json)
+
+    async def run() -> None:
+        engine: IVREngine | None = None
+
+        def on_event(message: Message, arrival: float) -> None:
+            monitor.on_event(message, arrival)
+            if engine is not None:
+                engine.on_event(message, arrival)
+
+        async def on_resync(snapshot: Snapshot) -> None:
+            monitor.on_resync(snapshot)
+            if engine is not None:
+                await engine.on_resync(snapshot.channels)
+
+        client = AMIClient(client_options(settings), on_event, on_resync)
+        engine = IVREngine(client, flows, on_records=lambda linkedid, records: store.save_timeline(linkedid, IVREngine.timeline(records, time.time())))
+        beating = asyncio.create_task(engine.heartbeat())
+        try:
+            await client.run()
+        finally:
+            beating.cancel()
+            await engine.stop()
+            await client.close()
+
+    print(f"Engine: {len(flows)} IVR flow(s) ({', '.join(f.name for f in flows)}); AMI at {settings.ami.host}:{settings.ami.port}", flush=True)
+    _run_interruptible(run())
+    return 0
+
+
 def cmd_ivr_check(args: argparse.Namespace) -> int:
     """Check an IVR flow file; every problem is printed with its line."""
     flow = load_flow(args.flow)
@@ -417,6 +455,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--once", action="store_true", help="exit if the first connection fails instead of retrying")
     p.add_argument("--record", type=Path, help="keep the AMI conversation as a trace (JSON lines) that `replay` reads")
     p.set_defaults(func=cmd_monitor)
+
+    p = sub.add_parser("engine", help="run the engine on a live AMI: calls tracked and stored, IVR flows served")
+    p.add_argument("--flows", nargs="+", type=Path, default=sorted(Path("contrib/ivr").glob("*.yaml")), help="IVR flow files (default: contrib/ivr/*.yaml)")
+    p.add_argument("--json", action="store_true", help="print call events as JSON lines")
+    p.set_defaults(func=cmd_engine)
 
     p = sub.add_parser("playback", help="serve recorded AMI traces on a local port")
     p.add_argument("traces", nargs="*", type=Path)

@@ -74,6 +74,14 @@ class CallStore:
         except SQLAlchemyError as exc:
             raise DatabaseError(f"cannot store calls: {exc}") from exc
 
+    def save_timeline(self, linkedid: str, entries: Iterable[tuple[str, float, dict]]) -> None:
+        """Keep (kind, time, data) entries on a call's timeline (the IVR's steps and keyed data)."""
+        try:
+            with self.sessions.begin() as session:
+                session.add_all(CallEvent(linkedid=linkedid, at=_dt(t), kind=kind, data=data) for kind, t, data in entries)
+        except SQLAlchemyError as exc:
+            raise DatabaseError(f"cannot store the timeline of {linkedid}: {exc}") from exc
+
     @staticmethod
     def _row(r: CallRecord, source: str) -> Call:
         return Call(

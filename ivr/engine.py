@@ -47,6 +47,7 @@ class Session:
     ended: asyncio.Event = field(default_factory=asyncio.Event)
     records: list[Record] = field(default_factory=list)
     outcome: str | None = None
+    answered_at: float | None = None
 
 
 class IVREngine:
@@ -61,7 +62,7 @@ class IVREngine:
         self.command_timeout = command_timeout
         self.sessions: dict[str, Session] = {}
         self.finished: list[Session] = []
-        self.turnaround: list[float] = []
+        self.turnaround: list[float] = []  # seconds from an AGI answer to the next command sent, per command
         self._tasks: set[asyncio.Task] = set()
         self._ids = 0
 
@@ -100,9 +101,9 @@ class IVREngine:
                 state, result = await self._perform(session, state, commands)
                 if state.done is not None or result is None:
                     break
-                received = time.perf_counter()
                 state, commands = session.machine.step(state, result)
-                self.turnaround.append(time.perf_counter() - received)
+        except AMIError as exc:
+            log.warning("IVR session on %s stopped: %s", session.channel, exc)
         except Exception:
             log.exception("IVR session on %s failed; the dialplan continues after AGI", session.channel)
         finally:
@@ -135,6 +136,9 @@ class IVREngine:
             log.warning("%s not sent: %s", fields.get("Action"), exc)
 
     async def _agi(self, session: Session, command: str) -> Result | None:
+        if session.answered_at is not None:
+            self.turnaround.append(time.perf_counter() - session.answered_at)
+            session.answered_at = None
         self._ids += 1
         send = asyncio.ensure_future(self.client.send_action(
             {"Action": "AGI", "Channel": session.channel, "Command": command, "CommandID": f"ivr-{self._ids}"},
@@ -155,6 +159,7 @@ class IVREngine:
         execution = next((m for m in replies if m.get("Event") == "AsyncAGIExec"), None)
         if execution is None:
             return None
+        session.answered_at = execution.received or time.perf_counter()
         code, value, extra = parse_result(unquote(execution.get("Result", "")))
         return Result(code, value, extra, self.clock() if self.clock else event_time(execution, time.time()))
 
@@ -184,6 +189,21 @@ class IVREngine:
                 for command in ("SET EXTENSION fallback", "SET PRIORITY 1", "ASYNCAGI BREAK"):
                     self._ids += 1
                     await self._action({"Action": "AGI", "Channel": name, "Command": command, "CommandID": f"ivr-{self._ids}"})
+
+    @staticmethod
+    def timeline(records: list[Record], ended: float) -> list[tuple[str, float, dict]]:
+        """Records as timeline entries for the call store (keyed data is already masked where sensitive)."""
+        entries = []
+        for record in records:
+            data = {k: v for k, v in record.data.items() if k != "attached"}
+            entries.append((f"ivr_{record.kind}", float(record.data.get("at", ended)), data))
+        return entries
+
+    async def stop(self) -> None:
+        """End every session now (shutting down): their calls continue in the dialplan's fallback."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def drain(self) -> None:
         """Wait for every session in progress to end."""

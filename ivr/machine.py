@@ -253,7 +253,9 @@ class Machine:
         if not self._valid(node, digits):
             return self._retry(state, node, "invalid", event.at, commands + [Record("input", {"node": node.id, "valid": False, "value": shown})])
         name = node.spec["store_as"]
-        state = replace(state, inputs=state.inputs + ((name, shown),), attached=state.attached + ((name, digits),))
+        # A card number (Luhn) never reaches the agent's screen; a CPF does, to find the customer.
+        attach = () if node.spec.get("validate") == "luhn" else ((name, digits),)
+        state = replace(state, inputs=state.inputs + ((name, shown),), attached=state.attached + attach)
         commands += [Record("input", {"node": node.id, "name": name, "valid": True, "value": shown, "sensitive": sensitive})]
         return self._enter(state, node.spec["next"], event.at, commands)
 

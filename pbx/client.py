@@ -99,9 +99,11 @@ class _Protocol(AMIProtocol):
 
     def data_received(self, data: bytes) -> None:
         arrival = self.client.clock()
+        received = time.perf_counter()
         self._record("in", data)
         for item in self.codec.feed(data):
             if isinstance(item, Message):
+                item.received = received
                 self._dispatch(item, arrival)
             elif isinstance(item, FrameError):
                 self.client.frame_errors += 1

@@ -40,12 +40,13 @@ class Message(dict):
     `getall`; the body of a legacy ``Response: Follows`` is in `output`.
     """
 
-    __slots__ = ("repeated", "body")
+    __slots__ = ("repeated", "body", "received")
 
     def __init__(self, headers: Iterable[tuple[str, str]] = ()) -> None:
         super().__init__()
         self.repeated: dict[str, list[str]] | None = None
         self.body: list[str] | None = None
+        self.received: float | None = None
         for key, value in headers:
             self.add(key, value)
 

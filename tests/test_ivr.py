@@ -211,3 +211,49 @@ def test_ivr_check_and_draw_commands(tmp_path):
     assert "main (menu)" in tree and "1 -> support (queue support)" in tree
     dot = run("draw", "--dot", str(MAIN)).stdout
     assert dot.startswith("digraph") and '"main" -> "support" [label="1"]' in dot
+
+
+def test_play_collect_regex_multi_digit_menu_voicemail_and_callback(tmp_path):
+    flow = load_flow(write(tmp_path, """\
+        flow: kinds
+        languages: [en]
+        start: hello
+        nodes:
+          hello: {kind: play, prompt: hello, next: card}
+          card: {kind: collect, prompt: card, max_digits: 16, min_digits: 16, validate: luhn, store_as: card, sensitive: true,
+                 next: code, on_fail: bye}
+          code: {kind: collect, prompt: code, max_digits: 4, validate: regex, regex: "[0-9]{2}42", store_as: code, next: menu, on_fail: bye}
+          menu: {kind: menu, prompt: menu, options: {"1": vm, "12": cb}, on_fail: bye}
+          vm: {kind: voicemail, mailbox: "100@default"}
+          cb: {kind: callback, queue: support, prompt: callback-ok}
+          bye: {kind: hangup, prompt: bye}
+        """))
+    call = Call(flow)
+    assert call.agi() == ['STREAM FILE hello ""']
+    assert call.answer("200 result=0 endpos=100").agi() == ["GET DATA card 5000 16"]
+    assert call.answer("200 result=4111111111111111").agi() == ["GET DATA code 5000 4"]
+    assert call.answer("200 result=1342").agi() == ['STREAM FILE menu "0123456789*#"']
+    assert call.answer("200 result=49").agi() == ["WAIT FOR DIGIT 3000"], "1 could still become 12"
+    call.answer("200 result=50")
+    assert call.agi() == ['STREAM FILE callback-ok ""', "HANGUP"]
+    [done] = call.records("done")
+    assert done["outcome"] == "callback" and done["inputs"] == {"card": "**************11", "code": "1342"}
+
+    call = Call(flow)
+    call.answer("200 result=0").answer("200 result=4111111111111111").answer("200 result=1342").answer("200 result=49")
+    call.answer("200 result=0 (timeout)")
+    assert call.agi() == ["EXEC VoiceMail 100@default,u", "HANGUP"], "after the digit timeout, 1 alone is the choice"
+
+
+def test_language_menu_falls_back_to_the_default_language():
+    call = Call(load_flow(MAIN))
+    for _ in range(8):
+        call.answer("200 result=0")
+    assert call.state.language == "pt-BR" and call.state.node == "main"
+
+
+def test_agi_error_and_hangup_results_end_the_call():
+    call = Call(load_flow(MAIN)).answer("510 Invalid or unknown command")
+    assert call.state.done == "agi_error" and call.records("error")[0]["code"] == 510
+    call = Call(load_flow(MAIN)).answer("200 result=-1")
+    assert call.state.done == "caller_hung_up"

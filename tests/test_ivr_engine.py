@@ -127,3 +127,34 @@ def test_without_the_engine_callers_go_straight_to_the_default_queue(tmp_path):
     server, engine, kept = asyncio.run(run_call(tmp_path, "listen", OPEN, seconds=3, heartbeat=False))
     assert agi_commands(server) == [] and not engine.finished
     assert events(server, "ENTERQUEUE")[0].split("|")[2] == "support"
+
+
+def test_calls_left_in_the_ivr_by_a_lost_engine_are_sent_to_the_fallback(tmp_path):
+    async def scenario():
+        conf = tmp_path / "extensions.conf"
+        conf.write_text(DIALPLAN)
+        server = SimulatorServer("cti", "pw", speed=20, dialplan=conf, recordings=tmp_path / "rec")
+        server.configure({"support": QueueConf("support", strategy="linear", timeout=10, members=[])}, None)
+        port = await server.start()
+        server.sim.dialplan.globals["CALLCENTER_IVR_HEARTBEAT"] = str(int(server.sim.now))
+        server.handle(Message([("Action", "Originate"), ("Channel", "Local/s@callcenter-ivr"), ("Context", "callers"), ("Exten", "listen")]))
+        while not any(ch.agi is not None for ch in server.sim.channels.values()):
+            await asyncio.sleep(0.01)
+        engine_box = []
+
+        async def on_resync(snapshot):
+            await engine_box[0].on_resync(snapshot.channels)
+
+        client = AMIClient(ClientOptions("127.0.0.1", port, "cti", "pw"), lambda m, t: engine_box[0].on_event(m, t), on_resync)
+        engine_box.append(IVREngine(client, [FLOW]))
+        task = asyncio.create_task(client.run())
+        while not server.queue_log_lines:
+            await asyncio.sleep(0.02)
+        await client.close()
+        await task
+        await server.stop()
+        return server
+
+    server = asyncio.run(scenario())
+    assert agi_commands(server) == ["SET EXTENSION fallback", "SET PRIORITY 1", "ASYNCAGI BREAK"]
+    assert events(server, "ENTERQUEUE")[0].split("|")[2] == "support"
