@@ -146,6 +146,7 @@ class IVREngine:
         ended = asyncio.ensure_future(session.ended.wait())
         done, _ = await asyncio.wait({send, ended}, return_when=asyncio.FIRST_COMPLETED)
         if send not in done:
+            send.add_done_callback(lambda future: future.cancelled() or future.exception())
             send.cancel()
             return None
         ended.cancel()

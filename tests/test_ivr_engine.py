@@ -158,3 +158,42 @@ def test_calls_left_in_the_ivr_by_a_lost_engine_are_sent_to_the_fallback(tmp_pat
     server = asyncio.run(scenario())
     assert agi_commands(server) == ["SET EXTENSION fallback", "SET PRIORITY 1", "ASYNCAGI BREAK"]
     assert events(server, "ENTERQUEUE")[0].split("|")[2] == "support"
+
+
+def test_play_voicemail_and_callback_nodes_on_the_simulator(tmp_path):
+    flow_path = tmp_path / "kinds.yaml"
+    flow_path.write_text(
+        "flow: kinds\nentry: {context: callcenter-ivr}\nlanguages: [en]\nstart: hello\nnodes:\n"
+        "  hello: {kind: play, prompt: hello, next: menu}\n"
+        "  menu: {kind: menu, prompt: menu, options: {'1': vm, '2': cb}, on_fail: vm}\n"
+        "  vm: {kind: voicemail, mailbox: '100@default'}\n"
+        "  cb: {kind: callback, queue: support, prompt: callback-ok}\n")
+    flow = load_flow(flow_path)
+
+    async def scenario(script: str):
+        conf = tmp_path / "extensions.conf"
+        conf.write_text(DIALPLAN + "\n[kinds-callers]\nexten => one,1,Wait(3)\n same => n,SendDTMF(1)\n same => n,Wait(8)\n same => n,Hangup()\n"
+                        "exten => two,1,Wait(3)\n same => n,SendDTMF(2)\n same => n,Wait(20)\n same => n,Hangup()\n")
+        server = SimulatorServer("cti", "pw", speed=20, dialplan=conf, recordings=tmp_path / "rec")
+        server.configure({"support": QueueConf("support", members=[])}, None)
+        port = await server.start()
+        client = AMIClient(ClientOptions("127.0.0.1", port, "cti", "pw"), lambda m, t: engine.on_event(m, t))
+        engine = IVREngine(client, [flow])
+        task = asyncio.create_task(client.run())
+        await client.connected.wait()
+        await engine.beat()
+        server.handle(Message([("Action", "Originate"), ("Channel", "Local/s@callcenter-ivr"), ("Context", "kinds-callers"), ("Exten", script)]))
+        while not engine.finished or server.sim.channels:
+            await asyncio.sleep(0.02)
+        await client.close()
+        await task
+        await server.stop()
+        return server, engine
+
+    server, engine = asyncio.run(scenario("one"))
+    assert agi_commands(server) == ['STREAM FILE hello ""', 'STREAM FILE menu "0123456789*#"', "EXEC VoiceMail 100@default,u"], \
+        "the caller hangs up after the message: nothing more to send"
+    assert [s.outcome for s in engine.finished] == ["voicemail"]
+    server, engine = asyncio.run(scenario("two"))
+    assert agi_commands(server)[-2:] == ['STREAM FILE callback-ok ""', "HANGUP"]
+    assert [s.outcome for s in engine.finished] == ["callback"]

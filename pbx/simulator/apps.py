@@ -26,7 +26,7 @@ def register(sim: "Sim") -> None:
                      ("Playback", apps.playback), ("Goto", apps.goto), ("GotoIf", apps.gotoif), ("SendDTMF", apps.senddtmf),
                      ("AGI", apps.agi), ("MusicOnHold", apps.musiconhold), ("Queue", apps.queue),
                      ("PatientWait", apps.patient_wait), ("Dial", apps.dial), ("ChanSpy", apps.chanspy),
-                     ("PhoneHold", apps.phone_hold)):
+                     ("PhoneHold", apps.phone_hold), ("VoiceMail", apps.voicemail)):
         sim.apps[name.lower()] = fn
         sim.app_names[name.lower()] = name
 
@@ -85,6 +85,15 @@ class Apps:
         if not peer.hungup:
             self.sim.chan_event("MusicOnHoldStop", peer)
         return None
+
+    def voicemail(self, ch: Channel, data: str) -> Wait:
+        """VoiceMail(mailbox,u): the unavailable greeting, then the caller's message until they hang up (at most 3 minutes)."""
+        yield ("sleep", self.sim.prompt_seconds("vm-unavail"))
+        try:
+            yield ("sleep", 180.0)
+        finally:
+            ch.vars["VMSTATUS"] = "SUCCESS"
+        self.sim.set_var(ch, "VMSTATUS", "SUCCESS")
 
     def hangup(self, ch: Channel, data: str) -> Wait:
         if data.strip().isdigit():
