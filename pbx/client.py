@@ -15,7 +15,9 @@ of panoramisk are replaced, each for a reason seen against real Asterisk:
   without reporting it, sends Ping without noticing a peer that never answers,
   and has no hook to rebuild state after a reconnect;
 - an ``AGI`` action completes on the ``AsyncAGIExec`` event that Asterisk >= 12
-  sends (panoramisk waits for the pre-12 ``SubEvent: Exec`` and never resolves).
+  sends (panoramisk waits for the pre-12 ``SubEvent: Exec`` and never resolves);
+- QueueAdd's 'Added interface to queue' is not taken for an AGI
+  acknowledgement (panoramisk left the action waiting forever).
 """
 
 from __future__ import annotations
@@ -68,6 +70,26 @@ class ClientOptions:
     action_timeout: float = 10.0
 
 
+class _Action(pk_actions.Action):
+    """panoramisk's Action, knowing which answers are only the first of several.
+
+    panoramisk takes any 'Added ... to queue' message for AsyncAGI's
+    acknowledgement, so QueueAdd ('Added interface to queue', as in
+    ../shared/ami-traces/member_management) never completed.
+    """
+
+    @property
+    def multi(self) -> bool:
+        if self.as_list is not None:
+            return bool(self.as_list)
+        first = self.responses[0]
+        message = (first.get("Message") or "").lower()
+        name = str(self.get("Action", "")).lower()
+        return (first.get("EventList") == "start" or "will follow" in message
+                or (name == "agi" and message == "added agi command to queue")
+                or (name == "originate" and message.endswith("successfully queued") and str(self.get("Async", "")).lower() != "false"))
+
+
 class _Protocol(AMIProtocol):
     """panoramisk's protocol with our codec for reading and our encoder for writing."""
 
@@ -82,7 +104,7 @@ class _Protocol(AMIProtocol):
         self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def send(self, data: Mapping[str, Any], as_list: bool | None = None, hold_after: bool = False) -> asyncio.Future[Any]:
-        action = pk_actions.Action(dict(data), as_list=as_list)
+        action = _Action(dict(data), as_list=as_list)
         action.hold_after = hold_after
         payload = encode(dict(action.items()))
         self.responses[action.id] = action

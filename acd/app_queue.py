@@ -1,0 +1,157 @@
+"""app_queue mode: the ACD on top of an existing Asterisk queue setup.
+
+Agents log in, out and pause through QueueAdd / QueueRemove / QueuePause (with
+the reason); skills become penalties (level 10 -> penalty 0); and the live
+state of every agent comes from app_queue's own events, so the panel and the
+reports work on a PBX whose queues Asterisk runs. `AgentRegistry` is pure
+(events in, state changes out, rebuilt from QueueStatus after a reconnect);
+`AppQueueACD` sends the actions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from acd.machine import StateChange
+from acd.model import AgentState
+from callcenter.exceptions import ActionError
+from pbx.client import AMIClient
+
+
+@dataclass
+class Member:
+    """An agent as app_queue sees it: a member of one or more queues."""
+
+    name: str
+    interface: str
+    queues: set[str] = field(default_factory=set)
+    state: AgentState = AgentState.LOGGED_OUT
+    reason: str | None = None
+    caller: str | None = None
+    since: float = 0.0
+
+
+class AgentRegistry:
+    """Agents' live state from Queue* and Agent* events; changed only by `feed` and `resync`."""
+
+    def __init__(self) -> None:
+        self.members: dict[str, Member] = {}
+
+    def _member(self, m: Mapping[str, str]) -> Member:
+        name = m.get("MemberName") or m.get("Name") or m.get("Interface") or m.get("Location") or "?"
+        interface = m.get("Interface") or m.get("Location") or ""
+        member = self.members.get(name)
+        if member is None:
+            member = self.members[name] = Member(name, interface)
+        member.interface = interface or member.interface
+        return member
+
+    def _set(self, member: Member, state: AgentState, t: float, out: list[StateChange], reason: str | None = None,
+             caller: str | None = None) -> None:
+        member.caller = caller
+        if member.state is state and member.reason == reason:
+            return
+        member.state, member.reason, member.since = state, reason, t
+        out.append(StateChange(member.name, state, reason, t))
+
+    def _idle_state(self, m: Mapping[str, str]) -> tuple[AgentState, str | None]:
+        if m.get("Paused") == "1":
+            return AgentState.PAUSED, m.get("PausedReason") or None
+        if m.get("InCall") == "1" or m.get("Status") in ("2", "3"):
+            return AgentState.ON_CALL, None
+        return AgentState.AVAILABLE, None
+
+    def feed(self, m: Mapping[str, str], t: float) -> list[StateChange]:
+        """Apply one AMI event; return the agent state changes it means."""
+        out: list[StateChange] = []
+        name = m.get("Event")
+        if name in ("QueueMemberAdded", "QueueMemberPause"):
+            member = self._member(m)
+            member.queues.add(m.get("Queue", ""))
+            state, reason = self._idle_state(m)
+            self._set(member, state, t, out, reason)
+        elif name == "QueueMemberRemoved":
+            member = self._member(m)
+            member.queues.discard(m.get("Queue", ""))
+            if not member.queues:
+                self._set(member, AgentState.LOGGED_OUT, t, out)
+        elif name == "QueueMemberStatus":
+            member = self._member(m)
+            member.queues.add(m.get("Queue", ""))
+            if member.state not in (AgentState.RINGING,) or m.get("Status") in ("2", "3"):
+                state, reason = self._idle_state(m)
+                if not (member.state is AgentState.ON_CALL and state is AgentState.ON_CALL):
+                    self._set(member, state, t, out, reason, member.caller if state is AgentState.ON_CALL else None)
+        elif name == "AgentCalled":
+            self._set(self._member(m), AgentState.RINGING, t, out, caller=m.get("Linkedid") or m.get("Uniqueid"))
+        elif name == "AgentRingNoAnswer":
+            member = self._member(m)
+            if member.state is AgentState.RINGING:
+                self._set(member, AgentState.AVAILABLE, t, out)
+        elif name == "AgentConnect":
+            self._set(self._member(m), AgentState.ON_CALL, t, out, caller=m.get("Linkedid") or m.get("Uniqueid"))
+        elif name == "AgentComplete":
+            member = self._member(m)
+            if member.state is AgentState.ON_CALL:
+                self._set(member, AgentState.AVAILABLE, t, out)
+        return out
+
+    def resync(self, members: list[Mapping[str, str]], t: float) -> list[StateChange]:
+        """Rebuild from QueueStatus's QueueMember items after a (re)connect: agents gone in the gap are logged out."""
+        out: list[StateChange] = []
+        seen: dict[str, set[str]] = {}
+        for m in members:
+            member = self._member(m)
+            seen.setdefault(member.name, set()).add(m.get("Queue", ""))
+            state, reason = self._idle_state(m)
+            if member.state is AgentState.RINGING and state is AgentState.AVAILABLE:
+                continue
+            self._set(member, state, t, out, reason, member.caller if state is AgentState.ON_CALL else None)
+        for member in self.members.values():
+            member.queues = seen.get(member.name, set())
+            if not member.queues:
+                self._set(member, AgentState.LOGGED_OUT, t, out)
+        return out
+
+
+def penalty(level: int) -> int:
+    """A skill level (1-10, 10 best) as an app_queue penalty (0 best)."""
+    return max(0, min(10, 10 - level))
+
+
+class AppQueueACD:
+    """Agent actions for app_queue: login, logout and pause with a reason, sent over AMI."""
+
+    def __init__(self, client: AMIClient, queue_skills: Mapping[str, str] | None = None) -> None:
+        self.client = client
+        self.queue_skills = dict(queue_skills or {})
+
+    async def login(self, name: str, interface: str, queues: list[str], skills: Mapping[str, int] | None = None) -> None:
+        """QueueAdd in each queue, with the penalty of the agent's level in that queue's skill."""
+        for queue in queues:
+            skill = self.queue_skills.get(queue)
+            level = (skills or {}).get(skill, 10) if skill else 10
+            try:
+                await self.client.send_action({"Action": "QueueAdd", "Queue": queue, "Interface": interface, "MemberName": name,
+                                               "Penalty": str(penalty(level)), "Paused": "false"})
+            except ActionError as exc:
+                if "Already there" not in exc.message:
+                    raise
+
+    async def logout(self, interface: str, queues: list[str]) -> None:
+        """QueueRemove from each queue."""
+        for queue in queues:
+            try:
+                await self.client.send_action({"Action": "QueueRemove", "Queue": queue, "Interface": interface})
+            except ActionError as exc:
+                if "Not there" not in exc.message:
+                    raise
+
+    async def pause(self, interface: str, reason: str) -> None:
+        """QueuePause in every queue, with the reason reports group pause time by."""
+        await self.client.send_action({"Action": "QueuePause", "Interface": interface, "Paused": "true", "Reason": reason})
+
+    async def unpause(self, interface: str) -> None:
+        """Back to taking calls in every queue."""
+        await self.client.send_action({"Action": "QueuePause", "Interface": interface, "Paused": "false"})

@@ -1,0 +1,86 @@
+"""app_queue mode: agent state from recorded Asterisk traffic, and agent actions against the simulator."""
+
+from __future__ import annotations
+
+import asyncio
+
+from acd.app_queue import AgentRegistry, AppQueueACD, penalty
+from acd.model import AgentState
+from pbx.client import AMIClient, ClientOptions
+from pbx.codec import Message
+from pbx.simulator.dialplan import QueueConf
+from pbx.simulator.server import SimulatorServer
+from pbx.trace import replay_messages
+from tests.conftest import TRACES
+
+
+def states(name: str) -> tuple[AgentRegistry, list[tuple[str, str, str | None]]]:
+    registry = AgentRegistry()
+    changes = []
+    for t, m in replay_messages(TRACES / f"{name}.jsonl"):
+        if isinstance(m, Message) and m.event and "ActionID" not in m:
+            changes += [(c.agent, c.state.value, c.reason) for c in registry.feed(m, t)]
+    return registry, changes
+
+
+def test_agent_states_from_a_real_answered_call():
+    _, changes = states("answered_caller_hangs_up")
+    assert [c for c in changes if c[0] == "Bob"] == [("Bob", "ringing", None), ("Bob", "on_call", None), ("Bob", "available", None)]
+
+
+def test_pause_reasons_from_real_traffic():
+    registry, changes = states("abandon_in_queue")
+    assert ("Alice", "paused", "lunch") in changes and ("Bob", "paused", "training") in changes
+    assert registry.members["Alice"].state is AgentState.AVAILABLE
+
+
+def test_member_management_and_resync_from_queue_status():
+    registry, changes = states("member_management")
+    assert [c for c in changes if c[0] == "Dave"] == [("Dave", "available", None), ("Dave", "paused", "coffee"),
+                                                      ("Dave", "available", None), ("Dave", "logged_out", None)]
+    listed = [m for _, m in replay_messages(TRACES / "member_management.jsonl") if isinstance(m, Message) and m.get("Event") == "QueueMember"]
+    fresh = AgentRegistry()
+    fresh.resync(listed, 0.0)
+    assert {n: (m.state.value, m.reason, sorted(m.queues)) for n, m in fresh.members.items()} == {
+        "Alice": ("available", None, ["support"]), "Bob": ("available", None, ["support"]),
+        "Dave": ("paused", "coffee", ["sales"]), "Carol": ("available", None, ["sales"])}
+
+
+def test_agent_actions_against_the_simulator_and_resync_after_a_gap(tmp_path):
+    async def scenario():
+        server = SimulatorServer("cti", "pw", speed=20, recordings=tmp_path)
+        server.configure({"support": QueueConf("support", members=[]), "sales": QueueConf("sales", members=[])}, None)
+        port = await server.start()
+        registry = AgentRegistry()
+        client = AMIClient(ClientOptions("127.0.0.1", port, "cti", "pw", reconnect_min=0.05, reconnect_max=0.1),
+                           lambda m, t: registry.feed(m, t), lambda snap: registry.resync(snap.queue_members, snap.at))
+        task = asyncio.create_task(client.run())
+        await client.connected.wait()
+        acd = AppQueueACD(client, {"support": "es"})
+        await acd.login("Zoe", "Local/1001@sim-agents/n", ["support", "sales"], {"es": 7})
+        await acd.login("Zoe", "Local/1001@sim-agents/n", ["support"], {"es": 7})
+        await asyncio.sleep(0.1)
+        added = registry.members["Zoe"].state
+        penalties = {m["Queue"]: m["Penalty"] for m in server.sim.queues.status_items() if m.get("Name") == "Zoe"}
+        await acd.pause("Local/1001@sim-agents/n", "lunch")
+        await asyncio.sleep(0.1)
+        paused = (registry.members["Zoe"].state, registry.members["Zoe"].reason)
+        server.drop()
+        server.sim.queues.pause("Local/1001@sim-agents/n", False, None, "")
+        while client.sessions < 2:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.1)
+        after_gap = registry.members["Zoe"].state
+        await acd.logout("Local/1001@sim-agents/n", ["support", "sales"])
+        await asyncio.sleep(0.1)
+        gone = registry.members["Zoe"].state
+        await client.close()
+        await task
+        await server.stop()
+        return added, penalties, paused, after_gap, gone
+
+    added, penalties, paused, after_gap, gone = asyncio.run(scenario())
+    assert added is AgentState.AVAILABLE and penalties == {"support": str(penalty(7)), "sales": "0"}
+    assert paused == (AgentState.PAUSED, "lunch")
+    assert after_gap is AgentState.AVAILABLE, "unpaused while disconnected: the resync shows it"
+    assert gone is AgentState.LOGGED_OUT
