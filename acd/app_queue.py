@@ -152,6 +152,14 @@ class AppQueueACD:
         """QueuePause in every queue, with the reason reports group pause time by."""
         await self.client.send_action({"Action": "QueuePause", "Interface": interface, "Paused": "true", "Reason": reason})
 
+    async def move_caller(self, channel: str, queue: str, context: str = "callcenter-queues") -> None:
+        """Supervisor: send a waiting caller to another queue (it keeps its call, not its place)."""
+        await self.client.send_action({"Action": "Redirect", "Channel": channel, "Context": context, "Exten": queue, "Priority": "1"})
+
+    async def set_priority(self, queue: str, channel: str, priority: int) -> None:
+        """Supervisor: change a waiting caller's priority (app_queue serves higher priorities first)."""
+        await self.client.send_action({"Action": "QueueChangePriorityCaller", "Queue": queue, "Caller": channel, "Priority": str(priority)})
+
     async def unpause(self, interface: str) -> None:
         """Back to taking calls in every queue."""
         await self.client.send_action({"Action": "QueuePause", "Interface": interface, "Paused": "false"})

@@ -84,3 +84,41 @@ def test_agent_actions_against_the_simulator_and_resync_after_a_gap(tmp_path):
     assert paused == (AgentState.PAUSED, "lunch")
     assert after_gap is AgentState.AVAILABLE, "unpaused while disconnected: the resync shows it"
     assert gone is AgentState.LOGGED_OUT
+
+
+def test_supervisor_moves_a_caller_and_changes_a_priority(tmp_path):
+    from pathlib import Path
+
+    dialplan = Path(__file__).resolve().parent.parent / "contrib" / "asterisk" / "extensions.conf"
+    conf = tmp_path / "extensions.conf"
+    conf.write_text(dialplan.read_text() + "\n[callers]\nexten => wait,1,Wait(120)\n same => n,Hangup()\n")
+
+    async def scenario():
+        server = SimulatorServer("cti", "pw", speed=20, dialplan=conf, recordings=tmp_path)
+        server.configure({"support": QueueConf("support", members=[]), "sales": QueueConf("sales", members=[])}, None)
+        port = await server.start()
+        client = AMIClient(ClientOptions("127.0.0.1", port, "cti", "pw"), lambda m, t: None)
+        task = asyncio.create_task(client.run())
+        await client.connected.wait()
+        for number in ("111", "222", "333"):
+            server.handle(Message([("Action", "Originate"), ("Channel", "Local/support@callcenter-queues"), ("Context", "callers"),
+                                   ("Exten", "wait"), ("CallerID", f"<{number}>")]))
+        while len(server.sim.queues.queues["support"].callers) < 3:
+            await asyncio.sleep(0.01)
+        channels = [c.ch.name for c in server.sim.queues.queues["support"].callers]
+        acd = AppQueueACD(client)
+        await acd.set_priority("support", channels[2], 5)
+        order = [c.ch.cid_num for c in server.sim.queues.queues["support"].callers]
+        await acd.move_caller(channels[0], "sales")
+        await asyncio.sleep(0.2)
+        moved = [c.ch.cid_num for c in server.sim.queues.queues["sales"].callers]
+        left = [line.split("|")[4] for line in server.queue_log_lines if line.split("|")[1] == server.sim.queues.queues["sales"].callers[0].ch.uniqueid]
+        await client.close()
+        await task
+        await server.stop()
+        return order, moved, left
+
+    order, moved, left = asyncio.run(scenario())
+    assert order == ["333", "111", "222"]
+    assert moved == ["111"]
+    assert left[:2] == ["ENTERQUEUE", "ABANDON"] and left[-1] == "ENTERQUEUE"

@@ -158,8 +158,7 @@ def redirect(sim: Sim, action: Message) -> Frames:
     context, exten = action.get("Context", ch.context), action.get("Exten", "")
     if not sim.dialplan.exists(context, exten):
         return [reply(action, "Error", Message="Redirect failed, extension not found")]
-    _stop_dialplan(sim, ch)
-    sim.start_pbx(ch, context, exten, int(action.get("Priority", "1") or 1))
+    sim.redirect(ch, context, exten, int(action.get("Priority", "1") or 1))
     return [reply(action, Message="Redirect successful")]
 
 
@@ -218,6 +217,13 @@ def queue_penalty(sim: Sim, action: Message) -> Frames:
     if not action.get("Interface") or not action.get("Penalty", "").lstrip("-").isdigit():
         return [reply(action, "Error", Message="Need 'Interface' and 'Penalty' parameters.")]
     return _queue_call(lambda: sim.queues.penalty(action["Interface"], int(action["Penalty"]), action.get("Queue")), action)
+
+
+def queue_change_priority(sim: Sim, action: Message) -> Frames:
+    """QueueChangePriorityCaller."""
+    if not action.get("Queue") or not action.get("Caller") or not action.get("Priority", "").lstrip("-").isdigit():
+        return [reply(action, "Error", Message="'Queue', 'Caller' and 'Priority' must be provided")]
+    return _queue_call(lambda: sim.queues.change_priority(action["Queue"], action["Caller"], int(action["Priority"])), action)
 
 
 def queue_status(sim: Sim, action: Message) -> Frames:
@@ -320,7 +326,7 @@ HANDLERS: dict[str, Callable[[Sim, Message], Frames]] = {
     "mixmonitormute": mixmonitor_mute,
     "originate": originate, "hangup": hangup, "setvar": setvar, "getvar": getvar, "redirect": redirect, "agi": agi,
     "coreshowchannels": core_show_channels, "queueadd": queue_add, "queueremove": queue_remove,
-    "queuepause": queue_pause, "queuepenalty": queue_penalty, "queuestatus": queue_status, "queuesummary": queue_summary,
+    "queuepause": queue_pause, "queuepenalty": queue_penalty, "queuechangeprioritycaller": queue_change_priority, "queuestatus": queue_status, "queuesummary": queue_summary,
 }
 
 

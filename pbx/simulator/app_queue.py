@@ -59,6 +59,7 @@ class Caller:
     retry: Timer | None = None
     last_member: str = "NONE"
     transferred: bool = False
+    priority: int = 0
 
 
 @dataclass(eq=False)
@@ -426,6 +427,20 @@ class QueueEngine:
             self.sim.queue_log("NONE", member.queue, member.interface, "PENALTY", str(penalty))
         return "Interface penalty set successfully"
 
+    def change_priority(self, queue_name: str, channel: str, priority: int) -> str:
+        """QueueChangePriorityCaller: a waiting caller moves ahead of every caller with a lower priority."""
+        queue = self.queues.get(queue_name)
+        if queue is None:
+            raise ValueError(f"Unable to change priority caller on queue '{queue_name}': No such queue")
+        caller = next((c for c in queue.callers if c.ch.name == channel), None)
+        if caller is None:
+            raise ValueError(f"Unable to change priority caller on queue '{queue_name}': Not there")
+        caller.priority = priority
+        queue.callers.remove(caller)
+        index = next((i for i, c in enumerate(queue.callers) if c.priority < priority), len(queue.callers))
+        queue.callers.insert(index, caller)
+        return "Priority change for caller on queue"
+
     def status_items(self, queue_name: str | None = None) -> list[dict[str, str]]:
         """QueueStatus list items: QueueParams, QueueMember and QueueEntry per queue."""
         items: list[dict[str, str]] = []
@@ -451,7 +466,7 @@ class QueueEngine:
                 items.append({"Event": "QueueEntry", "Queue": queue.conf.name, "Position": str(position), "Channel": ch.name,
                               "Uniqueid": ch.uniqueid, "CallerIDNum": ch.cid_num, "CallerIDName": ch.cid_name,
                               "ConnectedLineNum": ch.conn_num, "ConnectedLineName": ch.conn_name,
-                              "Wait": str(int(self.sim.now - caller.joined_at)), "Priority": "0"})
+                              "Wait": str(int(self.sim.now - caller.joined_at)), "Priority": str(caller.priority)})
         return items
 
     def summary_items(self) -> list[dict[str, str]]:

@@ -33,6 +33,14 @@ class ChannelHungUp(Exception):
     """Thrown into a channel's dialplan when a hang-up was requested."""
 
 
+class Redirected(ChannelHungUp):
+    """Thrown into a channel's dialplan by Redirect: its application ends as on a hang-up, the channel goes on elsewhere."""
+
+    def __init__(self, context: str, exten: str, priority: int) -> None:
+        super().__init__(f"{context},{exten},{priority}")
+        self.target = (context, exten, priority)
+
+
 @dataclass(eq=False)
 class Timer:
     """A scheduled callback; `cancel()` makes it a no-op."""
@@ -307,6 +315,10 @@ class Sim:
                     break
                 if not ch.jumped:
                     ch.priority += 1
+        except Redirected as redirect:
+            ch.task = None
+            self.at(0.0, self.start_pbx, ch, *redirect.target)
+            return
         except ChannelHungUp:
             pass
         ch.task = None
@@ -336,6 +348,19 @@ class Sim:
             ch.timer = None
         ch.waiting = None
         self._resume(ch, value)
+
+    def redirect(self, ch: Channel, context: str, exten: str, priority: int) -> None:
+        """Send a channel elsewhere in the dialplan (AMI Redirect): its current application is ended first."""
+        if ch.task is not None and ch.waiting is not None:
+            if ch.timer is not None:
+                ch.timer.cancel()
+                ch.timer = None
+            ch.waiting = None
+            self._resume(ch, None, Redirected(context, exten, priority))
+        else:
+            if ch.bridge is not None:
+                self.leave_bridge(ch)
+            self.start_pbx(ch, context, exten, priority)
 
     def goto(self, ch: Channel, context: str | None, exten: str | None, priority: int) -> None:
         """Jump within the dialplan (the runner does not then step to the next priority)."""
