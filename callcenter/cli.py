@@ -29,7 +29,9 @@ from pbx.simulator.server import SimulatorServer
 from pbx.simulator.server import build as simulator_build
 from pbx.simulator.traffic import TrafficModel
 from pbx.trace import replay
-from pbx.tracker import CallTracker, record_line
+from pbx.tracker import CallTracker, event_time, record_line
+from acd.app_queue import AgentRegistry
+from acd.machine import StateChange
 from reports import jobs as report_jobs
 from reports.cdr import cdr_calls, read_cdr
 from reports.erlang import agents_needed
@@ -37,9 +39,9 @@ from reports.forecast import forecast
 from reports.ivr import ivr_section, record_rows, stored_ivr_rows
 from reports.engine import Engine
 from reports.metrics import Options
-from reports.queue_log import LineError, VisitBuilder, read_lines, read_visits
+from reports.queue_log import AgentChange, LineError, VisitBuilder, read_lines, read_visits
 from reports.render import RENDERERS
-from reports.store import queue_callids, save_stream, stored_stream
+from reports.store import queue_callids, save_agent_changes, save_stream, stored_stream
 
 EXIT_CONFIG = 2
 EXIT_AUTH = 3
@@ -375,22 +377,30 @@ def _forecast(args: argparse.Namespace) -> int:
 
 
 def cmd_engine(args: argparse.Namespace) -> int:
-    """The call-center engine on a live AMI: the monitor (calls tracked and stored) and the IVR flows."""
+    """The call-center engine on a live AMI: calls tracked and stored, agents' states (app_queue) stored, IVR flows served."""
     settings = config.load(args.config, require=("ami",))
     flows = [load_flow(path) for path in args.flows]
     store = open_store(settings)
     monitor = Monitor(CallTracker(), store, sys.stdout, as_json=args.json)
+
+    registry = AgentRegistry()
+
+    def keep_agent_states(changes: list[StateChange]) -> None:
+        if changes:
+            save_agent_changes(store, [AgentChange(int(c.at), c.agent, None, c.state.value, c.reason) for c in changes])
 
     async def run() -> None:
         engine: IVREngine | None = None
 
         def on_event(message: Message, arrival: float) -> None:
             monitor.on_event(message, arrival)
+            keep_agent_states(registry.feed(message, event_time(message, arrival)))
             if engine is not None:
                 engine.on_event(message, arrival)
 
         async def on_resync(snapshot: Snapshot) -> None:
             monitor.on_resync(snapshot)
+            keep_agent_states(registry.resync(snapshot.queue_members, snapshot.at))
             if engine is not None:
                 await engine.on_resync(snapshot.channels)
 

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -121,3 +122,24 @@ def test_a_recorded_simulator_session_replays_to_the_same_calls(tmp_path):
     assert len(live) > 5
     assert [(r["linkedid"], r["outcome"], r["agent"]) for r in replayed] == [(r["linkedid"], r["outcome"], r["agent"]) for r in live]
     assert "calls generated" in sim_out
+
+
+def test_engine_stores_calls_and_agent_states_from_a_live_pbx(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CALLCENTER_")}
+    port = free_port()
+    env.update(CALLCENTER_AMI_SECRET=SECRET, CALLCENTER_AMI_USERNAME="callcenter", CALLCENTER_AMI_PORT=str(port),
+               CALLCENTER_DATABASE_URL=f"sqlite:///{tmp_path}/e.db")
+    sim = subprocess.Popen(cli("simulate", "--port", str(port), "--speed", "150", "--minutes", "4", "--agents", "3", "--calls-per-minute", "8"),
+                           stdout=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    assert sim.stdout.readline().startswith("Simulator on")
+    engine = subprocess.Popen(cli("engine", "--flows", str(Path(__file__).resolve().parent.parent / "contrib" / "ivr" / "main.yaml")),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    sim.communicate(timeout=60)
+    time.sleep(0.5)
+    engine.send_signal(signal.SIGINT)
+    engine.wait(timeout=20)
+    with create_engine(env["CALLCENTER_DATABASE_URL"]).connect() as conn:
+        calls = conn.execute(text("select count(*) from calls")).scalar()
+        states = dict(conn.execute(text("select state, count(*) from agent_state_changes group by state")).all())
+    assert calls > 5
+    assert states.get("ringing", 0) > 0 and states.get("on_call", 0) > 0 and states.get("available", 0) > 0
