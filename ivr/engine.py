@@ -54,8 +54,10 @@ class IVREngine:
     """Serves every flow on one AMI connection; `on_event` is called by the event loop for each AMI event."""
 
     def __init__(self, client: AMIClient, flows: Iterable[Flow], on_records: Callable[[str, list[Record]], None] | None = None,
-                 clock: Callable[[], float] | None = None, command_timeout: float = 60.0) -> None:
+                 clock: Callable[[], float] | None = None, command_timeout: float = 60.0,
+                 on_handoff: Callable[[str, str, dict[str, Any]], None] | None = None) -> None:
         self.client = client
+        self.on_handoff = on_handoff
         self.machines = [(flow, Machine(flow)) for flow in flows]
         self.on_records = on_records
         self.clock = clock
@@ -112,6 +114,9 @@ class IVREngine:
             self.finished.append(session)
             if self.on_records is not None and session.records:
                 self.on_records(session.linkedid, session.records)
+            if session.outcome == "acd" and self.on_handoff is not None:
+                done = next(r.data for r in reversed(session.records) if r.kind == "done")
+                self.on_handoff(session.channel, session.linkedid, done)
 
     async def _perform(self, session: Session, state: State, commands: list[Any]) -> tuple[State, Result | None]:
         """Send what the machine asked, in order; return the answer to the last AGI command (None once the call ended)."""

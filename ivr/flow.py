@@ -39,7 +39,7 @@ SCHEMA: dict[str, dict[str, tuple[bool, type | tuple[type, ...], bool]]] = {
                  "next": (True, str, True)},
     "set": {"values": (True, dict, False), "next": (True, str, True)},
     "queue": {"queue": (True, str, False), "priority": (False, int, False), "skills": (False, list, False), "context": (False, str, False),
-              "exten": (False, str, False)},
+              "exten": (False, str, False), "mode": (False, str, False), "music": (False, str, False)},
     "voicemail": {"mailbox": (True, str, False), "prompt": (False, (str, dict), False)},
     "callback": {"queue": (True, str, False), "prompt": (True, (str, dict), False)},
     "hangup": {"prompt": (False, (str, dict), False)},
@@ -252,6 +252,8 @@ def _check_node(node_id: str, kind: str, spec: dict[str, Any], languages: tuple[
             problem(where + ("terminator",), f"node '{node_id}': terminator must be '#', '*' or empty")
         if isinstance(spec.get("max_digits"), int) and isinstance(spec.get("min_digits"), int) and spec["min_digits"] > spec["max_digits"]:
             problem(where + ("min_digits",), f"node '{node_id}': min_digits is more than max_digits")
+    if kind == "queue" and spec.get("mode", "app_queue") not in ("app_queue", "native"):
+        problem(where + ("mode",), f"node '{node_id}': mode must be app_queue (Asterisk's queues) or native (our ACD)")
     if kind == "business_hours" and isinstance(spec.get("open"), dict):
         for days, hours in spec["open"].items():
             try:

@@ -278,6 +278,11 @@ class Machine:
     # endings --------------------------------------------------------------
     def _start_queue(self, state: State, node: Node, commands: list[Command]) -> tuple[State, list[Command]]:
         spec = node.spec
+        skills = [str(s) for s in spec.get("skills") or []]
+        if spec.get("mode") == "native":
+            # Our ACD takes the call over still in AsyncAGI: music while it waits, no dialplan hand-off.
+            state, commands = self._send(replace(state, phase="leaving"), commands, f"SET MUSIC on {spec.get('music', 'default')}")
+            return self._finish(state, "acd", state.path[-1][1], commands, queue=spec["queue"], priority=int(spec.get("priority", 0)), skills=skills)
         agi = []
         if "priority" in spec:
             agi.append(f"SET VARIABLE QUEUE_PRIO {int(spec['priority'])}")

@@ -1,0 +1,156 @@
+"""Native mode: our own ACD routes callers held in AsyncAGI, dialling agents with EXEC Dial.
+
+The IVR hands a caller over still in AsyncAGI (a queue node with
+`mode: native`); here the caller hears music while the `ACD` machine decides.
+A Ring becomes ``EXEC Dial(interface,timeout)`` on the caller's channel: the
+DialEnd event says whether the agent answered (Answered / RingNoAnswer), and
+the EXEC finishing means the agent's call is over (CallEnded), after which the
+caller is hung up. A caller who hangs up while waiting is an abandon.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from acd.machine import (ACD, AgentLogin, AgentLogout, AgentPause, AgentUnpause, Answered, CallEnded, CallerArrived, CallerLeft,
+                         Command, Overflow, Ring, RingNoAnswer, Tick)
+from callcenter.exceptions import AMIError
+from pbx.client import AMIClient
+from pbx.codec import Message
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Held:
+    """A caller held in AsyncAGI for the ACD."""
+
+    channel: str
+    linkedid: str
+    queue: str
+    music: str
+    dialing: str | None = None
+
+
+class NativeACD:
+    """Runs the `ACD` machine on live calls; `on_event` sees every AMI event, `tick()` runs once a second."""
+
+    def __init__(self, client: AMIClient, acd: ACD, on_commands: Callable[[list[Command]], None] | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.client = client
+        self.acd = acd
+        self.on_commands = on_commands
+        self.clock = clock
+        self.held: dict[str, Held] = {}
+        self._ids = 0
+        self._tasks: set[asyncio.Task] = set()
+
+    # what happens ---------------------------------------------------------------
+    def handoff(self, channel: str, linkedid: str, queue: str, priority: int = 0, skills: dict[str, int] | None = None) -> None:
+        """A caller arrives from the IVR, still in AsyncAGI (music already on)."""
+        music = self.acd.queues[queue].music_class if queue in self.acd.queues else "default"
+        self.held[channel] = Held(channel, linkedid, queue, music)
+        self._apply(self.acd.step(CallerArrived(channel, queue, self.clock(), priority, tuple((skills or {}).items()))))
+
+    def login(self, agent: str, interface: str, queues: list[str], skills: dict[str, int] | None = None) -> None:
+        """An agent logs in with a phone interface."""
+        self._apply(self.acd.step(AgentLogin(agent, interface, frozenset(queues), self.clock(), tuple((skills or {}).items()))))
+
+    def logout(self, agent: str) -> None:
+        """An agent logs out."""
+        self._apply(self.acd.step(AgentLogout(agent, self.clock())))
+
+    def pause(self, agent: str, reason: str) -> None:
+        """An agent pauses with a reason."""
+        self._apply(self.acd.step(AgentPause(agent, reason, self.clock())))
+
+    def unpause(self, agent: str) -> None:
+        """An agent is back."""
+        self._apply(self.acd.step(AgentUnpause(agent, self.clock())))
+
+    def tick(self) -> None:
+        """Time passes: wrap-ups end, rings time out, overflow and announcements are due."""
+        self._apply(self.acd.step(Tick(self.clock())))
+
+    def on_event(self, message: Message, arrival: float) -> None:
+        """DialEnd on a held caller says whether the agent answered; a hang-up while waiting is an abandon."""
+        name = message.get("Event")
+        held = self.held.get(message.get("Channel", ""))
+        if held is None:
+            return
+        if name == "DialEnd" and held.dialing is not None:
+            agent = held.dialing
+            if message.get("DialStatus") == "ANSWER":
+                self._apply(self.acd.step(Answered(agent, held.channel, self.clock())))
+            elif message.get("DialStatus") in ("NOANSWER", "BUSY", "CONGESTION", "CHANUNAVAIL"):
+                held.dialing = None
+                self._apply(self.acd.step(RingNoAnswer(agent, held.channel, self.clock())))
+        elif name == "Hangup":
+            self.held.pop(held.channel, None)
+            agent = self.acd.connected.get(held.channel)
+            self._apply(self.acd.step(CallerLeft(held.channel, self.clock())))
+            if agent is not None:
+                self._apply(self.acd.step(CallEnded(agent, self.clock())))
+
+    # what to do -----------------------------------------------------------------
+    def _apply(self, commands: list[Command]) -> None:
+        if self.on_commands is not None and commands:
+            self.on_commands(commands)
+        for command in commands:
+            if isinstance(command, Ring) and command.caller in self.held:
+                held = self.held[command.caller]
+                held.dialing = command.agent
+                self._spawn(self._dial(held, command))
+            elif isinstance(command, Overflow) and command.caller in self.held:
+                held = self.held.pop(command.caller)
+                target = command.target or "fallback"
+                self._spawn(self._agi(held.channel, "SET MUSIC off", f"SET EXTENSION {target}", "SET PRIORITY 1", "ASYNCAGI BREAK"))
+
+    def _spawn(self, coroutine) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _send(self, channel: str, command: str, timeout: float = 3600.0) -> Message | None:
+        self._ids += 1
+        try:
+            replies = await self.client.send_action({"Action": "AGI", "Channel": channel, "Command": command, "CommandID": f"acd-{self._ids}"},
+                                                    timeout=timeout, check=False)
+        except AMIError as exc:
+            log.warning("AGI %r on %s: %s", command, channel, exc)
+            return None
+        return next((m for m in replies if m.get("Event") == "AsyncAGIExec"), None) if isinstance(replies, list) else None
+
+    async def _agi(self, channel: str, *commands: str) -> None:
+        for command in commands:
+            await self._send(channel, command)
+
+    async def _dial(self, held: Held, ring: Ring) -> None:
+        """EXEC Dial returns when the agent did not answer, or when the call with the agent is over."""
+        timeout = int(ring.timeout_s)
+        result = await self._send(held.channel, f"EXEC Dial {ring.interface},{timeout}")
+        agent = ring.agent
+        if held.channel not in self.held:
+            return
+        connected = self.acd.connected.get(held.channel) == agent
+        if connected:
+            self.held.pop(held.channel, None)
+            self._apply(self.acd.step(CallEnded(agent, self.clock())))
+            await self._agi(held.channel, "HANGUP")
+        else:
+            if held.dialing == agent:
+                held.dialing = None
+                self._apply(self.acd.step(RingNoAnswer(agent, held.channel, self.clock())))
+            if result is not None:
+                await self._agi(held.channel, f"SET MUSIC on {held.music}")
+
+    async def stop(self) -> None:
+        """Cancel what is in flight (shutting down)."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*list(self._tasks), return_exceptions=True)
+

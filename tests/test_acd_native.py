@@ -1,0 +1,104 @@
+"""Native mode on the simulator: the IVR hands callers to our ACD, which dials agents with EXEC Dial."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from acd.machine import ACD, Abandoned, Connected, Ring
+from acd.model import QueueSettings
+from acd.native import NativeACD
+from ivr.engine import IVREngine
+from ivr.flow import load_flow
+from pbx.client import AMIClient, ClientOptions
+from pbx.codec import Message
+from pbx.simulator.server import SimulatorServer
+
+ROOT = Path(__file__).resolve().parent.parent
+NOON = datetime(2026, 11, 23, 12, 0, tzinfo=ZoneInfo("America/Sao_Paulo")).timestamp()
+FLOW = """\
+flow: native
+entry: {context: callcenter-ivr}
+languages: [en]
+start: menu
+nodes:
+  menu: {kind: menu, prompt: ~, timeout: 2, options: {"1": support}, on_fail: support}
+  support: {kind: queue, queue: support, mode: native, priority: 1, skills: []}
+"""
+EXTRA = """
+[phones]
+exten => 2001,1,Wait(3)
+ same => n,Hangup()
+exten => 2002,1,Wait(1)
+ same => n,Answer()
+ same => n,Wait(6)
+ same => n,Hangup()
+
+[callers]
+exten => patient,1,Wait(1)
+ same => n,SendDTMF(1)
+ same => n,Wait(60)
+ same => n,Hangup()
+exten => impatient,1,Wait(1)
+ same => n,SendDTMF(1)
+ same => n,Wait(4)
+ same => n,Hangup()
+"""
+
+
+async def scenario(tmp_path, caller: str, agents: list[tuple[str, str]], run_for: float):
+    (tmp_path / "flow.yaml").write_text(FLOW)
+    conf = tmp_path / "extensions.conf"
+    conf.write_text((ROOT / "contrib" / "asterisk" / "extensions.conf").read_text() + EXTRA)
+    server = SimulatorServer("cti", "pw", speed=20, dialplan=conf, recordings=tmp_path)
+    server.configure({}, None)
+    port = await server.start()
+    seen: list = []
+    native: list[NativeACD] = []
+    ivr: list[IVREngine] = []
+
+    def on_event(message, arrival):
+        ivr[0].on_event(message, arrival)
+        native[0].on_event(message, arrival)
+
+    client = AMIClient(ClientOptions("127.0.0.1", port, "cti", "pw"), on_event)
+    acd = ACD({"support": QueueSettings("support", strategy="longest_idle", ring_timeout_s=2, retry_s=1)})
+    native.append(NativeACD(client, acd, on_commands=seen.extend, clock=lambda: server.sim.now))
+    ivr.append(IVREngine(client, [load_flow(tmp_path / "flow.yaml")], clock=lambda: NOON,
+                         on_handoff=lambda ch, linkedid, done: native[0].handoff(ch, linkedid, done["queue"], done["priority"])))
+    task = asyncio.create_task(client.run())
+    await client.connected.wait()
+    await ivr[0].beat()
+    for name, interface in agents:
+        native[0].login(name, interface, ["support"])
+    server.handle(Message([("Action", "Originate"), ("Channel", "Local/s@callcenter-ivr"), ("Context", "callers"), ("Exten", caller),
+                           ("CallerID", "<5511977776666>")]))
+    began = server.sim.now
+    while server.sim.now < began + run_for:
+        native[0].tick()
+        await asyncio.sleep(0.02)
+    await native[0].stop()
+    await ivr[0].stop()
+    await client.close()
+    await task
+    await server.stop()
+    return server, seen
+
+
+def test_the_caller_rings_an_agent_who_does_not_answer_then_one_who_does(tmp_path):
+    server, seen = asyncio.run(scenario(tmp_path, "patient", [("ann", "Local/2001@phones/n"), ("bob", "Local/2002@phones/n")], 30))
+    assert [c.agent for c in seen if isinstance(c, Ring)][:2] == ["ann", "bob"]
+    [connected] = [c for c in seen if isinstance(c, Connected)]
+    assert connected.agent == "bob"
+    commands = [a["Command"] for a in server.actions if a.get("Action") == "AGI"]
+    assert commands[:3] == ["WAIT FOR DIGIT 2000", "SET MUSIC on default", "EXEC Dial Local/2001@phones/n,2"]
+    assert "EXEC Dial Local/2002@phones/n,2" in commands and commands[-1] == "HANGUP"
+    assert not server.sim.channels
+
+
+def test_a_caller_who_hangs_up_while_waiting_is_an_abandon(tmp_path):
+    server, seen = asyncio.run(scenario(tmp_path, "impatient", [], 10))
+    [gone] = [c for c in seen if isinstance(c, Abandoned)]
+    assert gone.queue == "support" and 2 < gone.wait_s < 5
