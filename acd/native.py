@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from acd.machine import (ACD, AgentLogin, AgentLogout, AgentPause, AgentUnpause, Answered, CallEnded, CallerArrived, CallerLeft,
-                         Command, Overflow, Ring, RingNoAnswer, Tick)
+                         Announce, Command, Overflow, Ring, RingNoAnswer, Tick)
 from callcenter.exceptions import AMIError
 from pbx.client import AMIClient
 from pbx.codec import Message
@@ -34,6 +34,7 @@ class Held:
     queue: str
     music: str
     dialing: str | None = None
+    lane: asyncio.Task | None = None
 
 
 class NativeACD:
@@ -104,14 +105,38 @@ class NativeACD:
             if isinstance(command, Ring) and command.caller in self.held:
                 held = self.held[command.caller]
                 held.dialing = command.agent
-                self._spawn(self._dial(held, command))
+                self._lane(held, self._dial(held, command))
             elif isinstance(command, Overflow) and command.caller in self.held:
-                held = self.held.pop(command.caller)
-                target = command.target or "fallback"
-                self._spawn(self._agi(held.channel, "SET MUSIC off", f"SET EXTENSION {target}", "SET PRIORITY 1", "ASYNCAGI BREAK"))
+                self._overflow(self.held[command.caller], command)
+            elif isinstance(command, Announce) and command.caller in self.held:
+                held = self.held[command.caller]
+                minutes = max(1, round(command.expected_wait_s / 60))
+                self._lane(held, self._agi(held.channel, 'STREAM FILE cc/your-position ""', f'SAY DIGITS {command.position} ""',
+                                           'STREAM FILE cc/expected-wait ""', f'SAY DIGITS {minutes} ""', f"SET MUSIC on {held.music}"))
 
-    def _spawn(self, coroutine) -> None:
+    def _overflow(self, held: Held, command: Overflow) -> None:
+        """Where a caller goes after the queue's maximum wait or length: another queue, voicemail, a message, the dialplan."""
+        if command.kind == "queue" and command.target in self.acd.queues:
+            held.queue = command.target
+            self._apply(self.acd.step(CallerArrived(held.channel, command.target, self.clock())))
+            return
+        self.held.pop(held.channel, None)
+        if command.kind == "voicemail":
+            steps = [f"EXEC VoiceMail {command.target},u", "HANGUP"]
+        elif command.kind == "message":
+            steps = [f'STREAM FILE {command.target} ""', "HANGUP"]
+        elif command.kind == "hangup":
+            steps = ["HANGUP"]
+        else:
+            steps = [f"SET EXTENSION {command.target or 'fallback'}", "SET PRIORITY 1", "ASYNCAGI BREAK"]
+        self._lane(held, self._agi(held.channel, "SET MUSIC off", *steps))
+
+    def _lane(self, held: Held, coroutine) -> None:
+        """One caller's AGI commands go one batch at a time: a new batch (a ring, an overflow) cuts what was still to say."""
+        if held.lane is not None and not held.lane.done() and not held.dialing:
+            held.lane.cancel()
         task = asyncio.get_running_loop().create_task(coroutine)
+        held.lane = task
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

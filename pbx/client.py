@@ -335,6 +335,8 @@ class AMIClient:
         if protocol is None or protocol.closed:
             raise AMIConnectionError(f"not connected to AMI at {self.address}")
         future = protocol.send(action, as_list=as_list, hold_after=hold_after)
+        # If the caller stops waiting (timeout, cancel), the answer may still fail later: retrieve it so it is not reported as lost.
+        future.add_done_callback(lambda f: f.cancelled() or f.exception())
         try:
             result = await asyncio.wait_for(asyncio.shield(future), timeout or self.options.action_timeout)
         except asyncio.TimeoutError as exc:

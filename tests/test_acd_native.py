@@ -102,3 +102,43 @@ def test_a_caller_who_hangs_up_while_waiting_is_an_abandon(tmp_path):
     server, seen = asyncio.run(scenario(tmp_path, "impatient", [], 10))
     [gone] = [c for c in seen if isinstance(c, Abandoned)]
     assert gone.queue == "support" and 2 < gone.wait_s < 5
+
+
+def test_announcements_then_overflow_to_voicemail(tmp_path):
+    async def run():
+        (tmp_path / "flow.yaml").write_text(FLOW)
+        conf = tmp_path / "extensions.conf"
+        conf.write_text((ROOT / "contrib" / "asterisk" / "extensions.conf").read_text() + EXTRA)
+        server = SimulatorServer("cti", "pw", speed=20, dialplan=conf, recordings=tmp_path)
+        server.configure({}, None)
+        port = await server.start()
+        seen: list = []
+        boxes: dict = {}
+
+        def on_event(message, arrival):
+            boxes["ivr"].on_event(message, arrival)
+            boxes["acd"].on_event(message, arrival)
+
+        client = AMIClient(ClientOptions("127.0.0.1", port, "cti", "pw"), on_event)
+        acd = ACD({"support": QueueSettings("support", announce_every_s=5, max_wait_s=12, overflow="voicemail", overflow_target="200@default")})
+        boxes["acd"] = NativeACD(client, acd, on_commands=seen.extend, clock=lambda: server.sim.now)
+        boxes["ivr"] = IVREngine(client, [load_flow(tmp_path / "flow.yaml")], clock=lambda: NOON,
+                                 on_handoff=lambda ch, linkedid, done: boxes["acd"].handoff(ch, linkedid, done["queue"]))
+        task = asyncio.create_task(client.run())
+        await client.connected.wait()
+        await boxes["ivr"].beat()
+        server.handle(Message([("Action", "Originate"), ("Channel", "Local/s@callcenter-ivr"), ("Context", "callers"), ("Exten", "patient")]))
+        began = server.sim.now
+        while server.sim.now < began + 25:
+            boxes["acd"].tick()
+            await asyncio.sleep(0.02)
+        await boxes["acd"].stop()
+        await client.close()
+        await task
+        await server.stop()
+        return server
+
+    server = asyncio.run(run())
+    commands = [a["Command"] for a in server.actions if a.get("Action") == "AGI"]
+    assert commands.count('STREAM FILE cc/your-position ""') >= 1 and 'SAY DIGITS 1 ""' in commands
+    assert commands[-2:] == ["SET MUSIC off", "EXEC VoiceMail 200@default,u"], "the rest of an announcement is dropped for the overflow"
