@@ -58,6 +58,7 @@ class CallerArrived:
     at: float
     priority: int = 0
     skills: tuple[tuple[str, int], ...] = ()
+    data: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,7 @@ class Ring:
     interface: str
     caller: str
     timeout_s: float
+    data: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -163,7 +165,14 @@ class Abandoned:
     wait_s: float
 
 
-Command = Union[Ring, CancelRing, Connected, Overflow, Announce, StateChange, Abandoned]
+@dataclass(frozen=True)
+class Refused:
+    agent: str
+    why: str
+
+
+Command = Union[Ring, CancelRing, Connected, Overflow, Announce, StateChange, Abandoned, Refused]
+PAUSE_REASONS = ("break", "lunch", "training", "meeting", "coaching", "after_call_work")
 
 
 @dataclass
@@ -172,6 +181,7 @@ class ACD:
 
     queues: dict[str, QueueSettings]
     seed: int = 1
+    pause_reasons: tuple[str, ...] = PAUSE_REASONS
     agents: dict[str, Agent] = field(default_factory=dict)
     callers: dict[str, Caller] = field(default_factory=dict)
     connected: dict[str, str] = field(default_factory=dict)
@@ -231,6 +241,9 @@ class ACD:
         agent = self.agents.get(e.agent)
         if agent is None or agent.state is AgentState.LOGGED_OUT:
             return
+        if e.reason not in self.pause_reasons:
+            out.append(Refused(e.agent, f"pause reason {e.reason!r} is not one of {', '.join(self.pause_reasons)}"))
+            return
         if agent.state in (AgentState.ON_CALL,):
             agent.reason = f"pending:{e.reason}"
             return
@@ -262,7 +275,7 @@ class ACD:
         settings = self.queues.get(e.queue)
         if settings is None or e.caller in self.callers:
             return
-        caller = Caller(e.caller, e.queue, e.at, e.priority, dict(e.skills), seq=next(self._seq), announced_at=e.at)
+        caller = Caller(e.caller, e.queue, e.at, e.priority, dict(e.skills), dict(e.data), seq=next(self._seq), announced_at=e.at)
         in_queue = sum(1 for c in self.callers.values() if c.queue == e.queue and c.id not in self.connected) if settings.max_length else 0
         if settings.max_length and in_queue >= settings.max_length:
             out.append(Overflow(e.caller, e.queue, settings.overflow, settings.overflow_target, 0.0))
@@ -308,7 +321,7 @@ class ACD:
         agent.caller = caller.id
         self.rings[(agent.id, caller.id)] = at + settings.ring_timeout_s
         self._set(agent, AgentState.RINGING, at, out)
-        out.append(Ring(agent.id, agent.interface, caller.id, settings.ring_timeout_s))
+        out.append(Ring(agent.id, agent.interface, caller.id, settings.ring_timeout_s, tuple(caller.data.items())))
 
     def _cancel(self, agent_id: str, caller: Caller, out: list[Command], at: float | None = None) -> None:
         caller.ringing.discard(agent_id)

@@ -51,11 +51,13 @@ class NativeACD:
         self._tasks: set[asyncio.Task] = set()
 
     # what happens ---------------------------------------------------------------
-    def handoff(self, channel: str, linkedid: str, queue: str, priority: int = 0, skills: dict[str, int] | None = None) -> None:
-        """A caller arrives from the IVR, still in AsyncAGI (music already on)."""
+    def handoff(self, channel: str, linkedid: str, queue: str, priority: int = 0, skills: dict[str, int] | None = None,
+                data: dict[str, str] | None = None) -> None:
+        """A caller arrives from the IVR, still in AsyncAGI (music already on), with what it keyed in for the screen pop."""
         music = self.acd.queues[queue].music_class if queue in self.acd.queues else "default"
         self.held[channel] = Held(channel, linkedid, queue, music)
-        self._apply(self.acd.step(CallerArrived(channel, queue, self.clock(), priority, tuple((skills or {}).items()))))
+        self._apply(self.acd.step(CallerArrived(channel, queue, self.clock(), priority, tuple((skills or {}).items()),
+                                                tuple((data or {}).items()))))
 
     def login(self, agent: str, interface: str, queues: list[str], skills: dict[str, int] | None = None) -> None:
         """An agent logs in with a phone interface."""

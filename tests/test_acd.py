@@ -101,6 +101,17 @@ def test_overflow_max_wait_max_length_and_announcements():
     assert [(c.caller, c.kind, c.target) for c in gone] == [("c1", "queue", "backup"), ("c2", "queue", "backup")]
 
 
+def test_pause_reasons_come_from_the_configured_list_and_ivr_data_rides_with_the_ring():
+    from acd.machine import Refused
+    a = acd()
+    login(a, "ann")
+    [refused] = a.step(AgentPause("ann", "nap", 1))
+    assert isinstance(refused, Refused) and "'nap' is not one of" in refused.why
+    assert a.agents["ann"].state is AgentState.AVAILABLE
+    [ring, *_] = [c for c in a.step(CallerArrived("c", "q", 2, data=(("cpf", "52998224725"),))) if isinstance(c, Ring)]
+    assert dict(ring.data) == {"cpf": "52998224725"}
+
+
 def test_abandon_wrapup_pause_after_call_and_phone_lost():
     a = acd(wrapup_s=10)
     login(a, "ann")
