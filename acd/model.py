@@ -70,3 +70,5 @@ class QueueSettings:
     retry_s: float = 2.0
     autopause_after: int = 0
     widen_after_s: float = 0.0
+    callback_key: str = ""
+    callback_context: str = "callcenter-callback"

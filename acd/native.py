@@ -2,6 +2,8 @@
 
 The IVR hands a caller over still in AsyncAGI (a queue node with
 `mode: native`); here the caller hears music while the `ACD` machine decides.
+Pressing the queue's callback key keeps the caller's place and hangs up; when
+the turn comes, an Originate rings the agent, then the caller.
 A Ring becomes ``EXEC Dial(interface,timeout)`` on the caller's channel: the
 DialEnd event says whether the agent answered (Answered / RingNoAnswer), and
 the EXEC finishing means the agent's call is over (CallEnded), after which the
@@ -35,6 +37,9 @@ class Held:
     music: str
     dialing: str | None = None
     lane: asyncio.Task | None = None
+    number: str = ""
+    callback: bool = False
+    agent_channel: str | None = None
 
 
 class NativeACD:
@@ -47,6 +52,7 @@ class NativeACD:
         self.on_commands = on_commands
         self.clock = clock
         self.held: dict[str, Held] = {}
+        self._gone: dict[str, None] = {}
         self._ids = 0
         self._tasks: set[asyncio.Task] = set()
 
@@ -84,6 +90,14 @@ class NativeACD:
         name = message.get("Event")
         held = self.held.get(message.get("Channel", ""))
         if held is None:
+            self._callback_leg_event(name, message)
+            return
+        held.number = held.number or message.get("CallerIDNum", "")
+        settings = self.acd.queues.get(held.queue)
+        if (name == "DTMFEnd" and settings is not None and settings.callback_key and message.get("Digit") == settings.callback_key
+                and held.dialing is None and not held.callback):
+            held.callback = True
+            self._lane(held, self._agi(held.channel, "SET MUSIC off", 'STREAM FILE cc/callback-ok ""', "HANGUP"))
             return
         if name == "DialEnd" and held.dialing is not None:
             agent = held.dialing
@@ -92,6 +106,8 @@ class NativeACD:
             elif message.get("DialStatus") in ("NOANSWER", "BUSY", "CONGESTION", "CHANUNAVAIL"):
                 held.dialing = None
                 self._apply(self.acd.step(RingNoAnswer(agent, held.channel, self.clock())))
+        elif name == "Hangup" and held.callback:
+            return
         elif name == "Hangup":
             self.held.pop(held.channel, None)
             agent = self.acd.connected.get(held.channel)
@@ -107,7 +123,7 @@ class NativeACD:
             if isinstance(command, Ring) and command.caller in self.held:
                 held = self.held[command.caller]
                 held.dialing = command.agent
-                self._lane(held, self._dial(held, command))
+                self._lane(held, self._call_back(held, command) if held.callback else self._dial(held, command))
             elif isinstance(command, Overflow) and command.caller in self.held:
                 self._overflow(self.held[command.caller], command)
             elif isinstance(command, Announce) and command.caller in self.held:
@@ -174,6 +190,40 @@ class NativeACD:
                 self._apply(self.acd.step(RingNoAnswer(agent, held.channel, self.clock())))
             if result is not None:
                 await self._agi(held.channel, f"SET MUSIC on {held.music}")
+
+    async def _call_back(self, held: Held, ring: Ring) -> None:
+        """The caller's turn came after they asked to be called back: ring the agent, then the caller, by Originate."""
+        settings = self.acd.queues[held.queue]
+        try:
+            replies = await self.client.send_action({
+                "Action": "Originate", "Channel": ring.interface, "Context": settings.callback_context, "Exten": held.number,
+                "Priority": "1", "CallerID": f"<{held.number}>", "Async": "true", "Timeout": str(int(ring.timeout_s * 1000))},
+                timeout=ring.timeout_s + 30, check=False)
+        except AMIError as exc:
+            log.warning("callback to %s not placed: %s", held.number, exc)
+            replies = []
+        outcome = next((m for m in replies if m.get("Event") == "OriginateResponse"), None) if isinstance(replies, list) else None
+        held.dialing = None
+        if outcome is not None and outcome.get("Response") == "Success":
+            held.agent_channel = outcome.get("Channel")
+            self._apply(self.acd.step(Answered(ring.agent, held.channel, self.clock())))
+            if held.agent_channel in self._gone:
+                self._callback_leg_event("Hangup", Message([("Channel", held.agent_channel)]))
+        else:
+            self._apply(self.acd.step(RingNoAnswer(ring.agent, held.channel, self.clock())))
+
+    def _callback_leg_event(self, name: str | None, message: Message) -> None:
+        if name != "Hangup":
+            return
+        self._gone[message.get("Channel", "")] = None
+        while len(self._gone) > 1000:
+            del self._gone[next(iter(self._gone))]
+        for held in list(self.held.values()):
+            if held.callback and held.agent_channel == message.get("Channel"):
+                self.held.pop(held.channel, None)
+                agent = self.acd.connected.get(held.channel)
+                if agent is not None:
+                    self._apply(self.acd.step(CallEnded(agent, self.clock())))
 
     async def stop(self) -> None:
         """Cancel what is in flight (shutting down)."""

@@ -142,3 +142,63 @@ def test_announcements_then_overflow_to_voicemail(tmp_path):
     commands = [a["Command"] for a in server.actions if a.get("Action") == "AGI"]
     assert commands.count('STREAM FILE cc/your-position ""') >= 1 and 'SAY DIGITS 1 ""' in commands
     assert commands[-2:] == ["SET MUSIC off", "EXEC VoiceMail 200@default,u"], "the rest of an announcement is dropped for the overflow"
+
+
+def test_callback_keeps_the_place_and_calls_the_caller_back(tmp_path):
+    events: list = []
+
+    async def run():
+        (tmp_path / "flow.yaml").write_text(FLOW)
+        conf = tmp_path / "extensions.conf"
+        conf.write_text((ROOT / "contrib" / "asterisk" / "extensions.conf").read_text() + EXTRA +
+                        "\n[customers]\nexten => _X.,1,Answer()\n same => n,Wait(4)\n same => n,Hangup()\n"
+                        "\n[callers]\nexten => callme,1,Wait(1)\n same => n,SendDTMF(1)\n same => n,Wait(2)\n same => n,SendDTMF(9)\n"
+                        " same => n,Wait(30)\n same => n,Hangup()\n")
+        server = SimulatorServer("cti", "pw", speed=20, dialplan=conf, recordings=tmp_path)
+        server.configure({}, None)
+        from pbx.simulator.dialplan import Step
+        server.sim.dialplan.contexts["callcenter-callback"]["_X."][1] = Step(2, "Dial", "Local/${EXTEN}@customers/n,45")
+        port = await server.start()
+        seen: list = []
+        boxes: dict = {}
+
+        def on_event(message, arrival):
+            events.append(message)
+            boxes["ivr"].on_event(message, arrival)
+            boxes["acd"].on_event(message, arrival)
+
+        client = AMIClient(ClientOptions("127.0.0.1", port, "cti", "pw"), on_event)
+        acd = ACD({"support": QueueSettings("support", callback_key="9", ring_timeout_s=10)})
+        boxes["acd"] = NativeACD(client, acd, on_commands=seen.extend, clock=lambda: server.sim.now)
+        boxes["ivr"] = IVREngine(client, [load_flow(tmp_path / "flow.yaml")], clock=lambda: NOON,
+                                 on_handoff=lambda ch, linkedid, done: boxes["acd"].handoff(ch, linkedid, done["queue"]))
+        task = asyncio.create_task(client.run())
+        await client.connected.wait()
+        await boxes["ivr"].beat()
+        server.handle(Message([("Action", "Originate"), ("Channel", "Local/s@callcenter-ivr"), ("Context", "callers"), ("Exten", "callme"),
+                               ("CallerID", "<5511955554444>")]))
+        began = server.sim.now
+        while server.sim.now < began + 8:
+            boxes["acd"].tick()
+            await asyncio.sleep(0.02)
+        waiting_after_hangup = list(acd.callers)
+        boxes["acd"].login("bob", "Local/2002@phones/n", ["support"])
+        while server.sim.now < began + 30:
+            boxes["acd"].tick()
+            await asyncio.sleep(0.02)
+        await boxes["acd"].stop()
+        await client.close()
+        await task
+        await server.stop()
+        return server, seen, waiting_after_hangup, acd
+
+    server, seen, waiting, acd = asyncio.run(run())
+    assert len(waiting) == 1, "the caller hung up but kept the place"
+    assert not [c for c in seen if isinstance(c, Abandoned)]
+    [connected] = [c for c in seen if isinstance(c, Connected)]
+    assert connected.agent == "bob"
+    originate = [a for a in server.actions if a.get("Action") == "Originate" and a.get("Context") == "callcenter-callback"]
+    assert [(a["Channel"], a["Exten"]) for a in originate] == [("Local/2002@phones/n", "5511955554444")]
+    assert not acd.callers, "the call back ended and the caller is done"
+    dialled = [e["DestChannel"] for e in events if e.get("Event") == "DialBegin" and "customers" in e.get("DestChannel", "")]
+    assert [d.split("-")[0] for d in dialled] == ["Local/5511955554444@customers"], "after the agent answered, the caller was dialled"
