@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 from acd.machine import (ACD, AgentLogin, AgentLogout, AgentPause, AgentUnpause, Answered, CallEnded, CallerArrived, CallerLeft,
@@ -35,7 +35,7 @@ class Held:
     linkedid: str
     queue: str
     music: str
-    dialing: str | None = None
+    dialing: dict[str, str] = field(default_factory=dict)
     lane: asyncio.Task | None = None
     number: str = ""
     callback: bool = False
@@ -95,17 +95,20 @@ class NativeACD:
         held.number = held.number or message.get("CallerIDNum", "")
         settings = self.acd.queues.get(held.queue)
         if (name == "DTMFEnd" and settings is not None and settings.callback_key and message.get("Digit") == settings.callback_key
-                and held.dialing is None and not held.callback):
+                and not held.dialing and not held.callback):
             held.callback = True
             self._lane(held, self._agi(held.channel, "SET MUSIC off", 'STREAM FILE cc/callback-ok ""', "HANGUP"))
             return
-        if name == "DialEnd" and held.dialing is not None:
-            agent = held.dialing
+        if name == "DialEnd" and held.dialing:
+            agent = _agent_for(held.dialing, message.get("DestChannel", ""))
+            if agent is None:
+                return
             if message.get("DialStatus") == "ANSWER":
                 self._apply(self.acd.step(Answered(agent, held.channel, self.clock())))
-            elif message.get("DialStatus") in ("NOANSWER", "BUSY", "CONGESTION", "CHANUNAVAIL"):
-                held.dialing = None
-                self._apply(self.acd.step(RingNoAnswer(agent, held.channel, self.clock())))
+            elif message.get("DialStatus") in ("NOANSWER", "BUSY", "CONGESTION", "CHANUNAVAIL", "CANCEL"):
+                held.dialing = {k: v for k, v in held.dialing.items() if v != agent}
+                if message.get("DialStatus") != "CANCEL":
+                    self._apply(self.acd.step(RingNoAnswer(agent, held.channel, self.clock())))
         elif name == "Hangup" and held.callback:
             return
         elif name == "Hangup":
@@ -119,12 +122,18 @@ class NativeACD:
     def _apply(self, commands: list[Command]) -> None:
         if self.on_commands is not None and commands:
             self.on_commands(commands)
+        rings: dict[str, list[Ring]] = {}
         for command in commands:
             if isinstance(command, Ring) and command.caller in self.held:
-                held = self.held[command.caller]
-                held.dialing = command.agent
-                self._lane(held, self._call_back(held, command) if held.callback else self._dial(held, command))
-            elif isinstance(command, Overflow) and command.caller in self.held:
+                rings.setdefault(command.caller, []).append(command)
+        for caller, batch in rings.items():
+            held = self.held[caller]
+            held.dialing = {ring.interface: ring.agent for ring in batch}
+            self._lane(held, self._call_back(held, batch[0]) if held.callback else self._dial(held, batch))
+        for command in commands:
+            if isinstance(command, Ring):
+                continue
+            if isinstance(command, Overflow) and command.caller in self.held:
                 self._overflow(self.held[command.caller], command)
             elif isinstance(command, Announce) and command.caller in self.held:
                 held = self.held[command.caller]
@@ -172,24 +181,24 @@ class NativeACD:
         for command in commands:
             await self._send(channel, command)
 
-    async def _dial(self, held: Held, ring: Ring) -> None:
-        """EXEC Dial returns when the agent did not answer, or when the call with the agent is over."""
-        timeout = int(ring.timeout_s)
-        result = await self._send(held.channel, f"EXEC Dial {ring.interface},{timeout}")
-        agent = ring.agent
+    async def _dial(self, held: Held, batch: list[Ring]) -> None:
+        """One EXEC Dial for every agent rung at once (ring-all rings several); it returns when nobody answered, or when the call is over."""
+        timeout = int(max(ring.timeout_s for ring in batch))
+        targets = "&".join(ring.interface for ring in batch)
+        result = await self._send(held.channel, f"EXEC Dial {targets},{timeout}")
         if held.channel not in self.held:
             return
-        connected = self.acd.connected.get(held.channel) == agent
-        if connected:
+        agent = self.acd.connected.get(held.channel)
+        if agent is not None:
             self.held.pop(held.channel, None)
             self._apply(self.acd.step(CallEnded(agent, self.clock())))
             await self._agi(held.channel, "HANGUP")
-        else:
-            if held.dialing == agent:
-                held.dialing = None
-                self._apply(self.acd.step(RingNoAnswer(agent, held.channel, self.clock())))
-            if result is not None:
-                await self._agi(held.channel, f"SET MUSIC on {held.music}")
+            return
+        for interface, waiting in list(held.dialing.items()):
+            self._apply(self.acd.step(RingNoAnswer(waiting, held.channel, self.clock())))
+        held.dialing = {}
+        if result is not None:
+            await self._agi(held.channel, f"SET MUSIC on {held.music}")
 
     async def _call_back(self, held: Held, ring: Ring) -> None:
         """The caller's turn came after they asked to be called back: ring the agent, then the caller, by Originate."""
@@ -203,7 +212,7 @@ class NativeACD:
             log.warning("callback to %s not placed: %s", held.number, exc)
             replies = []
         outcome = next((m for m in replies if m.get("Event") == "OriginateResponse"), None) if isinstance(replies, list) else None
-        held.dialing = None
+        held.dialing = {}
         if outcome is not None and outcome.get("Response") == "Success":
             held.agent_channel = outcome.get("Channel")
             self._apply(self.acd.step(Answered(ring.agent, held.channel, self.clock())))
@@ -231,3 +240,12 @@ class NativeACD:
             task.cancel()
         await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
+
+
+def _agent_for(dialing: dict[str, str], channel: str) -> str | None:
+    """Which rung agent a dialled channel belongs to: PJSIP/1001 -> PJSIP/1001-000001, Local/2002@phones/n -> Local/2002@phones-0001;1."""
+    for interface, agent in dialing.items():
+        base = interface[:-2] if interface.endswith("/n") else interface
+        if channel.startswith(base + "-"):
+            return agent
+    return None

@@ -7,6 +7,8 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from acd.machine import ACD, Abandoned, Connected, Ring
 from acd.model import QueueSettings
 from acd.native import NativeACD
@@ -48,7 +50,8 @@ exten => impatient,1,Wait(1)
 """
 
 
-async def scenario(tmp_path, caller: str, agents: list[tuple[str, str]], run_for: float):
+async def scenario(tmp_path, caller: str, agents: list[tuple[str, str]], run_for: float, strategy: str = "longest_idle",
+                   skills: dict[str, dict[str, int]] | None = None, needs: dict[str, int] | None = None):
     (tmp_path / "flow.yaml").write_text(FLOW)
     conf = tmp_path / "extensions.conf"
     conf.write_text((ROOT / "contrib" / "asterisk" / "extensions.conf").read_text() + EXTRA)
@@ -64,15 +67,15 @@ async def scenario(tmp_path, caller: str, agents: list[tuple[str, str]], run_for
         native[0].on_event(message, arrival)
 
     client = AMIClient(ClientOptions("127.0.0.1", port, "cti", "pw"), on_event)
-    acd = ACD({"support": QueueSettings("support", strategy="longest_idle", ring_timeout_s=2, retry_s=1)})
+    acd = ACD({"support": QueueSettings("support", strategy=strategy, ring_timeout_s=2, retry_s=1)})
     native.append(NativeACD(client, acd, on_commands=seen.extend, clock=lambda: server.sim.now))
     ivr.append(IVREngine(client, [load_flow(tmp_path / "flow.yaml")], clock=lambda: NOON,
-                         on_handoff=lambda ch, linkedid, done: native[0].handoff(ch, linkedid, done["queue"], done["priority"])))
+                         on_handoff=lambda ch, linkedid, done: native[0].handoff(ch, linkedid, done["queue"], done["priority"], needs)))
     task = asyncio.create_task(client.run())
     await client.connected.wait()
     await ivr[0].beat()
     for name, interface in agents:
-        native[0].login(name, interface, ["support"])
+        native[0].login(name, interface, ["support"], (skills or {}).get(name))
     server.handle(Message([("Action", "Originate"), ("Channel", "Local/s@callcenter-ivr"), ("Context", "callers"), ("Exten", caller),
                            ("CallerID", "<5511977776666>")]))
     began = server.sim.now
@@ -202,3 +205,17 @@ def test_callback_keeps_the_place_and_calls_the_caller_back(tmp_path):
     assert not acd.callers, "the call back ended and the caller is done"
     dialled = [e["DestChannel"] for e in events if e.get("Event") == "DialBegin" and "customers" in e.get("DestChannel", "")]
     assert [d.split("-")[0] for d in dialled] == ["Local/5511955554444@customers"], "after the agent answered, the caller was dialled"
+
+
+@pytest.mark.parametrize("strategy, first_dial", [
+    ("longest_idle", "EXEC Dial Local/2001@phones/n,2"),
+    ("ring_all", "EXEC Dial Local/2001@phones/n&Local/2002@phones/n,2"),
+    ("round_robin", "EXEC Dial Local/2001@phones/n,2"),
+    ("skills", "EXEC Dial Local/2002@phones/n,2"),
+])
+def test_each_policy_on_the_simulator_ends_with_bob(tmp_path, strategy, first_dial):
+    server, seen = asyncio.run(scenario(tmp_path, "patient", [("ann", "Local/2001@phones/n"), ("bob", "Local/2002@phones/n")], 30,
+                                        strategy=strategy, skills={"ann": {"es": 2}, "bob": {"es": 9}}, needs={"es": 1}))
+    commands = [a["Command"] for a in server.actions if a.get("Action") == "AGI"]
+    assert next(c for c in commands if c.startswith("EXEC Dial")) == first_dial
+    assert [c.agent for c in seen if isinstance(c, Connected)] == ["bob"]
