@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from acd.machine import (ACD, AgentLogin, AgentLogout, AgentPause, AgentUnpause, Announce, Answered, CallEnded, CallerArrived,
-                         CallerLeft, CancelRing, Connected, MoveCaller, Overflow, Ring, RingNoAnswer, SetPriority, StateChange, Tick)
+                         CallerLeft, Connected, MoveCaller, Overflow, Ring, RingNoAnswer, SetPriority, StateChange, Tick)
 from acd.model import AgentState, QueueSettings
 
 

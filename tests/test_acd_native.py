@@ -16,6 +16,7 @@ from ivr.engine import IVREngine
 from ivr.flow import load_flow
 from pbx.client import AMIClient, ClientOptions
 from pbx.codec import Message
+from pbx.simulator.dialplan import Step
 from pbx.simulator.server import SimulatorServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,160 +51,127 @@ exten => impatient,1,Wait(1)
 """
 
 
+class Rig:
+    """The simulator with the contrib dialplan, the IVR engine handing callers to a native ACD, over real sockets."""
+
+    def __init__(self, tmp_path, settings: QueueSettings, extra: str = "") -> None:
+        (tmp_path / "flow.yaml").write_text(FLOW)
+        conf = tmp_path / "extensions.conf"
+        conf.write_text((ROOT / "contrib" / "asterisk" / "extensions.conf").read_text() + EXTRA + extra)
+        self.server = SimulatorServer("cti", "pw", speed=20, dialplan=conf, recordings=tmp_path)
+        self.server.configure({}, None)
+        self.flow = load_flow(tmp_path / "flow.yaml")
+        self.acd = ACD({settings.name: settings})
+        self.seen: list = []
+        self.events: list = []
+        self.needs: dict[str, int] | None = None
+
+    async def start(self) -> None:
+        port = await self.server.start()
+        self.client = AMIClient(ClientOptions("127.0.0.1", port, "cti", "pw"), self._on_event)
+        self.native = NativeACD(self.client, self.acd, on_commands=self.seen.extend, clock=lambda: self.server.sim.now)
+        self.ivr = IVREngine(self.client, [self.flow], clock=lambda: NOON,
+                             on_handoff=lambda ch, linkedid, done: self.native.handoff(ch, linkedid, done["queue"], done["priority"], self.needs))
+        self.task = asyncio.create_task(self.client.run())
+        await self.client.connected.wait()
+        await self.ivr.beat()
+
+    def _on_event(self, message, arrival) -> None:
+        self.events.append(message)
+        self.ivr.on_event(message, arrival)
+        self.native.on_event(message, arrival)
+
+    def call(self, script: str, number: str = "5511977776666") -> None:
+        self.began = self.server.sim.now
+        self.server.handle(Message([("Action", "Originate"), ("Channel", "Local/s@callcenter-ivr"), ("Context", "callers"),
+                                    ("Exten", script), ("CallerID", f"<{number}>")]))
+
+    async def until(self, seconds: float) -> None:
+        while self.server.sim.now < self.began + seconds:
+            self.native.tick()
+            await asyncio.sleep(0.02)
+
+    async def stop(self) -> None:
+        await self.native.stop()
+        await self.ivr.stop()
+        await self.client.close()
+        await self.task
+        await self.server.stop()
+
+    def agi(self) -> list[str]:
+        return [a["Command"] for a in self.server.actions if a.get("Action") == "AGI"]
+
+
 async def scenario(tmp_path, caller: str, agents: list[tuple[str, str]], run_for: float, strategy: str = "longest_idle",
-                   skills: dict[str, dict[str, int]] | None = None, needs: dict[str, int] | None = None):
-    (tmp_path / "flow.yaml").write_text(FLOW)
-    conf = tmp_path / "extensions.conf"
-    conf.write_text((ROOT / "contrib" / "asterisk" / "extensions.conf").read_text() + EXTRA)
-    server = SimulatorServer("cti", "pw", speed=20, dialplan=conf, recordings=tmp_path)
-    server.configure({}, None)
-    port = await server.start()
-    seen: list = []
-    native: list[NativeACD] = []
-    ivr: list[IVREngine] = []
-
-    def on_event(message, arrival):
-        ivr[0].on_event(message, arrival)
-        native[0].on_event(message, arrival)
-
-    client = AMIClient(ClientOptions("127.0.0.1", port, "cti", "pw"), on_event)
-    acd = ACD({"support": QueueSettings("support", strategy=strategy, ring_timeout_s=2, retry_s=1)})
-    native.append(NativeACD(client, acd, on_commands=seen.extend, clock=lambda: server.sim.now))
-    ivr.append(IVREngine(client, [load_flow(tmp_path / "flow.yaml")], clock=lambda: NOON,
-                         on_handoff=lambda ch, linkedid, done: native[0].handoff(ch, linkedid, done["queue"], done["priority"], needs)))
-    task = asyncio.create_task(client.run())
-    await client.connected.wait()
-    await ivr[0].beat()
+                   skills: dict[str, dict[str, int]] | None = None, needs: dict[str, int] | None = None) -> Rig:
+    rig = Rig(tmp_path, QueueSettings("support", strategy=strategy, ring_timeout_s=2, retry_s=1))
+    rig.needs = needs
+    await rig.start()
     for name, interface in agents:
-        native[0].login(name, interface, ["support"], (skills or {}).get(name))
-    server.handle(Message([("Action", "Originate"), ("Channel", "Local/s@callcenter-ivr"), ("Context", "callers"), ("Exten", caller),
-                           ("CallerID", "<5511977776666>")]))
-    began = server.sim.now
-    while server.sim.now < began + run_for:
-        native[0].tick()
-        await asyncio.sleep(0.02)
-    await native[0].stop()
-    await ivr[0].stop()
-    await client.close()
-    await task
-    await server.stop()
-    return server, seen
+        rig.native.login(name, interface, ["support"], (skills or {}).get(name))
+    rig.call(caller)
+    await rig.until(run_for)
+    await rig.stop()
+    return rig
 
 
 def test_the_caller_rings_an_agent_who_does_not_answer_then_one_who_does(tmp_path):
-    server, seen = asyncio.run(scenario(tmp_path, "patient", [("ann", "Local/2001@phones/n"), ("bob", "Local/2002@phones/n")], 30))
+    rig = asyncio.run(scenario(tmp_path, "patient", [("ann", "Local/2001@phones/n"), ("bob", "Local/2002@phones/n")], 30))
+    server, seen = rig.server, rig.seen
     assert [c.agent for c in seen if isinstance(c, Ring)][:2] == ["ann", "bob"]
     [connected] = [c for c in seen if isinstance(c, Connected)]
     assert connected.agent == "bob"
-    commands = [a["Command"] for a in server.actions if a.get("Action") == "AGI"]
+    commands = rig.agi()
     assert commands[:3] == ["WAIT FOR DIGIT 2000", "SET MUSIC on default", "EXEC Dial Local/2001@phones/n,2"]
     assert "EXEC Dial Local/2002@phones/n,2" in commands and commands[-1] == "HANGUP"
     assert not server.sim.channels
 
 
 def test_a_caller_who_hangs_up_while_waiting_is_an_abandon(tmp_path):
-    server, seen = asyncio.run(scenario(tmp_path, "impatient", [], 10))
-    [gone] = [c for c in seen if isinstance(c, Abandoned)]
+    rig = asyncio.run(scenario(tmp_path, "impatient", [], 10))
+    [gone] = [c for c in rig.seen if isinstance(c, Abandoned)]
     assert gone.queue == "support" and 2 < gone.wait_s < 5
 
 
 def test_announcements_then_overflow_to_voicemail(tmp_path):
-    async def run():
-        (tmp_path / "flow.yaml").write_text(FLOW)
-        conf = tmp_path / "extensions.conf"
-        conf.write_text((ROOT / "contrib" / "asterisk" / "extensions.conf").read_text() + EXTRA)
-        server = SimulatorServer("cti", "pw", speed=20, dialplan=conf, recordings=tmp_path)
-        server.configure({}, None)
-        port = await server.start()
-        seen: list = []
-        boxes: dict = {}
+    async def run() -> Rig:
+        rig = Rig(tmp_path, QueueSettings("support", announce_every_s=5, max_wait_s=12, overflow="voicemail", overflow_target="200@default"))
+        await rig.start()
+        rig.call("patient")
+        await rig.until(25)
+        await rig.stop()
+        return rig
 
-        def on_event(message, arrival):
-            boxes["ivr"].on_event(message, arrival)
-            boxes["acd"].on_event(message, arrival)
-
-        client = AMIClient(ClientOptions("127.0.0.1", port, "cti", "pw"), on_event)
-        acd = ACD({"support": QueueSettings("support", announce_every_s=5, max_wait_s=12, overflow="voicemail", overflow_target="200@default")})
-        boxes["acd"] = NativeACD(client, acd, on_commands=seen.extend, clock=lambda: server.sim.now)
-        boxes["ivr"] = IVREngine(client, [load_flow(tmp_path / "flow.yaml")], clock=lambda: NOON,
-                                 on_handoff=lambda ch, linkedid, done: boxes["acd"].handoff(ch, linkedid, done["queue"]))
-        task = asyncio.create_task(client.run())
-        await client.connected.wait()
-        await boxes["ivr"].beat()
-        server.handle(Message([("Action", "Originate"), ("Channel", "Local/s@callcenter-ivr"), ("Context", "callers"), ("Exten", "patient")]))
-        began = server.sim.now
-        while server.sim.now < began + 25:
-            boxes["acd"].tick()
-            await asyncio.sleep(0.02)
-        await boxes["acd"].stop()
-        await client.close()
-        await task
-        await server.stop()
-        return server
-
-    server = asyncio.run(run())
-    commands = [a["Command"] for a in server.actions if a.get("Action") == "AGI"]
+    commands = asyncio.run(run()).agi()
     assert commands.count('STREAM FILE cc/your-position ""') >= 1 and 'SAY DIGITS 1 ""' in commands
     assert commands[-2:] == ["SET MUSIC off", "EXEC VoiceMail 200@default,u"], "the rest of an announcement is dropped for the overflow"
 
 
 def test_callback_keeps_the_place_and_calls_the_caller_back(tmp_path):
-    events: list = []
-
     async def run():
-        (tmp_path / "flow.yaml").write_text(FLOW)
-        conf = tmp_path / "extensions.conf"
-        conf.write_text((ROOT / "contrib" / "asterisk" / "extensions.conf").read_text() + EXTRA +
-                        "\n[customers]\nexten => _X.,1,Answer()\n same => n,Wait(4)\n same => n,Hangup()\n"
-                        "\n[callers]\nexten => callme,1,Wait(1)\n same => n,SendDTMF(1)\n same => n,Wait(2)\n same => n,SendDTMF(9)\n"
-                        " same => n,Wait(30)\n same => n,Hangup()\n")
-        server = SimulatorServer("cti", "pw", speed=20, dialplan=conf, recordings=tmp_path)
-        server.configure({}, None)
-        from pbx.simulator.dialplan import Step
-        server.sim.dialplan.contexts["callcenter-callback"]["_X."][1] = Step(2, "Dial", "Local/${EXTEN}@customers/n,45")
-        port = await server.start()
-        seen: list = []
-        boxes: dict = {}
+        rig = Rig(tmp_path, QueueSettings("support", callback_key="9", ring_timeout_s=10),
+                  "\n[customers]\nexten => _X.,1,Answer()\n same => n,Wait(4)\n same => n,Hangup()\n"
+                  "\n[callers]\nexten => callme,1,Wait(1)\n same => n,SendDTMF(1)\n same => n,Wait(2)\n same => n,SendDTMF(9)\n"
+                  " same => n,Wait(30)\n same => n,Hangup()\n")
+        rig.server.sim.dialplan.contexts["callcenter-callback"]["_X."][1] = Step(2, "Dial", "Local/${EXTEN}@customers/n,45")
+        await rig.start()
+        rig.call("callme", "5511955554444")
+        await rig.until(8)
+        waiting_after_hangup = list(rig.acd.callers)
+        rig.native.login("bob", "Local/2002@phones/n", ["support"])
+        await rig.until(30)
+        await rig.stop()
+        return rig, waiting_after_hangup
 
-        def on_event(message, arrival):
-            events.append(message)
-            boxes["ivr"].on_event(message, arrival)
-            boxes["acd"].on_event(message, arrival)
-
-        client = AMIClient(ClientOptions("127.0.0.1", port, "cti", "pw"), on_event)
-        acd = ACD({"support": QueueSettings("support", callback_key="9", ring_timeout_s=10)})
-        boxes["acd"] = NativeACD(client, acd, on_commands=seen.extend, clock=lambda: server.sim.now)
-        boxes["ivr"] = IVREngine(client, [load_flow(tmp_path / "flow.yaml")], clock=lambda: NOON,
-                                 on_handoff=lambda ch, linkedid, done: boxes["acd"].handoff(ch, linkedid, done["queue"]))
-        task = asyncio.create_task(client.run())
-        await client.connected.wait()
-        await boxes["ivr"].beat()
-        server.handle(Message([("Action", "Originate"), ("Channel", "Local/s@callcenter-ivr"), ("Context", "callers"), ("Exten", "callme"),
-                               ("CallerID", "<5511955554444>")]))
-        began = server.sim.now
-        while server.sim.now < began + 8:
-            boxes["acd"].tick()
-            await asyncio.sleep(0.02)
-        waiting_after_hangup = list(acd.callers)
-        boxes["acd"].login("bob", "Local/2002@phones/n", ["support"])
-        while server.sim.now < began + 30:
-            boxes["acd"].tick()
-            await asyncio.sleep(0.02)
-        await boxes["acd"].stop()
-        await client.close()
-        await task
-        await server.stop()
-        return server, seen, waiting_after_hangup, acd
-
-    server, seen, waiting, acd = asyncio.run(run())
+    rig, waiting = asyncio.run(run())
     assert len(waiting) == 1, "the caller hung up but kept the place"
-    assert not [c for c in seen if isinstance(c, Abandoned)]
-    [connected] = [c for c in seen if isinstance(c, Connected)]
+    assert not [c for c in rig.seen if isinstance(c, Abandoned)]
+    [connected] = [c for c in rig.seen if isinstance(c, Connected)]
     assert connected.agent == "bob"
-    originate = [a for a in server.actions if a.get("Action") == "Originate" and a.get("Context") == "callcenter-callback"]
+    originate = [a for a in rig.server.actions if a.get("Action") == "Originate" and a.get("Context") == "callcenter-callback"]
     assert [(a["Channel"], a["Exten"]) for a in originate] == [("Local/2002@phones/n", "5511955554444")]
-    assert not acd.callers, "the call back ended and the caller is done"
-    dialled = [e["DestChannel"] for e in events if e.get("Event") == "DialBegin" and "customers" in e.get("DestChannel", "")]
+    assert not rig.acd.callers, "the call back ended and the caller is done"
+    dialled = [e["DestChannel"] for e in rig.events if e.get("Event") == "DialBegin" and "customers" in e.get("DestChannel", "")]
     assert [d.split("-")[0] for d in dialled] == ["Local/5511955554444@customers"], "after the agent answered, the caller was dialled"
 
 
@@ -214,8 +182,7 @@ def test_callback_keeps_the_place_and_calls_the_caller_back(tmp_path):
     ("skills", "EXEC Dial Local/2002@phones/n,2"),
 ])
 def test_each_policy_on_the_simulator_ends_with_bob(tmp_path, strategy, first_dial):
-    server, seen = asyncio.run(scenario(tmp_path, "patient", [("ann", "Local/2001@phones/n"), ("bob", "Local/2002@phones/n")], 30,
-                                        strategy=strategy, skills={"ann": {"es": 2}, "bob": {"es": 9}}, needs={"es": 1}))
-    commands = [a["Command"] for a in server.actions if a.get("Action") == "AGI"]
-    assert next(c for c in commands if c.startswith("EXEC Dial")) == first_dial
-    assert [c.agent for c in seen if isinstance(c, Connected)] == ["bob"]
+    rig = asyncio.run(scenario(tmp_path, "patient", [("ann", "Local/2001@phones/n"), ("bob", "Local/2002@phones/n")], 30,
+                               strategy=strategy, skills={"ann": {"es": 2}, "bob": {"es": 9}}, needs={"es": 1}))
+    assert next(c for c in rig.agi() if c.startswith("EXEC Dial")) == first_dial
+    assert [c.agent for c in rig.seen if isinstance(c, Connected)] == ["bob"]

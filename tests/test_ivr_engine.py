@@ -11,7 +11,6 @@ from ivr.engine import IVREngine
 from ivr.flow import load_flow
 from pbx.client import AMIClient, ClientOptions
 from pbx.codec import Message
-from pbx.simulator import actions
 from pbx.simulator.dialplan import MemberConf, QueueConf
 from pbx.simulator.server import SimulatorServer
 

@@ -8,7 +8,7 @@ like every other event. Messages and errors use Asterisk's wording.
 from __future__ import annotations
 
 import re
-from typing import Callable, Mapping
+from typing import Callable
 
 from pbx.amiserver import Frames, event_list, reply, unknown
 from pbx.codec import Message
