@@ -81,6 +81,13 @@ class NativeACD:
         """An agent is back."""
         self._apply(self.acd.step(AgentUnpause(agent, self.clock())))
 
+    def on_resync(self, channels: list[Message]) -> None:
+        """After a reconnect: callers who hung up during the gap leave the ACD (the rest are still held in AsyncAGI)."""
+        alive = {m.get("Channel") for m in channels}
+        for held in list(self.held.values()):
+            if held.channel not in alive and not held.callback:
+                self.on_event(Message([("Event", "Hangup"), ("Channel", held.channel)]), self.clock())
+
     def tick(self) -> None:
         """Time passes: wrap-ups end, rings time out, overflow and announcements are due."""
         self._apply(self.acd.step(Tick(self.clock())))

@@ -38,6 +38,9 @@ exten => 2002,1,Wait(1)
  same => n,Answer()
  same => n,Wait(6)
  same => n,Hangup()
+exten => 2003,1,Answer()
+ same => n,Wait(2)
+ same => n,Hangup(38)
 
 [callers]
 exten => patient,1,Wait(1)
@@ -68,7 +71,8 @@ class Rig:
 
     async def start(self) -> None:
         port = await self.server.start()
-        self.client = AMIClient(ClientOptions("127.0.0.1", port, "cti", "pw"), self._on_event)
+        self.client = AMIClient(ClientOptions("127.0.0.1", port, "cti", "pw", reconnect_min=0.3, reconnect_max=0.4), self._on_event,
+                                lambda snapshot: self.native.on_resync(snapshot.channels))
         self.native = NativeACD(self.client, self.acd, on_commands=self.seen.extend, clock=lambda: self.server.sim.now)
         self.ivr = IVREngine(self.client, [self.flow], clock=lambda: NOON,
                              on_handoff=lambda ch, linkedid, done: self.native.handoff(ch, linkedid, done["queue"], done["priority"], self.needs))
@@ -186,3 +190,30 @@ def test_each_policy_on_the_simulator_ends_with_bob(tmp_path, strategy, first_di
                                strategy=strategy, skills={"ann": {"es": 2}, "bob": {"es": 9}}, needs={"es": 1}))
     assert next(c for c in rig.agi() if c.startswith("EXEC Dial")) == first_dial
     assert [c.agent for c in rig.seen if isinstance(c, Connected)] == ["bob"]
+
+
+def test_agent_phone_lost_mid_call_ends_the_call_and_frees_the_agent(tmp_path):
+    rig = asyncio.run(scenario(tmp_path, "patient", [("cid", "Local/2003@phones/n")], 12))
+    assert [c.agent for c in rig.seen if isinstance(c, Connected)] == ["cid"]
+    assert rig.acd.agents["cid"].state.value == "available" and not rig.acd.callers and not rig.server.sim.channels
+
+
+def test_a_caller_who_hangs_up_while_the_engine_is_disconnected_leaves_the_acd(tmp_path):
+    async def run():
+        rig = Rig(tmp_path, QueueSettings("support"))
+        await rig.start()
+        rig.call("impatient")
+        await rig.until(3)
+        held_before = list(rig.native.held)
+        rig.server.drop()
+        await rig.until(8)
+        while rig.client.sessions < 2:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.1)
+        await rig.stop()
+        return rig, held_before
+
+    rig, held_before = asyncio.run(run())
+    assert len(held_before) == 1
+    assert not rig.native.held and not rig.acd.callers
+    assert [type(c).__name__ for c in rig.seen if isinstance(c, Abandoned)] == ["Abandoned"]
