@@ -33,7 +33,6 @@ from pbx.codec import Message
 
 # Transfer events name their channels with a prefix; the call is the transferee's.
 _PARTY_PREFIXES = ("Transferee", "OrigTransferer", "Transferer")
-OUTCOMES = ("answered", "abandoned", "timeout", "exit_key", "exit_empty", "full", "ivr_only", "outbound", "left_queue")
 _QUEUESTATUS_OUTCOME = {
     "TIMEOUT": "timeout",
     "FULL": "full",

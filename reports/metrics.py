@@ -29,9 +29,6 @@ class Options:
     start: float | None = None
     end: float | None = None
 
-    def within(self, epoch: float) -> bool:
-        """Whether a visit that entered at `epoch` is in the window."""
-        return (self.start is None or epoch >= self.start) and (self.end is None or epoch < self.end)
 
 
 def _pct(part: float, whole: float) -> float | None:

@@ -116,7 +116,7 @@ def _run_app(sim: Sim, ch: Channel, app: Callable, data: str):
     except Exception:
         pass
     ch.task = None
-    sim._end_pbx(ch)
+    sim.end_pbx(ch)
 
 
 def hangup(sim: Sim, action: Message) -> Frames:

@@ -322,7 +322,7 @@ class Sim:
         except ChannelHungUp:
             pass
         ch.task = None
-        self._end_pbx(ch)
+        self.end_pbx(ch)
 
     def _resume(self, ch: Channel, value: Any, error: BaseException | None = None) -> None:
         if ch.task is None:
@@ -408,7 +408,8 @@ class Sim:
         else:
             self.hangup(ch)
 
-    def _end_pbx(self, ch: Channel) -> None:
+    def end_pbx(self, ch: Channel) -> None:
+        """A channel's dialplan (or originated application) ended: SoftHangupRequest unless one was already raised, then hang up."""
         if not ch.soft_requested:
             ch.soft_requested = True
             self.chan_event("SoftHangupRequest", ch, ("Cause", ch.vars.get("__cause", "16")))
