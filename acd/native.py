@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from acd.machine import (ACD, AgentLogin, AgentLogout, AgentPause, AgentUnpause, Answered, CallEnded, CallerArrived, CallerLeft,
-                         Announce, Command, Overflow, Ring, RingNoAnswer, Tick)
+                         Abandoned, Announce, Command, Connected, Overflow, Ring, RingNoAnswer, Tick)
 from callcenter.exceptions import AMIError
 from pbx.client import AMIClient
 from pbx.codec import Message
@@ -46,10 +46,12 @@ class NativeACD:
     """Runs the `ACD` machine on live calls; `on_event` sees every AMI event, `tick()` runs once a second."""
 
     def __init__(self, client: AMIClient, acd: ACD, on_commands: Callable[[list[Command]], None] | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, on_call: Callable[..., None] | None = None) -> None:
         self.client = client
         self.acd = acd
         self.on_commands = on_commands
+        self.on_call = on_call
+        self.linkedids: dict[str, str] = {}
         self.clock = clock
         self.held: dict[str, Held] = {}
         self._gone: dict[str, None] = {}
@@ -62,6 +64,8 @@ class NativeACD:
         """A caller arrives from the IVR, still in AsyncAGI (music already on), with what it keyed in for the screen pop."""
         music = self.acd.queues[queue].music_class if queue in self.acd.queues else "default"
         self.held[channel] = Held(channel, linkedid, queue, music)
+        self.linkedids[channel] = linkedid
+        self._tell("joined", channel, queue=queue)
         self._apply(self.acd.step(CallerArrived(channel, queue, self.clock(), priority, tuple((skills or {}).items()),
                                                 tuple((data or {}).items()))))
 
@@ -126,9 +130,21 @@ class NativeACD:
                 self._apply(self.acd.step(CallEnded(agent, self.clock())))
 
     # what to do -----------------------------------------------------------------
+    def _tell(self, kind: str, channel: str, **data: object) -> None:
+        linkedid = self.linkedids.get(channel)
+        if self.on_call is not None and linkedid:
+            self.on_call(kind, linkedid, self.clock(), **data)
+
     def _apply(self, commands: list[Command]) -> None:
         if self.on_commands is not None and commands:
             self.on_commands(commands)
+        for command in commands:
+            if isinstance(command, Connected):
+                agent = self.acd.agents.get(command.agent)
+                self._tell("connected", command.caller, agent=command.agent, interface=agent.interface if agent else None)
+            elif isinstance(command, Abandoned):
+                self._tell("abandoned", command.caller)
+                self.linkedids.pop(command.caller, None)
         rings: dict[str, list[Ring]] = {}
         for command in commands:
             if isinstance(command, Ring) and command.caller in self.held:

@@ -13,7 +13,7 @@ import time
 from datetime import date, datetime, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-from typing import Any, Coroutine, Sequence, TextIO
+from typing import Any, Callable, Coroutine, Sequence, TextIO
 
 from callcenter import config
 from callcenter.exceptions import AuthenticationError, CallCenterError, ConfigError, InputError
@@ -31,7 +31,9 @@ from pbx.simulator.traffic import TrafficModel
 from pbx.trace import replay
 from pbx.tracker import CallTracker, event_time, record_line
 from acd.app_queue import AgentRegistry
-from acd.machine import StateChange
+from acd.machine import ACD, StateChange
+from acd.model import QueueSettings
+from acd.native import NativeACD
 from reports import jobs as report_jobs
 from reports.cdr import cdr_calls, read_cdr
 from reports.erlang import agents_needed
@@ -132,7 +134,7 @@ def cmd_playback(args: argparse.Namespace) -> int:
 
 
 def _traffic(args: argparse.Namespace) -> TrafficModel:
-    return TrafficModel(calls_per_minute=args.calls_per_minute)
+    return TrafficModel(calls_per_minute=args.calls_per_minute, entry=getattr(args, "entry", "Local/s@ivr-main"))
 
 
 async def _run_day(server: SimulatorServer, minutes: float | None) -> None:
@@ -153,7 +155,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     settings = config.load(args.config, require=("ami",))
     assert settings.ami.secret is not None
     server = simulator_build(settings.ami.username, settings.ami.secret.get_secret_value(), agents=args.agents,
-                             model=_traffic(args), seed=args.seed, speed=args.speed, queue_log=args.queue_log)
+                             model=_traffic(args), seed=args.seed, speed=args.speed, queue_log=args.queue_log, dialplan=args.dialplan)
     print(f"Simulator on {args.host}:{args.port or settings.ami.port}: {args.agents} agents, {args.calls_per_minute} calls/min, "
           f"seed {args.seed}, {args.speed}x", flush=True)
     async def run() -> None:
@@ -392,31 +394,64 @@ def cmd_engine(args: argparse.Namespace) -> int:
     async def run() -> None:
         engine: IVREngine | None = None
 
+        native: NativeACD | None = None
+
         def on_event(message: Message, arrival: float) -> None:
             monitor.on_event(message, arrival)
             keep_agent_states(registry.feed(message, event_time(message, arrival)))
             if engine is not None:
                 engine.on_event(message, arrival)
+            if native is not None:
+                native.on_event(message, arrival)
 
         async def on_resync(snapshot: Snapshot) -> None:
             monitor.on_resync(snapshot)
             keep_agent_states(registry.resync(snapshot.queue_members, snapshot.at))
             if engine is not None:
                 await engine.on_resync(snapshot.channels)
+            if native is not None:
+                native.on_resync(snapshot.channels)
 
         client = AMIClient(client_options(settings), on_event, on_resync)
-        engine = IVREngine(client, flows, on_records=lambda linkedid, records: store.save_timeline(linkedid, IVREngine.timeline(records, time.time())))
-        beating = asyncio.create_task(engine.heartbeat())
+        native = native_acd(settings.acd, client, keep_agent_states, monitor) if settings.acd.mode == "native" else None
+        engine = IVREngine(client, flows, on_records=lambda linkedid, records: store.save_timeline(linkedid, IVREngine.timeline(records, time.time())),
+                           on_handoff=(lambda ch, linkedid, done: native.handoff(ch, linkedid, done["queue"], done["priority"],
+                                                                                  {skill: 1 for skill in done.get("skills", [])},
+                                                                                  done.get("attached"))) if native else None)
+        background = [asyncio.create_task(engine.heartbeat(args.heartbeat_every))]
+        if native is not None:
+            background.append(asyncio.create_task(_ticking(native, client)))
         try:
             await client.run()
         finally:
-            beating.cancel()
+            for task in background:
+                task.cancel()
             await engine.stop()
+            if native is not None:
+                await native.stop()
             await client.close()
 
     print(f"Engine: {len(flows)} IVR flow(s) ({', '.join(f.name for f in flows)}); AMI at {settings.ami.host}:{settings.ami.port}", flush=True)
     _run_interruptible(run())
     return 0
+
+
+def native_acd(acd: config.ACDSettings, client: AMIClient, keep: Callable[[list[StateChange]], None], monitor: Monitor) -> NativeACD:
+    """Our own ACD from the [acd] section, its configured agents logged in; what it does goes into the call records."""
+    queues = {name: QueueSettings(name, **q.model_dump(exclude={"skill"})) for name, q in acd.queues.items()}
+    machine = ACD(queues, pause_reasons=tuple(acd.pause_reasons))
+    native = NativeACD(client, machine, on_commands=lambda commands: keep([c for c in commands if isinstance(c, StateChange)]),
+                       on_call=monitor.on_acd)
+    for agent in acd.agents:
+        native.login(agent.name, agent.interface, agent.queues, agent.skills)
+    return native
+
+
+async def _ticking(native: NativeACD, client: AMIClient) -> None:
+    while True:
+        await asyncio.sleep(1.0)
+        if client.connected.is_set():
+            native.tick()
 
 
 def cmd_ivr_check(args: argparse.Namespace) -> int:
@@ -469,6 +504,7 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("engine", help="run the engine on a live AMI: calls tracked and stored, IVR flows served")
     p.add_argument("--flows", nargs="+", type=Path, default=sorted(Path("contrib/ivr").glob("*.yaml")), help="IVR flow files (default: contrib/ivr/*.yaml)")
     p.add_argument("--json", action="store_true", help="print call events as JSON lines")
+    p.add_argument("--heartbeat-every", type=float, default=10.0, help="seconds between IVR heartbeats (the dialplan falls back after 30 s of PBX time)")
     p.set_defaults(func=cmd_engine)
 
     p = sub.add_parser("playback", help="serve recorded AMI traces on a local port")
@@ -492,6 +528,8 @@ def parser() -> argparse.ArgumentParser:
             p.add_argument("--host", default="127.0.0.1")
             p.add_argument("--port", type=int, help="AMI port (default: [ami] port of the config)")
             p.add_argument("--queue-log", type=Path, help="append app_queue's queue_log lines to this file")
+            p.add_argument("--dialplan", type=Path, help="run this extensions.conf instead of the simulator's own")
+            p.add_argument("--entry", default="Local/s@ivr-main", help="where simulated callers are sent (a Local channel)")
         p.set_defaults(func=func)
 
     p = sub.add_parser("report", help="queue, agent and interval figures from the database or a queue_log")

@@ -10,9 +10,9 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Literal, Mapping
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, ValidationError, field_validator
 
 from callcenter.exceptions import ConfigError
 
@@ -62,10 +62,59 @@ class PathSettings(_Section):
     reports: str = "var/reports"
 
 
+class ACDQueue(_Section):
+    """One queue of our own ACD (native mode), or the skill that sets its members' penalties (app_queue mode)."""
+
+    strategy: str = "longest_idle"
+    max_length: int = Field(0, ge=0)
+    max_wait_s: float = Field(0.0, ge=0)
+    overflow: Literal["hangup", "queue", "voicemail", "message", "dialplan"] = "hangup"
+    overflow_target: str = ""
+    announce_every_s: float = Field(0.0, ge=0)
+    music_class: str = "default"
+    service_level_s: float = Field(20.0, ge=0)
+    wrapup_s: float = Field(0.0, ge=0)
+    ring_timeout_s: float = Field(15.0, gt=0)
+    retry_s: float = Field(2.0, ge=0)
+    autopause_after: int = Field(0, ge=0)
+    widen_after_s: float = Field(0.0, ge=0)
+    callback_key: str = ""
+    callback_context: str = "callcenter-callback"
+    skill: str = ""
+
+    @field_validator("strategy")
+    @classmethod
+    def _known_strategy(cls, value: str) -> str:
+        from acd.policies import POLICIES
+
+        if value not in POLICIES:
+            raise ValueError(f"unknown strategy '{value}' (one of {', '.join(sorted(POLICIES))})")
+        return value
+
+
+class ACDAgent(_Section):
+    """An agent of the native ACD and the phone they answer on."""
+
+    name: str
+    interface: str
+    queues: list[str]
+    skills: dict[str, int] = {}
+
+
+class ACDSettings(_Section):
+    """Who routes calls: Asterisk's app_queue (default) or our own ACD (native)."""
+
+    mode: Literal["app_queue", "native"] = "app_queue"
+    pause_reasons: list[str] = ["break", "lunch", "training", "meeting", "coaching", "after_call_work"]
+    queues: dict[str, ACDQueue] = {}
+    agents: list[ACDAgent] = []
+
+
 class Settings(_Section):
     """The whole configuration."""
 
     ami: AMISettings = AMISettings()
+    acd: ACDSettings = ACDSettings()
     database: DatabaseSettings = DatabaseSettings()
     panel: PanelSettings = PanelSettings()
     paths: PathSettings = PathSettings()
@@ -74,6 +123,7 @@ class Settings(_Section):
 
 _SECTIONS: dict[str, type[_Section]] = {
     "ami": AMISettings,
+    "acd": ACDSettings,
     "database": DatabaseSettings,
     "panel": PanelSettings,
     "paths": PathSettings,

@@ -48,6 +48,10 @@ class Monitor:
         """Handle one AMI event from the client."""
         self._publish(self.tracker.feed(message, event_time(message, arrival)))
 
+    def on_acd(self, kind: str, linkedid: str, t: float, **data: object) -> None:
+        """What our own ACD did with a call (native mode), for the record and the timeline."""
+        self._publish(self.tracker.acd(kind, linkedid, t, **data))
+
     def on_resync(self, snapshot: Snapshot) -> None:
         """Rebuild live calls from what Asterisk reports after a (re)connect."""
         self._publish(self.tracker.resync(snapshot.channels, snapshot.queue_entries, snapshot.at))

@@ -180,10 +180,10 @@ class IVREngine:
         await self._action({"Action": "Setvar", "Variable": "CALLCENTER_IVR_HEARTBEAT", "Value": str(stamp)})
 
     async def heartbeat(self, every: float = 10.0) -> None:
-        """Beat every `every` seconds while connected, until cancelled."""
+        """Beat as soon as connected, then every `every` seconds while connected, until cancelled."""
         while True:
-            if self.client.connected.is_set():
-                await self.beat()
+            await self.client.connected.wait()
+            await self.beat()
             await asyncio.sleep(every)
 
     async def on_resync(self, channels: Iterable[Message]) -> None:

@@ -246,6 +246,26 @@ class CallTracker:
                 self._emit(out, "queue_joined", call, t, queue=call.queue, position=_int(m.get("Position")), resynced=True)
         return out
 
+    def acd(self, kind: str, linkedid: str, t: float, **data: Any) -> list[DomainEvent]:
+        """What our own ACD (native mode) did with a call, which app_queue events would otherwise say:
+        'joined' (queue), 'connected' (agent), 'abandoned'."""
+        call = self.calls.get(linkedid)
+        out: list[DomainEvent] = []
+        if call is None:
+            return out
+        if kind == "joined":
+            call.queue, call.enqueued_at, call.left, call.left_at = data["queue"], t, None, None
+            self._emit(out, "queue_joined", call, t, queue=call.queue, position=data.get("position"))
+        elif kind == "connected":
+            call.answered_at, call.agent, call.left, call.left_at = t, data["agent"], "answered", t
+            wait = t - call.enqueued_at if call.enqueued_at is not None else None
+            self._emit(out, "answered", call, t, queue=call.queue, agent=call.agent, interface=data.get("interface"), wait_s=wait)
+        elif kind == "abandoned" and call.answered_at is None:
+            call.left, call.left_at = "abandoned", t
+            wait = t - call.enqueued_at if call.enqueued_at is not None else None
+            self._emit(out, "queue_left", call, t, queue=call.queue, reason="abandoned", wait_s=wait)
+        return out
+
     def open_calls(self) -> list[str]:
         """Linkedids of calls still in progress."""
         return list(self.calls)
@@ -379,7 +399,11 @@ class CallTracker:
         self._emit(out, "queue_left", call, t, queue=m.get("Queue"), reason=call.left, wait_s=wait)
 
     def _on_dial_begin(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
-        if m.get("Channel") in (call.root, call.inbound) and call.queue is None and m.get("DestChannel") not in call.agent_channels:
+        if m.get("Channel") not in (call.root, call.inbound):
+            return
+        if call.queue is not None and call.answered_at is None:
+            self._agent_legs(call, m)
+        elif call.queue is None and m.get("DestChannel") not in call.agent_channels:
             call.dialed_out = True
 
     def _on_hold(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:

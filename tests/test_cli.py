@@ -143,3 +143,35 @@ def test_engine_stores_calls_and_agent_states_from_a_live_pbx(tmp_path):
         states = dict(conn.execute(text("select state, count(*) from agent_state_changes group by state")).all())
     assert calls > 5
     assert states.get("ringing", 0) > 0 and states.get("on_call", 0) > 0 and states.get("available", 0) > 0
+
+
+def test_engine_in_native_mode_answers_simulated_traffic_with_our_acd(tmp_path):
+    root = Path(__file__).resolve().parent.parent
+    dialplan = tmp_path / "extensions.conf"
+    dialplan.write_text((root / "contrib" / "asterisk" / "extensions.conf").read_text() + "\n" +
+                        (root / "pbx" / "simulator" / "etc" / "extensions.conf").read_text())
+    conf = tmp_path / "callcenter.toml"
+    agents = "".join(f'[[acd.agents]]\nname = "agent{i}"\ninterface = "Local/{1000 + i}@sim-agents/n"\nqueues = ["support", "sales"]\n\n'
+                     for i in range(1, 5))
+    conf.write_text(f'[acd]\nmode = "native"\n[acd.queues.support]\nstrategy = "longest_idle"\n[acd.queues.sales]\nstrategy = "round_robin"\n\n{agents}')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CALLCENTER_")}
+    port = free_port()
+    env.update(CALLCENTER_AMI_SECRET=SECRET, CALLCENTER_AMI_USERNAME="callcenter", CALLCENTER_AMI_PORT=str(port),
+               CALLCENTER_DATABASE_URL=f"sqlite:///{tmp_path}/n.db", CALLCENTER_CONFIG=str(conf))
+    sim = subprocess.Popen(cli("simulate", "--port", str(port), "--speed", "20", "--agents", "1", "--calls-per-minute", "12",
+                               "--dialplan", str(dialplan), "--entry", "Local/s@callcenter-ivr"), stdout=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    assert sim.stdout.readline().startswith("Simulator on")
+    engine = subprocess.Popen(cli("engine", "--flows", str(root / "tests" / "data" / "native.yaml"), "--heartbeat-every", "0.5"),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    time.sleep(12)
+    engine.send_signal(signal.SIGINT)
+    engine.wait(timeout=20)
+    sim.send_signal(signal.SIGINT)
+    sim.wait(timeout=20)
+    with create_engine(env["CALLCENTER_DATABASE_URL"]).connect() as conn:
+        answered = conn.execute(text("select agent from calls where outcome = 'answered' and queue is not null")).scalars().all()
+        states = {row[0] for row in conn.execute(text("select state from agent_state_changes"))}
+        steps = conn.execute(text("select count(*) from call_events where kind = 'ivr_done'")).scalar()
+    assert answered and all(agent.startswith("agent") for agent in answered), "calls were answered by the native ACD's agents"
+    assert {"ringing", "on_call"} <= states, "the native ACD's agent states were stored"
+    assert steps > 0, "the IVR handed calls over"

@@ -99,8 +99,10 @@ class SimulatorServer(AMIServer):
 
 
 def build(username: str, secret: str, *, agents: int = 10, model: TrafficModel | None = None, seed: int = 1,
-          speed: float = 1.0, queue_log: Path | None = None, recordings: Path = Path("var/recordings")) -> SimulatorServer:
+          speed: float = 1.0, queue_log: Path | None = None, recordings: Path = Path("var/recordings"),
+          dialplan: Path | None = None) -> SimulatorServer:
     """A simulator with `agents` simulated phones in queues support and sales and, with a model, traffic."""
-    server = SimulatorServer(username, secret, speed=speed, queue_log_path=queue_log, recordings=recordings)
+    server = SimulatorServer(username, secret, speed=speed, queue_log_path=queue_log, recordings=recordings,
+                             dialplan=dialplan or ETC / "extensions.conf")
     server.configure(simulated_queues(agents), model, seed)
     return server
