@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from acd.machine import (ACD, AgentLogin, AgentLogout, AgentPause, AgentUnpause, Answered, CallEnded, CallerArrived, CallerLeft,
-                         Abandoned, Announce, Command, Connected, Overflow, Ring, RingNoAnswer, Tick)
+                         Abandoned, Announce, Command, Connected, MoveCaller, Overflow, Ring, RingNoAnswer, SetPriority, Tick)
 from callcenter.exceptions import AMIError
 from pbx.client import AMIClient
 from pbx.codec import Message
@@ -85,6 +85,16 @@ class NativeACD:
         """An agent is back."""
         self._apply(self.acd.step(AgentUnpause(agent, self.clock())))
 
+    def move_caller(self, channel: str, queue: str) -> None:
+        """Supervisor: a waiting caller goes to another queue."""
+        if channel in self.held:
+            self.held[channel].queue = queue
+            self._apply(self.acd.step(MoveCaller(channel, queue, self.clock())))
+
+    def set_priority(self, channel: str, priority: int) -> None:
+        """Supervisor: a waiting caller's priority changes."""
+        self._apply(self.acd.step(SetPriority(channel, priority, self.clock())))
+
     def on_resync(self, channels: list[Message]) -> None:
         """After a reconnect: callers who hung up during the gap leave the ACD (the rest are still held in AsyncAGI)."""
         alive = {m.get("Channel") for m in channels}
@@ -115,6 +125,7 @@ class NativeACD:
             if agent is None:
                 return
             if message.get("DialStatus") == "ANSWER":
+                held.agent_channel = message.get("DestChannel")
                 self._apply(self.acd.step(Answered(agent, held.channel, self.clock())))
             elif message.get("DialStatus") in ("NOANSWER", "BUSY", "CONGESTION", "CHANUNAVAIL", "CANCEL"):
                 held.dialing = {k: v for k, v in held.dialing.items() if v != agent}
@@ -141,7 +152,9 @@ class NativeACD:
         for command in commands:
             if isinstance(command, Connected):
                 agent = self.acd.agents.get(command.agent)
-                self._tell("connected", command.caller, agent=command.agent, interface=agent.interface if agent else None)
+                held = self.held.get(command.caller)
+                self._tell("connected", command.caller, agent=command.agent, interface=agent.interface if agent else None,
+                           agent_channel=held.agent_channel if held else None)
             elif isinstance(command, Abandoned):
                 self._tell("abandoned", command.caller)
                 self.linkedids.pop(command.caller, None)
@@ -188,7 +201,13 @@ class NativeACD:
         task = asyncio.get_running_loop().create_task(coroutine)
         held.lane = task
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._lane_done)
+
+    def _lane_done(self, task: asyncio.Task) -> None:
+        """A lane that failed is logged with its traceback, never dropped silently."""
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("ACD lane failed", exc_info=task.exception())
 
     async def _send(self, channel: str, command: str, timeout: float = 3600.0) -> Message | None:
         self._ids += 1

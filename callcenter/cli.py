@@ -4,62 +4,55 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import json
 import logging
 import os
-import secrets
 import sys
-import time
 from datetime import date, datetime, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-from typing import Any, Callable, Coroutine, Sequence, TextIO
+from typing import Any, Coroutine, Sequence, TextIO
 
 from callcenter import config
-from callcenter.exceptions import AuthenticationError, CallCenterError, ConfigError, InputError
+from callcenter.engine import Engine, RedisBus
+from callcenter.engine import client_options, recordings_library
+from callcenter.engine import directory as engine_directory
+from callcenter.exceptions import AuthenticationError, CallCenterError, ConfigError, InputError, Refused
+from cti_panel.app import Bus, create_app, new_secret
+from cti_panel.customers import import_csv
+from cti_panel.notifier import Notifier
+from cti_panel.server import PanelServer
+from cti_panel.users import LANGS, ROLES, Users, Who
+from flask_socketio import SocketIO
 from callcenter.db import CallStore, make_engine, migrate
 from callcenter.monitor import Monitor
 from ivr.draw import to_dot, to_text
-from ivr.engine import IVREngine
 from ivr.flow import load_flow
-from pbx.client import AMIClient, ClientOptions, Snapshot
-from pbx.codec import Message
+from pbx.client import AMIClient, ClientOptions
 from pbx.playback import PlaybackServer
 from pbx.simulator.server import SimulatorServer
 from pbx.simulator.server import build as simulator_build
+from pbx.simulator.server import truth as simulator_truth
+from callcenter.demo import ROOT, Demo
 from pbx.simulator.traffic import TrafficModel
 from pbx.trace import replay
-from pbx.tracker import CallTracker, event_time, record_line
-from acd.app_queue import AgentRegistry
-from acd.machine import ACD, StateChange
-from acd.model import QueueSettings
-from acd.native import NativeACD
+from pbx.tracker import CallTracker, record_line
 from reports import jobs as report_jobs
 from reports.cdr import cdr_calls, read_cdr
 from reports.erlang import agents_needed
 from reports.forecast import forecast
 from reports.ivr import ivr_section, record_rows, stored_ivr_rows
-from reports.engine import Engine
+from reports.engine import Engine as ReportEngine
 from reports.metrics import Options
-from reports.queue_log import AgentChange, LineError, VisitBuilder, read_lines, read_visits
+from reports.queue_log import LineError, VisitBuilder, read_lines, read_visits
 from reports.render import RENDERERS
-from reports.store import queue_callids, save_agent_changes, save_stream, stored_stream
+from reports.store import queue_callids, save_stream, stored_stream
 
 EXIT_CONFIG = 2
 EXIT_AUTH = 3
 EXIT_ERROR = 1
 TRACES_ENV = "CALLCENTER_TRACES"
-
-
-def client_options(settings: config.Settings) -> ClientOptions:
-    """The AMI client's options from the [ami] section (the secret is required)."""
-    ami = settings.ami
-    assert ami.secret is not None
-    return ClientOptions(
-        host=ami.host, port=ami.port, username=ami.username, secret=ami.secret.get_secret_value(),
-        ping_interval=ami.ping_interval, ping_timeout=ami.ping_timeout, connect_timeout=ami.connect_timeout,
-        reconnect_min=ami.reconnect_min, reconnect_max=ami.reconnect_max, max_frame_bytes=ami.max_frame_bytes,
-    )
 
 
 def open_store(settings: config.Settings) -> CallStore:
@@ -179,41 +172,19 @@ def _run_interruptible(main: Coroutine[Any, Any, None]) -> None:
 
 
 def _print_truth(server: SimulatorServer) -> None:
-    generated = server.traffic.generated["calls"] if server.traffic else 0
-    per_queue = "; ".join(f"{q.conf.name}: {q.completed} answered, {q.abandoned} abandoned" for q in server.sim.queues.queues.values())
-    print(f"Simulator: {generated} calls generated; {per_queue}", flush=True)
+    print(simulator_truth(server), flush=True)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """The simulator with seeded traffic, monitored live, calls stored (until Ctrl-C or --minutes)."""
+    """The whole call center on one machine: simulator with a day of traffic, engine, panel, report jobs (until Ctrl-C or --minutes)."""
     settings = config.load(args.config)
     store = open_store(settings)
-    monitor = Monitor(CallTracker(), store, sys.stdout)
-    secret = secrets.token_urlsafe(16)
-    server = simulator_build("demo", secret, agents=args.agents, model=_traffic(args), seed=args.seed, speed=args.speed)
-
-    async def run() -> None:
-        await server.start(traffic=False)
-        print(f"Demo: simulated Asterisk on 127.0.0.1:{server.port}, {args.agents} agents, "
-              f"{args.calls_per_minute} calls/min at {args.speed}x; calls go to {settings.database.url}", flush=True)
-        client = AMIClient(ClientOptions("127.0.0.1", server.port, "demo", secret), monitor.on_event, monitor.on_resync)
-        client_task = asyncio.create_task(client.run(once=True))
-        try:
-            await client.connected.wait()
-            server.traffic.start()
-            await _run_day(server, args.minutes)
-            for _ in range(100):
-                if not monitor.tracker.open_calls():
-                    break
-                await asyncio.sleep(0.02)
-        finally:
-            await client.close()
-            await client_task
-            await server.stop()
-
-    _run_interruptible(run())
-    _print_truth(server)
-    print(f"{store.count()} calls stored in {settings.database.url}", flush=True)
+    flows = [load_flow(path) for path in sorted((ROOT / "contrib" / "ivr").glob("*.yaml"))]
+    demo = Demo(settings, store, flows, agents=args.agents, calls_per_minute=args.calls_per_minute, seed=args.seed, speed=args.speed,
+                out=sys.stdout if args.verbose_calls else None)
+    _run_interruptible(demo.run(args.minutes))
+    _print_truth(demo.server)
+    print(f"{store.count()} calls stored in {settings.database.url}; reports in {settings.paths.reports}", flush=True)
     return 0
 
 
@@ -253,7 +224,7 @@ def _report_errors(path: Path, errors: list[LineError]) -> None:
 def cmd_report(args: argparse.Namespace) -> int:
     """Waiting time, handle time, abandonment and service level per queue, agent and interval; calls outside the queues."""
     options = _report_options(args)
-    engine = Engine()
+    engine = ReportEngine()
     errors: dict[Path, list[LineError]] = {}
     if args.queue_log or args.cdr:
         if args.queue_log:
@@ -360,7 +331,7 @@ def _forecast(args: argparse.Namespace) -> int:
         raise ConfigError(f"--forecast-day: not a date: {args.forecast_day!r} (use YYYY-MM-DD)") from exc
     start = datetime(day.year, day.month, day.day, tzinfo=timezone.utc).timestamp()
     options = Options(interval_seconds=INTERVALS[args.interval], start=start, end=start + 86400)
-    engine = Engine()
+    engine = ReportEngine()
     if args.queue_log:
         _must_exist(args.queue_log)
         engine.load_queue_log(args.queue_log)
@@ -379,79 +350,115 @@ def _forecast(args: argparse.Namespace) -> int:
 
 
 def cmd_engine(args: argparse.Namespace) -> int:
-    """The call-center engine on a live AMI: calls tracked and stored, agents' states (app_queue) stored, IVR flows served."""
+    """The call-center engine on a live AMI: calls tracked and stored, IVR flows served, the ACD run, the panel served."""
     settings = config.load(args.config, require=("ami",))
     flows = [load_flow(path) for path in args.flows]
     store = open_store(settings)
-    monitor = Monitor(CallTracker(), store, sys.stdout, as_json=args.json)
-
-    registry = AgentRegistry()
-
-    def keep_agent_states(changes: list[StateChange]) -> None:
-        if changes:
-            save_agent_changes(store, [AgentChange(int(c.at), c.agent, None, c.state.value, c.reason) for c in changes])
-
-    async def run() -> None:
-        engine: IVREngine | None = None
-
-        native: NativeACD | None = None
-
-        def on_event(message: Message, arrival: float) -> None:
-            monitor.on_event(message, arrival)
-            keep_agent_states(registry.feed(message, event_time(message, arrival)))
-            if engine is not None:
-                engine.on_event(message, arrival)
-            if native is not None:
-                native.on_event(message, arrival)
-
-        async def on_resync(snapshot: Snapshot) -> None:
-            monitor.on_resync(snapshot)
-            keep_agent_states(registry.resync(snapshot.queue_members, snapshot.at))
-            if engine is not None:
-                await engine.on_resync(snapshot.channels)
-            if native is not None:
-                native.on_resync(snapshot.channels)
-
-        client = AMIClient(client_options(settings), on_event, on_resync)
-        native = native_acd(settings.acd, client, keep_agent_states, monitor) if settings.acd.mode == "native" else None
-        engine = IVREngine(client, flows, on_records=lambda linkedid, records: store.save_timeline(linkedid, IVREngine.timeline(records, time.time())),
-                           on_handoff=(lambda ch, linkedid, done: native.handoff(ch, linkedid, done["queue"], done["priority"],
-                                                                                  {skill: 1 for skill in done.get("skills", [])},
-                                                                                  done.get("attached"))) if native else None)
-        background = [asyncio.create_task(engine.heartbeat(args.heartbeat_every))]
-        if native is not None:
-            background.append(asyncio.create_task(_ticking(native, client)))
-        try:
-            await client.run()
-        finally:
-            for task in background:
-                task.cancel()
-            await engine.stop()
-            if native is not None:
-                await native.stop()
-            await client.close()
-
+    notifier = Notifier()
+    engine = Engine(settings, store, flows, notifier, as_json=args.json)
+    panel = None
+    if settings.panel.enabled and not args.no_panel:
+        panel = start_panel(settings, store, engine, notifier)
+        print(f"Panel: {panel.url}", flush=True)
+    elif settings.panel.message_queue:
+        notifier.init_app(SocketIO(message_queue=settings.panel.message_queue))
     print(f"Engine: {len(flows)} IVR flow(s) ({', '.join(f.name for f in flows)}); AMI at {settings.ami.host}:{settings.ami.port}", flush=True)
-    _run_interruptible(run())
+    try:
+        _run_interruptible(engine.run(args.heartbeat_every))
+    finally:
+        if panel is not None:
+            panel.stop()
     return 0
 
 
-def native_acd(acd: config.ACDSettings, client: AMIClient, keep: Callable[[list[StateChange]], None], monitor: Monitor) -> NativeACD:
-    """Our own ACD from the [acd] section, its configured agents logged in; what it does goes into the call records."""
-    queues = {name: QueueSettings(name, **q.model_dump(exclude={"skill"})) for name, q in acd.queues.items()}
-    machine = ACD(queues, pause_reasons=tuple(acd.pause_reasons))
-    native = NativeACD(client, machine, on_commands=lambda commands: keep([c for c in commands if isinstance(c, StateChange)]),
-                       on_call=monitor.on_acd)
-    for agent in acd.agents:
-        native.login(agent.name, agent.interface, agent.queues, agent.skills)
-    return native
+def start_panel(settings: config.Settings, store: CallStore, bus: Bus, notifier: Notifier, port: int | None = None) -> PanelServer:
+    """The panel in this process, its sockets fed by `notifier`, its requests sent on `bus`."""
+    p = settings.panel
+    secret = p.secret_key.get_secret_value() if p.secret_key else new_secret()
+    app = create_app(Users(store.sessions), bus, engine_directory(settings, store), secret_key=secret, origins=p.origins,
+                     message_queue=p.message_queue, secure_cookies=p.secure_cookies, library=recordings_library(settings, store))
+    notifier.init_app(app.extensions["socketio"])
+    return PanelServer(app, p.host, p.port if port is None else port).start()
 
 
-async def _ticking(native: NativeACD, client: AMIClient) -> None:
-    while True:
-        await asyncio.sleep(1.0)
-        if client.connected.is_set():
-            native.tick()
+def cmd_panel(args: argparse.Namespace) -> int:
+    """One panel worker of several: sockets and requests go through Redis to the engine (run with [panel] enabled = false)."""
+    settings = config.load(args.config, require=("panel",))
+    if not settings.panel.message_queue:
+        raise ConfigError(f"{settings.source}: panel.message_queue: set a redis:// URL; a panel worker reaches the engine through it")
+    store = open_store(settings)
+    panel = start_panel(settings, store, RedisBus(settings.panel.message_queue), Notifier(), port=args.port)
+    print(f"Panel worker: {panel.url} (requests via {settings.panel.message_queue.split('@')[-1]})", flush=True)
+    try:
+        panel.thread.join()
+    except KeyboardInterrupt:
+        panel.stop()
+    return 0
+
+
+def cmd_users(args: argparse.Namespace) -> int:
+    """Add, list, disable users or set a password (asked for twice, never on the command line)."""
+    users = Users(open_store(config.load(args.config)).sessions)
+    if args.users_command == "list":
+        for u in users.list():
+            print(f"{u.login:<16} {u.role:<10} {u.lang:<6} {u.agent or '-':<12} {u.interface or '-':<20} {'disabled' if u.disabled else ''}")
+        return 0
+    if args.users_command in ("disable", "enable"):
+        users.set_disabled(args.login, args.users_command == "disable")
+        print(f"{args.login}: {args.users_command}d")
+        return 0
+    password = _ask_password(args.password_stdin)
+    if args.users_command == "add":
+        users.add(args.login, password, args.role, lang=args.lang, display_name=args.name or "", agent=args.agent, interface=args.interface,
+                  extension=args.extension, queues=args.queues)
+        print(f"{args.login}: added as {args.role}")
+    else:
+        users.passwd(args.login, password)
+        print(f"{args.login}: password changed")
+    return 0
+
+
+def _ask_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    first, second = getpass.getpass("Password: "), getpass.getpass("Again: ")
+    if first != second:
+        raise Refused("the two passwords differ")
+    return first
+
+
+def cmd_recordings(args: argparse.Namespace) -> int:
+    """Retention and legal holds: purge (scheduled in the engine too), hold, list."""
+    settings = config.load(args.config)
+    library = recordings_library(settings, open_store(settings))
+    if library is None:
+        raise ConfigError(f"{settings.source}: recordings.enabled is false")
+    if args.recordings_command == "hold":
+        library.hold(args.id, not args.off)
+        print(f"recording {args.id}: legal hold {'off' if args.off else 'on'}")
+        return 0
+    if args.recordings_command == "list":
+        admin = Who(0, "cli", "admin", "en", None, None, None, ())
+        for row in library.visible(admin, limit=args.limit):
+            print(f"{row.id:>6} {row.started_at:%Y-%m-%d %H:%M} {row.queue or '-':<10} {row.agent or '-':<12} {row.caller_number or '-':<15} "
+                  f"{row.status:<9} {row.duration_s or 0:>6.0f} s {'HOLD' if row.legal_hold else ''}")
+        return 0
+    deleted, kept = library.purge(datetime.now(timezone.utc), dry_run=args.dry_run, customer=args.customer)
+    verb = "would delete" if args.dry_run else "deleted"
+    for item in deleted:
+        print(f"{verb} recording {item['id']} ({item['queue']}, {item['started_at']}, call {item['linkedid']})")
+    for item in kept:
+        print(f"kept recording {item['id']}: {item['why']}")
+    print(f"{len(deleted)} recording(s) {verb}, {len(kept)} kept")
+    return 0
+
+
+def cmd_customers(args: argparse.Namespace) -> int:
+    """Import customers for the screen pop from a CSV file."""
+    _must_exist(args.csv)
+    added, updated = import_csv(open_store(config.load(args.config)).sessions, args.csv)
+    print(f"{args.csv}: {added} customers added, {updated} updated")
+    return 0
 
 
 def cmd_ivr_check(args: argparse.Namespace) -> int:
@@ -505,7 +512,47 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--flows", nargs="+", type=Path, default=sorted(Path("contrib/ivr").glob("*.yaml")), help="IVR flow files (default: contrib/ivr/*.yaml)")
     p.add_argument("--json", action="store_true", help="print call events as JSON lines")
     p.add_argument("--heartbeat-every", type=float, default=10.0, help="seconds between IVR heartbeats (the dialplan falls back after 30 s of PBX time)")
+    p.add_argument("--no-panel", action="store_true", help="do not serve the CTI panel from this process")
     p.set_defaults(func=cmd_engine)
+
+    p = sub.add_parser("panel", help="run one CTI panel worker that reaches the engine through Redis ([panel] message_queue)")
+    p.add_argument("--port", type=int, help="port (default: [panel] port)")
+    p.set_defaults(func=cmd_panel)
+
+    p = sub.add_parser("users", help="panel users: add, list, passwd, disable, enable")
+    usersub = p.add_subparsers(dest="users_command", required=True)
+    q = usersub.add_parser("add", help="add a user (password asked twice, or read from stdin with --password-stdin)")
+    q.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
+    q.add_argument("login")
+    q.add_argument("--role", choices=ROLES, required=True)
+    q.add_argument("--name", help="name shown in the panel")
+    q.add_argument("--lang", choices=LANGS, default="en")
+    q.add_argument("--agent", help="the ACD agent (queue member name) an agent user is")
+    q.add_argument("--interface", help="the user's phone, e.g. PJSIP/1001")
+    q.add_argument("--extension", help="digits others transfer to")
+    q.add_argument("--queues", nargs="*", default=[], help="queues the user works in or supervises (default: all)")
+    usersub.add_parser("list", help="list users")
+    for name in ("passwd", "disable", "enable"):
+        q = usersub.add_parser(name, help=f"{name} a user")
+        q.add_argument("login")
+        q.add_argument("--password-stdin", action="store_true", help=argparse.SUPPRESS if name != "passwd" else "read the new password from stdin")
+    p.set_defaults(func=cmd_users)
+
+    p = sub.add_parser("recordings", help="recordings: purge by retention or a customer's request, legal holds, list")
+    recsub = p.add_subparsers(dest="recordings_command", required=True)
+    q = recsub.add_parser("purge", help="delete recordings past retention (never on hold, never under the legal minimum)")
+    q.add_argument("--dry-run", action="store_true", help="print what would be deleted, delete nothing")
+    q.add_argument("--customer", help="erase this caller number's recordings (on request), holds and the legal minimum still apply")
+    q = recsub.add_parser("hold", help="put a recording on legal hold (or --off)")
+    q.add_argument("id", type=int)
+    q.add_argument("--off", action="store_true")
+    q = recsub.add_parser("list", help="the newest recordings")
+    q.add_argument("--limit", type=int, default=50)
+    p.set_defaults(func=cmd_recordings)
+
+    p = sub.add_parser("customers", help="import customers for the screen pop from CSV (number,name,company,email,notes)")
+    p.add_argument("csv", type=Path)
+    p.set_defaults(func=cmd_customers)
 
     p = sub.add_parser("playback", help="serve recorded AMI traces on a local port")
     p.add_argument("traces", nargs="*", type=Path)
@@ -517,13 +564,15 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_playback)
 
     for name, func, helptext, speed in (("simulate", cmd_simulate, "run the PBX simulator (an Asterisk-like AMI with traffic)", 1.0),
-                                        ("demo", cmd_demo, "run the demo: simulator + monitor, calls stored", 10.0)):
+                                        ("demo", cmd_demo, "run the demo: a whole call center on this machine (simulator, IVR, ACD, panel, reports)", 10.0)):
         p = sub.add_parser(name, help=helptext)
-        p.add_argument("--calls-per-minute", type=float, default=12.0)
-        p.add_argument("--agents", type=int, default=10)
+        p.add_argument("--calls-per-minute", type=float, default=6.0 if name == "demo" else 12.0)
+        p.add_argument("--agents", type=int, default=20 if name == "demo" else 10, help="simulated agents")
         p.add_argument("--seed", type=int, default=1)
         p.add_argument("--speed", type=float, default=speed, help="how much faster than real time the day runs")
         p.add_argument("--minutes", type=float, help="stop after this many simulated minutes (calls in progress finish)")
+        if name == "demo":
+            p.add_argument("--verbose-calls", action="store_true", help="print every call event as it happens")
         if name == "simulate":
             p.add_argument("--host", default="127.0.0.1")
             p.add_argument("--port", type=int, help="AMI port (default: [ami] port of the config)")

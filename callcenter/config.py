@@ -50,8 +50,20 @@ class PanelSettings(_Section):
     """The CTI panel's web server."""
 
     host: str = "127.0.0.1"
-    port: int = Field(8080, ge=1, le=65535)
+    port: int = Field(8080, ge=0, le=65535)
     secret_key: SecretStr | None = None
+    enabled: bool = True
+    origins: list[str] = []
+    secure_cookies: bool = False
+    message_queue: str | None = None
+    timezone: str = "UTC"
+    service_level_s: dict[str, float] = {}
+    dispositions: list[str] = ["resolved", "follow_up", "sale", "no_sale", "wrong_number", "complaint"]
+    crm_url: str | None = None
+    crm_timeout_s: float = Field(1.0, gt=0, le=30)
+    dial_context: str = "callcenter-outbound"
+    transfer_context: str = "callcenter-transfer"
+    queue_context: str = "callcenter-queues"
 
 
 class PathSettings(_Section):
@@ -110,6 +122,34 @@ class ACDSettings(_Section):
     agents: list[ACDAgent] = []
 
 
+class RecordingPolicy(_Section):
+    """When a queue's calls are recorded and how long they are kept."""
+
+    mode: Literal["all", "sample", "on_demand", "never"] = "all"
+    sample_pct: float = Field(100.0, ge=0, le=100)
+    retention_days: int = Field(365, ge=1)
+    agents_hear_own: bool = False
+
+
+class RecordingSettings(_Section):
+    """Recordings: policy per queue, storage, encryption at rest and the retention floor."""
+
+    enabled: bool = True
+    default: RecordingPolicy = RecordingPolicy()
+    queues: dict[str, RecordingPolicy] = {}
+    min_retention_days: int = Field(90, ge=0)
+    storage: Literal["local", "s3"] = "local"
+    s3_bucket: str = ""
+    s3_endpoint: str | None = None
+    s3_prefix: str = "recordings/"
+    encrypt: bool = False
+    key: SecretStr | None = None
+
+    def policy(self, queue: str | None) -> RecordingPolicy:
+        """The queue's own policy, or the default."""
+        return self.queues.get(queue or "", self.default)
+
+
 class Settings(_Section):
     """The whole configuration."""
 
@@ -118,6 +158,7 @@ class Settings(_Section):
     database: DatabaseSettings = DatabaseSettings()
     panel: PanelSettings = PanelSettings()
     paths: PathSettings = PathSettings()
+    recordings: RecordingSettings = RecordingSettings()
     source: str = "defaults"
 
 
@@ -127,6 +168,7 @@ _SECTIONS: dict[str, type[_Section]] = {
     "database": DatabaseSettings,
     "panel": PanelSettings,
     "paths": PathSettings,
+    "recordings": RecordingSettings,
 }
 _SECRETS = {"ami": "secret", "panel": "secret_key"}
 

@@ -4,6 +4,7 @@
     ├── ConfigError            the configuration is invalid or incomplete (exit 2)
     ├── InputError             a file given to us is malformed (trace, log, flow)
     ├── DatabaseError          the database cannot be reached or migrated
+    ├── Refused                a panel user asked for something not allowed or malformed
     └── AMIError               talking to Asterisk's manager interface failed
         ├── AMIConnectionError the socket could not be opened or was lost
         ├── AuthenticationError Asterisk refused the username/secret (exit 3)
@@ -29,6 +30,10 @@ class InputError(CallCenterError, ValueError):
 
 class DatabaseError(CallCenterError):
     """The database cannot be reached or migrated."""
+
+
+class Refused(CallCenterError):
+    """A panel user asked for something their role does not allow, or sent malformed data; the message says which."""
 
 
 class AMIError(CallCenterError):

@@ -110,3 +110,68 @@ class CallEvent(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime())
     kind: Mapped[str] = mapped_column(String(40))
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class User(Base):
+    """Someone who logs in to the panel: an agent (bound to an ACD agent and a phone), a supervisor or an admin."""
+
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    login: Mapped[str] = mapped_column(String(80), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(20))
+    display_name: Mapped[str] = mapped_column(String(120), default="")
+    lang: Mapped[str] = mapped_column(String(10), default="en")
+    agent: Mapped[str | None] = mapped_column(String(120), unique=True)
+    interface: Mapped[str | None] = mapped_column(String(200))
+    extension: Mapped[str | None] = mapped_column(String(20))
+    queues: Mapped[list[str]] = mapped_column(JSON, default=list)
+    disabled: Mapped[bool] = mapped_column(default=False)
+
+
+class Customer(Base):
+    """A customer record the screen pop finds by the caller's number (imported from CSV)."""
+
+    __tablename__ = "customers"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    number: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    company: Mapped[str | None] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(200))
+    notes: Mapped[str | None] = mapped_column(Text)
+
+
+class Recording(Base):
+    """One call recording: where it is kept, what it covers, its checksum, and the spans paused for card data."""
+
+    __tablename__ = "recordings"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    linkedid: Mapped[str] = mapped_column(String(64), index=True)
+    queue: Mapped[str | None] = mapped_column(String(80))
+    agent: Mapped[str | None] = mapped_column(String(120), index=True)
+    caller_number: Mapped[str | None] = mapped_column(String(80), index=True)
+    status: Mapped[str] = mapped_column(String(20))
+    key: Mapped[str | None] = mapped_column(String(400))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    duration_s: Mapped[float | None] = mapped_column(Float)
+    size: Mapped[int | None] = mapped_column(Integer)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    encrypted: Mapped[bool] = mapped_column(default=False)
+    paused: Mapped[list[list[float]]] = mapped_column(JSON, default=list)
+    legal_hold: Mapped[bool] = mapped_column(default=False)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class RecordingAccess(Base):
+    """Who played or downloaded (or was refused) which recording, when and from where."""
+
+    __tablename__ = "recording_access"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    recording_id: Mapped[int] = mapped_column(Integer, index=True)
+    login: Mapped[str] = mapped_column(String(80))
+    action: Mapped[str] = mapped_column(String(20))
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    remote_addr: Mapped[str | None] = mapped_column(String(80))
+    detail: Mapped[str | None] = mapped_column(String(200))

@@ -36,12 +36,14 @@ def describe(event: DomainEvent) -> str:
 
 
 class Monitor:
-    """Feeds AMI events to the tracker, prints what happens and stores finished calls."""
+    """Feeds AMI events to the tracker, prints what happens, stores finished calls, then tells its listeners (the panel's board)."""
 
-    def __init__(self, tracker: CallTracker, store: CallStore | None, out: TextIO, as_json: bool = False) -> None:
+    def __init__(self, tracker: CallTracker, store: CallStore | None, out: TextIO | None, as_json: bool = False,
+                 listeners: list[Callable[[list[DomainEvent]], None]] | None = None) -> None:
         self.tracker = tracker
         self.store = store
         self.out = out
+        self.listeners = list(listeners or [])
         self.format: Callable[[DomainEvent], str] = (lambda e: json.dumps(e.to_json(), ensure_ascii=False)) if as_json else describe
 
     def on_event(self, message: Message, arrival: float) -> None:
@@ -57,8 +59,12 @@ class Monitor:
         self._publish(self.tracker.resync(snapshot.channels, snapshot.queue_entries, snapshot.at))
 
     def _publish(self, events: list[DomainEvent]) -> None:
-        for event in events:
-            print(self.format(event), file=self.out, flush=True)
+        if self.out is not None:
+            for event in events:
+                print(self.format(event), file=self.out, flush=True)
         records = [e.record for e in events if e.record is not None]
         if self.store is not None and events:
             self.store.save(records, events)
+        if events:
+            for listener in self.listeners:
+                listener(events)

@@ -243,23 +243,27 @@ class CallTracker:
                 call.enqueued_at = t - (_float(m.get("Wait")) or 0.0)
                 call.left = call.left_at = None
                 call.caller_number = call.caller_number or _known(m.get("CallerIDNum"))
-                self._emit(out, "queue_joined", call, t, queue=call.queue, position=_int(m.get("Position")), resynced=True)
+                self._emit(out, "queue_joined", call, t, queue=call.queue, position=_int(m.get("Position")), resynced=True, channel=call.inbound)
         return out
 
     def acd(self, kind: str, linkedid: str, t: float, **data: Any) -> list[DomainEvent]:
-        """What our own ACD (native mode) did with a call, which app_queue events would otherwise say:
-        'joined' (queue), 'connected' (agent), 'abandoned'."""
+        """What our own engine did with a call, which Asterisk's events would otherwise say:
+        'joined' (queue), 'connected' (agent), 'abandoned' (native ACD); 'hold', 'unhold' (the panel's hold)."""
         call = self.calls.get(linkedid)
         out: list[DomainEvent] = []
         if call is None:
             return out
         if kind == "joined":
             call.queue, call.enqueued_at, call.left, call.left_at = data["queue"], t, None, None
-            self._emit(out, "queue_joined", call, t, queue=call.queue, position=data.get("position"))
+            self._emit(out, "queue_joined", call, t, queue=call.queue, position=data.get("position"), channel=call.inbound)
         elif kind == "connected":
             call.answered_at, call.agent, call.left, call.left_at = t, data["agent"], "answered", t
             wait = t - call.enqueued_at if call.enqueued_at is not None else None
-            self._emit(out, "answered", call, t, queue=call.queue, agent=call.agent, interface=data.get("interface"), wait_s=wait)
+            self._emit(out, "answered", call, t, queue=call.queue, agent=call.agent, interface=data.get("interface"), wait_s=wait,
+                       channel=call.inbound, agent_channel=data.get("agent_channel"))
+        elif kind in ("hold", "unhold"):
+            message = {"Channel": "panel"}
+            (self._on_hold if kind == "hold" else self._on_unhold)(call, message, t, out)
         elif kind == "abandoned" and call.answered_at is None:
             call.left, call.left_at = "abandoned", t
             wait = t - call.enqueued_at if call.enqueued_at is not None else None
@@ -342,7 +346,7 @@ class CallTracker:
         call.queue = m.get("Queue")
         call.enqueued_at = t
         call.left = call.left_at = None
-        self._emit(out, "queue_joined", call, t, queue=call.queue, position=_int(m.get("Position")))
+        self._emit(out, "queue_joined", call, t, queue=call.queue, position=_int(m.get("Position")), channel=call.inbound)
 
     def _agent_legs(self, call: _Call, m: Mapping[str, str]) -> None:
         dest = m.get("DestChannel")
@@ -354,7 +358,8 @@ class CallTracker:
 
     def _on_agent_called(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
         self._agent_legs(call, m)
-        self._emit(out, "agent_ringing", call, t, queue=m.get("Queue"), agent=m.get("MemberName"), interface=m.get("Interface"))
+        self._emit(out, "agent_ringing", call, t, queue=m.get("Queue"), agent=m.get("MemberName"), interface=m.get("Interface"),
+                   channel=call.inbound, agent_channel=m.get("DestChannel"))
 
     def _on_ring_noanswer(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
         self._emit(out, "agent_no_answer", call, t, queue=m.get("Queue"), agent=m.get("MemberName"), interface=m.get("Interface"), ring_ms=_int(m.get("RingTime")))
@@ -366,7 +371,8 @@ class CallTracker:
         call.interface = m.get("Interface")
         call.left, call.left_at = "answered", t
         wait = t - call.enqueued_at if call.enqueued_at is not None else _float(m.get("HoldTime"))
-        self._emit(out, "answered", call, t, queue=m.get("Queue"), agent=call.agent, interface=call.interface, wait_s=wait)
+        self._emit(out, "answered", call, t, queue=m.get("Queue"), agent=call.agent, interface=call.interface, wait_s=wait,
+                   channel=call.inbound, agent_channel=m.get("DestChannel"))
 
     def _on_agent_complete(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
         call.completed_at = t

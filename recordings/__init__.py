@@ -1,1 +1,1 @@
-"""Call recordings: policy, pause, playback and retention (issue: recordings)."""
+"""Call recordings: policy per queue, consent, pauses for card data, storage with optional encryption, playback and retention."""

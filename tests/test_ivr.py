@@ -204,7 +204,7 @@ def test_the_recorded_asyncagi_call_gets_the_same_commands(tmp_path):
 def test_ivr_check_and_draw_commands(tmp_path):
     run = lambda *a: subprocess.run([sys.executable, "-m", "callcenter.cli", "ivr", *a], capture_output=True, text=True)  # noqa: E731
     ok = run("check", str(MAIN))
-    assert ok.returncode == 0 and "11 nodes" in ok.stdout
+    assert ok.returncode == 0 and "12 nodes" in ok.stdout
     bad = run("check", str(write(tmp_path, "flow: x\nstart: a\nnodes:\n  a: {kind: play, prompt: p, next: zz}\n")))
     assert bad.returncode == 1 and "flow.yaml:4: node 'a': next goes to unknown node 'zz'" in bad.stderr
     tree = run("draw", str(MAIN)).stdout

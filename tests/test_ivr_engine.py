@@ -63,7 +63,7 @@ async def run_call(tmp_path, caller_script: str, clock: float, seconds: float = 
     await client.connected.wait()
     if heartbeat:
         await engine.beat()
-        assert abs(int(server.sim.dialplan.globals["CALLCENTER_IVR_HEARTBEAT"]) - server.sim.now) <= 1
+        assert abs(int(server.sim.dialplan.globals["CALLCENTER_IVR_HEARTBEAT"]) - server.sim.now) < 5, "the heartbeat is the PBX clock (from Ping), not ours"
     server.handle(Message([("Action", "Originate"), ("Channel", "Local/s@callcenter-ivr"), ("Context", "callers"), ("Exten", caller_script),
                            ("CallerID", '"Ana" <5511912345678>')]))
     while server.sim.now < server.start_at + seconds * 20 and (not engine.finished or engine.sessions) and not (not heartbeat and server.queue_log_lines):

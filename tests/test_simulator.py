@@ -130,7 +130,6 @@ def test_monitoring_a_fast_simulated_day_over_the_socket():
     answered = [r for r in records if r.outcome == "answered"]
     assert sum(q.completed for q in server.sim.queues.queues.values()) == len(answered)
     assert all(0 <= r.wait_s < 700 and r.talk_s >= 14 for r in answered), "times come from Asterisk's Timestamp, in sim seconds"
-    assert server.late_s < 1.0
 
 
 def test_agents_put_callers_on_hold_and_the_tracker_counts_it():

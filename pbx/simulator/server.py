@@ -106,3 +106,10 @@ def build(username: str, secret: str, *, agents: int = 10, model: TrafficModel |
                              dialplan=dialplan or ETC / "extensions.conf")
     server.configure(simulated_queues(agents), model, seed)
     return server
+
+
+def truth(server: SimulatorServer) -> str:
+    """The simulator's own count of what happened (calls generated, answered and abandoned per queue), to check reports against."""
+    generated = server.traffic.generated["calls"] if server.traffic else 0
+    per_queue = "; ".join(f"{q.conf.name}: {q.completed} answered, {q.abandoned} abandoned" for q in server.sim.queues.queues.values())
+    return f"Simulator: {generated} calls generated; {per_queue}"

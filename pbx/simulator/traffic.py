@@ -45,6 +45,10 @@ class TrafficModel:
     hold_mean_s: float = 30.0
     queue_timeout_s: int = 600
     entry: str = "Local/s@ivr-main"
+    caller_context: str = "sim-callers"
+    languages: tuple[tuple[str, float], ...] = ()
+    known_callers: tuple[tuple[str, str], ...] = ()
+    known_share: float = 0.0
 
 
 @dataclass
@@ -85,6 +89,8 @@ class Traffic:
         self.sim.at(delay, self._arrive)
 
     def _caller(self) -> tuple[str, str]:
+        if self.model.known_callers and self.rng.random() < self.model.known_share:
+            return self.rng.choice(self.model.known_callers)
         if self._recent and self.rng.random() < self.model.repeat_share:
             return self.rng.choice(self._recent)
         number = "55" + str(self.rng.choice([11, 21, 31, 41, 51, 61, 71, 81])) + "9" + f"{self.rng.randrange(10**8):08d}"
@@ -97,11 +103,12 @@ class Traffic:
         if not self._running:
             return
         number, name = self._caller()
-        digits = self._menu_choice()
+        digits = self._pick(self.model.menu)
+        language = self._pick(self.model.languages) if self.model.languages else ""
         exten, _, context = self.model.entry[len("Local/"):].partition("@")
-        variables = (f"CALLER_THINK={self.rng.uniform(*self.model.think_s):.2f},CALLER_DIGITS={digits},"
+        variables = (f"CALLER_THINK={self.rng.uniform(*self.model.think_s):.2f},CALLER_DIGITS={digits},CALLER_LANG={language},"
                      f"CALLER_PATIENCE={self.rng.expovariate(1 / self.model.patience_mean_s):.2f}")
-        action = Message([("Action", "Originate"), ("Channel", f"Local/{exten}@{context}"), ("Context", "sim-callers"),
+        action = Message([("Action", "Originate"), ("Channel", f"Local/{exten}@{context}"), ("Context", self.model.caller_context),
                           ("Exten", "caller"), ("Priority", "1"), ("CallerID", f'"{name}" <{number}>'), ("Async", "true"),
                           ("Timeout", "30000"), ("Variable", variables)])
         actions.originate(self.sim, action)
@@ -110,13 +117,13 @@ class Traffic:
         self.callers.append((number, name))
         self._schedule_next()
 
-    def _menu_choice(self) -> str:
+    def _pick(self, shares: tuple[tuple[str, float], ...]) -> str:
         pick = self.rng.random()
-        for digits, share in self.model.menu:
+        for digits, share in shares:
             pick -= share
             if pick <= 0:
                 return digits
-        return self.model.menu[-1][0]
+        return shares[-1][0]
 
     def draw(self, ch: Channel, name: str) -> str:
         """${SIM_DRAW(name)}: one value of the model for this channel."""

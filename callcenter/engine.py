@@ -1,0 +1,302 @@
+"""The engine: one AMI connection driving the tracker, the IVR, the ACD and the panel's live board.
+
+Everything here runs on one asyncio loop and is the only code that changes
+live state. The panel (other threads, or other processes through Redis)
+reaches it only by `submit`ting checked requests; the engine answers and
+pushes updates through the notifier.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, TextIO
+
+from sqlalchemy import select, update
+
+from acd.app_queue import AgentRegistry, AppQueueACD
+from acd.desk import AppQueueDesk, NativeDesk
+from acd.machine import ACD, StateChange
+from acd.model import QueueSettings
+from acd.native import NativeACD
+from callcenter import config
+from callcenter.db import CallStore
+from callcenter.exceptions import AMIError, Refused
+from callcenter.models import Call, User
+from callcenter.monitor import Monitor
+from cti_panel.controls import Controls, Directory, Request
+from cti_panel.customers import HttpLookup, Lookup, TableLookup, last_calls
+from cti_panel.live import LiveBoard, LiveCall, Note
+from cti_panel.notifier import Notifier
+from cti_panel.users import Who
+from ivr.engine import IVREngine
+from ivr.flow import Flow
+from pbx.client import AMIClient, ClientOptions, Snapshot
+from pbx.codec import Message
+from pbx.tracker import CallTracker, DomainEvent, event_time
+from recordings.library import Library
+from recordings.recorder import OPT_OUT_VARIABLE, Recorder
+from recordings.vault import open_vault
+from reports.queue_log import AgentChange
+from reports.store import save_agent_changes
+
+log = logging.getLogger(__name__)
+REQUESTS_CHANNEL = "callcenter:requests"
+
+
+def directory(settings: config.Settings, store: CallStore) -> Directory:
+    """What requests are checked against: configured queues, reasons and dispositions; agents from the users table."""
+    configured = {a.name: (a.interface, None, tuple(a.queues)) for a in settings.acd.agents}
+
+    def agents() -> dict[str, tuple[str, str | None, tuple[str, ...]]]:
+        with store.sessions() as s:
+            rows = s.execute(select(User.agent, User.interface, User.extension, User.queues)
+                             .where(User.agent.is_not(None), User.disabled.is_(False)))
+            return configured | {agent: (interface or configured.get(agent, ("", None, ()))[0], extension, tuple(queues or ()))
+                                 for agent, interface, extension, queues in rows}
+
+    p = settings.panel
+    return Directory(tuple(settings.acd.queues), tuple(settings.acd.pause_reasons), tuple(p.dispositions), agents,
+                     p.dial_context, p.transfer_context, p.queue_context)
+
+
+class Engine:
+    """The call center's engine on one AMI connection."""
+
+    def __init__(self, settings: config.Settings, store: CallStore, flows: list[Flow], notifier: Notifier, *,
+                 options: ClientOptions | None = None, out: TextIO | None = sys.stdout, as_json: bool = False,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.settings, self.store, self.notifier, self.clock = settings, store, notifier, clock
+        self.board = LiveBoard({**{q: s.service_level_s for q, s in settings.acd.queues.items()}, **settings.panel.service_level_s},
+                               settings.panel.timezone)
+        self.monitor = Monitor(CallTracker(), store, out, as_json=as_json, listeners=[self._on_call_events])
+        self.registry = AgentRegistry()
+        self.client = AMIClient(options or client_options(settings), self._on_event, self._on_resync)
+        self.native = self._native() if settings.acd.mode == "native" else None
+        self.ivr = IVREngine(self.client, flows, on_records=self._ivr_records, on_handoff=self._handoff if self.native else None)
+        skills = {a.name: a.skills for a in settings.acd.agents}
+        queue_skills = {name: q.skill for name, q in settings.acd.queues.items() if q.skill}
+        desk = NativeDesk(self.native, skills) if self.native else AppQueueDesk(AppQueueACD(self.client, queue_skills), skills)
+        self.directory = directory(settings, store)
+        self.recorder: Recorder | None = None
+        self.library: Library | None = None
+        self.library = recordings_library(settings, store)
+        if self.library is not None:
+            self.recorder = Recorder(settings.recordings, Path(settings.paths.recordings), self.library, self._send, self._spawn, clock)
+        self.controls = Controls(self._send, self.board, desk, self.directory, self._wrapup,
+                                 lambda linkedid, held: self.monitor.on_acd("hold" if held else "unhold", linkedid, self.clock()),
+                                 self._record if self.recorder else None)
+        table = TableLookup(store.sessions)
+        self.lookup: Lookup = HttpLookup(settings.panel.crm_url, settings.panel.crm_timeout_s, table) if settings.panel.crm_url else table
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._tasks: set[asyncio.Task] = set()
+
+    # wiring ----------------------------------------------------------------------
+    def _native(self) -> NativeACD:
+        acd = self.settings.acd
+        queues = {name: QueueSettings(name, **q.model_dump(exclude={"skill"})) for name, q in acd.queues.items()}
+        native = NativeACD(self.client, ACD(queues, pause_reasons=tuple(acd.pause_reasons)), on_commands=self._on_acd_commands,
+                           on_call=self.monitor.on_acd)
+        for agent in acd.agents:
+            native.login(agent.name, agent.interface, agent.queues, agent.skills)
+        return native
+
+    def _ivr_records(self, linkedid: str, records: list[Any]) -> None:
+        """The IVR's steps go on the call's timeline; a caller's recording opt-out goes to the recorder."""
+        self.store.save_timeline(linkedid, IVREngine.timeline(records, self.clock()))
+        if self.recorder is not None and any(r.kind == "attach" and str(r.data.get(OPT_OUT_VARIABLE)) in ("1", "yes", "true") for r in records):
+            self.recorder.opted_out.add(linkedid)
+
+    def _handoff(self, channel: str, linkedid: str, done: dict[str, Any]) -> None:
+        assert self.native is not None
+        self.native.handoff(channel, linkedid, done["queue"], done["priority"], {skill: 1 for skill in done.get("skills", [])}, done.get("attached"))
+
+    def _on_acd_commands(self, commands: list[Any]) -> None:
+        self._agent_states([c for c in commands if isinstance(c, StateChange)])
+
+    def _agent_states(self, changes: list[StateChange]) -> None:
+        if not changes:
+            return
+        save_agent_changes(self.store, [AgentChange(int(c.at), c.agent, None, c.state.value, c.reason) for c in changes])
+        for change in changes:
+            self.notifier.send(self.board.on_agent(change))
+
+    async def _record(self, call: LiveCall, who: Who, op: str) -> None:
+        assert self.recorder is not None
+        await self.recorder.request(call.linkedid, who.agent or "", op, call.channel, call.queue)
+
+    def _on_call_events(self, events: list[DomainEvent]) -> None:
+        for event in events:
+            if self.recorder is not None:
+                self.recorder.on_call(event)
+            notes = self.board.on_call(event)
+            pops = [n for n in notes if n.event == "pop"]
+            self.notifier.send([n for n in notes if n.event != "pop"])
+            for pop in pops:
+                self._spawn(self._pop(pop))
+
+    async def _pop(self, note: Note) -> None:
+        """The screen pop, with the customer record and the number's last calls (looked up off the loop: a CRM may be slow)."""
+        number = note.payload.get("number") or ""
+        customer, history = await asyncio.to_thread(lambda: (self.lookup.find(number), last_calls(self.store.sessions, number)))
+        self.notifier.send([Note(note.room, "pop", {**note.payload, "customer": customer, "last_calls": history})])
+
+    def _on_event(self, message: Message, arrival: float) -> None:
+        self.monitor.on_event(message, arrival)
+        if self.recorder is not None:
+            self.recorder.on_ami(message)
+        self._agent_states(self.registry.feed(message, event_time(message, arrival)))
+        self.ivr.on_event(message, arrival)
+        if self.native is not None:
+            self.native.on_event(message, arrival)
+
+    async def _on_resync(self, snapshot: Snapshot) -> None:
+        self.monitor.on_resync(snapshot)
+        self._agent_states(self.registry.resync(snapshot.queue_members, snapshot.at))
+        await self.ivr.on_resync(snapshot.channels)
+        if self.native is not None:
+            self.native.on_resync(snapshot.channels)
+
+    async def _send(self, action: dict[str, str]) -> Any:
+        return await self.client.send_action(action)
+
+    def _wrapup(self, linkedid: str, agent: str, disposition: str, notes: str) -> bool:
+        with self.store.sessions.begin() as s:
+            done = s.execute(update(Call).where(Call.linkedid == linkedid, Call.agent == agent).values(disposition=disposition, notes=notes))
+            return bool(done.rowcount)
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("engine task failed", exc_info=task.exception())
+
+    # requests from the panel -----------------------------------------------------------
+    def submit(self, payload: dict[str, Any]) -> None:
+        """From any thread: a checked request for the engine's loop."""
+        if self.loop is None:
+            raise RuntimeError("the engine is not running")
+        self.loop.call_soon_threadsafe(self.on_request, payload)
+
+    def on_request(self, payload: dict[str, Any]) -> None:
+        """On the loop: a request the panel checked (`name`, `values`, `who`), answered on its socket."""
+        self._spawn(self._answer(payload))
+
+    async def _answer(self, payload: dict[str, Any]) -> None:
+        who = Who(**{**payload["who"], "queues": tuple(payload["who"].get("queues") or ())})
+        sid = payload["sid"]
+        if payload["name"] == "snapshot":
+            view = self.board.snapshot(list(who.queues) or None) if who.supervises else self.board.agent_view(who.agent or "")
+            self.notifier.to_socket(sid, "snapshot", view)
+            return
+        try:
+            result = await self.controls.run(Request(who, payload["name"], payload["values"]))
+            reply = {"id": payload.get("id", 0), "ok": True, **result}
+        except Refused as exc:
+            reply = {"id": payload.get("id", 0), "ok": False, "error": str(exc)}
+        except AMIError as exc:
+            log.warning("%s by %s failed: %s", payload["name"], who.login, exc)
+            reply = {"id": payload.get("id", 0), "ok": False, "error": f"the PBX refused: {exc}"}
+        self.notifier.to_socket(sid, "reply", reply)
+
+    async def listen_redis(self, url: str) -> None:
+        """Requests from panel workers in other processes, over Redis pub/sub."""
+        import redis.asyncio as redis
+
+        connection = redis.from_url(url)
+        pubsub = connection.pubsub()
+        await pubsub.subscribe(REQUESTS_CHANNEL)
+        try:
+            async for message in pubsub.listen():
+                if message.get("type") != "message":
+                    continue
+                try:
+                    self.on_request(json.loads(message["data"]))
+                except (ValueError, KeyError, TypeError) as exc:
+                    log.warning("unreadable panel request on Redis: %s", exc)
+        finally:
+            await pubsub.aclose()
+            await connection.aclose()
+
+    # running -------------------------------------------------------------------------
+    async def run(self, heartbeat_every: float = 10.0, tick_every: float = 1.0, once: bool = False, purge_every: float = 3600.0) -> None:
+        """Connect and serve until cancelled (or, with `once`, until the connection drops)."""
+        self.loop = asyncio.get_running_loop()
+        background = [asyncio.create_task(self.ivr.heartbeat(heartbeat_every)), asyncio.create_task(self._ticking(tick_every))]
+        if self.library is not None:
+            background.append(asyncio.create_task(self._purging(purge_every)))
+        if self.settings.panel.message_queue:
+            background.append(asyncio.create_task(self.listen_redis(self.settings.panel.message_queue)))
+        try:
+            await self.client.run(once=once)
+        finally:
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
+            await self.ivr.stop()
+            if self.native is not None:
+                await self.native.stop()
+            for task in list(self._tasks):
+                task.cancel()
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+            await self.client.close()
+
+    async def _purging(self, every: float) -> None:
+        """Retention, scheduled: what `callcenter recordings purge` does, every `every` seconds."""
+        assert self.library is not None
+        while True:
+            try:
+                deleted, _ = await asyncio.to_thread(self.library.purge, datetime.now(timezone.utc))
+                if deleted:
+                    log.info("retention deleted %d recording(s)", len(deleted))
+            except Exception:  # noqa: BLE001 - a failed purge (storage down) is logged and tried again next time
+                log.exception("recordings purge failed")
+            await asyncio.sleep(every)
+
+    async def _ticking(self, every: float) -> None:
+        while True:
+            await asyncio.sleep(every)
+            if self.client.connected.is_set():
+                if self.native is not None:
+                    self.native.tick()
+                self.notifier.send(self.board.tick(self.clock()))
+
+
+def recordings_library(settings: config.Settings, store: CallStore) -> Library | None:
+    """The recordings index and vault (under data_dir/vault unless in S3), or None with recordings off."""
+    if not settings.recordings.enabled:
+        return None
+    return Library(store.sessions, open_vault(settings.recordings, Path(settings.paths.data_dir) / "vault"), settings.recordings)
+
+
+def client_options(settings: config.Settings) -> ClientOptions:
+    """The AMI client's options from the [ami] section (the secret is required)."""
+    ami = settings.ami
+    assert ami.secret is not None
+    return ClientOptions(
+        host=ami.host, port=ami.port, username=ami.username, secret=ami.secret.get_secret_value(),
+        ping_interval=ami.ping_interval, ping_timeout=ami.ping_timeout, connect_timeout=ami.connect_timeout,
+        reconnect_min=ami.reconnect_min, reconnect_max=ami.reconnect_max, max_frame_bytes=ami.max_frame_bytes,
+    )
+
+
+class RedisBus:
+    """Panel side of the Redis path: requests published for the engine's `listen_redis`."""
+
+    def __init__(self, url: str) -> None:
+        import redis
+
+        self.redis = redis.Redis.from_url(url)
+
+    def submit(self, payload: dict[str, Any]) -> None:
+        """Publish one request."""
+        self.redis.publish(REQUESTS_CHANNEL, json.dumps(payload))

@@ -1,0 +1,260 @@
+"""What panel users may ask the engine to do, checked, then turned into AMI actions.
+
+Every request arrives as (who, name, data): `who` comes from the server-side
+session, `data` from a browser and is trusted for nothing. `check` is pure:
+it refuses a role that may not ask, a malformed field or a target that does
+not exist, and returns a `Request` with clean values. Numbers are E.164
+digits only and go into fixed dialplan contexts from the configuration; no
+channel, context, application or data from a browser ever reaches an
+Originate, Redirect or transfer (the CVE-2024-42365 class of AMI injection).
+`Controls` carries a checked request out over AMI and the ACD. Hold mutes the
+caller both ways with MUTEAUDIO (set through Setvar, so the AMI user needs no
+`system` privilege) and keeps the call in its bridge: moving the caller out
+(Redirect, Park) would end app_queue's accounting of the call at that moment.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable, Protocol
+
+from callcenter.exceptions import Refused
+from cti_panel.live import LiveBoard, LiveCall
+from cti_panel.users import Who
+
+NUMBER = re.compile(r"\+?[0-9]{2,15}")
+NAME = re.compile(r"[A-Za-z0-9_.-]{1,80}")
+SPY_OPTIONS = {"listen": "qE", "whisper": "qwE", "barge": "qBE"}
+MAX_NOTES = 4000
+
+AGENT, SUPERVISOR = ("agent",), ("supervisor", "admin")
+ROLES_FOR = {
+    "state": AGENT, "dial": AGENT, "record": AGENT, "hangup": AGENT, "hold": AGENT, "unhold": AGENT, "transfer": AGENT, "wrapup": AGENT,
+    "spy": SUPERVISOR, "force": SUPERVISOR, "move": SUPERVISOR, "priority": SUPERVISOR,
+}
+
+
+@dataclass(frozen=True)
+class Directory:
+    """What the server knows to check requests against: the call center's own configuration."""
+
+    queues: tuple[str, ...]
+    pause_reasons: tuple[str, ...]
+    dispositions: tuple[str, ...]
+    agents: Callable[[], dict[str, tuple[str, str | None, tuple[str, ...]]]] = dict
+    dial_context: str = "callcenter-outbound"
+    transfer_context: str = "callcenter-transfer"
+    queue_context: str = "callcenter-queues"
+
+
+@dataclass(frozen=True)
+class Request:
+    """A checked request: what to do, by whom, with clean values."""
+
+    who: Who
+    name: str
+    values: dict[str, Any]
+
+
+def _text(data: dict[str, Any], key: str, limit: int = 80) -> str:
+    value = data.get(key)
+    if not isinstance(value, str) or not value or len(value) > limit:
+        raise Refused(f"{key}: expected text of at most {limit} characters")
+    return value
+
+
+def _choice(data: dict[str, Any], key: str, allowed: tuple[str, ...] | dict[str, Any]) -> str:
+    value = _text(data, key)
+    if value not in allowed:
+        raise Refused(f"{key} {value!r}: one of {', '.join(allowed)}")
+    return value
+
+
+def _number(data: dict[str, Any], key: str = "number") -> str:
+    value = data.get(key)
+    if not isinstance(value, str) or not NUMBER.fullmatch(value):
+        raise Refused(f"{key}: digits only (E.164, an optional leading +, at most 15 digits)")
+    return value.lstrip("+")
+
+
+def _agent(data: dict[str, Any], directory: Directory, who: Who | None = None) -> tuple[str, str, str | None]:
+    """A known agent (interface, extension); for a supervisor with a list of queues, only an agent working in one of them."""
+    value = _text(data, "agent")
+    known = directory.agents().get(value)
+    if known is None:
+        raise Refused(f"agent {value!r}: no such agent")
+    interface, extension, queues = known
+    if who is not None and who.queues and queues and not set(queues) & set(who.queues):
+        raise Refused(f"agent {value!r} works in none of the queues you supervise")
+    return value, interface, extension
+
+
+def check(who: Who, name: Any, data: Any, directory: Directory) -> Request:
+    """A browser's request, refused unless this user's role may ask it and every field is well formed."""
+    if not isinstance(name, str) or name not in ROLES_FOR:
+        raise Refused(f"unknown request {str(name)[:40]!r}")
+    if who.role not in ROLES_FOR[name]:
+        raise Refused(f"{name}: not allowed for the {who.role} role")
+    if not isinstance(data, dict):
+        raise Refused(f"{name}: expected an object")
+    if name in AGENT_NEEDS_PHONE and not (who.agent and who.interface):
+        raise Refused(f"{name}: this user has no agent or phone")
+    values: dict[str, Any] = {}
+    if name == "state":
+        values["state"] = _choice(data, "state", ("available", "pause", "logout"))
+        if values["state"] == "pause":
+            values["reason"] = _choice(data, "reason", directory.pause_reasons)
+    elif name == "dial":
+        values["number"] = _number(data)
+    elif name == "record":
+        values["op"] = _choice(data, "op", ("start", "pause", "resume"))
+    elif name == "transfer":
+        values["how"] = _choice(data, "how", ("blind", "attended"))
+        kind = values["kind"] = _choice(data, "kind", ("agent", "queue", "number"))
+        if kind == "agent":
+            extension = _agent(data, directory)[2]
+            if not extension:
+                raise Refused(f"agent {data['agent']!r} has no extension to transfer to")
+            values["context"], values["exten"] = directory.transfer_context, extension
+        elif kind == "queue":
+            values["context"], values["exten"] = directory.queue_context, _choice(data, "queue", directory.queues)
+        else:
+            values["context"], values["exten"] = directory.transfer_context, _number(data)
+    elif name == "wrapup":
+        values["linkedid"] = _text(data, "linkedid", 64)
+        values["disposition"] = _choice(data, "disposition", directory.dispositions)
+        notes = data.get("notes", "")
+        if not isinstance(notes, str) or len(notes) > MAX_NOTES:
+            raise Refused(f"notes: text of at most {MAX_NOTES} characters")
+        values["notes"] = notes
+    elif name == "spy":
+        if not who.interface:
+            raise Refused("spy: this supervisor has no phone to listen on")
+        values["agent"], values["interface"], _ = _agent(data, directory, who)
+        values["mode"] = _choice(data, "mode", SPY_OPTIONS)
+    elif name == "force":
+        values["agent"], values["interface"], _ = _agent(data, directory, who)
+        values["action"] = _choice(data, "action", ("pause", "logout"))
+        if values["action"] == "pause":
+            values["reason"] = _choice(data, "reason", directory.pause_reasons)
+    elif name == "move":
+        values["linkedid"], values["queue"] = _text(data, "linkedid", 64), _choice(data, "queue", directory.queues)
+    elif name == "priority":
+        values["linkedid"] = _text(data, "linkedid", 64)
+        priority = data.get("priority")
+        if not isinstance(priority, int) or isinstance(priority, bool) or not 0 <= priority <= 10:
+            raise Refused("priority: a whole number from 0 to 10")
+        values["priority"] = priority
+    return Request(who, name, values)
+
+
+AGENT_NEEDS_PHONE = ("state", "dial", "hangup", "hold", "unhold", "transfer", "record")
+
+
+class AgentDesk(Protocol):
+    """Agents' state in whichever ACD runs the queues (app_queue or native)."""
+
+    async def login(self, agent: str, interface: str, queues: list[str]) -> None: ...
+
+    async def logout(self, agent: str, interface: str, queues: list[str]) -> None: ...
+
+    async def pause(self, agent: str, interface: str, reason: str) -> None: ...
+
+    async def unpause(self, agent: str, interface: str) -> None: ...
+
+    async def move(self, call: LiveCall, queue: str) -> None: ...
+
+    async def priority(self, call: LiveCall, priority: int) -> None: ...
+
+
+class Controls:
+    """Carries out checked requests: AMI actions for calls, the desk for agent states, the store for wrap-ups."""
+
+    def __init__(self, send: Callable[[dict[str, str]], Any], board: LiveBoard, desk: AgentDesk, directory: Directory,
+                 wrapup: Callable[[str, str, str, str], bool], on_hold: Callable[[str, bool], None],
+                 record: Callable[[LiveCall, Who, str], Awaitable[None]] | None = None) -> None:
+        self.send, self.board, self.desk, self.directory, self.wrapup, self.on_hold = send, board, desk, directory, wrapup, on_hold
+        self.record = record
+
+    async def run(self, request: Request) -> dict[str, Any]:
+        """Do it; the answer the browser gets back."""
+        return await getattr(self, f"_{request.name}")(request.who, **request.values) or {"ok": True}
+
+    def _agent_queues(self, who: Who) -> list[str]:
+        return list(who.queues) or list(self.directory.queues)
+
+    def _my_call(self, who: Who) -> LiveCall:
+        call = self.board.call_of(who.agent or "")
+        if call is None or not call.channel:
+            raise Refused("no call in progress")
+        return call
+
+    def _waiting(self, who: Who, linkedid: str, *queues: str) -> LiveCall:
+        call = self.board.find_waiting(linkedid)
+        if call is None:
+            raise Refused(f"caller {linkedid!r} is not waiting in a queue")
+        outside = [q for q in (call.queue or "", *queues) if who.queues and q not in who.queues]
+        if outside:
+            raise Refused(f"queue {outside[0]!r} is not one you supervise")
+        return call
+
+    async def _state(self, who: Who, state: str, reason: str | None = None) -> None:
+        assert who.agent and who.interface
+        if state == "logout":
+            await self.desk.logout(who.agent, who.interface, self._agent_queues(who))
+            return
+        await self.desk.login(who.agent, who.interface, self._agent_queues(who))
+        if state == "pause":
+            await self.desk.pause(who.agent, who.interface, reason or "")
+        else:
+            await self.desk.unpause(who.agent, who.interface)
+
+    async def _dial(self, who: Who, number: str) -> None:
+        await self.send({"Action": "Originate", "Channel": who.interface or "", "Context": self.directory.dial_context, "Exten": number,
+                         "Priority": "1", "CallerID": f"<{who.extension or ''}>", "Async": "true", "Timeout": "30000"})
+
+    async def _record(self, who: Who, op: str) -> None:
+        if self.record is None:
+            raise Refused("recordings are off")
+        await self.record(self._my_call(who), who, op)
+
+    async def _hangup(self, who: Who) -> None:
+        await self.send({"Action": "Hangup", "Channel": self._my_call(who).channel or ""})
+
+    async def _hold(self, who: Who, held: bool = True) -> None:
+        call = self._my_call(who)
+        await self.send({"Action": "Setvar", "Channel": call.channel or "", "Variable": "MUTEAUDIO(all)", "Value": "on" if held else "off"})
+        self.on_hold(call.linkedid, held)
+
+    async def _unhold(self, who: Who) -> None:
+        await self._hold(who, held=False)
+
+    async def _transfer(self, who: Who, how: str, kind: str, context: str, exten: str) -> None:
+        call = self._my_call(who)
+        if not call.agent_channel:
+            raise Refused("transfer: the agent's leg of this call is not known yet")
+        action = "BlindTransfer" if how == "blind" else "Atxfer"
+        await self.send({"Action": action, "Channel": call.agent_channel, "Context": context, "Exten": exten})
+
+    async def _wrapup(self, who: Who, linkedid: str, disposition: str, notes: str) -> None:
+        if not self.wrapup(linkedid, who.agent or "", disposition, notes):
+            raise Refused(f"call {linkedid!r}: not one of your calls")
+
+    async def _spy(self, who: Who, agent: str, interface: str, mode: str) -> None:
+        call = self.board.call_of(agent)
+        target = call.agent_channel if call is not None and call.agent_channel else interface
+        await self.send({"Action": "Originate", "Channel": who.interface or "", "Application": "ChanSpy",
+                         "Data": f"{target},{SPY_OPTIONS[mode]}", "CallerID": f"<{who.extension or ''}>", "Async": "true"})
+
+    async def _force(self, who: Who, agent: str, interface: str, action: str, reason: str | None = None) -> None:
+        if action == "logout":
+            await self.desk.logout(agent, interface, list(self.directory.queues))
+        else:
+            await self.desk.pause(agent, interface, reason or "")
+
+    async def _move(self, who: Who, linkedid: str, queue: str) -> None:
+        await self.desk.move(self._waiting(who, linkedid, queue), queue)
+
+    async def _priority(self, who: Who, linkedid: str, priority: int) -> None:
+        await self.desk.priority(self._waiting(who, linkedid), priority)

@@ -1,0 +1,263 @@
+"""The live board: what agents and supervisors see, kept from the engine's events.
+
+Pure and synchronous, like the tracker it listens to: `on_call(event)` takes a
+call's domain event, `on_agent(change)` an agent's state change, and each
+returns the notes to push (`Note(room, event, payload)`). The notifier is the
+only code that sends them; the board never touches a socket.
+
+Rooms are chosen here, from the data, never from what a browser asks:
+``agent:<name>`` gets that agent's pops and call card, ``queue:<name>`` the
+queue's figures, ``supervisors`` every agent's state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from acd.machine import StateChange
+from pbx.tracker import DomainEvent
+
+BUCKET_S = 900
+SUPERVISORS = "supervisors"
+
+
+def agent_room(name: str) -> str:
+    """The room of one agent's own screen."""
+    return f"agent:{name}"
+
+
+def queue_room(name: str) -> str:
+    """The room of one queue's wallboard tile."""
+    return f"queue:{name}"
+
+
+@dataclass(frozen=True)
+class Note:
+    """One Socket.IO message to send: to which room, which event, what data."""
+
+    room: str
+    event: str
+    payload: dict[str, Any]
+
+
+@dataclass
+class LiveCall:
+    """A call in progress as the panel needs it: who, what they keyed, where it is, which channels to act on."""
+
+    linkedid: str
+    number: str | None = None
+    name: str | None = None
+    digits: str = ""
+    queue: str | None = None
+    waiting_since: float | None = None
+    priority: int = 0
+    agent: str | None = None
+    channel: str | None = None
+    agent_channel: str | None = None
+    answered_at: float | None = None
+    held: bool = False
+
+    def card(self, now: float) -> dict[str, Any]:
+        """The call as an agent's call card shows it."""
+        return {"linkedid": self.linkedid, "number": self.number, "name": self.name, "digits": self.digits, "queue": self.queue,
+                "wait_s": round((self.answered_at or now) - self.waiting_since, 1) if self.waiting_since is not None else None,
+                "answered_at": self.answered_at, "held": self.held}
+
+
+@dataclass
+class AgentRow:
+    """One agent on the wallboard."""
+
+    name: str
+    state: str = "logged_out"
+    reason: str | None = None
+    since: float = 0.0
+    call: str | None = None
+
+    def row(self, calls: dict[str, LiveCall]) -> dict[str, Any]:
+        """The agent as the wallboard lists it, with the number of the call they are on."""
+        call = calls.get(self.call or "")
+        return {"name": self.name, "state": self.state, "reason": self.reason, "since": self.since,
+                "call": {"number": call.number, "queue": call.queue} if call else None}
+
+
+@dataclass
+class QueueDay:
+    """One queue's figures today, and its callers waiting now."""
+
+    name: str
+    service_level_s: float = 20.0
+    waiting: dict[str, float] = field(default_factory=dict)
+    offered: int = 0
+    answered: int = 0
+    answered_in_sl: int = 0
+    abandoned: int = 0
+    buckets: dict[int, list[int]] = field(default_factory=dict)
+
+    def bucket(self, t: float) -> list[int]:
+        """offered, answered, answered within the service level, abandoned, in the 15 minutes around t."""
+        return self.buckets.setdefault(int(t // BUCKET_S) * BUCKET_S, [0, 0, 0, 0])
+
+    def tile(self, now: float) -> dict[str, Any]:
+        """The queue's wallboard tile: service level is answered within the threshold over answered plus abandoned."""
+        handled = self.answered + self.abandoned
+        return {"name": self.name, "waiting": len(self.waiting),
+                "longest_wait_s": round(now - min(self.waiting.values()), 1) if self.waiting else 0.0,
+                "offered": self.offered, "answered": self.answered, "abandoned": self.abandoned,
+                "service_level": round(100.0 * self.answered_in_sl / handled, 1) if handled else None,
+                "chart": [{"start": start, "offered": b[0], "answered": b[1],
+                           "service_level": round(100.0 * b[2] / (b[1] + b[3]), 1) if b[1] + b[3] else None}
+                          for start, b in sorted(self.buckets.items())]}
+
+
+class LiveBoard:
+    """Live calls, agents and today's queue figures; changed only by the engine's event loop."""
+
+    def __init__(self, service_levels: dict[str, float] | None = None, timezone: tzinfo | str = "UTC") -> None:
+        self.service_levels = dict(service_levels or {})
+        self.tz = ZoneInfo(timezone) if isinstance(timezone, str) else timezone
+        self.calls: dict[str, LiveCall] = {}
+        self.agents: dict[str, AgentRow] = {}
+        self.queues: dict[str, QueueDay] = {}
+        self.day: str | None = None
+        self.now = 0.0
+
+    # inputs -----------------------------------------------------------------------
+    def on_call(self, e: DomainEvent) -> list[Note]:
+        """One domain event of a call (from the tracker)."""
+        self._clock(e.t)
+        d = e.data
+        call = self.calls.setdefault(e.linkedid, LiveCall(e.linkedid))
+        out: list[Note] = []
+        if e.kind == "call_started":
+            call.number, call.name = d.get("caller_number"), d.get("caller_name")
+        elif e.kind == "dtmf" and not d.get("in_queue"):
+            call.digits += str(d.get("digit", ""))
+        elif e.kind == "queue_joined":
+            call.queue, call.channel = d.get("queue"), d.get("channel") or call.channel
+            if call.waiting_since is None:
+                call.waiting_since = e.t
+            queue = self._queue(call.queue)
+            if not d.get("resynced"):
+                queue.offered += 1
+                queue.bucket(e.t)[0] += 1
+            queue.waiting[call.linkedid] = call.waiting_since
+            out.append(self._tile(queue))
+        elif e.kind == "agent_ringing" and d.get("agent"):
+            call.channel = d.get("channel") or call.channel
+            out.append(Note(agent_room(d["agent"]), "pop", {**call.card(e.t), "agent": d["agent"], "queue": d.get("queue") or call.queue}))
+        elif e.kind == "answered":
+            out += self._answered(call, e)
+        elif e.kind == "queue_left" and d.get("reason") != "answered":
+            queue = self._queue(d.get("queue") or call.queue)
+            if queue.waiting.pop(call.linkedid, None) is not None and d.get("reason") == "abandoned":
+                queue.abandoned += 1
+                queue.bucket(e.t)[3] += 1
+            out.append(self._tile(queue))
+        elif e.kind in ("hold", "unhold") and call.agent:
+            call.held = e.kind == "hold"
+            out.append(Note(agent_room(call.agent), "call", call.card(e.t)))
+        elif e.kind == "call_ended":
+            out += self._ended(call, e)
+        return out
+
+    def on_agent(self, change: StateChange) -> list[Note]:
+        """One agent state change (from the ACD or app_queue's events)."""
+        self._clock(change.at)
+        agent = self.agents.setdefault(change.agent, AgentRow(change.agent))
+        agent.state, agent.reason, agent.since = change.state.value, change.reason, change.at
+        if change.state.value not in ("on_call", "ringing", "wrap_up"):
+            agent.call = None
+        row = agent.row(self.calls)
+        return [Note(SUPERVISORS, "agent", row), Note(agent_room(agent.name), "me", row)]
+
+    def tick(self, now: float) -> list[Note]:
+        """The clock moves on: a new day starts today's figures afresh."""
+        before = self.day
+        self._clock(now)
+        return [self._tile(q) for q in self.queues.values()] if before != self.day else []
+
+    # reads -----------------------------------------------------------------------
+    def snapshot(self, queues: list[str] | None = None) -> dict[str, Any]:
+        """Everything a wallboard shows, for a supervisor who just connected (only their queues if they have a list)."""
+        names = [q for q in self.queues if queues is None or q in queues]
+        return {"queues": [self.queues[q].tile(self.now) for q in names],
+                "agents": [a.row(self.calls) for a in sorted(self.agents.values(), key=lambda a: a.name)], "now": self.now}
+
+    def agent_view(self, name: str) -> dict[str, Any]:
+        """What an agent's screen shows when it (re)connects: their state and their current call."""
+        agent = self.agents.get(name, AgentRow(name))
+        call = self.calls.get(agent.call or "")
+        return {"me": agent.row(self.calls), "call": call.card(self.now) if call else None}
+
+    def call_of(self, agent: str) -> LiveCall | None:
+        """The call an agent is on now, for call controls: the server decides which channels, never the browser."""
+        row = self.agents.get(agent)
+        call = self.calls.get(row.call or "") if row else None
+        if call is None:
+            call = next((c for c in self.calls.values() if c.agent == agent), None)
+        return call
+
+    def find_waiting(self, linkedid: str) -> LiveCall | None:
+        """A caller still waiting in a queue."""
+        call = self.calls.get(linkedid)
+        return call if call is not None and call.queue and linkedid in self._queue(call.queue).waiting else None
+
+    # helpers ---------------------------------------------------------------------
+    def _answered(self, call: LiveCall, e: DomainEvent) -> list[Note]:
+        d = e.data
+        call.agent, call.answered_at = d.get("agent"), e.t
+        call.channel = d.get("channel") or call.channel
+        call.agent_channel = d.get("agent_channel") or call.agent_channel
+        call.queue = d.get("queue") or call.queue
+        out: list[Note] = []
+        if call.queue:
+            queue = self._queue(call.queue)
+            if queue.waiting.pop(call.linkedid, None) is not None or call.waiting_since is not None:
+                wait = d.get("wait_s") or 0.0
+                queue.answered += 1
+                bucket = queue.bucket(e.t)
+                bucket[1] += 1
+                if wait <= queue.service_level_s:
+                    queue.answered_in_sl += 1
+                    bucket[2] += 1
+            out.append(self._tile(queue))
+        if call.agent:
+            agent = self.agents.setdefault(call.agent, AgentRow(call.agent))
+            agent.call = call.linkedid
+            out += [Note(agent_room(call.agent), "call", call.card(e.t)), Note(SUPERVISORS, "agent", agent.row(self.calls))]
+        return out
+
+    def _ended(self, call: LiveCall, e: DomainEvent) -> list[Note]:
+        self.calls.pop(call.linkedid, None)
+        out: list[Note] = []
+        if call.queue and self._queue(call.queue).waiting.pop(call.linkedid, None) is not None:
+            out.append(self._tile(self._queue(call.queue)))
+        if call.agent:
+            out.append(Note(agent_room(call.agent), "ended", {"linkedid": call.linkedid, "number": call.number,
+                                                              "outcome": e.data.get("outcome")}))
+        return out
+
+    def _queue(self, name: str | None) -> QueueDay:
+        name = name or "?"
+        queue = self.queues.get(name)
+        if queue is None:
+            queue = self.queues[name] = QueueDay(name, self.service_levels.get(name, 20.0))
+        return queue
+
+    def _tile(self, queue: QueueDay) -> Note:
+        return Note(queue_room(queue.name), "queue", queue.tile(self.now))
+
+    def _clock(self, t: float) -> None:
+        self.now = max(self.now, t)
+        day = datetime.fromtimestamp(self.now, self.tz).date().isoformat()
+        if day != self.day:
+            if self.day is not None:
+                for queue in self.queues.values():
+                    queue.offered = queue.answered = queue.answered_in_sl = queue.abandoned = 0
+                    queue.buckets.clear()
+            self.day = day
+

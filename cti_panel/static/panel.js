@@ -1,0 +1,177 @@
+// The panel's browser side: renders what the server pushes, sends requests. Text only
+// ever goes in with textContent, so nothing a caller or a CRM sends can run as code.
+"use strict";
+(function () {
+  const words = JSON.parse(document.getElementById("words").textContent);
+  const app = document.getElementById("app");
+  if (!app) return;
+  const page = app.dataset.page;
+  const $ = (id) => document.getElementById(id);
+  const el = (tag, text, cls) => { const e = document.createElement(tag); if (text !== undefined && text !== null) e.textContent = String(text); if (cls) e.className = cls; return e; };
+  const say = (text) => { const m = $("message"); if (m) m.textContent = text; };
+  const socket = io({ transports: ["websocket"] });
+  let nextId = 1;
+  let currentCall = null;
+  const pending = new Map();
+
+  function send(name, data) {
+    const id = nextId++;
+    pending.set(id, name);
+    socket.emit("request", { id: id, name: name, data: data || {} }, (ack) => {
+      if (ack && !ack.ok) { pending.delete(id); say(words.refused + ": " + ack.error); }
+    });
+  }
+  socket.on("reply", (r) => {
+    const name = pending.get(r.id);
+    pending.delete(r.id);
+    say(r.ok ? (name === "wrapup" ? words.saved : words.done) : words.refused + ": " + r.error);
+  });
+  socket.on("connect_error", (err) => say(String(err.message || err)));
+
+  function label(state) { return words[state] || state; }
+  function seconds(since, now) { return Math.max(0, Math.round((now || Date.now() / 1000) - since)); }
+
+  if (page === "agent") {
+    const showMe = (me) => {
+      $("state").textContent = label(me.state);
+      $("state").className = "state-" + me.state;
+      $("reason").textContent = me.reason || "";
+    };
+    const showCall = (call) => {
+      currentCall = call;
+      $("call-state").textContent = call ? (call.number || "") + (call.held ? " (" + words.hold + ")" : "") : words.no_call;
+    };
+    socket.on("snapshot", (view) => { showMe(view.me); showCall(view.call); });
+    socket.on("me", showMe);
+    socket.on("pop", (pop) => {
+      $("pop").hidden = false;
+      const c = pop.customer;
+      $("pop-name").textContent = c ? c.name : words.unknown_customer;
+      $("pop-company").textContent = c && c.company ? "· " + c.company : "";
+      $("pop-number").textContent = pop.number || "";
+      $("pop-queue").textContent = pop.queue || "";
+      $("pop-wait").textContent = pop.wait_s === null || pop.wait_s === undefined ? "" : pop.wait_s;
+      $("pop-digits").textContent = pop.digits || "";
+      const list = $("pop-history");
+      list.replaceChildren(...(pop.last_calls || []).map((h) => el("li", [h.at.slice(0, 16).replace("T", " "), h.queue || "", h.outcome, h.disposition || "", h.notes || ""].join(" · "))));
+    });
+    socket.on("call", showCall);
+    socket.on("ended", (end) => {
+      showCall(null);
+      $("wrapup").hidden = false;
+      $("wrapup").dataset.linkedid = end.linkedid;
+    });
+    document.querySelectorAll("[data-state]").forEach((b) => b.addEventListener("click", () => {
+      const state = b.dataset.state;
+      send("state", state === "pause" ? { state: state, reason: $("pause-reason").value } : { state: state });
+    }));
+    $("dial").addEventListener("click", () => send("dial", { number: $("dial-number").value.trim() }));
+    $("hangup").addEventListener("click", () => send("hangup"));
+    $("hold").addEventListener("click", () => send("hold"));
+    $("unhold").addEventListener("click", () => send("unhold"));
+    $("rec-start").addEventListener("click", () => send("record", { op: "start" }));
+    $("rec-pause").addEventListener("click", () => send("record", { op: "pause" }));
+    $("rec-resume").addEventListener("click", () => send("record", { op: "resume" }));
+    const transfer = (how) => {
+      const kind = $("xfer-kind").value, target = $("xfer-target").value.trim();
+      const data = { how: how, kind: kind };
+      data[kind] = target;
+      send("transfer", data);
+    };
+    $("xfer-blind").addEventListener("click", () => transfer("blind"));
+    $("xfer-attended").addEventListener("click", () => transfer("attended"));
+    $("save-wrapup").addEventListener("click", () => {
+      send("wrapup", { linkedid: $("wrapup").dataset.linkedid, disposition: $("disposition").value, notes: $("notes").value });
+      $("wrapup").hidden = true;
+      $("notes").value = "";
+      $("pop").hidden = true;
+    });
+  }
+
+  if (page === "wallboard") {
+    const queues = new Map();
+    const agents = new Map();
+    let now = Date.now() / 1000;
+
+    function tile(q) {
+      const box = el("article", null, "card tile");
+      box.dataset.queue = q.name;
+      box.append(el("h2", q.name));
+      const dl = el("dl");
+      const row = (key, value) => { const dt = el("dt", words[key]); const dd = el("dd", value); dd.dataset.key = key; dl.append(dt, dd); };
+      row("waiting", q.waiting);
+      row("longest", q.longest_wait_s + " s");
+      row("service_level", q.service_level === null ? "–" : q.service_level + "%");
+      row("answered", q.answered);
+      row("abandoned", q.abandoned);
+      row("offered", q.offered);
+      box.append(dl);
+      return box;
+    }
+    function drawQueues() {
+      $("queues").replaceChildren(...[...queues.values()].sort((a, b) => a.name.localeCompare(b.name)).map(tile));
+      drawChart();
+    }
+    function drawAgents() {
+      const body = $("agents").querySelector("tbody");
+      body.replaceChildren(...[...agents.values()].sort((a, b) => a.name.localeCompare(b.name)).map((a) => {
+        const tr = el("tr");
+        tr.dataset.agent = a.name;
+        const state = el("td", label(a.state) + (a.reason ? " (" + a.reason + ")" : ""), "state-" + a.state);
+        const actions = el("td");
+        [["listen", "spy", { mode: "listen" }], ["whisper", "spy", { mode: "whisper" }], ["barge", "spy", { mode: "barge" }],
+         ["force_pause", "force", { action: "pause", reason: "coaching" }], ["force_logout", "force", { action: "logout" }]].forEach(([key, name, data]) => {
+          const b = el("button", words[key]);
+          b.addEventListener("click", () => send(name, Object.assign({ agent: a.name }, data)));
+          actions.append(b);
+        });
+        tr.append(el("td", a.name), state, el("td", seconds(a.since) + " s"), el("td", a.call ? a.call.number + " · " + (a.call.queue || "") : ""), actions);
+        return tr;
+      }));
+    }
+    function drawChart() {
+      const buckets = new Map();
+      queues.forEach((q) => (q.chart || []).forEach((b) => {
+        const sum = buckets.get(b.start) || { offered: 0, sl: [] };
+        sum.offered += b.offered;
+        if (b.service_level !== null) sum.sl.push(b.service_level);
+        buckets.set(b.start, sum);
+      }));
+      const ns = "http://www.w3.org/2000/svg";
+      const svg = document.createElementNS(ns, "svg");
+      const keys = [...buckets.keys()].sort((a, b) => a - b);
+      const width = Math.max(300, keys.length * 24), height = 120;
+      svg.setAttribute("viewBox", "0 0 " + width + " " + height);
+      svg.setAttribute("width", width);
+      svg.setAttribute("height", height);
+      const most = Math.max(1, ...keys.map((k) => buckets.get(k).offered));
+      let line = "";
+      keys.forEach((k, i) => {
+        const b = buckets.get(k);
+        const bar = document.createElementNS(ns, "rect");
+        const h = (b.offered / most) * (height - 20);
+        bar.setAttribute("x", i * 24 + 2); bar.setAttribute("y", height - h); bar.setAttribute("width", 18); bar.setAttribute("height", h);
+        bar.setAttribute("fill", "#9db7d5");
+        const title = document.createElementNS(ns, "title");
+        title.textContent = new Date(k * 1000).toISOString().slice(11, 16) + " " + b.offered;
+        bar.append(title);
+        svg.append(bar);
+        if (b.sl.length) {
+          const sl = b.sl.reduce((x, y) => x + y, 0) / b.sl.length;
+          line += (line ? " L" : "M") + (i * 24 + 11) + " " + (height - (sl / 100) * (height - 20));
+        }
+      });
+      if (line) { const p = document.createElementNS(ns, "path"); p.setAttribute("d", line); p.setAttribute("stroke", "#1b7f3b"); p.setAttribute("fill", "none"); svg.append(p); }
+      $("chart").replaceChildren(svg);
+    }
+    socket.on("snapshot", (s) => {
+      now = s.now;
+      s.queues.forEach((q) => queues.set(q.name, q));
+      s.agents.forEach((a) => agents.set(a.name, a));
+      drawQueues(); drawAgents();
+    });
+    socket.on("queue", (q) => { queues.set(q.name, q); drawQueues(); });
+    socket.on("agent", (a) => { agents.set(a.name, a); drawAgents(); });
+    setInterval(drawAgents, 5000);
+  }
+})();

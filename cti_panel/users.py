@@ -1,0 +1,165 @@
+"""Panel users: roles, hashed passwords, the agent and phone an agent user is bound to; and rate limits.
+
+Passwords are hashed with werkzeug's scrypt; a user row never leaves the
+server with its hash. `RateLimit` is a token bucket shared by the login form
+and each Socket.IO connection (Flask-Limiter covers HTTP routes only, and one
+bucket class for both keeps the rule the same).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from callcenter.exceptions import Refused
+from callcenter.models import User
+
+ROLES = ("agent", "supervisor", "admin")
+LANGS = ("en", "pt-BR")
+_LOGIN = re.compile(r"[a-z0-9_.-]{2,80}")
+_INTERFACE = re.compile(r"[A-Za-z0-9_./@-]{3,200}")
+_EXTENSION = re.compile(r"[0-9]{2,20}")
+MIN_PASSWORD = 8
+# A hash to check against when the login is unknown, so a wrong login takes as long as a wrong password.
+_DUMMY = generate_password_hash("not a password")
+
+
+@dataclass(frozen=True)
+class Who:
+    """The logged-in user as the server knows them (from the session, never from the browser)."""
+
+    user_id: int
+    login: str
+    role: str
+    lang: str
+    agent: str | None
+    interface: str | None
+    extension: str | None
+    queues: tuple[str, ...]
+
+    @property
+    def supervises(self) -> bool:
+        """Supervisors and admins see the wallboard and act on agents and callers."""
+        return self.role in ("supervisor", "admin")
+
+    @classmethod
+    def of(cls, user: User) -> "Who":
+        """The session view of a user row."""
+        return cls(user.id, user.login, user.role, user.lang, user.agent, user.interface, user.extension, tuple(user.queues or ()))
+
+
+def check_user_fields(login: str, role: str, lang: str, agent: str | None, interface: str | None, extension: str | None) -> None:
+    """Refuse a user that could not work: bad login, unknown role or language, an agent without a phone."""
+    if not _LOGIN.fullmatch(login):
+        raise Refused(f"login {login!r}: use 2-80 of a-z, 0-9, '_', '.', '-'")
+    if role not in ROLES:
+        raise Refused(f"role {role!r}: one of {', '.join(ROLES)}")
+    if lang not in LANGS:
+        raise Refused(f"language {lang!r}: one of {', '.join(LANGS)}")
+    if role == "agent" and not (agent and interface):
+        raise Refused(f"agent user {login!r} needs --agent and --interface (the ACD agent and the phone)")
+    if interface is not None and not _INTERFACE.fullmatch(interface):
+        raise Refused(f"interface {interface!r}: a channel like PJSIP/1001")
+    if extension is not None and not _EXTENSION.fullmatch(extension):
+        raise Refused(f"extension {extension!r}: digits only")
+
+
+def _password(password: str) -> str:
+    if len(password) < MIN_PASSWORD:
+        raise Refused(f"password: at least {MIN_PASSWORD} characters")
+    return generate_password_hash(password)
+
+
+class Users:
+    """Create, list, change and check users in the database."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self.sessions = sessions
+
+    def add(self, login: str, password: str, role: str, *, lang: str = "en", display_name: str = "", agent: str | None = None,
+            interface: str | None = None, extension: str | None = None, queues: list[str] | None = None) -> Who:
+        """A new user; refused if the login or agent is taken."""
+        check_user_fields(login, role, lang, agent, interface, extension)
+        with self.sessions.begin() as s:
+            if s.scalar(select(User.id).where(User.login == login)) is not None:
+                raise Refused(f"login {login!r} is taken")
+            if agent and s.scalar(select(User.id).where(User.agent == agent)) is not None:
+                raise Refused(f"agent {agent!r} already has a user")
+            user = User(login=login, password_hash=_password(password), role=role, lang=lang, display_name=display_name or login,
+                        agent=agent, interface=interface, extension=extension, queues=list(queues or []), disabled=False)
+            s.add(user)
+            s.flush()
+            return Who.of(user)
+
+    def list(self) -> list[User]:
+        """Every user, by login."""
+        with self.sessions() as s:
+            return list(s.scalars(select(User).order_by(User.login)))
+
+    def passwd(self, login: str, password: str) -> None:
+        """Set a new password."""
+        self._change(login, lambda u: setattr(u, "password_hash", _password(password)))
+
+    def set_disabled(self, login: str, disabled: bool) -> None:
+        """Disable (or enable again) a user: a disabled user cannot log in and their open sockets are closed."""
+        self._change(login, lambda u: setattr(u, "disabled", disabled))
+
+    def set_lang(self, login: str, lang: str) -> None:
+        """The panel's language for this user."""
+        if lang not in LANGS:
+            raise Refused(f"language {lang!r}: one of {', '.join(LANGS)}")
+        self._change(login, lambda u: setattr(u, "lang", lang))
+
+    def _change(self, login: str, change: Callable[[User], None]) -> None:
+        with self.sessions.begin() as s:
+            user = s.scalar(select(User).where(User.login == login))
+            if user is None:
+                raise Refused(f"no user {login!r}")
+            change(user)
+
+    def check(self, login: str, password: str) -> Who | None:
+        """The user if the password is right and the account enabled, else None (same time either way)."""
+        with self.sessions() as s:
+            user = s.scalar(select(User).where(User.login == login))
+        if user is None:
+            check_password_hash(_DUMMY, password)
+            return None
+        if not check_password_hash(user.password_hash, password) or user.disabled:
+            return None
+        return Who.of(user)
+
+    def current(self, user_id: int) -> Who | None:
+        """The user of a session, re-read so a disabled or changed user takes effect at once."""
+        with self.sessions() as s:
+            user = s.get(User, user_id)
+        return None if user is None or user.disabled else Who.of(user)
+
+
+class RateLimit:
+    """Token buckets by key: `rate` per second, bursts of `burst`."""
+
+    def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate, self.burst, self.clock = rate, burst, clock
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, key: str) -> bool:
+        """Take one token for `key`; False when its bucket is empty."""
+        with self._lock:
+            now = self.clock()
+            tokens, last = self._buckets.get(key, (float(self.burst), now))
+            tokens = min(float(self.burst), tokens + (now - last) * self.rate)
+            if len(self._buckets) > 100_000:
+                self._buckets.clear()
+            if tokens < 1.0:
+                self._buckets[key] = (tokens, now)
+                return False
+            self._buckets[key] = (tokens - 1.0, now)
+            return True

@@ -1,0 +1,137 @@
+"""The engine's side of recordings: MixMonitor when the agent answers, pauses, and the file indexed when the call ends.
+
+Fed on the engine's loop: `on_call` takes the tracker's domain events,
+`on_ami` the raw AMI events (a caller's opt-out set by the IVR, MixMonitorMute
+sent by anyone). The finished file is read from the spool folder Asterisk
+writes to, checked (a WAV, its length), hashed, stored in the vault
+(encrypted when configured) and removed from the spool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Mapping
+
+from callcenter.config import RecordingSettings
+from callcenter.exceptions import InputError, Refused
+from pbx.tracker import DomainEvent
+from recordings.library import Library
+from recordings.policy import file_key, should_record
+from recordings.wav import duration
+
+log = logging.getLogger(__name__)
+OPT_OUT_VARIABLE = "RECORDING_OPT_OUT"
+
+
+@dataclass
+class Active:
+    """A recording in progress."""
+
+    linkedid: str
+    channel: str
+    key: str
+    started: float
+    queue: str | None
+    agent: str | None
+    number: str | None
+    paused: list[list[float]] = field(default_factory=list)
+
+
+class Recorder:
+    """Starts, pauses and finishes recordings as calls go."""
+
+    def __init__(self, settings: RecordingSettings, spool: Path, library: Library, send: Callable[[dict[str, str]], Awaitable[Any]],
+                 spawn: Callable[[Awaitable[Any]], None], clock: Callable[[], float], wait_for_file_s: float = 5.0) -> None:
+        self.settings, self.spool, self.library, self.send, self.spawn, self.clock = settings, spool.resolve(), library, send, spawn, clock
+        self.wait_for_file_s = wait_for_file_s
+        self.active: dict[str, Active] = {}
+        self.opted_out: set[str] = set()
+        self.numbers: dict[str, str | None] = {}
+
+    def on_ami(self, m: Mapping[str, str]) -> None:
+        """The IVR's opt-out variable, and MixMonitorMute events (pauses not sent by us, e.g. an IVR's card capture mid-call)."""
+        name, linkedid = m.get("Event"), m.get("Linkedid", "")
+        if name == "VarSet" and m.get("Variable") == OPT_OUT_VARIABLE and m.get("Value") in ("1", "yes", "true"):
+            self.opted_out.add(linkedid)
+        elif name == "MixMonitorMute" and linkedid in self.active:
+            self._span(self.active[linkedid], m.get("State") == "1")
+
+    def on_call(self, e: DomainEvent) -> None:
+        """Start at the answer (by policy and consent), finish at the end."""
+        if e.kind == "call_started":
+            self.numbers[e.linkedid] = e.data.get("caller_number")
+        elif e.kind == "answered" and e.linkedid not in self.active and e.data.get("channel"):
+            record, why = should_record(self.settings, e.data.get("queue"), e.linkedid, e.linkedid in self.opted_out)
+            if record:
+                self.spawn(self.start(e.linkedid, e.data["channel"], e.data.get("queue"), e.data.get("agent")))
+            elif why == "opted_out":
+                self.library.add(linkedid=e.linkedid, queue=e.data.get("queue"), agent=e.data.get("agent"), caller_number=self.numbers.get(e.linkedid),
+                                 status="opted_out", started=e.t, note="the caller asked not to be recorded")
+        elif e.kind == "call_ended":
+            self.opted_out.discard(e.linkedid)
+            self.numbers.pop(e.linkedid, None)
+            active = self.active.pop(e.linkedid, None)
+            if active is not None:
+                self.spawn(self.finish(active, e.t))
+
+    async def start(self, linkedid: str, channel: str, queue: str | None, agent: str | None) -> None:
+        """MixMonitor on the caller's channel (both sides of the call), into the spool under date/queue/linkedid."""
+        now = self.clock()
+        key = file_key(now, queue, linkedid)
+        self.active[linkedid] = Active(linkedid, channel, key, now, queue, agent, self.numbers.get(linkedid))
+        await self.send({"Action": "MixMonitor", "Channel": channel, "File": str(self.spool / key), "Options": "b"})
+
+    async def request(self, linkedid: str | None, agent: str, op: str, channel: str | None = None, queue: str | None = None) -> None:
+        """The agent's buttons: start (on-demand queues), pause, resume."""
+        if linkedid is None:
+            raise Refused("no call in progress")
+        if op == "start":
+            if linkedid in self.active:
+                raise Refused("this call is already being recorded")
+            if linkedid in self.opted_out or not self.settings.enabled:
+                raise Refused("this caller asked not to be recorded" if linkedid in self.opted_out else "recordings are off")
+            await self.start(linkedid, channel or "", queue, agent)
+            return
+        active = self.active.get(linkedid)
+        if active is None:
+            raise Refused("this call is not being recorded")
+        await self.send({"Action": "MixMonitorMute", "Channel": active.channel, "Direction": "both", "State": "1" if op == "pause" else "0"})
+        self._span(active, op == "pause")
+
+    def _span(self, active: Active, on: bool) -> None:
+        at = round(self.clock() - active.started, 3)
+        if on and not (active.paused and len(active.paused[-1]) == 1):
+            active.paused.append([at])
+        elif not on and active.paused and len(active.paused[-1]) == 1:
+            active.paused[-1].append(at)
+
+    async def finish(self, active: Active, ended: float) -> None:
+        """Index the finished file: stored (hashed, in the vault), or missing, or corrupt, each said in the index and the log."""
+        if active.paused and len(active.paused[-1]) == 1:
+            active.paused[-1].append(round(ended - active.started, 3))
+        path = self.spool / active.key
+        fields = dict(linkedid=active.linkedid, queue=active.queue, agent=active.agent, caller_number=active.number, started=active.started,
+                      ended=ended, paused=active.paused)
+        for _ in range(int(self.wait_for_file_s / 0.1)):
+            if path.exists():
+                break
+            await asyncio.sleep(0.1)
+        if not path.exists():
+            log.error("recording of %s: %s was not written", active.linkedid, path)
+            self.library.add(status="missing", note=f"no file at {path}", **fields)
+            return
+        data = await asyncio.to_thread(path.read_bytes)
+        try:
+            seconds = duration(data, str(path))
+        except InputError as exc:
+            log.error("recording of %s: %s", active.linkedid, exc)
+            self.library.add(status="corrupt", key=None, size=len(data), sha256=hashlib.sha256(data).hexdigest(), note=str(exc), **fields)
+            return
+        await asyncio.to_thread(self.library.vault.put, active.key, data)
+        self.library.add(status="stored", key=active.key, duration_s=round(seconds, 3), size=len(data), sha256=hashlib.sha256(data).hexdigest(),
+                         **fields)
+        path.unlink(missing_ok=True)

@@ -1,0 +1,82 @@
+"""The main job: `callcenter demo` headless at high speed, checked against the simulator's own ground truth, with an agent in a browser."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+DEMO = ["--agents", "12", "--calls-per-minute", "6", "--speed", "40"]
+
+
+def start(tmp_path: Path, minutes: str | None) -> tuple[subprocess.Popen, dict[str, str]]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CALLCENTER_")}
+    env["CALLCENTER_PANEL_PORT"] = "0"
+    demo = subprocess.Popen([sys.executable, "-m", "callcenter.cli", "demo", *DEMO, *(["--minutes", minutes] if minutes else [])], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True, env=env, cwd=tmp_path)
+    banner: dict[str, str] = {}
+    for line in demo.stdout:
+        if line.startswith("Demo:"):
+            banner["day"] = re.search(r"from (\S+ \S+)", line).group(1)
+        elif line.startswith("Panel:"):
+            banner["url"] = line.split()[1]
+        elif "password" in line:
+            role, login, _, password = line.split()
+            banner[login] = password
+        elif line.startswith("Agents:"):
+            return demo, banner
+    raise AssertionError("the demo did not print its banner")
+
+
+def finish(demo: subprocess.Popen) -> list[str]:
+    out = demo.stdout.read().splitlines()
+    assert demo.wait(timeout=120) == 0
+    return out
+
+
+def per_queue(truth: str) -> dict[str, tuple[int, int]]:
+    return {name: (int(counts.split()[0]), int(counts.split()[2]))
+            for name, counts in (part.split(": ") for part in truth.split("; ")[1:])}
+
+
+def test_the_demo_runs_a_day_the_reports_match_and_an_agent_gets_pops(tmp_path, browser):
+    demo, banner = start(tmp_path, "15")
+    pops: list[str] = []
+    page = browser.new_context().new_page()
+    page.goto(f"{banner['url']}/login")
+    page.fill("#login", "agente1")
+    page.fill("#password", banner["agente1"])
+    page.click("#submit")
+    page.click("#go-available")
+    page.wait_for_selector("#pop-name:not(:empty)", timeout=30_000)
+    pops.append(page.text_content("#pop-name"))
+    out = finish(demo)
+    assert pops and pops[0], "the agent in the browser got a screen pop with a name"
+
+    truth = next(line for line in out if line.startswith("Simulator:"))
+    report = json.loads(subprocess.run([sys.executable, "-m", "callcenter.cli", "report", "--format", "json"], capture_output=True,
+                                       text=True, cwd=tmp_path, check=True).stdout)
+    for queue, (answered, abandoned) in per_queue(truth).items():
+        figures = report["queues"].get(queue, {"answered": 0, "abandoned": 0, "short_abandoned": 0})
+        assert (figures["answered"], figures["abandoned"] + figures["short_abandoned"]) == (answered, abandoned), queue
+    stored = int(next(line for line in out if "calls stored" in line).split()[0])
+    assert stored == int(truth.split()[1]) > 50, "every generated call was stored"
+    assert report["agents"].get("agente1", {}).get("answered", 0) >= 1, "the browser agent's call is in the report"
+    assert any(p.suffix == ".html" for p in (tmp_path / "var" / "reports").iterdir()), "the report jobs wrote interval pages"
+    listed = subprocess.run([sys.executable, "-m", "callcenter.cli", "recordings", "list"], capture_output=True, text=True, cwd=tmp_path,
+                            check=True).stdout.splitlines()
+    assert listed and all(" stored " in line for line in listed), "recordings appeared, every one stored"
+
+    again, banner2 = start(tmp_path, None)
+    time.sleep(6)
+    again.send_signal(signal.SIGINT)
+    out2 = finish(again)
+    assert banner2["day"] > banner["day"] and banner2["agente1"] == banner["agente1"], "a second start continues the same day and logins"
+    generated = int(next(line for line in out2 if line.startswith("Simulator:")).split()[1])
+    assert generated > 0 and int(next(line for line in out2 if "calls stored" in line).split()[0]) == stored + generated, \
+        "Ctrl-C finished and stored every call of the second run, next to the first run's"

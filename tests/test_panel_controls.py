@@ -1,0 +1,188 @@
+"""Panel requests carried out on the simulator through the engine, the CRM lookup over real HTTP, and the users command."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import re
+import threading
+import time
+from http.client import HTTPConnection
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import pytest
+import requests
+from sqlalchemy.orm import sessionmaker
+
+from callcenter.db import make_engine, migrate
+from cti_panel.customers import HttpLookup, TableLookup
+from cti_panel.users import Users
+from tests.test_panel_browser import CallCenter
+
+
+class Replies:
+    """A fake socket: what the engine answered to it."""
+
+    def __init__(self, center: CallCenter) -> None:
+        self.got: list[tuple[str, dict]] = []
+        center.notifier.to_socket = lambda sid, event, payload: self.got.append((event, payload))  # type: ignore[method-assign]
+
+
+def ask(center: CallCenter, login: str, name: str, values: dict) -> None:
+    user = next(u for u in center.users.list() if u.login == login)
+    who = {"user_id": user.id, "login": user.login, "role": user.role, "lang": user.lang, "agent": user.agent,
+           "interface": user.interface, "extension": user.extension, "queues": user.queues}
+    center.engine.submit({"who": who, "name": name, "values": values, "sid": "s1", "id": 1})
+
+
+def until(check, seconds: float = 10.0) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if check():
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+def test_agent_and_supervisor_requests_act_on_the_simulated_pbx(tmp_path):
+    center = CallCenter(tmp_path)
+    replies = Replies(center)
+    sim = center.server.sim
+    queue_log: list[str] = []
+    sim.queue_log_sink = queue_log.append
+    seen: list = []
+    engine_on_event = center.engine.client.on_event
+    center.engine.client.on_event = lambda message, arrival: (seen.append(message), engine_on_event(message, arrival))
+    try:
+        ask(center, "ana", "state", {"state": "available"})
+        until(lambda: center.engine.board.agents.get("ana") and center.engine.board.agents["ana"].state == "available")
+        ask(center, "sue", "force", {"agent": "ana", "interface": "Local/2002@e2e-phones/n", "action": "pause", "reason": "coaching"})
+        until(lambda: center.engine.board.agents["ana"].state == "paused")
+        assert center.engine.board.agents["ana"].reason == "coaching"
+        ask(center, "ana", "state", {"state": "available"})
+        until(lambda: center.engine.board.agents["ana"].state == "available")
+
+        center.call("5511977776666")
+        until(lambda: center.engine.board.call_of("ana") is not None and center.engine.board.call_of("ana").answered_at is not None, 15)
+        ask(center, "sue", "spy", {"agent": "ana", "interface": "Local/2002@e2e-phones/n", "mode": "whisper"})
+        until(lambda: any(c.vars.get("SPY_MODE") for c in sim.channels.values()))
+        spy = next(c for c in sim.channels.values() if c.vars.get("SPY_MODE"))
+        assert spy.vars["SPY_MODE"] == "whisper" and spy.name.startswith("Local/1900@e2e-phones"), "the supervisor's phone whispers"
+
+        caller = center.engine.board.call_of("ana").channel
+        ask(center, "ana", "hold", {})
+        until(lambda: center.engine.board.call_of("ana").held)
+        assert next(c for c in sim.channels.values() if c.name == caller).vars["MUTEAUDIO(all)"] == "on", "the caller is muted both ways"
+        time.sleep(1.0)
+        ask(center, "ana", "unhold", {})
+        until(lambda: not center.engine.board.call_of("ana").held)
+        assert next(c for c in sim.channels.values() if c.name == caller).vars["MUTEAUDIO(all)"] == "off"
+
+        ask(center, "ana", "transfer", {"how": "blind", "kind": "queue", "context": "callcenter-queues", "exten": "support"})
+        until(lambda: any("|BLINDTRANSFER|support|callcenter-queues|" in line for line in queue_log))
+
+        until(lambda: center.engine.board.call_of("ana") is not None and center.engine.board.call_of("ana").answered_at is not None, 15)
+        ask(center, "ana", "hangup", {})
+        until(lambda: any(c.caller_number == "5511977776666" for c in center.engine.store.calls()), 15)
+        call = next(c for c in center.engine.store.calls() if c.caller_number == "5511977776666")
+        assert call.transfers == 1 and call.hold_s >= 0.9, "the panel's hold and transfer are on the call's record"
+
+        ask(center, "ana", "dial", {"number": "5511955554444"})
+        until(lambda: any(m.get("Event") == "Newexten" and m.get("Context") == "callcenter-outbound" and m.get("Extension") == "5511955554444"
+                          for m in seen), 15)
+        assert all(payload["ok"] for event, payload in replies.got if event == "reply")
+        ask(center, "sue", "force", {"agent": "ana", "interface": "Local/2002@e2e-phones/n", "action": "logout"})
+        until(lambda: center.engine.board.agents["ana"].state == "logged_out")
+    finally:
+        center.stop()
+
+
+class CRM(BaseHTTPRequestHandler):
+    """A CRM that knows one number, and is slow for another."""
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        if "5511900000000" in self.path:
+            time.sleep(1.0)
+        body = json.dumps({"name": "Joana Prado", "company": "Prado & Filhos"} if "5511988887777" in self.path else {}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_crm_lookup_over_http_with_timeout_and_fallback(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path}/c.db")
+    migrate(engine)
+    sessions = sessionmaker(engine)
+    csv = tmp_path / "customers.csv"
+    csv.write_text("number,name,company\n+55 (11) 90000-0000,Carlos Lima,Lima ME\n")
+    from cti_panel.customers import import_csv
+    assert import_csv(sessions, csv) == (1, 0)
+    server = HTTPServer(("127.0.0.1", 0), CRM)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        crm = HttpLookup(f"http://127.0.0.1:{server.server_port}/customers?phone={{number}}", 0.3, TableLookup(sessions))
+        assert crm.find("+55 11 98888-7777") == {"name": "Joana Prado", "company": "Prado & Filhos", "source": "crm"}
+        began = time.monotonic()
+        assert crm.find("5511900000000")["name"] == "Carlos Lima", "a slow CRM falls back to the table"
+        assert time.monotonic() - began < 0.9
+        down = HttpLookup("http://127.0.0.1:9/{number}", 0.3, TableLookup(sessions))
+        assert down.find("5511900000000")["source"] == "table"
+    finally:
+        server.shutdown()
+
+
+def test_a_bad_customer_row_stops_the_import_with_its_line(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path}/c.db")
+    migrate(engine)
+    csv = tmp_path / "customers.csv"
+    csv.write_text("number,name\n5511911112222,Ana\nabc,Bruno\n")
+    from cti_panel.customers import import_csv
+    from callcenter.exceptions import InputError
+    with pytest.raises(InputError, match=r"customers.csv:3: needs a phone number"):
+        import_csv(sessionmaker(engine), csv)
+    assert TableLookup(sessionmaker(engine)).find("5511911112222") is None, "nothing stored"
+
+
+def test_users_command_adds_lists_and_disables(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CALLCENTER_")}
+    env.update(CALLCENTER_DATABASE_URL=f"sqlite:///{tmp_path}/u.db")
+    run = lambda *args: subprocess.run([sys.executable, "-m", "callcenter.cli", "users", *args], capture_output=True, text=True, env=env,
+                                       cwd=tmp_path, input="a long password\n")
+    assert run("add", "ana", "--role", "agent", "--agent", "ana", "--interface", "PJSIP/1001", "--password-stdin").returncode == 0
+    refused = run("add", "bob", "--role", "agent", "--password-stdin")
+    assert refused.returncode == 1 and "needs --agent and --interface" in refused.stderr
+    assert run("disable", "ana").returncode == 0
+    listed = run("list").stdout
+    assert "ana" in listed and "disabled" in listed and "bob" not in listed
+    assert "a long password" not in listed
+    users = Users(sessionmaker(make_engine(env["CALLCENTER_DATABASE_URL"])))
+    assert users.check("ana", "a long password") is None, "disabled"
+
+
+def test_a_socket_from_a_hostile_origin_is_refused_even_with_a_session(tmp_path):
+    center = CallCenter(tmp_path)
+    try:
+        http = requests.Session()
+        token = re.search(r'name="csrf_token" value="([^"]+)"', http.get(f"{center.panel.url}/login").text).group(1)
+        http.post(f"{center.panel.url}/login", data={"csrf_token": token, "login": "ana", "password": "correct horse battery"})
+        host = center.panel.url.removeprefix("http://")
+
+        def handshake(origin: str) -> int:
+            connection = HTTPConnection(host, timeout=5)
+            connection.request("GET", "/socket.io/?EIO=4&transport=websocket", headers={
+                "Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+                "Sec-WebSocket-Version": "13", "Origin": origin, "Cookie": f"cc_session={http.cookies['cc_session']}"})
+            status = connection.getresponse().status
+            connection.close()
+            return status
+
+        assert handshake(center.panel.url) == 101, "the panel's own pages may open a socket"
+        assert handshake("https://evil.example") == 400, "a page elsewhere may not, even with the user's cookie"
+    finally:
+        center.stop()
