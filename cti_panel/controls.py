@@ -30,7 +30,8 @@ MAX_NOTES = 4000
 
 AGENT, SUPERVISOR = ("agent",), ("supervisor", "admin")
 ROLES_FOR = {
-    "state": AGENT, "dial": AGENT, "record": AGENT, "hangup": AGENT, "hold": AGENT, "unhold": AGENT, "transfer": AGENT, "wrapup": AGENT,
+    "state": AGENT, "dial": AGENT, "record": AGENT, "hangup": AGENT, "hold": AGENT, "unhold": AGENT, "transfer": AGENT, "complete": AGENT,
+    "wrapup": AGENT,
     "spy": SUPERVISOR, "force": SUPERVISOR, "move": SUPERVISOR, "priority": SUPERVISOR,
 }
 
@@ -149,7 +150,7 @@ def check(who: Who, name: Any, data: Any, directory: Directory) -> Request:
     return Request(who, name, values)
 
 
-AGENT_NEEDS_PHONE = ("state", "dial", "hangup", "hold", "unhold", "transfer", "record")
+AGENT_NEEDS_PHONE = ("state", "dial", "hangup", "hold", "unhold", "transfer", "complete", "record")
 
 
 class AgentDesk(Protocol):
@@ -236,6 +237,13 @@ class Controls:
             raise Refused("transfer: the agent's leg of this call is not known yet")
         action = "BlindTransfer" if how == "blind" else "Atxfer"
         await self.send({"Action": action, "Channel": call.agent_channel, "Context": context, "Exten": exten})
+
+    async def _complete(self, who: Who) -> None:
+        """The agent leaves an attended transfer: hanging up their own leg hands the caller to the consulted party."""
+        call = self._my_call(who)
+        if not call.agent_channel:
+            raise Refused("complete: the agent's leg of this call is not known yet")
+        await self.send({"Action": "Hangup", "Channel": call.agent_channel})
 
     async def _wrapup(self, who: Who, linkedid: str, disposition: str, notes: str) -> None:
         if not self.wrapup(linkedid, who.agent or "", disposition, notes):

@@ -42,6 +42,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "transfer": ("Transfer", "Transferir"),
     "blind": ("Blind", "Direta"),
     "attended": ("Attended", "Consultada"),
+    "complete": ("Complete transfer", "Concluir transferência"),
     "agent": ("Agent", "Agente"),
     "disposition": ("Disposition", "Tabulação"),
     "notes": ("Notes", "Observações"),

@@ -33,6 +33,11 @@ exten => 2002,1,Wait(2)
  same => n,Wait(30)
  same => n,Hangup()
 
+exten => 2003,1,Wait(1)
+ same => n,Answer()
+ same => n,Wait(4)
+ same => n,Hangup()
+
 exten => 1900,1,Answer()
  same => n,Wait(60)
  same => n,Hangup()

@@ -18,6 +18,7 @@ from sqlalchemy.orm import sessionmaker
 
 from callcenter.db import make_engine, migrate
 from cti_panel.customers import HttpLookup, TableLookup
+from pbx.simulator.core import STATE_DESC
 from cti_panel.users import Users
 from tests.test_panel_browser import CallCenter
 
@@ -95,6 +96,32 @@ def test_agent_and_supervisor_requests_act_on_the_simulated_pbx(tmp_path):
         assert all(payload["ok"] for event, payload in replies.got if event == "reply")
         ask(center, "sue", "force", {"agent": "ana", "interface": "Local/2002@e2e-phones/n", "action": "logout"})
         until(lambda: center.engine.board.agents["ana"].state == "logged_out")
+    finally:
+        center.stop()
+
+
+def test_an_attended_transfer_consults_then_hands_the_caller_over_when_the_agent_completes(tmp_path):
+    center = CallCenter(tmp_path)
+    replies = Replies(center)
+    sim = center.server.sim
+    queue_log: list[str] = []
+    sim.queue_log_sink = queue_log.append
+    try:
+        ask(center, "ana", "state", {"state": "available"})
+        until(lambda: center.engine.board.agents.get("ana") and center.engine.board.agents["ana"].state == "available")
+        center.call("5511977776666")
+        until(lambda: center.engine.board.call_of("ana") is not None and center.engine.board.call_of("ana").answered_at is not None, 15)
+        caller = center.engine.board.call_of("ana").channel
+        ask(center, "ana", "transfer", {"how": "attended", "kind": "number", "context": "e2e-phones", "exten": "2003"})
+        until(lambda: any(c.name.startswith("Local/2003@e2e-phones") and STATE_DESC[c.state] == "Up" for c in sim.channels.values()))
+        assert caller in {c.name for c in sim.channels.values()}, "the caller waits while the agent consults"
+        assert not any("TRANSFER" in line for line in queue_log)
+        ask(center, "ana", "complete", {})
+        until(lambda: any("|ATTENDEDTRANSFER|" in line for line in queue_log))
+        until(lambda: any(c.caller_number == "5511977776666" for c in center.engine.store.calls()), 15)
+        call = next(c for c in center.engine.store.calls() if c.caller_number == "5511977776666")
+        assert (call.outcome, call.agent, call.transfers) == ("answered", "ana", 1)
+        assert all(payload["ok"] for event, payload in replies.got if event == "reply")
     finally:
         center.stop()
 

@@ -80,6 +80,7 @@
     };
     $("xfer-blind").addEventListener("click", () => transfer("blind"));
     $("xfer-attended").addEventListener("click", () => transfer("attended"));
+    $("xfer-complete").addEventListener("click", () => send("complete"));
     $("save-wrapup").addEventListener("click", () => {
       send("wrapup", { linkedid: $("wrapup").dataset.linkedid, disposition: $("disposition").value, notes: $("notes").value });
       $("wrapup").hidden = true;
