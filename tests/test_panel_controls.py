@@ -67,10 +67,11 @@ def test_agent_and_supervisor_requests_act_on_the_simulated_pbx(tmp_path):
 
         center.call("5511977776666")
         until(lambda: center.engine.board.call_of("ana") is not None and center.engine.board.call_of("ana").answered_at is not None, 15)
-        ask(center, "sue", "spy", {"agent": "ana", "interface": "Local/2002@e2e-phones/n", "mode": "whisper"})
-        until(lambda: any(c.vars.get("SPY_MODE") for c in sim.channels.values()))
-        spy = next(c for c in sim.channels.values() if c.vars.get("SPY_MODE"))
-        assert spy.vars["SPY_MODE"] == "whisper" and spy.name.startswith("Local/1900@e2e-phones"), "the supervisor's phone whispers"
+        for mode in ("listen", "whisper", "barge"):
+            ask(center, "sue", "spy", {"agent": "ana", "interface": "Local/2002@e2e-phones/n", "mode": mode})
+            until(lambda: any(c.vars.get("SPY_MODE") == mode for c in sim.channels.values()))
+            spy = next(c for c in sim.channels.values() if c.vars.get("SPY_MODE") == mode)
+            assert spy.name.startswith("Local/1900@e2e-phones"), f"the supervisor's phone does the {mode}"
 
         caller = center.engine.board.call_of("ana").channel
         ask(center, "ana", "hold", {})
