@@ -248,8 +248,8 @@ def _check_node(node_id: str, kind: str, spec: dict[str, Any], languages: tuple[
             if not spec.get("regex"):
                 problem(where, f"node '{node_id}': validate: regex needs a 'regex'")
         terminator = spec.get("terminator", "#")
-        if not (isinstance(terminator, str) and terminator in ("#", "*", "")):
-            problem(where + ("terminator",), f"node '{node_id}': terminator must be '#', '*' or empty")
+        if terminator != "#":
+            problem(where + ("terminator",), f"node '{node_id}': terminator must be '#' (Asterisk's GET DATA ends input on '#' only)")
         if isinstance(spec.get("max_digits"), int) and isinstance(spec.get("min_digits"), int) and spec["min_digits"] > spec["max_digits"]:
             problem(where + ("min_digits",), f"node '{node_id}': min_digits is more than max_digits")
     if kind == "queue" and spec.get("mode", "app_queue") not in ("app_queue", "native"):

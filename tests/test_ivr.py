@@ -71,6 +71,7 @@ def test_documented_flow_loads():
     (('repeat_key: "*"', 'repeat_key: "1"'), "node 'main': repeat_key '1' must be a phone key not used by an option"),
     (('mon-fri: "08:00-20:00"', 'mon-fri: "20:00-08:00"'), "node 'hours': '20:00-08:00' is not a time span within a day"),
     (("kind: callback", "kind: callbak"), "node 'callback': unknown kind 'callbak'"),
+    (('terminator: "#"', 'terminator: "*"'), "node 'account': terminator must be '#' (Asterisk's GET DATA ends input on '#' only)"),
 ])
 def test_malformed_flows_are_rejected_with_file_line_and_node(tmp_path, change, message):
     text = MAIN.read_text().replace(*change)
