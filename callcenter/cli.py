@@ -15,17 +15,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from typing import Any, Coroutine, Sequence, TextIO
 
 from callcenter import config
-from callcenter.engine import Engine, RedisBus
-from callcenter.engine import client_options, recordings_library
-from callcenter.engine import directory as engine_directory
+from callcenter.engine import Engine, client_options, recordings_library
 from callcenter.exceptions import AuthenticationError, CallCenterError, ConfigError, InputError, Refused
-from cti_panel.app import Bus, create_app, new_secret
+from cti_panel.app import Bus
 from cti_panel.customers import import_csv
 from cti_panel.notifier import Notifier
 from cti_panel.server import PanelServer
 from cti_panel.users import LANGS, ROLES, Users, Who
 from flask_socketio import SocketIO
-from callcenter.db import CallStore, make_engine, migrate
+from callcenter.db import CallStore, make_engine, migrate, open_store
+from callcenter.wsgi import panel_app, worker_app
 from callcenter.monitor import Monitor
 from ivr.draw import to_dot, to_text
 from ivr.flow import load_flow
@@ -55,13 +54,6 @@ EXIT_ERROR = 1
 TRACES_ENV = "CALLCENTER_TRACES"
 
 
-def open_store(settings: config.Settings) -> CallStore:
-    """The call store on the configured database, migrated to the newest schema."""
-    engine = make_engine(settings.database.url)
-    migrate(engine)
-    return CallStore(engine)
-
-
 def cmd_replay(args: argparse.Namespace) -> int:
     """Print one JSON line per finished call of each trace."""
     for path in args.traces:
@@ -81,7 +73,7 @@ async def _monitor(options: ClientOptions, monitor: Monitor, once: bool, record:
 def cmd_monitor(args: argparse.Namespace) -> int:
     """Watch a live Asterisk (or the simulator) and print calls as they happen."""
     settings = config.load(args.config, require=("ami",))
-    store = None if args.no_store else open_store(settings)
+    store = None if args.no_store else open_store(settings.database.url)
     monitor = Monitor(CallTracker(), store, sys.stdout, as_json=args.json)
     record = open(args.record, "a", encoding="utf-8") if args.record else None
     try:
@@ -178,7 +170,7 @@ def _print_truth(server: SimulatorServer) -> None:
 def cmd_demo(args: argparse.Namespace) -> int:
     """The whole call center on one machine: simulator with a day of traffic, engine, panel, report jobs (until Ctrl-C or --minutes)."""
     settings = config.load(args.config)
-    store = open_store(settings)
+    store = open_store(settings.database.url)
     flows = [load_flow(path) for path in sorted((ROOT / "contrib" / "ivr").glob("*.yaml"))]
     demo = Demo(settings, store, flows, agents=args.agents, calls_per_minute=args.calls_per_minute, seed=args.seed, speed=args.speed,
                 out=sys.stdout if args.verbose_calls else None)
@@ -240,7 +232,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         else:
             ivr_rows = []
     else:
-        store = open_store(config.load(args.config))
+        store = open_store(config.load(args.config).database.url)
         engine.load_stream(stored_stream(store, options.start, options.end))
         ivr_rows = stored_ivr_rows(store, options.start, options.end)
     result = engine.report(options)
@@ -265,7 +257,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     """Import an Asterisk queue_log and/or CDR CSV into the database (importing twice adds nothing)."""
     if not args.queue_log and not args.cdr:
         raise ConfigError("import: give --queue-log FILE and/or --cdr FILE")
-    store = open_store(config.load(args.config))
+    store = open_store(config.load(args.config).database.url)
     if args.queue_log:
         _must_exist(args.queue_log)
         builder = VisitBuilder()
@@ -284,7 +276,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 def cmd_report_jobs(args: argparse.Namespace) -> int:
     """Write interval and daily reports (CSV and HTML) into the reports folder as they end; or one day with --day."""
     settings = config.load(args.config)
-    store = open_store(settings)
+    store = open_store(settings.database.url)
     folder = args.folder or Path(settings.paths.reports)
     try:
         tz = ZoneInfo(args.tz)
@@ -336,7 +328,7 @@ def _forecast(args: argparse.Namespace) -> int:
         _must_exist(args.queue_log)
         engine.load_queue_log(args.queue_log)
     else:
-        engine.load_stream(stored_stream(open_store(config.load(args.config)), options.start, options.end))
+        engine.load_stream(stored_stream(open_store(config.load(args.config).database.url), options.start, options.end))
     rows = forecast(engine.report(options), options.interval_seconds, args.target_sl, args.answer_within, args.queue)
     if args.format == "json":
         print(json.dumps(rows, indent=2))
@@ -353,7 +345,7 @@ def cmd_engine(args: argparse.Namespace) -> int:
     """The call-center engine on a live AMI: calls tracked and stored, IVR flows served, the ACD run, the panel served."""
     settings = config.load(args.config, require=("ami",))
     flows = [load_flow(path) for path in args.flows]
-    store = open_store(settings)
+    store = open_store(settings.database.url)
     notifier = Notifier()
     engine = Engine(settings, store, flows, notifier, as_json=args.json)
     panel = None
@@ -373,22 +365,16 @@ def cmd_engine(args: argparse.Namespace) -> int:
 
 def start_panel(settings: config.Settings, store: CallStore, bus: Bus, notifier: Notifier, port: int | None = None) -> PanelServer:
     """The panel in this process, its sockets fed by `notifier`, its requests sent on `bus`."""
-    p = settings.panel
-    secret = p.secret_key.get_secret_value() if p.secret_key else new_secret()
-    app = create_app(Users(store.sessions), bus, engine_directory(settings, store), secret_key=secret, origins=p.origins,
-                     message_queue=p.message_queue, secure_cookies=p.secure_cookies, library=recordings_library(settings, store))
+    app = panel_app(settings, store, bus)
     notifier.init_app(app.extensions["socketio"])
-    return PanelServer(app, p.host, p.port if port is None else port).start()
+    return PanelServer(app, settings.panel.host, settings.panel.port if port is None else port).start()
 
 
 def cmd_panel(args: argparse.Namespace) -> int:
-    """One panel worker of several: sockets and requests go through Redis to the engine (run with [panel] enabled = false)."""
+    """One panel worker of several, on Werkzeug: sockets and requests go through Redis to the engine."""
     settings = config.load(args.config, require=("panel",))
-    if not settings.panel.message_queue:
-        raise ConfigError(f"{settings.source}: panel.message_queue: set a redis:// URL; a panel worker reaches the engine through it")
-    store = open_store(settings)
-    panel = start_panel(settings, store, RedisBus(settings.panel.message_queue), Notifier(), port=args.port)
-    print(f"Panel worker: {panel.url} (requests via {settings.panel.message_queue.split('@')[-1]})", flush=True)
+    panel = PanelServer(worker_app(settings), settings.panel.host, args.port or settings.panel.port).start()
+    print(f"Panel worker: {panel.url} (requests via {(settings.panel.message_queue or '').split('@')[-1]})", flush=True)
     try:
         panel.thread.join()
     except KeyboardInterrupt:
@@ -398,7 +384,7 @@ def cmd_panel(args: argparse.Namespace) -> int:
 
 def cmd_users(args: argparse.Namespace) -> int:
     """Add, list, disable users or set a password (asked for twice, never on the command line)."""
-    users = Users(open_store(config.load(args.config)).sessions)
+    users = Users(open_store(config.load(args.config).database.url).sessions)
     if args.users_command == "list":
         for u in users.list():
             print(f"{u.login:<16} {u.role:<10} {u.lang:<6} {u.agent or '-':<12} {u.interface or '-':<20} {'disabled' if u.disabled else ''}")
@@ -430,7 +416,7 @@ def _ask_password(from_stdin: bool) -> str:
 def cmd_recordings(args: argparse.Namespace) -> int:
     """Retention and legal holds: purge (scheduled in the engine too), hold, list."""
     settings = config.load(args.config)
-    library = recordings_library(settings, open_store(settings))
+    library = recordings_library(settings, open_store(settings.database.url))
     if library is None:
         raise ConfigError(f"{settings.source}: recordings.enabled is false")
     if args.recordings_command == "hold":
@@ -456,7 +442,7 @@ def cmd_recordings(args: argparse.Namespace) -> int:
 def cmd_customers(args: argparse.Namespace) -> int:
     """Import customers for the screen pop from a CSV file."""
     _must_exist(args.csv)
-    added, updated = import_csv(open_store(config.load(args.config)).sessions, args.csv)
+    added, updated = import_csv(open_store(config.load(args.config).database.url).sessions, args.csv)
     print(f"{args.csv}: {added} customers added, {updated} updated")
     return 0
 

@@ -19,6 +19,13 @@ from pbx.tracker import CallRecord, DomainEvent
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
+def open_store(url: str) -> CallStore:
+    """The call store on the database at `url`, migrated to the newest schema."""
+    engine = make_engine(url)
+    migrate(engine)
+    return CallStore(engine)
+
+
 def make_engine(url: str) -> Engine:
     """An engine for `url`; a SQLite file's folder is created, and SQLite enforces foreign keys."""
     if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):

@@ -1,7 +1,7 @@
 """Serving the panel: Werkzeug's threaded server in a background thread (embedded setup and tests).
 
 Fine for a help desk's few dozen agents on one machine; several workers
-behind a proxy (gunicorn with threads, Redis as the message queue) for more,
+behind a proxy (gunicorn with threads running `callcenter.wsgi`, Redis as the message queue) for more,
 as the README describes.
 """
 

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
+import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
 import redis
+import requests
 from flask_socketio import SocketIO
 from sqlalchemy.orm import sessionmaker
 
 from callcenter import config
 from callcenter.db import CallStore, make_engine, migrate
-from callcenter.engine import Engine, RedisBus, directory, recordings_library
+from callcenter.engine import Engine
 from callcenter.models import Customer
 from cti_panel.app import create_app
 from cti_panel.notifier import Notifier
@@ -54,6 +60,45 @@ exten => patient,1,Wait(1)
 REDIS_DB = 7
 
 
+class GunicornWorker:
+    """A production panel worker: gunicorn running `callcenter.wsgi:create()` in its own process, reaching the engine through Redis."""
+
+    def __init__(self, tmp_path: Path, redis_url: str) -> None:
+        conf = tmp_path / "worker.toml"
+        conf.write_text(f"""
+[database]
+url = "sqlite:///{tmp_path}/e2e.db"
+[panel]
+secret_key = "e2e-worker"
+message_queue = "{redis_url}"
+[paths]
+data_dir = "{tmp_path}/var"
+[acd.queues.support]
+""")
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+        self.log = tmp_path / "gunicorn.log"
+        with self.log.open("w") as out:
+            self.process = subprocess.Popen([str(Path(sys.executable).with_name("gunicorn")), "-w", "1", "--threads", "20", "--graceful-timeout", "2",
+                                             "-b", f"127.0.0.1:{port}", "callcenter.wsgi:create()"],
+                                            cwd=ROOT, env={**os.environ, "CALLCENTER_CONFIG": str(conf)}, stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and self.process.poll() is None:
+            try:
+                if requests.get(f"{self.url}/login", timeout=5).status_code == 200:
+                    return
+            except (requests.ConnectionError, requests.Timeout):
+                time.sleep(0.2)
+        self.stop()
+        raise AssertionError(f"gunicorn did not serve the panel: {self.log.read_text()}")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(15)
+
+
 class CallCenter:
     """Simulator + engine on an asyncio loop in a thread, the panel on another, all on loopback."""
 
@@ -92,12 +137,11 @@ class CallCenter:
         self.running = asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(10)
         assert resynced.wait(10), "the engine logged in to the simulator and resynced"
         if redis_url:
-            app = create_app(users, RedisBus(redis_url), directory(self.settings, self.store), secret_key="e2e", message_queue=redis_url,
-                             library=recordings_library(self.settings, self.store))
+            self.panel: PanelServer | GunicornWorker = GunicornWorker(tmp_path, redis_url)
         else:
             app = create_app(users, self.engine, self.engine.directory, secret_key="e2e", library=self.engine.library)
             self.notifier.init_app(app.extensions["socketio"])
-        self.panel = PanelServer(app).start()
+            self.panel = PanelServer(app).start()
 
     def call(self, number: str, script: str = "patient", entry: str = "Local/support@callcenter-queues") -> None:
         """A caller dials in (straight into the support queue unless told)."""
@@ -122,7 +166,7 @@ class CallCenter:
 
 @pytest.fixture(params=["embedded", "redis"])
 def setup(request):
-    """Embedded: one process, the engine calls the panel directly. Redis: the panel is a separate worker, Redis carries both ways."""
+    """Embedded: one process, the engine calls the panel directly. Redis: the panel is a gunicorn worker process, Redis carries both ways."""
     if request.param == "embedded":
         return None
     url = f"redis://127.0.0.1:6379/{REDIS_DB}"
