@@ -32,7 +32,7 @@ from urllib.parse import unquote
 from pbx.codec import Message
 
 # Transfer events name their channels with a prefix; the call is the transferee's.
-_PARTY_PREFIXES = ("Transferee", "OrigTransferer", "Transferer")
+_PARTY_PREFIXES = ("Transferee", "OrigTransferer", "Transferer", "Spyer")
 _QUEUESTATUS_OUTCOME = {
     "TIMEOUT": "timeout",
     "FULL": "full",
@@ -154,6 +154,7 @@ class _Call:
     first_hangup: tuple[str, str] | None = None
     hangup_cause: int | None = None
     dialed_out: bool = False
+    spying: bool = False
     held_since: dict[str, float] = field(default_factory=dict)
     hold_s: float = 0.0
     transfers: int = 0
@@ -196,6 +197,7 @@ class CallTracker:
             "SoftHangupRequest": self._on_hangup_request,
             "Hangup": self._on_hangup,
             "AsyncAGIStart": self._on_agi_start,
+            "ChanSpyStart": self._on_spy,
         }
 
     def feed(self, message: Mapping[str, str], t: float) -> list[DomainEvent]:
@@ -412,6 +414,10 @@ class CallTracker:
         elif call.queue is None and m.get("DestChannel") not in call.agent_channels:
             call.dialed_out = True
 
+    def _on_spy(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
+        """A supervisor's listen/whisper/barge session is not a customer call."""
+        call.spying = True
+
     def _on_hold(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
         call.held_since.setdefault(m["Channel"], t)
         self._emit(out, "hold", call, t, channel=m["Channel"])
@@ -479,6 +485,8 @@ class CallTracker:
             return call.left
         if call.queue is not None:
             return "left_queue" if call.left_at is not None else "abandoned"
+        if call.spying:
+            return "supervision"
         return "outbound" if call.dialed_out else "ivr_only"
 
     def _record(self, call: _Call, t: float) -> CallRecord:

@@ -90,6 +90,8 @@ def test_agent_and_supervisor_requests_act_on_the_simulated_pbx(tmp_path):
         until(lambda: any(c.caller_number == "5511977776666" for c in center.engine.store.calls()), 15)
         call = next(c for c in center.engine.store.calls() if c.caller_number == "5511977776666")
         assert call.transfers == 1 and call.hold_s >= 0.9, "the panel's hold and transfer are on the call's record"
+        until(lambda: sum(c.outcome == "supervision" for c in center.engine.store.calls()) == 3)
+        assert not [c for c in center.engine.store.calls() if c.outcome == "ivr_only"], "listening in is not counted as a caller"
 
         ask(center, "ana", "dial", {"number": "5511955554444"})
         until(lambda: any(m.get("Event") == "Newexten" and m.get("Context") == "callcenter-outbound" and m.get("Extension") == "5511955554444"

@@ -434,7 +434,7 @@ class Sim:
         cause = int(ch.vars.get("__cause", "16"))
         self.chan_event("Hangup", ch, ("Cause", str(cause)), ("Cause-txt", CAUSE_TXT.get(cause, "Unknown")))
         self.channels.pop(ch.uniqueid, None)
-        for callback in ch.on_hangup:
+        for callback in list(ch.on_hangup):
             callback(ch)
 
     # bridges -----------------------------------------------------------
