@@ -106,8 +106,14 @@ class SetPriority:
     at: float
 
 
+@dataclass(frozen=True)
+class CallbackRequested:
+    caller: str
+    at: float
+
+
 Event = Union[AgentLogin, AgentLogout, AgentPause, AgentUnpause, CallerArrived, CallerLeft, Answered, RingNoAnswer, CallEnded,
-              Tick, MoveCaller, SetPriority]
+              Tick, MoveCaller, SetPriority, CallbackRequested]
 
 
 # commands -------------------------------------------------------------------
@@ -141,6 +147,7 @@ class Overflow:
     kind: str
     target: str
     wait_s: float
+    why: str
 
 
 @dataclass(frozen=True)
@@ -276,13 +283,18 @@ class ACD:
         if settings is None or e.caller in self.callers:
             return
         caller = Caller(e.caller, e.queue, e.at, e.priority, dict(e.skills), dict(e.data), seq=next(self._seq), announced_at=e.at)
-        in_queue = sum(1 for c in self.callers.values() if c.queue == e.queue and c.id not in self.connected) if settings.max_length else 0
-        if settings.max_length and in_queue >= settings.max_length:
-            out.append(Overflow(e.caller, e.queue, settings.overflow, settings.overflow_target, 0.0))
-            return
+        on_line = sum(1 for c in self.callers.values() if c.queue == e.queue and c.id not in self.connected and not c.callback) \
+            if settings.max_length else 0
+        full = bool(settings.max_length) and on_line >= settings.max_length
+        if full:
+            out.append(Overflow(e.caller, e.queue, settings.overflow, settings.overflow_target, 0.0, "full"))
+            if settings.overflow != "callback":
+                return
+            caller.callback = True
         self.callers[e.caller] = caller
         self._push(caller)
-        self._serve_caller(caller, e.at, out)
+        if not full:
+            self._serve_caller(caller, e.at, out)
 
     def _on_CallerLeft(self, e: CallerLeft, out: list[Command]) -> None:
         caller = self.callers.pop(e.caller, None)
@@ -303,6 +315,12 @@ class ACD:
         caller.queue, caller.seq, caller.tried = e.queue, next(self._seq), set()
         self._push(caller)
         self._serve_caller(caller, e.at, out)
+
+    def _on_CallbackRequested(self, e: CallbackRequested, out: list[Command]) -> None:
+        """The caller hung up to be called back: the place is kept, with no more announcements and no overflow."""
+        caller = self.callers.get(e.caller)
+        if caller is not None and e.caller not in self.connected and not caller.ringing:
+            caller.callback = True
 
     def _on_SetPriority(self, e: SetPriority, out: list[Command]) -> None:
         caller = self.callers.get(e.caller)
@@ -415,11 +433,15 @@ class ACD:
                 self._push(caller)
         for caller in list(self.callers.values()):
             settings = self.queues[caller.queue]
-            if caller.id in self.connected or caller.ringing:
+            if caller.id in self.connected or caller.ringing or caller.callback:
                 continue
             if settings.max_wait_s and now - caller.enqueued_at >= settings.max_wait_s:
-                del self.callers[caller.id]
-                out.append(Overflow(caller.id, caller.queue, settings.overflow, settings.overflow_target, now - caller.enqueued_at))
+                out.append(Overflow(caller.id, caller.queue, settings.overflow, settings.overflow_target, now - caller.enqueued_at,
+                                    "timeout"))
+                if settings.overflow == "callback":
+                    caller.callback = True
+                else:
+                    del self.callers[caller.id]
             elif settings.announce_every_s and now - caller.announced_at >= settings.announce_every_s:
                 caller.announced_at = now
                 position = 1 + sum(1 for c in self.callers.values() if c.queue == caller.queue and c.id not in self.connected
@@ -429,6 +451,9 @@ class ACD:
         for agent in sorted((a for a in self.agents.values() if a.state is AgentState.AVAILABLE), key=lambda a: (a.idle_since, a.id)):
             if agent.state is AgentState.AVAILABLE:
                 self._serve_agent(agent, now, out)
+        if any(self.available.values()):
+            for caller in sorted((c for c in self.callers.values() if self._widened(c, now)), key=self._key):
+                self._serve_caller(caller, now, out)
 
     def _queue_agents(self, queue: str) -> set[str]:
         return {a.id for a in self.agents.values() if queue in a.queues}
@@ -455,7 +480,10 @@ class ACD:
             self._ring(agent, caller, at, out)
 
     def _serve_agent(self, agent: Agent, at: float, out: list[Command]) -> None:
-        """An agent is free: the best caller it can take (priority, then waiting time) across its queues."""
+        """An agent is free: the best caller it can take (priority, then waiting time) across its queues.
+
+        Only group heads are looked at; a caller behind a head the agent cannot take, but widened to any
+        agent, is served by `_on_Tick` from the caller's side."""
         best: tuple[tuple[int, float, int, str], tuple] | None = None
         for queue in agent.queues:
             for group, heap in self.groups.items():

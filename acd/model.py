@@ -50,6 +50,7 @@ class Caller:
     next_try: float = 0.0
     announced_at: float = 0.0
     seq: int = 0
+    callback: bool = False
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from acd.machine import (ACD, AgentLogin, AgentLogout, AgentPause, AgentUnpause, Answered, CallEnded, CallerArrived, CallerLeft,
-                         Abandoned, Announce, Command, Connected, MoveCaller, Overflow, Ring, RingNoAnswer, SetPriority, Tick)
+                         Abandoned, Announce, CallbackRequested, Command, Connected, MoveCaller, Overflow, Ring, RingNoAnswer, SetPriority, Tick)
 from callcenter.exceptions import AMIError
 from pbx.client import AMIClient
 from pbx.codec import Message
@@ -65,9 +65,15 @@ class NativeACD:
         music = self.acd.queues[queue].music_class if queue in self.acd.queues else "default"
         self.held[channel] = Held(channel, linkedid, queue, music)
         self.linkedids[channel] = linkedid
-        self._tell("joined", channel, queue=queue)
-        self._apply(self.acd.step(CallerArrived(channel, queue, self.clock(), priority, tuple((skills or {}).items()),
-                                                tuple((data or {}).items()))))
+        self._arrive(channel, queue, priority, tuple((skills or {}).items()), tuple((data or {}).items()))
+
+    def _arrive(self, channel: str, queue: str, priority: int = 0, skills: tuple[tuple[str, int], ...] = (),
+                data: tuple[tuple[str, str], ...] = ()) -> None:
+        """A caller joins a queue; one turned away by its maximum length never joined it (as app_queue's FULL)."""
+        commands = self.acd.step(CallerArrived(channel, queue, self.clock(), priority, skills, data))
+        if not any(isinstance(c, Overflow) and c.why == "full" for c in commands):
+            self._tell("joined", channel, queue=queue)
+        self._apply(commands)
 
     def login(self, agent: str, interface: str, queues: list[str], skills: dict[str, int] | None = None) -> None:
         """An agent logs in with a phone interface."""
@@ -87,8 +93,10 @@ class NativeACD:
 
     def move_caller(self, channel: str, queue: str) -> None:
         """Supervisor: a waiting caller goes to another queue."""
-        if channel in self.held:
+        if channel in self.held and queue in self.acd.queues and channel not in self.acd.connected:
             self.held[channel].queue = queue
+            self._tell("left", channel, reason="moved")
+            self._tell("joined", channel, queue=queue)
             self._apply(self.acd.step(MoveCaller(channel, queue, self.clock())))
 
     def set_priority(self, channel: str, priority: int) -> None:
@@ -117,8 +125,9 @@ class NativeACD:
         settings = self.acd.queues.get(held.queue)
         if (name == "DTMFEnd" and settings is not None and settings.callback_key and message.get("Digit") == settings.callback_key
                 and not held.dialing and not held.callback):
-            held.callback = True
-            self._lane(held, self._agi(held.channel, "SET MUSIC off", 'STREAM FILE cc/callback-ok ""', "HANGUP"))
+            self._apply(self.acd.step(CallbackRequested(held.channel, self.clock())))
+            self._tell("left", held.channel, reason="exit_key")
+            self._to_callback(held)
             return
         if name == "DialEnd" and held.dialing:
             agent = _agent_for(held.dialing, message.get("DestChannel", ""))
@@ -156,7 +165,7 @@ class NativeACD:
                 self._tell("connected", command.caller, agent=command.agent, interface=agent.interface if agent else None,
                            agent_channel=held.agent_channel if held else None)
             elif isinstance(command, Abandoned):
-                self._tell("abandoned", command.caller)
+                self._tell("left", command.caller, reason="abandoned")
                 self.linkedids.pop(command.caller, None)
         rings: dict[str, list[Ring]] = {}
         for command in commands:
@@ -178,10 +187,14 @@ class NativeACD:
                                            'STREAM FILE cc/expected-wait ""', f'SAY DIGITS {minutes} ""', f"SET MUSIC on {held.music}"))
 
     def _overflow(self, held: Held, command: Overflow) -> None:
-        """Where a caller goes after the queue's maximum wait or length: another queue, voicemail, a message, the dialplan."""
+        """Where a caller goes after the queue's maximum wait or length: a call back, another queue, voicemail, a message, the dialplan."""
+        self._tell("left", held.channel, reason=command.why)
+        if command.kind == "callback":
+            self._to_callback(held)
+            return
         if command.kind == "queue" and command.target in self.acd.queues:
             held.queue = command.target
-            self._apply(self.acd.step(CallerArrived(held.channel, command.target, self.clock())))
+            self._arrive(held.channel, command.target)
             return
         self.held.pop(held.channel, None)
         if command.kind == "voicemail":
@@ -193,6 +206,11 @@ class NativeACD:
         else:
             steps = [f"SET EXTENSION {command.target or 'fallback'}", "SET PRIORITY 1", "ASYNCAGI BREAK"]
         self._lane(held, self._agi(held.channel, "SET MUSIC off", *steps))
+
+    def _to_callback(self, held: Held) -> None:
+        """The caller keeps the place and hangs up; the turn comes as an Originate (`_call_back`)."""
+        held.callback = True
+        self._lane(held, self._agi(held.channel, "SET MUSIC off", 'STREAM FILE cc/callback-ok ""', "HANGUP"))
 
     def _lane(self, held: Held, coroutine) -> None:
         """One caller's AGI commands go one batch at a time: a new batch (a ring, an overflow) cuts what was still to say."""

@@ -80,7 +80,7 @@ class ACDQueue(_Section):
     strategy: str = "longest_idle"
     max_length: int = Field(0, ge=0)
     max_wait_s: float = Field(0.0, ge=0)
-    overflow: Literal["hangup", "queue", "voicemail", "message", "dialplan"] = "hangup"
+    overflow: Literal["hangup", "queue", "voicemail", "message", "callback", "dialplan"] = "hangup"
     overflow_target: str = ""
     announce_every_s: float = Field(0.0, ge=0)
     music_class: str = "default"

@@ -250,7 +250,8 @@ class CallTracker:
 
     def acd(self, kind: str, linkedid: str, t: float, **data: Any) -> list[DomainEvent]:
         """What our own engine did with a call, which Asterisk's events would otherwise say:
-        'joined' (queue), 'connected' (agent), 'abandoned' (native ACD); 'hold', 'unhold' (the panel's hold)."""
+        'joined' (queue), 'connected' (agent), 'left' with a reason (native ACD: abandoned, timeout, full, exit_key for a
+        call back, moved); 'hold', 'unhold' (the panel's hold)."""
         call = self.calls.get(linkedid)
         out: list[DomainEvent] = []
         if call is None:
@@ -266,10 +267,11 @@ class CallTracker:
         elif kind in ("hold", "unhold"):
             message = {"Channel": "panel"}
             (self._on_hold if kind == "hold" else self._on_unhold)(call, message, t, out)
-        elif kind == "abandoned" and call.answered_at is None:
-            call.left, call.left_at = "abandoned", t
-            wait = t - call.enqueued_at if call.enqueued_at is not None else None
-            self._emit(out, "queue_left", call, t, queue=call.queue, reason="abandoned", wait_s=wait)
+        elif kind == "left" and call.answered_at is None:
+            call.left, call.left_at = data["reason"], t
+            if call.queue is not None:
+                wait = t - call.enqueued_at if call.enqueued_at is not None else None
+                self._emit(out, "queue_left", call, t, queue=call.queue, reason=call.left, wait_s=wait)
         return out
 
     def open_calls(self) -> list[str]:

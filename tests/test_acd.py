@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from acd.machine import (ACD, AgentLogin, AgentLogout, AgentPause, AgentUnpause, Announce, Answered, CallEnded, CallerArrived,
-                         CallerLeft, Connected, MoveCaller, Overflow, Ring, RingNoAnswer, SetPriority, StateChange, Tick)
+from acd.machine import (ACD, AgentLogin, AgentLogout, AgentPause, AgentUnpause, Announce, Answered, CallbackRequested, CallEnded,
+                         CallerArrived, CallerLeft, Connected, MoveCaller, Overflow, Ring, RingNoAnswer, SetPriority, StateChange, Tick)
 from acd.model import AgentState, QueueSettings
 
 
@@ -101,6 +101,32 @@ def test_overflow_max_wait_max_length_and_announcements():
     assert [(c.caller, c.kind, c.target) for c in gone] == [("c1", "queue", "backup"), ("c2", "queue", "backup")]
 
 
+def test_a_caller_waiting_for_a_call_back_keeps_the_place_and_is_no_more_announced_or_overflowed():
+    a = acd(max_wait_s=60, overflow="hangup", announce_every_s=30)
+    a.step(CallerArrived("c1", "q", 0))
+    a.step(CallerArrived("c2", "q", 1))
+    a.step(CallbackRequested("c1", 10))
+    said = [c.caller for c in a.step(Tick(31)) if isinstance(c, Announce)]
+    assert said == ["c2"]
+    gone = [c.caller for c in a.step(Tick(70)) if isinstance(c, Overflow)]
+    assert gone == ["c2"] and list(a.callers) == ["c1"]
+    login(a, "ann", at=80)
+    assert a.agents["ann"].caller == "c1", "the call back comes first: it kept the place"
+
+
+@pytest.mark.parametrize("settings, arrive_at, tick_at", [(dict(max_length=1), 1, 2), (dict(max_wait_s=20), 5, 21)])
+def test_overflow_to_a_call_back_keeps_the_caller(settings, arrive_at, tick_at):
+    a = acd(overflow="callback", **settings)
+    a.step(CallerArrived("c1", "q", 0))
+    out = a.step(CallerArrived("c2", "q", arrive_at)) + a.step(Tick(tick_at))
+    [overflow] = [c for c in out if isinstance(c, Overflow)]
+    assert overflow.kind == "callback" and overflow.why == ("full" if "max_length" in settings else "timeout")
+    assert set(a.callers) == {"c1", "c2"} and a.callers[overflow.caller].callback
+    assert not rings(out), "nobody to ring yet"
+    login(a, "ann", "bob", at=tick_at + 1)
+    assert [a.agents[n].caller for n in ("ann", "bob")] == ["c1", "c2"]
+
+
 def test_pause_reasons_come_from_the_configured_list_and_ivr_data_rides_with_the_ring():
     from acd.machine import Refused
     a = acd()
@@ -150,6 +176,7 @@ EVENT = st.one_of(
     st.tuples(st.just("unpause"), st.sampled_from(AGENTS)),
     st.tuples(st.just("arrive"), st.sampled_from(CALLERS), st.sampled_from(["q", "vip"]), st.integers(0, 3), SKILLS),
     st.tuples(st.just("leave"), st.sampled_from(CALLERS)),
+    st.tuples(st.just("callback"), st.sampled_from(CALLERS)),
     st.tuples(st.just("answer"), st.sampled_from(AGENTS)),
     st.tuples(st.just("noanswer"), st.sampled_from(AGENTS)),
     st.tuples(st.just("end"), st.sampled_from(AGENTS)),
@@ -171,6 +198,8 @@ def apply(a: ACD, op: tuple, now: float) -> list:
         return a.step(CallerArrived(op[1], op[2], now, op[3], op[4]))
     if kind == "leave":
         return a.step(CallerLeft(op[1], now))
+    if kind == "callback":
+        return a.step(CallbackRequested(op[1], now))
     agent = a.agents.get(op[1]) if len(op) > 1 and isinstance(op[1], str) else None
     if kind == "answer" and agent is not None and agent.state is AgentState.RINGING:
         return a.step(Answered(agent.id, agent.caller, now))
@@ -207,7 +236,8 @@ def check_nobody_idle(a: ACD, now: float) -> None:
 @settings(max_examples=400, deadline=None)
 @given(st.lists(EVENT, max_size=80))
 def test_invariants_hold_for_any_event_sequence(ops):
-    a = ACD({"q": QueueSettings("q", strategy="skills", autopause_after=3, widen_after_s=60, wrapup_s=5),
+    a = ACD({"q": QueueSettings("q", strategy="skills", autopause_after=3, widen_after_s=60, wrapup_s=5, max_length=3,
+                                overflow="callback"),
              "vip": QueueSettings("vip", strategy="ring_all", max_wait_s=120)})
     now = 0.0
     connects: list[str] = []

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from acd.machine import ACD, Abandoned, Connected, Ring
+from acd.machine import ACD, Abandoned, Connected, Overflow, Ring, StateChange
 from acd.model import QueueSettings
 from acd.native import NativeACD
 from ivr.engine import IVREngine
@@ -17,6 +17,7 @@ from ivr.flow import load_flow
 from pbx.client import AMIClient, ClientOptions
 from pbx.codec import Message
 from pbx.simulator.dialplan import Step
+from pbx.tracker import CallTracker
 from pbx.simulator.server import SimulatorServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,6 +67,9 @@ class Rig:
         self.flow = load_flow(tmp_path / "flow.yaml")
         self.acd = ACD({q.name: q for q in (settings, *more)})
         self.seen: list = []
+        self.told: list[tuple[str, dict]] = []
+        self.tracker = CallTracker()
+        self.records: list = []
         self.events: list = []
         self.needs: dict[str, int] | None = None
 
@@ -73,15 +77,21 @@ class Rig:
         port = await self.server.start()
         self.client = AMIClient(ClientOptions("127.0.0.1", port, "cti", "pw", reconnect_min=0.3, reconnect_max=0.4), self._on_event,
                                 lambda snapshot: self.native.on_resync(snapshot.channels))
-        self.native = NativeACD(self.client, self.acd, on_commands=self.seen.extend, clock=lambda: self.server.sim.now)
+        self.native = NativeACD(self.client, self.acd, on_commands=self.seen.extend, clock=lambda: self.server.sim.now,
+                                on_call=self._on_call)
         self.ivr = IVREngine(self.client, [self.flow], clock=lambda: NOON,
                              on_handoff=lambda ch, linkedid, done: self.native.handoff(ch, linkedid, done["queue"], done["priority"], self.needs))
         self.task = asyncio.create_task(self.client.run())
         await self.client.connected.wait()
         await self.ivr.beat()
 
+    def _on_call(self, kind: str, linkedid: str, t: float, **data) -> None:
+        self.told.append((kind, data))
+        self.records += [e.record for e in self.tracker.acd(kind, linkedid, t, **data) if e.record]
+
     def _on_event(self, message, arrival) -> None:
         self.events.append(message)
+        self.records += [e.record for e in self.tracker.feed(message, self.server.sim.now) if e.record]
         self.ivr.on_event(message, arrival)
         self.native.on_event(message, arrival)
 
@@ -107,8 +117,8 @@ class Rig:
 
 
 async def scenario(tmp_path, caller: str, agents: list[tuple[str, str]], run_for: float, strategy: str = "longest_idle",
-                   skills: dict[str, dict[str, int]] | None = None, needs: dict[str, int] | None = None) -> Rig:
-    rig = Rig(tmp_path, QueueSettings("support", strategy=strategy, ring_timeout_s=2, retry_s=1))
+                   skills: dict[str, dict[str, int]] | None = None, needs: dict[str, int] | None = None, **settings) -> Rig:
+    rig = Rig(tmp_path, QueueSettings("support", strategy=strategy, ring_timeout_s=2, retry_s=1, **settings))
     rig.needs = needs
     await rig.start()
     for name, interface in agents:
@@ -131,10 +141,42 @@ def test_the_caller_rings_an_agent_who_does_not_answer_then_one_who_does(tmp_pat
     assert not server.sim.channels
 
 
+def test_an_agent_who_misses_a_ring_is_paused_and_the_next_one_answers(tmp_path):
+    rig = asyncio.run(scenario(tmp_path, "patient", [("ann", "Local/2001@phones/n"), ("bob", "Local/2002@phones/n")], 30,
+                               autopause_after=1))
+    ann = [(c.state.value, c.reason) for c in rig.seen if isinstance(c, StateChange) and c.agent == "ann"]
+    assert ann == [("available", None), ("ringing", None), ("paused", "missed_calls")]
+    assert [c.agent for c in rig.seen if isinstance(c, Connected)] == ["bob"]
+    assert rig.acd.agents["ann"].state.value == "paused", "she stays paused until she comes back herself"
+
+
+def test_a_caller_over_the_maximum_length_hears_the_message_and_never_joins(tmp_path):
+    async def run() -> Rig:
+        rig = Rig(tmp_path, QueueSettings("support", max_length=1, overflow="message", overflow_target="cc/all-busy"))
+        await rig.start()
+        rig.call("patient", "5511900000001")
+        await rig.until(3)
+        rig.call("patient", "5511900000002")
+        await rig.until(6)
+        await rig.stop()
+        return rig
+
+    rig = asyncio.run(run())
+    [full] = [c for c in rig.seen if isinstance(c, Overflow)]
+    assert full.why == "full" and list(rig.acd.callers) != [full.caller] and len(rig.acd.callers) == 1
+    turned_away = [a["Command"] for a in rig.server.actions if a.get("Action") == "AGI" and a.get("Channel") == full.caller]
+    assert turned_away[-3:] == ["SET MUSIC off", 'STREAM FILE cc/all-busy ""', "HANGUP"]
+    assert [k for k, _ in rig.told] == ["joined", "left"] and rig.told[1][1] == {"reason": "full"}, "only the first caller joined"
+    [record] = rig.records
+    assert (record.caller_number, record.outcome, record.queue) == ("5511900000002", "full", None), "as app_queue's FULL: no visit"
+
+
 def test_a_caller_who_hangs_up_while_waiting_is_an_abandon(tmp_path):
     rig = asyncio.run(scenario(tmp_path, "impatient", [], 10))
     [gone] = [c for c in rig.seen if isinstance(c, Abandoned)]
     assert gone.queue == "support" and 2 < gone.wait_s < 5
+    [record] = rig.records
+    assert (record.outcome, record.queue, record.hangup_by) == ("abandoned", "support", "caller") and 2 < record.wait_s < 5
 
 
 def test_announcements_then_overflow_to_voicemail(tmp_path):
@@ -151,17 +193,22 @@ def test_announcements_then_overflow_to_voicemail(tmp_path):
     assert commands[-2:] == ["SET MUSIC off", "EXEC VoiceMail 200@default,u"], "the rest of an announcement is dropped for the overflow"
 
 
-def test_callback_keeps_the_place_and_calls_the_caller_back(tmp_path):
+@pytest.mark.parametrize("script, settings, why", [
+    ("callme", dict(callback_key="9"), "exit_key"),
+    ("patient", dict(max_wait_s=5, overflow="callback"), "timeout"),
+])
+def test_callback_keeps_the_place_and_calls_the_caller_back(tmp_path, script, settings, why):
     async def run():
-        rig = Rig(tmp_path, QueueSettings("support", callback_key="9", ring_timeout_s=10),
+        rig = Rig(tmp_path, QueueSettings("support", ring_timeout_s=10, announce_every_s=3, **settings),
                   "\n[customers]\nexten => _X.,1,Answer()\n same => n,Wait(4)\n same => n,Hangup()\n"
                   "\n[callers]\nexten => callme,1,Wait(1)\n same => n,SendDTMF(1)\n same => n,Wait(2)\n same => n,SendDTMF(9)\n"
                   " same => n,Wait(30)\n same => n,Hangup()\n")
         rig.server.sim.dialplan.contexts["callcenter-callback"]["_X."][1] = Step(2, "Dial", "Local/${EXTEN}@customers/n,45")
         await rig.start()
-        rig.call("callme", "5511955554444")
+        rig.call(script, "5511955554444")
         await rig.until(8)
         waiting_after_hangup = list(rig.acd.callers)
+        await rig.until(20)
         rig.native.login("bob", "Local/2002@phones/n", ["support"])
         await rig.until(30)
         await rig.stop()
@@ -170,6 +217,10 @@ def test_callback_keeps_the_place_and_calls_the_caller_back(tmp_path):
     rig, waiting = asyncio.run(run())
     assert len(waiting) == 1, "the caller hung up but kept the place"
     assert not [c for c in rig.seen if isinstance(c, Abandoned)]
+    [record] = [r for r in rig.records if r.caller_number == "5511955554444" and r.queue]
+    assert (record.outcome, record.queue) == (why, "support"), "the call is recorded as a call back, not an abandon"
+    assert rig.agi()[-3:] == ["SET MUSIC off", 'STREAM FILE cc/callback-ok ""', "HANGUP"]
+    assert len([c for c in rig.seen if isinstance(c, Overflow)]) == (why == "timeout"), "waiting for the call back is no more overflow"
     [connected] = [c for c in rig.seen if isinstance(c, Connected)]
     assert connected.agent == "bob"
     originate = [a for a in rig.server.actions if a.get("Action") == "Originate" and a.get("Context") == "callcenter-callback"]
