@@ -174,6 +174,8 @@ class NativeACD:
         for caller, batch in rings.items():
             held = self.held[caller]
             held.dialing = {ring.interface: ring.agent for ring in batch}
+            for ring in batch:
+                self._tell("ringing", caller, agent=ring.agent, interface=ring.interface)
             self._lane(held, self._call_back(held, batch[0]) if held.callback else self._dial(held, batch))
         for command in commands:
             if isinstance(command, Ring):

@@ -250,7 +250,7 @@ class CallTracker:
 
     def acd(self, kind: str, linkedid: str, t: float, **data: Any) -> list[DomainEvent]:
         """What our own engine did with a call, which Asterisk's events would otherwise say:
-        'joined' (queue), 'connected' (agent), 'left' with a reason (native ACD: abandoned, timeout, full, exit_key for a
+        'joined' (queue), 'ringing' and 'connected' (agent), 'left' with a reason (native ACD: abandoned, timeout, full, exit_key for a
         call back, moved); 'hold', 'unhold' (the panel's hold)."""
         call = self.calls.get(linkedid)
         out: list[DomainEvent] = []
@@ -259,6 +259,9 @@ class CallTracker:
         if kind == "joined":
             call.queue, call.enqueued_at, call.left, call.left_at = data["queue"], t, None, None
             self._emit(out, "queue_joined", call, t, queue=call.queue, position=data.get("position"), channel=call.inbound)
+        elif kind == "ringing":
+            self._emit(out, "agent_ringing", call, t, queue=call.queue, agent=data["agent"], interface=data.get("interface"),
+                       channel=call.inbound)
         elif kind == "connected":
             call.answered_at, call.agent, call.left, call.left_at = t, data["agent"], "answered", t
             wait = t - call.enqueued_at if call.enqueued_at is not None else None

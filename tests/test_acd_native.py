@@ -69,7 +69,7 @@ class Rig:
         self.seen: list = []
         self.told: list[tuple[str, dict]] = []
         self.tracker = CallTracker()
-        self.records: list = []
+        self.domain: list = []
         self.events: list = []
         self.needs: dict[str, int] | None = None
 
@@ -87,13 +87,17 @@ class Rig:
 
     def _on_call(self, kind: str, linkedid: str, t: float, **data) -> None:
         self.told.append((kind, data))
-        self.records += [e.record for e in self.tracker.acd(kind, linkedid, t, **data) if e.record]
+        self.domain += self.tracker.acd(kind, linkedid, t, **data)
 
     def _on_event(self, message, arrival) -> None:
         self.events.append(message)
-        self.records += [e.record for e in self.tracker.feed(message, self.server.sim.now) if e.record]
+        self.domain += self.tracker.feed(message, self.server.sim.now)
         self.ivr.on_event(message, arrival)
         self.native.on_event(message, arrival)
+
+    @property
+    def records(self) -> list:
+        return [e.record for e in self.domain if e.record is not None]
 
     def call(self, script: str, number: str = "5511977776666") -> None:
         self.began = self.server.sim.now
@@ -139,6 +143,10 @@ def test_the_caller_rings_an_agent_who_does_not_answer_then_one_who_does(tmp_pat
     assert commands[:3] == ["WAIT FOR DIGIT 2000", "SET MUSIC on default", "EXEC Dial Local/2001@phones/n,2"]
     assert "EXEC Dial Local/2002@phones/n,2" in commands and commands[-1] == "HANGUP"
     assert not server.sim.channels
+    timeline = [(e.kind, e.data.get("agent")) for e in rig.domain if e.kind in ("agent_ringing", "answered")]
+    assert timeline == [("agent_ringing", "ann"), ("agent_ringing", "bob"), ("answered", "bob")], "each agent's screen pops as the phone rings"
+    [record] = rig.records
+    assert (record.outcome, record.agent, record.queue) == ("answered", "bob", "support")
 
 
 def test_an_agent_who_misses_a_ring_is_paused_and_the_next_one_answers(tmp_path):
