@@ -23,6 +23,7 @@ from acd.machine import (ACD, AgentLogin, AgentLogout, AgentPause, AgentUnpause,
 from callcenter.exceptions import AMIError
 from pbx.client import AMIClient
 from pbx.codec import Message
+from pbx.tracker import CALLBACK_AGENT_VAR, CALLBACK_QUEUE_VAR
 
 log = logging.getLogger(__name__)
 
@@ -268,7 +269,8 @@ class NativeACD:
         try:
             replies = await self.client.send_action({
                 "Action": "Originate", "Channel": ring.interface, "Context": settings.callback_context, "Exten": held.number,
-                "Priority": "1", "CallerID": f"<{held.number}>", "Async": "true", "Timeout": str(int(ring.timeout_s * 1000))},
+                "Priority": "1", "CallerID": f"<{held.number}>", "Async": "true", "Timeout": str(int(ring.timeout_s * 1000)),
+                "Variable": f"{CALLBACK_QUEUE_VAR}={held.queue},{CALLBACK_AGENT_VAR}={ring.agent}"},
                 timeout=ring.timeout_s + 30, check=False)
         except AMIError as exc:
             log.warning("callback to %s not placed: %s", held.number, exc)

@@ -33,6 +33,11 @@ from pbx.codec import Message
 
 # Transfer events name their channels with a prefix; the call is the transferee's.
 _PARTY_PREFIXES = ("Transferee", "OrigTransferer", "Transferer", "Spyer")
+# Our native ACD's call back (an Originate to the agent, then the caller) carries these channel variables,
+# so the agent's screen pops with the caller's record and the call is stored as a call back.
+CALLBACK_QUEUE_VAR = "CALLCENTER_CALLBACK_QUEUE"
+CALLBACK_AGENT_VAR = "CALLCENTER_CALLBACK_AGENT"
+
 _QUEUESTATUS_OUTCOME = {
     "TIMEOUT": "timeout",
     "FULL": "full",
@@ -155,6 +160,7 @@ class _Call:
     hangup_cause: int | None = None
     dialed_out: bool = False
     spying: bool = False
+    callback_queue: str | None = None
     held_since: dict[str, float] = field(default_factory=dict)
     hold_s: float = 0.0
     transfers: int = 0
@@ -392,6 +398,11 @@ class CallTracker:
         call.left_at = t
 
     def _on_varset(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
+        if m.get("Variable") == CALLBACK_QUEUE_VAR:
+            call.callback_queue = m.get("Value") or None
+        elif m.get("Variable") == CALLBACK_AGENT_VAR and call.agent is None and m.get("Value"):
+            call.agent = m["Value"]
+            self._emit(out, "agent_ringing", call, t, queue=call.callback_queue, agent=call.agent, interface=None, channel=m["Channel"])
         if m.get("Variable") == "QUEUESTATUS" and m["Channel"] == call.inbound and call.answered_at is None:
             outcome = _QUEUESTATUS_OUTCOME.get(m.get("Value", ""))
             if outcome:
@@ -486,6 +497,8 @@ class CallTracker:
     def _outcome(self, call: _Call) -> str:
         if call.answered_at is not None:
             return "answered"
+        if call.callback_queue is not None and call.agent is not None:
+            return "callback"
         if call.left and call.left != "answered":
             return call.left
         if call.queue is not None:

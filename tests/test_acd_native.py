@@ -233,6 +233,10 @@ def test_callback_keeps_the_place_and_calls_the_caller_back(tmp_path, script, se
     assert connected.agent == "bob"
     originate = [a for a in rig.server.actions if a.get("Action") == "Originate" and a.get("Context") == "callcenter-callback"]
     assert [(a["Channel"], a["Exten"]) for a in originate] == [("Local/2002@phones/n", "5511955554444")]
+    [called_back] = [r for r in rig.records if r.outcome == "callback"]
+    assert (called_back.caller_number, called_back.agent, called_back.queue) == ("5511955554444", "bob", None), "not a second visit"
+    [pop] = [e for e in rig.domain if e.kind == "agent_ringing" and e.linkedid == called_back.linkedid]
+    assert (pop.data["agent"], pop.data["queue"]) == ("bob", "support"), "bob's screen pops with whom he calls back"
     assert not rig.acd.callers, "the call back ended and the caller is done"
     dialled = [e["DestChannel"] for e in rig.events if e.get("Event") == "DialBegin" and "customers" in e.get("DestChannel", "")]
     assert [d.split("-")[0] for d in dialled] == ["Local/5511955554444@customers"], "after the agent answered, the caller was dialled"
