@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -31,11 +32,11 @@ def cli(*args: str) -> list[str]:
 
 @pytest.fixture
 def playback(tmp_path):
-    port = free_port()
-    proc = subprocess.Popen(cli("playback", str(TRACES / "answered_caller_hangs_up.jsonl"), "--port", str(port),
+    proc = subprocess.Popen(cli("playback", str(TRACES / "answered_caller_hangs_up.jsonl"), "--port", "0",
                                 "--secret", SECRET, "--speed", "10"), stdout=subprocess.PIPE, text=True, cwd=tmp_path)
-    assert "waiting for a client" in proc.stdout.readline()
-    yield port
+    banner = proc.stdout.readline()
+    assert "waiting for a client" in banner
+    yield int(re.search(r":(\d+);", banner).group(1))
     proc.kill()
     proc.wait()
 
