@@ -76,7 +76,7 @@ class Engine:
                                settings.panel.timezone)
         self.monitor = Monitor(CallTracker(), store, out, as_json=as_json, listeners=[self._on_call_events])
         self.registry = AgentRegistry()
-        self.client = AMIClient(options or client_options(settings), self._on_event, self._on_resync)
+        self.client = AMIClient(options or client_options(settings), self._on_event, self._on_resync, clock=clock)
         self.native = self._native() if settings.acd.mode == "native" else None
         self.ivr = IVREngine(self.client, flows, on_records=self._ivr_records, on_handoff=self._handoff if self.native else None)
         skills = {a.name: a.skills for a in settings.acd.agents}
@@ -101,7 +101,7 @@ class Engine:
         acd = self.settings.acd
         queues = {name: QueueSettings(name, **q.model_dump(exclude={"skill"})) for name, q in acd.queues.items()}
         native = NativeACD(self.client, ACD(queues, pause_reasons=tuple(acd.pause_reasons)), on_commands=self._on_acd_commands,
-                           on_call=self.monitor.on_acd)
+                           clock=self.clock, on_call=self.monitor.on_acd)
         for agent in acd.agents:
             native.login(agent.name, agent.interface, agent.queues, agent.skills)
         return native

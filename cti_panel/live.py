@@ -77,10 +77,10 @@ class AgentRow:
     since: float = 0.0
     call: str | None = None
 
-    def row(self, calls: dict[str, LiveCall]) -> dict[str, Any]:
-        """The agent as the wallboard lists it, with the number of the call they are on."""
+    def row(self, calls: dict[str, LiveCall], now: float) -> dict[str, Any]:
+        """The agent as the wallboard lists it, with the number of the call they are on (and the PBX's clock, for time in state)."""
         call = calls.get(self.call or "")
-        return {"name": self.name, "state": self.state, "reason": self.reason, "since": self.since,
+        return {"name": self.name, "state": self.state, "reason": self.reason, "since": self.since, "now": now,
                 "call": {"number": call.number, "queue": call.queue} if call else None}
 
 
@@ -104,7 +104,7 @@ class QueueDay:
     def tile(self, now: float) -> dict[str, Any]:
         """The queue's wallboard tile: service level is answered within the threshold over answered plus abandoned."""
         handled = self.answered + self.abandoned
-        return {"name": self.name, "waiting": len(self.waiting),
+        return {"name": self.name, "waiting": len(self.waiting), "now": now,
                 "longest_wait_s": round(now - min(self.waiting.values()), 1) if self.waiting else 0.0,
                 "offered": self.offered, "answered": self.answered, "abandoned": self.abandoned,
                 "service_level": round(100.0 * self.answered_in_sl / handled, 1) if handled else None,
@@ -171,7 +171,7 @@ class LiveBoard:
         agent.state, agent.reason, agent.since = change.state.value, change.reason, change.at
         if change.state.value not in ("on_call", "ringing", "wrap_up"):
             agent.call = None
-        row = agent.row(self.calls)
+        row = agent.row(self.calls, self.now)
         return [Note(SUPERVISORS, "agent", row), Note(agent_room(agent.name), "me", row)]
 
     def tick(self, now: float) -> list[Note]:
@@ -185,13 +185,14 @@ class LiveBoard:
         """Everything a wallboard shows, for a supervisor who just connected (only their queues if they have a list)."""
         names = [q for q in self.queues if queues is None or q in queues]
         return {"queues": [self.queues[q].tile(self.now) for q in names],
-                "agents": [a.row(self.calls) for a in sorted(self.agents.values(), key=lambda a: a.name)], "now": self.now}
+                "agents": [a.row(self.calls, self.now) for a in sorted(self.agents.values(), key=lambda a: a.name)], "now": self.now,
+                "tz": str(self.tz)}
 
     def agent_view(self, name: str) -> dict[str, Any]:
         """What an agent's screen shows when it (re)connects: their state and their current call."""
         agent = self.agents.get(name, AgentRow(name))
         call = self.calls.get(agent.call or "")
-        return {"me": agent.row(self.calls), "call": call.card(self.now) if call else None}
+        return {"me": agent.row(self.calls, self.now), "call": call.card(self.now) if call else None}
 
     def call_of(self, agent: str) -> LiveCall | None:
         """The call an agent is on now, for call controls: the server decides which channels, never the browser."""
@@ -228,7 +229,7 @@ class LiveBoard:
         if call.agent:
             agent = self.agents.setdefault(call.agent, AgentRow(call.agent))
             agent.call = call.linkedid
-            out += [Note(agent_room(call.agent), "call", call.card(e.t)), Note(SUPERVISORS, "agent", agent.row(self.calls))]
+            out += [Note(agent_room(call.agent), "call", call.card(e.t)), Note(SUPERVISORS, "agent", agent.row(self.calls, self.now))]
         return out
 
     def _ended(self, call: LiveCall, e: DomainEvent) -> list[Note]:

@@ -44,14 +44,31 @@ def per_queue(truth: str) -> dict[str, tuple[int, int]]:
             for name, counts in (part.split(": ") for part in truth.split("; ")[1:])}
 
 
+def log_in(browser, banner: dict[str, str], login: str):
+    page = browser.new_context().new_page()
+    page.goto(f"{banner['url']}/login")
+    page.fill("#login", login)
+    page.fill("#password", banner[login])
+    page.click("#submit")
+    return page
+
+
+def times_in_state(boss) -> list[int]:
+    return [int(cell.split()[0]) for cell in boss.locator("#agents tbody tr td:nth-child(3)").all_text_contents()]
+
+
 def test_the_demo_runs_a_day_the_reports_match_and_an_agent_gets_pops(tmp_path, browser):
     demo, banner = start(tmp_path, "15")
     pops: list[str] = []
-    page = browser.new_context().new_page()
-    page.goto(f"{banner['url']}/login")
-    page.fill("#login", "agente1")
-    page.fill("#password", banner["agente1"])
-    page.click("#submit")
+    boss = log_in(browser, banner, "supervisor")
+    boss.wait_for_selector("#agents tbody td.state-on_call", timeout=20_000)
+    deadline = time.monotonic() + 10
+    while not any(times_in_state(boss)) and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert any(times_in_state(boss)) and max(times_in_state(boss)) < 15 * 60, \
+        f"time in state runs on the simulated day's clock, not the browser's: {times_in_state(boss)}"
+    assert "08:00" in boss.text_content("#chart"), "the chart's hours are São Paulo's, where the day starts at 08:00"
+    page = log_in(browser, banner, "agente1")
     page.click("#go-available")
     page.wait_for_selector("#pop-name:not(:empty)", timeout=30_000)
     pops.append(page.text_content("#pop-name"))

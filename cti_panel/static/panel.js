@@ -29,7 +29,14 @@
   socket.on("connect_error", (err) => say(String(err.message || err)));
 
   function label(state) { return words[state] || state; }
-  function seconds(since, now) { return Math.max(0, Math.round((now || Date.now() / 1000) - since)); }
+  // Times in state are on the PBX's clock (the demo's simulator runs its day faster, and a browser's clock may be off):
+  // the last server time seen, moved on by the time passed here since.
+  let serverNow = null, seenAt = 0;
+  function clock(t) { if (typeof t === "number") { serverNow = t; seenAt = Date.now() / 1000; } }
+  function seconds(since) {
+    const now = serverNow === null ? Date.now() / 1000 : serverNow + (Date.now() / 1000 - seenAt);
+    return Math.max(0, Math.round(now - since));
+  }
 
   if (page === "agent") {
     const showMe = (me) => {
@@ -92,7 +99,8 @@
   if (page === "wallboard") {
     const queues = new Map();
     const agents = new Map();
-    let now = Date.now() / 1000;
+    let tz;
+    const hhmm = (t) => new Date(t * 1000).toLocaleTimeString("en-GB", { timeZone: tz, hour: "2-digit", minute: "2-digit" });
 
     function tile(q) {
       const box = el("article", null, "card tile");
@@ -141,7 +149,7 @@
       const ns = "http://www.w3.org/2000/svg";
       const svg = document.createElementNS(ns, "svg");
       const keys = [...buckets.keys()].sort((a, b) => a - b);
-      const width = Math.max(300, keys.length * 24), height = 120;
+      const width = Math.max(300, keys.length * 24), height = 135, base = 120;
       svg.setAttribute("viewBox", "0 0 " + width + " " + height);
       svg.setAttribute("width", width);
       svg.setAttribute("height", height);
@@ -150,29 +158,36 @@
       keys.forEach((k, i) => {
         const b = buckets.get(k);
         const bar = document.createElementNS(ns, "rect");
-        const h = (b.offered / most) * (height - 20);
-        bar.setAttribute("x", i * 24 + 2); bar.setAttribute("y", height - h); bar.setAttribute("width", 18); bar.setAttribute("height", h);
+        const h = (b.offered / most) * (base - 20);
+        bar.setAttribute("x", i * 24 + 2); bar.setAttribute("y", base - h); bar.setAttribute("width", 18); bar.setAttribute("height", h);
         bar.setAttribute("fill", "#9db7d5");
         const title = document.createElementNS(ns, "title");
-        title.textContent = new Date(k * 1000).toISOString().slice(11, 16) + " " + b.offered;
+        title.textContent = hhmm(k) + " · " + b.offered;
         bar.append(title);
         svg.append(bar);
+        if (i % 4 === 0) {
+          const tick = document.createElementNS(ns, "text");
+          tick.setAttribute("x", i * 24 + 2); tick.setAttribute("y", height - 2); tick.setAttribute("font-size", "11");
+          tick.textContent = hhmm(k);
+          svg.append(tick);
+        }
         if (b.sl.length) {
           const sl = b.sl.reduce((x, y) => x + y, 0) / b.sl.length;
-          line += (line ? " L" : "M") + (i * 24 + 11) + " " + (height - (sl / 100) * (height - 20));
+          line += (line ? " L" : "M") + (i * 24 + 11) + " " + (base - (sl / 100) * (base - 20));
         }
       });
       if (line) { const p = document.createElementNS(ns, "path"); p.setAttribute("d", line); p.setAttribute("stroke", "#1b7f3b"); p.setAttribute("fill", "none"); svg.append(p); }
       $("chart").replaceChildren(svg);
     }
     socket.on("snapshot", (s) => {
-      now = s.now;
+      clock(s.now);
+      tz = s.tz;
       s.queues.forEach((q) => queues.set(q.name, q));
       s.agents.forEach((a) => agents.set(a.name, a));
       drawQueues(); drawAgents();
     });
-    socket.on("queue", (q) => { queues.set(q.name, q); drawQueues(); });
-    socket.on("agent", (a) => { agents.set(a.name, a); drawAgents(); });
+    socket.on("queue", (q) => { clock(q.now); queues.set(q.name, q); drawQueues(); });
+    socket.on("agent", (a) => { clock(a.now); agents.set(a.name, a); drawAgents(); });
     setInterval(drawAgents, 5000);
   }
 })();
