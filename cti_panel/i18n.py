@@ -83,8 +83,25 @@ WORDS: dict[str, tuple[str, str]] = {
     "enable": ("Enable", "Ativar"),
 }
 
+# The default pause reasons and dispositions (configurable codes: one not listed here is shown as it is).
+CODES: dict[str, tuple[str, str]] = {
+    "break": ("Break", "Intervalo"),
+    "lunch": ("Lunch", "Almoço"),
+    "training": ("Training", "Treinamento"),
+    "meeting": ("Meeting", "Reunião"),
+    "coaching": ("Coaching", "Orientação"),
+    "after_call_work": ("After-call work", "Pós-atendimento"),
+    "missed_calls": ("Missed calls", "Chamadas perdidas"),
+    "resolved": ("Resolved", "Resolvido"),
+    "follow_up": ("Follow-up", "Retorno"),
+    "sale": ("Sale", "Venda"),
+    "no_sale": ("No sale", "Sem venda"),
+    "wrong_number": ("Wrong number", "Número errado"),
+    "complaint": ("Complaint", "Reclamação"),
+}
+
 
 def catalog(lang: str) -> dict[str, str]:
     """Every label in one language (English for an unknown one)."""
     index = LANGS.index(lang) if lang in LANGS else 0
-    return {key: pair[index] for key, pair in WORDS.items()}
+    return {key: pair[index] for key, pair in WORDS.items()} | {f"code.{key}": pair[index] for key, pair in CODES.items()}

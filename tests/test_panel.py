@@ -222,8 +222,11 @@ def test_a_disabled_user_is_disconnected_and_cannot_log_in(panel):
 
 
 def test_pages_speak_the_users_language(panel):
-    assert "Disponível" in logged_in(panel, "bruno").get("/agent").get_data(as_text=True)
-    assert "Available" in logged_in(panel, "ana").get("/agent").get_data(as_text=True)
+    bruno = logged_in(panel, "bruno").get("/agent").get_data(as_text=True)
+    ana = logged_in(panel, "ana").get("/agent").get_data(as_text=True)
+    assert "Disponível" in bruno and "Available" in ana
+    assert '<option value="lunch">Almoço</option>' in bruno and '<option value="lunch">Lunch</option>' in ana, "pause reasons too"
+    assert '<option value="sale">Venda</option>' in bruno, "and dispositions"
 
 
 def test_no_secret_reaches_the_browser(panel):

@@ -29,6 +29,7 @@
   socket.on("connect_error", (err) => say(String(err.message || err)));
 
   function label(state) { return words[state] || state; }
+  function code(c) { return words["code." + c] || c; }
   // Times in state are on the PBX's clock (the demo's simulator runs its day faster, and a browser's clock may be off):
   // the last server time seen, moved on by the time passed here since.
   let serverNow = null, seenAt = 0;
@@ -42,7 +43,7 @@
     const showMe = (me) => {
       $("state").textContent = label(me.state);
       $("state").className = "state-" + me.state;
-      $("reason").textContent = me.reason || "";
+      $("reason").textContent = me.reason ? code(me.reason) : "";
     };
     const showCall = (call) => {
       currentCall = call;
@@ -60,7 +61,7 @@
       $("pop-wait").textContent = pop.wait_s === null || pop.wait_s === undefined ? "" : pop.wait_s;
       $("pop-digits").textContent = pop.digits || "";
       const list = $("pop-history");
-      list.replaceChildren(...(pop.last_calls || []).map((h) => el("li", [h.at.slice(0, 16).replace("T", " "), h.queue || "", h.outcome, h.disposition || "", h.notes || ""].join(" · "))));
+      list.replaceChildren(...(pop.last_calls || []).map((h) => el("li", [h.at.slice(0, 16).replace("T", " "), h.queue || "", label(h.outcome), h.disposition ? code(h.disposition) : "", h.notes || ""].join(" · "))));
     });
     socket.on("call", showCall);
     socket.on("ended", (end) => {
@@ -126,7 +127,7 @@
       body.replaceChildren(...[...agents.values()].sort((a, b) => a.name.localeCompare(b.name)).map((a) => {
         const tr = el("tr");
         tr.dataset.agent = a.name;
-        const state = el("td", label(a.state) + (a.reason ? " (" + a.reason + ")" : ""), "state-" + a.state);
+        const state = el("td", label(a.state) + (a.reason ? " (" + code(a.reason) + ")" : ""), "state-" + a.state);
         const actions = el("td");
         [["listen", "spy", { mode: "listen" }], ["whisper", "spy", { mode: "whisper" }], ["barge", "spy", { mode: "barge" }],
          ["force_pause", "force", { action: "pause", reason: "coaching" }], ["force_logout", "force", { action: "logout" }]].forEach(([key, name, data]) => {
