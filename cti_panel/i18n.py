@@ -81,27 +81,24 @@ WORDS: dict[str, tuple[str, str]] = {
     "pause_recording": ("Pause recording", "Pausar gravação"),
     "resume_recording": ("Resume recording", "Retomar gravação"),
     "enable": ("Enable", "Ativar"),
-}
-
-# The default pause reasons and dispositions (configurable codes: one not listed here is shown as it is).
-CODES: dict[str, tuple[str, str]] = {
-    "break": ("Break", "Intervalo"),
-    "lunch": ("Lunch", "Almoço"),
-    "training": ("Training", "Treinamento"),
-    "meeting": ("Meeting", "Reunião"),
-    "coaching": ("Coaching", "Orientação"),
-    "after_call_work": ("After-call work", "Pós-atendimento"),
-    "missed_calls": ("Missed calls", "Chamadas perdidas"),
-    "resolved": ("Resolved", "Resolvido"),
-    "follow_up": ("Follow-up", "Retorno"),
-    "sale": ("Sale", "Venda"),
-    "no_sale": ("No sale", "Sem venda"),
-    "wrong_number": ("Wrong number", "Número errado"),
-    "complaint": ("Complaint", "Reclamação"),
+    # the default pause reasons and dispositions (configured codes not listed here are shown as they are)
+    "code.break": ("Break", "Intervalo"),
+    "code.lunch": ("Lunch", "Almoço"),
+    "code.training": ("Training", "Treinamento"),
+    "code.meeting": ("Meeting", "Reunião"),
+    "code.coaching": ("Coaching", "Orientação"),
+    "code.after_call_work": ("After-call work", "Pós-atendimento"),
+    "code.missed_calls": ("Missed calls", "Chamadas perdidas"),
+    "code.resolved": ("Resolved", "Resolvido"),
+    "code.follow_up": ("Follow-up", "Retorno"),
+    "code.sale": ("Sale", "Venda"),
+    "code.no_sale": ("No sale", "Sem venda"),
+    "code.wrong_number": ("Wrong number", "Número errado"),
+    "code.complaint": ("Complaint", "Reclamação"),
 }
 
 
 def catalog(lang: str) -> dict[str, str]:
     """Every label in one language (English for an unknown one)."""
     index = LANGS.index(lang) if lang in LANGS else 0
-    return {key: pair[index] for key, pair in WORDS.items()} | {f"code.{key}": pair[index] for key, pair in CODES.items()}
+    return {key: pair[index] for key, pair in WORDS.items()}
