@@ -54,7 +54,8 @@ def log_in(browser, banner: dict[str, str], login: str):
 
 
 def times_in_state(boss) -> list[int]:
-    return [int(cell.split()[0]) for cell in boss.locator("#agents tbody tr td:nth-child(3)").all_text_contents()]
+    cells = boss.locator("#agents tbody tr td:nth-child(3)").all_text_contents()
+    return [sum(int(part) * 60 ** i for i, part in enumerate(reversed(cell.split(":")))) for cell in cells]
 
 
 def test_the_demo_runs_a_day_the_reports_match_and_an_agent_gets_pops(tmp_path, browser):

@@ -38,6 +38,11 @@
     const now = serverNow === null ? Date.now() / 1000 : serverNow + (Date.now() / 1000 - seenAt);
     return Math.max(0, Math.round(now - since));
   }
+  function hms(total) {
+    const two = (n) => String(n).padStart(2, "0");
+    const h = Math.floor(total / 3600), m = Math.floor((total % 3600) / 60), sec = total % 60;
+    return (h ? h + ":" + two(m) : String(m)) + ":" + two(sec);
+  }
 
   if (page === "agent") {
     const showMe = (me) => {
@@ -135,7 +140,7 @@
           b.addEventListener("click", () => send(name, Object.assign({ agent: a.name }, data)));
           actions.append(b);
         });
-        tr.append(el("td", a.name), state, el("td", seconds(a.since) + " s"), el("td", a.call ? a.call.number + " · " + (a.call.queue || "") : ""), actions);
+        tr.append(el("td", a.name), state, el("td", hms(seconds(a.since))), el("td", a.call ? a.call.number + " · " + (a.call.queue || "") : ""), actions);
         return tr;
       }));
     }
