@@ -148,6 +148,9 @@ class Overflow:
     target: str
     wait_s: float
     why: str
+    priority: int = 0
+    skills: tuple[tuple[str, int], ...] = ()
+    data: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -287,7 +290,7 @@ class ACD:
             if settings.max_length else 0
         full = bool(settings.max_length) and on_line >= settings.max_length
         if full:
-            out.append(Overflow(e.caller, e.queue, settings.overflow, settings.overflow_target, 0.0, "full"))
+            out.append(Overflow(e.caller, e.queue, settings.overflow, settings.overflow_target, 0.0, "full", e.priority, e.skills, e.data))
             if settings.overflow != "callback":
                 return
             caller.callback = True
@@ -437,7 +440,7 @@ class ACD:
                 continue
             if settings.max_wait_s and now - caller.enqueued_at >= settings.max_wait_s:
                 out.append(Overflow(caller.id, caller.queue, settings.overflow, settings.overflow_target, now - caller.enqueued_at,
-                                    "timeout"))
+                                    "timeout", caller.priority, tuple(caller.skills.items()), tuple(caller.data.items())))
                 if settings.overflow == "callback":
                     caller.callback = True
                 else:

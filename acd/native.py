@@ -197,7 +197,7 @@ class NativeACD:
             return
         if command.kind == "queue" and command.target in self.acd.queues:
             held.queue = command.target
-            self._arrive(held.channel, command.target)
+            self._arrive(held.channel, command.target, command.priority, command.skills, command.data)
             return
         self.held.pop(held.channel, None)
         if command.kind == "voicemail":

@@ -91,7 +91,7 @@ def test_ring_no_answer_retries_another_agent_and_auto_pauses():
 
 def test_overflow_max_wait_max_length_and_announcements():
     a = ACD({"q": QueueSettings("q", max_wait_s=60, overflow="queue", overflow_target="backup", max_length=2, announce_every_s=30)})
-    a.step(CallerArrived("c1", "q", 0))
+    a.step(CallerArrived("c1", "q", 0, 2, (("es", 5),), (("cpf", "52998224725"),)))
     a.step(CallerArrived("c2", "q", 1))
     [full] = a.step(CallerArrived("c3", "q", 2))
     assert isinstance(full, Overflow) and full.caller == "c3"
@@ -99,6 +99,8 @@ def test_overflow_max_wait_max_length_and_announcements():
     assert [(c.caller, c.position) for c in said] == [("c1", 1), ("c2", 2)]
     gone = [c for c in a.step(Tick(61)) if isinstance(c, Overflow)]
     assert [(c.caller, c.kind, c.target) for c in gone] == [("c1", "queue", "backup"), ("c2", "queue", "backup")]
+    assert (gone[0].priority, gone[0].skills, gone[0].data) == (2, (("es", 5),), (("cpf", "52998224725"),)), \
+        "the caller's priority, needs and IVR data go along to the next queue"
 
 
 def test_a_caller_waiting_for_a_call_back_keeps_the_place_and_is_no_more_announced_or_overflowed():
