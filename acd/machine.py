@@ -458,6 +458,14 @@ class ACD:
             for caller in sorted((c for c in self.callers.values() if self._widened(c, now)), key=self._key):
                 self._serve_caller(caller, now, out)
 
+    def callbacks_waiting(self) -> dict[str, int]:
+        """Per queue, the callers keeping their place for a call back (for the wallboard)."""
+        counts = dict.fromkeys(self.queues, 0)
+        for caller in self.callers.values():
+            if caller.callback and caller.id not in self.connected:
+                counts[caller.queue] += 1
+        return counts
+
     def _queue_agents(self, queue: str) -> set[str]:
         return {a.id for a in self.agents.values() if queue in a.queues}
 

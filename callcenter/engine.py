@@ -268,6 +268,7 @@ class Engine:
             if self.client.connected.is_set():
                 if self.native is not None:
                     self.native.tick()
+                    self.notifier.send(self.board.callbacks(self.native.acd.callbacks_waiting()))
                 self.notifier.send(self.board.tick(self.clock()))
 
 

@@ -56,6 +56,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "answered": ("Answered", "Atendidas"),
     "abandoned": ("Abandoned", "Abandonadas"),
     "offered": ("Offered", "Recebidas"),
+    "callbacks": ("Waiting for a call back", "Aguardando retorno"),
     "agents": ("Agents", "Agentes"),
     "time_in_state": ("Time in state", "Tempo no estado"),
     "listen": ("Listen", "Ouvir"),

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
-from typing import Any
+from typing import Any, Mapping
 from zoneinfo import ZoneInfo
 
 from acd.machine import StateChange
@@ -95,6 +95,7 @@ class QueueDay:
     answered: int = 0
     answered_in_sl: int = 0
     abandoned: int = 0
+    callbacks: int | None = None
     buckets: dict[int, list[int]] = field(default_factory=dict)
 
     def bucket(self, t: float) -> list[int]:
@@ -104,7 +105,7 @@ class QueueDay:
     def tile(self, now: float) -> dict[str, Any]:
         """The queue's wallboard tile: service level is answered within the threshold over answered plus abandoned."""
         handled = self.answered + self.abandoned
-        return {"name": self.name, "waiting": len(self.waiting), "now": now,
+        return {"name": self.name, "waiting": len(self.waiting), "now": now, "callbacks": self.callbacks,
                 "longest_wait_s": round(now - min(self.waiting.values()), 1) if self.waiting else 0.0,
                 "offered": self.offered, "answered": self.answered, "abandoned": self.abandoned,
                 "service_level": round(100.0 * self.answered_in_sl / handled, 1) if handled else None,
@@ -179,6 +180,16 @@ class LiveBoard:
         before = self.day
         self._clock(now)
         return [self._tile(q) for q in self.queues.values()] if before != self.day else []
+
+    def callbacks(self, waiting: Mapping[str, int]) -> list[Note]:
+        """Callers keeping their place for a call back (native ACD): they left the line, not the queue."""
+        out: list[Note] = []
+        for name in set(waiting) | {q.name for q in self.queues.values() if q.callbacks}:
+            queue = self._queue(name)
+            if queue.callbacks != waiting.get(name, 0):
+                queue.callbacks = waiting.get(name, 0)
+                out.append(self._tile(queue))
+        return out
 
     # reads -----------------------------------------------------------------------
     def snapshot(self, queues: list[str] | None = None) -> dict[str, Any]:

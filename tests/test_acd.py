@@ -124,6 +124,7 @@ def test_overflow_to_a_call_back_keeps_the_caller(settings, arrive_at, tick_at):
     [overflow] = [c for c in out if isinstance(c, Overflow)]
     assert overflow.kind == "callback" and overflow.why == ("full" if "max_length" in settings else "timeout")
     assert set(a.callers) == {"c1", "c2"} and a.callers[overflow.caller].callback
+    assert a.callbacks_waiting() == {"q": 1, "vip": 0}
     assert not rings(out), "nobody to ring yet"
     login(a, "ann", "bob", at=tick_at + 1)
     assert [a.agents[n].caller for n in ("ann", "bob")] == ["c1", "c2"]

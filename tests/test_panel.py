@@ -13,7 +13,7 @@ from callcenter.db import CallStore, make_engine, migrate
 from callcenter.exceptions import Refused
 from cti_panel.app import create_app
 from cti_panel.controls import Controls, Directory, check
-from cti_panel.live import LiveBoard, Note, agent_room
+from cti_panel.live import LiveBoard, Note, agent_room, queue_room
 from cti_panel.notifier import Notifier
 from cti_panel.users import Users, Who
 from pbx.trace import replay_messages
@@ -65,6 +65,18 @@ def test_service_level_and_day_rollover():
     board.on_call(DomainEvent("queue_left", "c", t0 + 70, {"queue": "support", "reason": "abandoned"}))
     assert board.snapshot()["queues"][0]["service_level"] == pytest.approx(33.3)
     assert board.tick(t0 + 86_400) and board.snapshot()["queues"][0]["offered"] == 0, "a new day starts from zero"
+
+
+def test_callers_waiting_for_a_call_back_show_on_their_queue():
+    board = LiveBoard()
+    notes = board.callbacks({"support": 0, "sales": 2})
+    assert {n.payload["name"]: n.payload["callbacks"] for n in notes} == {"support": 0, "sales": 2}
+    assert board.callbacks({"support": 0, "sales": 2}) == [], "no change, no message"
+    [note] = board.callbacks({"support": 0, "sales": 1})
+    assert (note.room, note.payload["callbacks"]) == (queue_room("sales"), 1)
+    app_queue = LiveBoard()
+    app_queue.on_call(DomainEvent("queue_joined", "a", 1.0, {"queue": "support"}))
+    assert app_queue.snapshot()["queues"][0]["callbacks"] is None, "app_queue mode has no call-back line"
 
 
 def test_agent_rows_follow_state_changes_and_calls():

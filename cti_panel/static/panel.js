@@ -120,6 +120,7 @@
       row("answered", q.answered);
       row("abandoned", q.abandoned);
       row("offered", q.offered);
+      if (q.callbacks !== null && q.callbacks !== undefined) row("callbacks", q.callbacks);
       box.append(dl);
       return box;
     }
