@@ -195,6 +195,7 @@ class CallTracker:
             "QueueCallerLeave": self._on_queue_leave,
             "VarSet": self._on_varset,
             "DialBegin": self._on_dial_begin,
+            "DialEnd": self._on_dial_end,
             "Hold": self._on_hold,
             "Unhold": self._on_unhold,
             "BlindTransfer": self._on_transfer,
@@ -430,6 +431,14 @@ class CallTracker:
         elif call.queue is None and m.get("DestChannel") not in call.agent_channels:
             call.dialed_out = True
 
+    def _on_dial_end(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
+        """A call back is connected when the agent's leg, already answered, reaches the caller."""
+        if (call.callback_queue is not None and call.agent is not None and call.answered_at is None and m.get("Channel")
+                and m.get("DestChannel") and m.get("DialStatus") == "ANSWER"):
+            call.answered_at = t
+            self._emit(out, "answered", call, t, queue=call.callback_queue, agent=call.agent, interface=None, wait_s=None,
+                       channel=m["DestChannel"], agent_channel=m["Channel"])
+
     def _on_spy(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
         """A supervisor's listen/whisper/barge session is not a customer call."""
         call.spying = True
@@ -495,10 +504,10 @@ class CallTracker:
         return "system"
 
     def _outcome(self, call: _Call) -> str:
-        if call.answered_at is not None:
-            return "answered"
         if call.callback_queue is not None and call.agent is not None:
             return "callback"
+        if call.answered_at is not None:
+            return "answered"
         if call.left and call.left != "answered":
             return call.left
         if call.queue is not None:

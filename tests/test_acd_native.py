@@ -237,6 +237,9 @@ def test_callback_keeps_the_place_and_calls_the_caller_back(tmp_path, script, se
     assert (called_back.caller_number, called_back.agent, called_back.queue) == ("5511955554444", "bob", None), "not a second visit"
     [pop] = [e for e in rig.domain if e.kind == "agent_ringing" and e.linkedid == called_back.linkedid]
     assert (pop.data["agent"], pop.data["queue"]) == ("bob", "support"), "bob's screen pops with whom he calls back"
+    [talking] = [e for e in rig.domain if e.kind == "answered" and e.linkedid == called_back.linkedid]
+    assert talking.data["agent"] == "bob" and "customers" in talking.data["channel"], "bob's call card has the caller's leg"
+    assert 3 < called_back.talk_s < 6, "the talk is counted from the caller answering"
     assert not rig.acd.callers, "the call back ended and the caller is done"
     dialled = [e["DestChannel"] for e in rig.events if e.get("Event") == "DialBegin" and "customers" in e.get("DestChannel", "")]
     assert [d.split("-")[0] for d in dialled] == ["Local/5511955554444@customers"], "after the agent answered, the caller was dialled"
