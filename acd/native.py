@@ -2,8 +2,11 @@
 
 The IVR hands a caller over still in AsyncAGI (a queue node with
 `mode: native`); here the caller hears music while the `ACD` machine decides.
-Pressing the queue's callback key keeps the caller's place and hangs up; when
-the turn comes, an Originate rings the agent, then the caller.
+Pressing the queue's callback key (or an overflow to "callback") keeps the
+caller's place and hangs up; when the turn comes, an Originate rings the
+agent, then the caller. What happened to each call (joined, ringing,
+connected, left and why) is told to the tracker, so records and the wallboard
+say the same as they do for app_queue.
 A Ring becomes ``EXEC Dial(interface,timeout)`` on the caller's channel: the
 DialEnd event says whether the agent answered (Answered / RingNoAnswer), and
 the EXEC finishing means the agent's call is over (CallEnded), after which the
@@ -18,8 +21,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from acd.machine import (ACD, AgentLogin, AgentLogout, AgentPause, AgentUnpause, Answered, CallEnded, CallerArrived, CallerLeft,
-                         Abandoned, Announce, CallbackRequested, Command, Connected, MoveCaller, Overflow, Ring, RingNoAnswer, SetPriority, Tick)
+from acd.machine import (ACD, Abandoned, AgentLogin, AgentLogout, AgentPause, AgentUnpause, Announce, Answered, CallbackRequested,
+                         CallEnded, CallerArrived, CallerLeft, Command, Connected, MoveCaller, Overflow, Ring, RingNoAnswer, SetPriority,
+                         Tick)
 from callcenter.exceptions import AMIError
 from pbx.client import AMIClient
 from pbx.codec import Message
@@ -190,7 +194,8 @@ class NativeACD:
                                            'STREAM FILE cc/expected-wait ""', f'SAY DIGITS {minutes} ""', f"SET MUSIC on {held.music}"))
 
     def _overflow(self, held: Held, command: Overflow) -> None:
-        """Where a caller goes after the queue's maximum wait or length: a call back, another queue, voicemail, a message, the dialplan."""
+        """Where a caller goes after the queue's maximum wait or length: a call back, another queue, voicemail, a message,
+        the dialplan."""
         self._tell("left", held.channel, reason=command.why)
         if command.kind == "callback":
             self._to_callback(held)
