@@ -308,6 +308,8 @@ class ACD:
             for ringing in list(caller.ringing):
                 self._cancel(ringing, caller, out)
             out.append(Abandoned(caller.id, caller.queue, e.at - caller.enqueued_at))
+        elif self.agents[agent_id].caller == e.caller:
+            self.agents[agent_id].caller = None
 
     def _on_MoveCaller(self, e: MoveCaller, out: list[Command]) -> None:
         caller = self.callers.get(e.caller)
@@ -373,7 +375,7 @@ class ACD:
             self._cancel(other, caller, out, e.at)
         caller.ringing.clear()
         self.connected[caller.id] = agent.id
-        agent.caller, agent.missed = caller.id, 0
+        agent.caller, agent.call_queue, agent.missed = caller.id, caller.queue, 0
         agent.calls_taken += 1
         self.ctx.last[caller.queue] = agent.id
         self._set(agent, AgentState.ON_CALL, e.at, out)
@@ -400,14 +402,15 @@ class ACD:
 
     def _on_CallEnded(self, e: CallEnded, out: list[Command]) -> None:
         agent = self.agents.get(e.agent)
-        if agent is None or agent.caller is None or agent.state is not AgentState.ON_CALL:
+        if agent is None or agent.state is not AgentState.ON_CALL:
             return
-        caller = self.callers.pop(agent.caller, None)
-        self.connected.pop(agent.caller, None)
+        if agent.caller is not None:
+            self.callers.pop(agent.caller, None)
+            self.connected.pop(agent.caller, None)
         agent.caller = None
-        queue = caller.queue if caller is not None else next(iter(agent.queues), "")
+        queue = agent.call_queue
         settings = self.queues.get(queue)
-        if caller is not None:
+        if settings is not None:
             self.handle_s[queue] = 0.9 * self.handle_s[queue] + 0.1 * (e.at - agent.since)
         pending = agent.reason[len("pending:"):] if agent.reason and agent.reason.startswith("pending:") else None
         if pending:

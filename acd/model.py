@@ -32,6 +32,7 @@ class Agent:
     idle_since: float = 0.0
     missed: int = 0
     caller: str | None = None
+    call_queue: str = ""
     wrap_until: float = 0.0
 
 

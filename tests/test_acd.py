@@ -168,6 +168,18 @@ def test_abandon_wrapup_pause_after_call_and_phone_lost():
     assert "c4" not in a.callers and not a.connected
 
 
+def test_an_agent_finishing_a_call_never_takes_a_new_caller_with_the_old_ones_id_along():
+    a = acd(wrapup_s=10)
+    login(a, "ann")
+    a.step(CallerArrived("PJSIP/trunk-1", "q", 0))
+    a.step(Answered("ann", "PJSIP/trunk-1", 1))
+    a.step(CallerLeft("PJSIP/trunk-1", 30))
+    a.step(CallerArrived("PJSIP/trunk-1", "q", 31))
+    a.step(CallEnded("ann", 32))
+    assert "PJSIP/trunk-1" in a.callers, "the new caller still waits"
+    assert a.agents["ann"].state is AgentState.WRAP_UP, "the wrap-up of the queue of the call that ended"
+
+
 # invariants over random event sequences -------------------------------------------------------------
 AGENTS = ["a1", "a2", "a3", "a4"]
 CALLERS = [f"c{i}" for i in range(8)]
