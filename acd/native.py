@@ -27,6 +27,7 @@ from acd.machine import (ACD, Abandoned, AgentLogin, AgentLogout, AgentPause, Ag
 from callcenter.exceptions import AMIError
 from pbx.client import AMIClient
 from pbx.codec import Message
+from pbx.tasks import Background
 from pbx.tracker import CALLBACK_AGENT_VAR, CALLBACK_QUEUE_VAR
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,7 @@ class NativeACD:
         self.held: dict[str, Held] = {}
         self._gone: dict[str, None] = {}
         self._ids = 0
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks = Background("ACD lane")
 
     # what happens ---------------------------------------------------------------
     def handoff(self, channel: str, linkedid: str, queue: str, priority: int = 0, skills: dict[str, int] | None = None,
@@ -224,16 +225,7 @@ class NativeACD:
         """One caller's AGI commands go one batch at a time: a new batch (a ring, an overflow) cuts what was still to say."""
         if held.lane is not None and not held.lane.done() and not held.dialing:
             held.lane.cancel()
-        task = asyncio.get_running_loop().create_task(coroutine)
-        held.lane = task
-        self._tasks.add(task)
-        task.add_done_callback(self._lane_done)
-
-    def _lane_done(self, task: asyncio.Task) -> None:
-        """A lane that failed is logged with its traceback, never dropped silently."""
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("ACD lane failed", exc_info=task.exception())
+        held.lane = self._tasks.spawn(coroutine)
 
     async def _send(self, channel: str, command: str, timeout: float = 3600.0) -> Message | None:
         self._ids += 1
@@ -305,9 +297,7 @@ class NativeACD:
 
     async def stop(self) -> None:
         """Cancel what is in flight (shutting down)."""
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self._tasks.cancel()
 
 
 

@@ -37,6 +37,7 @@ from cti_panel.users import Who
 from ivr.engine import IVREngine
 from ivr.flow import Flow
 from pbx.client import AMIClient, ClientOptions, Snapshot
+from pbx.tasks import Background
 from pbx.codec import Message
 from pbx.tracker import CallTracker, DomainEvent, event_time
 from recordings.library import Library
@@ -94,7 +95,7 @@ class Engine:
         table = TableLookup(store.sessions)
         self.lookup: Lookup = HttpLookup(settings.panel.crm_url, settings.panel.crm_timeout_s, table) if settings.panel.crm_url else table
         self.loop: asyncio.AbstractEventLoop | None = None
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks = Background("engine task")
 
     # wiring ----------------------------------------------------------------------
     def _native(self) -> NativeACD:
@@ -171,14 +172,7 @@ class Engine:
             return bool(done.rowcount)
 
     def _spawn(self, coroutine: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("engine task failed", exc_info=task.exception())
+        self._tasks.spawn(coroutine)
 
     # requests from the panel -----------------------------------------------------------
     def submit(self, payload: dict[str, Any]) -> None:
@@ -245,9 +239,7 @@ class Engine:
             await self.ivr.stop()
             if self.native is not None:
                 await self.native.stop()
-            for task in list(self._tasks):
-                task.cancel()
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+            await self._tasks.cancel()
             await self.client.close()
 
     async def _purging(self, every: float) -> None:

@@ -22,6 +22,7 @@ from ivr.flow import Flow
 from ivr.machine import Action, Agi, Ended, Machine, Record, Result, Started, State, parse_result
 from pbx.client import AMIClient
 from pbx.codec import Message
+from pbx.tasks import Background
 from pbx.tracker import event_time
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ class IVREngine:
         self.sessions: dict[str, Session] = {}
         self.finished: list[Session] = []
         self.turnaround: list[float] = []  # seconds from an AGI answer to the next command sent, per command
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks = Background("IVR session")
         self._ids = 0
 
     def on_event(self, message: Message, arrival: float) -> None:
@@ -80,9 +81,7 @@ class IVREngine:
             session = Session(channel, message.get("Linkedid", ""), machine)
             self.sessions[channel] = session
             started = Started(channel, env.get("agi_callerid") or message.get("CallerIDNum"), self._now(message, arrival))
-            task = asyncio.get_running_loop().create_task(self._run(session, started))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._tasks.spawn(self._run(session, started))
         elif name in ("AsyncAGIEnd", "Hangup") and channel in self.sessions:
             self.sessions[channel].ended.set()
 
@@ -207,11 +206,8 @@ class IVREngine:
 
     async def stop(self) -> None:
         """End every session now (shutting down): their calls continue in the dialplan's fallback."""
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self._tasks.cancel()
 
     async def drain(self) -> None:
         """Wait for every session in progress to end."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self._tasks.wait()
