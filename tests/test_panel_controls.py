@@ -47,86 +47,95 @@ def until(check, seconds: float = 10.0) -> None:
     raise AssertionError("condition not met in time")
 
 
-def test_agent_and_supervisor_requests_act_on_the_simulated_pbx(tmp_path):
+@pytest.fixture
+def rig(tmp_path):
+    """The call center with the simulator's queue_log kept and the engine's replies to sockets collected."""
     center = CallCenter(tmp_path)
-    replies = Replies(center)
-    sim = center.server.sim
     queue_log: list[str] = []
-    sim.queue_log_sink = queue_log.append
+    center.server.sim.queue_log_sink = queue_log.append
+    try:
+        yield center, Replies(center), queue_log
+    finally:
+        center.stop()
+
+
+def go_available(center: CallCenter) -> None:
+    ask(center, "ana", "state", {"state": "available"})
+    until(lambda: center.engine.board.agents.get("ana") and center.engine.board.agents["ana"].state == "available")
+
+
+def until_answered(center: CallCenter) -> None:
+    until(lambda: center.engine.board.call_of("ana") is not None and center.engine.board.call_of("ana").answered_at is not None, 15)
+
+
+def stored_call(center: CallCenter, number: str):
+    until(lambda: any(c.caller_number == number for c in center.engine.store.calls()), 15)
+    return next(c for c in center.engine.store.calls() if c.caller_number == number)
+
+
+def test_agent_and_supervisor_requests_act_on_the_simulated_pbx(rig):
+    center, replies, queue_log = rig
+    sim = center.server.sim
     seen: list = []
     engine_on_event = center.engine.client.on_event
     center.engine.client.on_event = lambda message, arrival: (seen.append(message), engine_on_event(message, arrival))
-    try:
-        ask(center, "ana", "state", {"state": "available"})
-        until(lambda: center.engine.board.agents.get("ana") and center.engine.board.agents["ana"].state == "available")
-        ask(center, "sue", "force", {"agent": "ana", "interface": "Local/2002@e2e-phones/n", "action": "pause", "reason": "coaching"})
-        until(lambda: center.engine.board.agents["ana"].state == "paused")
-        assert center.engine.board.agents["ana"].reason == "coaching"
-        ask(center, "ana", "state", {"state": "available"})
-        until(lambda: center.engine.board.agents["ana"].state == "available")
+    go_available(center)
+    ask(center, "sue", "force", {"agent": "ana", "interface": "Local/2002@e2e-phones/n", "action": "pause", "reason": "coaching"})
+    until(lambda: center.engine.board.agents["ana"].state == "paused")
+    assert center.engine.board.agents["ana"].reason == "coaching"
+    go_available(center)
 
-        center.call("5511977776666")
-        until(lambda: center.engine.board.call_of("ana") is not None and center.engine.board.call_of("ana").answered_at is not None, 15)
-        for mode in ("listen", "whisper", "barge"):
-            ask(center, "sue", "spy", {"agent": "ana", "interface": "Local/2002@e2e-phones/n", "mode": mode})
-            until(lambda: any(c.vars.get("SPY_MODE") == mode for c in sim.channels.values()))
-            spy = next(c for c in sim.channels.values() if c.vars.get("SPY_MODE") == mode)
-            assert spy.name.startswith("Local/1900@e2e-phones"), f"the supervisor's phone does the {mode}"
+    center.call("5511977776666")
+    until_answered(center)
+    for mode in ("listen", "whisper", "barge"):
+        ask(center, "sue", "spy", {"agent": "ana", "interface": "Local/2002@e2e-phones/n", "mode": mode})
+        until(lambda: any(c.vars.get("SPY_MODE") == mode for c in sim.channels.values()))
+        spy = next(c for c in sim.channels.values() if c.vars.get("SPY_MODE") == mode)
+        assert spy.name.startswith("Local/1900@e2e-phones"), f"the supervisor's phone does the {mode}"
 
-        caller = center.engine.board.call_of("ana").channel
-        ask(center, "ana", "hold", {})
-        until(lambda: center.engine.board.call_of("ana").held)
-        assert next(c for c in sim.channels.values() if c.name == caller).vars["MUTEAUDIO(all)"] == "on", "the caller is muted both ways"
-        time.sleep(1.0)
-        ask(center, "ana", "unhold", {})
-        until(lambda: not center.engine.board.call_of("ana").held)
-        assert next(c for c in sim.channels.values() if c.name == caller).vars["MUTEAUDIO(all)"] == "off"
+    caller = center.engine.board.call_of("ana").channel
+    ask(center, "ana", "hold", {})
+    until(lambda: center.engine.board.call_of("ana").held)
+    assert next(c for c in sim.channels.values() if c.name == caller).vars["MUTEAUDIO(all)"] == "on", "the caller is muted both ways"
+    time.sleep(1.0)
+    ask(center, "ana", "unhold", {})
+    until(lambda: not center.engine.board.call_of("ana").held)
+    assert next(c for c in sim.channels.values() if c.name == caller).vars["MUTEAUDIO(all)"] == "off"
 
-        ask(center, "ana", "transfer", {"how": "blind", "kind": "queue", "context": "callcenter-queues", "exten": "support"})
-        until(lambda: any("|BLINDTRANSFER|support|callcenter-queues|" in line for line in queue_log))
+    ask(center, "ana", "transfer", {"how": "blind", "kind": "queue", "context": "callcenter-queues", "exten": "support"})
+    until(lambda: any("|BLINDTRANSFER|support|callcenter-queues|" in line for line in queue_log))
 
-        until(lambda: center.engine.board.call_of("ana") is not None and center.engine.board.call_of("ana").answered_at is not None, 15)
-        ask(center, "ana", "hangup", {})
-        until(lambda: any(c.caller_number == "5511977776666" for c in center.engine.store.calls()), 15)
-        call = next(c for c in center.engine.store.calls() if c.caller_number == "5511977776666")
-        assert call.transfers == 1 and call.hold_s >= 0.9, "the panel's hold and transfer are on the call's record"
-        until(lambda: sum(c.outcome == "supervision" for c in center.engine.store.calls()) == 3)
-        assert not [c for c in center.engine.store.calls() if c.outcome == "ivr_only"], "listening in is not counted as a caller"
+    until_answered(center)
+    ask(center, "ana", "hangup", {})
+    call = stored_call(center, "5511977776666")
+    assert call.transfers == 1 and call.hold_s >= 0.9, "the panel's hold and transfer are on the call's record"
+    until(lambda: sum(c.outcome == "supervision" for c in center.engine.store.calls()) == 3)
+    assert not [c for c in center.engine.store.calls() if c.outcome == "ivr_only"], "listening in is not counted as a caller"
 
-        ask(center, "ana", "dial", {"number": "5511955554444"})
-        until(lambda: any(m.get("Event") == "Newexten" and m.get("Context") == "callcenter-outbound" and m.get("Extension") == "5511955554444"
-                          for m in seen), 15)
-        assert all(payload["ok"] for event, payload in replies.got if event == "reply")
-        ask(center, "sue", "force", {"agent": "ana", "interface": "Local/2002@e2e-phones/n", "action": "logout"})
-        until(lambda: center.engine.board.agents["ana"].state == "logged_out")
-    finally:
-        center.stop()
+    ask(center, "ana", "dial", {"number": "5511955554444"})
+    until(lambda: any(m.get("Event") == "Newexten" and m.get("Context") == "callcenter-outbound" and m.get("Extension") == "5511955554444"
+                      for m in seen), 15)
+    assert all(payload["ok"] for event, payload in replies.got if event == "reply")
+    ask(center, "sue", "force", {"agent": "ana", "interface": "Local/2002@e2e-phones/n", "action": "logout"})
+    until(lambda: center.engine.board.agents["ana"].state == "logged_out")
 
 
-def test_an_attended_transfer_consults_then_hands_the_caller_over_when_the_agent_completes(tmp_path):
-    center = CallCenter(tmp_path)
-    replies = Replies(center)
+def test_an_attended_transfer_consults_then_hands_the_caller_over_when_the_agent_completes(rig):
+    center, replies, queue_log = rig
     sim = center.server.sim
-    queue_log: list[str] = []
-    sim.queue_log_sink = queue_log.append
-    try:
-        ask(center, "ana", "state", {"state": "available"})
-        until(lambda: center.engine.board.agents.get("ana") and center.engine.board.agents["ana"].state == "available")
-        center.call("5511977776666")
-        until(lambda: center.engine.board.call_of("ana") is not None and center.engine.board.call_of("ana").answered_at is not None, 15)
-        caller = center.engine.board.call_of("ana").channel
-        ask(center, "ana", "transfer", {"how": "attended", "kind": "number", "context": "e2e-phones", "exten": "2003"})
-        until(lambda: any(c.name.startswith("Local/2003@e2e-phones") and STATE_DESC[c.state] == "Up" for c in sim.channels.values()))
-        assert caller in {c.name for c in sim.channels.values()}, "the caller waits while the agent consults"
-        assert not any("TRANSFER" in line for line in queue_log)
-        ask(center, "ana", "complete", {})
-        until(lambda: any("|ATTENDEDTRANSFER|" in line for line in queue_log))
-        until(lambda: any(c.caller_number == "5511977776666" for c in center.engine.store.calls()), 15)
-        call = next(c for c in center.engine.store.calls() if c.caller_number == "5511977776666")
-        assert (call.outcome, call.agent, call.transfers) == ("answered", "ana", 1)
-        assert all(payload["ok"] for event, payload in replies.got if event == "reply")
-    finally:
-        center.stop()
+    go_available(center)
+    center.call("5511977776666")
+    until_answered(center)
+    caller = center.engine.board.call_of("ana").channel
+    ask(center, "ana", "transfer", {"how": "attended", "kind": "number", "context": "e2e-phones", "exten": "2003"})
+    until(lambda: any(c.name.startswith("Local/2003@e2e-phones") and STATE_DESC[c.state] == "Up" for c in sim.channels.values()))
+    assert caller in {c.name for c in sim.channels.values()}, "the caller waits while the agent consults"
+    assert not any("TRANSFER" in line for line in queue_log)
+    ask(center, "ana", "complete", {})
+    until(lambda: any("|ATTENDEDTRANSFER|" in line for line in queue_log))
+    call = stored_call(center, "5511977776666")
+    assert (call.outcome, call.agent, call.transfers) == ("answered", "ana", 1)
+    assert all(payload["ok"] for event, payload in replies.got if event == "reply")
 
 
 class CRM(BaseHTTPRequestHandler):
