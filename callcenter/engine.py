@@ -73,6 +73,7 @@ class Engine:
                  options: ClientOptions | None = None, out: TextIO | None = sys.stdout, as_json: bool = False,
                  clock: Callable[[], float] = time.time) -> None:
         self.settings, self.store, self.notifier, self.clock = settings, store, notifier, clock
+        self._tasks = Background("engine task")
         self.board = LiveBoard({**{q: s.service_level_s for q, s in settings.acd.queues.items()}, **settings.panel.service_level_s},
                                settings.panel.timezone)
         self.monitor = Monitor(CallTracker(), store, out, as_json=as_json, listeners=[self._on_call_events])
@@ -88,14 +89,13 @@ class Engine:
         self.library: Library | None = None
         self.library = recordings_library(settings, store)
         if self.library is not None:
-            self.recorder = Recorder(settings.recordings, Path(settings.paths.recordings), self.library, self._send, self._spawn, clock)
+            self.recorder = Recorder(settings.recordings, Path(settings.paths.recordings), self.library, self._send, self._tasks.spawn, clock)
         self.controls = Controls(self._send, self.board, desk, self.directory, self._wrapup,
                                  lambda linkedid, held: self.monitor.on_acd("hold" if held else "unhold", linkedid, self.clock()),
                                  self._record if self.recorder else None)
         table = TableLookup(store.sessions)
         self.lookup: Lookup = HttpLookup(settings.panel.crm_url, settings.panel.crm_timeout_s, table) if settings.panel.crm_url else table
         self.loop: asyncio.AbstractEventLoop | None = None
-        self._tasks = Background("engine task")
 
     # wiring ----------------------------------------------------------------------
     def _native(self) -> NativeACD:
@@ -139,7 +139,7 @@ class Engine:
             pops = [n for n in notes if n.event == "pop"]
             self.notifier.send([n for n in notes if n.event != "pop"])
             for pop in pops:
-                self._spawn(self._pop(pop))
+                self._tasks.spawn(self._pop(pop))
 
     async def _pop(self, note: Note) -> None:
         """The screen pop, with the customer record and the number's last calls (looked up off the loop: a CRM may be slow)."""
@@ -171,9 +171,6 @@ class Engine:
             done = s.execute(update(Call).where(Call.linkedid == linkedid, Call.agent == agent).values(disposition=disposition, notes=notes))
             return bool(done.rowcount)
 
-    def _spawn(self, coroutine: Any) -> None:
-        self._tasks.spawn(coroutine)
-
     # requests from the panel -----------------------------------------------------------
     def submit(self, payload: dict[str, Any]) -> None:
         """From any thread: a checked request for the engine's loop."""
@@ -183,7 +180,7 @@ class Engine:
 
     def on_request(self, payload: dict[str, Any]) -> None:
         """On the loop: a request the panel checked (`name`, `values`, `who`), answered on its socket."""
-        self._spawn(self._answer(payload))
+        self._tasks.spawn(self._answer(payload))
 
     async def _answer(self, payload: dict[str, Any]) -> None:
         who = Who(**{**payload["who"], "queues": tuple(payload["who"].get("queues") or ())})

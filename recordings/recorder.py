@@ -14,7 +14,7 @@ import hashlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Mapping
+from typing import Any, Awaitable, Callable, Coroutine, Mapping
 
 from callcenter.config import RecordingSettings
 from callcenter.exceptions import InputError, Refused
@@ -45,7 +45,7 @@ class Recorder:
     """Starts, pauses and finishes recordings as calls go."""
 
     def __init__(self, settings: RecordingSettings, spool: Path, library: Library, send: Callable[[dict[str, str]], Awaitable[Any]],
-                 spawn: Callable[[Awaitable[Any]], None], clock: Callable[[], float], wait_for_file_s: float = 5.0) -> None:
+                 spawn: Callable[[Coroutine[Any, Any, Any]], object], clock: Callable[[], float], wait_for_file_s: float = 5.0) -> None:
         self.settings, self.spool, self.library, self.send, self.spawn, self.clock = settings, spool.resolve(), library, send, spawn, clock
         self.wait_for_file_s = wait_for_file_s
         self.active: dict[str, Active] = {}
