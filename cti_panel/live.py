@@ -84,6 +84,10 @@ class AgentRow:
                 "call": {"number": call.number, "queue": call.queue} if call else None}
 
 
+def _percent(part: int, whole: int) -> float | None:
+    return round(100.0 * part / whole, 1) if whole else None
+
+
 @dataclass
 class QueueDay:
     """One queue's figures today, and its callers waiting now."""
@@ -91,10 +95,6 @@ class QueueDay:
     name: str
     service_level_s: float = 20.0
     waiting: dict[str, float] = field(default_factory=dict)
-    offered: int = 0
-    answered: int = 0
-    answered_in_sl: int = 0
-    abandoned: int = 0
     callbacks: int | None = None
     buckets: dict[int, list[int]] = field(default_factory=dict)
 
@@ -102,15 +102,21 @@ class QueueDay:
         """offered, answered, answered within the service level, abandoned, in the 15 minutes around t."""
         return self.buckets.setdefault(int(t // BUCKET_S) * BUCKET_S, [0, 0, 0, 0])
 
+    def totals(self) -> tuple[int, int, int, int]:
+        """Today's offered, answered, answered within the service level and abandoned: the sums of the quarter-hours."""
+        if not self.buckets:
+            return 0, 0, 0, 0
+        offered, answered, in_sl, abandoned = (sum(column) for column in zip(*self.buckets.values()))
+        return offered, answered, in_sl, abandoned
+
     def tile(self, now: float) -> dict[str, Any]:
         """The queue's wallboard tile: service level is answered within the threshold over answered plus abandoned."""
-        handled = self.answered + self.abandoned
+        offered, answered, in_sl, abandoned = self.totals()
         return {"name": self.name, "waiting": len(self.waiting), "now": now, "callbacks": self.callbacks,
                 "longest_wait_s": round(now - min(self.waiting.values()), 1) if self.waiting else 0.0,
-                "offered": self.offered, "answered": self.answered, "abandoned": self.abandoned,
-                "service_level": round(100.0 * self.answered_in_sl / handled, 1) if handled else None,
-                "chart": [{"start": start, "offered": b[0], "answered": b[1],
-                           "service_level": round(100.0 * b[2] / (b[1] + b[3]), 1) if b[1] + b[3] else None}
+                "offered": offered, "answered": answered, "abandoned": abandoned,
+                "service_level": _percent(in_sl, answered + abandoned),
+                "chart": [{"start": start, "offered": b[0], "answered": b[1], "service_level": _percent(b[2], b[1] + b[3])}
                           for start, b in sorted(self.buckets.items())]}
 
 
@@ -143,7 +149,6 @@ class LiveBoard:
                 call.waiting_since = e.t
             queue = self._queue(call.queue)
             if not d.get("resynced"):
-                queue.offered += 1
                 queue.bucket(e.t)[0] += 1
             queue.waiting[call.linkedid] = call.waiting_since
             out.append(self._tile(queue))
@@ -155,7 +160,6 @@ class LiveBoard:
         elif e.kind == "queue_left" and d.get("reason") != "answered":
             queue = self._queue(d.get("queue") or call.queue)
             if queue.waiting.pop(call.linkedid, None) is not None and d.get("reason") == "abandoned":
-                queue.abandoned += 1
                 queue.bucket(e.t)[3] += 1
             out.append(self._tile(queue))
         elif e.kind in ("hold", "unhold") and call.agent:
@@ -229,12 +233,9 @@ class LiveBoard:
         if call.queue:
             queue = self._queue(call.queue)
             if queue.waiting.pop(call.linkedid, None) is not None or call.waiting_since is not None:
-                wait = d.get("wait_s") or 0.0
-                queue.answered += 1
                 bucket = queue.bucket(e.t)
                 bucket[1] += 1
-                if wait <= queue.service_level_s:
-                    queue.answered_in_sl += 1
+                if (d.get("wait_s") or 0.0) <= queue.service_level_s:
                     bucket[2] += 1
             out.append(self._tile(queue))
         if call.agent:
@@ -269,7 +270,6 @@ class LiveBoard:
         if day != self.day:
             if self.day is not None:
                 for queue in self.queues.values():
-                    queue.offered = queue.answered = queue.answered_in_sl = queue.abandoned = 0
                     queue.buckets.clear()
             self.day = day
 
