@@ -191,6 +191,12 @@ class Controls:
             raise Refused("no call in progress")
         return call
 
+    def _agent_leg(self, who: Who, what: str) -> str:
+        call = self._my_call(who)
+        if not call.agent_channel:
+            raise Refused(f"{what}: the agent's leg of this call is not known yet")
+        return call.agent_channel
+
     def _waiting(self, who: Who, linkedid: str, *queues: str) -> LiveCall:
         call = self.board.find_waiting(linkedid)
         if call is None:
@@ -232,18 +238,12 @@ class Controls:
         await self._hold(who, held=False)
 
     async def _transfer(self, who: Who, how: str, kind: str, context: str, exten: str) -> None:
-        call = self._my_call(who)
-        if not call.agent_channel:
-            raise Refused("transfer: the agent's leg of this call is not known yet")
         action = "BlindTransfer" if how == "blind" else "Atxfer"
-        await self.send({"Action": action, "Channel": call.agent_channel, "Context": context, "Exten": exten})
+        await self.send({"Action": action, "Channel": self._agent_leg(who, "transfer"), "Context": context, "Exten": exten})
 
     async def _complete(self, who: Who) -> None:
         """The agent leaves an attended transfer: hanging up their own leg hands the caller to the consulted party."""
-        call = self._my_call(who)
-        if not call.agent_channel:
-            raise Refused("complete: the agent's leg of this call is not known yet")
-        await self.send({"Action": "Hangup", "Channel": call.agent_channel})
+        await self.send({"Action": "Hangup", "Channel": self._agent_leg(who, "complete")})
 
     async def _wrapup(self, who: Who, linkedid: str, disposition: str, notes: str) -> None:
         if not self.wrapup(linkedid, who.agent or "", disposition, notes):
