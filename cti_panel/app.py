@@ -17,7 +17,7 @@ import threading
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 from flask import Flask, abort, redirect, render_template, request, send_file, session, url_for
 from flask_socketio import SocketIO, disconnect, join_room
@@ -57,13 +57,19 @@ def create_app(users: Users, bus: Bus, directory: Directory, *, secret_key: str,
     app.extensions["cc_sockets"] = sockets
     vendor = vendor_dir or Path(__file__).resolve().parents[1] / ".venv" / "npm" / "node_modules" / "socket.io-client" / "dist"
 
-    def who() -> Who:
+    def who(allowed: Callable[[Who], bool] = lambda me: True) -> Who:
+        """The logged-in user (else to the login page), if their role may see this page (else 403)."""
         uid = session.get("uid")
         current = users.current(uid) if isinstance(uid, int) else None
         if current is None:
             session.clear()
             abort(redirect(url_for("login")))
+        if not allowed(current):
+            abort(403)
         return current
+
+    def guest_words() -> dict[str, str]:
+        return i18n.catalog(request.accept_languages.best_match(LANGS) or "en")
 
     def page(template: str, me: Who, **extra: Any) -> str:
         words = i18n.catalog(me.lang)
@@ -79,12 +85,12 @@ def create_app(users: Users, bus: Bus, directory: Directory, *, secret_key: str,
 
     @app.get("/login")
     def login() -> str:
-        return render_template("login.html", t=i18n.catalog(request.accept_languages.best_match(LANGS) or "en"), error=None)
+        return render_template("login.html", t=guest_words(), error=None)
 
     @app.post("/login")
     def login_post():  # type: ignore[no-untyped-def]
         name = request.form.get("login", "")[:80]
-        words = i18n.catalog(request.accept_languages.best_match(LANGS) or "en")
+        words = guest_words()
         if not logins.allow(f"{request.remote_addr}|{name}") or not logins.allow(f"{request.remote_addr}"):
             log.warning("login rate limit hit for %r from %s", name, request.remote_addr)
             return render_template("login.html", t=words, error=words["too_many"]), 429
@@ -110,30 +116,19 @@ def create_app(users: Users, bus: Bus, directory: Directory, *, secret_key: str,
 
     @app.get("/agent")
     def agent() -> str:
-        me = who()
-        if me.role != "agent":
-            abort(403)
-        return page("agent.html", me)
+        return page("agent.html", who(lambda me: me.role == "agent"))
 
     @app.get("/wallboard")
     def wallboard() -> str:
-        me = who()
-        if not me.supervises:
-            abort(403)
-        return page("wallboard.html", me)
+        return page("wallboard.html", who(lambda me: me.supervises))
 
     @app.get("/admin/users")
     def admin_users() -> str:
-        me = who()
-        if me.role != "admin":
-            abort(403)
-        return page("users.html", me, users=users.list())
+        return page("users.html", who(is_admin), users=users.list())
 
     @app.post("/admin/users/<login>/disabled")
     def admin_disable(login: str):  # type: ignore[no-untyped-def]
-        me = who()
-        if me.role != "admin":
-            abort(403)
+        who(is_admin)
         disabled = request.form.get("disabled") == "1"
         try:
             users.set_disabled(login, disabled)
@@ -174,10 +169,7 @@ def create_app(users: Users, bus: Bus, directory: Directory, *, secret_key: str,
 
     @app.get("/admin/recordings/access")
     def recording_access() -> str:
-        me = who()
-        if me.role != "admin":
-            abort(403)
-        return page("access.html", me, rows=library.access_log() if library else [])
+        return page("access.html", who(is_admin), rows=library.access_log() if library else [])
 
     @app.get("/vendor/socket.io.min.js")
     def socket_io_js():  # type: ignore[no-untyped-def]
@@ -229,6 +221,10 @@ def create_app(users: Users, bus: Bus, directory: Directory, *, secret_key: str,
 
     sockets.start_sweeping(socketio)
     return app
+
+
+def is_admin(me: Who) -> bool:
+    return me.role == "admin"
 
 
 class SocketRegistry:
