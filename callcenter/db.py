@@ -65,7 +65,8 @@ def downgrade(engine: Engine, revision: str) -> None:
     command.downgrade(alembic_config(engine), revision)
 
 
-def _dt(t: float | None) -> datetime | None:
+def utc(t: float | None) -> datetime | None:
+    """Epoch seconds as the database keeps times (aware, UTC)."""
     return None if t is None else datetime.fromtimestamp(t, tz=timezone.utc)
 
 
@@ -84,7 +85,7 @@ class CallStore:
                 known = set(session.scalars(select(Call.linkedid).where(Call.linkedid.in_([r.linkedid for r in records])))) if records else set()
                 fresh = [r for r in records if r.linkedid not in known]
                 session.add_all(self._row(r, source) for r in fresh)
-                session.add_all(CallEvent(linkedid=e.linkedid, at=_dt(e.t), kind=e.kind, data=e.to_json()) for e in events if e.record is None)
+                session.add_all(CallEvent(linkedid=e.linkedid, at=utc(e.t), kind=e.kind, data=e.to_json()) for e in events if e.record is None)
                 return len(fresh)
         except SQLAlchemyError as exc:
             raise DatabaseError(f"cannot store calls: {exc}") from exc
@@ -93,7 +94,7 @@ class CallStore:
         """Keep (kind, time, data) entries on a call's timeline (the IVR's steps and keyed data)."""
         try:
             with self.sessions.begin() as session:
-                session.add_all(CallEvent(linkedid=linkedid, at=_dt(t), kind=kind, data=data) for kind, t, data in entries)
+                session.add_all(CallEvent(linkedid=linkedid, at=utc(t), kind=kind, data=data) for kind, t, data in entries)
         except SQLAlchemyError as exc:
             raise DatabaseError(f"cannot store the timeline of {linkedid}: {exc}") from exc
 
@@ -101,9 +102,9 @@ class CallStore:
     def _row(r: CallRecord, source: str) -> Call:
         return Call(
             linkedid=r.linkedid, source=source, caller_number=r.caller_number, caller_name=r.caller_name,
-            dnid=r.dnid, started_at=_dt(r.started_at), ivr_digits=r.ivr_digits, queue=r.queue,
-            enqueued_at=_dt(r.enqueued_at), answered_at=_dt(r.answered_at), agent=r.agent,
-            ended_at=_dt(r.ended_at), outcome=r.outcome, wait_s=r.wait_s, talk_s=r.talk_s, hold_s=r.hold_s,
+            dnid=r.dnid, started_at=utc(r.started_at), ivr_digits=r.ivr_digits, queue=r.queue,
+            enqueued_at=utc(r.enqueued_at), answered_at=utc(r.answered_at), agent=r.agent,
+            ended_at=utc(r.ended_at), outcome=r.outcome, wait_s=r.wait_s, talk_s=r.talk_s, hold_s=r.hold_s,
             hangup_by=r.hangup_by, hangup_cause=r.hangup_cause, transfers=r.transfers, resynced=r.resynced,
         )
 

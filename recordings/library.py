@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from callcenter.config import RecordingSettings
+from callcenter.db import utc
 from callcenter.exceptions import Refused
 from callcenter.models import Recording, RecordingAccess
 from cti_panel.users import Who
@@ -17,10 +18,6 @@ from recordings.policy import Kept, to_purge
 from recordings.vault import Vault, VaultError
 
 log = logging.getLogger(__name__)
-
-
-def _utc(t: float | None) -> datetime | None:
-    return None if t is None else datetime.fromtimestamp(t, timezone.utc)
 
 
 class Library:
@@ -35,7 +32,7 @@ class Library:
         """One index row; its id."""
         with self.sessions.begin() as s:
             row = Recording(linkedid=linkedid, queue=queue, agent=agent, caller_number=caller_number, status=status, key=key,
-                            started_at=_utc(started), ended_at=_utc(ended), duration_s=duration_s, size=size, sha256=sha256,
+                            started_at=utc(started), ended_at=utc(ended), duration_s=duration_s, size=size, sha256=sha256,
                             encrypted=self.vault.encrypted and key is not None and status == "stored", paused=paused or [],
                             legal_hold=False, note=note)
             s.add(row)
