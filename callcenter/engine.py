@@ -41,7 +41,7 @@ from pbx.tasks import Background
 from pbx.codec import Message
 from pbx.tracker import CallTracker, DomainEvent, event_time
 from recordings.library import Library
-from recordings.recorder import OPT_OUT_VARIABLE, Recorder
+from recordings.recorder import Recorder
 from recordings.vault import open_vault
 from reports.queue_log import AgentChange
 from reports.store import save_agent_changes
@@ -108,10 +108,8 @@ class Engine:
         return native
 
     def _ivr_records(self, linkedid: str, records: list[Any]) -> None:
-        """The IVR's steps go on the call's timeline; a caller's recording opt-out goes to the recorder."""
+        """The IVR's steps go on the call's timeline (a caller's recording opt-out reaches the recorder as its VarSet)."""
         self.store.save_timeline(linkedid, IVREngine.timeline(records, self.clock()))
-        if self.recorder is not None and any(r.kind == "attach" and str(r.data.get(OPT_OUT_VARIABLE)) in ("1", "yes", "true") for r in records):
-            self.recorder.opted_out.add(linkedid)
 
     def _handoff(self, channel: str, linkedid: str, done: dict[str, Any]) -> None:
         assert self.native is not None
