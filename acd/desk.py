@@ -54,10 +54,8 @@ class NativeDesk:
         self.acd, self.skills = acd, dict(skills or {})
 
     async def login(self, agent: str, interface: str, queues: list[str]) -> None:
-        """Log in unless already in."""
-        current = self.acd.acd.agents.get(agent)
-        if current is None or current.state.value == "logged_out":
-            self.acd.login(agent, interface, queues, dict(self.skills.get(agent, {})))
+        """Log in (the ACD leaves an agent already in as they are)."""
+        self.acd.login(agent, interface, queues, dict(self.skills.get(agent, {})))
 
     async def logout(self, agent: str, interface: str, queues: list[str]) -> None:
         """Log out."""
