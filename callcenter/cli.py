@@ -17,14 +17,13 @@ from typing import Any, Coroutine, Sequence, TextIO
 from callcenter import config
 from callcenter.engine import Engine, client_options, recordings_library
 from callcenter.exceptions import AuthenticationError, CallCenterError, ConfigError, InputError, Refused
-from cti_panel.app import Bus
 from cti_panel.customers import import_csv
 from cti_panel.notifier import Notifier
 from cti_panel.server import PanelServer
 from cti_panel.users import LANGS, ROLES, Users, Who
 from flask_socketio import SocketIO
 from callcenter.db import CallStore, make_engine, migrate, open_store
-from callcenter.wsgi import panel_app, worker_app
+from callcenter.wsgi import serve_panel, worker_app
 from callcenter.monitor import Monitor
 from ivr.draw import to_dot, to_text
 from ivr.flow import load_flow
@@ -232,7 +231,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         else:
             ivr_rows = []
     else:
-        store = open_store(config.load(args.config).database.url)
+        store = _configured_store(args)
         engine.load_stream(stored_stream(store, options.start, options.end))
         ivr_rows = stored_ivr_rows(store, options.start, options.end)
     result = engine.report(options)
@@ -257,7 +256,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     """Import an Asterisk queue_log and/or CDR CSV into the database (importing twice adds nothing)."""
     if not args.queue_log and not args.cdr:
         raise ConfigError("import: give --queue-log FILE and/or --cdr FILE")
-    store = open_store(config.load(args.config).database.url)
+    store = _configured_store(args)
     if args.queue_log:
         _must_exist(args.queue_log)
         builder = VisitBuilder()
@@ -328,7 +327,7 @@ def _forecast(args: argparse.Namespace) -> int:
         _must_exist(args.queue_log)
         engine.load_queue_log(args.queue_log)
     else:
-        engine.load_stream(stored_stream(open_store(config.load(args.config).database.url), options.start, options.end))
+        engine.load_stream(stored_stream(_configured_store(args), options.start, options.end))
     rows = forecast(engine.report(options), options.interval_seconds, args.target_sl, args.answer_within, args.queue)
     if args.format == "json":
         print(json.dumps(rows, indent=2))
@@ -350,7 +349,7 @@ def cmd_engine(args: argparse.Namespace) -> int:
     engine = Engine(settings, store, flows, notifier, as_json=args.json)
     panel = None
     if settings.panel.enabled and not args.no_panel:
-        panel = start_panel(settings, store, engine, notifier)
+        panel = serve_panel(engine)
         print(f"Panel: {panel.url}", flush=True)
     elif settings.panel.message_queue:
         notifier.init_app(SocketIO(message_queue=settings.panel.message_queue))
@@ -362,12 +361,6 @@ def cmd_engine(args: argparse.Namespace) -> int:
             panel.stop()
     return 0
 
-
-def start_panel(settings: config.Settings, store: CallStore, bus: Bus, notifier: Notifier, port: int | None = None) -> PanelServer:
-    """The panel in this process, its sockets fed by `notifier`, its requests sent on `bus`."""
-    app = panel_app(settings, store, bus)
-    notifier.init_app(app.extensions["socketio"])
-    return PanelServer(app, settings.panel.host, settings.panel.port if port is None else port).start()
 
 
 def cmd_panel(args: argparse.Namespace) -> int:
@@ -384,7 +377,7 @@ def cmd_panel(args: argparse.Namespace) -> int:
 
 def cmd_users(args: argparse.Namespace) -> int:
     """Add, list, disable users or set a password (asked for twice, never on the command line)."""
-    users = Users(open_store(config.load(args.config).database.url).sessions)
+    users = Users(_configured_store(args).sessions)
     if args.users_command == "list":
         for u in users.list():
             print(f"{u.login:<16} {u.role:<10} {u.lang:<6} {u.agent or '-':<12} {u.interface or '-':<20} {'disabled' if u.disabled else ''}")
@@ -402,6 +395,11 @@ def cmd_users(args: argparse.Namespace) -> int:
         users.passwd(args.login, password)
         print(f"{args.login}: password changed")
     return 0
+
+
+def _configured_store(args: argparse.Namespace) -> CallStore:
+    """The database of the configuration the command was given."""
+    return open_store(config.load(args.config).database.url)
 
 
 def _ask_password(from_stdin: bool) -> str:
@@ -442,7 +440,7 @@ def cmd_recordings(args: argparse.Namespace) -> int:
 def cmd_customers(args: argparse.Namespace) -> int:
     """Import customers for the screen pop from a CSV file."""
     _must_exist(args.csv)
-    added, updated = import_csv(open_store(config.load(args.config).database.url).sessions, args.csv)
+    added, updated = import_csv(_configured_store(args).sessions, args.csv)
     print(f"{args.csv}: {added} customers added, {updated} updated")
     return 0
 

@@ -25,7 +25,7 @@ from callcenter import config
 from callcenter.db import CallStore
 from callcenter.engine import Engine
 from callcenter.models import Call, Customer, User
-from cti_panel.app import create_app, new_secret
+from callcenter.wsgi import serve_panel
 from cti_panel.notifier import Notifier
 from cti_panel.server import PanelServer
 from cti_panel.users import Users
@@ -165,12 +165,7 @@ class Demo:
         port = await self.server.start(traffic=False)
         self.engine = Engine(self.settings, self.store, self.flows, self.notifier, options=ClientOptions("127.0.0.1", port, "demo", self.secret),
                              out=self.out, clock=lambda: self.server.sim.now)
-        p = self.settings.panel
-        app = create_app(Users(self.store.sessions), self.engine, self.engine.directory,
-                         secret_key=p.secret_key.get_secret_value() if p.secret_key else new_secret(), origins=p.origins,
-                         library=self.engine.library)
-        self.notifier.init_app(app.extensions["socketio"])
-        self.panel = PanelServer(app, p.host, p.port if self.panel_port is None else self.panel_port).start()
+        self.panel = serve_panel(self.engine, self.panel_port)
         print(self.banner(), flush=True)
         engine = asyncio.create_task(self.engine.run(heartbeat_every=max(0.2, 10.0 / self.speed)))
         stop_reports = asyncio.Event()
