@@ -153,6 +153,12 @@ def check(who: Who, name: Any, data: Any, directory: Directory) -> Request:
 AGENT_NEEDS_PHONE = ("state", "dial", "hangup", "hold", "unhold", "transfer", "complete", "record")
 
 
+def phone_side(channel: str) -> str:
+    """The channel a phone's own hang-up ends: a Local member's `;2` half (app_queue counts a hang-up of the `;1` half,
+    the one in its bridge, as the caller's: COMPLETECALLER, seen on Asterisk 22); any other channel as it is."""
+    return channel[:-2] + ";2" if channel.startswith("Local/") and channel.endswith(";1") else channel
+
+
 class AgentDesk(Protocol):
     """Agents' state in whichever ACD runs the queues (app_queue or native)."""
 
@@ -227,7 +233,9 @@ class Controls:
         await self.record(self._my_call(who), who, op)
 
     async def _hangup(self, who: Who) -> None:
-        await self.send({"Action": "Hangup", "Channel": self._my_call(who).channel or ""})
+        """The agent hangs up their own phone (so Asterisk, its queue_log and the record say the agent ended the call)."""
+        call = self._my_call(who)
+        await self.send({"Action": "Hangup", "Channel": phone_side(call.agent_channel) if call.agent_channel else call.channel or ""})
 
     async def _hold(self, who: Who, held: bool = True) -> None:
         call = self._my_call(who)
@@ -243,7 +251,7 @@ class Controls:
 
     async def _complete(self, who: Who) -> None:
         """The agent leaves an attended transfer: hanging up their own leg hands the caller to the consulted party."""
-        await self.send({"Action": "Hangup", "Channel": self._agent_leg(who, "complete")})
+        await self.send({"Action": "Hangup", "Channel": phone_side(self._agent_leg(who, "complete"))})
 
     async def _wrapup(self, who: Who, linkedid: str, disposition: str, notes: str) -> None:
         if not self.wrapup(linkedid, who.agent or "", disposition, notes):

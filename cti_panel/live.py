@@ -144,6 +144,8 @@ class LiveBoard:
         elif e.kind == "dtmf" and not d.get("in_queue"):
             call.digits += str(d.get("digit", ""))
         elif e.kind == "queue_joined":
+            if call.answered_at is not None:
+                out += self._requeued(call)
             call.queue, call.channel = d.get("queue"), d.get("channel") or call.channel
             if call.waiting_since is None:
                 call.waiting_since = e.t
@@ -242,6 +244,17 @@ class LiveBoard:
             agent = self.agents.setdefault(call.agent, AgentRow(call.agent))
             agent.call = call.linkedid
             out += [Note(agent_room(call.agent), "call", call.card(e.t)), Note(SUPERVISORS, "agent", agent.row(self.calls, self.now))]
+        return out
+
+    def _requeued(self, call: LiveCall) -> list[Note]:
+        """A call transferred into a queue waits again: its last agent (and that agent's leg) is off it."""
+        out: list[Note] = []
+        row = self.agents.get(call.agent or "")
+        if row is not None and row.call == call.linkedid:
+            row.call = None
+            out.append(Note(SUPERVISORS, "agent", row.row(self.calls, self.now)))
+        call.agent = call.agent_channel = call.answered_at = call.waiting_since = None
+        call.held = False
         return out
 
     def _ended(self, call: LiveCall, e: DomainEvent) -> list[Note]:
