@@ -363,6 +363,15 @@ def cmd_engine(args: argparse.Namespace) -> int:
 
 
 
+def cmd_check_pbx(args: argparse.Namespace) -> int:
+    """Log in as the configured AMI user and report what the engine needs and the PBX lacks (1 when something is missing)."""
+    from callcenter.checkpbx import check_pbx
+
+    settings = config.load(args.config, require=("ami",))
+    flows = [load_flow(path) for path in args.flows]
+    return check_pbx(settings, flows, sys.stdout)
+
+
 def cmd_panel(args: argparse.Namespace) -> int:
     """One panel worker of several, on Werkzeug: sockets and requests go through Redis to the engine."""
     settings = config.load(args.config, require=("panel",))
@@ -498,6 +507,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--heartbeat-every", type=float, default=10.0, help="seconds between IVR heartbeats (the dialplan falls back after 30 s of PBX time)")
     p.add_argument("--no-panel", action="store_true", help="do not serve the CTI panel from this process")
     p.set_defaults(func=cmd_engine)
+
+    p = sub.add_parser("check-pbx", help="log in to the AMI and list what the engine needs and the PBX lacks (exit 1 if anything)")
+    p.add_argument("--flows", nargs="*", type=Path, default=sorted(Path("contrib/ivr").glob("*.yaml")), help="IVR flow files whose prompts must exist (default: contrib/ivr/*.yaml, as the engine)")
+    p.set_defaults(func=cmd_check_pbx)
 
     p = sub.add_parser("panel", help="run one CTI panel worker that reaches the engine through Redis ([panel] message_queue)")
     p.add_argument("--port", type=int, help="port (default: [panel] port)")
