@@ -5,7 +5,8 @@ feeds the pure `Machine` with what Asterisk answers (AsyncAGIExec) and sends
 what it asks (AGI commands, MixMonitorMute). A hang-up or AsyncAGIEnd ends
 the session at once, whatever it was waiting for. What the caller did (node
 path, seconds per node, keyed data, masked where sensitive) is kept on the
-call for reports and the screen pop.
+call for reports and the screen pop. A prompt Asterisk does not have is logged
+once per name (the machine goes on without it).
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ class IVREngine:
         self.sessions: dict[str, Session] = {}
         self.finished: list[Session] = []
         self.turnaround: list[float] = []  # seconds from an AGI answer to the next command sent, per command
+        self.missing_prompts: set[str] = set()  # prompts the PBX lacks, each warned about once
         self._tasks = Background("IVR session")
         self._ids = 0
 
@@ -100,9 +102,13 @@ class IVREngine:
         try:
             while True:
                 state, result = await self._perform(session, state, commands)
-                if state.done is not None or result is None:
+                if result is None:
                     break
                 state, commands = session.machine.step(state, result)
+                if state.done is not None and not any(isinstance(c, Agi) for c in commands):
+                    # The answer after the end can still tell that the last message was missing (a Record, nothing to send).
+                    await self._perform(session, state, commands)
+                    break
         except AMIError as exc:
             log.warning("IVR session on %s stopped: %s", session.channel, exc)
         except Exception:
@@ -122,16 +128,30 @@ class IVREngine:
         result: Result | None = None
         for command in commands:
             if isinstance(command, Record):
-                session.records.append(command)
+                self._keep(session, command)
             elif isinstance(command, Action):
                 await self._action(dict(command.fields))
             elif isinstance(command, Agi):
+                if result is not None:
+                    # The answer to an earlier command of this batch: the machine counts it (it waits for the last one).
+                    state, more = session.machine.step(state, result)
+                    for record in (c for c in more if isinstance(c, Record)):
+                        self._keep(session, record)
                 result = await self._agi(session, command.command)
                 if result is None:
                     state, more = session.machine.step(state, Ended(self.clock() if self.clock else time.time()))
                     session.records.extend(c for c in more if isinstance(c, Record))
                     return state, None
         return state, result
+
+    def _keep(self, session: Session, record: Record) -> None:
+        """Keep a record on the call; a prompt the PBX lacks is also worth one warning per name for whoever installs prompts."""
+        session.records.append(record)
+        prompt = record.data.get("prompt", "") if record.kind == "missing_prompt" else ""
+        if prompt and prompt not in self.missing_prompts:
+            self.missing_prompts.add(prompt)
+            log.warning("prompt %s missing on the PBX (flow %s, node %s): install the prompts (see README, Prompts)",
+                        prompt, session.machine.flow.name, record.data.get("node"))
 
     async def _action(self, fields: dict[str, str]) -> None:
         try:
@@ -140,6 +160,8 @@ class IVREngine:
             log.warning("%s not sent: %s", fields.get("Action"), exc)
 
     async def _agi(self, session: Session, command: str) -> Result | None:
+        if session.ended.is_set():
+            return None  # the caller is gone: nothing more to send
         if session.answered_at is not None:
             self.turnaround.append(time.perf_counter() - session.answered_at)
             session.answered_at = None
@@ -160,6 +182,8 @@ class IVREngine:
             log.warning("AGI %r on %s failed: %s", command, session.channel, exc)
             return None
         if not isinstance(replies, list) or replies[0].get("Response") != "Success":
+            if session.ended.is_set():
+                return None  # refused because the channel hung up or left AsyncAGI meanwhile: not an error
             return Result(0, "", (replies[0] if isinstance(replies, list) else replies).get("Message", "refused"), time.time())
         execution = next((m for m in replies if m.get("Event") == "AsyncAGIExec"), None)
         if execution is None:

@@ -5,6 +5,15 @@ finished, the caller hung up); commands are data an adapter sends over AMI
 (`Agi` commands for the channel, `Action`s such as MixMonitorMute) or keeps
 (`Record`s: node path, keyed data, the outcome). The machine never touches a
 socket, a clock or a database: time comes in with each event.
+
+Prompts are played with GET DATA, never STREAM FILE: Asterisk answers a
+STREAM FILE of a missing file `200 result=-1 endpos=0` and then ends AsyncAGI
+(the caller drops out of the IVR into the dialplan after AGI()), while GET DATA
+answers a missing file `200 result=-1` and AsyncAGI goes on. The same
+`result=-1` is what GET DATA answers when the caller hangs up, so the machine
+goes on as if the prompt had played with no key pressed, and the next answer
+tells which it was: any answer from Asterisk means the channel is still there
+(a `missing_prompt` record), none (Ended) means the caller hung up.
 """
 
 from __future__ import annotations
@@ -17,7 +26,7 @@ from typing import Any, Union
 from ivr.flow import Flow, Node, parse_hours
 from ivr.validators import CHECKS, mask
 
-ESCAPE = "0123456789*#"
+NO_FILE = '""'  # GET DATA's prompt argument when there is nothing to play (Asterisk reads the keys only)
 
 
 @dataclass(frozen=True)
@@ -90,6 +99,8 @@ class State:
     inputs: tuple[tuple[str, str], ...] = ()
     attached: tuple[tuple[str, str], ...] = ()
     done: str | None = None
+    prompt: str = ""  # the prompt the command waiting for its answer plays
+    unheard: str = ""  # a prompt answered `result=-1`: missing if Asterisk answers again, else the caller hung up
 
 
 def parse_result(text: str) -> tuple[int, str, str]:
@@ -109,25 +120,45 @@ class Machine:
     # entry ----------------------------------------------------------------
     def step(self, state: State, event: Event) -> tuple[State, list[Command]]:
         """Apply one event to a call; return its new state and what to send or keep."""
+        if isinstance(event, Result) and event.code and state.unheard:
+            # Asterisk answered a command after the prompt's `result=-1`: the caller was there, the file was not.
+            heard = [Record("missing_prompt", {"node": state.node, "prompt": state.unheard, "at": event.at})]
+            state = replace(state, unheard="")
+        else:
+            heard = []
         if state.done is not None:
-            return state, []
+            return state, heard
         if isinstance(event, Started):
             state = State(channel=event.channel, language=self.flow.default_language, entered_at=event.at)
             return self._enter(state, self.flow.start, event.at, [])
         if isinstance(event, Ended):
+            if state.phase == "closing":
+                return self._close(state, self.flow.nodes[state.node], [], send=False)
             return self._finish(state, "caller_hung_up", event.at, [])
         if state.pending > 1:
-            return replace(state, pending=state.pending - 1), []
+            return replace(state, pending=state.pending - 1), heard
         state = replace(state, pending=0)
-        if event.code != 200 or event.value == "-1":
+        if event.code == 200 and event.value == "-1" and state.prompt:
+            # A missing prompt or a hang-up: go on as if it had played with no key pressed; the next answer tells.
+            state = replace(state, unheard=state.prompt)
+        elif event.code != 200 or event.value == "-1":
             return self._finish(state, "caller_hung_up" if event.value == "-1" else "agi_error", event.at,
-                                [Record("error", {"node": state.node, "code": event.code, "detail": event.extra})])
+                                heard + [Record("error", {"node": state.node, "code": event.code, "detail": event.extra})])
         node = self.flow.nodes[state.node]
-        return getattr(self, f"_on_{node.kind}")(state, node, event)
+        state, commands = getattr(self, f"_on_{node.kind}")(state, node, event)
+        return state, heard + commands
 
     # moving between nodes -------------------------------------------------
-    def _send(self, state: State, commands: list[Command], *agi: str) -> tuple[State, list[Command]]:
-        return replace(state, pending=len(agi)), commands + [Agi(c) for c in agi]
+    def _send(self, state: State, commands: list[Command], *agi: str, prompt: str = "") -> tuple[State, list[Command]]:
+        return replace(state, pending=len(agi), prompt=prompt), commands + [Agi(c) for c in agi]
+
+    def _get(self, state: State, commands: list[Command], prompt: str | None, timeout_ms: int, digits: int) -> tuple[State, list[Command]]:
+        """GET DATA plays a prompt (any key cuts it) and reads keys; a missing file answers -1 without ending AsyncAGI, unlike STREAM FILE."""
+        return self._send(state, commands, f"GET DATA {prompt or NO_FILE} {timeout_ms} {digits}", prompt=prompt or "")
+
+    def _say(self, state: State, commands: list[Command], prompt: str) -> tuple[State, list[Command]]:
+        """A prompt that asks for nothing: GET DATA for one key, waiting 1 ms after it (a key only cuts it short)."""
+        return self._get(state, commands, prompt, 1, 1)
 
     def _enter(self, state: State, node_id: str, at: float, commands: list[Command]) -> tuple[State, list[Command]]:
         for _ in range(len(self.flow.nodes) + 1):
@@ -167,7 +198,7 @@ class Machine:
 
     # play -----------------------------------------------------------------
     def _start_play(self, state: State, node: Node, commands: list[Command]) -> tuple[State, list[Command]]:
-        return self._send(state, commands, f'STREAM FILE {self._prompt(state, node)} ""')
+        return self._say(state, commands, str(self._prompt(state, node)))
 
     def _on_play(self, state: State, node: Node, event: Result) -> tuple[State, list[Command]]:
         return self._enter(state, node.spec["next"], event.at, [])
@@ -181,7 +212,16 @@ class Machine:
         timeout_ms = int(float(node.spec.get("timeout", 5)) * 1000)
         if prompt is None:
             return self._send(replace(state, phase="wait"), commands, f"WAIT FOR DIGIT {timeout_ms}")
-        return self._send(replace(state, phase="prompt"), commands, f'STREAM FILE {prompt} "{ESCAPE}"')
+        # The prompt, then the wait for the first key, in one command; one key: a longer option goes on with WAIT FOR DIGIT.
+        return self._get(replace(state, phase="prompt"), commands, prompt, timeout_ms, 1)
+
+    @staticmethod
+    def _key(state: State, event: Result) -> str:
+        """The key in an answer: GET DATA answers the key itself ('#' ends its input: nothing, and no '(timeout)'),
+        WAIT FOR DIGIT its ASCII code (0: none)."""
+        if state.phase == "prompt":
+            return event.value[:1] or ("" if "(timeout)" in event.extra else "#")
+        return chr(int(event.value)) if event.value.isdigit() and int(event.value) > 0 else ""
 
     _start_menu = _ask
     _start_language = _ask
@@ -190,13 +230,14 @@ class Machine:
         timeout_ms = int(float(node.spec.get("timeout", 5)) * 1000)
         if state.phase == "notice":
             return self._ask(state, node, [])
-        digit = chr(int(event.value)) if event.value.isdigit() and int(event.value) > 0 else ""
+        if state.unheard and state.phase == "prompt":
+            # No menu to hear: the caller may still know it, so the keys are waited for as after the prompt.
+            return self._send(replace(state, phase="wait"), [], f"WAIT FOR DIGIT {timeout_ms}")
+        digit = self._key(state, event)
         choices = self._choices(node)
         if not digit and state.phase == "more" and state.buffer in choices:
             return self._chosen(state, node, choices[state.buffer], event.at, [])
         if not digit:
-            if state.phase == "prompt":
-                return self._send(replace(state, phase="wait"), [], f"WAIT FOR DIGIT {timeout_ms}")
             return self._retry(state, node, "timeout", event.at)
         if digit == node.spec.get("repeat_key") and not state.buffer:
             return self._ask(state, node, [Record("dtmf", {"node": node.id, "digit": digit, "meaning": "repeat"})])
@@ -227,7 +268,7 @@ class Machine:
         state = replace(state, attempt=state.attempt + 1, buffer="")
         notice = self._prompt(state, node, f"{why}_prompt") or (self._prompt(state, node, "invalid_prompt") if why != "timeout" else None)
         if notice:
-            return self._send(replace(state, phase="notice"), commands, f'STREAM FILE {notice} ""')
+            return self._say(replace(state, phase="notice"), commands, notice)
         if node.kind == "collect":
             return self._start_collect(state, node, commands)
         return self._ask(state, node, commands)
@@ -237,11 +278,15 @@ class Machine:
         timeout_ms = int(float(node.spec.get("timeout", 5)) * 1000)
         if node.spec.get("sensitive"):
             commands = commands + [Action((("Action", "MixMonitorMute"), ("Channel", state.channel), ("Direction", "both"), ("State", "1")))]
-        return self._send(replace(state, phase="collect"), commands, f"GET DATA {self._prompt(state, node)} {timeout_ms} {node.spec['max_digits']}")
+        return self._get(replace(state, phase="collect"), commands, self._prompt(state, node), timeout_ms, int(node.spec["max_digits"]))
 
     def _on_collect(self, state: State, node: Node, event: Result) -> tuple[State, list[Command]]:
         if state.phase == "notice":
             return self._start_collect(state, node, [])
+        if state.unheard:
+            # No prompt to hear (the recording stays muted): the digits are read all the same.
+            timeout_ms = int(float(node.spec.get("timeout", 5)) * 1000)
+            return self._get(state, [], None, timeout_ms, int(node.spec["max_digits"]))
         sensitive = bool(node.spec.get("sensitive"))
         commands: list[Command] = []
         if sensitive:
@@ -297,17 +342,29 @@ class Machine:
 
     def _start_hangup(self, state: State, node: Node, commands: list[Command]) -> tuple[State, list[Command]]:
         prompt = self._prompt(state, node)
-        agi = ([f'STREAM FILE {prompt} ""'] if prompt else []) + ["HANGUP"]
-        state, commands = self._send(replace(state, phase="leaving"), commands, *agi)
-        return self._finish(state, "hangup", state.path[-1][1], commands)
+        if prompt:
+            # The message first; what follows it is sent once it has played (or was found missing).
+            return self._say(replace(state, phase="closing"), commands, prompt)
+        return self._close(state, node, commands)
 
-    def _start_voicemail(self, state: State, node: Node, commands: list[Command]) -> tuple[State, list[Command]]:
-        prompt = self._prompt(state, node)
-        agi = ([f'STREAM FILE {prompt} ""'] if prompt else []) + [f"EXEC VoiceMail {node.spec['mailbox']},u", "HANGUP"]
-        state, commands = self._send(replace(state, phase="leaving"), commands, *agi)
-        return self._finish(state, "voicemail", state.path[-1][1], commands, mailbox=node.spec["mailbox"])
+    _start_voicemail = _start_hangup
+    _start_callback = _start_hangup
 
-    def _start_callback(self, state: State, node: Node, commands: list[Command]) -> tuple[State, list[Command]]:
-        agi = [f'STREAM FILE {self._prompt(state, node)} ""', "HANGUP"]
-        state, commands = self._send(replace(state, phase="leaving"), commands, *agi)
-        return self._finish(state, "callback", state.path[-1][1], commands, queue=node.spec["queue"])
+    def _on_hangup(self, state: State, node: Node, event: Result) -> tuple[State, list[Command]]:
+        return self._close(state, node, [])
+
+    _on_voicemail = _on_hangup
+    _on_callback = _on_hangup
+
+    def _close(self, state: State, node: Node, commands: list[Command], send: bool = True) -> tuple[State, list[Command]]:
+        """An ending node's last commands and outcome (a caller who hangs up during its message still gets its outcome)."""
+        extra: dict[str, Any] = {}
+        if node.kind == "voicemail":
+            agi, extra = [f"EXEC VoiceMail {node.spec['mailbox']},u", "HANGUP"], {"mailbox": node.spec["mailbox"]}
+        elif node.kind == "callback":
+            agi, extra = ["HANGUP"], {"queue": node.spec["queue"]}
+        else:
+            agi = ["HANGUP"]
+        if send:
+            state, commands = self._send(replace(state, phase="leaving"), commands, *agi)
+        return self._finish(state, node.kind, state.path[-1][1], commands, **extra)

@@ -116,11 +116,10 @@ def test_validators():
 def test_business_hours_language_menu_and_queue():
     flow = load_flow(MAIN)
     call = Call(flow, "2026-11-23T10:00")
-    assert call.agi() == ['STREAM FILE cc/choose-language-pt "0123456789*#"']
-    assert call.answer("200 result=50 endpos=1").records("language") == [{"language": "en"}]
-    assert call.agi() == ['STREAM FILE cc/main-menu-en "0123456789*#"']
-    assert call.answer("200 result=0 endpos=8000").agi() == ["WAIT FOR DIGIT 5000"]
-    call.answer("200 result=49")
+    assert call.agi() == ["GET DATA cc/choose-language-pt 5000 1"], "the prompt and the wait for a key in one command"
+    assert call.answer("200 result=2").records("language") == [{"language": "en"}]
+    assert call.agi() == ["GET DATA cc/main-menu-en 5000 1"]
+    call.answer("200 result=1")
     assert call.agi() == ["SET CONTEXT callcenter-queues", "SET EXTENSION support", "SET PRIORITY 1", "ASYNCAGI BREAK"]
     [done] = call.records("done")
     assert done["outcome"] == "queue" and done["queue"] == "support" and done["language"] == "en"
@@ -136,32 +135,33 @@ def test_business_hours_with_an_injected_clock(when, expected):
 
 def test_invalid_timeout_retries_then_operator():
     call = Call(load_flow(MAIN))
-    call.answer("200 result=49")
-    call.answer("200 result=55")
+    call.answer("200 result=1")
+    call.answer("200 result=7")
     assert call.records("retry") == [{"node": "main", "why": "invalid", "attempt": 1}]
-    assert call.agi() == ['STREAM FILE cc/invalid-pt ""']
-    call.answer("200 result=0").answer("200 result=0").answer("200 result=0")
+    assert call.agi() == ["GET DATA cc/invalid-pt 1 1"], "a notice asks for nothing: a key only cuts it short"
+    call.answer("200 result= (timeout)").answer("200 result= (timeout)")
     assert call.records("retry") == [{"node": "main", "why": "timeout", "attempt": 2}]
-    for _ in range(6):
-        call.answer("200 result=0")
+    assert call.agi() == ["GET DATA cc/no-input-pt 1 1"]
+    for _ in range(4):
+        call.answer("200 result= (timeout)")
     [done] = call.records("done")
     assert done["queue"] == "support" and done["priority"] == 5, "after three failed tries the caller goes to the operator"
 
 
 def test_repeat_key_replays_the_menu():
     call = Call(load_flow(MAIN))
-    call.answer("200 result=49")
-    assert call.answer("200 result=42").agi() == ['STREAM FILE cc/main-menu-pt "0123456789*#"']
+    call.answer("200 result=1")
+    assert call.answer("200 result=*").agi() == ["GET DATA cc/main-menu-pt 5000 1"]
 
 
 def test_cpf_is_validated_masked_and_recording_paused():
     call = Call(load_flow(MAIN))
-    call.answer("200 result=49").answer("200 result=51")
+    call.answer("200 result=1").answer("200 result=3")
     assert any(isinstance(c, Action) and dict(c.fields)["State"] == "1" for c in call.out)
     assert call.agi() == ["GET DATA cc/enter-cpf-pt 10000 11"]
     call.answer("200 result=12345678900")
     assert call.records("input") == [{"node": "account", "valid": False, "value": "*********00"}]
-    call.answer("200 result=0").answer("200 result=52998224725")
+    call.answer("200 result= (timeout)").answer("200 result=52998224725")
     [stored] = call.records("input")
     assert stored == {"node": "account", "name": "cpf", "valid": True, "value": "*********25", "sensitive": True}
     assert [dict(c.fields)["State"] for c in call.out if isinstance(c, Action)] == ["0"]
@@ -174,7 +174,7 @@ def test_cpf_is_validated_masked_and_recording_paused():
 
 def test_hangup_mid_menu_ends_with_the_path_so_far():
     call = Call(load_flow(MAIN))
-    call.answer("200 result=49")
+    call.answer("200 result=1")
     call.state, call.out = call.machine.step(call.state, Ended(call.now + 3))
     [done] = call.records("done")
     assert done["outcome"] == "caller_hung_up" and [p["node"] for p in done["path"]] == ["hours", "language", "main"]
@@ -230,31 +230,97 @@ def test_play_collect_regex_multi_digit_menu_voicemail_and_callback(tmp_path):
           bye: {kind: hangup, prompt: bye}
         """))
     call = Call(flow)
-    assert call.agi() == ['STREAM FILE hello ""']
-    assert call.answer("200 result=0 endpos=100").agi() == ["GET DATA card 5000 16"]
+    assert call.agi() == ["GET DATA hello 1 1"]
+    assert call.answer("200 result= (timeout)").agi() == ["GET DATA card 5000 16"]
     assert call.answer("200 result=4111111111111111").agi() == ["GET DATA code 5000 4"]
-    assert call.answer("200 result=1342").agi() == ['STREAM FILE menu "0123456789*#"']
-    assert call.answer("200 result=49").agi() == ["WAIT FOR DIGIT 3000"], "1 could still become 12"
+    assert call.answer("200 result=1342").agi() == ["GET DATA menu 5000 1"]
+    assert call.answer("200 result=1").agi() == ["WAIT FOR DIGIT 3000"], "1 could still become 12"
     call.answer("200 result=50")
-    assert call.agi() == ['STREAM FILE callback-ok ""', "HANGUP"]
+    assert call.agi() == ["GET DATA callback-ok 1 1"] and not call.records("done"), "the message first"
+    call.answer("200 result= (timeout)")
+    assert call.agi() == ["HANGUP"]
     [done] = call.records("done")
     assert done["outcome"] == "callback" and done["inputs"] == {"card": "**************11", "code": "1342"}
 
     call = Call(flow)
-    call.answer("200 result=0").answer("200 result=4111111111111111").answer("200 result=1342").answer("200 result=49")
-    call.answer("200 result=0 (timeout)")
+    call.answer("200 result=").answer("200 result=4111111111111111").answer("200 result=1342").answer("200 result=1")
+    call.answer("200 result=0")
     assert call.agi() == ["EXEC VoiceMail 100@default,u", "HANGUP"], "after the digit timeout, 1 alone is the choice"
 
 
 def test_language_menu_falls_back_to_the_default_language():
     call = Call(load_flow(MAIN))
-    for _ in range(8):
-        call.answer("200 result=0")
+    for _ in range(4):
+        call.answer("200 result= (timeout)")
     assert call.state.language == "pt-BR" and call.state.node == "main"
 
 
 def test_agi_error_and_hangup_results_end_the_call():
     call = Call(load_flow(MAIN)).answer("510 Invalid or unknown command")
     assert call.state.done == "agi_error" and call.records("error")[0]["code"] == 510
-    call = Call(load_flow(MAIN)).answer("200 result=-1")
-    assert call.state.done == "caller_hung_up"
+    call = Call(load_flow(MAIN)).answer("200 result=1").answer("200 result=-1")
+    assert call.agi() == ["WAIT FOR DIGIT 5000"] and call.state.done is None, "GET DATA's -1: a missing prompt, or a hang-up"
+    call.answer("200 result=-1")
+    assert call.state.done == "caller_hung_up", "WAIT FOR DIGIT's -1 is a hang-up (it plays nothing)"
+
+
+def missing(call: Call) -> list[dict]:
+    return [{k: v for k, v in r.items() if k != "at"} for r in call.records("missing_prompt")]
+
+
+def test_a_missing_menu_prompt_is_not_a_hang_up_the_menu_still_routes():
+    # Asterisk answers GET DATA of a file it does not have `200 result=-1`, and AsyncAGI goes on.
+    call = Call(load_flow(MAIN)).answer("200 result=1")
+    assert call.agi() == ["GET DATA cc/main-menu-pt 5000 1"]
+    call.answer("200 result=-1")
+    assert call.agi() == ["WAIT FOR DIGIT 5000"], "as if the menu had played and no key was pressed"
+    assert call.state.done is None and not missing(call), "not yet known: the caller may have hung up"
+    call.answer("200 result=50")
+    assert missing(call) == [{"node": "main", "prompt": "cc/main-menu-pt"}], "Asterisk answered: the caller is there"
+    assert call.agi() == ["SET CONTEXT callcenter-queues", "SET EXTENSION sales", "SET PRIORITY 1", "ASYNCAGI BREAK"]
+    [done] = call.records("done")
+    assert done["outcome"] == "queue" and done["queue"] == "sales"
+
+
+def test_a_missing_menu_prompt_then_no_key_retries_with_the_notice():
+    call = Call(load_flow(MAIN)).answer("200 result=1").answer("200 result=-1").answer("200 result=0")
+    assert missing(call) == [{"node": "main", "prompt": "cc/main-menu-pt"}]
+    assert call.records("retry") == [{"node": "main", "why": "timeout", "attempt": 1}]
+    assert call.agi() == ["GET DATA cc/no-input-pt 1 1"]
+    call.answer("200 result=-1")
+    assert call.agi() == ["GET DATA cc/main-menu-pt 5000 1"], "a missing notice: the menu again"
+    call.answer("200 result=-1")
+    assert missing(call) == [{"node": "main", "prompt": "cc/no-input-pt"}]
+
+
+def test_a_hang_up_during_a_prompt_still_ends_the_call_with_no_missing_prompt():
+    # GET DATA answers a hang-up `200 result=-1` too; then AsyncAGIEnd and Hangup come, and no command runs any more.
+    call = Call(load_flow(MAIN)).answer("200 result=1").answer("200 result=-1")
+    call.state, call.out = call.machine.step(call.state, Ended(call.now + 1))
+    [done] = call.records("done")
+    assert done["outcome"] == "caller_hung_up" and not missing(call)
+    assert call.machine.step(call.state, Result(0, "", "Channel does not exist.", call.now + 2)) == (call.state, []), \
+        "the AMI's refusal of a command to a gone channel is no answer from it"
+
+
+def test_a_missing_cpf_prompt_still_reads_the_digits_with_the_recording_muted():
+    call = Call(load_flow(MAIN)).answer("200 result=1").answer("200 result=3")
+    assert call.agi() == ["GET DATA cc/enter-cpf-pt 10000 11"]
+    call.answer("200 result=-1")
+    assert call.agi() == ['GET DATA "" 10000 11'] and not [c for c in call.out if isinstance(c, Action)], "still muted"
+    call.answer("200 result=52998224725")
+    assert missing(call) == [{"node": "account", "prompt": "cc/enter-cpf-pt"}]
+    assert call.records("input")[0]["valid"] and [dict(c.fields)["State"] for c in call.out if isinstance(c, Action)] == ["0"]
+
+
+def test_a_missing_closing_message_still_hangs_up_and_is_told_by_the_hangup_answer():
+    call = Call(load_flow(MAIN), "2026-11-23T22:00")
+    assert call.agi() == ["GET DATA cc/closed-pt 1 1"]
+    call.answer("200 result=-1")
+    assert call.agi() == ["HANGUP"] and call.records("done")[0]["outcome"] == "hangup" and not missing(call)
+    call.answer("200 result=1")
+    assert missing(call) == [{"node": "closed", "prompt": "cc/closed-pt"}]
+
+    call = Call(load_flow(MAIN), "2026-11-23T22:00")
+    call.state, call.out = call.machine.step(call.state, Ended(call.now + 2))
+    assert call.records("done")[0]["outcome"] == "hangup", "hanging up during the closing message is still the node's ending"

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from ivr.engine import IVREngine
 from ivr.flow import load_flow
 from pbx.client import AMIClient, ClientOptions
 from pbx.codec import Message
+from pbx.simulator.apps import Apps
 from pbx.simulator.dialplan import MemberConf, QueueConf
 from pbx.simulator.server import SimulatorServer
 
@@ -87,7 +90,7 @@ def events(server, name):
 def test_a_caller_chooses_portuguese_then_sales_and_reaches_the_queue(tmp_path):
     server, engine, kept = asyncio.run(run_call(tmp_path, "sales", OPEN))
     assert agi_commands(server) == [
-        'STREAM FILE cc/choose-language-pt "0123456789*#"', 'STREAM FILE cc/main-menu-pt "0123456789*#"', "WAIT FOR DIGIT 5000",
+        "GET DATA cc/choose-language-pt 5000 1", "GET DATA cc/main-menu-pt 5000 1",
         "SET CONTEXT callcenter-queues", "SET EXTENSION sales", "SET PRIORITY 1", "ASYNCAGI BREAK"]
     assert [s.outcome for s in engine.finished] == ["queue"]
     assert events(server, "ENTERQUEUE")[0].split("|")[2] == "sales"
@@ -99,8 +102,83 @@ def test_a_caller_chooses_portuguese_then_sales_and_reaches_the_queue(tmp_path):
 
 def test_after_hours_the_caller_hears_closed_and_is_hung_up(tmp_path):
     server, engine, kept = asyncio.run(run_call(tmp_path, "listen", CLOSED))
-    assert agi_commands(server) == ['STREAM FILE cc/closed-pt ""', "HANGUP"]
+    assert agi_commands(server) == ["GET DATA cc/closed-pt 1 1", "HANGUP"]
     assert [s.outcome for s in engine.finished] == ["hangup"] and not server.sim.channels
+
+
+def pbx_without(monkeypatch, *prompts: str, hang_up: bool = False) -> None:
+    """The simulator lacks these prompts: it answers their GET DATA at once as Asterisk does, `200 result=-1`, AsyncAGI going on
+    (with hang_up, the same answer is a caller hanging up during the prompt: then the channel goes)."""
+    real = Apps._agi_command
+
+    def answer(self, ch, command, command_id):
+        words = command.split()
+        if command.startswith("GET DATA ") and len(words) > 2 and words[2] in prompts:
+            self.sim.chan_event("AsyncAGIExec", ch, ("Result", quote("200 result=-1\n", safe="")), ("CommandId", command_id), privilege="agi")
+            if hang_up:
+                self.sim.request_hangup(ch)
+            return False
+        return (yield from real(self, ch, command, command_id))
+
+    monkeypatch.setattr(Apps, "_agi_command", answer)
+
+
+def test_a_missing_menu_prompt_is_logged_once_and_the_menu_still_routes(tmp_path, monkeypatch, caplog):
+    pbx_without(monkeypatch, "cc/main-menu-pt")
+    caplog.set_level(logging.WARNING, logger="ivr.engine")
+    server, engine, kept = asyncio.run(run_call(tmp_path, "sales", OPEN))
+    assert agi_commands(server) == [
+        "GET DATA cc/choose-language-pt 5000 1", "GET DATA cc/main-menu-pt 5000 1", "WAIT FOR DIGIT 5000",
+        "SET CONTEXT callcenter-queues", "SET EXTENSION sales", "SET PRIORITY 1", "ASYNCAGI BREAK"], \
+        "no menu to hear, the key is still waited for, and 2 still goes to sales"
+    assert [s.outcome for s in engine.finished] == ["queue"] and events(server, "ENTERQUEUE")[0].split("|")[2] == "sales"
+    [records] = kept.values()
+    assert [(r.data["node"], r.data["prompt"]) for r in records if r.kind == "missing_prompt"] == [("main", "cc/main-menu-pt")]
+    warned = [r.getMessage() for r in caplog.records if "missing on the PBX" in r.getMessage()]
+    assert len(warned) == 1 and warned[0].startswith("prompt cc/main-menu-pt missing on the PBX")
+    assert engine.missing_prompts == {"cc/main-menu-pt"}
+
+
+def test_a_hang_up_during_a_prompt_still_ends_the_session(tmp_path, monkeypatch, caplog):
+    pbx_without(monkeypatch, "cc/main-menu-pt", hang_up=True)
+    caplog.set_level(logging.WARNING, logger="ivr.engine")
+    server, engine, kept = asyncio.run(run_call(tmp_path, "sales", OPEN))
+    assert [s.outcome for s in engine.finished] == ["caller_hung_up"] and not engine.sessions
+    assert agi_commands(server)[-1] in ("GET DATA cc/main-menu-pt 5000 1", "WAIT FOR DIGIT 5000"), "nothing more once the channel went"
+    [records] = kept.values()
+    assert not [r for r in records if r.kind == "missing_prompt"] and not engine.missing_prompts
+    assert not [r for r in caplog.records if "missing on the PBX" in r.getMessage()]
+    assert not events(server, "ENTERQUEUE")
+
+
+def test_a_set_node_of_several_values_goes_on(tmp_path):
+    flow_path = tmp_path / "set.yaml"
+    flow_path.write_text("flow: set\nentry: {context: callcenter-ivr}\nstart: tag\nnodes:\n"
+                         "  tag: {kind: set, values: {a: '1', b: '2'}, next: q}\n"
+                         "  q: {kind: queue, queue: support, context: callcenter-queues}\n")
+
+    async def scenario():
+        conf = tmp_path / "extensions.conf"
+        conf.write_text(DIALPLAN)
+        server = SimulatorServer("cti", "pw", speed=20, dialplan=conf, recordings=tmp_path / "rec")
+        server.configure({"support": QueueConf("support", members=[])}, None)
+        port = await server.start()
+        client = AMIClient(ClientOptions("127.0.0.1", port, "cti", "pw"), lambda m, t: engine.on_event(m, t))
+        engine = IVREngine(client, [load_flow(flow_path)])
+        task = asyncio.create_task(client.run())
+        await client.connected.wait()
+        await engine.beat()
+        server.handle(Message([("Action", "Originate"), ("Channel", "Local/s@callcenter-ivr"), ("Context", "callers"), ("Exten", "listen")]))
+        while not engine.finished:
+            await asyncio.sleep(0.02)
+        await client.close()
+        await task
+        await server.stop()
+        return server, engine
+
+    server, engine = asyncio.run(scenario())
+    assert agi_commands(server)[:2] == ['SET VARIABLE a "1"', 'SET VARIABLE b "2"']
+    assert [s.outcome for s in engine.finished] == ["queue"], "each answer of a batch reaches the machine, not only the last"
 
 
 def test_a_caller_who_hangs_up_mid_menu_ends_the_session(tmp_path):
@@ -190,9 +268,9 @@ def test_play_voicemail_and_callback_nodes_on_the_simulator(tmp_path):
         return server, engine
 
     server, engine = asyncio.run(scenario("one"))
-    assert agi_commands(server) == ['STREAM FILE hello ""', 'STREAM FILE menu "0123456789*#"', "EXEC VoiceMail 100@default,u"], \
+    assert agi_commands(server) == ["GET DATA hello 1 1", "GET DATA menu 5000 1", "EXEC VoiceMail 100@default,u"], \
         "the caller hangs up after the message: nothing more to send"
     assert [s.outcome for s in engine.finished] == ["voicemail"]
     server, engine = asyncio.run(scenario("two"))
-    assert agi_commands(server)[-2:] == ['STREAM FILE callback-ok ""', "HANGUP"]
+    assert agi_commands(server)[-2:] == ["GET DATA callback-ok 1 1", "HANGUP"]
     assert [s.outcome for s in engine.finished] == ["callback"]
