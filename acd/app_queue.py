@@ -139,9 +139,15 @@ class AppQueueACD:
                 if "Already there" not in exc.message:
                     raise
 
+    async def memberships(self, interface: str) -> list[str]:
+        """The queues the PBX itself says the interface is a member of (QueueStatus), configured or not."""
+        replies = await self.client.send_action({"Action": "QueueStatus", "Member": interface}, as_list=True)
+        return [m["Queue"] for m in replies
+                if m.get("Event") == "QueueMember" and interface in (m.get("Location"), m.get("StateInterface"), m.get("Interface"))]
+
     async def logout(self, interface: str, queues: list[str]) -> None:
-        """QueueRemove from each queue."""
-        for queue in queues:
+        """QueueRemove from each of `queues` and from every other queue the PBX has the interface in."""
+        for queue in dict.fromkeys([*queues, *await self.memberships(interface)]):
             try:
                 await self.client.send_action({"Action": "QueueRemove", "Queue": queue, "Interface": interface})
             except ActionError as exc:

@@ -25,6 +25,7 @@ from acd.machine import (ACD, Abandoned, AgentLogin, AgentLogout, AgentPause, Ag
                          CallEnded, CallerArrived, CallerLeft, Command, Connected, MoveCaller, Overflow, Ring, RingNoAnswer, SetPriority,
                          Tick)
 from callcenter.exceptions import AMIError
+from pbx.agi import GUARD, handback
 from pbx.client import AMIClient
 from pbx.codec import Message
 from pbx.tasks import Background
@@ -63,6 +64,7 @@ class NativeACD:
         self._gone: dict[str, None] = {}
         self._ids = 0
         self._tasks = Background("ACD lane")
+        self.guard_s = 30.0  # the dialplan's guard, re-armed when a caller goes back to waiting (the engine sets it)
 
     # what happens ---------------------------------------------------------------
     def handoff(self, channel: str, linkedid: str, queue: str, priority: int = 0, skills: dict[str, int] | None = None,
@@ -213,7 +215,7 @@ class NativeACD:
         elif command.kind == "hangup":
             steps = ["HANGUP"]
         else:
-            steps = [f"SET EXTENSION {command.target or 'fallback'}", "SET PRIORITY 1", "ASYNCAGI BREAK"]
+            steps = handback(command.target or "fallback")
         self._lane(held, self._agi(held.channel, "SET MUSIC off", *steps))
 
     def _to_callback(self, held: Held) -> None:
@@ -237,6 +239,13 @@ class NativeACD:
             return None
         return next((m for m in replies if m.get("Event") == "AsyncAGIExec"), None) if isinstance(replies, list) else None
 
+    async def _guard(self, channel: str, seconds: float) -> None:
+        """Arm (or, with 0, clear: the caller is about to talk) the dialplan's guard against a silent engine."""
+        try:
+            await self.client.send_action({"Action": "Setvar", "Channel": channel, "Variable": GUARD, "Value": str(int(seconds))}, check=False)
+        except AMIError as exc:
+            log.warning("guard of %s not set: %s", channel, exc)
+
     async def _agi(self, channel: str, *commands: str) -> None:
         for command in commands:
             await self._send(channel, command)
@@ -245,6 +254,7 @@ class NativeACD:
         """One EXEC Dial for every agent rung at once (ring-all rings several); it returns when nobody answered, or when the call is over."""
         timeout = int(max(ring.timeout_s for ring in batch))
         targets = "&".join(ring.interface for ring in batch)
+        await self._guard(held.channel, 0)
         result = await self._send(held.channel, f"EXEC Dial {targets},{timeout}")
         if held.channel not in self.held:
             return
@@ -258,6 +268,7 @@ class NativeACD:
             self._apply(self.acd.step(RingNoAnswer(waiting, held.channel, self.clock())))
         held.dialing = {}
         if result is not None:
+            await self._guard(held.channel, self.guard_s)
             await self._agi(held.channel, f"SET MUSIC on {held.music}")
 
     async def _call_back(self, held: Held, ring: Ring) -> None:
@@ -294,6 +305,10 @@ class NativeACD:
                 agent = self.acd.connected.get(held.channel)
                 if agent is not None:
                     self._apply(self.acd.step(CallEnded(agent, self.clock())))
+
+    def waiting(self) -> list[str]:
+        """Callers held in AsyncAGI and waiting: not being rung, not talking, not gone for a call back."""
+        return [h.channel for h in self.held.values() if not h.dialing and not h.callback and h.channel not in self.acd.connected]
 
     async def stop(self) -> None:
         """Cancel what is in flight (shutting down)."""

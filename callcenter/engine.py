@@ -36,6 +36,7 @@ from cti_panel.notifier import Notifier
 from cti_panel.users import Who
 from ivr.engine import IVREngine
 from ivr.flow import Flow
+from pbx.agi import FALLBACK, GUARD
 from pbx.client import AMIClient, ClientOptions, Snapshot
 from pbx.tasks import Background
 from pbx.codec import Message
@@ -225,9 +226,18 @@ class Engine:
             background.append(asyncio.create_task(self._purging(purge_every)))
         if self.settings.panel.message_queue:
             background.append(asyncio.create_task(self.listen_redis(self.settings.panel.message_queue)))
+        if self.native is not None:
+            self.native.guard_s = 3 * heartbeat_every
+        background.append(asyncio.create_task(self._guarding(heartbeat_every)))
+        client = asyncio.create_task(self.client.run(once=once))
         try:
-            await self.client.run(once=once)
+            await asyncio.shield(client)
+        except asyncio.CancelledError:
+            await self._release_callers()
+            raise
         finally:
+            client.cancel()
+            await asyncio.gather(client, return_exceptions=True)
             for task in background:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
@@ -236,6 +246,38 @@ class Engine:
                 await self.native.stop()
             await self._tasks.cancel()
             await self.client.close()
+
+    def _held(self) -> list[str]:
+        """Callers waiting in AsyncAGI for the engine: in the IVR, or queued in the native ACD (not ringing, talking or gone)."""
+        held = list(self.ivr.sessions)
+        if self.native is not None:
+            held += self.native.waiting()
+        return held
+
+    async def _guarding(self, every: float) -> None:
+        """Push back the dialplan's guard on every caller held in AsyncAGI: if the engine dies they reach the fallback
+        within 3 beats (contrib/asterisk/extensions.conf, T)."""
+        while True:
+            await self.client.connected.wait()
+            for channel in self._held():
+                try:
+                    await self.client.send_action({"Action": "Setvar", "Channel": channel, "Variable": GUARD, "Value": str(int(3 * every))},
+                                                  check=False, timeout=5.0)
+                except AMIError as exc:
+                    log.warning("guard of %s not pushed back: %s", channel, exc)
+            await asyncio.sleep(every)
+
+    async def _release_callers(self) -> None:
+        """Stopping: every caller held in AsyncAGI goes to the dialplan's fallback now, not when the guard fires."""
+        async def release(channel: str) -> None:
+            for command in FALLBACK:
+                await self.client.send_action({"Action": "AGI", "Channel": channel, "Command": command}, check=False, timeout=5.0)
+        held = self._held() if self.client.connected.is_set() else []
+        if held:
+            log.warning("stopping: %d caller(s) held in AsyncAGI go to the fallback", len(held))
+        for outcome in await asyncio.gather(*(release(c) for c in held), return_exceptions=True):
+            if isinstance(outcome, Exception):
+                log.warning("a caller was not sent to the fallback: %s", outcome)
 
     async def _purging(self, every: float) -> None:
         """Retention, scheduled: what `callcenter recordings purge` does, every `every` seconds."""

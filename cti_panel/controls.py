@@ -27,6 +27,8 @@ NUMBER = re.compile(r"\+?[0-9]{2,15}")
 NAME = re.compile(r"[A-Za-z0-9_.-]{1,80}")
 SPY_OPTIONS = {"listen": "qE", "whisper": "qwE", "barge": "qBE"}
 MAX_NOTES = 4000
+# The numeric doors of contrib/asterisk's [callcenter-transfer]: the queue, or the agent's phone, named in TRANSFER_VARIABLE.
+QUEUE_DOOR, AGENT_DOOR, TRANSFER_VARIABLE = "8001", "8002", "CALLCENTER_XFER"
 
 AGENT, SUPERVISOR = ("agent",), ("supervisor", "admin")
 ROLES_FOR = {
@@ -113,15 +115,13 @@ def check(who: Who, name: Any, data: Any, directory: Directory) -> Request:
     elif name == "transfer":
         values["how"] = _choice(data, "how", ("blind", "attended"))
         kind = values["kind"] = _choice(data, "kind", ("agent", "queue", "number"))
+        values["context"] = directory.transfer_context
         if kind == "agent":
-            extension = _agent(data, directory)[2]
-            if not extension:
-                raise Refused(f"agent {data['agent']!r} has no extension to transfer to")
-            values["context"], values["exten"] = directory.transfer_context, extension
+            values["exten"], values["target"] = AGENT_DOOR, _agent(data, directory)[1]
         elif kind == "queue":
-            values["context"], values["exten"] = directory.queue_context, _choice(data, "queue", directory.queues)
+            values["exten"], values["target"] = QUEUE_DOOR, _choice(data, "queue", directory.queues)
         else:
-            values["context"], values["exten"] = directory.transfer_context, _number(data)
+            values["exten"], values["target"] = _number(data), ""
     elif name == "wrapup":
         values["linkedid"] = _text(data, "linkedid", 64)
         values["disposition"] = _choice(data, "disposition", directory.dispositions)
@@ -245,9 +245,14 @@ class Controls:
     async def _unhold(self, who: Who) -> None:
         await self._hold(who, held=False)
 
-    async def _transfer(self, who: Who, how: str, kind: str, context: str, exten: str) -> None:
+    async def _transfer(self, who: Who, how: str, kind: str, context: str, exten: str, target: str) -> None:
+        """Both legs carry where the call goes (inherited by the consultation leg of an attended transfer), then the
+        PBX transfers to a numeric door of `callcenter-transfer` (Atxfer dials its target as DTMF)."""
+        call, leg = self._my_call(who), self._agent_leg(who, "transfer")
+        for channel in (leg, call.channel or ""):
+            await self.send({"Action": "Setvar", "Channel": channel, "Variable": f"__{TRANSFER_VARIABLE}", "Value": target})
         action = "BlindTransfer" if how == "blind" else "Atxfer"
-        await self.send({"Action": action, "Channel": self._agent_leg(who, "transfer"), "Context": context, "Exten": exten})
+        await self.send({"Action": action, "Channel": leg, "Context": context, "Exten": exten})
 
     async def _complete(self, who: Who) -> None:
         """The agent leaves an attended transfer: hanging up their own leg hands the caller to the consulted party."""

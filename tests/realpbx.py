@@ -179,6 +179,18 @@ def _alive(pid: int) -> bool:
 
 # The engine on a real Asterisk -------------------------------------------------------------
 
+def submit_request(users, engine, login: str, name: str, values: dict, ident: int = 1) -> None:
+    """A request as the panel sends it: checked against the user's role and the engine's directory, then submitted."""
+    from cti_panel.controls import check
+    from cti_panel.users import Who
+
+    user = next(u for u in users.list() if u.login == login)
+    who = {"user_id": user.id, "login": user.login, "role": user.role, "lang": user.lang, "agent": user.agent,
+           "interface": user.interface, "extension": user.extension, "queues": user.queues}
+    checked = check(Who(**{**who, "queues": tuple(user.queues or ())}), name, values, engine.directory)
+    engine.submit({"who": who, "name": name, "values": checked.values, "sid": login, "id": ident})
+
+
 def always_open_flow(folder: Path) -> Path:
     """contrib/ivr/main.yaml with business hours open all day every day (tests run at any hour), holidays dropped."""
     text = (ROOT / "contrib" / "ivr" / "main.yaml").read_text()
@@ -209,7 +221,8 @@ class Center:
         self.store = CallStore(engine)
         self.users = Users(sessionmaker(engine, expire_on_commit=False))
         for user in users:
-            self.users.add(user.pop("login"), "correct horse battery", user.pop("role"), **user)
+            fields = {k: v for k, v in user.items() if k not in ("login", "role")}
+            self.users.add(user["login"], "correct horse battery", user["role"], **fields)
         self.replies: list[tuple[str, dict]] = []
         self.notifier = Notifier()
         self.notifier.to_socket = lambda sid, event, payload: self.replies.append((event, payload))  # type: ignore[method-assign]
@@ -239,12 +252,9 @@ class Center:
 
     def ask(self, login: str, name: str, values: dict) -> dict:
         """A panel request as `login`; waits for and returns the engine's reply."""
-        user = next(u for u in self.users.list() if u.login == login)
-        who = {"user_id": user.id, "login": user.login, "role": user.role, "lang": user.lang, "agent": user.agent,
-               "interface": user.interface, "extension": user.extension, "queues": user.queues}
         self._ids += 1
         ident = self._ids
-        self.engine.submit({"who": who, "name": name, "values": values, "sid": login, "id": ident})
+        submit_request(self.users, self.engine, login, name, values, ident)
         return until(lambda: next((p for e, p in self.replies if e == "reply" and p.get("id") == ident), None), 20,
                      f"the engine's reply to {name}")
 
@@ -268,6 +278,15 @@ class Center:
         async def halt() -> None:
             self.running.cancel()
             await asyncio.gather(self.running, return_exceptions=True)
-        asyncio.run_coroutine_threadsafe(halt(), self.loop).result(30)
+        if self.loop.is_running():
+            asyncio.run_coroutine_threadsafe(halt(), self.loop).result(30)
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(5)
+        else:  # it died: its tasks are still there, stopped mid-way; end them here so none is left unfinished
+            self.thread.join(5)
+            self.loop.run_until_complete(halt())
+
+    def die(self) -> None:
+        """The engine dies: its loop stops dead and nothing more is sent (the AMI socket is left as it is)."""
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)

@@ -110,7 +110,9 @@ def test_clean_requests_carry_only_server_chosen_contexts():
     boss = Who(2, "sue", "supervisor", "en", None, "PJSIP/1900", "1900", ())
     assert check(agent, "dial", {"number": "+5511988887777"}, DIRECTORY).values == {"number": "5511988887777"}
     assert check(agent, "transfer", {"how": "blind", "kind": "agent", "agent": "bruno", "context": "evil"}, DIRECTORY).values == \
-        {"how": "blind", "kind": "agent", "context": "callcenter-transfer", "exten": "1002"}
+        {"how": "blind", "kind": "agent", "context": "callcenter-transfer", "exten": "8002", "target": "PJSIP/1002"}
+    assert check(agent, "transfer", {"how": "attended", "kind": "queue", "queue": "sales"}, DIRECTORY).values == \
+        {"how": "attended", "kind": "queue", "context": "callcenter-transfer", "exten": "8001", "target": "sales"}
     assert check(boss, "spy", {"agent": "ana", "mode": "whisper"}, DIRECTORY).values == {"agent": "ana", "interface": "PJSIP/1001", "mode": "whisper"}
     with pytest.raises(Refused, match="not allowed for the supervisor role"):
         check(boss, "dial", {"number": "5511"}, DIRECTORY)

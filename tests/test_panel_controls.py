@@ -20,6 +20,7 @@ from callcenter.db import make_engine, migrate
 from cti_panel.customers import HttpLookup, TableLookup
 from pbx.simulator.core import STATE_DESC
 from cti_panel.users import Users
+from tests.realpbx import submit_request
 from tests.test_panel_browser import CallCenter
 
 
@@ -32,10 +33,7 @@ class Replies:
 
 
 def ask(center: CallCenter, login: str, name: str, values: dict) -> None:
-    user = next(u for u in center.users.list() if u.login == login)
-    who = {"user_id": user.id, "login": user.login, "role": user.role, "lang": user.lang, "agent": user.agent,
-           "interface": user.interface, "extension": user.extension, "queues": user.queues}
-    center.engine.submit({"who": who, "name": name, "values": values, "sid": "s1", "id": 1})
+    submit_request(center.users, center.engine, login, name, values)
 
 
 def until(check, seconds: float = 10.0) -> None:
@@ -102,10 +100,12 @@ def test_agent_and_supervisor_requests_act_on_the_simulated_pbx(rig):
     until(lambda: not center.engine.board.call_of("ana").held)
     assert next(c for c in sim.channels.values() if c.name == caller).vars["MUTEAUDIO(all)"] == "off"
 
-    ask(center, "ana", "transfer", {"how": "blind", "kind": "queue", "context": "callcenter-queues", "exten": "support"})
-    until(lambda: any("|BLINDTRANSFER|support|callcenter-queues|" in line for line in queue_log))
+    first_leg = center.engine.board.call_of("ana").agent_channel
+    ask(center, "ana", "transfer", {"how": "blind", "kind": "queue", "queue": "support"})
+    until(lambda: any("|BLINDTRANSFER|8001|callcenter-transfer|" in line for line in queue_log))
 
-    until_answered(center)
+    until(lambda: (call := center.engine.board.call_of("ana")) is not None and call.answered_at is not None
+          and call.agent_channel not in (None, first_leg), 15)
     ask(center, "ana", "hangup", {})
     call = stored_call(center, "5511977776666")
     assert call.transfers == 1 and call.hold_s >= 0.9, "the panel's hold and transfer are on the call's record"
@@ -123,12 +123,15 @@ def test_agent_and_supervisor_requests_act_on_the_simulated_pbx(rig):
 def test_an_attended_transfer_consults_then_hands_the_caller_over_when_the_agent_completes(rig):
     center, replies, queue_log = rig
     sim = center.server.sim
+    center.users.add("bob", "a long password", "agent", agent="bob", interface="Local/2003@e2e-phones/n", extension="2003")
     go_available(center)
     center.call("5511977776666")
     until_answered(center)
     caller = center.engine.board.call_of("ana").channel
-    ask(center, "ana", "transfer", {"how": "attended", "kind": "number", "context": "e2e-phones", "exten": "2003"})
+    ask(center, "ana", "transfer", {"how": "attended", "kind": "agent", "agent": "bob"})
     until(lambda: any(c.name.startswith("Local/2003@e2e-phones") and STATE_DESC[c.state] == "Up" for c in sim.channels.values()))
+    until(lambda: any(c.name.startswith("Local/8002@callcenter-transfer") and c.name.endswith(";1") and STATE_DESC[c.state] == "Up"
+                      for c in sim.channels.values()))
     assert caller in {c.name for c in sim.channels.values()}, "the caller waits while the agent consults"
     assert not any("TRANSFER" in line for line in queue_log)
     ask(center, "ana", "complete", {})

@@ -252,6 +252,8 @@ class Apps:
         sim.set_var(ch, "DIALSTATUS", "ANSWER")
         if winner.hungup:
             return None
+        if ch.state != 6:
+            sim.answer(ch)
         sim.bridge(winner, ch)
         try:
             while True:

@@ -29,6 +29,14 @@ PROMPT_SECONDS = 2.0
 Wait = Generator[tuple, Any, Any]
 
 
+
+_INHERITED = re.compile(r"_{1,2}[A-Z]")
+
+
+def inherited(variables: dict[str, str]) -> dict[str, str]:
+    """What a new channel inherits from the one that made it, as Asterisk does: `__X` for good, `_X` one level (as `X`)."""
+    return {(name if name.startswith("__") else name[1:]): value for name, value in variables.items() if _INHERITED.match(name)}
+
 class ChannelHungUp(Exception):
     """Thrown into a channel's dialplan when a hang-up was requested."""
 
@@ -227,6 +235,8 @@ class Sim:
         exten, _, rest = target.partition("@")
         context = rest.split("/")[0]
         one, two = self.local_pair(exten, context, linkedid=caller.linkedid)
+        for leg in (one, two):
+            leg.vars.update(inherited(caller.vars))
         one.cid_num, one.cid_name = caller.cid_num, caller.cid_name
         self.chan_event("Newexten", one, ("Extension", exten), ("Application", app), ("AppData", "(Outgoing Line)"), privilege="dialplan")
         self.set_callerid(one, caller.cid_num, caller.cid_name)
@@ -380,7 +390,10 @@ class Sim:
                        "UNIQUEID": ch.uniqueid, "LINKEDID": ch.linkedid, "EPOCH": str(int(self.now))}
             if name in builtin:
                 return builtin[name]
-            return ch.vars.get(name, self.dialplan.globals.get(name, ""))
+            for stored in (name, "_" + name, "__" + name):
+                if stored in ch.vars:
+                    return ch.vars[stored]
+            return self.dialplan.globals.get(name, "")
 
         text = re.sub(r"\$\{([A-Za-z0-9_]+)(?:\(([^)]*)\))?\}", var, text)
         return re.sub(r"\$\[([^\]]*)\]", lambda m: _expr(m.group(1)), text)

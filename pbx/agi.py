@@ -1,0 +1,20 @@
+"""AGI commands that give a call held in AsyncAGI back to the dialplan, in one place for the IVR, the native ACD and the engine.
+
+A call in AsyncAGI carries an absolute timeout (contrib/asterisk's guard, pushed
+back by the engine while it lives): it is cleared before the call leaves
+AsyncAGI for anything that may last (a queue, an agent, another context).
+"""
+
+from __future__ import annotations
+
+GUARD = "TIMEOUT(absolute)"
+GUARD_OFF = f"SET VARIABLE {GUARD} 0"
+IVR_CONTEXT = "callcenter-ivr"
+
+
+def handback(exten: str, context: str | None = None) -> list[str]:
+    """Leave AsyncAGI for `exten` (in `context`, or the call's current one), guard off."""
+    return [GUARD_OFF, *([f"SET CONTEXT {context}"] if context else []), f"SET EXTENSION {exten}", "SET PRIORITY 1", "ASYNCAGI BREAK"]
+
+
+FALLBACK = handback("fallback", IVR_CONTEXT)
