@@ -58,7 +58,9 @@ def center(tmp_path, pbx):
     made: list[Center] = []
 
     def make(**kwargs) -> Center:
-        made.append(Center(tmp_path, pbx, kwargs.pop("settings", None) or settings(tmp_path),
+        folder = tmp_path / f"engine{len(made)}"
+        folder.mkdir()
+        made.append(Center(folder, pbx, kwargs.pop("settings", None) or settings(tmp_path),
                            kwargs.pop("flows", None) or [load_flow(always_open_flow(tmp_path))], kwargs.pop("users", [ANA, BEA, SUE]),
                            **kwargs))
         return made[-1]
@@ -93,3 +95,88 @@ def test_ivr_menu_to_app_queue_agent_answers_and_hangs_up(pbx, center):
         ("support", "NONE", "ENTERQUEUE"), ("support", "ana", "CONNECT"), ("support", "ana", "COMPLETEAGENT")], \
         "Asterisk's own queue_log: into support, ana answers, ana hangs up"
     assert any(row["uniqueid"] == call.linkedid or caller in row["clid"] for row in pbx.cdr()), "Asterisk wrote a CDR for it"
+
+
+def member_rows(pbx: Asterisk, interface: str) -> dict[str, dict[str, str]]:
+    """app_queue's own view of an interface's memberships (`queue show`): queue -> its line there."""
+    rows: dict[str, dict[str, str]] = {}
+    for line in pbx.cli("queue show").splitlines():
+        stripped = line.strip()
+        if stripped and not line.startswith(" "):
+            queue = stripped.split()[0]
+        elif interface in stripped:
+            rows[queue] = {"line": stripped}
+    return rows
+
+
+def test_app_queue_agent_states_and_supervisor_force_on_every_queue(pbx, center):
+    cc = center()
+    assert cc.ask("ana", "state", {"state": "pause", "reason": "lunch"})["ok"]
+    until(lambda: cc.agent_state("ana") == "paused", 10, "ana paused")
+    assert "support" in member_rows(pbx, "Local/1001@test-phones/n")
+    assert "paused:lunch" in member_rows(pbx, "Local/1001@test-phones/n")["support"]["line"]
+    assert ["ana", "PAUSE", "lunch"] in [[line[3], line[4], *line[5:6]] for line in pbx.queue_log() if line[2] == "support"]
+    assert cc.ask("ana", "state", {"state": "available"})["ok"]
+    until(lambda: cc.agent_state("ana") == "available", 10, "ana available again")
+
+    pbx.action({"Action": "QueueAdd", "Queue": "billing", "Interface": "Local/1001@test-phones/n", "MemberName": "ana"})
+    assert cc.ask("sue", "force", {"agent": "ana", "action": "pause", "reason": "coaching"})["ok"]
+    until(lambda: all("paused:coaching" in row["line"] for row in member_rows(pbx, "Local/1001@test-phones/n").values()), 10,
+          "paused with the supervisor's reason in both queues")
+    assert cc.ask("sue", "force", {"agent": "ana", "action": "logout"})["ok"]
+    until(lambda: not member_rows(pbx, "Local/1001@test-phones/n"), 10, "ana out of every queue, billing (added outside the panel) too")
+    until(lambda: cc.agent_state("ana") == "logged_out", 10, "the panel shows ana logged out")
+
+
+def callers_in(pbx: Asterisk, queue: str) -> int:
+    head = next(line for line in pbx.cli("queue show " + queue).splitlines() if line.startswith(queue))
+    return int(head.split("has ")[1].split(" calls")[0])
+
+
+def test_callers_in_the_ivr_reach_the_fallback_when_the_engine_stops_or_dies(pbx, center):
+    cc = center()
+    pbx.call("08007770000@callcenter-inbound", "keys", number(), CALLER_WAIT="60")
+    until(lambda: cc.engine.ivr.sessions, 10, "the caller is in the IVR")
+    before = callers_in(pbx, "support")
+    cc.stop()
+    until(lambda: callers_in(pbx, "support") == before + 1, 10, "a clean stop sends the IVR's caller to the fallback queue at once")
+
+    cc = center(heartbeat_s=1.0)
+    pbx.call("08007770000@callcenter-inbound", "keys", number(), CALLER_WAIT="60")
+    until(lambda: cc.engine.ivr.sessions, 10, "the next caller is in the IVR")
+    channel = next(iter(cc.engine.ivr.sessions))
+    until(lambda: 0 < float(pbx.action({"Action": "Getvar", "Channel": channel, "Variable": "TIMEOUT(absolute)"}).get("Value") or 0) <= 3,
+          10, "the engine pushes the guard back to 3 beats")
+    cc.die()
+    until(lambda: callers_in(pbx, "support") == before + 2, 15, "the guard frees the caller of a dead engine within 3 beats")
+
+
+def test_transfers_blind_and_attended_to_a_queue_an_agent_and_a_number(pbx, center):
+    cc = center()
+    for login in ("ana", "bea"):
+        assert cc.ask(login, "state", {"state": "available"})["ok"]
+    results = {}
+    for how, kind, target, check in (
+            ("blind", "queue", {"queue": "sales"}, lambda: cc.call_of("bea") and cc.call_of("bea").answered_at),
+            ("blind", "number", {"number": "5511955554444"}, None),
+            ("attended", "agent", {"agent": "bea"}, None)):
+        caller = number()
+        pbx.call("support@callcenter-queues", "keys", caller, CALLER_WAIT="30")
+        until(lambda: cc.call_of("ana") and cc.call_of("ana").answered_at and cc.call_of("ana").number == caller, 20, "ana talks to the caller")
+        reply = cc.ask("ana", "transfer", {"how": how, "kind": kind, **target})
+        assert reply["ok"], reply
+        if how == "attended":
+            until(lambda: any(e.get("Event") == "DialEnd" and e.get("DialStatus") == "ANSWER" and "1002@test-phones" in e.get("DestChannel", "")
+                              for e in list(cc.events)), 15, "bea answers the consultation")
+            assert cc.ask("ana", "complete", {})["ok"]
+        until(lambda: [l for l in queue_log_of(pbx, caller) if "TRANSFER" in l[4]], 15, f"{how} transfer to the {kind} in queue_log")
+        results[(how, kind)] = [l[4:6] for l in queue_log_of(pbx, caller) if "TRANSFER" in l[4]]
+        if check:
+            until(check, 15, "the transferred caller reaches its target")
+        for login in ("ana", "bea"):
+            if cc.call_of(login) and cc.call_of(login).answered_at:
+                cc.ask(login, "hangup", {})
+        until(lambda: not cc.call_of("ana"), 15, "ana free again")
+    assert results[("blind", "queue")] == [["BLINDTRANSFER", "8001"]]
+    assert results[("blind", "number")] == [["BLINDTRANSFER", "5511955554444"]]
+    assert results[("attended", "agent")][0][0] == "ATTENDEDTRANSFER"
