@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
+import shutil
 import subprocess
 import sys
 import textwrap
+import time
+import wave
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import unquote
@@ -12,7 +16,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from callcenter.exceptions import InputError
+from callcenter.exceptions import ConfigError, InputError
+from ivr import prompts
 from ivr.flow import load_flow
 from ivr.machine import Action, Agi, Ended, Machine, Record, Result, Started, State, parse_result
 from ivr.validators import cnpj_ok, cpf_ok, luhn_ok, mask
@@ -324,3 +329,61 @@ def test_a_missing_closing_message_still_hangs_up_and_is_told_by_the_hangup_answ
     call = Call(load_flow(MAIN), "2026-11-23T22:00")
     call.state, call.out = call.machine.step(call.state, Ended(call.now + 2))
     assert call.records("done")[0]["outcome"] == "hangup", "hanging up during the closing message is still the node's ending"
+
+
+# The prompts: texts for every prompt, spoken into WAV files Asterisk plays ----------------------------------
+
+PROMPTS = ROOT / "contrib" / "prompts" / "prompts.yaml"
+speaks = pytest.mark.skipif(not (shutil.which("espeak-ng") and shutil.which("sox")),
+                            reason="espeak-ng or sox not installed (make test installs them with apt)")
+
+
+def test_every_prompt_the_flows_and_the_native_acd_play_has_a_text():
+    named = set()
+    for path in sorted((ROOT / "contrib" / "ivr").glob("*.yaml")):
+        for node in load_flow(path).nodes.values():
+            for key in ("prompt", "invalid_prompt", "timeout_prompt"):
+                value = node.spec.get(key)
+                named |= set(value.values()) if isinstance(value, dict) else {value} if value else set()
+    named |= set(re.findall(r"STREAM FILE (cc/[\w-]+)", (ROOT / "acd" / "native.py").read_text()))
+    texts = prompts.load(PROMPTS)
+    assert "cc/main-menu-pt" in named and "cc/your-position" in named
+    assert named <= set(texts), f"no text for {sorted(named - set(texts))}"
+    assert all(voice == ("pt-br" if name.endswith("-pt") else "en-us") for name in named if name[-3:] in ("-pt", "-en")
+               for voice, _ in texts[name][:1]), "-pt prompts start in Portuguese, -en ones in English"
+
+
+@speaks
+def test_prompts_are_8khz_mono_16bit_wav_made_once_and_recordings_are_never_overwritten(tmp_path):
+    spec = tmp_path / "prompts.yaml"
+    spec.write_text('cc/hello: {lang: pt-BR, text: "Olá."}\ncc/both: [{lang: pt-BR, text: "Um."}, {lang: en, text: "Two."}]\n'
+                    'cc/bye: {lang: en, text: "Bye."}\n')
+    out = tmp_path / "sounds"
+    assert sorted(p.name for p in prompts.build(spec, out)) == ["both.wav", "bye.wav", "hello.wav"]
+    with wave.open(str(out / "cc" / "both.wav")) as w:
+        assert (w.getframerate(), w.getnchannels(), w.getsampwidth(), w.getcomptype()) == (8000, 1, 2, "NONE")
+        assert w.getnframes() > 8000 * 0.5
+    assert (out / "cc" / "hello.wav").read_bytes()[20:22] == b"\x01\x00", "plain PCM (format 1), what format_wav reads"
+    assert prompts.build(spec, out) == [], "a second run has nothing to do"
+
+    recorded = (out / "cc" / "bye.wav").read_bytes()
+    (out / "cc" / "hello.wav").write_bytes(recorded)  # a recording copied over ours
+    (out / "cc" / "bye.gsm").write_bytes(b"\xd0" * 33)  # a recording in another format
+    time.sleep(0.01)
+    spec.write_text(spec.read_text().replace("Olá.", "Oi.").replace("Bye.", "Goodbye.").replace("Two.", "Two!"))
+    assert [p.name for p in prompts.build(spec, out)] == ["both.wav"], "only our own file is remade when its text changes"
+    assert (out / "cc" / "hello.wav").read_bytes() == recorded, "a file we did not write is never overwritten"
+    assert not (out / "cc" / "bye.wav").exists(), "our WAV gives way to a recording in another format (Asterisk would pick ours)"
+    assert (out / "cc" / "bye.gsm").exists()
+
+
+def test_prompts_need_espeak_ng_and_sox_and_say_so(tmp_path, monkeypatch):
+    spec = tmp_path / "prompts.yaml"
+    spec.write_text('cc/hello: {lang: en, text: "Hello."}\n')
+    monkeypatch.setattr(prompts.shutil, "which", lambda tool: None if tool == "sox" else f"/usr/bin/{tool}")
+    with pytest.raises(prompts.ToolMissing, match=r"^sox not found.*apt-get install sox") as info:
+        prompts.build(spec, tmp_path / "sounds")
+    assert isinstance(info.value, ConfigError)
+    spec.write_text('cc/hello: {lang: fr, text: "Bonjour."}\n')
+    with pytest.raises(InputError, match=r"prompts.yaml: cc/hello: unknown lang 'fr'"):
+        prompts.build(spec, tmp_path / "sounds")
