@@ -143,6 +143,8 @@ class LiveBoard:
             call.number, call.name = d.get("caller_number"), d.get("caller_name")
         elif e.kind == "dtmf" and not d.get("in_queue"):
             call.digits += str(d.get("digit", ""))
+        elif e.kind == "transferred" and call.answered_at is not None:
+            out += self._requeued(call)
         elif e.kind == "queue_joined":
             if call.answered_at is not None:
                 out += self._requeued(call)
@@ -247,7 +249,7 @@ class LiveBoard:
         return out
 
     def _requeued(self, call: LiveCall) -> list[Note]:
-        """A call transferred into a queue waits again: its last agent (and that agent's leg) is off it."""
+        """A transferred call (to a queue, where it waits again, or anywhere else): its last agent (and that agent's leg) is off it."""
         out: list[Note] = []
         row = self.agents.get(call.agent or "")
         if row is not None and row.call == call.linkedid:
