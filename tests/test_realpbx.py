@@ -67,6 +67,11 @@ def center(tmp_path, pbx):
     yield make
     for c in made:
         c.stop()
+    pbx.action({"Action": "Hangup", "Channel": "/./"})
+    for queue in ("support", "sales", "billing"):
+        for user in (ANA, BEA):
+            pbx.action({"Action": "QueueRemove", "Queue": queue, "Interface": user["interface"]})
+    until(lambda: "0 active channels" in pbx.cli("core show channels count"), 10, "the PBX idle between tests")
 
 
 def number() -> str:
@@ -181,3 +186,28 @@ def test_transfers_blind_and_attended_to_a_queue_an_agent_and_a_number(pbx, cent
     assert results[("blind", "queue")] == [["BLINDTRANSFER", "8001"]]
     assert results[("blind", "number")] == [["BLINDTRANSFER", "5511955554444"]]
     assert results[("attended", "agent")][0][0] == "ATTENDEDTRANSFER"
+
+
+def test_native_acd_rings_past_an_agent_who_does_not_answer_and_counts_an_abandon(pbx, center, tmp_path):
+    native = settings(tmp_path, mode="native", agents=[
+        config.ACDAgent(name="cid", interface="Local/2001@test-phones/n", queues=["support"]),
+        config.ACDAgent(name="ana", interface="Local/1001@test-phones/n", queues=["support"])])
+    native = native.model_copy(update={"acd": native.acd.model_copy(update={"queues": {
+        "support": config.ACDQueue(strategy="round_robin", ring_timeout_s=2, retry_s=0)}})})
+    cc = center(settings=native, flows=[load_flow(ROOT / "tests" / "data" / "native.yaml")])
+    cc.loop.call_soon_threadsafe(cc.engine.native.pause, "ana", "lunch")
+    answered = number()
+    pbx.call("08007770000@callcenter-inbound", "keys", answered, W1="1", K1="1", CALLER_WAIT="8")
+    until(lambda: any(e.get("Event") == "DialBegin" and "2001@test-phones" in e.get("DestChannel", "") for e in list(cc.events)), 20,
+          "cid's phone rings")
+    cc.loop.call_soon_threadsafe(cc.engine.native.unpause, "ana")
+    call = cc.stored(answered, 40)
+    assert (call.outcome, call.queue, call.agent) == ("answered", "support", "ana"), "cid never answers: ana gets the call"
+    assert [row["disposition"] for row in pbx.cdr() if "2001@test-phones" in row["dstchannel"]] == ["NO ANSWER"]
+
+    for agent in ("cid", "ana"):
+        cc.loop.call_soon_threadsafe(cc.engine.native.pause, agent, "lunch")
+    abandoned = number()
+    pbx.call("08007770000@callcenter-inbound", "keys", abandoned, W1="1", K1="1", CALLER_WAIT="3")
+    call = cc.stored(abandoned, 30)
+    assert (call.outcome, call.queue, call.agent) == ("abandoned", "support", None)
