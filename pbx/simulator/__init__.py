@@ -31,7 +31,14 @@ Known differences from Asterisk (not hidden, not yet needed):
   linear; penalties, ring timeout, retry, wrap-up, maxlen, pause with reason.
   No weight, autopause, announcements, joinempty/leavewhenempty rules or
   Queue() options; member Status is 1 (not in use), 2 (in use) or 4 (invalid).
-- Atxfer completes when the transferer hangs up (no DTMF transfer features);
+- Atxfer completes when the transferer hangs up (no DTMF transfer features, so
+  no feature code is needed and no transfer announcement can swallow the
+  target's digits, as it does on Asterisk: contrib's features.conf has none);
+- AgentComplete says the agent hung up whichever half of a Local member is hung
+  up; Asterisk says COMPLETECALLER when the ;1 half (the one in the queue's
+  bridge) is hung up over AMI (the panel hangs up the ;2 half, the phone);
+- No TIMEOUT(absolute): the guard of contrib's [callcenter-ivr] never fires
+  here (tests/test_realpbx.py checks it on Asterisk);
   Hold/Unhold come from the simulated agent phones (PhoneHold), raised on
   the agent's line with MusicOnHoldStart/Stop for the peer.
 - MixMonitor writes a synthetic voice-band signal (there is no audio), silent
