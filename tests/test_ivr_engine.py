@@ -52,7 +52,7 @@ exten => listen,1,Wait(60)
 """
 
 
-async def run_call(tmp_path, caller_script: str, clock: float, seconds: float = 15.0, heartbeat: bool = True):
+async def run_call(tmp_path, caller_script: str, clock: float, seconds: float = 15.0, heartbeat: bool = True, flow=FLOW):
     conf = tmp_path / "extensions.conf"
     conf.write_text(DIALPLAN)
     server = SimulatorServer("cti", "pw", speed=20, dialplan=conf, recordings=tmp_path / "rec")
@@ -61,7 +61,7 @@ async def run_call(tmp_path, caller_script: str, clock: float, seconds: float = 
     port = await server.start()
     kept: dict[str, list] = {}
     client = AMIClient(ClientOptions("127.0.0.1", port, "cti", "pw"), lambda m, t: engine.on_event(m, t))
-    engine = IVREngine(client, [FLOW], on_records=lambda linkedid, records: kept.setdefault(linkedid, records), clock=lambda: clock)
+    engine = IVREngine(client, [flow], on_records=lambda linkedid, records: kept.setdefault(linkedid, records), clock=lambda: clock)
     task = asyncio.create_task(client.run())
     await client.connected.wait()
     if heartbeat:
@@ -157,26 +157,7 @@ def test_a_set_node_of_several_values_goes_on(tmp_path):
                          "  tag: {kind: set, values: {a: '1', b: '2'}, next: q}\n"
                          "  q: {kind: queue, queue: support, context: callcenter-queues}\n")
 
-    async def scenario():
-        conf = tmp_path / "extensions.conf"
-        conf.write_text(DIALPLAN)
-        server = SimulatorServer("cti", "pw", speed=20, dialplan=conf, recordings=tmp_path / "rec")
-        server.configure({"support": QueueConf("support", members=[])}, None)
-        port = await server.start()
-        client = AMIClient(ClientOptions("127.0.0.1", port, "cti", "pw"), lambda m, t: engine.on_event(m, t))
-        engine = IVREngine(client, [load_flow(flow_path)])
-        task = asyncio.create_task(client.run())
-        await client.connected.wait()
-        await engine.beat()
-        server.handle(Message([("Action", "Originate"), ("Channel", "Local/s@callcenter-ivr"), ("Context", "callers"), ("Exten", "listen")]))
-        while not engine.finished:
-            await asyncio.sleep(0.02)
-        await client.close()
-        await task
-        await server.stop()
-        return server, engine
-
-    server, engine = asyncio.run(scenario())
+    server, engine, _ = asyncio.run(run_call(tmp_path, "listen", OPEN, flow=load_flow(flow_path)))
     assert agi_commands(server)[:2] == ['SET VARIABLE a "1"', 'SET VARIABLE b "2"']
     assert [s.outcome for s in engine.finished] == ["queue"], "each answer of a batch reaches the machine, not only the last"
 
