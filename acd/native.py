@@ -25,7 +25,7 @@ from acd.machine import (ACD, Abandoned, AgentLogin, AgentLogout, AgentPause, Ag
                          CallEnded, CallerArrived, CallerLeft, Command, Connected, MoveCaller, Overflow, Ring, RingNoAnswer, SetPriority,
                          Tick)
 from callcenter.exceptions import AMIError
-from pbx.agi import GUARD, handback
+from pbx.agi import guard, handback
 from pbx.client import AMIClient
 from pbx.codec import Message
 from pbx.tasks import Background
@@ -242,7 +242,7 @@ class NativeACD:
     async def _guard(self, channel: str, seconds: float) -> None:
         """Arm (or, with 0, clear: the caller is about to talk) the dialplan's guard against a silent engine."""
         try:
-            await self.client.send_action({"Action": "Setvar", "Channel": channel, "Variable": GUARD, "Value": str(int(seconds))}, check=False)
+            await self.client.send_action(guard(channel, seconds), check=False)
         except AMIError as exc:
             log.warning("guard of %s not set: %s", channel, exc)
 

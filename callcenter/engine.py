@@ -36,7 +36,7 @@ from cti_panel.notifier import Notifier
 from cti_panel.users import Who
 from ivr.engine import IVREngine
 from ivr.flow import Flow
-from pbx.agi import FALLBACK, GUARD
+from pbx.agi import guard, send_to_fallback
 from pbx.client import AMIClient, ClientOptions, Snapshot
 from pbx.tasks import Background
 from pbx.codec import Message
@@ -226,9 +226,10 @@ class Engine:
             background.append(asyncio.create_task(self._purging(purge_every)))
         if self.settings.panel.message_queue:
             background.append(asyncio.create_task(self.listen_redis(self.settings.panel.message_queue)))
+        guard_s = 3 * heartbeat_every
         if self.native is not None:
-            self.native.guard_s = 3 * heartbeat_every
-        background.append(asyncio.create_task(self._guarding(heartbeat_every)))
+            self.native.guard_s = guard_s
+        background.append(asyncio.create_task(self._guarding(heartbeat_every, guard_s)))
         client = asyncio.create_task(self.client.run(once=once))
         try:
             await asyncio.shield(client)
@@ -254,28 +255,24 @@ class Engine:
             held += self.native.waiting()
         return held
 
-    async def _guarding(self, every: float) -> None:
-        """Push back the dialplan's guard on every caller held in AsyncAGI: if the engine dies they reach the fallback
-        within 3 beats (contrib/asterisk/extensions.conf, T)."""
+    async def _guarding(self, every: float, seconds: float) -> None:
+        """Push back the dialplan's guard on every caller held in AsyncAGI, every `every` seconds, to `seconds`: if the engine
+        dies they reach the fallback then (contrib/asterisk/extensions.conf, T)."""
         while True:
             await self.client.connected.wait()
             for channel in self._held():
                 try:
-                    await self.client.send_action({"Action": "Setvar", "Channel": channel, "Variable": GUARD, "Value": str(int(3 * every))},
-                                                  check=False, timeout=5.0)
+                    await self.client.send_action(guard(channel, seconds), check=False, timeout=5.0)
                 except AMIError as exc:
                     log.warning("guard of %s not pushed back: %s", channel, exc)
             await asyncio.sleep(every)
 
     async def _release_callers(self) -> None:
         """Stopping: every caller held in AsyncAGI goes to the dialplan's fallback now, not when the guard fires."""
-        async def release(channel: str) -> None:
-            for command in FALLBACK:
-                await self.client.send_action({"Action": "AGI", "Channel": channel, "Command": command}, check=False, timeout=5.0)
         held = self._held() if self.client.connected.is_set() else []
         if held:
             log.warning("stopping: %d caller(s) held in AsyncAGI go to the fallback", len(held))
-        for outcome in await asyncio.gather(*(release(c) for c in held), return_exceptions=True):
+        for outcome in await asyncio.gather(*(send_to_fallback(self.client, c) for c in held), return_exceptions=True):
             if isinstance(outcome, Exception):
                 log.warning("a caller was not sent to the fallback: %s", outcome)
 

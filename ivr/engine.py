@@ -21,6 +21,7 @@ from urllib.parse import unquote
 from callcenter.exceptions import AMIError
 from ivr.flow import Flow
 from ivr.machine import Action, Agi, Ended, Machine, Record, Result, Started, State, parse_result
+from pbx.agi import send_to_fallback
 from pbx.client import AMIClient
 from pbx.codec import Message
 from pbx.tasks import Background
@@ -215,9 +216,10 @@ class IVREngine:
             name = channel.get("Channel", "")
             if channel.get("Application") == "AGI" and name not in self.sessions:
                 log.warning("%s was in the IVR when the connection dropped: sending it to the fallback", name)
-                for command in ("SET EXTENSION fallback", "SET PRIORITY 1", "ASYNCAGI BREAK"):
-                    self._ids += 1
-                    await self._action({"Action": "AGI", "Channel": name, "Command": command, "CommandID": f"ivr-{self._ids}"})
+                try:
+                    await send_to_fallback(self.client, name)
+                except AMIError as exc:
+                    log.warning("%s not sent to the fallback: %s", name, exc)
 
     @staticmethod
     def timeline(records: list[Record], ended: float) -> list[tuple[str, float, dict]]:

@@ -7,6 +7,8 @@ AsyncAGI for anything that may last (a queue, an agent, another context).
 
 from __future__ import annotations
 
+from typing import Any, Protocol
+
 GUARD = "TIMEOUT(absolute)"
 GUARD_OFF = f"SET VARIABLE {GUARD} 0"
 IVR_CONTEXT = "callcenter-ivr"
@@ -18,3 +20,18 @@ def handback(exten: str, context: str | None = None) -> list[str]:
 
 
 FALLBACK = handback("fallback", IVR_CONTEXT)
+
+
+class _Sender(Protocol):
+    async def send_action(self, action: dict[str, str], *, check: bool = ..., timeout: float | None = ...) -> Any: ...
+
+
+async def send_to_fallback(client: _Sender, channel: str) -> None:
+    """A call left in AsyncAGI with nobody driving it goes to [callcenter-ivr] fallback now (raises the client's AMIError)."""
+    for command in FALLBACK:
+        await client.send_action({"Action": "AGI", "Channel": channel, "Command": command}, check=False, timeout=5.0)
+
+
+def guard(channel: str, seconds: float) -> dict[str, str]:
+    """The Setvar that arms a held call's guard for `seconds` (0 clears it)."""
+    return {"Action": "Setvar", "Channel": channel, "Variable": GUARD, "Value": str(int(seconds))}

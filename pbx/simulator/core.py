@@ -27,15 +27,13 @@ CAUSE_TXT = {16: "Normal Clearing", 17: "User busy", 19: "No user responding", 2
 PROMPT_SECONDS = 2.0
 
 Wait = Generator[tuple, Any, Any]
-
-
-
 _INHERITED = re.compile(r"_{1,2}[A-Z]")
 
 
 def inherited(variables: dict[str, str]) -> dict[str, str]:
     """What a new channel inherits from the one that made it, as Asterisk does: `__X` for good, `_X` one level (as `X`)."""
     return {(name if name.startswith("__") else name[1:]): value for name, value in variables.items() if _INHERITED.match(name)}
+
 
 class ChannelHungUp(Exception):
     """Thrown into a channel's dialplan when a hang-up was requested."""
