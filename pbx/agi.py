@@ -7,11 +7,11 @@ AsyncAGI for anything that may last (a queue, an agent, another context).
 
 from __future__ import annotations
 
+import itertools
 from typing import Any, Protocol
 
 GUARD = "TIMEOUT(absolute)"
 GUARD_OFF = f"SET VARIABLE {GUARD} 0"
-IVR_CONTEXT = "callcenter-ivr"
 
 
 def handback(exten: str, context: str | None = None) -> list[str]:
@@ -19,7 +19,10 @@ def handback(exten: str, context: str | None = None) -> list[str]:
     return [GUARD_OFF, *([f"SET CONTEXT {context}"] if context else []), f"SET EXTENSION {exten}", "SET PRIORITY 1", "ASYNCAGI BREAK"]
 
 
-FALLBACK = handback("fallback", IVR_CONTEXT)
+# Every call held in AsyncAGI is in [callcenter-ivr] (the IVR's entry; the native ACD holds them there), whose fallback
+# extension clears the guard itself.
+FALLBACK = ["SET EXTENSION fallback", "SET PRIORITY 1", "ASYNCAGI BREAK"]
+_ids = itertools.count(1)  # CommandID: the client matches an AGI action to its AsyncAGIExec by it
 
 
 class _Sender(Protocol):
@@ -29,7 +32,8 @@ class _Sender(Protocol):
 async def send_to_fallback(client: _Sender, channel: str) -> None:
     """A call left in AsyncAGI with nobody driving it goes to [callcenter-ivr] fallback now (raises the client's AMIError)."""
     for command in FALLBACK:
-        await client.send_action({"Action": "AGI", "Channel": channel, "Command": command}, check=False, timeout=5.0)
+        await client.send_action({"Action": "AGI", "Channel": channel, "Command": command, "CommandID": f"fallback-{next(_ids)}"},
+                                 check=False, timeout=5.0)
 
 
 def guard(channel: str, seconds: float) -> dict[str, str]:
