@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable, Coroutine, Mapping
 
 from callcenter.config import RecordingSettings
-from callcenter.exceptions import InputError, Refused
+from callcenter.exceptions import AMIError, InputError, Refused
 from pbx.tracker import DomainEvent
 from recordings.library import Library
 from recordings.policy import file_key, should_record
@@ -78,12 +78,20 @@ class Recorder:
             if active is not None:
                 self.spawn(self.finish(active, e.t))
 
-    async def start(self, linkedid: str, channel: str, queue: str | None, agent: str | None) -> None:
-        """MixMonitor on the caller's channel (both sides of the call), into the spool under date/queue/linkedid."""
+    async def start(self, linkedid: str, channel: str, queue: str | None, agent: str | None) -> str | None:
+        """MixMonitor on the caller's channel (both sides of the call), into the spool under date/queue/linkedid; why not, if refused."""
         now = self.clock()
         key = file_key(now, queue, linkedid)
-        self.active[linkedid] = Active(linkedid, channel, key, now, queue, agent, self.numbers.get(linkedid))
-        await self.send({"Action": "MixMonitor", "Channel": channel, "File": str(self.spool / key), "Options": "b"})
+        active = self.active[linkedid] = Active(linkedid, channel, key, now, queue, agent, self.numbers.get(linkedid))
+        try:
+            await self.send({"Action": "MixMonitor", "Channel": channel, "File": str(self.spool / key), "Options": "b"})
+        except AMIError as exc:
+            self.active.pop(linkedid, None)
+            log.error("recording of %s not started: %s", linkedid, exc)
+            self.library.add(linkedid=linkedid, queue=queue, agent=agent, caller_number=active.number, status="failed", started=now,
+                             note=f"Asterisk did not start MixMonitor: {exc}")
+            return str(exc)
+        return None
 
     async def request(self, linkedid: str | None, agent: str, op: str, channel: str | None = None, queue: str | None = None) -> None:
         """The agent's buttons: start (on-demand queues), pause, resume."""
@@ -94,7 +102,9 @@ class Recorder:
                 raise Refused("this call is already being recorded")
             if linkedid in self.opted_out or not self.settings.enabled:
                 raise Refused("this caller asked not to be recorded" if linkedid in self.opted_out else "recordings are off")
-            await self.start(linkedid, channel or "", queue, agent)
+            refused = await self.start(linkedid, channel or "", queue, agent)
+            if refused:
+                raise Refused(f"the recording did not start: {refused}")
             return
         active = self.active.get(linkedid)
         if active is None:
@@ -130,6 +140,12 @@ class Recorder:
         except InputError as exc:
             log.error("recording of %s: %s", active.linkedid, exc)
             self.library.add(status="corrupt", key=None, size=len(data), sha256=hashlib.sha256(data).hexdigest(), note=str(exc), **fields)
+            return
+        if seconds == 0:
+            log.error("recording of %s: %s holds no audio", active.linkedid, path)
+            self.library.add(status="empty", size=len(data), note="Asterisk wrote a file with no audio (no sound reached the call's channel)",
+                             **fields)
+            path.unlink(missing_ok=True)
             return
         await asyncio.to_thread(self.library.vault.put, active.key, data)
         self.library.add(status="stored", key=active.key, duration_s=round(seconds, 3), size=len(data), sha256=hashlib.sha256(data).hexdigest(),

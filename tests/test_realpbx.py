@@ -14,6 +14,7 @@ import pytest
 
 from callcenter import config
 from ivr.flow import load_flow
+from recordings.wav import loudness
 from tests.realpbx import CONTRIB, DATA, ROOT, Asterisk, Center, always_open_flow, run_script, until
 
 pytestmark = pytest.mark.skipif(run_script() is None, reason="no Asterisk build: ../shared/asterisk/run not found and "
@@ -46,11 +47,11 @@ def pbx(tmp_path_factory):
     asterisk.stop()
 
 
-def settings(folder: Path, mode: str = "app_queue", **acd) -> config.Settings:
+def settings(folder: Path, mode: str = "app_queue", record: bool = False, **acd) -> config.Settings:
     return config.Settings(
         acd=config.ACDSettings(mode=mode, queues={q: config.ACDQueue() for q in ("support", "sales", "billing")}, **acd),
         paths=config.PathSettings(data_dir=str(folder / "var"), recordings=str(folder / "rec")),
-        recordings=config.RecordingSettings(enabled=False))
+        recordings=config.RecordingSettings(enabled=record))
 
 
 @pytest.fixture
@@ -216,3 +217,36 @@ def test_native_acd_rings_past_an_agent_who_does_not_answer_and_counts_an_abando
     pbx.call("08007770000@callcenter-inbound", "keys", abandoned, W1="1", K1="1", CALLER_WAIT="3")
     call = cc.stored(abandoned, 30)
     assert (call.outcome, call.queue, call.agent) == ("abandoned", "support", None)
+
+
+def test_recordings_start_at_the_answer_pause_resume_and_honour_the_opt_out(pbx, center, tmp_path):
+    cc = center(settings=settings(tmp_path, record=True))
+    for login in ("ana", "bea"):
+        assert cc.ask(login, "state", {"state": "available"})["ok"]
+    recorded, opted_out = number(), number()
+    pbx.call("08007770000@callcenter-inbound", "keys", recorded, W1="2", K1="1", W2="3", K2="1", CALLER_WAIT="8")
+    pbx.call("08007770000@callcenter-inbound", "keys", opted_out, W1="2", K1="1", W2="3", K2="8", W3="3", K3="2", CALLER_WAIT="4")
+    until(lambda: cc.call_of("ana") and cc.call_of("ana").answered_at and cc.engine.recorder.active, 30, "ana answers, the recording runs")
+    started = next(iter(cc.engine.recorder.active.values())).started
+    until(lambda: cc.engine.clock() - started > 1.5, 5, "a second and a half of talk")
+    assert cc.ask("ana", "record", {"op": "pause"})["ok"]
+    until(lambda: cc.engine.clock() - started > 4, 5, "two and a half seconds paused")
+    assert cc.ask("ana", "record", {"op": "resume"})["ok"]
+    for caller in (recorded, opted_out):
+        cc.stored(caller, 40)
+
+    def rows():
+        return {r.caller_number: r for r in cc.engine.library.visible(boss, 10)}
+    from cti_panel.users import Who
+    boss = Who(9, "sue", "supervisor", "en", None, None, None, ())
+    found = until(lambda: len(rows()) == 2 and rows(), 15, "both calls indexed")
+    kept, skipped = found[recorded], found[opted_out]
+    assert (skipped.status, skipped.agent, skipped.key) == ("opted_out", "bea", None), "the caller who pressed 8 is not recorded"
+    assert (kept.status, kept.queue, kept.agent) == ("stored", "support", "ana")
+    [(pause, resume)] = kept.paused
+    audio = cc.engine.library.fetch(kept.id, boss, "127.0.0.1", "play")[1]
+    assert loudness(audio, 0.2, pause - 0.3) > 1000, "both sides' tones before the pause"
+    assert loudness(audio, pause + 0.3, resume - 0.3) < 50, "silence while paused (MixMonitorMute)"
+    assert loudness(audio, resume + 0.3, kept.duration_s - 0.3) > 1000, "sound again after the resume"
+    assert [(e.get("Event"), e.get("State")) for e in cc.events if e.get("Event", "").startswith("MixMonitor")] == [
+        ("MixMonitorStart", None), ("MixMonitorMute", "1"), ("MixMonitorMute", "0")], "Asterisk's own word: one recording, muted once"

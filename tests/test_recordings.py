@@ -21,7 +21,7 @@ from sqlalchemy.orm import sessionmaker
 
 from callcenter import config
 from callcenter.db import make_engine, migrate
-from callcenter.exceptions import ConfigError, Refused
+from callcenter.exceptions import ActionError, ConfigError, Refused
 from callcenter.models import Recording, RecordingAccess
 from cti_panel.app import create_app
 from cti_panel.controls import Directory
@@ -209,6 +209,26 @@ def test_a_corrupt_file_is_indexed_as_corrupt_and_not_served(tmp_path, library):
     with pytest.raises(VaultError, match="has no audio"):
         library.fetch(row.id, boss, "127.0.0.1", "play")
 
+
+
+def test_a_file_with_no_audio_is_indexed_as_empty_not_stored(tmp_path, library):
+    header = tmp_path / "header.wav"
+    with wave.open(str(header), "wb") as w:
+        w.setnchannels(1), w.setsampwidth(2), w.setframerate(8000)
+    row = finish(tmp_path, library, header.read_bytes())
+    assert (row.status, row.key) == ("empty", None) and "no audio" in row.note
+
+
+def test_a_mixmonitor_asterisk_refuses_is_indexed_as_failed_and_told_to_the_agent(tmp_path, library):
+    async def send(action):
+        raise ActionError(action["Action"], "Permission denied")
+
+    recorder = Recorder(library.settings, tmp_path / "spool", library, send, lambda c: None, NOW.timestamp)
+    with pytest.raises(Refused, match="did not start: MixMonitor: Permission denied"):
+        asyncio.run(recorder.request("1795400000.5", "ana", "start", "SIP/x-1", "support"))
+    with library.sessions() as s:
+        row = s.scalars(select(Recording)).one()
+    assert (row.status, row.agent) == ("failed", "ana") and "Permission denied" in row.note and not recorder.active
 
 # playback rights, Range, the access log -------------------------------------------------------
 def test_playback_is_for_those_allowed_streamed_with_ranges_and_logged(tmp_path, library):
