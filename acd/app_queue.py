@@ -17,6 +17,7 @@ from acd.machine import StateChange
 from acd.model import AgentState
 from callcenter.exceptions import ActionError
 from pbx.client import AMIClient
+from pbx.tracker import CALLBACK_QUEUE_VAR
 
 
 @dataclass
@@ -157,6 +158,16 @@ class AppQueueACD:
     async def pause(self, interface: str, reason: str) -> None:
         """QueuePause in every queue, with the reason reports group pause time by."""
         await self.client.send_action({"Action": "QueuePause", "Interface": interface, "Paused": "true", "Reason": reason})
+
+    async def call_back(self, queue: str, number: str, context: str = "callcenter-callback-queue",
+                        dial_context: str = "callcenter-callback", wait_s: int = 3600) -> None:
+        """A call back waits in the queue as a caller would (app_queue's own place and figures); the agent who takes it dials the number.
+
+        The Local channel's queue half rings unanswered while it waits, so the Originate's answer comes when an agent takes it.
+        """
+        await self.client.send_action({
+            "Action": "Originate", "Channel": f"Local/{queue}@{context}/n", "Context": dial_context, "Exten": number, "Priority": "1",
+            "CallerID": f"<{number}>", "Async": "true", "Timeout": str(wait_s * 1000), "Variable": f"{CALLBACK_QUEUE_VAR}={queue}"})
 
     async def move_caller(self, channel: str, queue: str, context: str = "callcenter-queues") -> None:
         """Supervisor: send a waiting caller to another queue (it keeps its call, not its place)."""

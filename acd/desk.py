@@ -36,6 +36,10 @@ class AppQueueDesk:
         """QueuePause off."""
         await self.acd.unpause(interface)
 
+    async def call_back(self, channel: str, linkedid: str, queue: str, number: str, data: Mapping[str, str]) -> None:
+        """A call back waiting in the app_queue queue (Originate through contrib's [callcenter-callback-queue])."""
+        await self.acd.call_back(queue, number)
+
     async def move(self, call: LiveCall, queue: str) -> None:
         """Redirect the waiting caller into the other queue's extension."""
         await self.acd.move_caller(call.channel or "", queue)
@@ -68,6 +72,10 @@ class NativeDesk:
     async def unpause(self, agent: str, interface: str) -> None:
         """Available again."""
         self.acd.unpause(agent)
+
+    async def call_back(self, channel: str, linkedid: str, queue: str, number: str, data: Mapping[str, str]) -> None:
+        """The caller's place kept in our ACD; the agent is rung first when it comes."""
+        self.acd.call_back_later(channel, linkedid, queue, number, dict(data))
 
     async def move(self, call: LiveCall, queue: str) -> None:
         """The caller keeps waiting, now for the other queue's agents."""

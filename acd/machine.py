@@ -59,6 +59,7 @@ class CallerArrived:
     priority: int = 0
     skills: tuple[tuple[str, int], ...] = ()
     data: tuple[tuple[str, str], ...] = ()
+    callback: bool = False  # already gone, to be called back (the IVR's call-back key): no announcement, no overflow, never 'full'
 
 
 @dataclass(frozen=True)
@@ -285,10 +286,11 @@ class ACD:
         settings = self.queues.get(e.queue)
         if settings is None or e.caller in self.callers:
             return
-        caller = Caller(e.caller, e.queue, e.at, e.priority, dict(e.skills), dict(e.data), seq=next(self._seq), announced_at=e.at)
+        caller = Caller(e.caller, e.queue, e.at, e.priority, dict(e.skills), dict(e.data), seq=next(self._seq), announced_at=e.at,
+                        callback=e.callback)
         on_line = sum(1 for c in self.callers.values() if c.queue == e.queue and c.id not in self.connected and not c.callback) \
             if settings.max_length else 0
-        full = bool(settings.max_length) and on_line >= settings.max_length
+        full = bool(settings.max_length) and on_line >= settings.max_length and not e.callback
         if full:
             out.append(Overflow(e.caller, e.queue, settings.overflow, settings.overflow_target, 0.0, "full", e.priority, e.skills, e.data))
             if settings.overflow != "callback":

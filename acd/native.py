@@ -24,7 +24,7 @@ from typing import Callable
 from acd.machine import (ACD, Abandoned, AgentLogin, AgentLogout, AgentPause, AgentUnpause, Announce, Answered, CallbackRequested,
                          CallEnded, CallerArrived, CallerLeft, Command, Connected, MoveCaller, Overflow, Ring, RingNoAnswer, SetPriority,
                          Tick)
-from callcenter.exceptions import AMIError
+from callcenter.exceptions import AMIError, Refused
 from pbx.agi import guard, handback
 from pbx.client import AMIClient
 from pbx.codec import Message
@@ -75,11 +75,19 @@ class NativeACD:
         self.linkedids[channel] = linkedid
         self._arrive(channel, queue, priority, tuple((skills or {}).items()), tuple((data or {}).items()))
 
+    def call_back_later(self, channel: str, linkedid: str, queue: str, number: str, data: dict[str, str] | None = None) -> None:
+        """The IVR's call-back key: the caller has hung up and keeps a place in the queue; the turn comes as an Originate."""
+        if queue not in self.acd.queues:
+            raise Refused(f"no call back: {queue!r} is not a queue of the native ACD")
+        self.held[channel] = Held(channel, linkedid, queue, self.acd.queues[queue].music_class, number=number, callback=True)
+        self.linkedids[channel] = linkedid
+        self._arrive(channel, queue, data=tuple((data or {}).items()), callback=True)
+
     def _arrive(self, channel: str, queue: str, priority: int = 0, skills: tuple[tuple[str, int], ...] = (),
-                data: tuple[tuple[str, str], ...] = ()) -> None:
+                data: tuple[tuple[str, str], ...] = (), callback: bool = False) -> None:
         """A caller joins a queue; one turned away by its maximum length never joined it (as app_queue's FULL)."""
-        commands = self.acd.step(CallerArrived(channel, queue, self.clock(), priority, skills, data))
-        if not any(isinstance(c, Overflow) and c.why == "full" for c in commands):
+        commands = self.acd.step(CallerArrived(channel, queue, self.clock(), priority, skills, data, callback))
+        if not callback and not any(isinstance(c, Overflow) and c.why == "full" for c in commands):
             self._tell("joined", channel, queue=queue)
         self._apply(commands)
 

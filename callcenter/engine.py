@@ -26,7 +26,7 @@ from acd.model import QueueSettings
 from acd.native import NativeACD
 from callcenter import config
 from callcenter.db import CallStore
-from callcenter.exceptions import AMIError, Refused
+from callcenter.exceptions import AMIError, CallCenterError, Refused
 from callcenter.models import Call, User
 from callcenter.monitor import Monitor
 from cti_panel.controls import Controls, Directory, Request
@@ -81,10 +81,10 @@ class Engine:
         self.registry = AgentRegistry()
         self.client = AMIClient(options or client_options(settings), self._on_event, self._on_resync, clock=clock)
         self.native = self._native() if settings.acd.mode == "native" else None
-        self.ivr = IVREngine(self.client, flows, on_records=self._ivr_records, on_handoff=self._handoff if self.native else None)
+        self.ivr = IVREngine(self.client, flows, on_records=self._ivr_records, on_handoff=self._handoff)
         skills = {a.name: a.skills for a in settings.acd.agents}
         queue_skills = {name: q.skill for name, q in settings.acd.queues.items() if q.skill}
-        desk = NativeDesk(self.native, skills) if self.native else AppQueueDesk(AppQueueACD(self.client, queue_skills), skills)
+        self.desk = desk = NativeDesk(self.native, skills) if self.native else AppQueueDesk(AppQueueACD(self.client, queue_skills), skills)
         self.directory = directory(settings, store)
         self.recorder: Recorder | None = None
         self.library: Library | None = None
@@ -113,8 +113,24 @@ class Engine:
         self.store.save_timeline(linkedid, IVREngine.timeline(records, self.clock()))
 
     def _handoff(self, channel: str, linkedid: str, done: dict[str, Any]) -> None:
+        """The IVR's caller for the native ACD, or a call back the caller asked for (in whichever ACD runs the queue)."""
+        if done["outcome"] == "callback":
+            self._tasks.spawn(self._call_back(channel, linkedid, done))
+            return
         assert self.native is not None
         self.native.handoff(channel, linkedid, done["queue"], done["priority"], {skill: 1 for skill in done.get("skills", [])}, done.get("attached"))
+
+    async def _call_back(self, channel: str, linkedid: str, done: dict[str, Any]) -> None:
+        number, queue = done.get("number") or "", done["queue"]
+        if not number.isdigit():
+            log.error("call back in %s not queued: the caller's number %r cannot be dialled", queue, number)
+            return
+        try:
+            await self.desk.call_back(channel, linkedid, queue, number, done.get("attached") or {})
+        except CallCenterError as exc:
+            log.error("call back to %s in %s not queued: %s", number, queue, exc)
+            return
+        log.info("call back to %s queued in %s", number, queue)
 
     def _on_acd_commands(self, commands: list[Any]) -> None:
         self._agent_states([c for c in commands if isinstance(c, StateChange)])

@@ -174,6 +174,8 @@ class AgentDesk(Protocol):
 
     async def priority(self, call: LiveCall, priority: int) -> None: ...
 
+    async def call_back(self, channel: str, linkedid: str, queue: str, number: str, data: Mapping[str, str]) -> None: ...
+
 
 class Controls:
     """Carries out checked requests: AMI actions for calls, the desk for agent states, the store for wrap-ups."""

@@ -28,6 +28,7 @@ from pbx.tasks import Background
 from pbx.tracker import event_time
 
 log = logging.getLogger(__name__)
+HANDED_OFF = ("acd", "callback")  # endings the ACD carries on: a caller held for the native ACD, a call back to queue
 
 
 def agi_env(message: Message) -> dict[str, str]:
@@ -51,6 +52,7 @@ class Session:
     records: list[Record] = field(default_factory=list)
     outcome: str | None = None
     answered_at: float | None = None
+    number: str | None = None
 
 
 class IVREngine:
@@ -81,9 +83,10 @@ class IVREngine:
             machine = self._machine_for(env)
             if machine is None:
                 return
-            session = Session(channel, message.get("Linkedid", ""), machine)
+            number = env.get("agi_callerid") or message.get("CallerIDNum")
+            session = Session(channel, message.get("Linkedid", ""), machine, number=number)
             self.sessions[channel] = session
-            started = Started(channel, env.get("agi_callerid") or message.get("CallerIDNum"), self._now(message, arrival))
+            started = Started(channel, number, self._now(message, arrival))
             self._tasks.spawn(self._run(session, started))
         elif name in ("AsyncAGIEnd", "Hangup") and channel in self.sessions:
             self.sessions[channel].ended.set()
@@ -120,9 +123,9 @@ class IVREngine:
             self.finished.append(session)
             if self.on_records is not None and session.records:
                 self.on_records(session.linkedid, session.records)
-            if session.outcome == "acd" and self.on_handoff is not None:
+            if session.outcome in HANDED_OFF and self.on_handoff is not None:
                 done = next(r.data for r in reversed(session.records) if r.kind == "done")
-                self.on_handoff(session.channel, session.linkedid, done)
+                self.on_handoff(session.channel, session.linkedid, {**done, "number": session.number})
 
     async def _perform(self, session: Session, state: State, commands: list[Any]) -> tuple[State, Result | None]:
         """Send what the machine asked, in order; return the answer to the last AGI command (None once the call ended)."""

@@ -25,6 +25,7 @@ from typing import Any, Union
 
 from ivr.flow import Flow, Node, parse_hours
 from ivr.validators import CHECKS, mask
+from pbx.tracker import CALLBACK_REQUEST_VAR
 
 NO_FILE = '""'  # GET DATA's prompt argument when there is nothing to play (Asterisk reads the keys only)
 
@@ -362,7 +363,7 @@ class Machine:
         if node.kind == "voicemail":
             agi, extra = [f"EXEC VoiceMail {node.spec['mailbox']},u", "HANGUP"], {"mailbox": node.spec["mailbox"]}
         elif node.kind == "callback":
-            agi, extra = ["HANGUP"], {"queue": node.spec["queue"]}
+            agi, extra = [f"SET VARIABLE {CALLBACK_REQUEST_VAR} {node.spec['queue']}", "HANGUP"], {"queue": node.spec["queue"]}
         else:
             agi = ["HANGUP"]
         if send:

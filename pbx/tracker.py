@@ -33,10 +33,12 @@ from pbx.codec import Message
 
 # Transfer events name their channels with a prefix; the call is the transferee's.
 _PARTY_PREFIXES = ("Transferee", "OrigTransferer", "Transferer", "Spyer")
-# Our native ACD's call back (an Originate to the agent, then the caller) carries these channel variables,
-# so the agent's screen pops with the caller's record and the call is stored as a call back.
+# A call back (the native ACD's Originate to the agent, then the caller; or one waiting in an app_queue queue) carries
+# these channel variables, so the agent's screen pops with the caller's record and the call is stored as a call back.
 CALLBACK_QUEUE_VAR = "CALLCENTER_CALLBACK_QUEUE"
 CALLBACK_AGENT_VAR = "CALLCENTER_CALLBACK_AGENT"
+# The IVR sets this (to the queue) on a caller who asked to be called back, just before hanging up: stored as exit_key there.
+CALLBACK_REQUEST_VAR = "CALLCENTER_CALLBACK_REQUEST"
 
 _QUEUESTATUS_OUTCOME = {
     "TIMEOUT": "timeout",
@@ -362,8 +364,8 @@ class CallTracker:
         call.left = call.left_at = None
         self._emit(out, "queue_joined", call, t, queue=call.queue, position=_int(m.get("Position")), channel=call.inbound)
 
-    def _agent_legs(self, call: _Call, m: Mapping[str, str]) -> None:
-        dest = m.get("DestChannel")
+    @staticmethod
+    def _agent_legs(call: _Call, dest: str | None) -> None:
         if dest:
             call.agent_channels.add(dest)
             partner = local_partner(dest)
@@ -371,7 +373,7 @@ class CallTracker:
                 call.agent_channels.add(partner)
 
     def _on_agent_called(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
-        self._agent_legs(call, m)
+        self._agent_legs(call, m.get("DestChannel"))
         self._emit(out, "agent_ringing", call, t, queue=m.get("Queue"), agent=m.get("MemberName"), interface=m.get("Interface"),
                    channel=call.inbound, agent_channel=m.get("DestChannel"))
 
@@ -379,7 +381,7 @@ class CallTracker:
         self._emit(out, "agent_no_answer", call, t, queue=m.get("Queue"), agent=m.get("MemberName"), interface=m.get("Interface"), ring_ms=_int(m.get("RingTime")))
 
     def _on_agent_connect(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
-        self._agent_legs(call, m)
+        self._agent_legs(call, m.get("DestChannel"))
         call.answered_at = t
         call.agent = m.get("MemberName")
         call.interface = m.get("Interface")
@@ -401,6 +403,8 @@ class CallTracker:
     def _on_varset(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
         if m.get("Variable") == CALLBACK_QUEUE_VAR:
             call.callback_queue = m.get("Value") or None
+        elif m.get("Variable") == CALLBACK_REQUEST_VAR and m.get("Value") and call.answered_at is None:
+            call.queue, call.left, call.left_at = call.queue or m["Value"], "exit_key", t
         elif m.get("Variable") == CALLBACK_AGENT_VAR and call.agent is None and m.get("Value"):
             call.agent = m["Value"]
             self._emit(out, "agent_ringing", call, t, queue=call.callback_queue, agent=call.agent, interface=None, channel=m["Channel"])
@@ -427,7 +431,7 @@ class CallTracker:
         if m.get("Channel") not in (call.root, call.inbound):
             return
         if call.queue is not None and call.answered_at is None:
-            self._agent_legs(call, m)
+            self._agent_legs(call, m.get("DestChannel"))
         elif call.queue is None and m.get("DestChannel") not in call.agent_channels:
             call.dialed_out = True
 
@@ -436,6 +440,7 @@ class CallTracker:
         if (call.callback_queue is not None and call.agent is not None and call.answered_at is None and m.get("Channel")
                 and m.get("DestChannel") and m.get("DialStatus") == "ANSWER"):
             call.answered_at = t
+            self._agent_legs(call, m["Channel"])
             self._emit(out, "answered", call, t, queue=call.callback_queue, agent=call.agent, interface=None, wait_s=None,
                        channel=m["DestChannel"], agent_channel=m["Channel"])
 

@@ -253,5 +253,5 @@ def test_play_voicemail_and_callback_nodes_on_the_simulator(tmp_path):
         "the caller hangs up after the message: nothing more to send"
     assert [s.outcome for s in engine.finished] == ["voicemail"]
     server, engine = asyncio.run(scenario("two"))
-    assert agi_commands(server)[-2:] == ["GET DATA callback-ok 1 1", "HANGUP"]
+    assert agi_commands(server)[-3:] == ["GET DATA callback-ok 1 1", "SET VARIABLE CALLCENTER_CALLBACK_REQUEST support", "HANGUP"]
     assert [s.outcome for s in engine.finished] == ["callback"]

@@ -250,3 +250,37 @@ def test_recordings_start_at_the_answer_pause_resume_and_honour_the_opt_out(pbx,
     assert loudness(audio, resume + 0.3, kept.duration_s - 0.3) > 1000, "sound again after the resume"
     assert [(e.get("Event"), e.get("State")) for e in cc.events if e.get("Event", "").startswith("MixMonitor")] == [
         ("MixMonitorStart", None), ("MixMonitorMute", "1"), ("MixMonitorMute", "0")], "Asterisk's own word: one recording, muted once"
+
+
+@pytest.mark.parametrize("mode", ["app_queue", "native"])
+def test_the_ivr_callback_key_queues_a_call_back_the_agent_takes_first(pbx, center, tmp_path, mode):
+    if mode == "native":
+        chosen = settings(tmp_path, mode="native", agents=[config.ACDAgent(name="ana", interface=ANA["interface"], queues=["support"])])
+        cc = center(settings=chosen, flows=[load_flow(ROOT / "tests" / "data" / "native.yaml")])
+        cc.loop.call_soon_threadsafe(cc.engine.native.pause, "ana", "lunch")
+        keys = {"W1": "1", "K1": "9"}
+    else:
+        cc = center()
+        keys = {"W1": "2", "K1": "1", "W2": "3", "K2": "9"}
+    caller = number()
+    pbx.call("08007770000@callcenter-inbound", "keys", caller, CALLER_WAIT="30", **keys)
+    first = cc.stored(caller, 30)
+    assert (first.outcome, first.queue, first.agent) == ("exit_key", "support", None), "the caller heard the call-back message and left"
+    if mode == "native":
+        until(lambda: cc.engine.native.acd.callbacks_waiting().get("support") == 1, 10, "the call back keeps a place in support")
+        cc.loop.call_soon_threadsafe(cc.engine.native.unpause, "ana")
+    else:
+        until(lambda: [l[4] for l in pbx.queue_log() if l[2] == "support" and l[6:7] == [caller]] == ["ENTERQUEUE"], 10,
+              "the call back waits in app_queue's support queue")
+        assert cc.ask("ana", "state", {"state": "available"})["ok"]
+    until(lambda: cc.call_of("ana") and cc.call_of("ana").answered_at, 30, "ana takes the call back")
+    until(lambda: any(e.get("Event") == "DialBegin" and f"{caller}@test-world" in e.get("DestChannel", "") for e in list(cc.events)), 10,
+          "Asterisk dials the caller from ana's call")
+    assert cc.ask("ana", "hangup", {})["ok"]
+    back = until(lambda: next((c for c in cc.store.calls() if c.caller_number == caller and c.outcome == "callback"), None), 20,
+                 "the call back stored")
+    # app_queue's call back is a visit of its queue (in Asterisk's queue_log too); the native ACD's is not a second visit.
+    assert (back.queue, back.agent, back.hangup_by) == ("support" if mode == "app_queue" else None, "ana", "agent")
+    [dialled] = until(lambda: [r for r in pbx.cdr() if r["dst"] == caller and r["dcontext"] == "callcenter-callback"], 10,
+                      "Asterisk's CDR of the call back")
+    assert dialled["disposition"] == "ANSWERED" and f"{caller}@test-world" in dialled["dstchannel"]
