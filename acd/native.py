@@ -25,7 +25,7 @@ from acd.machine import (ACD, Abandoned, AgentLogin, AgentLogout, AgentPause, Ag
                          CallEnded, CallerArrived, CallerLeft, Command, Connected, MoveCaller, Overflow, Ring, RingNoAnswer, SetPriority,
                          Tick)
 from callcenter.exceptions import AMIError, Refused
-from pbx.agi import guard, handback
+from pbx.agi import guard, handback, play
 from pbx.client import AMIClient
 from pbx.codec import Message
 from pbx.tasks import Background
@@ -47,6 +47,7 @@ class Held:
     number: str = ""
     callback: bool = False
     agent_channel: str | None = None
+    on_line: bool = True  # a caller to be called back may still hear the call-back message before we hang up
 
 
 class NativeACD:
@@ -79,7 +80,7 @@ class NativeACD:
         """The IVR's call-back key: the caller has hung up and keeps a place in the queue; the turn comes as an Originate."""
         if queue not in self.acd.queues:
             raise Refused(f"no call back: {queue!r} is not a queue of the native ACD")
-        self.held[channel] = Held(channel, linkedid, queue, self.acd.queues[queue].music_class, number=number, callback=True)
+        self.held[channel] = Held(channel, linkedid, queue, self.acd.queues[queue].music_class, number=number, callback=True, on_line=False)
         self.linkedids[channel] = linkedid
         self._arrive(channel, queue, data=tuple((data or {}).items()), callback=True)
 
@@ -123,7 +124,7 @@ class NativeACD:
         """After a reconnect: callers who hung up during the gap leave the ACD (the rest are still held in AsyncAGI)."""
         alive = {m.get("Channel") for m in channels}
         for held in list(self.held.values()):
-            if held.channel not in alive and not held.callback:
+            if held.channel not in alive and (held.on_line or not held.callback):
                 self.on_event(Message([("Event", "Hangup"), ("Channel", held.channel)]), self.clock())
 
     def tick(self) -> None:
@@ -157,7 +158,7 @@ class NativeACD:
                 if message.get("DialStatus") != "CANCEL":
                     self._apply(self.acd.step(RingNoAnswer(agent, held.channel, self.clock())))
         elif name == "Hangup" and held.callback:
-            return
+            held.on_line = False
         elif name == "Hangup":
             self.held.pop(held.channel, None)
             agent = self.acd.connected.get(held.channel)
@@ -201,8 +202,8 @@ class NativeACD:
             elif isinstance(command, Announce) and command.caller in self.held:
                 held = self.held[command.caller]
                 minutes = max(1, round(command.expected_wait_s / 60))
-                self._lane(held, self._agi(held.channel, 'STREAM FILE cc/your-position ""', f'SAY DIGITS {command.position} ""',
-                                           'STREAM FILE cc/expected-wait ""', f'SAY DIGITS {minutes} ""', f"SET MUSIC on {held.music}"))
+                self._lane(held, self._agi(held.channel, play("cc/your-position"), f'SAY DIGITS {command.position} ""',
+                                           play("cc/expected-wait"), f'SAY DIGITS {minutes} ""', f"SET MUSIC on {held.music}"))
 
     def _overflow(self, held: Held, command: Overflow) -> None:
         """Where a caller goes after the queue's maximum wait or length: a call back, another queue, voicemail, a message,
@@ -219,7 +220,7 @@ class NativeACD:
         if command.kind == "voicemail":
             steps = [f"EXEC VoiceMail {command.target},u", "HANGUP"]
         elif command.kind == "message":
-            steps = [f'STREAM FILE {command.target} ""', "HANGUP"]
+            steps = [play(command.target), "HANGUP"]
         elif command.kind == "hangup":
             steps = ["HANGUP"]
         else:
@@ -229,7 +230,7 @@ class NativeACD:
     def _to_callback(self, held: Held) -> None:
         """The caller keeps the place and hangs up; the turn comes as an Originate (`_call_back`)."""
         held.callback = True
-        self._lane(held, self._agi(held.channel, "SET MUSIC off", 'STREAM FILE cc/callback-ok ""', "HANGUP"))
+        self._lane(held, self._agi(held.channel, "SET MUSIC off", play("cc/callback-ok"), "HANGUP"))
 
     def _lane(self, held: Held, coroutine) -> None:
         """One caller's AGI commands go one batch at a time: a new batch (a ring, an overflow) cuts what was still to say."""
@@ -315,8 +316,8 @@ class NativeACD:
                     self._apply(self.acd.step(CallEnded(agent, self.clock())))
 
     def waiting(self) -> list[str]:
-        """Callers held in AsyncAGI and waiting: not being rung, not talking, not gone for a call back."""
-        return [h.channel for h in self.held.values() if not h.dialing and not h.callback and h.channel not in self.acd.connected]
+        """Callers held in AsyncAGI: not being rung, not talking, not yet hung up (a call back's caller hears its message first)."""
+        return [h.channel for h in self.held.values() if not h.dialing and h.on_line and h.channel not in self.acd.connected]
 
     async def stop(self) -> None:
         """Cancel what is in flight (shutting down)."""

@@ -25,6 +25,7 @@ from typing import Any, Union
 
 from ivr.flow import Flow, Node, parse_hours
 from ivr.validators import CHECKS, mask
+from pbx.agi import play
 from pbx.tracker import CALLBACK_REQUEST_VAR
 
 NO_FILE = '""'  # GET DATA's prompt argument when there is nothing to play (Asterisk reads the keys only)
@@ -159,7 +160,7 @@ class Machine:
 
     def _say(self, state: State, commands: list[Command], prompt: str) -> tuple[State, list[Command]]:
         """A prompt that asks for nothing: GET DATA for one key, waiting 1 ms after it (a key only cuts it short)."""
-        return self._get(state, commands, prompt, 1, 1)
+        return self._send(state, commands, play(prompt), prompt=prompt)
 
     def _enter(self, state: State, node_id: str, at: float, commands: list[Command]) -> tuple[State, list[Command]]:
         for _ in range(len(self.flow.nodes) + 1):

@@ -14,6 +14,12 @@ GUARD = "TIMEOUT(absolute)"
 GUARD_OFF = f"SET VARIABLE {GUARD} 0"
 
 
+def play(prompt: str) -> str:
+    """A prompt that asks for nothing, as GET DATA (one key cuts it): STREAM FILE of a missing file ends AsyncAGI on Asterisk,
+    GET DATA answers `result=-1` and the call stays held (see ivr.machine)."""
+    return f"GET DATA {prompt} 1 1"
+
+
 def handback(exten: str, context: str | None = None) -> list[str]:
     """Leave AsyncAGI for `exten` (in `context`, or the call's current one), guard off."""
     return [GUARD_OFF, *([f"SET CONTEXT {context}"] if context else []), f"SET EXTENSION {exten}", "SET PRIORITY 1", "ASYNCAGI BREAK"]

@@ -173,7 +173,7 @@ def test_a_caller_over_the_maximum_length_hears_the_message_and_never_joins(tmp_
     [full] = [c for c in rig.seen if isinstance(c, Overflow)]
     assert full.why == "full" and list(rig.acd.callers) != [full.caller] and len(rig.acd.callers) == 1
     turned_away = [a["Command"] for a in rig.server.actions if a.get("Action") == "AGI" and a.get("Channel") == full.caller]
-    assert turned_away[-3:] == ["SET MUSIC off", 'STREAM FILE cc/all-busy ""', "HANGUP"]
+    assert turned_away[-3:] == ["SET MUSIC off", "GET DATA cc/all-busy 1 1", "HANGUP"]
     assert [k for k, _ in rig.told] == ["joined", "left"] and rig.told[1][1] == {"reason": "full"}, "only the first caller joined"
     [record] = rig.records
     assert (record.caller_number, record.outcome, record.queue) == ("5511900000002", "full", None), "as app_queue's FULL: no visit"
@@ -197,7 +197,7 @@ def test_announcements_then_overflow_to_voicemail(tmp_path):
         return rig
 
     commands = asyncio.run(run()).agi()
-    assert commands.count('STREAM FILE cc/your-position ""') >= 1 and 'SAY DIGITS 1 ""' in commands
+    assert commands.count("GET DATA cc/your-position 1 1") >= 1 and 'SAY DIGITS 1 ""' in commands
     assert commands[-2:] == ["SET MUSIC off", "EXEC VoiceMail 200@default,u"], "the rest of an announcement is dropped for the overflow"
 
 
@@ -227,7 +227,7 @@ def test_callback_keeps_the_place_and_calls_the_caller_back(tmp_path, script, se
     assert not [c for c in rig.seen if isinstance(c, Abandoned)]
     [record] = [r for r in rig.records if r.caller_number == "5511955554444" and r.queue]
     assert (record.outcome, record.queue) == (why, "support"), "the call is recorded as a call back, not an abandon"
-    assert rig.agi()[-3:] == ["SET MUSIC off", 'STREAM FILE cc/callback-ok ""', "HANGUP"]
+    assert rig.agi()[-3:] == ["SET MUSIC off", "GET DATA cc/callback-ok 1 1", "HANGUP"]
     assert len([c for c in rig.seen if isinstance(c, Overflow)]) == (why == "timeout"), "waiting for the call back is no more overflow"
     [connected] = [c for c in rig.seen if isinstance(c, Connected)]
     assert connected.agent == "bob"

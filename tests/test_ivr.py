@@ -345,7 +345,7 @@ def test_every_prompt_the_flows_and_the_native_acd_play_has_a_text():
             for key in ("prompt", "invalid_prompt", "timeout_prompt"):
                 value = node.spec.get(key)
                 named |= set(value.values()) if isinstance(value, dict) else {value} if value else set()
-    named |= set(re.findall(r"STREAM FILE (cc/[\w-]+)", (ROOT / "acd" / "native.py").read_text()))
+    named |= set(re.findall(r'play\("(cc/[\w-]+)"\)', (ROOT / "acd" / "native.py").read_text()))
     texts = prompts.load(PROMPTS)
     assert "cc/main-menu-pt" in named and "cc/your-position" in named
     assert named <= set(texts), f"no text for {sorted(named - set(texts))}"

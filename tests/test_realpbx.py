@@ -284,3 +284,31 @@ def test_the_ivr_callback_key_queues_a_call_back_the_agent_takes_first(pbx, cent
     [dialled] = until(lambda: [r for r in pbx.cdr() if r["dst"] == caller and r["dcontext"] == "callcenter-callback"], 10,
                       "Asterisk's CDR of the call back")
     assert dialled["disposition"] == "ANSWERED" and f"{caller}@test-world" in dialled["dstchannel"]
+
+
+def test_native_acd_announces_overflows_past_a_missing_prompt_and_calls_back_on_its_key(pbx, center, tmp_path):
+    native = settings(tmp_path, mode="native", agents=[config.ACDAgent(name="bea", interface=BEA["interface"], queues=["sales"])])
+    native = native.model_copy(update={"acd": native.acd.model_copy(update={"queues": {
+        "support": config.ACDQueue(announce_every_s=2, max_wait_s=5, overflow="message", overflow_target="cc/no-such-prompt"),
+        "sales": config.ACDQueue(callback_key="5")}})})
+    cc = center(settings=native, flows=[load_flow(ROOT / "tests" / "data" / "native.yaml")])
+    cc.loop.call_soon_threadsafe(cc.engine.native.pause, "bea", "lunch")
+    overflowed, called_back = number(), number()
+    pbx.call("08007770000@callcenter-inbound", "keys", overflowed, W1="1", K1="1", CALLER_WAIT="30")
+    pbx.call("08007770000@callcenter-inbound", "keys", called_back, W1="1", K1="2", W2="3", K2="5", CALLER_WAIT="30")
+
+    call = cc.stored(overflowed, 30)
+    assert (call.outcome, call.queue) == ("timeout", "support"), "the maximum wait, then the overflow message"
+    said = [e.get("Command") for e in cc.events if e.get("Event") == "AGIExecStart" and e.get("CallerIDNum") == overflowed]
+    assert said.count("GET DATA cc/your-position 1 1") >= 2, "announced every 2 s"
+    assert said[-2:] == ["GET DATA cc/no-such-prompt 1 1", "HANGUP"], "the missing message is not the end of AsyncAGI: we hang up"
+    assert not queue_log_of(pbx, overflowed), "the caller never dropped into the dialplan's fallback queue"
+
+    left = cc.stored(called_back, 30)
+    assert (left.outcome, left.queue) == ("exit_key", "sales"), "the caller pressed the call-back key and hung up"
+    cc.loop.call_soon_threadsafe(cc.engine.native.unpause, "bea")
+    until(lambda: cc.call_of("bea") and cc.call_of("bea").answered_at, 20, "bea takes the call back")
+    assert cc.ask("bea", "hangup", {})["ok"]
+    back = until(lambda: next((c for c in cc.store.calls() if c.caller_number == called_back and c.outcome == "callback"), None), 20,
+                 "the call back stored")
+    assert back.agent == "bea"
