@@ -25,7 +25,7 @@ from typing import Any, Union
 
 from ivr.flow import Flow, Node, parse_hours
 from ivr.validators import CHECKS, mask
-from pbx.agi import play
+from pbx.agi import handback, play
 from pbx.tracker import CALLBACK_REQUEST_VAR
 
 NO_FILE = '""'  # GET DATA's prompt argument when there is nothing to play (Asterisk reads the keys only)
@@ -335,9 +335,7 @@ class Machine:
             agi.append(f"SET VARIABLE QUEUE_PRIO {int(spec['priority'])}")
         if spec.get("skills"):
             agi.append(f'SET VARIABLE IVR_SKILLS "{",".join(map(str, spec["skills"]))}"')
-        if spec.get("context"):
-            agi.append(f"SET CONTEXT {spec['context']}")
-        agi += [f"SET EXTENSION {spec.get('exten', spec['queue'])}", "SET PRIORITY 1", "ASYNCAGI BREAK"]
+        agi += handback(spec.get("exten", spec["queue"]), spec.get("context"))
         state, commands = self._send(replace(state, phase="leaving"), commands, *agi)
         return self._finish(state, "queue", state.path[-1][1], commands, queue=spec["queue"], priority=int(spec.get("priority", 0)),
                             skills=list(spec.get("skills") or []))

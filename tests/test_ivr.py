@@ -21,6 +21,7 @@ from ivr import prompts
 from ivr.flow import load_flow
 from ivr.machine import Action, Agi, Ended, Machine, Record, Result, Started, State, parse_result
 from ivr.validators import cnpj_ok, cpf_ok, luhn_ok, mask
+from pbx.agi import GUARD_OFF
 from pbx.codec import Message
 from pbx.trace import actions_sent, replay_messages
 from tests.conftest import TRACES
@@ -125,7 +126,7 @@ def test_business_hours_language_menu_and_queue():
     assert call.answer("200 result=2").records("language") == [{"language": "en"}]
     assert call.agi() == ["GET DATA cc/main-menu-en 5000 1"]
     call.answer("200 result=1")
-    assert call.agi() == ["SET CONTEXT callcenter-queues", "SET EXTENSION support", "SET PRIORITY 1", "ASYNCAGI BREAK"]
+    assert call.agi() == [GUARD_OFF, "SET CONTEXT callcenter-queues", "SET EXTENSION support", "SET PRIORITY 1", "ASYNCAGI BREAK"]
     [done] = call.records("done")
     assert done["outcome"] == "queue" and done["queue"] == "support" and done["language"] == "en"
     assert [p["node"] for p in done["path"]] == ["hours", "language", "main", "support"]
@@ -204,7 +205,8 @@ def test_the_recorded_asyncagi_call_gets_the_same_commands(tmp_path):
     for reply in (m for m in events if m.event == "AsyncAGIExec"):
         state, out = machine.step(state, Result(*parse_result(unquote(reply["Result"])), 1.0))
         sent += [c.command for c in out if isinstance(c, Agi)]
-    assert sent == recorded == ["WAIT FOR DIGIT 5000", "SET EXTENSION queue-support", "SET PRIORITY 1", "ASYNCAGI BREAK"]
+    assert recorded == ["WAIT FOR DIGIT 5000", "SET EXTENSION queue-support", "SET PRIORITY 1", "ASYNCAGI BREAK"]
+    assert sent == [recorded[0], GUARD_OFF, *recorded[1:]], "the same, and the guard (newer than the recording) cleared first"
 
 
 def test_ivr_check_and_draw_commands(tmp_path):
@@ -282,7 +284,7 @@ def test_a_missing_menu_prompt_is_not_a_hang_up_the_menu_still_routes():
     assert call.state.done is None and not missing(call), "not yet known: the caller may have hung up"
     call.answer("200 result=50")
     assert missing(call) == [{"node": "main", "prompt": "cc/main-menu-pt"}], "Asterisk answered: the caller is there"
-    assert call.agi() == ["SET CONTEXT callcenter-queues", "SET EXTENSION sales", "SET PRIORITY 1", "ASYNCAGI BREAK"]
+    assert call.agi() == [GUARD_OFF, "SET CONTEXT callcenter-queues", "SET EXTENSION sales", "SET PRIORITY 1", "ASYNCAGI BREAK"]
     [done] = call.records("done")
     assert done["outcome"] == "queue" and done["queue"] == "sales"
 

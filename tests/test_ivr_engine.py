@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from ivr.engine import IVREngine
 from ivr.flow import load_flow
 from pbx.client import AMIClient, ClientOptions
+from pbx.agi import GUARD_OFF
 from pbx.codec import Message
 from pbx.simulator.apps import Apps
 from pbx.simulator.dialplan import MemberConf, QueueConf
@@ -91,7 +92,7 @@ def test_a_caller_chooses_portuguese_then_sales_and_reaches_the_queue(tmp_path):
     server, engine, kept = asyncio.run(run_call(tmp_path, "sales", OPEN))
     assert agi_commands(server) == [
         "GET DATA cc/choose-language-pt 5000 1", "GET DATA cc/main-menu-pt 5000 1",
-        "SET CONTEXT callcenter-queues", "SET EXTENSION sales", "SET PRIORITY 1", "ASYNCAGI BREAK"]
+        GUARD_OFF, "SET CONTEXT callcenter-queues", "SET EXTENSION sales", "SET PRIORITY 1", "ASYNCAGI BREAK"]
     assert [s.outcome for s in engine.finished] == ["queue"]
     assert events(server, "ENTERQUEUE")[0].split("|")[2] == "sales"
     [records] = kept.values()
@@ -129,7 +130,7 @@ def test_a_missing_menu_prompt_is_logged_once_and_the_menu_still_routes(tmp_path
     server, engine, kept = asyncio.run(run_call(tmp_path, "sales", OPEN))
     assert agi_commands(server) == [
         "GET DATA cc/choose-language-pt 5000 1", "GET DATA cc/main-menu-pt 5000 1", "WAIT FOR DIGIT 5000",
-        "SET CONTEXT callcenter-queues", "SET EXTENSION sales", "SET PRIORITY 1", "ASYNCAGI BREAK"], \
+        GUARD_OFF, "SET CONTEXT callcenter-queues", "SET EXTENSION sales", "SET PRIORITY 1", "ASYNCAGI BREAK"], \
         "no menu to hear, the key is still waited for, and 2 still goes to sales"
     assert [s.outcome for s in engine.finished] == ["queue"] and events(server, "ENTERQUEUE")[0].split("|")[2] == "sales"
     [records] = kept.values()

@@ -312,3 +312,18 @@ def test_native_acd_announces_overflows_past_a_missing_prompt_and_calls_back_on_
     back = until(lambda: next((c for c in cc.store.calls() if c.caller_number == called_back and c.outcome == "callback"), None), 20,
                  "the call back stored")
     assert back.agent == "bea"
+
+
+def test_the_ivr_clears_the_guard_when_it_hands_a_caller_to_a_queue_context_of_the_users_own(pbx, center, tmp_path):
+    flow = tmp_path / "own.yaml"
+    flow.write_text("flow: own\nentry: {context: callcenter-ivr}\nlanguages: [en]\nstart: menu\nnodes:\n"
+                    '  menu: {kind: menu, prompt: ~, timeout: 3, options: {"1": support}, on_fail: support}\n'
+                    "  support: {kind: queue, queue: support, context: test-own-queues}\n")
+    cc = center(flows=[load_flow(flow)], heartbeat_s=1.0)
+    caller = number()
+    pbx.call("08007770000@callcenter-inbound", "keys", caller, W1="1", K1="1", CALLER_WAIT="20")
+    until(lambda: [l for l in queue_log_of(pbx, caller) if l[4] == "ENTERQUEUE"], 15, "the caller in support through test-own-queues")
+    channel = next(c.channel for c in cc.engine.board.calls.values() if c.number == caller)
+    assert pbx.action({"Action": "Getvar", "Channel": channel, "Variable": "TIMEOUT(absolute)"}).get("Value") in ("0", "0.000"), \
+        "no absolute timeout left to cut the caller off in the queue"
+    assert not [l for l in queue_log_of(pbx, caller) if l[4] not in ("ENTERQUEUE",)], "still waiting"
