@@ -163,11 +163,13 @@ class AppQueueACD:
                         dial_context: str = "callcenter-callback", wait_s: int = 3600) -> None:
         """A call back waits in the queue as a caller would (app_queue's own place and figures); the agent who takes it dials the number.
 
-        The Local channel's queue half rings unanswered while it waits, so the Originate's answer comes when an agent takes it.
+        The Local channel's queue half rings unanswered while it waits, so the Originate's answer (OriginateResponse) comes
+        when an agent takes it, maybe an hour later: done is Asterisk's word that the call is placed (`as_list=False`).
         """
         await self.client.send_action({
             "Action": "Originate", "Channel": f"Local/{queue}@{context}/n", "Context": dial_context, "Exten": number, "Priority": "1",
-            "CallerID": f"<{number}>", "Async": "true", "Timeout": str(wait_s * 1000), "Variable": f"{CALLBACK_QUEUE_VAR}={queue}"})
+            "CallerID": f"<{number}>", "Async": "true", "Timeout": str(wait_s * 1000), "Variable": f"{CALLBACK_QUEUE_VAR}={queue}"},
+            as_list=False)
 
     async def move_caller(self, channel: str, queue: str, context: str = "callcenter-queues") -> None:
         """Supervisor: send a waiting caller to another queue (it keeps its call, not its place)."""

@@ -159,6 +159,7 @@ class _Call:
     completed_at: float | None = None
     complete_reason: str | None = None
     first_hangup: tuple[str, str] | None = None
+    shutdown: bool = False
     hangup_cause: int | None = None
     dialed_out: bool = False
     spying: bool = False
@@ -401,13 +402,17 @@ class CallTracker:
         call.left_at = t
 
     def _on_varset(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
-        if m.get("Variable") == CALLBACK_QUEUE_VAR:
-            call.callback_queue = m.get("Value") or None
+        # The native ACD's call back pops the agent's screen once both its variables are in (Asterisk sets them last first).
+        if m.get("Variable") == CALLBACK_QUEUE_VAR and call.callback_queue is None and m.get("Value"):
+            call.callback_queue = m["Value"]
+            if call.agent is not None:
+                self._emit(out, "agent_ringing", call, t, queue=call.callback_queue, agent=call.agent, interface=None, channel=m["Channel"])
         elif m.get("Variable") == CALLBACK_REQUEST_VAR and m.get("Value") and call.answered_at is None:
             call.queue, call.left, call.left_at = call.queue or m["Value"], "exit_key", t
         elif m.get("Variable") == CALLBACK_AGENT_VAR and call.agent is None and m.get("Value"):
             call.agent = m["Value"]
-            self._emit(out, "agent_ringing", call, t, queue=call.callback_queue, agent=call.agent, interface=None, channel=m["Channel"])
+            if call.callback_queue is not None:
+                self._emit(out, "agent_ringing", call, t, queue=call.callback_queue, agent=call.agent, interface=None, channel=m["Channel"])
         if m.get("Variable") == "QUEUESTATUS" and m["Channel"] == call.inbound and call.answered_at is None:
             outcome = _QUEUESTATUS_OUTCOME.get(m.get("Value", ""))
             if outcome:
@@ -466,6 +471,8 @@ class CallTracker:
         self._emit(out, "transferred", call, t, how=kind, target=target)
 
     def _on_hangup_request(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
+        if m.get("Event") == "SoftHangupRequest" and m.get("Cause") == "4":  # AST_SOFTHANGUP_SHUTDOWN: core stop/restart now
+            call.shutdown = True
         if call.first_hangup is None:
             call.first_hangup = (m["Channel"], m["Event"])
 
@@ -495,6 +502,8 @@ class CallTracker:
         out.append(DomainEvent("call_ended", call.linkedid, t, {"outcome": record.outcome, "hangup_by": record.hangup_by}, record))
 
     def _hangup_by(self, call: _Call) -> str:
+        if call.shutdown:
+            return "system"
         if call.complete_reason in ("caller", "agent"):
             return call.complete_reason
         if call.first_hangup is None:

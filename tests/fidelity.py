@@ -22,7 +22,7 @@ TIMED = {"HoldTime", "TalkTime"}
 NOT_COMPARED = {"CEL", "Cdr", "DeviceStateChange", "SuccessfulAuth", "FullyBooted", "OriginateResponse", "RequestBadFormat"}
 _LOCAL = re.compile(r"-[0-9a-f]{8};")
 _IDS = re.compile(r"\b\d{9,10}\.\d+\b")
-_TIMED_VAR = re.compile(r"(TIME|WAIT)(_MS)?$")
+_TIMED_VAR = re.compile(r"(TIME|WAIT|HEARTBEAT)(_MS)?$")
 
 
 def role(name: str) -> str:

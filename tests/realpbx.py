@@ -12,6 +12,7 @@ the engine under test keeps only its own least-privilege login.
 from __future__ import annotations
 
 import csv
+import difflib
 import os
 import secrets
 import signal
@@ -19,8 +20,9 @@ import socket
 import subprocess
 import time
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Mapping
 
+from callcenter.exceptions import AMIError
 from pbx.client import ClientOptions
 from pbx.codec import AMICodec, Message, encode
 
@@ -58,7 +60,62 @@ def until(check: Callable[[], object], seconds: float = 15.0, what: str = "condi
     raise AssertionError(f"{what}: not met within {seconds:g} s")
 
 
-class Asterisk:
+class PBXSide:
+    """What a test does to a PBX itself, as a user of its own: originate callers, send actions (never through the engine)."""
+
+    _tester: socket.socket | None
+    _codec: AMICodec
+    _ids: int
+    port: int
+
+    def _login(self) -> tuple[str, str]:
+        raise NotImplementedError
+
+    def idle(self) -> None:
+        """Every channel hung up (between tests)."""
+        raise NotImplementedError
+
+    def action(self, fields: dict[str, str], timeout: float = 10.0) -> Message:
+        """Send one action as the tester user and return its response."""
+        if self._tester is None:
+            self._tester = socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
+            self._codec = AMICodec()
+            username, secret = self._login()
+            self._tester.sendall(encode({"Action": "Login", "Username": username, "Secret": secret, "Events": "off",
+                                         "ActionID": "login"}))
+            self._response("login", timeout)
+        self._ids += 1
+        action_id = f"t{self._ids}"
+        self._tester.sendall(encode({**fields, "ActionID": action_id}))
+        return self._response(action_id, timeout)
+
+    def _response(self, action_id: str, timeout: float) -> Message:
+        assert self._tester is not None
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            for item in self._codec.feed(self._tester.recv(65536)):
+                if isinstance(item, Message) and item.get("ActionID") == action_id and "Response" in item:
+                    return item
+        raise AssertionError(f"no response to {action_id} within {timeout} s")
+
+    def close_tester(self) -> None:
+        """Drop the tester's connection."""
+        if self._tester is not None:
+            self._tester.close()
+            self._tester = None
+
+    def call(self, entry: str, script: str, number: str, **variables: str) -> Message:
+        """A caller: Local/<entry> is the inbound call Asterisk sees; its other half runs `script` in [test-callers]."""
+        fields = {"Action": "Originate", "Channel": f"Local/{entry}", "Context": "test-callers", "Exten": script, "Priority": "1",
+                  "CallerID": f"<{number}>", "Async": "true", "Timeout": "30000"}
+        if variables:
+            fields["Variable"] = ",".join(f"{k}={v}" for k, v in variables.items())
+        response = self.action(fields)
+        assert response.get("Response") == "Success", response
+        return response
+
+
+class Asterisk(PBXSide):
     """One real Asterisk in `folder`, configured from contrib/asterisk plus `extras` (see the `run` script's EXTRA forms)."""
 
     def __init__(self, folder: Path, extras: Iterable[str | Path] = (), manager: Path = CONTRIB / "manager.conf") -> None:
@@ -129,44 +186,12 @@ class Asterisk:
         with open(path, newline="") as handle:
             return [dict(zip(CDR_FIELDS, row)) for row in csv.reader(handle)]
 
-    # the test's own AMI user -------------------------------------------------------------
-    def action(self, fields: dict[str, str], timeout: float = 10.0) -> Message:
-        """Send one action as the tester user and return its response."""
-        if self._tester is None:
-            self._tester = socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
-            self._codec = AMICodec()
-            self._tester.sendall(encode({"Action": "Login", "Username": TESTER[0], "Secret": TESTER[1], "Events": "off",
-                                         "ActionID": "login"}))
-            self._response("login", timeout)
-        self._ids += 1
-        action_id = f"t{self._ids}"
-        self._tester.sendall(encode({**fields, "ActionID": action_id}))
-        return self._response(action_id, timeout)
+    def _login(self) -> tuple[str, str]:
+        return TESTER
 
-    def _response(self, action_id: str, timeout: float) -> Message:
-        assert self._tester is not None
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            for item in self._codec.feed(self._tester.recv(65536)):
-                if isinstance(item, Message) and item.get("ActionID") == action_id and "Response" in item:
-                    return item
-        raise AssertionError(f"no response to {action_id} within {timeout} s")
-
-    def close_tester(self) -> None:
-        """Drop the tester's connection."""
-        if self._tester is not None:
-            self._tester.close()
-            self._tester = None
-
-    def call(self, entry: str, script: str, number: str, **variables: str) -> Message:
-        """A caller: Local/<entry> is the inbound call Asterisk sees; its other half runs `script` in [test-callers]."""
-        fields = {"Action": "Originate", "Channel": f"Local/{entry}", "Context": "test-callers", "Exten": script, "Priority": "1",
-                  "CallerID": f"<{number}>", "Async": "true", "Timeout": "30000"}
-        if variables:
-            fields["Variable"] = ",".join(f"{k}={v}" for k, v in variables.items())
-        response = self.action(fields)
-        assert response.get("Response") == "Success", response
-        return response
+    def idle(self) -> None:
+        self.action({"Action": "Hangup", "Channel": "/./"})
+        until(lambda: "0 active channels" in self.cli("core show channels count"), 10, "the PBX idle")
 
 
 def _alive(pid: int) -> bool:
@@ -205,7 +230,7 @@ def always_open_flow(folder: Path) -> Path:
 class Center:
     """The engine (tracker, IVR, ACD, recorder) on its own loop thread, logged in to `pbx` as the shipped AMI user."""
 
-    def __init__(self, folder: Path, pbx: Asterisk, settings, flows: list, users: list[dict], heartbeat_s: float = 2.0) -> None:
+    def __init__(self, folder: Path, pbx: "Asterisk | Simulated", settings, flows: list, users: list[dict], heartbeat_s: float = 2.0) -> None:
         import asyncio
         import threading
 
@@ -229,6 +254,7 @@ class Center:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
+        self.pbx = pbx
         self.engine = Engine(settings, self.store, flows, self.notifier, options=pbx.options(), out=None)
         self.resyncs = 0
         on_resync = self.engine.client.on_resync
@@ -241,6 +267,20 @@ class Center:
         self.events: list[Message] = []
         on_event = self.engine.client.on_event
         self.engine.client.on_event = lambda message, arrival: (self.events.append(message), on_event(message, arrival))
+        self.responses: list[tuple[str, str, str]] = []  # (action, Response, Message) of every action the engine sent
+        send_action = self.engine.client.send_action
+
+        async def answered(action, **kwargs):
+            try:
+                reply = await send_action(action, **kwargs)
+            except AMIError as exc:
+                self.responses.append((action.get("Action", ""), "Error", getattr(exc, "message", str(exc))))
+                raise
+            first = reply[0] if isinstance(reply, list) and reply else reply
+            if isinstance(first, Message):
+                self.responses.append((action.get("Action", ""), first.get("Response", ""), first.get("Message", "")))
+            return reply
+        self.engine.client.send_action = answered
         self.heartbeat_s = heartbeat_s
         self.running = asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(10)
         until(lambda: self.resyncs, 15, "the engine logged in and resynced")
@@ -290,3 +330,147 @@ class Center:
         """The engine dies: its loop stops dead and nothing more is sent (the AMI socket is left as it is)."""
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
+
+
+class Simulated(PBXSide):
+    """The simulator in Asterisk's place, with the same files and the same test-side interface, so a scenario runs on both.
+
+    It serves the dialplan of contrib/asterisk plus the tier's contexts and queues on a free port at speed 1 on a
+    thread of its own; the tester's actions go through the same AMI socket as any client's (the simulator has one user
+    and no read/write classes, see pbx/simulator's differences).
+    """
+
+    def __init__(self, folder: Path) -> None:
+        import asyncio
+        import threading
+
+        from pbx.simulator.dialplan import load_queues
+        from pbx.simulator.server import SimulatorServer
+
+        folder.mkdir(parents=True, exist_ok=True)
+        dialplan = folder / "extensions.conf"
+        dialplan.write_text((CONTRIB / "extensions.conf").read_text() + "\n" + (DATA / "extensions.conf").read_text())
+        self.secret = secrets.token_hex(12)
+        self.server = SimulatorServer("callcenter", self.secret, speed=1.0, dialplan=dialplan, recordings=folder / "rec")
+        self.server.configure(load_queues(DATA / "queues.conf"), None)
+        self.server.sim.moh = True  # the tier's Asterisk has Debian's music-on-hold files
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.port = 0
+        self._tester: socket.socket | None = None
+        self._codec = AMICodec()
+        self._ids = 0
+
+    def start(self) -> "Simulated":
+        """Listening, its clock running."""
+        import asyncio
+        self.thread.start()
+        self.port = asyncio.run_coroutine_threadsafe(self.server.start("127.0.0.1", 0), self.loop).result(10)
+        return self
+
+    def stop(self) -> None:
+        import asyncio
+        self.close_tester()
+        asyncio.run_coroutine_threadsafe(self.server.stop(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+
+    def options(self) -> ClientOptions:
+        return ClientOptions("127.0.0.1", self.port, "callcenter", self.secret, ping_interval=2.0, ping_timeout=2.0,
+                             reconnect_min=0.2, reconnect_max=1.0)
+
+    def queue_log(self) -> list[list[str]]:
+        return [line.split("|") for line in list(self.server.queue_log_lines)]
+
+    def cdr(self) -> list[dict[str, str]]:
+        """The simulator writes no CDR (a known difference)."""
+        return []
+
+    def _login(self) -> tuple[str, str]:
+        return ("callcenter", self.secret)
+
+    def idle(self) -> None:
+        for channel in [c.name for c in list(self.server.sim.channels.values())]:
+            self.action({"Action": "Hangup", "Channel": channel})
+        until(lambda: not self.server.sim.channels, 10, "the simulator idle")
+
+
+# The same scenario on both PBXs --------------------------------------------------------------
+
+# Seen in either place from one run of the same scenario to the next on Asterisk: a VarSet against the channel's other
+# events, app_queue's AgentComplete against the bridge's BridgeLeave.
+RACING = {"VarSet", "AgentComplete"}
+
+
+def engine_reads() -> set[str]:
+    """The read classes of contrib's AMI user: what the engine hears from a real Asterisk (the simulator sends all)."""
+    line = next(l for l in (CONTRIB / "manager.conf").read_text().splitlines() if l.replace(" ", "").startswith("read="))
+    return {c.strip() for c in line.split("=", 1)[1].split(",")}
+
+
+def differences(real: Center, simulated: Center, real_pbx: PBXSide, sim_pbx: PBXSide, callers: Iterable[str],
+                known: Mapping[str, str] = {}) -> list[str]:
+    """Where the simulator, given the same actions, did not do what Asterisk did: per channel the events and their key
+    fields (in order, but for those whose order Asterisk's threads race, RACING), the callers' queue_log lines, and the
+    answers to the engine's actions (each kind once: how many heartbeats fit in a run varies). `known`: channel roles
+    (regular expressions) and the key field not compared on them, each a difference listed in pbx/simulator's docstring."""
+    from tests.fidelity import per_channel
+
+    reads = engine_reads()
+    heard = [e for e in simulated.events if e.get("Privilege", "").split(",")[0] in reads]
+    out: list[str] = []
+    a, b = (_placeless(per_channel(events), known) for events in (real.events, heard))
+    for who in sorted(set(a) | set(b)):
+        mine, theirs = a.get(who, []), b.get(who, [])
+        if who == "none":  # global variables: the engine's heartbeat, as often as the run's length allows
+            mine, theirs = sorted(set(mine)), sorted(set(theirs))
+        if sorted(map(repr, mine)) != sorted(map(repr, theirs)) or \
+                [e for e in mine if e[0] not in RACING] != [e for e in theirs if e[0] not in RACING]:
+            if os.environ.get("CALLCENTER_DIFF_DUMP"):
+                Path(os.environ["CALLCENTER_DIFF_DUMP"]).open("a").write(f"== {who}\n" + "\n".join(
+                    line for line in difflib.unified_diff(list(map(repr, mine)), list(map(repr, theirs)), lineterm="", n=30)) + "\n")
+            changed = [line for line in difflib.ndiff(_brief(mine), _brief(theirs)) if line[:1] in "+-"]
+            out.append(f"events of {who} (- Asterisk, + simulator): {'; '.join(changed) or 'VarSets in another order'}")
+    for caller in callers:
+        shape = [[tuple(_mask(p) for p in line[2:]) for line in pbx.queue_log() if line[1] in
+                  {l[1] for l in pbx.queue_log() if l[4] == "ENTERQUEUE" and caller in l[5:]}] for pbx in (real_pbx, sim_pbx)]
+        if len(shape[0]) != len(shape[1]) or not all(map(_alike, shape[0], shape[1])):
+            out.append(f"queue_log of {caller}: Asterisk {shape[0]}; simulator {shape[1]}")
+    if set(real.responses) != set(simulated.responses):
+        out.append(f"responses: Asterisk {sorted(set(real.responses) - set(simulated.responses))}; "
+                   f"simulator {sorted(set(simulated.responses) - set(real.responses))}")
+    return out
+
+
+def _placeless(channels: dict[str, list[tuple]], known: Mapping[str, str]) -> dict[str, list[tuple]]:
+    """A VarSet's place in the dialplan races with the channel's other events like its order does: keep what was set."""
+    import re
+    out = {}
+    for who, events in channels.items():
+        skip = {field for pattern, field in known.items() if re.fullmatch(pattern, who)}
+        out[who] = [(name, tuple(f for f in fields if (name != "VarSet" or f[0] in ("Variable", "Value")) and f[0] not in skip))
+                    for name, fields in events]
+    return out
+
+
+def _alike(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
+    """Two queue_log lines of live runs: the same but for waits and talk times a second apart."""
+    return len(a) == len(b) and all(x == y or (x.isdigit() and y.isdigit() and abs(int(x) - int(y)) <= 1) for x, y in zip(a, b))
+
+
+def _mask(part: str) -> str:
+    import re
+    return re.sub(r"\b\d{9,10}\.\d+\b", "<id>", part)
+
+
+def _brief(events: list[tuple]) -> list[str]:
+    return [name + "(" + ",".join(f"{k}={v}" for k, v in fields if k in ("Variable", "Value", "Cause", "DialStatus",
+                                                                                     "Application", "AppData", "Result")) + ")"
+            for name, fields in events]
+
+
+def side_by_side(scenario: Callable[..., object], *runs: tuple) -> list[object]:
+    """Run a scenario on each (pbx, center, ...) at once, each in a thread: real time is slow."""
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(len(runs)) as pool:
+        return [f.result() for f in [pool.submit(scenario, *run) for run in runs]]

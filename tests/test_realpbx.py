@@ -15,7 +15,7 @@ import pytest
 from callcenter import config
 from ivr.flow import load_flow
 from recordings.wav import loudness
-from tests.realpbx import CONTRIB, DATA, ROOT, Asterisk, Center, always_open_flow, run_script, until
+from tests.realpbx import CONTRIB, DATA, ROOT, Asterisk, Center, Simulated, always_open_flow, differences, run_script, side_by_side, until
 
 pytestmark = pytest.mark.skipif(run_script() is None, reason="no Asterisk build: ../shared/asterisk/run not found and "
                                                              "CALLCENTER_TEST_ASTERISK not set")
@@ -54,25 +54,34 @@ def settings(folder: Path, mode: str = "app_queue", record: bool = False, **acd)
         recordings=config.RecordingSettings(enabled=record))
 
 
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory):
+    """The simulator with the same files, for the scenarios that compare the two."""
+    simulated = Simulated(tmp_path_factory.mktemp("simulator")).start()
+    yield simulated
+    simulated.stop()
+
+
 @pytest.fixture
 def center(tmp_path, pbx):
+    """Engines on the real Asterisk (or `on=` the simulator); each PBX is left idle, its agents logged out, after the test."""
     made: list[Center] = []
 
     def make(**kwargs) -> Center:
         folder = tmp_path / f"engine{len(made)}"
         folder.mkdir()
-        made.append(Center(folder, pbx, kwargs.pop("settings", None) or settings(tmp_path),
+        made.append(Center(folder, kwargs.pop("on", pbx), kwargs.pop("settings", None) or settings(tmp_path),
                            kwargs.pop("flows", None) or [load_flow(always_open_flow(tmp_path))], kwargs.pop("users", [ANA, BEA, SUE]),
                            **kwargs))
         return made[-1]
     yield make
     for c in made:
         c.stop()
-    pbx.action({"Action": "Hangup", "Channel": "/./"})
-    for queue in ("support", "sales", "billing"):
-        for user in (ANA, BEA):
-            pbx.action({"Action": "QueueRemove", "Queue": queue, "Interface": user["interface"]})
-    until(lambda: "0 active channels" in pbx.cli("core show channels count"), 10, "the PBX idle between tests")
+    for used in {id(c.pbx): c.pbx for c in made}.values() or [pbx]:
+        used.idle()
+        for queue in ("support", "sales", "billing"):
+            for user in (ANA, BEA):
+                used.action({"Action": "QueueRemove", "Queue": queue, "Interface": user["interface"]})
 
 
 def number() -> str:
@@ -87,20 +96,39 @@ def queue_log_of(pbx: Asterisk, caller: str) -> list[list[str]]:
     return [line for line in lines if line[1] in callids]
 
 
-def test_ivr_menu_to_app_queue_agent_answers_and_hangs_up(pbx, center):
-    cc = center()
+def assert_alike(real: Center, simulated: Center, pbx, sim, callers: list[str], known: dict[str, str] = {}) -> None:
+    """The simulator, given the same actions, did what Asterisk did (`known`: what pbx/simulator's docstring lists)."""
+    found = differences(real, simulated, pbx, sim, callers, known)
+    assert not found, "the simulator differs from Asterisk:\n" + "\n".join(found)
+
+
+def talked(cc: Center, agent: str, seconds: float) -> None:
+    """Wait until the agent has talked `seconds` (the PBX's clock)."""
+    answered = cc.call_of(agent).answered_at
+    until(lambda: cc.engine.clock() - answered >= seconds, seconds + 5, f"{agent} talked {seconds} s")
+
+
+def ivr_to_ana_who_hangs_up(pbx, cc: Center, caller: str):
     assert cc.ask("ana", "state", {"state": "available"})["ok"]
     until(lambda: cc.agent_state("ana") == "available", 10, "ana available")
-    caller = number()
     pbx.call("08007770000@callcenter-inbound", "keys", caller, W1="2", K1="1", W2="3", K2="1", CALLER_WAIT="40")
     until(lambda: cc.call_of("ana") and cc.call_of("ana").answered_at, 30, "ana answered the caller")
+    talked(cc, "ana", 1.5)
     assert cc.ask("ana", "hangup", {})["ok"]
-    call = cc.stored(caller)
+    return cc.stored(caller)
+
+
+def test_ivr_menu_to_app_queue_agent_answers_and_hangs_up_on_both_pbxs(pbx, sim, center):
+    caller = number()
+    real, simulated = center(), center(on=sim)
+    call, sim_call = side_by_side(ivr_to_ana_who_hangs_up, (pbx, real, caller), (sim, simulated, caller))
     assert (call.outcome, call.queue, call.agent, call.hangup_by) == ("answered", "support", "ana", "agent")
     assert [(q, a, e) for _, _, q, a, e, *_ in queue_log_of(pbx, caller)] == [
         ("support", "NONE", "ENTERQUEUE"), ("support", "ana", "CONNECT"), ("support", "ana", "COMPLETEAGENT")], \
         "Asterisk's own queue_log: into support, ana answers, ana hangs up"
     assert any(row["uniqueid"] == call.linkedid or caller in row["clid"] for row in pbx.cdr()), "Asterisk wrote a CDR for it"
+    assert (sim_call.outcome, sim_call.queue, sim_call.agent, sim_call.hangup_by) == (call.outcome, call.queue, call.agent, call.hangup_by)
+    assert_alike(real, simulated, pbx, sim, [caller])
 
 
 def member_rows(pbx: Asterisk, interface: str) -> dict[str, dict[str, str]]:
@@ -252,20 +280,11 @@ def test_recordings_start_at_the_answer_pause_resume_and_honour_the_opt_out(pbx,
         ("MixMonitorStart", None), ("MixMonitorMute", "1"), ("MixMonitorMute", "0")], "Asterisk's own word: one recording, muted once"
 
 
-@pytest.mark.parametrize("mode", ["app_queue", "native"])
-def test_the_ivr_callback_key_queues_a_call_back_the_agent_takes_first(pbx, center, tmp_path, mode):
-    if mode == "native":
-        chosen = settings(tmp_path, mode="native", agents=[config.ACDAgent(name="ana", interface=ANA["interface"], queues=["support"])])
-        cc = center(settings=chosen, flows=[load_flow(ROOT / "tests" / "data" / "native.yaml")])
-        cc.loop.call_soon_threadsafe(cc.engine.native.pause, "ana", "lunch")
-        keys = {"W1": "1", "K1": "9"}
-    else:
-        cc = center()
-        keys = {"W1": "2", "K1": "1", "W2": "3", "K2": "9"}
-    caller = number()
+def ivr_call_back(pbx, cc: Center, caller: str, mode: str):
+    """The caller presses the IVR's call-back key; later ana takes the call back and hangs up: (the IVR call, the call back)."""
+    keys = {"W1": "1", "K1": "9"} if mode == "native" else {"W1": "2", "K1": "1", "W2": "3", "K2": "9"}
     pbx.call("08007770000@callcenter-inbound", "keys", caller, CALLER_WAIT="30", **keys)
     first = cc.stored(caller, 30)
-    assert (first.outcome, first.queue, first.agent) == ("exit_key", "support", None), "the caller heard the call-back message and left"
     if mode == "native":
         until(lambda: cc.engine.native.acd.callbacks_waiting().get("support") == 1, 10, "the call back keeps a place in support")
         cc.loop.call_soon_threadsafe(cc.engine.native.unpause, "ana")
@@ -275,15 +294,36 @@ def test_the_ivr_callback_key_queues_a_call_back_the_agent_takes_first(pbx, cent
         assert cc.ask("ana", "state", {"state": "available"})["ok"]
     until(lambda: cc.call_of("ana") and cc.call_of("ana").answered_at, 30, "ana takes the call back")
     until(lambda: any(e.get("Event") == "DialBegin" and f"{caller}@test-world" in e.get("DestChannel", "") for e in list(cc.events)), 10,
-          "Asterisk dials the caller from ana's call")
+          "the PBX dials the caller from ana's call")
+    talked(cc, "ana", 1.0)
     assert cc.ask("ana", "hangup", {})["ok"]
     back = until(lambda: next((c for c in cc.store.calls() if c.caller_number == caller and c.outcome == "callback"), None), 20,
                  "the call back stored")
+    return first, back
+
+
+@pytest.mark.parametrize("mode", ["app_queue", "native"])
+def test_the_ivr_callback_key_queues_a_call_back_the_agent_takes_first_on_both_pbxs(pbx, sim, center, tmp_path, mode):
+    runs = []
+    for on in (pbx, sim):
+        if mode == "native":
+            chosen = settings(tmp_path, mode="native", agents=[config.ACDAgent(name="ana", interface=ANA["interface"], queues=["support"])])
+            cc = center(on=on, settings=chosen, flows=[load_flow(ROOT / "tests" / "data" / "native.yaml")])
+            cc.loop.call_soon_threadsafe(cc.engine.native.pause, "ana", "lunch")
+        else:
+            cc = center(on=on)
+        runs.append(cc)
+    caller = number()
+    (first, back), sim_calls = side_by_side(ivr_call_back, (pbx, runs[0], caller, mode), (sim, runs[1], caller, mode))
+    assert (first.outcome, first.queue, first.agent) == ("exit_key", "support", None), "the caller heard the call-back message and left"
     # app_queue's call back is a visit of its queue (in Asterisk's queue_log too); the native ACD's is not a second visit.
     assert (back.queue, back.agent, back.hangup_by) == ("support" if mode == "app_queue" else None, "ana", "agent")
     [dialled] = until(lambda: [r for r in pbx.cdr() if r["dst"] == caller and r["dcontext"] == "callcenter-callback"], 10,
                       "Asterisk's CDR of the call back")
     assert dialled["disposition"] == "ANSWERED" and f"{caller}@test-world" in dialled["dstchannel"]
+    fields = lambda c: (c.outcome, c.queue, c.agent, c.hangup_by)  # noqa: E731
+    assert [fields(c) for c in sim_calls] == [fields(first), fields(back)]
+    assert_alike(runs[0], runs[1], pbx, sim, [caller], known={r"Local/\d+@test-world;1": "Exten"})
 
 
 def test_native_acd_announces_overflows_past_a_missing_prompt_and_calls_back_on_its_key(pbx, center, tmp_path):

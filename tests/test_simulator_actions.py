@@ -75,7 +75,7 @@ def test_dial_rings_both_bridges_the_one_that_answers_and_continues(pbx):
     sim.advance(START + 60)
     ends = [(e["DestChannel"].split("-")[0], e["DialStatus"]) for e in names(events, "DialEnd") if "Channel" in e]
     assert ends == [("Local/2002@phones", "ANSWER"), ("Local/2001@phones", "CANCEL")]
-    assert [e["Variable"] for e in names(events, "VarSet") if e["Value"] == "ANSWER"] == ["DIALSTATUS"]
+    assert [e["Variable"] for e in names(events, "VarSet") if e["Value"] == "ANSWER"] == ["DIALSTATUS", "DIALSTATUS"], "at the answer and when the call ends, as Asterisk"
     assert len(names(events, "BridgeEnter")) == 2 and not sim.channels
 
 

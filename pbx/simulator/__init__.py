@@ -12,9 +12,26 @@ Fidelity is measured, not assumed: tests/test_simulator_fidelity.py runs every
 recorded scenario of ../shared/ami-traces through the simulator with the
 recording's own asterisk-etc/ and compares, per channel, the event names and
 key fields, the HoldTime/TalkTime values, the queue_log lines and the action
-responses. All of them agree today.
+responses. All of them agree today. The real-PBX tier (tests/test_realpbx.py,
+`*_on_both_pbxs`) runs its scenarios on the real Asterisk and on the simulator
+at once, with contrib/asterisk and the same actions, and compares the same
+(VarSets and AgentComplete as multisets: their order against a channel's
+other events races in Asterisk from one run to the next).
+
+Followed after that comparison: Originate's variables set on ;1 last first;
+global Setvar's VarSet (Channel none); no VarSet for a function written by
+Set/Setvar/SET VARIABLE (TIMEOUT(absolute)); MusicOnHoldStart/Stop around a
+queue's wait where the music files exist (`Sim.moh`); Dial()'s DIAL* variables
+and AppDial's outgoing-line events; a caller still ringing (a call back waiting
+as a Local channel) answered by app_queue's connect; the causes of an AMI
+Hangup (SoftHangupRequest 16, Hangup 0), of AGI HANGUP (32, then 16 when the
+AGI ends, Hangup 0) and the cause a Local partner is told; ExecIf, IF() and
+nested ${...} substitution; PlayTones (no audio here).
 
 Known differences from Asterisk (not hidden, not yet needed):
+- The Exten of a Dial()'s outgoing Local leg after it answers: Asterisk's
+  events show it empty when the dialling channel was originated (a call back),
+  the simulator the dialled one (the tier does not compare it there).
 - No CEL, Cdr, DeviceStateChange or security events (SuccessfulAuth,
   RequestBadFormat); AMI read/write classes are not enforced per user.
 - Only Local channels are originated and dialed; simulated callers and phones

@@ -64,8 +64,8 @@ def originate(sim: Sim, action: Message) -> Frames:
     variables = [kv for value in action.getall("Variable") for kv in value.split(",") if "=" in kv]
     one, two = sim.local_pair(exten, context)
     sim.chan_event("Newexten", one, ("Extension", exten), ("Application", "AppDial2"), ("AppData", "(Outgoing Line)"), privilege="dialplan")
-    for leg in (one, two):
-        for kv in variables:
+    for leg, order in ((one, variables[::-1]), (two, variables)):  # Asterisk sets them on ;1 last first, copies them to ;2 in order
+        for kv in order:
             key, _, value = kv.partition("=")
             sim.set_var(leg, key.strip(), value)
         if num or name:
@@ -120,9 +120,10 @@ def _run_app(sim: Sim, ch: Channel, app: Callable, data: str):
 
 
 def hangup(sim: Sim, action: Message) -> Frames:
-    """Hangup a channel by name (SoftHangupRequest with the given Cause)."""
+    """Hangup a channel by name: SoftHangupRequest, then Hangup with the given Cause (0, none set, as Asterisk, without one)."""
     ch = _need_channel(sim, action, "No such channel")
-    sim.request_hangup(ch, soft=True, cause=int(action.get("Cause", "16") or 16))
+    cause = int(action.get("Cause", "0") or 0)
+    sim.request_hangup(ch, soft=True, cause=cause, told=cause or 16)
     return [reply(action, Message="Channel Hungup")]
 
 
@@ -133,10 +134,12 @@ def setvar(sim: Sim, action: Message) -> Frames:
         return [reply(action, "Error", Message="No variable specified")]
     if not action.get("Channel"):
         sim.dialplan.globals[action["Variable"]] = action.get("Value", "")
+        sim.event("VarSet", "dialplan", ("Channel", "none"), ("Uniqueid", "none"), ("Variable", action["Variable"]),
+                  ("Value", action.get("Value", "")))
         return [reply(action, Message="Variable Set")]
     if ch is None:
         return [reply(action, "Error", Message="No such channel")]
-    sim.set_var(ch, action["Variable"], action.get("Value", ""))
+    sim.write(ch, action["Variable"], action.get("Value", ""))
     return [reply(action, Message="Variable Set")]
 
 

@@ -58,6 +58,7 @@ class Caller:
     ring_started: float = 0.0
     retry: Timer | None = None
     last_member: str = "NONE"
+    music: bool = False
     transferred: bool = False
     priority: int = 0
 
@@ -144,6 +145,9 @@ class QueueEngine:
         queue.callers.append(caller)
         self.sim.chan_event("QueueCallerJoin", ch, ("Queue", queue.conf.name), ("Position", str(caller.original_position)),
                             ("Count", str(len(queue.callers))), privilege="agent")
+        if self.sim.moh:
+            caller.music = True
+            self.sim.chan_event("MusicOnHoldStart", ch, ("Class", "default"))
         self.sim.queue_log(ch.uniqueid, queue.conf.name, "NONE", "ENTERQUEUE", "", ch.cid_num, str(caller.original_position))
         timer = self.sim.at(timeout, self.sim.wake, ch, "timeout") if timeout else None
         self.sim.at(0.0, self.dispatch, queue)
@@ -224,6 +228,9 @@ class QueueEngine:
         sim.queue_log(ch.uniqueid, queue.conf.name, "NONE", how, str(position), str(caller.original_position), str(waited))
 
     def _remove_caller(self, queue: QueueState, caller: Caller) -> None:
+        if caller.music:
+            caller.music = False
+            self.sim.chan_event("MusicOnHoldStop", caller.ch)
         position = self._position(queue, caller)
         if caller in queue.callers:
             queue.callers.remove(caller)
@@ -334,6 +341,7 @@ class QueueEngine:
         queue.holdtime += waited
         if waited <= queue.conf.servicelevel:
             queue.completed_in_sl += 1
+        sim.answer(caller.ch)  # a caller still ringing (a call back waiting as a Local channel) is answered by the connect
         sim.bridge(one, caller.ch)
 
     def _complete(self, queue: QueueState, caller: Caller, reason: str) -> None:

@@ -26,9 +26,15 @@ def register(sim: "Sim") -> None:
                      ("Playback", apps.playback), ("Goto", apps.goto), ("GotoIf", apps.gotoif), ("SendDTMF", apps.senddtmf),
                      ("AGI", apps.agi), ("MusicOnHold", apps.musiconhold), ("Queue", apps.queue),
                      ("PatientWait", apps.patient_wait), ("Dial", apps.dial), ("ChanSpy", apps.chanspy),
-                     ("PhoneHold", apps.phone_hold), ("VoiceMail", apps.voicemail)):
+                     ("PhoneHold", apps.phone_hold), ("VoiceMail", apps.voicemail), ("ExecIf", apps.execif),
+                     ("PlayTones", apps.noop)):
         sim.apps[name.lower()] = fn
         sim.app_names[name.lower()] = name
+
+
+# What Dial() clears on the calling channel before it rings anyone.
+DIAL_VARIABLES = ("DIALSTATUS", "DIALEDPEERNUMBER", "DIALEDPEERNAME", "ANSWEREDTIME", "ANSWEREDTIME_MS", "DIALEDTIME", "DIALEDTIME_MS",
+                  "RINGTIME", "RINGTIME_MS", "PROGRESSTIME", "PROGRESSTIME_MS")
 
 
 def _split(data: str) -> list[str]:
@@ -52,11 +58,7 @@ class Apps:
 
     def set(self, ch: Channel, data: str) -> Wait:
         name, _, value = data.partition("=")
-        name = name.strip()
-        if "(" in name:
-            ch.vars[name] = value
-        else:
-            self.sim.set_var(ch, name, value)
+        self.sim.write(ch, name.strip(), value)
         return None
         yield
 
@@ -186,6 +188,14 @@ class Apps:
         return None
         yield
 
+    def execif(self, ch: Channel, data: str) -> Wait:
+        """ExecIf(condition?App(args)): the application runs only when the condition holds."""
+        condition, _, call = data.partition("?")
+        name, _, args = call.partition("(")
+        if condition.strip() in ("", "0") or name.strip().lower() not in self.sim.apps:
+            return None
+        yield from self.sim.apps[name.strip().lower()](ch, args[:-1] if args.endswith(")") else args)
+
     def senddtmf(self, ch: Channel, data: str) -> Wait:
         target = ch.partner if ch.partner is not None else (next((c for c in ch.bridge.channels if c is not ch), None) if ch.bridge else None)
         for digit in _split(data)[0]:
@@ -201,6 +211,7 @@ class Apps:
         timeout = float(parts[1]) if len(parts) > 1 and parts[1] else None
         legs: list[Channel] = []
         answered: list[Channel] = []
+        started = sim.now
 
         def on_answer(leg: Channel) -> None:
             answered.append(leg)
@@ -211,6 +222,8 @@ class Apps:
             if leg in legs and not answered and all(l.hungup for l in legs) and ch.waiting == "block":
                 sim.wake(ch, "failed")
 
+        for name in DIAL_VARIABLES:
+            sim.set_var(ch, name, "")
         for interface in parts[0].split("&"):
             local = interface.strip()
             exten, _, rest = local[len("Local/"):].partition("@")
@@ -240,7 +253,15 @@ class Apps:
                 timer.cancel()
         winner = answered[0] if answered else None
         if winner is not None:
+            sim.chan_event("Newexten", winner, ("Extension", winner.exten), ("Application", "AppDial"), ("AppData", "(Outgoing Line)"),
+                           privilege="dialplan")
+            sim.set_var(ch, "DIALEDPEERNAME", winner.name)
+            sim.set_var(ch, "DIALEDPEERNUMBER", winner.vars.get("DIALEDPEERNUMBER", ""))
             sim.event("DialEnd", "call", sim.fields(ch), sim.fields(winner, "Dest"), ("DialStatus", "ANSWER"))
+            sim.set_var(ch, "DIALSTATUS", "ANSWER")
+            for name in ("ANSWEREDTIME", "DIALEDTIME"):
+                sim.set_var(ch, name, str(int(sim.now - started)))
+                sim.set_var(ch, name + "_MS", str(int((sim.now - started) * 1000)))
         for leg in legs:
             if leg is not winner and not leg.hungup:
                 leg.on_answer = None
@@ -249,7 +270,6 @@ class Apps:
         if winner is None:
             sim.set_var(ch, "DIALSTATUS", "NOANSWER")
             return None
-        sim.set_var(ch, "DIALSTATUS", "ANSWER")
         if winner.hungup:
             return None
         if ch.state != 6:
@@ -260,6 +280,7 @@ class Apps:
                 reason = yield ("block",)
                 if reason == "bridge_ended":
                     sim.leave_bridge(ch)
+                    sim.set_var(ch, "DIALSTATUS", "ANSWER")
                     return None
                 if isinstance(reason, tuple) and reason[0] == "transfer":
                     sim.leave_bridge(ch)
@@ -267,6 +288,7 @@ class Apps:
                     return None
         except ChannelHungUp:
             sim.leave_bridge(ch)
+            sim.set_var(ch, "DIALSTATUS", "ANSWER")
             raise
 
     def chanspy(self, ch: Channel, data: str) -> Wait:
@@ -318,6 +340,9 @@ class Apps:
         except ChannelHungUp:
             ch.agi = None
             self.sim.chan_event("AsyncAGIEnd", ch, privilege="agi")
+            self.sim.set_var(ch, "AGISTATUS", "HANGUP")
+            if ch.vars.pop("__agi_hangup", None):
+                self.sim.chan_event("SoftHangupRequest", ch, ("Cause", "16"))
             raise
         ch.agi = None
         self.sim.chan_event("AsyncAGIEnd", ch, privilege="agi")
@@ -372,14 +397,15 @@ class Apps:
                 self.sim.answer(ch)
         elif verb == "HANGUP":
             result = "1"
-            self.sim.request_hangup(ch, soft=True)
+            ch.vars["__agi_hangup"] = "1"
+            self.sim.request_hangup(ch, soft=True, cause=0, told=32)
         elif verb in ("SET MUSIC", "SET CONTEXT", "SET EXTENSION", "SET PRIORITY", "SET VARIABLE", "GET VARIABLE", "SAY DIGITS"):
             arg = " ".join(words[2:])
             if verb in ("SET CONTEXT", "SET EXTENSION", "SET PRIORITY"):
                 # Applied when the AGI ends: until then Asterisk's events still show the old place.
                 ch.vars["__agi_" + words[1].lower()] = arg
             elif verb == "SET VARIABLE" and len(words) >= 4:
-                self.sim.set_var(ch, words[2], " ".join(words[3:]).strip('"'))
+                self.sim.write(ch, words[2], " ".join(words[3:]).strip('"'))
                 result = "1"
             elif verb == "GET VARIABLE" and len(words) >= 3:
                 value = ch.vars.get(words[2])
@@ -400,7 +426,7 @@ class Apps:
         self.sim.chan_event("AGIExecEnd", ch, ("CommandId", exec_id), ("Command", command), ("ResultCode", str(code)),
                             ("Result", "Success" if code == 200 else "Failure"), privilege="agi")
         text = f"{code} result={result}{extra}\n" if code == 200 else "510 Invalid or unknown command\n"
-        self.sim.chan_event("AsyncAGIExec", ch, ("Result", quote(text, safe="")), ("CommandId", command_id), privilege="agi")
+        self.sim.chan_event("AsyncAGIExec", ch, ("Result", quote(text, safe="()")), ("CommandId", command_id), privilege="agi")
         return stop
 
 

@@ -124,6 +124,7 @@ class Sim:
         self.functions: dict[str, Callable[[Channel, str], str]] = {
             "CALLERID": lambda ch, args: ch.cid_num if args.strip().lower() in ("num", "number") else ch.cid_name,
             "GLOBAL": lambda ch, args: self.dialplan.globals.get(args.strip(), ""),
+            "IF": lambda ch, args: _if(args),
             "RAND": lambda ch, args: str(self.rng.randint(*(int(a) for a in args.split(",")))) if "," in args else str(self.rng.randint(0, 2**31 - 1)),
         }
         self._timers: list[tuple[float, int, Timer]] = []
@@ -132,6 +133,7 @@ class Sim:
         self._locals = 0
         self.queues: Any = None
         self.recordings = Recorder(self)
+        self.moh = False  # music-on-hold files installed: Asterisk tells MusicOnHoldStart/Stop around a queue's wait only then
         from pbx.simulator import apps
 
         apps.register(self)
@@ -242,6 +244,8 @@ class Sim:
         self.set_var(two, "DIALEDPEERNUMBER", target)
         self.set_callerid(two, caller.cid_num, caller.cid_name)
         self.set_connected(two, caller.cid_num, caller.cid_name)
+        if app == "AppDial":
+            self.set_connected(one, caller.cid_num, caller.cid_name)
         self.local_bridge(one, two)
         one.exten = caller.exten
         return one, two, target
@@ -265,6 +269,13 @@ class Sim:
         """Set a channel variable (VarSet)."""
         ch.vars[name] = value
         self.chan_event("VarSet", ch, ("Variable", name), ("Value", value), privilege="dialplan")
+
+    def write(self, ch: Channel, name: str, value: str) -> None:
+        """Set(), Setvar or AGI SET VARIABLE: a variable (VarSet), or a function such as TIMEOUT(absolute) (no event)."""
+        if "(" in name:
+            ch.vars[name] = value
+        else:
+            self.set_var(ch, name, value)
 
     def set_state(self, ch: Channel, state: int) -> None:
         """Change channel state (Newstate)."""
@@ -393,18 +404,24 @@ class Sim:
                     return ch.vars[stored]
             return self.dialplan.globals.get(name, "")
 
-        text = re.sub(r"\$\{([A-Za-z0-9_]+)(?:\(([^)]*)\))?\}", var, text)
-        return re.sub(r"\$\[([^\]]*)\]", lambda m: _expr(m.group(1)), text)
+        # Innermost first, as Asterisk does: ${IF($["${W1}" = ""]?1:${W1})} is ${W1}, then $[...], then IF.
+        for _ in range(8):
+            done = _INNER_EXPR.sub(lambda m: _expr(m.group(1)), _INNER_VAR.sub(var, text))
+            if done == text:
+                break
+            text = done
+        return text
 
     # hang-up -----------------------------------------------------------
-    def request_hangup(self, ch: Channel, soft: bool = False, cause: int = 16) -> None:
-        """Ask a channel to hang up: HangupRequest (the far end went away) or SoftHangupRequest (the system)."""
+    def request_hangup(self, ch: Channel, soft: bool = False, cause: int = 16, told: int | None = None) -> None:
+        """Ask a channel to hang up: HangupRequest (the far end went away, with the cause it `told`) or SoftHangupRequest
+        (the system); `cause` is the one it then hangs up with."""
         if ch.hungup or ch.hangup_requested:
             return
         ch.hangup_requested = True
         ch.vars["__cause"] = str(cause)
         ch.soft_requested = ch.soft_requested or soft
-        self.chan_event("SoftHangupRequest" if soft else "HangupRequest", ch, ("Cause", str(cause)))
+        self.chan_event("SoftHangupRequest" if soft else "HangupRequest", ch, ("Cause", str(cause if told is None else told)))
         self.at(0.0, self._act_on_hangup, ch)
 
     def _act_on_hangup(self, ch: Channel) -> None:
@@ -423,7 +440,7 @@ class Sim:
         """A channel's dialplan (or originated application) ended: SoftHangupRequest unless one was already raised, then hang up."""
         if not ch.soft_requested:
             ch.soft_requested = True
-            self.chan_event("SoftHangupRequest", ch, ("Cause", ch.vars.get("__cause", "16")))
+            self.chan_event("SoftHangupRequest", ch, ("Cause", "16"))  # the dialplan's end; the Hangup then tells the cause
         self.hangup(ch)
 
     def hangup(self, ch: Channel) -> None:
@@ -439,10 +456,12 @@ class Sim:
         if ch.bridge is not None:
             self.leave_bridge(ch)
         partner = ch.partner
-        if partner is not None and not partner.hungup and not partner.hangup_requested:
-            self.request_hangup(partner)
-        ch.hungup = True
         cause = int(ch.vars.get("__cause", "16"))
+        if partner is not None and not partner.hungup and not partner.hangup_requested:
+            # The Local partner is told the hung-up half's cause (0 for an AMI or AGI hang-up), and ends with it unless a bridge
+            # of its own ends it normally (16).
+            self.request_hangup(partner, cause=16 if partner.bridge is not None else cause, told=cause)
+        ch.hungup = True
         self.chan_event("Hangup", ch, ("Cause", str(cause)), ("Cause-txt", CAUSE_TXT.get(cause, "Unknown")))
         self.channels.pop(ch.uniqueid, None)
         for callback in list(ch.on_hangup):
@@ -532,6 +551,17 @@ class Recorder:
 def _prompt_seconds(name: str) -> float:
     match = re.fullmatch(r"silence/(\d+)", name.strip())
     return float(match.group(1)) if match else PROMPT_SECONDS
+
+
+_INNER_VAR = re.compile(r"\$\{([A-Za-z0-9_]+)(?:\(([^$]*?)\))?\}")
+_INNER_EXPR = re.compile(r"\$\[([^$\[\]]*)\]")
+
+
+def _if(args: str) -> str:
+    """IF(condition?true:false)."""
+    condition, _, branches = args.partition("?")
+    when_true, _, when_false = branches.partition(":")
+    return when_true if condition.strip() not in ("", "0") else when_false
 
 
 def _sum(text: str) -> Any:
