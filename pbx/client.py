@@ -40,6 +40,8 @@ from pbx.codec import AMICodec, Banner, FrameError, Message, encode
 log = logging.getLogger(__name__)
 
 EventHandler = Callable[[Message, float], None]
+# Asterisk's answer to every action, Login too, from the moment a stop or restart is asked for until it is gone.
+SHUTTING_DOWN = "Asterisk is shutting down"
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,6 +284,8 @@ class AMIClient:
             raise AMIConnectionError(f"{self.address} sent no AMI banner: is it an Asterisk manager port?") from exc
         self._protocol = protocol
         reply = await self.send_action({"Action": "Login", "Username": self.options.username, "Secret": self.options.secret, "Events": "on"}, check=False)
+        if reply.get("Response") != "Success" and reply.get("Message") == SHUTTING_DOWN:
+            raise AMIConnectionError(f"Asterisk at {self.address} is shutting down and refused the login; will retry")
         if reply.get("Response") != "Success":
             self._closing = True
             raise AuthenticationError(f"Asterisk at {self.address} refused login for user {self.options.username!r}: {reply.get('Message', 'no reason given')}")
@@ -294,7 +298,10 @@ class AMIClient:
         assert protocol is not None
         started = self.clock()
         try:
-            channels = await self.send_action({"Action": "CoreShowChannels"}, hold_after=True)
+            try:
+                channels = await self.send_action({"Action": "CoreShowChannels"}, hold_after=True)
+            except ActionError as exc:  # "Asterisk is shutting down": a restart began right after the login
+                raise AMIConnectionError(f"Asterisk at {self.address} refused the resync: {exc.message}; will reconnect") from exc
             queues = await self.send_action({"Action": "QueueStatus"}, check=False)
             if not isinstance(queues, list):
                 log.warning("QueueStatus refused (%s): queue state not resynced", queues.get("Message"))
@@ -320,7 +327,10 @@ class AMIClient:
             if done:
                 return
             try:
-                await self.send_action({"Action": "Ping"}, timeout=self.options.ping_timeout)
+                # Any answer proves the link alive: while shutting down (`core restart now` briefly, `core restart gracefully`
+                # for as long as calls last) Asterisk answers every action "Response: Error / Asterisk is shutting down" while
+                # its events still come; it closes the socket when it goes.
+                await self.send_action({"Action": "Ping"}, timeout=self.options.ping_timeout, check=False)
             except ActionTimeout as exc:
                 raise AMIConnectionError(f"no Pong from {self.address} within {self.options.ping_timeout} s; dropping the connection") from exc
 
