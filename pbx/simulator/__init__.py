@@ -32,6 +32,12 @@ Known differences from Asterisk (not hidden, not yet needed):
 - The Exten of a Dial()'s outgoing Local leg after it answers: Asterisk's
   events show it empty when the dialling channel was originated (a call back),
   the simulator the dialled one (the tier does not compare it there).
+- The native ACD's AsyncAGI `EXEC Dial` (tried side by side, not yet alike):
+  Asterisk's events show CallerIDNum `s` and Exten `s`/empty on the dialled
+  Local legs, and a MusicOnHoldStop on the caller when the Dial starts and
+  again at its end; the simulator shows the caller's number and the extension
+  and no Stop. Its Dial legs given up on (NOANSWER/CANCEL) and SET MUSIC's
+  MusicOnHoldStart already follow Asterisk.
 - No CEL, Cdr, DeviceStateChange or security events (SuccessfulAuth,
   RequestBadFormat); AMI read/write classes are not enforced per user.
 - Only Local channels are originated and dialed; simulated callers and phones

@@ -266,6 +266,7 @@ class Apps:
             if leg is not winner and not leg.hungup:
                 leg.on_answer = None
                 sim.event("DialEnd", "call", sim.fields(ch), sim.fields(leg, "Dest"), ("DialStatus", "CANCEL" if winner else "NOANSWER"))
+                leg.vars["__cause"] = "0"  # Dial hangs up the legs it gave up on with no cause set
                 sim.hangup(leg)
         if winner is None:
             sim.set_var(ch, "DIALSTATUS", "NOANSWER")
@@ -401,6 +402,9 @@ class Apps:
             self.sim.request_hangup(ch, soft=True, cause=0, told=32)
         elif verb in ("SET MUSIC", "SET CONTEXT", "SET EXTENSION", "SET PRIORITY", "SET VARIABLE", "GET VARIABLE", "SAY DIGITS"):
             arg = " ".join(words[2:])
+            if verb == "SET MUSIC" and self.sim.moh and arg.split()[:1] in (["on"], ["off"]):
+                self.sim.chan_event("MusicOnHoldStart" if arg.startswith("on") else "MusicOnHoldStop", ch,
+                                    *([("Class", (arg.split() + ["default"])[1])] if arg.startswith("on") else []))
             if verb in ("SET CONTEXT", "SET EXTENSION", "SET PRIORITY"):
                 # Applied when the AGI ends: until then Asterisk's events still show the old place.
                 ch.vars["__agi_" + words[1].lower()] = arg
