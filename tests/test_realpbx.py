@@ -8,7 +8,9 @@ recordings it made. Calls are short (1-3 s rings and talks).
 from __future__ import annotations
 
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -39,12 +41,21 @@ def shipped_extras(folder: Path) -> list[str]:
     return extras
 
 
+@contextmanager
+def shipped_asterisk(tmp_path_factory, name: str) -> Iterator[Asterisk]:
+    """A real Asterisk of its own for a test module, contrib/asterisk as shipped, stopped at the end."""
+    folder = tmp_path_factory.mktemp(name)
+    asterisk = Asterisk(folder, shipped_extras(folder)).start()
+    try:
+        yield asterisk
+    finally:
+        asterisk.stop()
+
+
 @pytest.fixture(scope="module")
 def pbx(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("asterisk")
-    asterisk = Asterisk(folder, shipped_extras(folder)).start()
-    yield asterisk
-    asterisk.stop()
+    with shipped_asterisk(tmp_path_factory, "asterisk") as asterisk:
+        yield asterisk
 
 
 def settings(folder: Path, mode: str = "app_queue", record: bool = False, **acd) -> config.Settings:

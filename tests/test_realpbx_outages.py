@@ -28,7 +28,7 @@ from ivr.flow import load_flow
 from pbx.client import ClientOptions
 from pbx.codec import AMICodec, Message, encode
 from tests.realpbx import TESTER, Asterisk, Center, always_open_flow, run_script, until
-from tests.test_realpbx import ANA, number, queue_log_of, settings, shipped_extras
+from tests.test_realpbx import ANA, number, queue_log_of, settings, shipped_asterisk
 
 pytestmark = pytest.mark.skipif(run_script() is None, reason="no Asterisk build: ../shared/asterisk/run not found and "
                                                              "CALLCENTER_TEST_ASTERISK not set")
@@ -133,10 +133,8 @@ class Through:
 
 @pytest.fixture(scope="module")
 def pbx(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("asterisk-outages")
-    asterisk = Asterisk(folder, shipped_extras(folder)).start()
-    yield asterisk
-    asterisk.stop()
+    with shipped_asterisk(tmp_path_factory, "asterisk-outages") as asterisk:
+        yield asterisk
 
 
 @pytest.fixture
@@ -158,9 +156,8 @@ def center(tmp_path, pbx):
     yield make
     for c in made:
         c.stop()
-    pbx.action({"Action": "Hangup", "Channel": "/./"})
+    pbx.idle()
     pbx.action({"Action": "QueueRemove", "Queue": "support", "Interface": ANA["interface"]})
-    until(lambda: "0 active channels" in pbx.cli("core show channels count"), 10, "the PBX idle between tests")
 
 
 def channels(pbx: Asterisk) -> list[dict[str, str]]:
