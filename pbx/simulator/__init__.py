@@ -38,6 +38,14 @@ Known differences from Asterisk (not hidden, not yet needed):
   again at its end; the simulator shows the caller's number and the extension
   and no Stop. Its Dial legs given up on (NOANSWER/CANCEL) and SET MUSIC's
   MusicOnHoldStart already follow Asterisk.
+- Transfers (tried side by side, not yet alike): Asterisk's BlindTransfer and
+  Atxfer set BLINDTRANSFER / ATTENDEDTRANSFER / TRANSFERERNAME /
+  TRANSFER_CONTEXT, put the transferee on Hold/Unhold, dial the Atxfer target
+  as DTMF on the transferer (DTMFEnd per digit) and merge the bridges
+  (BridgeMerge); inherited `__` variables are VarSet on every new leg. The
+  simulator dials the target with a DialBegin and swaps bridges. The outcome,
+  the queue_log lines (BLINDTRANSFER, ATTENDEDTRANSFER) and the stored calls
+  agree; the tier checks the transfers on Asterisk alone.
 - No CEL, Cdr, DeviceStateChange or security events (SuccessfulAuth,
   RequestBadFormat); AMI read/write classes are not enforced per user.
 - Only Local channels are originated and dialed; simulated callers and phones
