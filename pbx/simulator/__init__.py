@@ -43,9 +43,9 @@ Known differences from Asterisk (not hidden, not yet needed):
   TRANSFER_CONTEXT, put the transferee on Hold/Unhold, dial the Atxfer target
   as DTMF on the transferer (DTMFEnd per digit) and merge the bridges
   (BridgeMerge); inherited `__` variables are VarSet on every new leg. The
-  simulator dials the target with a DialBegin and swaps bridges. The outcome,
-  the queue_log lines (BLINDTRANSFER, ATTENDEDTRANSFER) and the stored calls
-  agree; the tier checks the transfers on Asterisk alone.
+  simulator dials the target with a DialBegin and swaps bridges. The
+  queue_log lines (BLINDTRANSFER, ATTENDEDTRANSFER) and the AttendedTransfer
+  result agree; the tier checks transfers on Asterisk alone.
 - No CEL, Cdr, DeviceStateChange or security events (SuccessfulAuth,
   RequestBadFormat); AMI read/write classes are not enforced per user.
 - Only Local channels are originated and dialed; simulated callers and phones
