@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import weakref
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -65,6 +66,7 @@ class NativeACD:
         self._gone: dict[str, None] = {}
         self._ids = 0
         self._tasks = Background("ACD lane")
+        self._cut: weakref.WeakSet[asyncio.Task] = weakref.WeakSet()  # lanes a newer batch replaced
         self.guard_s = 30.0  # the dialplan's guard, re-armed when a caller goes back to waiting (the engine sets it)
 
     # what happens ---------------------------------------------------------------
@@ -233,8 +235,13 @@ class NativeACD:
         self._lane(held, self._agi(held.channel, "SET MUSIC off", play("cc/callback-ok"), "HANGUP"))
 
     def _lane(self, held: Held, coroutine) -> None:
-        """One caller's AGI commands go one batch at a time: a new batch (a ring, an overflow) cuts what was still to say."""
+        """One caller's AGI commands go one batch at a time: a new batch (a ring, an overflow) cuts what was still to say.
+
+        The cut batch is cancelled and also marked: before Python 3.12, a cancel that meets an answer arriving at the same
+        moment is lost in wait_for, and the old batch would go on sending between the new one's commands (seen under load:
+        an announcement's SET MUSIC on after the call back's HANGUP)."""
         if held.lane is not None and not held.lane.done() and not held.dialing:
+            self._cut.add(held.lane)
             held.lane.cancel()
         held.lane = self._tasks.spawn(coroutine)
 
@@ -257,6 +264,8 @@ class NativeACD:
 
     async def _agi(self, channel: str, *commands: str) -> None:
         for command in commands:
+            if asyncio.current_task() in self._cut:
+                return
             await self._send(channel, command)
 
     async def _dial(self, held: Held, batch: list[Ring]) -> None:

@@ -22,6 +22,7 @@ from typing import Any, Awaitable, Callable, Mapping, Protocol
 from callcenter.exceptions import Refused
 from cti_panel.live import LiveBoard, LiveCall
 from cti_panel.users import Who
+from pbx.tracker import DIAL_AGENT_VAR
 
 NUMBER = re.compile(r"\+?[0-9]{2,15}")
 NAME = re.compile(r"[A-Za-z0-9_.-]{1,80}")
@@ -227,7 +228,8 @@ class Controls:
 
     async def _dial(self, who: Who, number: str) -> None:
         await self.send({"Action": "Originate", "Channel": who.interface or "", "Context": self.directory.dial_context, "Exten": number,
-                         "Priority": "1", "CallerID": f"<{who.extension or ''}>", "Async": "true", "Timeout": "30000"})
+                         "Priority": "1", "CallerID": f"<{who.extension or ''}>", "Async": "true", "Timeout": "30000",
+                         "Variable": f"{DIAL_AGENT_VAR}={who.agent}"})
 
     async def _record(self, who: Who, op: str) -> None:
         if self.record is None:

@@ -39,6 +39,9 @@ CALLBACK_QUEUE_VAR = "CALLCENTER_CALLBACK_QUEUE"
 CALLBACK_AGENT_VAR = "CALLCENTER_CALLBACK_AGENT"
 # The IVR sets this (to the queue) on a caller who asked to be called back, just before hanging up: stored as exit_key there.
 CALLBACK_REQUEST_VAR = "CALLCENTER_CALLBACK_REQUEST"
+# The panel's click-to-dial (Originate to the agent's phone, then the number) carries the agent's name: the call is theirs,
+# connected when the number answers, so the panel's call controls work on it and it is stored with the agent.
+DIAL_AGENT_VAR = "CALLCENTER_DIAL_AGENT"
 
 _QUEUESTATUS_OUTCOME = {
     "TIMEOUT": "timeout",
@@ -409,6 +412,9 @@ class CallTracker:
                 self._emit(out, "agent_ringing", call, t, queue=call.callback_queue, agent=call.agent, interface=None, channel=m["Channel"])
         elif m.get("Variable") == CALLBACK_REQUEST_VAR and m.get("Value") and call.answered_at is None:
             call.queue, call.left, call.left_at = call.queue or m["Value"], "exit_key", t
+        elif m.get("Variable") == DIAL_AGENT_VAR and call.agent is None and m.get("Value") and m["Channel"] == call.root:
+            call.agent = m["Value"]
+            self._agent_legs(call, call.root)
         elif m.get("Variable") == CALLBACK_AGENT_VAR and call.agent is None and m.get("Value"):
             call.agent = m["Value"]
             if call.callback_queue is not None:
@@ -441,9 +447,9 @@ class CallTracker:
             call.dialed_out = True
 
     def _on_dial_end(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
-        """A call back is connected when the agent's leg, already answered, reaches the caller."""
-        if (call.callback_queue is not None and call.agent is not None and call.answered_at is None and m.get("Channel")
-                and m.get("DestChannel") and m.get("DialStatus") == "ANSWER"):
+        """A call back, or the agent's own click-to-dial, is connected when the agent's leg, already answered, reaches the caller."""
+        if ((call.callback_queue is not None or call.dialed_out) and call.agent is not None and call.answered_at is None
+                and m.get("Channel") and m.get("DestChannel") and m.get("DialStatus") == "ANSWER"):
             call.answered_at = t
             self._agent_legs(call, m["Channel"])
             self._emit(out, "answered", call, t, queue=call.callback_queue, agent=call.agent, interface=None, wait_s=None,
@@ -520,6 +526,8 @@ class CallTracker:
     def _outcome(self, call: _Call) -> str:
         if call.callback_queue is not None and call.agent is not None:
             return "callback"
+        if call.dialed_out and call.queue is None:
+            return "outbound"
         if call.answered_at is not None:
             return "answered"
         if call.left and call.left != "answered":

@@ -39,6 +39,13 @@ class Active:
     agent: str | None
     number: str | None
     paused: list[list[float]] = field(default_factory=list)
+    held_s: float = 0.0  # the panel's hold so far: MUTEAUDIO drops the channel's frames both ways, so the file holds none of it
+    held_since: float | None = None
+
+    def offset(self, t: float) -> float:
+        """Where time `t` of the call falls in the file (the held spans are not in it)."""
+        held = self.held_s + (t - self.held_since if self.held_since is not None else 0.0)
+        return round(t - self.started - held, 3)
 
 
 class Recorder:
@@ -71,6 +78,12 @@ class Recorder:
             elif why == "opted_out":
                 self.library.add(linkedid=e.linkedid, queue=e.data.get("queue"), agent=e.data.get("agent"), caller_number=self.numbers.get(e.linkedid),
                                  status="opted_out", started=e.t, note="the caller asked not to be recorded")
+        elif e.kind in ("hold", "unhold") and e.data.get("channel") == "panel" and e.linkedid in self.active:  # not a phone's MOH hold
+            active = self.active[e.linkedid]
+            if e.kind == "hold" and active.held_since is None:
+                active.held_since = e.t
+            elif e.kind == "unhold" and active.held_since is not None:
+                active.held_s, active.held_since = active.held_s + e.t - active.held_since, None
         elif e.kind == "call_ended":
             self.opted_out.discard(e.linkedid)
             self.numbers.pop(e.linkedid, None)
@@ -113,7 +126,7 @@ class Recorder:
         self._span(active, op == "pause")
 
     def _span(self, active: Active, on: bool) -> None:
-        at = round(self.clock() - active.started, 3)
+        at = active.offset(self.clock())
         if on and not (active.paused and len(active.paused[-1]) == 1):
             active.paused.append([at])
         elif not on and active.paused and len(active.paused[-1]) == 1:
@@ -122,7 +135,7 @@ class Recorder:
     async def finish(self, active: Active, ended: float) -> None:
         """Index the finished file: stored (hashed, in the vault), or missing, or corrupt, each said in the index and the log."""
         if active.paused and len(active.paused[-1]) == 1:
-            active.paused[-1].append(round(ended - active.started, 3))
+            active.paused[-1].append(active.offset(ended))
         path = self.spool / active.key
         fields = dict(linkedid=active.linkedid, queue=active.queue, agent=active.agent, caller_number=active.number, started=active.started,
                       ended=ended, paused=active.paused)

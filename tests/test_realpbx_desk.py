@@ -1,0 +1,293 @@
+"""The real-PBX tier, the panel's desk: click-to-dial, hold/resume and listen/whisper/barge on the real Asterisk.
+
+Each test asks the engine as the panel would (agent `ana`, supervisor `sue`) and checks what Asterisk itself did:
+its Dial/ChanSpy events, the CDR and queue_log it wrote, and the audio it carried. The tier's phones play a 440 Hz
+tone and its callers a 1 kHz tone, so a recording the test makes of a channel (MixMonitor as the tester user, its
+own ears on the call) tells who heard whom. The module has an Asterisk of its own.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import time
+import wave
+from array import array
+from pathlib import Path
+
+import pytest
+
+from callcenter.exceptions import InputError
+from cti_panel.controls import SPY_OPTIONS, phone_side
+from cti_panel.users import Who
+from pbx.tracker import local_partner
+from recordings.wav import duration, loudness
+from tests.realpbx import Asterisk, Center, run_script, until
+from tests.test_realpbx import ANA, SUE, center, number, queue_log_of, settings, shipped_asterisk  # noqa: F401 - center: a fixture
+
+pytestmark = pytest.mark.skipif(run_script() is None, reason="no Asterisk build: ../shared/asterisk/run not found and "
+                                                             "CALLCENTER_TEST_ASTERISK not set")
+
+
+@pytest.fixture(scope="module")
+def pbx(tmp_path_factory):
+    """This module's own Asterisk (test_realpbx's `center` fixture runs its engines on it)."""
+    with shipped_asterisk(tmp_path_factory, "asterisk-desk") as asterisk:
+        yield asterisk
+
+
+AGENT_TONE, CALLER_TONE = 440, 1000  # tests/data/realpbx/extensions.conf: [test-phones] 1xxx, [test-callers] keys
+WINDOW_S = 0.1
+HEARD, SILENT = 2000.0, 300.0  # a tone's amplitude in a window: the tier's tones are ~7000; silence is ~0
+
+
+# What the test hears -------------------------------------------------------------------------------
+
+def tone(data: bytes, hz: float, start_s: float, end_s: float) -> float:
+    """The amplitude of one frequency (Goertzel) in 16-bit mono WAV audio between two times."""
+    with wave.open(io.BytesIO(data)) as w:
+        rate = w.getframerate()
+        w.setpos(min(w.getnframes(), max(0, int(start_s * rate))))
+        samples = array("h", w.readframes(max(0, int((end_s - start_s) * rate))))
+    if not samples:
+        return 0.0
+    k = 2 * math.cos(2 * math.pi * hz / rate)
+    s1 = s2 = 0.0
+    for x in samples:
+        s1, s2 = x + k * s1 - s2, s1
+    return 2 * math.sqrt(max(0.0, s1 * s1 + s2 * s2 - k * s1 * s2)) / len(samples)
+
+
+def windows(data: bytes, hz: float) -> list[float]:
+    """The tone's amplitude in each 0.1 s of the file."""
+    length = duration(data, "recording")
+    return [tone(data, hz, i * WINDOW_S, (i + 1) * WINDOW_S) for i in range(int(length / WINDOW_S))]
+
+
+def gap_s(levels: list[float]) -> float:
+    """The longest silence of a tone between two stretches where it is heard (0 if it never stops in between)."""
+    heard = [i for i, level in enumerate(levels) if level > HEARD]
+    if not heard:
+        return 0.0
+    longest = run = 0
+    for level in levels[heard[0]:heard[-1] + 1]:
+        run = run + 1 if level < SILENT else 0
+        longest = max(longest, run)
+    return longest * WINDOW_S
+
+
+def listen(asterisk: Asterisk, channel: str, name: str) -> Path:
+    """The test's own ears on a channel: MixMonitor (both directions, bridged or not) by the tester user, into the PBX's rec folder."""
+    path = asterisk.run / "rec" / f"{name}.wav"
+    response = asterisk.action({"Action": "MixMonitor", "Channel": channel, "File": str(path)})
+    assert response.get("Response") == "Success", response
+    return path
+
+
+def heard(cc: Center, path: Path, channel: str) -> bytes:
+    """The finished recording of a channel, once the channel is gone and Asterisk closed the file."""
+    def finished() -> bytes | None:
+        if not any(e.get("Event") == "Hangup" and e.get("Channel") == channel for e in list(cc.events)) or not path.exists():
+            return None
+        data = path.read_bytes()
+        try:
+            return data if duration(data, str(path)) > 0 else None
+        except InputError:
+            return None
+    return until(finished, 10, f"the recording of {channel} closed")
+
+
+def events(cc: Center, name: str, since: int = 0, **fields: str) -> list:
+    """The AMI events of one kind the engine received (from index `since`) whose fields are as given."""
+    return [e for e in list(cc.events)[since:] if e.get("Event") == name and all(e.get(k) == v for k, v in fields.items())]
+
+
+def talking(cc: Center, agent: str, caller: str):
+    """The agent's live call, once answered, with this caller."""
+    return until(lambda: (c := cc.call_of(agent)) and c.answered_at and c.number == caller and c.agent_channel and c, 20,
+                 f"{agent} talks to {caller}")
+
+
+def holds_on(cc: Center, seconds: float) -> None:
+    """Let the call run for `seconds` on the engine's (Asterisk-synced) clock."""
+    since = cc.engine.clock()
+    until(lambda: cc.engine.clock() - since >= seconds, seconds + 5, f"{seconds:g} s of the call")
+
+
+# 1. Click-to-dial ---------------------------------------------------------------------------------------
+
+def dial(cc: Center, dialled: str) -> dict:
+    """Ana's click-to-dial, followed in Asterisk's events: her phone, then the number. The events, by name."""
+    seen = len(cc.events)
+    assert cc.ask("ana", "dial", {"number": "+" + dialled})["ok"]
+    out = until(lambda: events(cc, "DialEnd", seen, DialStatus="ANSWER", Context="callcenter-outbound", Exten=dialled), 15,
+                f"Asterisk dials {dialled} and the far end answers")[0]
+    linkedid = out["Linkedid"]
+    [phone_begin] = [e for e in events(cc, "DialBegin", seen, DestLinkedid=linkedid) if "Channel" not in e]
+    [phone_end] = [e for e in events(cc, "DialEnd", seen, DestLinkedid=linkedid) if "Channel" not in e]
+    [out_begin] = events(cc, "DialBegin", seen, Linkedid=linkedid, Context="callcenter-outbound")
+    return {"phone_begin": phone_begin, "phone_end": phone_end, "out_begin": out_begin, "out_end": out, "linkedid": linkedid}
+
+
+def stored_by_linkedid(cc: Center, linkedid: str):
+    return until(lambda: next((c for c in cc.store.calls() if c.linkedid == linkedid), None), 20, f"call {linkedid} stored")
+
+
+def test_click_to_dial_rings_the_agents_phone_first_then_dials_the_number_through_contrib_outbound(pbx, center):
+    cc = center()
+    dialled = number()
+    seen = dial(cc, dialled)
+    phone, out_begin, out_end = seen["phone_begin"], seen["out_begin"], seen["out_end"]
+
+    assert "Local/" + phone["DialString"] == ANA["interface"], "the Originate rings ana's own phone interface"
+    assert phone["DestChannel"].startswith("Local/1001@test-phones-") and seen["phone_end"]["DialStatus"] == "ANSWER"
+    assert float(seen["phone_end"]["Timestamp"]) - float(phone["Timestamp"]) >= 0.9, "her phone rings (1 s) before it answers"
+    assert float(out_begin["Timestamp"]) >= float(seen["phone_end"]["Timestamp"]), "the number is dialled only once she answered"
+    assert out_begin["Channel"] == phone["DestChannel"], "from her phone's leg, in contrib's [callcenter-outbound]"
+    assert (out_begin["Exten"], out_begin["DialString"]) == (dialled, f"{dialled}@test-world"), \
+        "the '+' stripped; ${CALLCENTER_TRUNK}/<number>${CALLCENTER_TRUNK_SUFFIX}"
+    assert out_begin["DestChannel"].startswith(f"Local/{dialled}@test-world-") and out_end["DestChannel"] == out_begin["DestChannel"]
+
+    holds_on(cc, 1.0)
+    # She puts the phone down (the panel's own hang-up of a click-to-dial call: see the next test).
+    assert pbx.action({"Action": "Hangup", "Channel": phone_side(out_begin["Channel"])}).get("Response") == "Success"
+    call = stored_by_linkedid(cc, seen["linkedid"])
+    assert (call.outcome, call.queue, call.caller_number, call.wait_s) == ("outbound", None, ANA["extension"], None)
+
+    rows = until(lambda: [r for r in pbx.cdr() if r["uniqueid"] == seen["linkedid"]], 10, "Asterisk's CDR of the call")
+    assert [(r["src"], r["dst"], r["dcontext"], r["channel"], r["dstchannel"], r["lastapp"], r["lastdata"], r["disposition"])
+            for r in rows] == [(ANA["extension"], dialled, "callcenter-outbound", out_begin["Channel"], out_begin["DestChannel"], "Dial",
+                                f"Local/{dialled}@test-world,60,t", "ANSWERED")]
+    assert rows[0]["answer"], "answered by the far end"
+
+
+def test_click_to_dial_is_the_agents_own_call_on_the_panel(pbx, center):
+    cc = center()
+    dialled = number()
+    seen = dial(cc, dialled)
+    live = until(lambda: cc.call_of("ana"), 3, "the panel shows ana her click-to-dial call")
+    assert live.linkedid == seen["linkedid"] and live.answered_at
+    assert cc.ask("ana", "hangup", {})["ok"], "the panel's hang-up ends her own call"
+    until(lambda: events(cc, "Hangup", 0, Channel=phone_side(seen["out_begin"]["Channel"])), 10, "her phone hung up")
+    call = stored_by_linkedid(cc, seen["linkedid"])
+    assert (call.outcome, call.agent, call.hangup_by) == ("outbound", "ana", "agent")
+
+
+# 2. Hold / resume --------------------------------------------------------------------------------------
+
+def test_hold_mutes_the_caller_both_ways_in_the_bridge_and_the_record_counts_the_held_time(pbx, center, tmp_path):
+    cc = center(settings=settings(tmp_path, record=True))
+    assert cc.ask("ana", "state", {"state": "available"})["ok"]
+    caller = number()
+    pbx.call("support@callcenter-queues", "keys", caller, W1="0", CALLER_WAIT="20")  # the caller's tone from the answer on
+    live = talking(cc, "ana", caller)
+    until(lambda: cc.engine.recorder.active, 5, "the engine records the call")
+    caller_leg = local_partner(live.channel)
+    assert caller_leg, live.channel
+    ears = {"agent": (live.agent_channel, listen(pbx, live.agent_channel, f"{caller}-agent")),
+            "caller": (caller_leg, listen(pbx, caller_leg, f"{caller}-caller"))}
+
+    holds_on(cc, 1.0)
+    assert cc.ask("ana", "hold", {})["ok"]
+    held_at = time.monotonic()
+    until(lambda: cc.call_of("ana").held, 5, "the panel shows the call held")
+    holds_on(cc, 1.5)
+    assert cc.ask("ana", "unhold", {})["ok"]
+    held_for = time.monotonic() - held_at
+    until(lambda: not cc.call_of("ana").held, 5, "the panel shows the call resumed")
+    holds_on(cc, 1.0)
+    assert cc.ask("ana", "hangup", {})["ok"]
+    call = cc.stored(caller)
+
+    # What each side heard, by Asterisk's audio: the other party goes silent for the hold, then comes back.
+    agent_ear, caller_ear = (heard(cc, path, channel) for channel, path in ears.values())
+    assert min(windows(agent_ear, AGENT_TONE)[2:-2]) > HEARD, "ana's own phone is heard all along (her leg is not muted)"
+    assert gap_s(windows(agent_ear, CALLER_TONE)) >= held_for - 0.5, "ana hears the caller, then not at all while held, then again"
+    assert min(windows(caller_ear, CALLER_TONE)[2:-2]) > HEARD, "the caller's own tone is heard all along on their side"
+    assert gap_s(windows(caller_ear, AGENT_TONE)) >= held_for - 0.5, "the caller hears ana, then not at all while held, then again"
+
+    assert (call.outcome, call.queue, call.agent, call.hangup_by) == ("answered", "support", "ana", "agent")
+    assert abs(call.hold_s - held_for) < 0.3, (call.hold_s, held_for)
+    assert call.talk_s and call.talk_s >= 1.5, "talk time excludes the hold"
+    lines = queue_log_of(pbx, caller)
+    assert [line[4] for line in lines] == ["ENTERQUEUE", "CONNECT", "COMPLETEAGENT"], "the call stayed in its bridge and its queue"
+    assert int(lines[-1][6]) > call.talk_s, "app_queue's call time (whole seconds) includes the held time"
+
+    # The engine's own recording of the caller's channel: one file, sound before and after the hold. MUTEAUDIO drops the
+    # caller's frames both ways, so MixMonitor on that channel gets none while held: the held span is not in the file at all.
+    boss = Who(9, "sue", "supervisor", "en", None, None, None, ())
+    row = until(lambda: next((r for r in cc.engine.library.visible(boss, 10) if r.caller_number == caller), None), 15, "recording indexed")
+    assert (row.status, row.agent) == ("stored", "ana")
+    audio = cc.engine.library.fetch(row.id, boss, "127.0.0.1", "play")[1]
+    for hz in (AGENT_TONE, CALLER_TONE):
+        assert tone(audio, hz, 0.3, 0.8) > HEARD and tone(audio, hz, row.duration_s - 0.6, row.duration_s - 0.1) > HEARD, hz
+    assert loudness(audio, 0.3, row.duration_s - 0.1) > 1000
+    assert abs(row.duration_s - call.talk_s) < 0.5, ("as long as the talk alone", row.duration_s, call.talk_s, call.hold_s)
+
+
+def test_a_recording_pause_after_a_hold_is_indexed_where_the_file_is_silent(pbx, center, tmp_path):
+    cc = center(settings=settings(tmp_path, record=True))
+    assert cc.ask("ana", "state", {"state": "available"})["ok"]
+    caller = number()
+    pbx.call("support@callcenter-queues", "keys", caller, W1="0", CALLER_WAIT="20")
+    talking(cc, "ana", caller)
+    until(lambda: cc.engine.recorder.active, 5, "the engine records the call")
+    holds_on(cc, 1.0)
+    for request, values, then in (("hold", {}, 1.5), ("unhold", {}, 1.0), ("record", {"op": "pause"}, 1.5),
+                                  ("record", {"op": "resume"}, 1.0)):
+        assert cc.ask("ana", request, values)["ok"], request
+        holds_on(cc, then)
+    assert cc.ask("ana", "hangup", {})["ok"]
+    cc.stored(caller)
+    boss = Who(9, "sue", "supervisor", "en", None, None, None, ())
+    row = until(lambda: next((r for r in cc.engine.library.visible(boss, 10) if r.caller_number == caller), None), 15, "recording indexed")
+    [(pause, resume)] = row.paused
+    audio = cc.engine.library.fetch(row.id, boss, "127.0.0.1", "play")[1]
+    assert resume < row.duration_s, ("the pause lies inside the file", row.paused, row.duration_s)
+    assert loudness(audio, pause + 0.2, resume - 0.2) < 50, ("silence where the index says paused", row.paused)
+    assert loudness(audio, pause - 0.6, pause - 0.2) > 1000 and loudness(audio, resume + 0.2, resume + 0.6) > 1000
+
+
+# 3. Listen / whisper / barge ----------------------------------------------------------------------------
+
+def test_supervisor_listens_whispers_and_barges_from_her_own_phone_and_the_customer_call_is_untouched(pbx, center):
+    cc = center()
+    assert cc.ask("ana", "state", {"state": "available"})["ok"]
+    caller = number()
+    pbx.call("support@callcenter-queues", "keys", caller, W1="0", CALLER_WAIT="30")
+    live = talking(cc, "ana", caller)
+    sessions = {}
+    for mode in ("listen", "whisper", "barge"):
+        seen = len(cc.events)
+        assert cc.ask("sue", "spy", {"agent": "ana", "mode": mode})["ok"]
+        [start] = until(lambda: events(cc, "ChanSpyStart", seen), 10, f"Asterisk's ChanSpyStart ({mode})")
+        spyer = start["SpyerChannel"]
+        assert spyer.startswith("Local/1900@test-phones-") and spyer.endswith(";1"), f"{mode} from sue's own phone"
+        assert (start["SpyeeChannel"], start["SpyeeLinkedid"]) == (live.agent_channel, live.linkedid), "on ana's leg of the call"
+        assert start["SpyerLinkedid"] != live.linkedid, "a session of its own, not part of the customer's call"
+        ear = listen(pbx, spyer, f"{caller}-{mode}")
+        holds_on(cc, 1.0)
+        assert pbx.action({"Action": "Hangup", "Channel": phone_side(spyer)}).get("Response") == "Success"  # she hangs up
+        until(lambda: events(cc, "ChanSpyStop", seen, SpyerChannel=spyer), 10, f"Asterisk's ChanSpyStop ({mode})")
+        sessions[mode] = (start, heard(cc, ear, spyer))
+        now = cc.call_of("ana")
+        assert now is not None and (now.linkedid, now.answered_at) == (live.linkedid, live.answered_at), "the call goes on"
+        assert live.channel in pbx.cli("core show channels concise"), "the caller is still on the line in Asterisk"
+
+    assert cc.ask("ana", "hangup", {})["ok"]
+    call = cc.stored(caller)
+    assert (call.outcome, call.queue, call.agent, call.hangup_by, call.transfers) == ("answered", "support", "ana", "agent", 0)
+    assert [line[4] for line in queue_log_of(pbx, caller)] == ["ENTERQUEUE", "CONNECT", "COMPLETEAGENT"]
+
+    spies = {start["SpyerLinkedid"]: mode for mode, (start, _) in sessions.items()}
+    stored = until(lambda: len(found := [c for c in cc.store.calls() if c.linkedid in spies]) == 3 and found, 15,
+                   "the three sessions stored")
+    assert sorted((spies[c.linkedid], c.outcome, c.caller_number, c.queue) for c in stored) == [
+        (mode, "supervision", SUE["extension"], None) for mode in ("barge", "listen", "whisper")]
+    assert len(cc.store.calls()) == 4, "the customer call and three sessions: nothing else counted"
+    cdr = pbx.cdr()
+    for mode, (start, audio) in sessions.items():
+        [row] = [r for r in cdr if r["channel"] == start["SpyerChannel"]]
+        assert (row["lastapp"], row["lastdata"]) == ("ChanSpy", f"{live.agent_channel},{SPY_OPTIONS[mode]}"), mode
+        levels = windows(audio, CALLER_TONE)
+        assert len(levels) >= 8 and sum(level > HEARD for level in levels) >= len(levels) - 2, f"sue hears the customer as she {mode}s"
