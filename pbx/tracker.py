@@ -43,6 +43,17 @@ CALLBACK_REQUEST_VAR = "CALLCENTER_CALLBACK_REQUEST"
 # connected when the number answers, so the panel's call controls work on it and it is stored with the agent.
 DIAL_AGENT_VAR = "CALLCENTER_DIAL_AGENT"
 
+# app_queue's events of a queue visit; those of an attended transfer's consultation leg are not the caller's (`_consulting`).
+_QUEUE_EVENTS = {"QueueCallerJoin", "AgentCalled", "AgentRingNoAnswer", "AgentConnect", "AgentComplete", "QueueCallerAbandon",
+                 "QueueCallerLeave"}
+
+
+def _consulting(call: "_Call", m: Mapping[str, str]) -> bool:
+    """A queue event on another channel of an answered call: the agent's consultation leg of an attended transfer to a queue
+    (the caller waits with the first agent until it completes; a blind transfer re-queues the caller's own channel)."""
+    return call.answered_at is not None and m.get("Channel") not in (call.root, call.inbound)
+
+
 _QUEUESTATUS_OUTCOME = {
     "TIMEOUT": "timeout",
     "FULL": "full",
@@ -222,6 +233,8 @@ class CallTracker:
         call = self._call_for(message, t)
         if call is None:
             self.stats["ignored"] += 1
+            return []
+        if message.get("Event", "") in _QUEUE_EVENTS and _consulting(call, message):
             return []
         out: list[DomainEvent] = []
         handler(call, message, t, out)
