@@ -462,8 +462,9 @@ def _placeless(channels: dict[str, list[tuple]], known: Mapping[str, str]) -> di
 
 
 def _alike(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
-    """Two queue_log lines of live runs: the same but for waits and talk times a second apart."""
-    return len(a) == len(b) and all(x == y or (x.isdigit() and y.isdigit() and abs(int(x) - int(y)) <= 1) for x, y in zip(a, b))
+    """Two queue_log lines of live runs: the same but for waits and talk times, which follow the test's own pace (a few
+    seconds apart between the two runs when the machine is loaded)."""
+    return len(a) == len(b) and all(x == y or (x.isdigit() and y.isdigit() and abs(int(x) - int(y)) <= 3) for x, y in zip(a, b))
 
 
 def _mask(part: str) -> str:

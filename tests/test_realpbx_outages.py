@@ -355,10 +355,12 @@ def test_core_restart_gracefully_waits_for_the_call_and_a_refused_login_is_retri
     assert not cc.running.done(), "a PBX shutting down is not a wrong password: the engine retries"
     restarted_within(pbx, began, pid)
     until(lambda: cc.resyncs == 2, 15, "the engine logs in once Asterisk is back")
-    lines = pbx.queue_log()
-    visit = next(line[1] for line in lines if line[4] == "ENTERQUEUE" and caller in line[5:])
-    hung_up = next(i for i, line in enumerate(lines) if line[1] == visit and line[4] == "COMPLETECALLER")
-    assert any(line[4] == "QUEUESTART" for line in lines[hung_up:]), "Asterisk's queue_log: the restart waited for the call's end"
+    def restarted_after_the_call() -> bool:
+        lines = pbx.queue_log()
+        visit = next(line[1] for line in lines if line[4] == "ENTERQUEUE" and caller in line[5:])
+        hung_up = next(i for i, line in enumerate(lines) if line[1] == visit and line[4] == "COMPLETECALLER")
+        return any(line[4] == "QUEUESTART" for line in lines[hung_up:])
+    until(restarted_after_the_call, 10, "Asterisk's queue_log: the restart waited for the call's end (QUEUESTART after it)")
     call = stored_once(cc, caller, 5)
     assert (call.linkedid, call.outcome, call.queue, call.agent, call.hangup_by, call.resynced) == (
         linkedid, "answered", "support", "ana", "unknown", True), "the caller hung up while the engine was refused"
