@@ -18,6 +18,8 @@ from callcenter.exceptions import ConfigError
 
 ENV_PREFIX = "CALLCENTER_"
 CONFIG_ENV = "CALLCENTER_CONFIG"
+# The test suite's own variables (README: CALLCENTER_TEST_PG_URL, CALLCENTER_TEST_ASTERISK, CALLCENTER_TRACES): no settings.
+NOT_SETTINGS = ("CALLCENTER_TEST_", "CALLCENTER_TRACES")
 DEFAULT_FILE = "callcenter.toml"
 
 
@@ -178,7 +180,7 @@ def _env_overrides(environ: Mapping[str, str]) -> tuple[dict[str, dict[str, Any]
     origin: dict[tuple[str, str], str] = {}
     problems: list[str] = []
     for name, raw in sorted(environ.items()):
-        if not name.startswith(ENV_PREFIX) or name == CONFIG_ENV:
+        if not name.startswith(ENV_PREFIX) or name == CONFIG_ENV or name.startswith(NOT_SETTINGS):
             continue
         rest = name[len(ENV_PREFIX):].lower()
         section = next((s for s in _SECTIONS if rest.startswith(s + "_")), None)

@@ -428,8 +428,8 @@ def differences(real: Center, simulated: Center, real_pbx: PBXSide, sim_pbx: PBX
             mine, theirs = _runs_sorted(mine), _runs_sorted(theirs)
         if sorted(map(repr, mine)) != sorted(map(repr, theirs)) or \
                 [e for e in mine if e[0] not in RACING] != [e for e in theirs if e[0] not in RACING]:
-            if os.environ.get("CALLCENTER_DIFF_DUMP"):
-                Path(os.environ["CALLCENTER_DIFF_DUMP"]).open("a").write(f"== {who}\n" + "\n".join(
+            if os.environ.get("CALLCENTER_TEST_DIFF_DUMP"):
+                Path(os.environ["CALLCENTER_TEST_DIFF_DUMP"]).open("a").write(f"== {who}\n" + "\n".join(
                     line for line in difflib.unified_diff(list(map(repr, mine)), list(map(repr, theirs)), lineterm="", n=30)) + "\n")
             changed = [line for line in difflib.ndiff(_brief(mine), _brief(theirs)) if line[:1] in "+-"]
             out.append(f"events of {who} (- Asterisk, + simulator): {'; '.join(changed) or 'in another order'}")

@@ -50,6 +50,8 @@ def test_bad_env_value_names_the_variable(tmp_path):
         config.load(write(tmp_path, ""), environ={"CALLCENTER_AMI_PORT": "fifty"})
     with pytest.raises(ConfigError, match="CALLCENTER_AMI_SECRETT: unknown setting"):
         config.load(write(tmp_path, ""), environ={"CALLCENTER_AMI_SECRETT": "x"})
+    assert config.load(write(tmp_path, ""), environ={"CALLCENTER_TEST_ASTERISK": "/opt/asterisk/run", "CALLCENTER_TRACES": "/x"}), \
+        "the test suite's variables, as the README names them, are not settings"
 
 
 def test_missing_secret_is_reported_when_required(tmp_path):
