@@ -160,6 +160,14 @@ def phone_side(channel: str) -> str:
     return channel[:-2] + ";2" if channel.startswith("Local/") and channel.endswith(";1") else channel
 
 
+def spy_prefix(interface: str) -> str:
+    """What ChanSpy waits for on an idle agent's phone: its channels' names, not the interface (`Local/1001@phones/n` has an
+    option no channel name carries; `PJSIP/1001` alone would also match `PJSIP/10010-...`, another phone)."""
+    if interface.startswith("Local/"):
+        interface = interface.split("/")[0] + "/" + interface.split("/")[1]
+    return interface + "-"
+
+
 class AgentDesk(Protocol):
     """Agents' state in whichever ACD runs the queues (app_queue or native)."""
 
@@ -268,7 +276,7 @@ class Controls:
 
     async def _spy(self, who: Who, agent: str, interface: str, mode: str) -> None:
         call = self.board.call_of(agent)
-        target = call.agent_channel if call is not None and call.agent_channel else interface
+        target = call.agent_channel if call is not None and call.agent_channel else spy_prefix(interface)
         await self.send({"Action": "Originate", "Channel": who.interface or "", "Application": "ChanSpy",
                          "Data": f"{target},{SPY_OPTIONS[mode]}", "CallerID": f"<{who.extension or ''}>", "Async": "true"})
 

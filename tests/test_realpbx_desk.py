@@ -291,3 +291,17 @@ def test_supervisor_listens_whispers_and_barges_from_her_own_phone_and_the_custo
         assert (row["lastapp"], row["lastdata"]) == ("ChanSpy", f"{live.agent_channel},{SPY_OPTIONS[mode]}"), mode
         levels = windows(audio, CALLER_TONE)
         assert len(levels) >= 8 and sum(level > HEARD for level in levels) >= len(levels) - 2, f"sue hears the customer as she {mode}s"
+
+
+def test_a_supervisor_listening_to_an_idle_agent_hears_her_next_call(pbx, center):
+    cc = center()
+    seen = len(cc.events)
+    assert cc.ask("sue", "spy", {"agent": "ana", "mode": "listen"})["ok"], "ana is idle: ChanSpy waits for her phone"
+    until(lambda: events(cc, "OriginateResponse", seen, Response="Success"), 10, "sue's phone answers and runs ChanSpy")
+    assert cc.ask("ana", "state", {"state": "available"})["ok"]
+    caller = number()
+    pbx.call("support@callcenter-queues", "keys", caller, W1="0", CALLER_WAIT="20")
+    live = talking(cc, "ana", caller)
+    [start] = until(lambda: events(cc, "ChanSpyStart", seen), 10, "Asterisk's ChanSpyStart on ana's next call")
+    assert start["SpyeeChannel"].startswith("Local/1001@test-phones-") and start["SpyeeLinkedid"] == live.linkedid
+    assert cc.ask("ana", "hangup", {})["ok"]
