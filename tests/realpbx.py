@@ -20,7 +20,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
-from typing import Callable, Iterable, Mapping
+from typing import Callable, Iterable
 
 from callcenter.exceptions import AMIError
 from pbx.client import ClientOptions
@@ -408,18 +408,16 @@ def engine_reads() -> set[str]:
     return {c.strip() for c in line.split("=", 1)[1].split(",")}
 
 
-def differences(real: Center, simulated: Center, real_pbx: PBXSide, sim_pbx: PBXSide, callers: Iterable[str],
-                known: Mapping[str, str] = {}) -> list[str]:
+def differences(real: Center, simulated: Center, real_pbx: PBXSide, sim_pbx: PBXSide, callers: Iterable[str]) -> list[str]:
     """Where the simulator, given the same actions, did not do what Asterisk did: per channel the events and their key
     fields (in order, but for those whose order Asterisk's threads race, RACING), the callers' queue_log lines, and the
-    answers to the engine's actions (each kind once: how many heartbeats fit in a run varies). `known`: channel roles
-    (regular expressions) and the key field not compared on them, each a difference listed in pbx/simulator's docstring."""
+    answers to the engine's actions (each kind once: how many heartbeats fit in a run varies)."""
     from tests.fidelity import per_channel
 
     reads = engine_reads()
     heard = [e for e in simulated.events if e.get("Privilege", "").split(",")[0] in reads]
     out: list[str] = []
-    a, b = (_placeless(per_channel(events), known) for events in (real.events, heard))
+    a, b = (_placeless(per_channel(events)) for events in (real.events, heard))
     for who in sorted(set(a) | set(b)):
         mine, theirs = a.get(who, []), b.get(who, [])
         if who == "none":  # global variables: the engine's heartbeat, as often as the run's length allows
@@ -450,15 +448,10 @@ def _runs_sorted(events: list[tuple]) -> list[tuple]:
     return [e for _, run in itertools.groupby(events, key=lambda e: e[0]) for e in sorted(run, key=repr)]
 
 
-def _placeless(channels: dict[str, list[tuple]], known: Mapping[str, str]) -> dict[str, list[tuple]]:
+def _placeless(channels: dict[str, list[tuple]]) -> dict[str, list[tuple]]:
     """A VarSet's place in the dialplan races with the channel's other events like its order does: keep what was set."""
-    import re
-    out = {}
-    for who, events in channels.items():
-        skip = {field for pattern, field in known.items() if re.fullmatch(pattern, who)}
-        out[who] = [(name, tuple(f for f in fields if (name != "VarSet" or f[0] in ("Variable", "Value")) and f[0] not in skip))
-                    for name, fields in events]
-    return out
+    return {who: [(name, tuple(f for f in fields if name != "VarSet" or f[0] in ("Variable", "Value"))) for name, fields in events]
+            for who, events in channels.items()}
 
 
 def _alike(a: tuple[str, ...], b: tuple[str, ...]) -> bool:

@@ -22,8 +22,9 @@ from cti_panel.controls import SPY_OPTIONS, phone_side
 from cti_panel.users import Who
 from pbx.tracker import local_partner
 from recordings.wav import duration, loudness
-from tests.realpbx import Asterisk, Center, run_script, until
-from tests.test_realpbx import ANA, SUE, center, number, queue_log_of, settings, shipped_asterisk  # noqa: F401 - center: a fixture
+from tests.realpbx import Asterisk, Center, run_script, side_by_side, until
+from tests.test_realpbx import (ANA, SUE, assert_alike, center, number, queue_log_of, settings, shipped_asterisk,  # noqa: F401
+                               sim)  # center and sim: fixtures
 
 pytestmark = pytest.mark.skipif(run_script() is None, reason="no Asterisk build: ../shared/asterisk/run not found and "
                                                              "CALLCENTER_TEST_ASTERISK not set")
@@ -161,19 +162,25 @@ def test_click_to_dial_rings_the_agents_phone_first_then_dials_the_number_throug
     assert rows[0]["answer"], "answered by the far end"
 
 
-def test_click_to_dial_is_the_agents_own_call_on_the_panel(pbx, center):
-    cc = center()
-    dialled = number()
+def click_to_dial_hung_up_from_the_panel(pbx, cc: Center, dialled: str):
+    """Ana dials from the panel, talks a second and hangs up from the panel: (what was seen, the stored call)."""
     seen = dial(cc, dialled)
     live = until(lambda: cc.call_of("ana"), 3, "the panel shows ana her click-to-dial call")
     assert live.linkedid == seen["linkedid"] and live.answered_at
+    holds_on(cc, 1.0)
     assert cc.ask("ana", "hangup", {})["ok"], "the panel's hang-up ends her own call"
     until(lambda: events(cc, "Hangup", 0, Channel=phone_side(seen["out_begin"]["Channel"])), 10, "her phone hung up")
-    call = stored_by_linkedid(cc, seen["linkedid"])
+    return seen, stored_by_linkedid(cc, seen["linkedid"])
+
+
+def test_click_to_dial_is_the_agents_own_call_on_the_panel_on_both_pbxs(pbx, sim, center):
+    runs = [center(on=on) for on in (pbx, sim)]
+    dialled = number()
+    (_, call), (_, sim_call) = side_by_side(click_to_dial_hung_up_from_the_panel, (pbx, runs[0], dialled), (sim, runs[1], dialled))
     assert (call.outcome, call.agent, call.hangup_by) == ("outbound", "ana", "agent")
+    assert (sim_call.outcome, sim_call.agent, sim_call.hangup_by) == (call.outcome, call.agent, call.hangup_by)
+    assert_alike(runs[0], runs[1], pbx, sim, [])
 
-
-# 2. Hold / resume --------------------------------------------------------------------------------------
 
 def test_hold_mutes_the_caller_both_ways_in_the_bridge_and_the_record_counts_the_held_time(pbx, center, tmp_path):
     cc = center(settings=settings(tmp_path, record=True))

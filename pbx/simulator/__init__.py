@@ -26,17 +26,14 @@ and AppDial's outgoing-line events; a caller still ringing (a call back waiting
 as a Local channel) answered by app_queue's connect; the causes of an AMI
 Hangup (SoftHangupRequest 16, Hangup 0), of AGI HANGUP (32, then 16 when the
 AGI ends, Hangup 0) and the cause a Local partner is told; ExecIf, IF() and
-nested ${...} substitution; PlayTones (no audio here).
+nested ${...} substitution; PlayTones (no audio here); Dial()'s outgoing ;1
+leg named after the calling channel's extension (CallerIDNum and Exten; Exten
+empty once it answers).
 
 Known differences from Asterisk (not hidden, not yet needed):
-- The Exten of a Dial()'s outgoing Local leg after it answers: Asterisk's
-  events show it empty when the dialling channel was originated (a call back),
-  the simulator the dialled one (the tier does not compare it there).
 - The native ACD's AsyncAGI `EXEC Dial` (tried side by side, not yet alike):
-  Asterisk's events show CallerIDNum `s` and Exten `s`/empty on the dialled
-  Local legs, and a MusicOnHoldStop on the caller when the Dial starts and
-  again at its end; the simulator shows the caller's number and the extension
-  and no Stop. Its Dial legs given up on (NOANSWER/CANCEL) and SET MUSIC's
+  Asterisk sends a MusicOnHoldStop on the caller when the Dial starts and
+  again at its end; the simulator none. Its Dial legs given up on (NOANSWER/CANCEL) and SET MUSIC's
   MusicOnHoldStart already follow Asterisk.
 - Transfers (tried side by side, not yet alike): Asterisk's BlindTransfer and
   Atxfer set BLINDTRANSFER / ATTENDEDTRANSFER / TRANSFERERNAME /

@@ -253,6 +253,7 @@ class Apps:
                 timer.cancel()
         winner = answered[0] if answered else None
         if winner is not None:
+            winner.exten = ""  # as Asterisk's events show the answered leg
             sim.chan_event("Newexten", winner, ("Extension", winner.exten), ("Application", "AppDial"), ("AppData", "(Outgoing Line)"),
                            privilege="dialplan")
             sim.set_var(ch, "DIALEDPEERNAME", winner.name)

@@ -237,9 +237,14 @@ class Sim:
         one, two = self.local_pair(exten, context, linkedid=caller.linkedid)
         for leg in (one, two):
             leg.vars.update(inherited(caller.vars))
-        one.cid_num, one.cid_name = caller.cid_num, caller.cid_name
-        self.chan_event("Newexten", one, ("Extension", exten), ("Application", app), ("AppData", "(Outgoing Line)"), privilege="dialplan")
-        self.set_callerid(one, caller.cid_num, caller.cid_name)
+        # Asterisk's Dial() names its outgoing ;1 leg after the calling channel's extension, number and Exten alike (app_queue
+        # after the caller): seen on every Dial of the real-PBX tier.
+        number = caller.exten if app == "AppDial" else caller.cid_num
+        if app == "AppDial":
+            one.exten = caller.exten
+        one.cid_num, one.cid_name = number, caller.cid_name
+        self.chan_event("Newexten", one, ("Extension", one.exten), ("Application", app), ("AppData", "(Outgoing Line)"), privilege="dialplan")
+        self.set_callerid(one, number, caller.cid_name)
         self.set_var(one, "DIALEDPEERNUMBER", target)
         self.set_var(two, "DIALEDPEERNUMBER", target)
         self.set_callerid(two, caller.cid_num, caller.cid_name)
