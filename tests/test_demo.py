@@ -34,9 +34,15 @@ def start(tmp_path: Path, minutes: str | None) -> tuple[subprocess.Popen, dict[s
 
 
 def finish(demo: subprocess.Popen) -> list[str]:
-    out = demo.stdout.read().splitlines()
-    assert demo.wait(timeout=120) == 0
-    return out
+    """The demo's output once it has stopped by itself (killed, and the test failed, if it has not within two minutes)."""
+    try:
+        out, _ = demo.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        demo.kill()
+        out, _ = demo.communicate()
+        raise AssertionError("the demo did not stop within 120 s; its last lines:\n" + "\n".join(out.splitlines()[-20:]))
+    assert demo.returncode == 0
+    return out.splitlines()
 
 
 def per_queue(truth: str) -> dict[str, tuple[int, int]]:
