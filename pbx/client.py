@@ -272,15 +272,17 @@ class AMIClient:
             return protocol
 
         try:
-            _, protocol = await asyncio.wait_for(loop.create_connection(factory, self.options.host, self.options.port), self.options.connect_timeout)
-        except (OSError, asyncio.TimeoutError) as exc:
+            async with asyncio.timeout(self.options.connect_timeout):
+                _, protocol = await loop.create_connection(factory, self.options.host, self.options.port)
+        except (OSError, TimeoutError) as exc:
             raise AMIConnectionError(f"cannot connect to AMI at {self.address}: {exc or 'timed out'}") from exc
         return protocol
 
     async def _login(self, protocol: _Protocol) -> None:
         try:
-            self.asterisk_version = await asyncio.wait_for(asyncio.shield(protocol.banner), self.options.connect_timeout)
-        except asyncio.TimeoutError as exc:
+            async with asyncio.timeout(self.options.connect_timeout):
+                self.asterisk_version = await asyncio.shield(protocol.banner)
+        except TimeoutError as exc:
             raise AMIConnectionError(f"{self.address} sent no AMI banner: is it an Asterisk manager port?") from exc
         self._protocol = protocol
         reply = await self.send_action({"Action": "Login", "Username": self.options.username, "Secret": self.options.secret, "Events": "on"}, check=False)
@@ -347,9 +349,12 @@ class AMIClient:
         future = protocol.send(action, as_list=as_list, hold_after=hold_after)
         # If the caller stops waiting (timeout, cancel), the answer may still fail later: retrieve it so it is not reported as lost.
         future.add_done_callback(lambda f: f.cancelled() or f.exception())
+        # asyncio.timeout, not wait_for: Python 3.11's wait_for hands back the answer (or its error) when it lands in the same
+        # step as a cancel, and the cancel is lost (the engine's stop then hung on a guard loop that kept going).
         try:
-            result = await asyncio.wait_for(asyncio.shield(future), timeout or self.options.action_timeout)
-        except asyncio.TimeoutError as exc:
+            async with asyncio.timeout(timeout or self.options.action_timeout):
+                result = await asyncio.shield(future)
+        except TimeoutError as exc:
             raise ActionTimeout(f"{action.get('Action')}: no response from {self.address} within {timeout or self.options.action_timeout} s") from exc
         messages: list[Message] = [m.ours for m in (result if isinstance(result, list) else [result])]
         if check and messages and messages[0].get("Response") == "Error":

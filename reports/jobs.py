@@ -72,8 +72,9 @@ async def schedule(store: CallStore, folder: Path, options: Options, tz: ZoneInf
     since = clock()
     while not stop.is_set():
         try:
-            await asyncio.wait_for(stop.wait(), poll)
-        except asyncio.TimeoutError:
+            async with asyncio.timeout(poll):
+                await stop.wait()
+        except TimeoutError:
             pass
         now = clock()
         await asyncio.to_thread(run_due, store, folder, options, tz, since, now)

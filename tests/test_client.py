@@ -185,6 +185,22 @@ def test_actions_errors_and_agi_completion():
     assert "Originate" not in [a.action for a in server.actions]
 
 
+def test_a_cancel_that_lands_with_a_lost_connection_still_cancels_the_sender():
+    """The engine's stop cancels loops that may be waiting on an answer just as the connection drops: the cancel must win."""
+    async def scenario():
+        server = PlaybackServer("cti", SECRET)
+        client, task = await session(server, Recorder())
+        sender = asyncio.create_task(client.send_action({"Action": "Ping"}))
+        await asyncio.sleep(0)
+        client._protocol.connection_lost(None)
+        sender.cancel()
+        outcome = (await asyncio.gather(sender, return_exceptions=True))[0]
+        await finish(server, client, task)
+        return outcome
+
+    assert isinstance(asyncio.run(scenario()), asyncio.CancelledError)
+
+
 def test_unreachable_or_silent_port_is_a_clear_connection_error():
     async def scenario():
         server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
