@@ -252,29 +252,38 @@ def test_transfers_blind_and_attended_to_a_queue_an_agent_and_a_number(pbx, cent
     assert results[("attended", "agent")] == results[("attended", "queue")] == results[("attended", "number")] == ["Success"]
 
 
-def test_native_acd_rings_past_an_agent_who_does_not_answer_and_counts_an_abandon(pbx, center, tmp_path):
+def native_ring_no_answer_then_abandon(pbx, cc: Center, answered: str, abandoned: str):
+    """cid never answers, ana does; then nobody is free and the next caller hangs up: the two stored calls."""
+    pbx.call("08007770000@callcenter-inbound", "keys", answered, W1="1", K1="1", CALLER_WAIT="8")
+    until(lambda: any(e.get("Event") == "DialBegin" and "2001@test-phones" in e.get("DestChannel", "") for e in list(cc.events)), 20,
+          "cid's phone rings")
+    cc.loop.call_soon_threadsafe(cc.engine.native.unpause, "ana")
+    first = cc.stored(answered, 40)
+    for agent in ("cid", "ana"):
+        cc.loop.call_soon_threadsafe(cc.engine.native.pause, agent, "lunch")
+    pbx.call("08007770000@callcenter-inbound", "keys", abandoned, W1="1", K1="1", CALLER_WAIT="3")
+    return first, cc.stored(abandoned, 30)
+
+
+def test_native_acd_rings_past_an_agent_who_does_not_answer_and_counts_an_abandon_on_both_pbxs(pbx, sim, center, tmp_path):
     native = settings(tmp_path, mode="native", agents=[
         config.ACDAgent(name="cid", interface="Local/2001@test-phones/n", queues=["support"]),
         config.ACDAgent(name="ana", interface="Local/1001@test-phones/n", queues=["support"])])
     native = native.model_copy(update={"acd": native.acd.model_copy(update={"queues": {
         "support": config.ACDQueue(strategy="round_robin", ring_timeout_s=2, retry_s=0)}})})
-    cc = center(settings=native, flows=[load_flow(ROOT / "tests" / "data" / "native.yaml")])
-    cc.loop.call_soon_threadsafe(cc.engine.native.pause, "ana", "lunch")
-    answered = number()
-    pbx.call("08007770000@callcenter-inbound", "keys", answered, W1="1", K1="1", CALLER_WAIT="8")
-    until(lambda: any(e.get("Event") == "DialBegin" and "2001@test-phones" in e.get("DestChannel", "") for e in list(cc.events)), 20,
-          "cid's phone rings")
-    cc.loop.call_soon_threadsafe(cc.engine.native.unpause, "ana")
-    call = cc.stored(answered, 40)
-    assert (call.outcome, call.queue, call.agent) == ("answered", "support", "ana"), "cid never answers: ana gets the call"
+    runs = [center(on=on, settings=native, flows=[load_flow(ROOT / "tests" / "data" / "native.yaml")]) for on in (pbx, sim)]
+    for cc in runs:
+        cc.loop.call_soon_threadsafe(cc.engine.native.pause, "ana", "lunch")
+    answered, abandoned = number(), number()
+    real, simulated = side_by_side(native_ring_no_answer_then_abandon, (pbx, runs[0], answered, abandoned),
+                                   (sim, runs[1], answered, abandoned))
+    first, second = real
+    assert (first.outcome, first.queue, first.agent) == ("answered", "support", "ana"), "cid never answers: ana gets the call"
     assert [row["disposition"] for row in pbx.cdr() if "2001@test-phones" in row["dstchannel"]] == ["NO ANSWER"]
-
-    for agent in ("cid", "ana"):
-        cc.loop.call_soon_threadsafe(cc.engine.native.pause, agent, "lunch")
-    abandoned = number()
-    pbx.call("08007770000@callcenter-inbound", "keys", abandoned, W1="1", K1="1", CALLER_WAIT="3")
-    call = cc.stored(abandoned, 30)
-    assert (call.outcome, call.queue, call.agent) == ("abandoned", "support", None)
+    assert (second.outcome, second.queue, second.agent) == ("abandoned", "support", None)
+    fields = lambda c: (c.outcome, c.queue, c.agent, c.hangup_by)  # noqa: E731
+    assert [fields(c) for c in simulated] == [fields(c) for c in real]
+    assert_alike(runs[0], runs[1], pbx, sim, [answered, abandoned])
 
 
 def test_recordings_start_at_the_answer_pause_resume_and_honour_the_opt_out(pbx, center, tmp_path):

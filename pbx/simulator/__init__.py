@@ -28,13 +28,11 @@ Hangup (SoftHangupRequest 16, Hangup 0), of AGI HANGUP (32, then 16 when the
 AGI ends, Hangup 0) and the cause a Local partner is told; ExecIf, IF() and
 nested ${...} substitution; PlayTones (no audio here); Dial()'s outgoing ;1
 leg named after the calling channel's extension (CallerIDNum and Exten; Exten
-empty once it answers).
+empty once it answers); AGI's SET MUSIC (MusicOnHoldStart/Stop, stopped
+when Dial rings and at a hang-up); an EXEC cut by a hang-up still answered
+(-1); Dial's legs given up on (NOANSWER/CANCEL) hung up with no cause.
 
 Known differences from Asterisk (not hidden, not yet needed):
-- The native ACD's AsyncAGI `EXEC Dial` (tried side by side, not yet alike):
-  Asterisk sends a MusicOnHoldStop on the caller when the Dial starts and
-  again at its end; the simulator none. Its Dial legs given up on (NOANSWER/CANCEL) and SET MUSIC's
-  MusicOnHoldStart already follow Asterisk.
 - Transfers (tried side by side, not yet alike): Asterisk's BlindTransfer and
   Atxfer set BLINDTRANSFER / ATTENDEDTRANSFER / TRANSFERERNAME /
   TRANSFER_CONTEXT, put the transferee on Hold/Unhold, dial the Atxfer target

@@ -231,6 +231,7 @@ class Apps:
                 continue
             one, two, target = sim.call_local(ch, local, "AppDial")
             sim.event("DialBegin", "call", sim.fields(ch), sim.fields(one, "Dest"), ("DialString", target))
+            sim.music_off(ch)  # a caller's music stops when Dial rings someone
             one.on_answer = on_answer
             one.on_hangup.append(on_gone)
             legs.append(one)
@@ -341,6 +342,7 @@ class Apps:
                     break
         except ChannelHungUp:
             ch.agi = None
+            self.sim.music_off(ch)
             self.sim.chan_event("AsyncAGIEnd", ch, privilege="agi")
             self.sim.set_var(ch, "AGISTATUS", "HANGUP")
             if ch.vars.pop("__agi_hangup", None):
@@ -404,8 +406,11 @@ class Apps:
         elif verb in ("SET MUSIC", "SET CONTEXT", "SET EXTENSION", "SET PRIORITY", "SET VARIABLE", "GET VARIABLE", "SAY DIGITS"):
             arg = " ".join(words[2:])
             if verb == "SET MUSIC" and self.sim.moh and arg.split()[:1] in (["on"], ["off"]):
-                self.sim.chan_event("MusicOnHoldStart" if arg.startswith("on") else "MusicOnHoldStop", ch,
-                                    *([("Class", (arg.split() + ["default"])[1])] if arg.startswith("on") else []))
+                if arg.startswith("on"):
+                    ch.vars["__moh"] = "1"
+                    self.sim.chan_event("MusicOnHoldStart", ch, ("Class", (arg.split() + ["default"])[1]))
+                else:
+                    self.sim.music_off(ch)
             if verb in ("SET CONTEXT", "SET EXTENSION", "SET PRIORITY"):
                 # Applied when the AGI ends: until then Asterisk's events still show the old place.
                 ch.vars["__agi_" + words[1].lower()] = arg
@@ -422,7 +427,14 @@ class Apps:
             if app is None:
                 result = "-2"
             else:
-                outcome = yield from app(ch, " ".join(words[2:]).strip('"'))
+                try:
+                    outcome = yield from app(ch, " ".join(words[2:]).strip('"'))
+                except ChannelHungUp:  # Asterisk still ends the command, answering -1
+                    self.sim.chan_event("AGIExecEnd", ch, ("CommandId", exec_id), ("Command", command), ("ResultCode", "200"),
+                                        ("Result", "Unknown Result"), privilege="agi")
+                    self.sim.chan_event("AsyncAGIExec", ch, ("Result", quote("200 result=-1\n", safe="()")), ("CommandId", command_id),
+                                        privilege="agi")
+                    raise
                 result = "-1" if outcome == "hangup" else "0"
         elif verb == "ASYNCAGI BREAK":
             stop = True

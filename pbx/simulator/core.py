@@ -275,6 +275,11 @@ class Sim:
         ch.vars[name] = value
         self.chan_event("VarSet", ch, ("Variable", name), ("Value", value), privilege="dialplan")
 
+    def music_off(self, ch: Channel) -> None:
+        """Music on hold that AGI's SET MUSIC started stops (SET MUSIC off, a Dial ringing someone, a hang-up)."""
+        if ch.vars.pop("__moh", None):
+            self.chan_event("MusicOnHoldStop", ch)
+
     def write(self, ch: Channel, name: str, value: str) -> None:
         """Set(), Setvar or AGI SET VARIABLE: a variable (VarSet), or a function such as TIMEOUT(absolute) (no event)."""
         if "(" in name:
