@@ -402,7 +402,8 @@ def test_the_ivr_clears_the_guard_when_it_hands_a_caller_to_a_queue_context_of_t
     caller = number()
     pbx.call("08007770000@callcenter-inbound", "keys", caller, W1="1", K1="1", CALLER_WAIT="20")
     until(lambda: [l for l in queue_log_of(pbx, caller) if l[4] == "ENTERQUEUE"], 15, "the caller in support through test-own-queues")
-    channel = next(c.channel for c in cc.engine.board.calls.values() if c.number == caller)
+    [channel] = until(lambda: [c.channel for c in cc.engine.board.calls.values() if c.number == caller and c.channel], 5,
+                      "the engine saw the caller join")
     assert pbx.action({"Action": "Getvar", "Channel": channel, "Variable": "TIMEOUT(absolute)"}).get("Value") in ("0", "0.000"), \
         "no absolute timeout left to cut the caller off in the queue"
     assert not [l for l in queue_log_of(pbx, caller) if l[4] not in ("ENTERQUEUE",)], "still waiting"
