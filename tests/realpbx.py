@@ -29,6 +29,7 @@ from pbx.codec import AMICodec, Message, encode
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data" / "realpbx"
 CONTRIB = ROOT / "contrib" / "asterisk"
+DEBIAN_SOUNDS = "/usr/share/asterisk/sounds/en_US_f_Allison"  # what ../shared/asterisk/run links into its sounds/en
 TESTER = ("tester", "tester-secret")
 CDR_FIELDS = ["accountcode", "src", "dst", "dcontext", "clid", "channel", "dstchannel", "lastapp", "lastdata",
               "start", "answer", "end", "duration", "billsec", "disposition", "amaflags", "uniqueid", "userfield"]
@@ -354,6 +355,7 @@ class Simulated(PBXSide):
         self.server = SimulatorServer("callcenter", self.secret, speed=1.0, dialplan=dialplan, recordings=folder / "rec")
         self.server.configure(load_queues(DATA / "queues.conf"), None)
         self.server.sim.moh = True  # the tier's Asterisk has Debian's music-on-hold files
+        self.server.sim.sounds = [ROOT / "var" / "prompts" / "sounds", Path(os.environ.get("AST_SOUNDS", DEBIAN_SOUNDS))]
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.port = 0

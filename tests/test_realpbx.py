@@ -253,8 +253,9 @@ def test_transfers_blind_and_attended_to_a_queue_an_agent_and_a_number(pbx, cent
 
 
 def native_ring_no_answer_then_abandon(pbx, cc: Center, answered: str, abandoned: str):
-    """cid never answers, ana does; then nobody is free and the next caller hangs up: the two stored calls."""
-    pbx.call("08007770000@callcenter-inbound", "keys", answered, W1="1", K1="1", CALLER_WAIT="8")
+    """cid never answers, ana does; then nobody is free and the next caller hangs up: the two stored calls. The first
+    caller stays 14 s, time enough under load for the IVR, cid's 2 s of ringing and ana's answer."""
+    pbx.call("08007770000@callcenter-inbound", "keys", answered, W1="1", K1="1", CALLER_WAIT="14")
     until(lambda: any(e.get("Event") == "DialBegin" and "2001@test-phones" in e.get("DestChannel", "") for e in list(cc.events)), 20,
           "cid's phone rings")
     cc.loop.call_soon_threadsafe(cc.engine.native.unpause, "ana")
@@ -365,32 +366,45 @@ def test_the_ivr_callback_key_queues_a_call_back_the_agent_takes_first_on_both_p
     assert_alike(runs[0], runs[1], pbx, sim, [caller])
 
 
-def test_native_acd_announces_overflows_past_a_missing_prompt_and_calls_back_on_its_key(pbx, center, tmp_path):
-    native = settings(tmp_path, mode="native", agents=[config.ACDAgent(name="bea", interface=BEA["interface"], queues=["sales"])])
-    native = native.model_copy(update={"acd": native.acd.model_copy(update={"queues": {
-        "support": config.ACDQueue(announce_every_s=2, max_wait_s=5, overflow="message", overflow_target="cc/no-such-prompt"),
-        "sales": config.ACDQueue(callback_key="5")}})})
-    cc = center(settings=native, flows=[load_flow(ROOT / "tests" / "data" / "native.yaml")])
-    cc.loop.call_soon_threadsafe(cc.engine.native.pause, "bea", "lunch")
-    overflowed, called_back = number(), number()
+def native_overflow_and_call_back_key(pbx, cc: Center, overflowed: str, called_back: str):
+    """Nobody is free: one caller waits out the maximum and gets the overflow message; then one keys for a call back that
+    bea takes (one after the other: the two callers' channels have the same name to compare by). The stored calls and what
+    the engine had the first caller hear."""
     pbx.call("08007770000@callcenter-inbound", "keys", overflowed, W1="1", K1="1", CALLER_WAIT="30")
-    pbx.call("08007770000@callcenter-inbound", "keys", called_back, W1="1", K1="2", W2="3", K2="5", CALLER_WAIT="30")
-
     call = cc.stored(overflowed, 30)
-    assert (call.outcome, call.queue) == ("timeout", "support"), "the maximum wait, then the overflow message"
-    said = [e.get("Command") for e in cc.events if e.get("Event") == "AGIExecStart" and e.get("CallerIDNum") == overflowed]
-    assert said.count("GET DATA cc/your-position 1 1") >= 2, "announced every 2 s"
-    assert said[-2:] == ["GET DATA cc/no-such-prompt 1 1", "HANGUP"], "the missing message is not the end of AsyncAGI: we hang up"
-    assert not queue_log_of(pbx, overflowed), "the caller never dropped into the dialplan's fallback queue"
-
+    pbx.call("08007770000@callcenter-inbound", "keys", called_back, W1="1", K1="2", W2="3", K2="5", CALLER_WAIT="30")
     left = cc.stored(called_back, 30)
-    assert (left.outcome, left.queue) == ("exit_key", "sales"), "the caller pressed the call-back key and hung up"
     cc.loop.call_soon_threadsafe(cc.engine.native.unpause, "bea")
     until(lambda: cc.call_of("bea") and cc.call_of("bea").answered_at, 20, "bea takes the call back")
     assert cc.ask("bea", "hangup", {})["ok"]
     back = until(lambda: next((c for c in cc.store.calls() if c.caller_number == called_back and c.outcome == "callback"), None), 20,
                  "the call back stored")
+    said = [e.get("Command") for e in list(cc.events) if e.get("Event") == "AGIExecStart" and e.get("CallerIDNum") == overflowed]
+    return call, left, back, said
+
+
+def test_native_acd_announces_overflows_past_a_missing_prompt_and_calls_back_on_its_key_on_both_pbxs(pbx, sim, center, tmp_path):
+    native = settings(tmp_path, mode="native", agents=[config.ACDAgent(name="bea", interface=BEA["interface"], queues=["sales"])])
+    native = native.model_copy(update={"acd": native.acd.model_copy(update={"queues": {
+        "support": config.ACDQueue(announce_every_s=2, max_wait_s=3, overflow="message", overflow_target="cc/no-such-prompt"),
+        "sales": config.ACDQueue(callback_key="5")}})})
+    runs = [center(on=on, settings=native, flows=[load_flow(ROOT / "tests" / "data" / "native.yaml")]) for on in (pbx, sim)]
+    for cc in runs:
+        cc.loop.call_soon_threadsafe(cc.engine.native.pause, "bea", "lunch")
+    overflowed, called_back = number(), number()
+    real, simulated = side_by_side(native_overflow_and_call_back_key, (pbx, runs[0], overflowed, called_back),
+                                   (sim, runs[1], overflowed, called_back))
+    call, left, back, said = real
+    assert (call.outcome, call.queue) == ("timeout", "support"), "the maximum wait, then the overflow message"
+    assert said.count("GET DATA cc/your-position 1 1") == 1, "announced after 2 s, cut a second later (the prompt lasts 2 s)"
+    assert said[-2:] == ["GET DATA cc/no-such-prompt 1 1", "HANGUP"], "the missing message is not the end of AsyncAGI: we hang up"
+    assert not queue_log_of(pbx, overflowed), "the caller never dropped into the dialplan's fallback queue"
+    assert (left.outcome, left.queue) == ("exit_key", "sales"), "the caller pressed the call-back key and hung up"
     assert back.agent == "bea"
+    fields = lambda c: (c.outcome, c.queue, c.agent, c.hangup_by)  # noqa: E731
+    assert [fields(c) for c in simulated[:3]] == [fields(c) for c in real[:3]]
+    assert simulated[3] == said, f"{simulated[3]} != {said}"
+    assert_alike(runs[0], runs[1], pbx, sim, [overflowed, called_back])
 
 
 def test_the_ivr_clears_the_guard_when_it_hands_a_caller_to_a_queue_context_of_the_users_own(pbx, center, tmp_path):

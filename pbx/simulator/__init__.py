@@ -30,7 +30,23 @@ nested ${...} substitution; PlayTones (no audio here); Dial()'s outgoing ;1
 leg named after the calling channel's extension (CallerIDNum and Exten; Exten
 empty once it answers); AGI's SET MUSIC (MusicOnHoldStart/Stop, stopped
 when Dial rings and at a hang-up); an EXEC cut by a hang-up still answered
-(-1); Dial's legs given up on (NOANSWER/CANCEL) hung up with no cause.
+(-1); Dial's legs given up on (NOANSWER/CANCEL) hung up with no cause; a
+prompt's length is its file's where `Sim.sounds` names Asterisk's sounds
+folders, and a missing file answers STREAM FILE/GET DATA with -1 (Playback and
+Background set FAILED); any AGI command that plays a file stops SET MUSIC's
+music for good; digits keyed while no AGI command reads them are dropped.
+
+Scenarios the real-PBX tier runs on Asterisk alone, and why:
+- transfers: not yet alike (below);
+- the IVR's guard (callers reaching the fallback when the engine stops or
+  dies, a user's own queue context clearing it): no TIMEOUT(absolute) here;
+- recordings (start at the answer, pause, resume, opt-out, a pause after a
+  hold) and hold itself: the tier checks the audio Asterisk wrote (silence
+  where muted, MUTEAUDIO both ways), which the simulator does not make;
+- ChanSpy listen/whisper/barge: the tier checks what each party hears (audio);
+- a cut AMI link and `core restart`: the simulator has no restart, and the
+  link tests are about the engine's resync (tests/test_client.py runs them on
+  the simulator's recordings).
 
 Known differences from Asterisk (not hidden, not yet needed):
 - Transfers (tried side by side, not yet alike): Asterisk's BlindTransfer and

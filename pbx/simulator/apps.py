@@ -37,6 +37,9 @@ DIAL_VARIABLES = ("DIALSTATUS", "DIALEDPEERNUMBER", "DIALEDPEERNAME", "ANSWEREDT
                   "RINGTIME", "RINGTIME_MS", "PROGRESSTIME", "PROGRESSTIME_MS")
 
 
+_PLAYING = ("STREAM FILE", "GET DATA", "GET OPTION", "CONTROL STREAM", "SAY DIGITS", "SAY NUMBER", "SAY ALPHA")
+
+
 def _split(data: str) -> list[str]:
     return [part.strip() for part in data.split(",")]
 
@@ -90,7 +93,7 @@ class Apps:
 
     def voicemail(self, ch: Channel, data: str) -> Wait:
         """VoiceMail(mailbox,u): the unavailable greeting, then the caller's message until they hang up (at most 3 minutes)."""
-        yield ("sleep", self.sim.prompt_seconds("vm-unavail"))
+        yield ("sleep", self.sim.prompt_seconds("vm-unavail") or 0.0)
         try:
             yield ("sleep", 180.0)
         finally:
@@ -112,9 +115,14 @@ class Apps:
             yield ("sleep", seconds)
 
     def playback(self, ch: Channel, data: str) -> Wait:
+        status = "SUCCESS"
         for name in _split(data)[0].split("&"):
-            yield ("sleep", self.sim.prompt_seconds(name))
-        self.sim.set_var(ch, "PLAYBACKSTATUS", "SUCCESS")
+            seconds = self.sim.prompt_seconds(name)
+            if seconds is None:
+                status = "FAILED"
+                continue
+            yield ("sleep", seconds)
+        self.sim.set_var(ch, "PLAYBACKSTATUS", status)
 
     def _timeout(self, ch: Channel, kind: str, default: float) -> float:
         try:
@@ -141,11 +149,16 @@ class Apps:
 
     def background(self, ch: Channel, data: str) -> Wait:
         digit = None
+        status = "SUCCESS"
         for name in _split(data)[0].split("&"):
-            digit = yield ("digit", self.sim.prompt_seconds(name))
+            seconds = self.sim.prompt_seconds(name)
+            if seconds is None:
+                status = "FAILED"
+                continue
+            digit = yield ("digit", seconds)
             if digit is not None:
                 break
-        self.sim.set_var(ch, "BACKGROUNDSTATUS", "SUCCESS")
+        self.sim.set_var(ch, "BACKGROUNDSTATUS", status)
         if digit is None:
             return None
         return (yield from self._collect(ch, digit))
@@ -337,6 +350,7 @@ class Apps:
                 yield ("sleep", 0.1 if first else 0.02)
                 first = False
                 command, command_id = ch.agi.popleft()
+                ch.digits.clear()  # keyed while no command was reading: Asterisk's AGI loop reads and drops them
                 stop = yield from self._agi_command(ch, command, command_id)
                 if stop:
                     break
@@ -366,12 +380,16 @@ class Apps:
         self.sim.chan_event("AGIExecStart", ch, ("CommandId", exec_id), ("Command", command), privilege="agi")
         words = command.split()
         verb = " ".join(words[:2]).upper()
+        if verb in _PLAYING or (verb == "EXEC" and len(words) > 2 and words[1].lower() in ("playback", "background")):
+            self.sim.music_off(ch)  # a file played stops the music SET MUSIC started, found or not, and it stays off
         stop = False
         code, result, extra = 200, "0", ""
         if verb == "WAIT FOR" and len(words) >= 4 and words[2].upper() == "DIGIT":
             ms = int(words[3])
             digit = yield ("digit", None if ms < 0 else ms / 1000)
             result = str(ord(digit)) if digit else "0"
+        elif verb in ("STREAM FILE", "GET DATA") and len(words) >= 3 and self.sim.prompt_seconds(words[2]) is None:
+            result, extra = "-1", " endpos=0" if verb == "STREAM FILE" else ""  # Asterisk found no such file
         elif verb == "STREAM FILE" and len(words) >= 3:
             escape = words[3].strip('"') if len(words) > 3 else ""
             digit = yield ("digit", self.sim.prompt_seconds(words[2]))

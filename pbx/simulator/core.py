@@ -12,9 +12,11 @@ resumed with the result; a hang-up is thrown into it as `ChannelHungUp`.
 
 from __future__ import annotations
 
+import glob
 import heapq
 import random
 import re
+import wave
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Generator, Iterator
@@ -110,14 +112,13 @@ class Sim:
     """A small, deterministic Asterisk: what Asterisk would emit on AMI, in sim time."""
 
     def __init__(self, dialplan: Dialplan, *, start: float, emit: Callable[[dict[str, str]], None],
-                 seed: int = 1, queue_log: Callable[[str], None] | None = None,
-                 prompt_seconds: Callable[[str], float] | None = None) -> None:
+                 seed: int = 1, queue_log: Callable[[str], None] | None = None) -> None:
         self.dialplan = dialplan
         self.now = start
         self.emit = emit
         self.queue_log_sink = queue_log
         self.rng = random.Random(seed)
-        self.prompt_seconds = prompt_seconds or _prompt_seconds
+        self.sounds: list[Path] = []
         self.channels: dict[str, Channel] = {}
         self.apps: dict[str, Callable[[Channel, str], Wait]] = {}
         self.app_names: dict[str, str] = {}
@@ -274,6 +275,21 @@ class Sim:
         """Set a channel variable (VarSet)."""
         ch.vars[name] = value
         self.chan_event("VarSet", ch, ("Variable", name), ("Value", value), privilege="dialplan")
+
+    def prompt_seconds(self, name: str) -> float | None:
+        """How long a prompt plays: its file's length in one of `sounds` (Asterisk's sounds/<language> folders), None when
+        none has it (Asterisk finds no file); with no `sounds`, every prompt exists and lasts 2 s."""
+        match = re.fullmatch(r"silence/(\d+)", name.strip())
+        if match:
+            return float(match.group(1))
+        if not self.sounds:
+            return PROMPT_SECONDS
+        for folder in self.sounds:
+            for path in sorted(folder.glob(glob.escape(name.strip()) + ".*")):
+                seconds = _sound_seconds(path)
+                if seconds is not None:
+                    return seconds
+        return None
 
     def music_off(self, ch: Channel) -> None:
         """Music on hold that AGI's SET MUSIC started stops (SET MUSIC off, a Dial ringing someone, a hang-up)."""
@@ -558,9 +574,6 @@ class Recorder:
         return True
 
 
-def _prompt_seconds(name: str) -> float:
-    match = re.fullmatch(r"silence/(\d+)", name.strip())
-    return float(match.group(1)) if match else PROMPT_SECONDS
 
 
 _INNER_VAR = re.compile(r"\$\{([A-Za-z0-9_]+)(?:\(([^$]*?)\))?\}")
@@ -600,3 +613,18 @@ def _expr(expr: str) -> str:
     if isinstance(value, float):
         return str(int(value)) if value.is_integer() else str(value)
     return value or "0"
+
+
+_BYTES_PER_SECOND = {".gsm": 1650, ".ulaw": 8000, ".alaw": 8000, ".sln": 16000, ".sln16": 32000, ".g722": 8000}
+
+
+def _sound_seconds(path: Path) -> float | None:
+    """A sound file's length, for the formats Asterisk plays (WAV by its header, raw formats by their byte rate)."""
+    if path.suffix == ".wav":
+        try:
+            with wave.open(str(path)) as sound:
+                return sound.getnframes() / sound.getframerate()
+        except (wave.Error, EOFError, OSError):
+            return PROMPT_SECONDS
+    rate = _BYTES_PER_SECOND.get(path.suffix)
+    return path.stat().st_size / rate if rate else None
