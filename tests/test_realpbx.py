@@ -58,9 +58,10 @@ def pbx(tmp_path_factory):
         yield asterisk
 
 
-def settings(folder: Path, mode: str = "app_queue", record: bool = False, **acd) -> config.Settings:
+def settings(folder: Path, mode: str = "app_queue", record: bool = False, queues: dict[str, config.ACDQueue] | None = None,
+             **acd) -> config.Settings:
     return config.Settings(
-        acd=config.ACDSettings(mode=mode, queues={q: config.ACDQueue() for q in ("support", "sales", "billing")}, **acd),
+        acd=config.ACDSettings(mode=mode, queues=queues or {q: config.ACDQueue() for q in ("support", "sales", "billing")}, **acd),
         paths=config.PathSettings(data_dir=str(folder / "var"), recordings=str(folder / "rec")),
         recordings=config.RecordingSettings(enabled=record))
 
@@ -252,6 +253,14 @@ def test_transfers_blind_and_attended_to_a_queue_an_agent_and_a_number(pbx, cent
     assert results[("attended", "agent")] == results[("attended", "queue")] == results[("attended", "number")] == ["Success"]
 
 
+def native_on_both(center, pbxs: tuple, native: config.Settings, paused: str) -> list[Center]:
+    """Engines of the native ACD on each PBX, serving tests/data/native.yaml, with one agent paused to begin with."""
+    runs = [center(on=on, settings=native, flows=[load_flow(ROOT / "tests" / "data" / "native.yaml")]) for on in pbxs]
+    for cc in runs:
+        cc.loop.call_soon_threadsafe(cc.engine.native.pause, paused, "lunch")
+    return runs
+
+
 def native_ring_no_answer_then_abandon(pbx, cc: Center, answered: str, abandoned: str):
     """cid never answers, ana does; then nobody is free and the next caller hangs up: the two stored calls. The first
     caller stays 14 s, time enough under load for the IVR, cid's 2 s of ringing and ana's answer."""
@@ -267,14 +276,10 @@ def native_ring_no_answer_then_abandon(pbx, cc: Center, answered: str, abandoned
 
 
 def test_native_acd_rings_past_an_agent_who_does_not_answer_and_counts_an_abandon_on_both_pbxs(pbx, sim, center, tmp_path):
-    native = settings(tmp_path, mode="native", agents=[
+    runs = native_on_both(center, (pbx, sim), settings(tmp_path, mode="native", agents=[
         config.ACDAgent(name="cid", interface="Local/2001@test-phones/n", queues=["support"]),
-        config.ACDAgent(name="ana", interface="Local/1001@test-phones/n", queues=["support"])])
-    native = native.model_copy(update={"acd": native.acd.model_copy(update={"queues": {
-        "support": config.ACDQueue(strategy="round_robin", ring_timeout_s=2, retry_s=0)}})})
-    runs = [center(on=on, settings=native, flows=[load_flow(ROOT / "tests" / "data" / "native.yaml")]) for on in (pbx, sim)]
-    for cc in runs:
-        cc.loop.call_soon_threadsafe(cc.engine.native.pause, "ana", "lunch")
+        config.ACDAgent(name="ana", interface="Local/1001@test-phones/n", queues=["support"])],
+        queues={"support": config.ACDQueue(strategy="round_robin", ring_timeout_s=2, retry_s=0)}), paused="ana")
     answered, abandoned = number(), number()
     real, simulated = side_by_side(native_ring_no_answer_then_abandon, (pbx, runs[0], answered, abandoned),
                                    (sim, runs[1], answered, abandoned))
@@ -344,15 +349,11 @@ def ivr_call_back(pbx, cc: Center, caller: str, mode: str):
 
 @pytest.mark.parametrize("mode", ["app_queue", "native"])
 def test_the_ivr_callback_key_queues_a_call_back_the_agent_takes_first_on_both_pbxs(pbx, sim, center, tmp_path, mode):
-    runs = []
-    for on in (pbx, sim):
-        if mode == "native":
-            chosen = settings(tmp_path, mode="native", agents=[config.ACDAgent(name="ana", interface=ANA["interface"], queues=["support"])])
-            cc = center(on=on, settings=chosen, flows=[load_flow(ROOT / "tests" / "data" / "native.yaml")])
-            cc.loop.call_soon_threadsafe(cc.engine.native.pause, "ana", "lunch")
-        else:
-            cc = center(on=on)
-        runs.append(cc)
+    if mode == "native":
+        runs = native_on_both(center, (pbx, sim), settings(
+            tmp_path, mode="native", agents=[config.ACDAgent(name="ana", interface=ANA["interface"], queues=["support"])]), paused="ana")
+    else:
+        runs = [center(on=on) for on in (pbx, sim)]
     caller = number()
     (first, back), sim_calls = side_by_side(ivr_call_back, (pbx, runs[0], caller, mode), (sim, runs[1], caller, mode))
     assert (first.outcome, first.queue, first.agent) == ("exit_key", "support", None), "the caller heard the call-back message and left"
@@ -384,13 +385,10 @@ def native_overflow_and_call_back_key(pbx, cc: Center, overflowed: str, called_b
 
 
 def test_native_acd_announces_overflows_past_a_missing_prompt_and_calls_back_on_its_key_on_both_pbxs(pbx, sim, center, tmp_path):
-    native = settings(tmp_path, mode="native", agents=[config.ACDAgent(name="bea", interface=BEA["interface"], queues=["sales"])])
-    native = native.model_copy(update={"acd": native.acd.model_copy(update={"queues": {
-        "support": config.ACDQueue(announce_every_s=2, max_wait_s=3, overflow="message", overflow_target="cc/no-such-prompt"),
-        "sales": config.ACDQueue(callback_key="5")}})})
-    runs = [center(on=on, settings=native, flows=[load_flow(ROOT / "tests" / "data" / "native.yaml")]) for on in (pbx, sim)]
-    for cc in runs:
-        cc.loop.call_soon_threadsafe(cc.engine.native.pause, "bea", "lunch")
+    runs = native_on_both(center, (pbx, sim), settings(
+        tmp_path, mode="native", agents=[config.ACDAgent(name="bea", interface=BEA["interface"], queues=["sales"])], queues={
+            "support": config.ACDQueue(announce_every_s=2, max_wait_s=3, overflow="message", overflow_target="cc/no-such-prompt"),
+            "sales": config.ACDQueue(callback_key="5")}), paused="bea")
     overflowed, called_back = number(), number()
     real, simulated = side_by_side(native_overflow_and_call_back_key, (pbx, runs[0], overflowed, called_back),
                                    (sim, runs[1], overflowed, called_back))
