@@ -419,10 +419,9 @@ class CallTracker:
 
     def _on_varset(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
         # The native ACD's call back pops the agent's screen once both its variables are in (Asterisk sets them last first).
+        callback_ringing = m.get("Variable") in (CALLBACK_QUEUE_VAR, CALLBACK_AGENT_VAR) and (call.callback_queue is None or call.agent is None)
         if m.get("Variable") == CALLBACK_QUEUE_VAR and call.callback_queue is None and m.get("Value"):
             call.callback_queue = m["Value"]
-            if call.agent is not None:
-                self._emit(out, "agent_ringing", call, t, queue=call.callback_queue, agent=call.agent, interface=None, channel=m["Channel"])
         elif m.get("Variable") == CALLBACK_REQUEST_VAR and m.get("Value") and call.answered_at is None:
             call.queue, call.left, call.left_at = call.queue or m["Value"], "exit_key", t
         elif m.get("Variable") == DIAL_AGENT_VAR and call.agent is None and m.get("Value") and m["Channel"] == call.root:
@@ -430,8 +429,8 @@ class CallTracker:
             self._agent_legs(call, call.root)
         elif m.get("Variable") == CALLBACK_AGENT_VAR and call.agent is None and m.get("Value"):
             call.agent = m["Value"]
-            if call.callback_queue is not None:
-                self._emit(out, "agent_ringing", call, t, queue=call.callback_queue, agent=call.agent, interface=None, channel=m["Channel"])
+        if callback_ringing and call.callback_queue is not None and call.agent is not None:
+            self._emit(out, "agent_ringing", call, t, queue=call.callback_queue, agent=call.agent, interface=None, channel=m["Channel"])
         if m.get("Variable") == "QUEUESTATUS" and m["Channel"] == call.inbound and call.answered_at is None:
             outcome = _QUEUESTATUS_OUTCOME.get(m.get("Value", ""))
             if outcome:
