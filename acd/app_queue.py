@@ -15,7 +15,7 @@ from typing import Mapping
 
 from acd.machine import StateChange
 from acd.model import AgentState
-from callcenter.exceptions import ActionError
+from kernel.exceptions import ActionError
 from pbx.client import AMIClient
 from pbx.tracker import CALLBACK_QUEUE_VAR
 

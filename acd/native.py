@@ -25,7 +25,7 @@ from typing import Callable
 from acd.machine import (ACD, Abandoned, AgentLogin, AgentLogout, AgentPause, AgentUnpause, Announce, Answered, CallbackRequested,
                          CallEnded, CallerArrived, CallerLeft, Command, Connected, MoveCaller, Overflow, Ring, RingNoAnswer, SetPriority,
                          Tick)
-from callcenter.exceptions import AMIError, Refused
+from kernel.exceptions import AMIError, Refused
 from pbx.agi import guard, handback, play
 from pbx.client import AMIClient
 from pbx.codec import Message

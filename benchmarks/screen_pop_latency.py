@@ -34,10 +34,10 @@ from sqlalchemy.orm import sessionmaker
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from callcenter import config  # noqa: E402
-from callcenter.db import CallStore, make_engine, migrate  # noqa: E402
+from kernel import config  # noqa: E402
+from kernel.db import CallStore, make_engine, migrate  # noqa: E402
 from callcenter.engine import Engine  # noqa: E402
-from callcenter.models import Customer  # noqa: E402
+from kernel.models import Customer  # noqa: E402
 from cti_panel.app import create_app  # noqa: E402
 from cti_panel.notifier import Notifier  # noqa: E402
 from cti_panel.server import PanelServer  # noqa: E402

@@ -64,8 +64,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Sequence, TextIO
 
-from callcenter.config import Settings
-from callcenter.exceptions import ActionTimeout, AMIConnectionError, AuthenticationError
+from kernel.config import Settings
+from kernel.exceptions import ActionTimeout, AMIConnectionError, AuthenticationError
 from ivr.flow import Flow
 from pbx.codec import AMICodec, Banner, Message, encode
 

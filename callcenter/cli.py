@@ -14,15 +14,16 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from typing import Any, Coroutine, Sequence, TextIO
 
-from callcenter import config
+from kernel import config
 from callcenter.engine import Engine, client_options, recordings_library
-from callcenter.exceptions import AuthenticationError, CallCenterError, ConfigError, InputError, Refused
+from kernel.exceptions import AuthenticationError, CallCenterError, ConfigError, InputError, Refused
 from cti_panel.customers import import_csv
 from cti_panel.notifier import Notifier
 from cti_panel.server import PanelServer
-from cti_panel.users import LANGS, ROLES, Users, Who
+from kernel.who import LANGS, ROLES, Who
+from cti_panel.users import Users
 from flask_socketio import SocketIO
-from callcenter.db import CallStore, make_engine, migrate, open_store
+from kernel.db import CallStore, make_engine, migrate, open_store
 from callcenter.wsgi import serve_panel, worker_app
 from callcenter.monitor import Monitor
 from ivr.draw import to_dot, to_text

@@ -21,10 +21,10 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
-from callcenter import config
-from callcenter.db import CallStore
+from kernel import config
+from kernel.db import CallStore
 from callcenter.engine import Engine
-from callcenter.models import Call, Customer, User
+from kernel.models import Call, Customer, User
 from callcenter.wsgi import serve_panel
 from cti_panel.notifier import Notifier
 from cti_panel.server import PanelServer

@@ -20,27 +20,28 @@ from typing import Any, Callable, TextIO
 from sqlalchemy import select, update
 
 from acd.app_queue import AgentRegistry, AppQueueACD
-from acd.desk import AppQueueDesk, NativeDesk
+from cti_panel.desk import AppQueueDesk, NativeDesk
 from acd.machine import ACD, StateChange
 from acd.model import QueueSettings
 from acd.native import NativeACD
-from callcenter import config
-from callcenter.db import CallStore
-from callcenter.exceptions import AMIError, CallCenterError, Refused
-from callcenter.models import Call, User
+from kernel import config
+from kernel.db import CallStore
+from kernel.exceptions import AMIError, CallCenterError, Refused
+from kernel.models import Call, User
 from callcenter.monitor import Monitor
 from cti_panel.controls import Controls, Directory, Request
 from cti_panel.customers import HttpLookup, Lookup, TableLookup, last_calls
 from cti_panel.live import LiveBoard, LiveCall, Note
 from cti_panel.notifier import Notifier
-from cti_panel.users import Who
+from kernel.who import Who
 from ivr.engine import IVREngine
 from ivr.flow import Flow
 from pbx.agi import guard, send_to_fallback
 from pbx.client import AMIClient, ClientOptions, Snapshot
 from pbx.tasks import Background
 from pbx.codec import Message
-from pbx.tracker import CallTracker, DomainEvent, event_time
+from kernel.records import DomainEvent
+from pbx.tracker import CallTracker, event_time
 from recordings.library import Library
 from recordings.recorder import Recorder
 from recordings.vault import open_vault

@@ -7,10 +7,11 @@ import logging
 from datetime import datetime, timezone
 from typing import Callable, TextIO
 
-from callcenter.db import CallStore
+from kernel.db import CallStore
 from pbx.client import Snapshot
 from pbx.codec import Message
-from pbx.tracker import CallTracker, DomainEvent, event_time
+from kernel.records import DomainEvent
+from pbx.tracker import CallTracker, event_time
 
 log = logging.getLogger(__name__)
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from flask import Flask
 
-from callcenter import config
-from callcenter.db import CallStore, open_store
+from kernel import config
+from kernel.db import CallStore, open_store
 from callcenter.engine import Engine, RedisBus, directory, recordings_library
-from callcenter.exceptions import ConfigError
+from kernel.exceptions import ConfigError
 from cti_panel.app import Bus, create_app, new_secret
 from cti_panel.controls import Directory
 from cti_panel.server import PanelServer

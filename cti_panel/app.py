@@ -23,11 +23,12 @@ from flask import Flask, abort, redirect, render_template, request, send_file, s
 from flask_socketio import SocketIO, disconnect, join_room
 from flask_wtf.csrf import CSRFProtect
 
-from callcenter.exceptions import Refused
+from kernel.exceptions import Refused
 from cti_panel import i18n
 from cti_panel.controls import Directory, check
 from cti_panel.live import SUPERVISORS, agent_room, queue_room
-from cti_panel.users import LANGS, RateLimit, Users, Who
+from kernel.who import LANGS, Who
+from cti_panel.users import RateLimit, Users
 from recordings.library import Library
 from recordings.vault import VaultError
 

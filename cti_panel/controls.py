@@ -19,9 +19,9 @@ import re
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Mapping, Protocol
 
-from callcenter.exceptions import Refused
+from kernel.exceptions import Refused
 from cti_panel.live import LiveBoard, LiveCall
-from cti_panel.users import Who
+from kernel.who import Who
 from pbx.tracker import DIAL_AGENT_VAR
 
 NUMBER = re.compile(r"\+?[0-9]{2,15}")

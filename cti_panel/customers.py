@@ -21,8 +21,8 @@ from urllib.parse import quote
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from callcenter.exceptions import InputError
-from callcenter.models import Call, Customer
+from kernel.exceptions import InputError
+from kernel.models import Call, Customer
 
 log = logging.getLogger(__name__)
 FIELDS = ("number", "name", "company", "email", "notes")

@@ -18,7 +18,7 @@ from typing import Any, Mapping
 from zoneinfo import ZoneInfo
 
 from acd.machine import StateChange
-from pbx.tracker import DomainEvent
+from kernel.records import DomainEvent
 
 BUCKET_S = 900
 SUPERVISORS = "supervisors"

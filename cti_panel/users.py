@@ -11,48 +11,22 @@ from __future__ import annotations
 import re
 import threading
 import time
-from dataclasses import dataclass
 from typing import Callable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from callcenter.exceptions import Refused
-from callcenter.models import User
+from kernel.exceptions import Refused
+from kernel.models import User
+from kernel.who import LANGS, ROLES, Who
 
-ROLES = ("agent", "supervisor", "admin")
-LANGS = ("en", "pt-BR")
 _LOGIN = re.compile(r"[a-z0-9_.-]{2,80}")
 _INTERFACE = re.compile(r"[A-Za-z0-9_./@-]{3,200}")
 _EXTENSION = re.compile(r"[0-9]{2,20}")
 MIN_PASSWORD = 8
 # A hash to check against when the login is unknown, so a wrong login takes as long as a wrong password.
 _DUMMY = generate_password_hash("not a password")
-
-
-@dataclass(frozen=True)
-class Who:
-    """The logged-in user as the server knows them (from the session, never from the browser)."""
-
-    user_id: int
-    login: str
-    role: str
-    lang: str
-    agent: str | None
-    interface: str | None
-    extension: str | None
-    queues: tuple[str, ...]
-
-    @property
-    def supervises(self) -> bool:
-        """Supervisors and admins see the wallboard and act on agents and callers."""
-        return self.role in ("supervisor", "admin")
-
-    @classmethod
-    def of(cls, user: User) -> "Who":
-        """The session view of a user row."""
-        return cls(user.id, user.login, user.role, user.lang, user.agent, user.interface, user.extension, tuple(user.queues or ()))
 
 
 def check_user_fields(login: str, role: str, lang: str, agent: str | None, interface: str | None, extension: str | None) -> None:

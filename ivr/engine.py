@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 from urllib.parse import unquote
 
-from callcenter.exceptions import AMIError
+from kernel.exceptions import AMIError
 from ivr.flow import Flow
 from ivr.machine import Action, Agi, Ended, Machine, Record, Result, Started, State, parse_result
 from pbx.agi import send_to_fallback

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
-from callcenter.exceptions import InputError
+from kernel.exceptions import InputError
 from ivr.validators import CHECKS
 
 TERMINAL = {"queue", "voicemail", "callback", "hangup"}

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import yaml
 
-from callcenter.exceptions import CallCenterError, ConfigError, InputError
+from kernel.exceptions import CallCenterError, ConfigError, InputError
 
 log = logging.getLogger(__name__)
 

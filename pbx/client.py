@@ -34,7 +34,7 @@ from panoramisk import actions as pk_actions
 from panoramisk.ami_protocol import AMIProtocol
 from panoramisk.message import Message as PkMessage
 
-from callcenter.exceptions import ActionError, ActionTimeout, AMIConnectionError, AuthenticationError
+from kernel.exceptions import ActionError, ActionTimeout, AMIConnectionError, AuthenticationError
 from pbx.codec import AMICodec, Banner, FrameError, Message, encode
 
 log = logging.getLogger(__name__)

@@ -14,9 +14,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Iterator
 
-from callcenter.exceptions import InputError
+from kernel.exceptions import InputError
 from pbx.codec import AMICodec, FrameError, Message
-from pbx.tracker import CallRecord, CallTracker, event_time
+from kernel.records import CallRecord
+from pbx.tracker import CallTracker, event_time
 
 
 @dataclass(frozen=True, slots=True)

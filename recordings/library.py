@@ -9,11 +9,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from callcenter.config import RecordingSettings
-from callcenter.db import utc
-from callcenter.exceptions import Refused
-from callcenter.models import Recording, RecordingAccess
-from cti_panel.users import Who
+from kernel.config import RecordingSettings
+from kernel.db import utc
+from kernel.exceptions import Refused
+from kernel.models import Recording, RecordingAccess
+from kernel.who import Who
 from recordings.policy import Kept, to_purge
 from recordings.vault import Vault, VaultError
 

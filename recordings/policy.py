@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Iterable
 
-from callcenter.config import RecordingSettings
+from kernel.config import RecordingSettings
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]")
 

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Coroutine, Mapping
 
-from callcenter.config import RecordingSettings
-from callcenter.exceptions import AMIError, InputError, Refused
-from pbx.tracker import DomainEvent
+from kernel.config import RecordingSettings
+from kernel.exceptions import AMIError, InputError, Refused
+from kernel.records import DomainEvent
 from recordings.library import Library
 from recordings.policy import file_key, should_record
 from recordings.wav import duration

@@ -17,8 +17,8 @@ from typing import Protocol
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from callcenter.config import RecordingSettings
-from callcenter.exceptions import CallCenterError, ConfigError
+from kernel.config import RecordingSettings
+from kernel.exceptions import CallCenterError, ConfigError
 
 MAGIC = b"CCR1"
 

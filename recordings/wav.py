@@ -7,7 +7,7 @@ import math
 import wave
 from array import array
 
-from callcenter.exceptions import InputError
+from kernel.exceptions import InputError
 
 
 def duration(data: bytes, where: str) -> float:

@@ -15,7 +15,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Collection, Iterator
 
-from pbx.tracker import CallRecord, local_partner
+from kernel.records import CallRecord
+from pbx.tracker import local_partner
 from reports.queue_log import LineError
 
 COLUMNS = ["accountcode", "src", "dst", "dcontext", "clid", "channel", "dstchannel", "lastapp", "lastdata", "start", "answer", "end",

@@ -8,9 +8,9 @@ from typing import Any, Iterable
 
 from sqlalchemy import func, select
 
-from callcenter.db import CallStore
-from callcenter.models import Call
-from pbx.tracker import CallRecord
+from kernel.db import CallStore
+from kernel.models import Call
+from kernel.records import CallRecord
 
 
 def ivr_section(rows: Iterable[tuple[str, bool, str, int]]) -> dict[str, Any]:

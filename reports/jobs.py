@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Callable
 from zoneinfo import ZoneInfo
 
-from callcenter.db import CallStore
+from kernel.db import CallStore
 from reports.engine import Engine
 from reports.ivr import ivr_section, stored_ivr_rows
 from reports.metrics import Options

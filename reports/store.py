@@ -7,9 +7,9 @@ from typing import Iterable, Iterator
 
 from sqlalchemy import select, tuple_
 
-from callcenter.db import CallStore
-from callcenter.models import Agent, AgentStateChange, Call
-from pbx.tracker import CallRecord
+from kernel.db import CallStore
+from kernel.models import Agent, AgentStateChange, Call
+from kernel.records import CallRecord
 from reports.queue_log import AgentChange, Visit
 
 BATCH = 2000

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Callable, Iterable
 
-from callcenter.exceptions import AMIError
+from kernel.exceptions import AMIError
 from pbx.client import ClientOptions
 from pbx.codec import AMICodec, Message, encode
 
@@ -208,7 +208,7 @@ def _alive(pid: int) -> bool:
 def submit_request(users, engine, login: str, name: str, values: dict, ident: int = 1) -> None:
     """A request as the panel sends it: checked against the user's role and the engine's directory, then submitted."""
     from cti_panel.controls import check
-    from cti_panel.users import Who
+    from kernel.who import Who
 
     user = next(u for u in users.list() if u.login == login)
     who = {"user_id": user.id, "login": user.login, "role": user.role, "lang": user.lang, "agent": user.agent,
@@ -237,7 +237,7 @@ class Center:
 
         from sqlalchemy.orm import sessionmaker
 
-        from callcenter.db import CallStore, make_engine, migrate
+        from kernel.db import CallStore, make_engine, migrate
         from callcenter.engine import Engine
         from cti_panel.notifier import Notifier
         from cti_panel.users import Users

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from callcenter.exceptions import ActionError, AMIConnectionError, AuthenticationError
+from kernel.exceptions import ActionError, AMIConnectionError, AuthenticationError
 from pbx.client import AMIClient, ClientOptions
 from pbx.codec import Message
 from pbx.playback import PlaybackServer, recorded_events

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from callcenter import config
-from callcenter.exceptions import ConfigError
+from kernel import config
+from kernel.exceptions import ConfigError
 
 
 def write(tmp_path, text: str):
@@ -37,6 +37,7 @@ def test_secret_never_shows_in_repr(tmp_path):
     ('[ami]\nport = 70000\n', "ami.port: Input should be less than or equal to 65535"),
     ('[amy]\nport = 1\n', "amy: unknown key"),
     ('[ami\n', "not valid TOML"),
+    ('[acd.queues.support]\nstrategy = "loudest"\n', "acd.queues.support.strategy: Value error, unknown strategy 'loudest'"),
 ])
 def test_bad_file_values_name_file_and_key(tmp_path, text, expected):
     with pytest.raises(ConfigError) as info:
@@ -78,3 +79,9 @@ def test_command_exits_non_zero_with_the_message(tmp_path):
                             capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"}, cwd=tmp_path)
     assert result.returncode == 2
     assert "ami.port: Input should be a valid integer" in result.stderr
+
+
+def test_the_strategies_the_config_accepts_are_the_acds_policies():
+    from acd.policies import POLICIES
+
+    assert set(config.STRATEGIES) == set(POLICIES)

@@ -9,9 +9,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
-from callcenter.db import CallStore, downgrade, make_engine, migrate
-from callcenter.exceptions import DatabaseError
-from callcenter.models import Agent, AgentStateChange, Base, CallEvent
+from kernel.db import CallStore, downgrade, make_engine, migrate
+from kernel.exceptions import DatabaseError
+from kernel.models import Agent, AgentStateChange, Base, CallEvent
 from pbx.trace import replay_messages
 from pbx.tracker import CallTracker, event_time
 from tests.conftest import TRACES, trace_names

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from callcenter.exceptions import ConfigError, InputError
+from kernel.exceptions import ConfigError, InputError
 from ivr import prompts
 from ivr.flow import load_flow
 from ivr.machine import Action, Agi, Ended, Machine, Record, Result, Started, State, parse_result

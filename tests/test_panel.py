@@ -9,15 +9,17 @@ from sqlalchemy.orm import sessionmaker
 
 from acd.machine import StateChange
 from acd.model import AgentState
-from callcenter.db import CallStore, make_engine, migrate
-from callcenter.exceptions import Refused
+from kernel.db import CallStore, make_engine, migrate
+from kernel.exceptions import Refused
 from cti_panel.app import create_app
 from cti_panel.controls import Controls, Directory, check
 from cti_panel.live import LiveBoard, Note, agent_room, queue_room
 from cti_panel.notifier import Notifier
-from cti_panel.users import Users, Who
+from kernel.who import Who
+from cti_panel.users import Users
 from pbx.trace import replay_messages
-from pbx.tracker import CallTracker, DomainEvent, event_time
+from kernel.records import DomainEvent
+from pbx.tracker import CallTracker, event_time
 from tests.conftest import TRACES, trace_names
 
 PASSWORD = "correct horse battery"

@@ -17,10 +17,10 @@ import requests
 from flask_socketio import SocketIO
 from sqlalchemy.orm import sessionmaker
 
-from callcenter import config
-from callcenter.db import CallStore, make_engine, migrate
+from kernel import config
+from kernel.db import CallStore, make_engine, migrate
 from callcenter.engine import Engine
-from callcenter.models import Customer
+from kernel.models import Customer
 from cti_panel.app import create_app
 from cti_panel.notifier import Notifier
 from cti_panel.server import PanelServer

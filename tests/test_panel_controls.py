@@ -16,7 +16,7 @@ import pytest
 import requests
 from sqlalchemy.orm import sessionmaker
 
-from callcenter.db import make_engine, migrate
+from kernel.db import make_engine, migrate
 from cti_panel.customers import HttpLookup, TableLookup
 from pbx.simulator.core import STATE_DESC
 from cti_panel.users import Users
@@ -185,7 +185,7 @@ def test_a_bad_customer_row_stops_the_import_with_its_line(tmp_path):
     csv = tmp_path / "customers.csv"
     csv.write_text("number,name\n5511911112222,Ana\nabc,Bruno\n")
     from cti_panel.customers import import_csv
-    from callcenter.exceptions import InputError
+    from kernel.exceptions import InputError
     with pytest.raises(InputError, match=r"customers.csv:3: needs a phone number"):
         import_csv(sessionmaker(engine), csv)
     assert TableLookup(sessionmaker(engine)).find("5511911112222") is None, "nothing stored"

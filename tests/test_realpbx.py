@@ -14,7 +14,7 @@ from typing import Iterator
 
 import pytest
 
-from callcenter import config
+from kernel import config
 from ivr.flow import load_flow
 from recordings.wav import loudness
 from tests.realpbx import CONTRIB, DATA, ROOT, Asterisk, Center, Simulated, always_open_flow, differences, run_script, side_by_side, until
@@ -310,7 +310,7 @@ def test_recordings_start_at_the_answer_pause_resume_and_honour_the_opt_out(pbx,
 
     def rows():
         return {r.caller_number: r for r in cc.engine.library.visible(boss, 10)}
-    from cti_panel.users import Who
+    from kernel.who import Who
     boss = Who(9, "sue", "supervisor", "en", None, None, None, ())
     found = until(lambda: len(rows()) == 2 and rows(), 15, "both calls indexed")
     kept, skipped = found[recorded], found[opted_out]

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from callcenter.exceptions import InputError
+from kernel.exceptions import InputError
 from cti_panel.controls import SPY_OPTIONS, phone_side
-from cti_panel.users import Who
+from kernel.who import Who
 from pbx.tracker import local_partner
 from recordings.wav import duration, loudness
 from tests.realpbx import Asterisk, Center, run_script, side_by_side, until

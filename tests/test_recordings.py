@@ -19,13 +19,14 @@ from moto.server import ThreadedMotoServer
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
-from callcenter import config
-from callcenter.db import make_engine, migrate
-from callcenter.exceptions import ActionError, ConfigError, Refused
-from callcenter.models import Recording, RecordingAccess
+from kernel import config
+from kernel.db import make_engine, migrate
+from kernel.exceptions import ActionError, ConfigError, Refused
+from kernel.models import Recording, RecordingAccess
 from cti_panel.app import create_app
 from cti_panel.controls import Directory
-from cti_panel.users import Users, Who
+from kernel.who import Who
+from cti_panel.users import Users
 from ivr.flow import load_flow
 from recordings.library import Library
 from recordings.policy import Kept, file_key, should_record, to_purge

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from callcenter.db import CallStore, make_engine, migrate
+from kernel.db import CallStore, make_engine, migrate
 from reports.engine import Engine
 from reports.erlang import agents_needed, erlang_c, evaluate
 from reports.metrics import Options

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from callcenter.exceptions import InputError
+from kernel.exceptions import InputError
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,8 @@
 """One way for the panel to set agents' states and move callers, whichever ACD runs the queues.
 
 `AppQueueDesk` speaks to Asterisk's app_queue (QueueAdd/QueuePause/...),
-`NativeDesk` to our own ACD; both satisfy `cti_panel.controls.AgentDesk`.
+`NativeDesk` to our own ACD; both satisfy `cti_panel.controls.AgentDesk`. The panel's side of the ACD: it knows
+both, the ACD knows nothing of the panel.
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ from typing import Mapping
 
 from acd.app_queue import AppQueueACD
 from acd.native import NativeACD
-from callcenter.exceptions import Refused
 from cti_panel.live import LiveCall
+from kernel.exceptions import Refused
 
 
 class AppQueueDesk:

@@ -12,9 +12,9 @@ from sqlalchemy import Engine, create_engine, event, func, select
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import sessionmaker
 
-from callcenter.exceptions import DatabaseError
-from callcenter.models import Call, CallEvent
-from pbx.tracker import CallRecord, DomainEvent
+from kernel.exceptions import DatabaseError
+from kernel.models import Call, CallEvent
+from kernel.records import CallRecord, DomainEvent
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 

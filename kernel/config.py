@@ -14,7 +14,7 @@ from typing import Any, Iterable, Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, ValidationError, field_validator
 
-from callcenter.exceptions import ConfigError
+from kernel.exceptions import ConfigError
 
 ENV_PREFIX = "CALLCENTER_"
 CONFIG_ENV = "CALLCENTER_CONFIG"
@@ -22,6 +22,9 @@ CONFIG_ENV = "CALLCENTER_CONFIG"
 NOT_SETTINGS = ("CALLCENTER_TEST_", "CALLCENTER_TRACES")
 DEFAULT_FILE = "callcenter.toml"
 
+
+# The native ACD's routing strategies, each a policy of acd/policies.py (the kernel names them; the ACD implements them).
+STRATEGIES = ("longest_idle", "fewest_calls", "round_robin", "random", "ring_all", "skills", "skills_idle")
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
@@ -99,10 +102,8 @@ class ACDQueue(_Section):
     @field_validator("strategy")
     @classmethod
     def _known_strategy(cls, value: str) -> str:
-        from acd.policies import POLICIES
-
-        if value not in POLICIES:
-            raise ValueError(f"unknown strategy '{value}' (one of {', '.join(sorted(POLICIES))})")
+        if value not in STRATEGIES:
+            raise ValueError(f"unknown strategy '{value}' (one of {', '.join(sorted(STRATEGIES))})")
         return value
 
 

@@ -2,7 +2,7 @@
 
 from alembic import context
 
-from callcenter.models import Base
+from kernel.models import Base
 
 engine = context.config.attributes["engine"]
 with engine.begin() as connection:

@@ -1,0 +1,73 @@
+"""The value types that pass between packages: a finished call's record and a domain event (what a person would notice
+happened on a call), with the time format records print."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+
+def iso(t: float | None) -> str | None:
+    """An epoch time as ISO 8601 UTC with milliseconds, as records print it."""
+    if t is None:
+        return None
+    return datetime.fromtimestamp(t, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(slots=True)
+class CallRecord:
+    """One finished call, as reports and the database store it.
+
+    `talk_s` excludes `hold_s`, so handle time is talk + hold + wrap-up with
+    nothing counted twice; `wait_s` runs from joining the queue to the answer
+    (or to leaving the queue unanswered).
+    """
+
+    linkedid: str
+    caller_number: str | None
+    caller_name: str | None
+    dnid: str | None
+    started_at: float
+    ivr_digits: str
+    queue: str | None
+    enqueued_at: float | None
+    answered_at: float | None
+    agent: str | None
+    ended_at: float
+    outcome: str
+    wait_s: float | None
+    talk_s: float | None
+    hold_s: float
+    hangup_by: str
+    hangup_cause: int | None
+    transfers: int = 0
+    resynced: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as JSON-ready data, times in ISO 8601 UTC."""
+        data = asdict(self)
+        for key in ("started_at", "enqueued_at", "answered_at", "ended_at"):
+            data[key] = iso(data[key])
+        for key in ("wait_s", "talk_s", "hold_s"):
+            if data[key] is not None:
+                data[key] = round(data[key], 3)
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class DomainEvent:
+    """Something a person would notice happened on a call."""
+
+    kind: str
+    linkedid: str
+    t: float
+    data: dict[str, Any] = field(default_factory=dict)
+    record: CallRecord | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The event as JSON-ready data."""
+        out: dict[str, Any] = {"kind": self.kind, "linkedid": self.linkedid, "at": iso(self.t), **self.data}
+        if self.record is not None:
+            out["record"] = self.record.to_json()
+        return out
