@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from typing import Any, Coroutine, Sequence, TextIO
 
 from kernel import config
-from callcenter.engine import Engine, client_options, recordings_library
+from callcenter.engine import Engine, recordings_library
 from kernel.exceptions import AuthenticationError, CallCenterError, ConfigError, InputError, Refused
 from cti_panel.customers import import_csv
 from cti_panel.notifier import Notifier
@@ -77,7 +77,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     monitor = Monitor(CallTracker(), store, sys.stdout, as_json=args.json)
     record = open(args.record, "a", encoding="utf-8") if args.record else None
     try:
-        asyncio.run(_monitor(client_options(settings), monitor, args.once, record))
+        asyncio.run(_monitor(ClientOptions.of(settings.ami), monitor, args.once, record))
     except KeyboardInterrupt:
         pass
     finally:
@@ -198,12 +198,6 @@ def _report_options(args: argparse.Namespace) -> Options:
     return Options(sl_seconds=args.sl_seconds, short_abandon_seconds=args.short_abandon_seconds,
                    interval_seconds=INTERVALS[args.interval], wrapup_seconds=args.wrapup_seconds,
                    start=_when(args.date_from), end=_when(args.date_to))
-
-
-def _queue_log_stream(path: Path, builder: VisitBuilder):
-    if not path.exists():
-        raise InputError(f"{path}: no such queue_log file")
-    return read_visits(read_lines(path), builder)
 
 
 def _report_errors(path: Path, errors: list[LineError]) -> None:

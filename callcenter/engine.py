@@ -80,7 +80,7 @@ class Engine:
                                settings.panel.timezone)
         self.monitor = Monitor(CallTracker(), store, out, as_json=as_json, listeners=[self._on_call_events])
         self.registry = AgentRegistry()
-        self.client = AMIClient(options or client_options(settings), self._on_event, self._on_resync, clock=clock)
+        self.client = AMIClient(options or ClientOptions.of(settings.ami), self._on_event, self._on_resync, clock=clock)
         self.native = self._native() if settings.acd.mode == "native" else None
         self.ivr = IVREngine(self.client, flows, on_records=self._ivr_records, on_handoff=self._handoff)
         skills = {a.name: a.skills for a in settings.acd.agents}
@@ -320,17 +320,6 @@ def recordings_library(settings: config.Settings, store: CallStore) -> Library |
     if not settings.recordings.enabled:
         return None
     return Library(store.sessions, open_vault(settings.recordings, Path(settings.paths.data_dir) / "vault"), settings.recordings)
-
-
-def client_options(settings: config.Settings) -> ClientOptions:
-    """The AMI client's options from the [ami] section (the secret is required)."""
-    ami = settings.ami
-    assert ami.secret is not None
-    return ClientOptions(
-        host=ami.host, port=ami.port, username=ami.username, secret=ami.secret.get_secret_value(),
-        ping_interval=ami.ping_interval, ping_timeout=ami.ping_timeout, connect_timeout=ami.connect_timeout,
-        reconnect_min=ami.reconnect_min, reconnect_max=ami.reconnect_max, max_frame_bytes=ami.max_frame_bytes,
-    )
 
 
 class RedisBus:

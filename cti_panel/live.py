@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from acd.machine import StateChange
 from kernel.records import DomainEvent
+from reports.metrics import percent
 
 BUCKET_S = 900
 SUPERVISORS = "supervisors"
@@ -84,10 +85,6 @@ class AgentRow:
                 "call": {"number": call.number, "queue": call.queue} if call else None}
 
 
-def _percent(part: int, whole: int) -> float | None:
-    return round(100.0 * part / whole, 1) if whole else None
-
-
 @dataclass
 class QueueDay:
     """One queue's figures today, and its callers waiting now."""
@@ -115,8 +112,8 @@ class QueueDay:
         return {"name": self.name, "waiting": len(self.waiting), "now": now, "callbacks": self.callbacks,
                 "longest_wait_s": round(now - min(self.waiting.values()), 1) if self.waiting else 0.0,
                 "offered": offered, "answered": answered, "abandoned": abandoned,
-                "service_level": _percent(in_sl, answered + abandoned),
-                "chart": [{"start": start, "offered": b[0], "answered": b[1], "service_level": _percent(b[2], b[1] + b[3])}
+                "service_level": percent(in_sl, answered + abandoned, 1),
+                "chart": [{"start": start, "offered": b[0], "answered": b[1], "service_level": percent(b[2], b[1] + b[3], 1)}
                           for start, b in sorted(self.buckets.items())]}
 
 

@@ -21,7 +21,7 @@ from urllib.parse import unquote
 from kernel.exceptions import AMIError
 from ivr.flow import Flow
 from ivr.machine import Action, Agi, Ended, Machine, Record, Result, Started, State, parse_result
-from pbx.agi import send_to_fallback
+from pbx.agi import agi_env, send_to_fallback
 from pbx.client import AMIClient
 from pbx.codec import Message
 from pbx.tasks import Background
@@ -29,16 +29,6 @@ from pbx.tracker import event_time
 
 log = logging.getLogger(__name__)
 HANDED_OFF = ("acd", "callback")  # endings the ACD carries on: a caller held for the native ACD, a call back to queue
-
-
-def agi_env(message: Message) -> dict[str, str]:
-    """AsyncAGIStart's Env (URL-encoded 'key: value' lines) as a dict."""
-    env = {}
-    for line in unquote(message.get("Env", "")).splitlines():
-        key, sep, value = line.partition(": ")
-        if sep:
-            env[key] = value
-    return env
 
 
 @dataclass

@@ -37,16 +37,6 @@ class Base(DeclarativeBase):
     """Declarative base of every table."""
 
 
-class Queue(Base):
-    """A queue callers wait in, with the service-level threshold reports use."""
-
-    __tablename__ = "queues"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(80), unique=True)
-    strategy: Mapped[str] = mapped_column(String(40), default="leastrecent")
-    service_level_s: Mapped[int] = mapped_column(Integer, default=20)
-
-
 class Agent(Base):
     """A person who answers calls, bound to a phone interface while logged in."""
 

@@ -8,7 +8,8 @@ AsyncAGI for anything that may last (a queue, an agent, another context).
 from __future__ import annotations
 
 import itertools
-from typing import Any, Protocol
+from typing import Any, Mapping, Protocol
+from urllib.parse import unquote
 
 GUARD = "TIMEOUT(absolute)"
 GUARD_OFF = f"SET VARIABLE {GUARD} 0"
@@ -20,14 +21,25 @@ def play(prompt: str) -> str:
     return f"GET DATA {prompt} 1 1"
 
 
-def handback(exten: str, context: str | None = None) -> list[str]:
-    """Leave AsyncAGI for `exten` (in `context`, or the call's current one), guard off."""
-    return [GUARD_OFF, *([f"SET CONTEXT {context}"] if context else []), f"SET EXTENSION {exten}", "SET PRIORITY 1", "ASYNCAGI BREAK"]
+def agi_env(message: Mapping[str, str]) -> dict[str, str]:
+    """AsyncAGIStart's Env (URL-encoded 'key: value' lines) as a dict."""
+    env = {}
+    for line in unquote(message.get("Env", "")).splitlines():
+        key, sep, value = line.partition(": ")
+        if sep:
+            env[key] = value
+    return env
+
+
+def handback(exten: str, context: str | None = None, guard_off: bool = True) -> list[str]:
+    """Leave AsyncAGI for `exten` (in `context`, or the call's current one), the guard off unless the target clears it."""
+    return [*([GUARD_OFF] if guard_off else []), *([f"SET CONTEXT {context}"] if context else []), f"SET EXTENSION {exten}",
+            "SET PRIORITY 1", "ASYNCAGI BREAK"]
 
 
 # Every call held in AsyncAGI is in [callcenter-ivr] (the IVR's entry; the native ACD holds them there), whose fallback
 # extension clears the guard itself.
-FALLBACK = ["SET EXTENSION fallback", "SET PRIORITY 1", "ASYNCAGI BREAK"]
+FALLBACK = handback("fallback", guard_off=False)
 _ids = itertools.count(1)  # CommandID: the client matches an AGI action to its AsyncAGIExec by it
 
 

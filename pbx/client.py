@@ -34,7 +34,8 @@ from panoramisk import actions as pk_actions
 from panoramisk.ami_protocol import AMIProtocol
 from panoramisk.message import Message as PkMessage
 
-from kernel.exceptions import ActionError, ActionTimeout, AMIConnectionError, AuthenticationError
+from kernel.config import AMISettings
+from kernel.exceptions import ActionError, ActionTimeout, AMIConnectionError, AuthenticationError, ConfigError
 from pbx.codec import AMICodec, Banner, FrameError, Message, encode
 
 log = logging.getLogger(__name__)
@@ -55,21 +56,31 @@ class Snapshot:
     at: float
 
 
+_DEFAULTS = AMISettings.model_fields
+
+
 @dataclass(frozen=True, slots=True)
 class ClientOptions:
-    """Connection settings the client needs (a subset of the [ami] config section)."""
+    """Connection settings the client needs: the [ami] config section's, its defaults, the secret in clear."""
 
     host: str
     port: int
     username: str
     secret: str = field(repr=False)
-    ping_interval: float = 10.0
-    ping_timeout: float = 5.0
-    connect_timeout: float = 5.0
-    reconnect_min: float = 0.5
-    reconnect_max: float = 30.0
-    max_frame_bytes: int = 1 << 20
+    ping_interval: float = _DEFAULTS["ping_interval"].default
+    ping_timeout: float = _DEFAULTS["ping_timeout"].default
+    connect_timeout: float = _DEFAULTS["connect_timeout"].default
+    reconnect_min: float = _DEFAULTS["reconnect_min"].default
+    reconnect_max: float = _DEFAULTS["reconnect_max"].default
+    max_frame_bytes: int = _DEFAULTS["max_frame_bytes"].default
     action_timeout: float = 10.0
+
+    @classmethod
+    def of(cls, ami: AMISettings) -> "ClientOptions":
+        """The options of an [ami] section (its secret is required)."""
+        if ami.secret is None:
+            raise ConfigError("[ami] secret is not set (CALLCENTER_AMI_SECRET)")
+        return cls(**ami.model_dump(exclude={"secret"}), secret=ami.secret.get_secret_value())
 
 
 class _Action(pk_actions.Action):

@@ -26,9 +26,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
-from urllib.parse import unquote
 
 from kernel.records import CallRecord, DomainEvent
+from pbx.agi import agi_env
 from pbx.codec import Message
 
 # Transfer events name their channels with a prefix; the call is the transferee's.
@@ -295,10 +295,9 @@ class CallTracker:
             self._emit(out, "call_started", call, t, caller_number=call.caller_number, caller_name=call.caller_name, dnid=call.dnid)
 
     def _on_agi_start(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
-        for line in unquote(m.get("Env", "")).splitlines():
-            key, _, value = line.partition(": ")
-            if key == "agi_dnid" and _known(value):
-                call.dnid = value
+        dnid = agi_env(m).get("agi_dnid")
+        if _known(dnid):
+            call.dnid = dnid
 
     def _on_dtmf(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
         if m.get("Direction", "Received") != "Received" or not self._caller_side(call, m["Channel"]):

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from kernel.db import CallStore
 from kernel.models import Call
 from kernel.records import CallRecord
+from reports.metrics import percent
 
 
 def ivr_section(rows: Iterable[tuple[str, bool, str, int]]) -> dict[str, Any]:
@@ -23,7 +24,7 @@ def ivr_section(rows: Iterable[tuple[str, bool, str, int]]) -> dict[str, Any]:
         path = paths[digits or "(none)"]
         path["calls"] += calls
         path["reached_queue" if reached_queue else "ended_in_ivr"] += calls
-    menu = {key: {**value, "drop_off_pct": round(100.0 * value["ended_in_ivr"] / value["calls"], 2)} for key, value in sorted(paths.items())}
+    menu = {key: {**value, "drop_off_pct": percent(value["ended_in_ivr"], value["calls"])} for key, value in sorted(paths.items())}
     return {"calls_outside_queues": sum(outcomes.values()), "by_outcome": dict(sorted(outcomes.items())), "menu": menu}
 
 

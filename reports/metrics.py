@@ -31,8 +31,9 @@ class Options:
 
 
 
-def _pct(part: float, whole: float) -> float | None:
-    return round(100.0 * part / whole, 2) if whole else None
+def percent(part: float, whole: float, digits: int = 2) -> float | None:
+    """`part` of `whole` in percent (None of nothing), the one rounding the reports and the wallboard share."""
+    return round(100.0 * part / whole, digits) if whole else None
 
 
 def _avg(total: float, count: int) -> float | None:
@@ -75,12 +76,12 @@ class Counters:
             "exited_empty": self.exited_empty, "transferred": self.transferred,
             "asa_s": _avg(self.wait_answered, self.answered), "avg_wait_s": _avg(self.wait_all, self.waits),
             "max_wait_s": round(self.max_wait, 2), "avg_talk_s": _avg(self.talk, self.talked), "aht_s": _avg(self.handle, self.talked),
-            "abandon_rate_pct": _pct(self.abandoned, counted), "service_level_pct": _pct(self.answered_within, counted),
-            "asterisk_sl_pct": _pct(self.answered_within, self.answered),
-            "asterisk_sl2_pct": _pct(self.answered_within + self.abandoned_within, self.answered + asterisk_abandons),
+            "abandon_rate_pct": percent(self.abandoned, counted), "service_level_pct": percent(self.answered_within, counted),
+            "asterisk_sl_pct": percent(self.answered_within, self.answered),
+            "asterisk_sl2_pct": percent(self.answered_within + self.abandoned_within, self.answered + asterisk_abandons),
             "repeat_calls_24h": self.repeat_24h, "repeat_calls_7d": self.repeat_7d,
-            "fcr_24h_pct": _pct(self.answered - self.answered_repeated_24h, self.answered),
-            "fcr_7d_pct": _pct(self.answered - self.answered_repeated_7d, self.answered),
+            "fcr_24h_pct": percent(self.answered - self.answered_repeated_24h, self.answered),
+            "fcr_7d_pct": percent(self.answered - self.answered_repeated_7d, self.answered),
         }
 
 
@@ -161,7 +162,7 @@ class Report:
                 "aht_s": _avg(c.handle, c.talked), "transferred": c.transferred, "ring_no_answer": self.ring_no_answer.get(name, 0),
                 "logged_in_s": round(at.logged_in, 2) if at.seen_login else None,
                 "pause_s_by_reason": {reason: round(seconds, 2) for reason, seconds in sorted(at.paused.items())},
-                "occupancy_pct": _pct(c.handle, staffed) if at.seen_login and staffed > 0 else None,
+                "occupancy_pct": percent(c.handle, staffed) if at.seen_login and staffed > 0 else None,
             }
         intervals = [{"start": datetime.fromtimestamp(slot, tz=timezone.utc).isoformat().replace("+00:00", "Z"), "queue": queue, **c.figures()}
                      for (slot, queue), c in sorted(self.intervals.items())]

@@ -15,7 +15,7 @@ ALLOWED = {
     "ivr": {"kernel", "pbx"},
     "recordings": {"kernel", "pbx"},
     "reports": {"kernel", "pbx"},
-    "cti_panel": {"kernel", "pbx", "acd", "recordings"},
+    "cti_panel": {"kernel", "pbx", "acd", "recordings", "reports"},
     "callcenter": {"kernel", "pbx", "acd", "ivr", "recordings", "reports", "cti_panel"},
 }
 
