@@ -36,7 +36,11 @@ $(PROMPTS): contrib/prompts/prompts.yaml ivr/prompts.py | $(STAMP) $(APT_FILES)
 demo: $(STAMP) $(SIO) $(APT_FILES) $(PROMPTS)
 	$(VENV)/bin/callcenter demo $(ARGS)
 
+# The linter, the formatter's check and the type checker first (pyproject.toml says what each holds), then the tests.
 test: $(STAMP) $(SIO) $(APT_FILES) $(PROMPTS)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy
 	$(PY) -m pytest $(ARGS)
 
 bench: $(STAMP) $(SIO)

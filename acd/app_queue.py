@@ -10,8 +10,8 @@ reports work on a PBX whose queues Asterisk runs. `AgentRegistry` is pure
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 from acd.machine import StateChange
 from acd.model import AgentState
@@ -48,8 +48,9 @@ class AgentRegistry:
         member.interface = interface or member.interface
         return member
 
-    def _set(self, member: Member, state: AgentState, t: float, out: list[StateChange], reason: str | None = None,
-             caller: str | None = None) -> None:
+    def _set(
+        self, member: Member, state: AgentState, t: float, out: list[StateChange], reason: str | None = None, caller: str | None = None
+    ) -> None:
         member.caller = caller
         if member.state is state and member.reason == reason:
             return
@@ -134,8 +135,16 @@ class AppQueueACD:
             skill = self.queue_skills.get(queue)
             level = (skills or {}).get(skill, 10) if skill else 10
             try:
-                await self.client.send_action({"Action": "QueueAdd", "Queue": queue, "Interface": interface, "MemberName": name,
-                                               "Penalty": str(penalty(level)), "Paused": "false"})
+                await self.client.send_action(
+                    {
+                        "Action": "QueueAdd",
+                        "Queue": queue,
+                        "Interface": interface,
+                        "MemberName": name,
+                        "Penalty": str(penalty(level)),
+                        "Paused": "false",
+                    }
+                )
             except ActionError as exc:
                 if "Already there" not in exc.message:
                     raise
@@ -143,8 +152,11 @@ class AppQueueACD:
     async def memberships(self, interface: str) -> list[str]:
         """The queues the PBX itself says the interface is a member of (QueueStatus), configured or not."""
         replies = await self.client.send_action({"Action": "QueueStatus", "Member": interface}, as_list=True)
-        return [m["Queue"] for m in replies
-                if m.get("Event") == "QueueMember" and interface in (m.get("Location"), m.get("StateInterface"), m.get("Interface"))]
+        return [
+            m["Queue"]
+            for m in replies
+            if m.get("Event") == "QueueMember" and interface in (m.get("Location"), m.get("StateInterface"), m.get("Interface"))
+        ]
 
     async def logout(self, interface: str, queues: list[str]) -> None:
         """QueueRemove from each of `queues` and from every other queue the PBX has the interface in."""
@@ -159,17 +171,33 @@ class AppQueueACD:
         """QueuePause in every queue, with the reason reports group pause time by."""
         await self.client.send_action({"Action": "QueuePause", "Interface": interface, "Paused": "true", "Reason": reason})
 
-    async def call_back(self, queue: str, number: str, context: str = "callcenter-callback-queue",
-                        dial_context: str = "callcenter-callback", wait_s: int = 3600) -> None:
+    async def call_back(
+        self,
+        queue: str,
+        number: str,
+        context: str = "callcenter-callback-queue",
+        dial_context: str = "callcenter-callback",
+        wait_s: int = 3600,
+    ) -> None:
         """A call back waits in the queue as a caller would (app_queue's own place and figures); the agent who takes it dials the number.
 
         The Local channel's queue half rings unanswered while it waits, so the Originate's answer (OriginateResponse) comes
         when an agent takes it, maybe an hour later: done is Asterisk's word that the call is placed (`as_list=False`).
         """
-        await self.client.send_action({
-            "Action": "Originate", "Channel": f"Local/{queue}@{context}/n", "Context": dial_context, "Exten": number, "Priority": "1",
-            "CallerID": f"<{number}>", "Async": "true", "Timeout": str(wait_s * 1000), "Variable": f"{CALLBACK_QUEUE_VAR}={queue}"},
-            as_list=False)
+        await self.client.send_action(
+            {
+                "Action": "Originate",
+                "Channel": f"Local/{queue}@{context}/n",
+                "Context": dial_context,
+                "Exten": number,
+                "Priority": "1",
+                "CallerID": f"<{number}>",
+                "Async": "true",
+                "Timeout": str(wait_s * 1000),
+                "Variable": f"{CALLBACK_QUEUE_VAR}={queue}",
+            },
+            as_list=False,
+        )
 
     async def move_caller(self, channel: str, queue: str, context: str = "callcenter-queues") -> None:
         """Supervisor: send a waiting caller to another queue (it keeps its call, not its place)."""

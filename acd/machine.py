@@ -16,7 +16,6 @@ from __future__ import annotations
 import heapq
 import itertools
 from dataclasses import dataclass, field
-from typing import Union
 
 from acd.model import Agent, AgentState, Caller, QueueSettings
 from acd.policies import POLICIES, RING_ALL, RoutingContext, qualified
@@ -113,8 +112,21 @@ class CallbackRequested:
     at: float
 
 
-Event = Union[AgentLogin, AgentLogout, AgentPause, AgentUnpause, CallerArrived, CallerLeft, Answered, RingNoAnswer, CallEnded,
-              Tick, MoveCaller, SetPriority, CallbackRequested]
+Event = (
+    AgentLogin
+    | AgentLogout
+    | AgentPause
+    | AgentUnpause
+    | CallerArrived
+    | CallerLeft
+    | Answered
+    | RingNoAnswer
+    | CallEnded
+    | Tick
+    | MoveCaller
+    | SetPriority
+    | CallbackRequested
+)
 
 
 # commands -------------------------------------------------------------------
@@ -182,7 +194,7 @@ class Refused:
     why: str
 
 
-Command = Union[Ring, CancelRing, Connected, Overflow, Announce, StateChange, Abandoned, Refused]
+Command = Ring | CancelRing | Connected | Overflow | Announce | StateChange | Abandoned | Refused
 PAUSE_REASONS = ("break", "lunch", "training", "meeting", "coaching", "after_call_work")
 
 
@@ -279,17 +291,26 @@ class ACD:
     def _waiting(self, caller_id: str, key: tuple[int, float, int, str], at: float) -> bool:
         """Whether a heap entry still stands for a caller who can be offered now (a caller in retry delay is re-queued later)."""
         caller = self.callers.get(caller_id)
-        return (caller is not None and not caller.ringing and caller_id not in self.connected and self._key(caller) == key
-                and caller.next_try <= at)
+        return (
+            caller is not None
+            and not caller.ringing
+            and caller_id not in self.connected
+            and self._key(caller) == key
+            and caller.next_try <= at
+        )
 
     def _on_CallerArrived(self, e: CallerArrived, out: list[Command]) -> None:
         settings = self.queues.get(e.queue)
         if settings is None or e.caller in self.callers:
             return
-        caller = Caller(e.caller, e.queue, e.at, e.priority, dict(e.skills), dict(e.data), seq=next(self._seq), announced_at=e.at,
-                        callback=e.callback)
-        on_line = sum(1 for c in self.callers.values() if c.queue == e.queue and c.id not in self.connected and not c.callback) \
-            if settings.max_length else 0
+        caller = Caller(
+            e.caller, e.queue, e.at, e.priority, dict(e.skills), dict(e.data), seq=next(self._seq), announced_at=e.at, callback=e.callback
+        )
+        on_line = (
+            sum(1 for c in self.callers.values() if c.queue == e.queue and c.id not in self.connected and not c.callback)
+            if settings.max_length
+            else 0
+        )
         full = bool(settings.max_length) and on_line >= settings.max_length and not e.callback
         if full:
             out.append(Overflow(e.caller, e.queue, settings.overflow, settings.overflow_target, 0.0, "full", e.priority, e.skills, e.data))
@@ -414,7 +435,7 @@ class ACD:
         settings = self.queues.get(queue)
         if settings is not None:
             self.handle_s[queue] = 0.9 * self.handle_s[queue] + 0.1 * (e.at - agent.since)
-        pending = agent.reason[len("pending:"):] if agent.reason and agent.reason.startswith("pending:") else None
+        pending = agent.reason[len("pending:") :] if agent.reason and agent.reason.startswith("pending:") else None
         if pending:
             self._set(agent, AgentState.PAUSED, e.at, out, pending)
         elif settings is not None and settings.wrapup_s > 0:
@@ -444,16 +465,30 @@ class ACD:
             if caller.id in self.connected or caller.ringing or caller.callback:
                 continue
             if settings.max_wait_s and now - caller.enqueued_at >= settings.max_wait_s:
-                out.append(Overflow(caller.id, caller.queue, settings.overflow, settings.overflow_target, now - caller.enqueued_at,
-                                    "timeout", caller.priority, tuple(caller.skills.items()), tuple(caller.data.items())))
+                out.append(
+                    Overflow(
+                        caller.id,
+                        caller.queue,
+                        settings.overflow,
+                        settings.overflow_target,
+                        now - caller.enqueued_at,
+                        "timeout",
+                        caller.priority,
+                        tuple(caller.skills.items()),
+                        tuple(caller.data.items()),
+                    )
+                )
                 if settings.overflow == "callback":
                     caller.callback = True
                 else:
                     del self.callers[caller.id]
             elif settings.announce_every_s and now - caller.announced_at >= settings.announce_every_s:
                 caller.announced_at = now
-                position = 1 + sum(1 for c in self.callers.values() if c.queue == caller.queue and c.id not in self.connected
-                                   and self._key(c) < self._key(caller))
+                position = 1 + sum(
+                    1
+                    for c in self.callers.values()
+                    if c.queue == caller.queue and c.id not in self.connected and self._key(c) < self._key(caller)
+                )
                 staffed = max(1, sum(1 for a in self.agents.values() if caller.queue in a.queues and a.state is not AgentState.LOGGED_OUT))
                 out.append(Announce(caller.id, position, round(position * self.handle_s[caller.queue] / staffed, 1)))
         for agent in sorted((a for a in self.agents.values() if a.state is AgentState.AVAILABLE), key=lambda a: (a.idle_since, a.id)):
@@ -492,7 +527,7 @@ class ACD:
             return
         strategy = self.queues[caller.queue].strategy
         ordered = POLICIES[strategy](candidates, caller, self.ctx)
-        for agent in (ordered if strategy in RING_ALL else ordered[:1]):
+        for agent in ordered if strategy in RING_ALL else ordered[:1]:
             self._ring(agent, caller, at, out)
 
     def _serve_agent(self, agent: Agent, at: float, out: list[Command]) -> None:
@@ -500,7 +535,7 @@ class ACD:
 
         Only group heads are looked at; a caller behind a head the agent cannot take, but widened to any
         agent, is served by `_on_Tick` from the caller's side."""
-        best: tuple[tuple[int, float, int, str], tuple] | None = None
+        best: tuple[tuple[int, float, int, str], tuple[str, tuple[tuple[str, int], ...]]] | None = None
         for queue in agent.queues:
             for group, heap in self.groups.items():
                 if group[0] != queue:

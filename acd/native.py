@@ -19,12 +19,31 @@ import asyncio
 import logging
 import time
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
-from acd.machine import (ACD, Abandoned, AgentLogin, AgentLogout, AgentPause, AgentUnpause, Announce, Answered, CallbackRequested,
-                         CallEnded, CallerArrived, CallerLeft, Command, Connected, MoveCaller, Overflow, Ring, RingNoAnswer, SetPriority,
-                         Tick)
+from acd.machine import (
+    ACD,
+    Abandoned,
+    AgentLogin,
+    AgentLogout,
+    AgentPause,
+    AgentUnpause,
+    Announce,
+    Answered,
+    CallbackRequested,
+    CallEnded,
+    CallerArrived,
+    CallerLeft,
+    Command,
+    Connected,
+    MoveCaller,
+    Overflow,
+    Ring,
+    RingNoAnswer,
+    SetPriority,
+    Tick,
+)
 from kernel.exceptions import AMIError, Refused
 from pbx.agi import guard, handback, play
 from pbx.client import AMIClient
@@ -54,8 +73,14 @@ class Held:
 class NativeACD:
     """Runs the `ACD` machine on live calls; `on_event` sees every AMI event, `tick()` runs once a second."""
 
-    def __init__(self, client: AMIClient, acd: ACD, on_commands: Callable[[list[Command]], None] | None = None,
-                 clock: Callable[[], float] = time.time, on_call: Callable[..., None] | None = None) -> None:
+    def __init__(
+        self,
+        client: AMIClient,
+        acd: ACD,
+        on_commands: Callable[[list[Command]], None] | None = None,
+        clock: Callable[[], float] = time.time,
+        on_call: Callable[..., None] | None = None,
+    ) -> None:
         self.client = client
         self.acd = acd
         self.on_commands = on_commands
@@ -70,8 +95,15 @@ class NativeACD:
         self.guard_s = 30.0  # the dialplan's guard, re-armed when a caller goes back to waiting (the engine sets it)
 
     # what happens ---------------------------------------------------------------
-    def handoff(self, channel: str, linkedid: str, queue: str, priority: int = 0, skills: dict[str, int] | None = None,
-                data: dict[str, str] | None = None) -> None:
+    def handoff(
+        self,
+        channel: str,
+        linkedid: str,
+        queue: str,
+        priority: int = 0,
+        skills: dict[str, int] | None = None,
+        data: dict[str, str] | None = None,
+    ) -> None:
         """A caller arrives from the IVR, still in AsyncAGI (music already on), with what it keyed in for the screen pop."""
         music = self.acd.queues[queue].music_class if queue in self.acd.queues else "default"
         self.held[channel] = Held(channel, linkedid, queue, music)
@@ -86,8 +118,15 @@ class NativeACD:
         self.linkedids[channel] = linkedid
         self._arrive(channel, queue, data=tuple((data or {}).items()), callback=True)
 
-    def _arrive(self, channel: str, queue: str, priority: int = 0, skills: tuple[tuple[str, int], ...] = (),
-                data: tuple[tuple[str, str], ...] = (), callback: bool = False) -> None:
+    def _arrive(
+        self,
+        channel: str,
+        queue: str,
+        priority: int = 0,
+        skills: tuple[tuple[str, int], ...] = (),
+        data: tuple[tuple[str, str], ...] = (),
+        callback: bool = False,
+    ) -> None:
         """A caller joins a queue; one turned away by its maximum length never joined it (as app_queue's FULL)."""
         commands = self.acd.step(CallerArrived(channel, queue, self.clock(), priority, skills, data, callback))
         if not callback and not any(isinstance(c, Overflow) and c.why == "full" for c in commands):
@@ -142,8 +181,14 @@ class NativeACD:
             return
         held.number = held.number or message.get("CallerIDNum", "")
         settings = self.acd.queues.get(held.queue)
-        if (name == "DTMFEnd" and settings is not None and settings.callback_key and message.get("Digit") == settings.callback_key
-                and not held.dialing and not held.callback):
+        if (
+            name == "DTMFEnd"
+            and settings is not None
+            and settings.callback_key
+            and message.get("Digit") == settings.callback_key
+            and not held.dialing
+            and not held.callback
+        ):
             self._apply(self.acd.step(CallbackRequested(held.channel, self.clock())))
             self._tell("left", held.channel, reason="exit_key")
             self._to_callback(held)
@@ -181,8 +226,13 @@ class NativeACD:
             if isinstance(command, Connected):
                 agent = self.acd.agents.get(command.agent)
                 held = self.held.get(command.caller)
-                self._tell("connected", command.caller, agent=command.agent, interface=agent.interface if agent else None,
-                           agent_channel=held.agent_channel if held else None)
+                self._tell(
+                    "connected",
+                    command.caller,
+                    agent=command.agent,
+                    interface=agent.interface if agent else None,
+                    agent_channel=held.agent_channel if held else None,
+                )
             elif isinstance(command, Abandoned):
                 self._tell("left", command.caller, reason="abandoned")
                 self.linkedids.pop(command.caller, None)
@@ -204,8 +254,17 @@ class NativeACD:
             elif isinstance(command, Announce) and command.caller in self.held:
                 held = self.held[command.caller]
                 minutes = max(1, round(command.expected_wait_s / 60))
-                self._lane(held, self._agi(held.channel, play("cc/your-position"), f'SAY DIGITS {command.position} ""',
-                                           play("cc/expected-wait"), f'SAY DIGITS {minutes} ""', f"SET MUSIC on {held.music}"))
+                self._lane(
+                    held,
+                    self._agi(
+                        held.channel,
+                        play("cc/your-position"),
+                        f'SAY DIGITS {command.position} ""',
+                        play("cc/expected-wait"),
+                        f'SAY DIGITS {minutes} ""',
+                        f"SET MUSIC on {held.music}",
+                    ),
+                )
 
     def _overflow(self, held: Held, command: Overflow) -> None:
         """Where a caller goes after the queue's maximum wait or length: a call back, another queue, voicemail, a message,
@@ -248,8 +307,9 @@ class NativeACD:
     async def _send(self, channel: str, command: str, timeout: float = 3600.0) -> Message | None:
         self._ids += 1
         try:
-            replies = await self.client.send_action({"Action": "AGI", "Channel": channel, "Command": command, "CommandID": f"acd-{self._ids}"},
-                                                    timeout=timeout, check=False)
+            replies = await self.client.send_action(
+                {"Action": "AGI", "Channel": channel, "Command": command, "CommandID": f"acd-{self._ids}"}, timeout=timeout, check=False
+            )
         except AMIError as exc:
             log.warning("AGI %r on %s: %s", command, channel, exc)
             return None
@@ -282,7 +342,7 @@ class NativeACD:
             self._apply(self.acd.step(CallEnded(agent, self.clock())))
             await self._agi(held.channel, "HANGUP")
             return
-        for interface, waiting in list(held.dialing.items()):
+        for waiting in list(held.dialing.values()):
             self._apply(self.acd.step(RingNoAnswer(waiting, held.channel, self.clock())))
         held.dialing = {}
         if result is not None:
@@ -293,11 +353,21 @@ class NativeACD:
         """The caller's turn came after they asked to be called back: ring the agent, then the caller, by Originate."""
         settings = self.acd.queues[held.queue]
         try:
-            replies = await self.client.send_action({
-                "Action": "Originate", "Channel": ring.interface, "Context": settings.callback_context, "Exten": held.number,
-                "Priority": "1", "CallerID": f"<{held.number}>", "Async": "true", "Timeout": str(int(ring.timeout_s * 1000)),
-                "Variable": f"{CALLBACK_QUEUE_VAR}={held.queue},{CALLBACK_AGENT_VAR}={ring.agent}"},
-                timeout=ring.timeout_s + 30, check=False)
+            replies = await self.client.send_action(
+                {
+                    "Action": "Originate",
+                    "Channel": ring.interface,
+                    "Context": settings.callback_context,
+                    "Exten": held.number,
+                    "Priority": "1",
+                    "CallerID": f"<{held.number}>",
+                    "Async": "true",
+                    "Timeout": str(int(ring.timeout_s * 1000)),
+                    "Variable": f"{CALLBACK_QUEUE_VAR}={held.queue},{CALLBACK_AGENT_VAR}={ring.agent}",
+                },
+                timeout=ring.timeout_s + 30,
+                check=False,
+            )
         except AMIError as exc:
             log.warning("callback to %s not placed: %s", held.number, exc)
             replies = []
@@ -331,7 +401,6 @@ class NativeACD:
     async def stop(self) -> None:
         """Cancel what is in flight (shutting down)."""
         await self._tasks.cancel()
-
 
 
 def _agent_for(dialing: dict[str, str], channel: str) -> str | None:

@@ -9,7 +9,7 @@ ACD rings the first, or all of them for ring-all. New policies plug in with
 from __future__ import annotations
 
 import random
-from typing import Callable
+from collections.abc import Callable
 
 from acd.model import Agent, Caller
 
@@ -28,9 +28,11 @@ class RoutingContext:
 
 def policy(name: str) -> Callable[[Policy], Policy]:
     """Register a routing policy under a name queues can use."""
+
     def register(fn: Policy) -> Policy:
         POLICIES[name] = fn
         return fn
+
     return register
 
 

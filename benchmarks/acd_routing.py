@@ -71,9 +71,14 @@ def run(agents: int, callers: int, decisions: int, seed: int = 1) -> dict:
         next_caller += 1
     times.sort()
     waiting = sum(1 for c in acd.callers.values() if c.id not in acd.connected)
-    return {"agents": agents, "callers_waiting": waiting, "decisions": len(times),
-            "p50_ms": round(1000 * times[len(times) // 2], 4), "p99_ms": round(1000 * times[int(len(times) * 0.99)], 4),
-            "max_ms": round(1000 * times[-1], 4)}
+    return {
+        "agents": agents,
+        "callers_waiting": waiting,
+        "decisions": len(times),
+        "p50_ms": round(1000 * times[len(times) // 2], 4),
+        "p99_ms": round(1000 * times[int(len(times) * 0.99)], 4),
+        "max_ms": round(1000 * times[-1], 4),
+    }
 
 
 def main() -> None:

@@ -51,7 +51,7 @@ def build_stream(target_frames: int) -> tuple[list[bytes], int]:
     for index in range(rounds):
         prefix = str(index).encode() + b"0"
         for reads in traces:
-            chunks.extend(_ID.sub(lambda m: prefix + m.group(1) + b"." + m.group(2), read) for read in reads)
+            chunks.extend(_ID.sub(lambda m, prefix=prefix: prefix + m.group(1) + b"." + m.group(2), read) for read in reads)
     return chunks, rounds * per_round
 
 

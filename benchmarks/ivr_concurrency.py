@@ -54,8 +54,17 @@ async def run(rate: float, seconds: float) -> dict:
         while time.monotonic() - began < seconds:
             due = int((time.monotonic() - began) * rate)
             while placed < due:
-                server.handle(Message([("Action", "Originate"), ("Channel", "Local/s@callcenter-ivr"), ("Context", "callers"),
-                                       ("Exten", "silent"), ("CallerID", f"<55119{placed:08d}>")]))
+                server.handle(
+                    Message(
+                        [
+                            ("Action", "Originate"),
+                            ("Channel", "Local/s@callcenter-ivr"),
+                            ("Context", "callers"),
+                            ("Exten", "silent"),
+                            ("CallerID", f"<55119{placed:08d}>"),
+                        ]
+                    )
+                )
                 placed += 1
             peak = max(peak, len(engine.sessions))
             await asyncio.sleep(0.02)
@@ -65,9 +74,13 @@ async def run(rate: float, seconds: float) -> dict:
         task.cancel()
         await server.stop()
     pick = lambda q: round(1000 * samples[min(len(samples) - 1, int(q * len(samples)))], 2) if samples else None  # noqa: E731
-    return {"calls_placed": placed, "peak_concurrent_sessions": peak, "commands": len(samples),
-            "turnaround_ms": {"p50": pick(0.5), "p99": pick(0.99), "max": pick(1.0)},
-            "goal": {"concurrent_sessions": 500, "p99_ms": 10}}
+    return {
+        "calls_placed": placed,
+        "peak_concurrent_sessions": peak,
+        "commands": len(samples),
+        "turnaround_ms": {"p50": pick(0.5), "p99": pick(0.99), "max": pick(1.0)},
+        "goal": {"concurrent_sessions": 500, "p99_ms": 10},
+    }
 
 
 def main() -> None:

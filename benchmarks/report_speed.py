@@ -70,9 +70,21 @@ def run_ours(path: Path) -> dict:
     engine.load_queue_log(path)
     result = engine.report(Options(sl_seconds=SL, short_abandon_seconds=SHORT, interval_seconds=INTERVAL))
     return {
-        "queues": {q: [r["offered"], r["answered"], r["abandoned"], r["short_abandoned"], r["timed_out"], r["asa_s"], r["avg_talk_s"],
-                       r["service_level_pct"], r["repeat_calls_24h"], r["fcr_24h_pct"]]
-                   for q, r in result["queues"].items()},
+        "queues": {
+            q: [
+                r["offered"],
+                r["answered"],
+                r["abandoned"],
+                r["short_abandoned"],
+                r["timed_out"],
+                r["asa_s"],
+                r["avg_talk_s"],
+                r["service_level_pct"],
+                r["repeat_calls_24h"],
+                r["fcr_24h_pct"],
+            ]
+            for q, r in result["queues"].items()
+        },
         "agents": {a: [r["answered"], r["talk_s"]] for a, r in result["agents"].items() if r["answered"]},
         "intervals": len(result["intervals"]),
         "interval_offered": sum(i["offered"] for i in result["intervals"]),
@@ -106,9 +118,18 @@ def run_pandas(path: Path) -> dict:
     queues = {}
     for q, g in v.groupby("queue"):
         counted = len(g) - int(g.short.sum())
-        queues[q] = [len(g), int(g.answered.sum()), int(g.abandoned.sum()), int(g.short.sum()), int(g.timed_out.fillna(0).sum()),
-                     round(g.wait_c[g.answered].mean(), 2), round(g.talk[g.answered].mean(), 2), round(100 * g.within.sum() / counted, 2),
-                     int(g.r24.sum()), round(100 * (g.answered.sum() - credit.get(q, 0)) / g.answered.sum(), 2)]
+        queues[q] = [
+            len(g),
+            int(g.answered.sum()),
+            int(g.abandoned.sum()),
+            int(g.short.sum()),
+            int(g.timed_out.fillna(0).sum()),
+            round(g.wait_c[g.answered].mean(), 2),
+            round(g.talk[g.answered].mean(), 2),
+            round(100 * g.within.sum() / counted, 2),
+            int(g.r24.sum()),
+            round(100 * (g.answered.sum() - credit.get(q, 0)) / g.answered.sum(), 2),
+        ]
     a = v[v.answered].groupby("agent").agg(answered=("talk", "size"), talk=("talk", "sum"))
     agents = {name: [int(r.answered), round(float(r.talk), 2)] for name, r in a.iterrows()}
     slots = v.groupby([(v.epoch // INTERVAL) * INTERVAL, "queue"]).size()
@@ -147,7 +168,10 @@ def run_duckdb(path: Path) -> dict:
         from r left join (select p_queue as queue, count(*) as n from r where r24 and p_answered group by p_queue) c using (queue)
         group by queue""").fetchall():
         queues[row[0]] = list(row[1:])
-    agents = {r[0]: [r[1], round(r[2], 2)] for r in con.execute("select agent, count(*), sum(talk) from v where talk is not null group by agent").fetchall()}
+    agents = {
+        r[0]: [r[1], round(r[2], 2)]
+        for r in con.execute("select agent, count(*), sum(talk) from v where talk is not null group by agent").fetchall()
+    }
     slots = con.execute(f"select count(*), sum(n) from (select count(*) n from v group by epoch // {INTERVAL}, queue)").fetchone()
     return {"queues": queues, "agents": agents, "intervals": slots[0], "interval_offered": int(slots[1])}
 
@@ -176,8 +200,11 @@ def measure(name: str, path: Path) -> dict:
 
 def _same(a: dict, b: dict) -> bool:
     def norm(figures: dict) -> dict:
-        return {k: ({n: [round(float(x), 1) if x is not None else None for x in vals] for n, vals in v.items()} if isinstance(v, dict) else v)
-                for k, v in figures.items()}
+        return {
+            k: ({n: [round(float(x), 1) if x is not None else None for x in vals] for n, vals in v.items()} if isinstance(v, dict) else v)
+            for k, v in figures.items()
+        }
+
     return norm(a) == norm(b)
 
 
@@ -199,18 +226,24 @@ def main() -> None:
         imports = {"full": measure("import", full), "quarter": measure("import", quarter)}
         size_mb = full.stat().st_size / 2**20
     ours = runs["ours"]
-    print(json.dumps({
-        "calls": args.calls, "file_mb": round(size_mb, 1),
-        "seconds": {n: r["seconds"] for n, r in runs.items()},
-        "peak_mb": {n: r["peak_mb"] for n, r in runs.items()},
-        "ours_peak_mb_on_a_quarter_of_the_file": small["peak_mb"],
-        "import_peak_mb": {"full": imports["full"]["peak_mb"], "quarter": imports["quarter"]["peak_mb"]},
-        "import_seconds": imports["full"]["seconds"],
-        "ours_vs_pandas": round(ours["seconds"] / runs["pandas"]["seconds"], 2),
-        "ours_vs_duckdb": round(ours["seconds"] / runs["duckdb"]["seconds"], 2),
-        "figures_equal": {n: _same(ours["figures"], r["figures"]) for n, r in runs.items() if n != "ours"},
-        "goal": "ours <= 10 s, faster than pandas, within 2x of DuckDB, memory flat in file size",
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "calls": args.calls,
+                "file_mb": round(size_mb, 1),
+                "seconds": {n: r["seconds"] for n, r in runs.items()},
+                "peak_mb": {n: r["peak_mb"] for n, r in runs.items()},
+                "ours_peak_mb_on_a_quarter_of_the_file": small["peak_mb"],
+                "import_peak_mb": {"full": imports["full"]["peak_mb"], "quarter": imports["quarter"]["peak_mb"]},
+                "import_seconds": imports["full"]["seconds"],
+                "ours_vs_pandas": round(ours["seconds"] / runs["pandas"]["seconds"], 2),
+                "ours_vs_duckdb": round(ours["seconds"] / runs["duckdb"]["seconds"], 2),
+                "figures_equal": {n: _same(ours["figures"], r["figures"]) for n, r in runs.items() if n != "ours"},
+                "goal": "ours <= 10 s, faster than pandas, within 2x of DuckDB, memory flat in file size",
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

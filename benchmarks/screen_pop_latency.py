@@ -34,14 +34,14 @@ from sqlalchemy.orm import sessionmaker
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from kernel import config  # noqa: E402
-from kernel.db import CallStore, make_engine, migrate  # noqa: E402
 from callcenter.engine import Engine  # noqa: E402
-from kernel.models import Customer  # noqa: E402
 from cti_panel.app import create_app  # noqa: E402
 from cti_panel.notifier import Notifier  # noqa: E402
 from cti_panel.server import PanelServer  # noqa: E402
 from cti_panel.users import Users  # noqa: E402
+from kernel import config  # noqa: E402
+from kernel.db import CallStore, make_engine, migrate  # noqa: E402
+from kernel.models import Customer  # noqa: E402
 from pbx.client import ClientOptions  # noqa: E402
 from pbx.codec import Message  # noqa: E402
 from pbx.simulator.dialplan import QueueConf  # noqa: E402
@@ -70,7 +70,7 @@ def login(url: str, name: str) -> str:
     return f"cc_session={http.cookies['cc_session']}"
 
 
-def agent_sockets(url: str, names: list[str], received: "multiprocessing.Queue", ready: "multiprocessing.Event") -> None:
+def agent_sockets(url: str, names: list[str], received: multiprocessing.Queue, ready: multiprocessing.Event) -> None:
     """In a separate process (its own GIL): one logged-in Socket.IO client per agent, noting when each pop arrives (wall clock)."""
     clients = []
     for name in names:
@@ -137,12 +137,26 @@ def main() -> None:
     if not ready.wait(600):
         sys.exit("the agents' sockets did not connect")
     for i, name in enumerate(names):
-        loop.call_soon_threadsafe(server.handle, Message([("Action", "QueueAdd"), ("Queue", "support"), ("MemberName", name),
-                                                          ("Interface", f"Local/{2000 + i}@bench-phones/n")]))
+        loop.call_soon_threadsafe(
+            server.handle,
+            Message(
+                [("Action", "QueueAdd"), ("Queue", "support"), ("MemberName", name), ("Interface", f"Local/{2000 + i}@bench-phones/n")]
+            ),
+        )
     print(f"{len(names)} agents logged in, each with a socket in another process, in {time.perf_counter() - began:.1f} s")
     for n in range(args.calls):
-        loop.call_soon_threadsafe(server.handle, Message([("Action", "Originate"), ("Channel", "Local/support@callcenter-queues"),
-                                                          ("Context", "callers"), ("Exten", "caller"), ("CallerID", f"<55119{n:08d}>")]))
+        loop.call_soon_threadsafe(
+            server.handle,
+            Message(
+                [
+                    ("Action", "Originate"),
+                    ("Channel", "Local/support@callcenter-queues"),
+                    ("Context", "callers"),
+                    ("Exten", "caller"),
+                    ("CallerID", f"<55119{n:08d}>"),
+                ]
+            ),
+        )
         time.sleep(1 / args.rate)
     time.sleep(3)
     latencies = []
@@ -155,8 +169,11 @@ def main() -> None:
         sys.exit("no pops received: is the simulator's queue ringing the agents?")
     ms = sorted(x * 1000 for x in latencies)
     p99 = ms[min(len(ms) - 1, int(len(ms) * 0.99))]
-    print(f"pops: {len(ms)} of {args.calls} calls; latency p50 {statistics.median(ms):.1f} ms, p99 {p99:.1f} ms, max {ms[-1]:.1f} ms "
-          f"({'meets' if p99 < 100 else 'misses'} the 100 ms goal)", flush=True)
+    print(
+        f"pops: {len(ms)} of {args.calls} calls; latency p50 {statistics.median(ms):.1f} ms, p99 {p99:.1f} ms, max {ms[-1]:.1f} ms "
+        f"({'meets' if p99 < 100 else 'misses'} the 100 ms goal)",
+        flush=True,
+    )
     os._exit(0)  # 200 client threads would each take seconds to close politely; nothing is left to write
 
 

@@ -30,8 +30,14 @@ from pbx.tracker import CallTracker, event_time  # noqa: E402
 
 
 async def one_rate(rate_per_s: float, seconds: float, agents: int) -> dict[str, float]:
-    model = TrafficModel(calls_per_minute=rate_per_s * 60, patience_mean_s=60, handle_mean_s=20, min_handle_s=5,
-                         answer_delay_s=(0.5, 1.5), think_s=(0.5, 1.5))
+    model = TrafficModel(
+        calls_per_minute=rate_per_s * 60,
+        patience_mean_s=60,
+        handle_mean_s=20,
+        min_handle_s=5,
+        answer_delay_s=(0.5, 1.5),
+        think_s=(0.5, 1.5),
+    )
     server = build("bench", "bench", agents=agents, model=model, seed=1, speed=1.0)
     port = await server.start(traffic=False)
     tracker = CallTracker()
@@ -82,11 +88,16 @@ def main() -> None:
     args = parser.parse_args()
     results = [asyncio.run(one_rate(float(r), args.seconds, args.agents)) for r in args.rates.split(",")]
     sustained = [r for r in results if r["kept_up"]]
-    print(json.dumps({
-        "runs": results,
-        "best_sustained": max(sustained, key=lambda r: r["new_calls_per_s"]) if sustained else None,
-        "goal": {"peak_concurrent_calls": 300, "new_calls_per_s": 30},
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "runs": results,
+                "best_sustained": max(sustained, key=lambda r: r["new_calls_per_s"]) if sustained else None,
+                "goal": {"peak_concurrent_calls": 300, "new_calls_per_s": 30},
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -60,13 +60,14 @@ import itertools
 import os
 import socket
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Sequence, TextIO
+from typing import TextIO
 
+from ivr.flow import Flow
 from kernel.config import Settings
 from kernel.exceptions import ActionTimeout, AMIConnectionError, AuthenticationError
-from ivr.flow import Flow
 from pbx.codec import AMICodec, Banner, Message, encode
 
 OK, MISSING, UNKNOWN = "ok", "MISSING", "UNKNOWN"
@@ -79,12 +80,15 @@ RELOAD = "then `manager reload`"
 
 # class -> (what the engine sends with it, the harmless probe)
 WRITE: dict[str, tuple[str, dict[str, str]]] = {
-    "call": ("Hangup, Redirect, Atxfer, BlindTransfer, Setvar, MixMonitorMute",
-             {"Action": "Redirect", "Channel": PROBE, "Context": "callcenter-check-pbx", "Exten": "s", "Priority": "1"}),
-    "originate": ("Originate: click-to-dial, call backs, ChanSpy for supervisors",
-                  {"Action": "Originate", "Channel": PROBE, "Application": "NoOp", "Async": "true"}),
-    "agent": ("QueueAdd, QueueRemove, QueuePause, QueuePenalty",
-              {"Action": "QueuePause", "Interface": PROBE, "Paused": "false"}),
+    "call": (
+        "Hangup, Redirect, Atxfer, BlindTransfer, Setvar, MixMonitorMute",
+        {"Action": "Redirect", "Channel": PROBE, "Context": "callcenter-check-pbx", "Exten": "s", "Priority": "1"},
+    ),
+    "originate": (
+        "Originate: click-to-dial, call backs, ChanSpy for supervisors",
+        {"Action": "Originate", "Channel": PROBE, "Application": "NoOp", "Async": "true"},
+    ),
+    "agent": ("QueueAdd, QueueRemove, QueuePause, QueuePenalty", {"Action": "QueuePause", "Interface": PROBE, "Paused": "false"}),
     "agi": ("AGI: drives the IVR and the native ACD", {"Action": "AGI", "Channel": PROBE, "Command": "NOOP"}),
     "reporting": ("CoreShowChannels: the resync after a reconnect", {"Action": "CoreShowChannels"}),
     "system": ("MixMonitor: recordings", {"Action": "MixMonitor", "Channel": PROBE, "File": "callcenter-check-pbx.wav"}),
@@ -97,8 +101,27 @@ READ: dict[str, str] = {
     "system": "FullyBooted, Shutdown, Reload: an Asterisk restart",
     "dialplan": "VarSet: recording opt-out, QUEUESTATUS, call-back legs",
 }
-ALL_CLASSES = {"system", "call", "log", "verbose", "command", "agent", "user", "config", "dtmf", "reporting", "cdr",
-               "dialplan", "originate", "agi", "cc", "aoc", "test", "security", "message"}
+ALL_CLASSES = {
+    "system",
+    "call",
+    "log",
+    "verbose",
+    "command",
+    "agent",
+    "user",
+    "config",
+    "dtmf",
+    "reporting",
+    "cdr",
+    "dialplan",
+    "originate",
+    "agi",
+    "cc",
+    "aoc",
+    "test",
+    "security",
+    "message",
+}
 MODULES: dict[str, str] = {  # contrib/asterisk/modules.conf
     "res_agi": "AsyncAGI: the IVR and the native ACD",
     "app_queue": "app_queue mode and the fallback queue",
@@ -119,8 +142,31 @@ MODULES: dict[str, str] = {  # contrib/asterisk/modules.conf
 # a module whose AMI action Asterisk knows is loaded, even when the action itself is not allowed
 MODULE_BY_ACTION = {"res_agi": "agi", "app_queue": "agent", "app_mixmonitor": "system"}
 # Asterisk's sound file extensions (format_*.so): the first ones are tried first
-SOUND_EXTS = ("wav", "gsm", "ulaw", "alaw", "sln", "sln16", "g722", "WAV", "wav16", "wav49", "ul", "mu", "pcm", "al",
-              "alw", "raw", "g729", "ilbc", "siren7", "siren14", "g719", "ogg", "opus")
+SOUND_EXTS = (
+    "wav",
+    "gsm",
+    "ulaw",
+    "alaw",
+    "sln",
+    "sln16",
+    "g722",
+    "WAV",
+    "wav16",
+    "wav49",
+    "ul",
+    "mu",
+    "pcm",
+    "al",
+    "alw",
+    "raw",
+    "g729",
+    "ilbc",
+    "siren7",
+    "siren14",
+    "g719",
+    "ogg",
+    "opus",
+)
 COMMON_EXTS = 7
 
 
@@ -177,7 +223,7 @@ class Session:
         self.sock.settimeout(remaining)
         try:
             data = self.sock.recv(65536)
-        except socket.timeout:
+        except TimeoutError:
             return
         except OSError as exc:
             raise AMIConnectionError(f"the AMI connection to {self.address} failed: {exc.strerror or exc}") from exc
@@ -288,8 +334,9 @@ class Check:
         try:
             reply = session.ask({"Action": "Login", "Username": ami.username, "Secret": ami.secret.get_secret_value(), "Events": "on"})
             if reply.get("Response") != "Success":
-                raise AuthenticationError(f"Asterisk at {session.address} refused login for user {ami.username!r}: "
-                                          f"{reply.get('Message', 'no reason given')}")
+                raise AuthenticationError(
+                    f"Asterisk at {session.address} refused login for user {ami.username!r}: {reply.get('Message', 'no reason given')}"
+                )
             self.lines.append(Line(OK, f"login as {ami.username!r} at {session.address} (Asterisk Call Manager/{session.banner or '?'})"))
             self._check(session)
         finally:
@@ -308,6 +355,7 @@ class Check:
         dialplan, fallback_queue = self._dialplan(s)
         queues = self._queues(s, fallback_queue)
         prompts = self._prompts(s)
+
         # The events: whatever has not come yet gets what is left of EVENT_WAIT_S.
         def varset() -> Message | None:
             return next((e for e in s.events if e.get("Event") == "VarSet"), None)
@@ -315,8 +363,11 @@ class Check:
         def originated() -> Message | None:
             return next((e for e in s.listed(writes["originate"]) if e.get("Event") == "OriginateResponse"), None)
 
-        expect = [f for f, wanted in ((varset, setvar.get("Response") == "Success"),
-                                      (originated, writes["originate"].get("Response") == "Success")) if wanted]
+        expect = [
+            f
+            for f, wanted in ((varset, setvar.get("Response") == "Success"), (originated, writes["originate"].get("Response") == "Success"))
+            if wanted
+        ]
         s.until(lambda: all(f() is not None for f in expect), max(0.0, triggered + EVENT_WAIT_S - time.monotonic()))
         self._writes(writes)
         self._reads(s, setvar, writes["originate"], varset(), originated(), config)
@@ -333,16 +384,34 @@ class Check:
                 self.lines.append(Line(OK, f"write {name}", "not needed: [recordings] enabled = false"))
             elif _denied(reply):
                 extra = " (or [recordings] enabled = false: nothing is recorded)" if name == "system" else ""
-                self.lines.append(Line(MISSING, what, f"Asterisk answered {action} with {DENIED}: add {name} to write= of "
-                                                      f"[{self.user}] in manager.conf, {RELOAD}{extra}"))
+                self.lines.append(
+                    Line(
+                        MISSING,
+                        what,
+                        f"Asterisk answered {action} with {DENIED}: add {name} to write= of [{self.user}] in manager.conf, {RELOAD}{extra}",
+                    )
+                )
             elif _unknown_command(reply):
-                self.lines.append(Line(UNKNOWN, what, f"Asterisk does not know {action} (its module is not loaded), so the class "
-                                                      f"cannot be tried: make sure write= of [{self.user}] has {name}"))
+                self.lines.append(
+                    Line(
+                        UNKNOWN,
+                        what,
+                        f"Asterisk does not know {action} (its module is not loaded), so the class "
+                        f"cannot be tried: make sure write= of [{self.user}] has {name}",
+                    )
+                )
             else:
                 self.lines.append(Line(OK, what))
 
-    def _reads(self, s: Session, setvar: Message, originate: Message, varset: Message | None, originated: Message | None,
-               config: dict[str, Message]) -> None:
+    def _reads(
+        self,
+        s: Session,
+        setvar: Message,
+        originate: Message,
+        varset: Message | None,
+        originated: Message | None,
+        config: dict[str, Message],
+    ) -> None:
         user = _config_category(config[self.user], self.user)
         on_disk = _classes(user["read"]) if user is not None and "read" in user else None
         for name, events in READ.items():
@@ -356,28 +425,46 @@ class Check:
             elif name == "call" and originate.get("Response") == "Success":
                 proof = (originated is not None, f"no OriginateResponse came after an Originate to {PROBE}")
             if proof is not None:
-                self.lines.append(Line(OK, what) if proof[0] else Line(MISSING, what, f"{proof[1]}: {fix} (and no eventfilter dropping them)"))
+                self.lines.append(
+                    Line(OK, what) if proof[0] else Line(MISSING, what, f"{proof[1]}: {fix} (and no eventfilter dropping them)")
+                )
             elif on_disk is not None:
                 how = "per manager.conf on disk: no event of this class comes without a call"
-                self.lines.append(Line(OK, what, how) if name in on_disk else Line(MISSING, what, f"{how}, and [{self.user}] has read = {user['read']}: {fix}"))  # type: ignore[index]
+                self.lines.append(
+                    Line(OK, what, how)
+                    if name in on_disk
+                    else Line(MISSING, what, f"{how}, and [{self.user}] has read = {user['read']}: {fix}")
+                )  # type: ignore[index]
             else:
-                self.lines.append(Line(UNKNOWN, what, f"cannot be checked over AMI (no event of this class comes without a call, and "
-                                                      f"reading manager.conf needs the system or config write class): make sure read= "
-                                                      f"of [{self.user}] in manager.conf has {name}"))
+                self.lines.append(
+                    Line(
+                        UNKNOWN,
+                        what,
+                        f"cannot be checked over AMI (no event of this class comes without a call, and "
+                        f"reading manager.conf needs the system or config write class): make sure read= "
+                        f"of [{self.user}] in manager.conf has {name}",
+                    )
+                )
 
     def _timestamps(self, varset: Message | None, originated: Message | None, general: Message) -> None:
         what = "timestampevents = yes (events carry Timestamp: event times from Asterisk's clock)"
         fix = "set timestampevents = yes in [general] of manager.conf, then `manager reload` (or event times come from their arrival)"
         seen = [e for e in (varset, originated) if e is not None]
         if seen:
-            self.lines.append(Line(OK, what) if all("Timestamp" in e for e in seen) else Line(MISSING, what, f"events come without Timestamp: {fix}"))
+            self.lines.append(
+                Line(OK, what) if all("Timestamp" in e for e in seen) else Line(MISSING, what, f"events come without Timestamp: {fix}")
+            )
             return
         values = _config_category(general, "general")
         if values is not None:
             on = values.get("timestampevents", "no").lower() in ("yes", "true", "y", "t", "1", "on")
             self.lines.append(Line(OK, what, "per manager.conf on disk") if on else Line(MISSING, what, f"not set in manager.conf: {fix}"))
         else:
-            self.lines.append(Line(UNKNOWN, what, f"cannot be checked: no event could be provoked and manager.conf cannot be read: make sure of it ({fix})"))
+            self.lines.append(
+                Line(
+                    UNKNOWN, what, f"cannot be checked: no event could be provoked and manager.conf cannot be read: make sure of it ({fix})"
+                )
+            )
 
     def _modules(self, s: Session, writes: dict[str, Message]) -> list[Line]:
         """ModuleCheck of each module, or what the write probes' answers prove."""
@@ -389,32 +476,60 @@ class Check:
             if proven:
                 lines.append(Line(OK, f"modules loaded: {', '.join(proven)}", "their AMI actions are known"))
             for name in absent:
-                lines.append(Line(MISSING, f"module {name} ({MODULES[name]})", f"Asterisk does not know its AMI actions: `module load {name}.so` "
-                                                                                 f"and `load => {name}.so` in modules.conf"))
+                lines.append(
+                    Line(
+                        MISSING,
+                        f"module {name} ({MODULES[name]})",
+                        f"Asterisk does not know its AMI actions: `module load {name}.so` and `load => {name}.so` in modules.conf",
+                    )
+                )
             rest = [m for m in MODULES if m not in MODULE_BY_ACTION]
-            lines.append(Line(UNKNOWN, f"modules {', '.join(rest)}", "cannot be checked over AMI: ModuleCheck needs the system write "
-                                                                     "class; make sure they are loaded (`module show like NAME`)"))
+            lines.append(
+                Line(
+                    UNKNOWN,
+                    f"modules {', '.join(rest)}",
+                    "cannot be checked over AMI: ModuleCheck needs the system write "
+                    "class; make sure they are loaded (`module show like NAME`)",
+                )
+            )
             return lines
         present = [name for name in MODULES if replies[name].get("Response") == "Success"]
         if present:
             lines.append(Line(OK, f"modules loaded: {', '.join(present)}"))
         for name in MODULES:
             if name not in present:
-                lines.append(Line(MISSING, f"module {name} ({MODULES[name]})",
-                                  f"not loaded: `module load {name}.so`, and `load => {name}.so` in modules.conf"))
+                lines.append(
+                    Line(
+                        MISSING,
+                        f"module {name} ({MODULES[name]})",
+                        f"not loaded: `module load {name}.so`, and `load => {name}.so` in modules.conf",
+                    )
+                )
         return lines
 
     def _atxfer(self, reply: Message) -> None:
         what = "attended-transfer feature code (features.conf [featuremap] atxfer: the panel's attended transfer)"
         if _denied(reply):
-            self.lines.append(Line(UNKNOWN, what, "cannot be checked: Getvar needs the call or reporting write class; make sure "
-                                                  "features.conf [featuremap] has atxfer = *2"))
+            self.lines.append(
+                Line(
+                    UNKNOWN,
+                    what,
+                    "cannot be checked: Getvar needs the call or reporting write class; make sure "
+                    "features.conf [featuremap] has atxfer = *2",
+                )
+            )
         elif reply.get("Value"):
             self.lines.append(Line(OK, f"{what}: {reply['Value']}"))
         else:
-            self.lines.append(Line(MISSING, what, "there is none, and AMI Atxfer answers \"No attended transfer feature code found\": "
-                                                  "add atxfer = *2 to [featuremap] in features.conf (contrib/asterisk/features.conf), "
-                                                  "then `module reload features`"))
+            self.lines.append(
+                Line(
+                    MISSING,
+                    what,
+                    'there is none, and AMI Atxfer answers "No attended transfer feature code found": '
+                    "add atxfer = *2 to [featuremap] in features.conf (contrib/asterisk/features.conf), "
+                    "then `module reload features`",
+                )
+            )
 
     # dialplan, queues, prompts -----------------------------------------------------------------
     def _app_queue_queues(self) -> dict[str, str]:
@@ -439,7 +554,8 @@ class Check:
 
         context("callcenter-inbound", "where your DIDs go: the IVR")
         context("callcenter-ivr", "the IVR over AsyncAGI").update(
-            {"s": "callers enter the IVR", "T": "the engine went silent: default queue", "fallback": "the engine is away: default queue"})
+            {"s": "callers enter the IVR", "T": "the engine went silent: default queue", "fallback": "the engine is away: default queue"}
+        )
         for flow in self.flows:
             if flow.entry.get("context"):
                 context(flow.entry["context"], f"flow {flow.name!r} entry").setdefault("fallback", "callers the engine lets go")
@@ -451,14 +567,16 @@ class Check:
                 where = node.spec.get("context") or flow.entry.get("context")
                 if node.kind == "queue" and node.spec.get("mode") != "native" and where:
                     context(where, f"flow {flow.name!r} node {node.id!r}").setdefault(
-                        str(node.spec.get("exten", node.spec["queue"])), f"flow {flow.name!r} node {node.id!r}")
+                        str(node.spec.get("exten", node.spec["queue"])), f"flow {flow.name!r} node {node.id!r}"
+                    )
         context("callcenter-callback", "call backs")
         if self.settings.acd.mode == "native":
             for name, queue in self.settings.acd.queues.items():
                 context(queue.callback_context, f"[acd.queues.{name}] callback_context: call backs")
         context(panel.dial_context, "[panel] dial_context: click-to-dial")
         context(panel.transfer_context, "[panel] transfer_context: transfers").update(
-            {"8001": "transfers to a queue", "8002": "transfers to an agent"})
+            {"8001": "transfers to a queue", "8002": "transfers to an agent"}
+        )
         return need
 
     def _dialplan(self, s: Session) -> tuple[list[Line], str | None]:
@@ -466,27 +584,50 @@ class Check:
         need = self._needed_dialplan()
         asks: list[tuple[str, str | None]] = [(context, None) for context in need]
         asks += [(context, exten) for context, (_, extens) in need.items() for exten in extens]
-        replies = dict(zip(asks, s.ask_many([{"Action": "ShowDialPlan", "Context": c, **({"Extension": e} if e else {})} for c, e in asks])))
+        replies = dict(
+            zip(asks, s.ask_many([{"Action": "ShowDialPlan", "Context": c, **({"Extension": e} if e else {})} for c, e in asks]))
+        )
         lines: list[Line] = []
         for context, (why, extens) in need.items():
             what = f"dialplan [{context}]" + (f": {', '.join(extens)}" if extens else "")
             reply = replies[(context, None)]
             if _denied(reply):
-                lines.append(Line(UNKNOWN, what, "cannot be checked: ShowDialPlan needs the reporting (or config) write class; "
-                                                 "make sure contrib/asterisk/extensions.conf is included"))
+                lines.append(
+                    Line(
+                        UNKNOWN,
+                        what,
+                        "cannot be checked: ShowDialPlan needs the reporting (or config) write class; "
+                        "make sure contrib/asterisk/extensions.conf is included",
+                    )
+                )
                 continue
             if reply.get("Response") != "Success":
-                lines.append(Line(MISSING, what, f"Asterisk has no context [{context}] ({why}): include contrib/asterisk/extensions.conf "
-                                                 "from extensions.conf, then `dialplan reload`"))
+                lines.append(
+                    Line(
+                        MISSING,
+                        what,
+                        f"Asterisk has no context [{context}] ({why}): include contrib/asterisk/extensions.conf "
+                        "from extensions.conf, then `dialplan reload`",
+                    )
+                )
                 continue
             missing = [e for e in extens if replies[(context, e)].get("Response") != "Success"]
             if missing:
-                lines.append(Line(MISSING, what, f"[{context}] has no {', '.join(missing)} ({'; '.join(extens[e] for e in missing)}): "
-                                                 "take them from contrib/asterisk/extensions.conf, then `dialplan reload`"))
+                lines.append(
+                    Line(
+                        MISSING,
+                        what,
+                        f"[{context}] has no {', '.join(missing)} ({'; '.join(extens[e] for e in missing)}): "
+                        "take them from contrib/asterisk/extensions.conf, then `dialplan reload`",
+                    )
+                )
             else:
                 lines.append(Line(OK, what))
-        steps = [e for e in s.listed(replies[("callcenter-ivr", "fallback")])
-                 if e.get("Event") == "ListDialplan" and e.get("Application", "").lower() == "queue"]
+        steps = [
+            e
+            for e in s.listed(replies[("callcenter-ivr", "fallback")])
+            if e.get("Event") == "ListDialplan" and e.get("Application", "").lower() == "queue"
+        ]
         queue = steps[0].get("AppData", "").split(",")[0].strip() if steps else ""
         return lines, (queue if queue and "$" not in queue else None)
 
@@ -553,21 +694,34 @@ class Check:
         lines: list[Line] = []
         for who, prompts in needed.items():
             if found is None:
-                why = ("Getvar is not allowed (call or reporting write class)" if not datadir else
-                       "STAT() is blocked for AMI (Asterisk's live_dangerously = no) or func_env is not loaded, and Asterisk "
-                       "is not on this host")
+                why = (
+                    "Getvar is not allowed (call or reporting write class)"
+                    if not datadir
+                    else "STAT() is blocked for AMI (Asterisk's live_dangerously = no) or func_env is not loaded, and Asterisk "
+                    "is not on this host"
+                )
                 where = f"{datadir}/sounds/en/" if datadir else "Asterisk's sounds/en/ folder"
-                lines.append(Line(UNKNOWN, f"prompts of {who}", f"cannot be checked: {why}; make sure these are in {where} "
-                                                                  f"(any format): {', '.join(sorted(prompts))}"))
+                lines.append(
+                    Line(
+                        UNKNOWN,
+                        f"prompts of {who}",
+                        f"cannot be checked: {why}; make sure these are in {where} (any format): {', '.join(sorted(prompts))}",
+                    )
+                )
                 continue
             missing = sorted(p for p in prompts if not found.get(p))
             if not missing:
                 lines.append(Line(OK, f"prompts of {who}: all {len(prompts)} found ({how})"))
                 continue
             named = ", ".join(f"{p} ({' '.join(prompts[p])})" for p in missing)
-            lines.append(Line(MISSING, f"prompts of {who}: {len(missing)} of {len(prompts)} missing",
-                              f"no sound file (any format) in {datadir}/sounds/en/ or {datadir}/sounds/ ({how}) for {named}: "
-                              f"install them there (e.g. the files of var/prompts/sounds/ into {datadir}/sounds/en/)"))
+            lines.append(
+                Line(
+                    MISSING,
+                    f"prompts of {who}: {len(missing)} of {len(prompts)} missing",
+                    f"no sound file (any format) in {datadir}/sounds/en/ or {datadir}/sounds/ ({how}) for {named}: "
+                    f"install them there (e.g. the files of var/prompts/sounds/ into {datadir}/sounds/en/)",
+                )
+            )
         return lines
 
     def _stat(self, s: Session, datadir: str, prompts: list[str]) -> dict[str, bool] | None:
@@ -579,8 +733,9 @@ class Check:
             return None
         found = {p: False for p in prompts}
         for exts in (SOUND_EXTS[:COMMON_EXTS], SOUND_EXTS[COMMON_EXTS:]):
-            paths = [(p, path) for p in prompts if not found[p] and not any(c in p for c in ",()$")
-                     for path in _candidates(datadir, p, exts)]
+            paths = [
+                (p, path) for p in prompts if not found[p] and not any(c in p for c in ",()$") for path in _candidates(datadir, p, exts)
+            ]
             if not paths:
                 break
             replies = s.ask_many([{"Action": "Getvar", "Variable": f"STAT(e,{path})"} for _, path in paths])

@@ -9,40 +9,42 @@ import json
 import logging
 import os
 import sys
-from datetime import date, datetime, timezone
+from collections.abc import Coroutine, Sequence
+from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any, TextIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-from typing import Any, Coroutine, Sequence, TextIO
 
-from kernel import config
+from flask_socketio import SocketIO
+
+from callcenter.demo import ROOT, Demo
 from callcenter.engine import Engine, recordings_library
-from kernel.exceptions import AuthenticationError, CallCenterError, ConfigError, InputError, Refused
+from callcenter.monitor import Monitor
+from callcenter.wsgi import serve_panel, worker_app
 from cti_panel.customers import import_csv
 from cti_panel.notifier import Notifier
 from cti_panel.server import PanelServer
-from kernel.who import LANGS, ROLES, Who
 from cti_panel.users import Users
-from flask_socketio import SocketIO
-from kernel.db import CallStore, make_engine, migrate, open_store
-from callcenter.wsgi import serve_panel, worker_app
-from callcenter.monitor import Monitor
 from ivr.draw import to_dot, to_text
 from ivr.flow import load_flow
+from kernel import config
+from kernel.db import CallStore, make_engine, migrate, open_store
+from kernel.exceptions import AuthenticationError, CallCenterError, ConfigError, InputError, Refused
+from kernel.who import LANGS, ROLES, Who
 from pbx.client import AMIClient, ClientOptions
 from pbx.playback import PlaybackServer
 from pbx.simulator.server import SimulatorServer
 from pbx.simulator.server import build as simulator_build
 from pbx.simulator.server import truth as simulator_truth
-from callcenter.demo import ROOT, Demo
 from pbx.simulator.traffic import TrafficModel
 from pbx.trace import replay
 from pbx.tracker import CallTracker, record_line
 from reports import jobs as report_jobs
 from reports.cdr import cdr_calls, read_cdr
+from reports.engine import Engine as ReportEngine
 from reports.erlang import agents_needed
 from reports.forecast import forecast
 from reports.ivr import ivr_section, record_rows, stored_ivr_rows
-from reports.engine import Engine as ReportEngine
 from reports.metrics import Options
 from reports.queue_log import LineError, VisitBuilder, read_lines, read_visits
 from reports.render import RENDERERS
@@ -139,10 +141,22 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     """Run the PBX simulator standalone: an Asterisk-like AMI with seeded traffic."""
     settings = config.load(args.config, require=("ami",))
     assert settings.ami.secret is not None
-    server = simulator_build(settings.ami.username, settings.ami.secret.get_secret_value(), agents=args.agents,
-                             model=_traffic(args), seed=args.seed, speed=args.speed, queue_log=args.queue_log, dialplan=args.dialplan)
-    print(f"Simulator on {args.host}:{args.port or settings.ami.port}: {args.agents} agents, {args.calls_per_minute} calls/min, "
-          f"seed {args.seed}, {args.speed}x", flush=True)
+    server = simulator_build(
+        settings.ami.username,
+        settings.ami.secret.get_secret_value(),
+        agents=args.agents,
+        model=_traffic(args),
+        seed=args.seed,
+        speed=args.speed,
+        queue_log=args.queue_log,
+        dialplan=args.dialplan,
+    )
+    print(
+        f"Simulator on {args.host}:{args.port or settings.ami.port}: {args.agents} agents, {args.calls_per_minute} calls/min, "
+        f"seed {args.seed}, {args.speed}x",
+        flush=True,
+    )
+
     async def run() -> None:
         await server.start(args.host, args.port or settings.ami.port)
         try:
@@ -172,8 +186,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     settings = config.load(args.config)
     store = open_store(settings.database.url)
     flows = [load_flow(path) for path in sorted((ROOT / "contrib" / "ivr").glob("*.yaml"))]
-    demo = Demo(settings, store, flows, agents=args.agents, calls_per_minute=args.calls_per_minute, seed=args.seed, speed=args.speed,
-                out=sys.stdout if args.verbose_calls else None)
+    demo = Demo(
+        settings,
+        store,
+        flows,
+        agents=args.agents,
+        calls_per_minute=args.calls_per_minute,
+        seed=args.seed,
+        speed=args.speed,
+        out=sys.stdout if args.verbose_calls else None,
+    )
     _run_interruptible(demo.run(args.minutes))
     _print_truth(demo.server)
     print(f"{store.count()} calls stored in {settings.database.url}; reports in {settings.paths.reports}", flush=True)
@@ -191,13 +213,18 @@ def _when(text: str | None) -> float | None:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError as exc:
         raise ConfigError(f"not a date or date-time: {text!r} (use e.g. 2026-11-22 or 2026-11-22T08:00)") from exc
-    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 
 def _report_options(args: argparse.Namespace) -> Options:
-    return Options(sl_seconds=args.sl_seconds, short_abandon_seconds=args.short_abandon_seconds,
-                   interval_seconds=INTERVALS[args.interval], wrapup_seconds=args.wrapup_seconds,
-                   start=_when(args.date_from), end=_when(args.date_to))
+    return Options(
+        sl_seconds=args.sl_seconds,
+        short_abandon_seconds=args.short_abandon_seconds,
+        interval_seconds=INTERVALS[args.interval],
+        wrapup_seconds=args.wrapup_seconds,
+        start=_when(args.date_from),
+        end=_when(args.date_to),
+    )
 
 
 def _report_errors(path: Path, errors: list[LineError]) -> None:
@@ -304,9 +331,11 @@ def cmd_staffing(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(data))
     else:
-        print(f"{data['agents']} agents: {100 * data['service_level']:.1f}% answered within {args.answer_within:g} s, "
-              f"ASA {data['asa_s']:g} s, occupancy {100 * data['occupancy']:.1f}%, "
-              f"{100 * data['p_wait']:.1f}% of calls wait, {data['erlangs']:g} erlangs")
+        print(
+            f"{data['agents']} agents: {100 * data['service_level']:.1f}% answered within {args.answer_within:g} s, "
+            f"ASA {data['asa_s']:g} s, occupancy {100 * data['occupancy']:.1f}%, "
+            f"{100 * data['p_wait']:.1f}% of calls wait, {data['erlangs']:g} erlangs"
+        )
     return 0
 
 
@@ -315,7 +344,7 @@ def _forecast(args: argparse.Namespace) -> int:
         day = date.fromisoformat(args.forecast_day)
     except ValueError as exc:
         raise ConfigError(f"--forecast-day: not a date: {args.forecast_day!r} (use YYYY-MM-DD)") from exc
-    start = datetime(day.year, day.month, day.day, tzinfo=timezone.utc).timestamp()
+    start = datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()
     options = Options(interval_seconds=INTERVALS[args.interval], start=start, end=start + 86400)
     engine = ReportEngine()
     if args.queue_log:
@@ -348,14 +377,15 @@ def cmd_engine(args: argparse.Namespace) -> int:
         print(f"Panel: {panel.url}", flush=True)
     elif settings.panel.message_queue:
         notifier.init_app(SocketIO(message_queue=settings.panel.message_queue))
-    print(f"Engine: {len(flows)} IVR flow(s) ({', '.join(f.name for f in flows)}); AMI at {settings.ami.host}:{settings.ami.port}", flush=True)
+    print(
+        f"Engine: {len(flows)} IVR flow(s) ({', '.join(f.name for f in flows)}); AMI at {settings.ami.host}:{settings.ami.port}", flush=True
+    )
     try:
         _run_interruptible(engine.run(args.heartbeat_every))
     finally:
         if panel is not None:
             panel.stop()
     return 0
-
 
 
 def cmd_check_pbx(args: argparse.Namespace) -> int:
@@ -384,7 +414,9 @@ def cmd_users(args: argparse.Namespace) -> int:
     users = Users(_configured_store(args).sessions)
     if args.users_command == "list":
         for u in users.list():
-            print(f"{u.login:<16} {u.role:<10} {u.lang:<6} {u.agent or '-':<12} {u.interface or '-':<20} {'disabled' if u.disabled else ''}")
+            print(
+                f"{u.login:<16} {u.role:<10} {u.lang:<6} {u.agent or '-':<12} {u.interface or '-':<20} {'disabled' if u.disabled else ''}"
+            )
         return 0
     if args.users_command in ("disable", "enable"):
         users.set_disabled(args.login, args.users_command == "disable")
@@ -392,8 +424,17 @@ def cmd_users(args: argparse.Namespace) -> int:
         return 0
     password = _ask_password(args.password_stdin)
     if args.users_command == "add":
-        users.add(args.login, password, args.role, lang=args.lang, display_name=args.name or "", agent=args.agent, interface=args.interface,
-                  extension=args.extension, queues=args.queues)
+        users.add(
+            args.login,
+            password,
+            args.role,
+            lang=args.lang,
+            display_name=args.name or "",
+            agent=args.agent,
+            interface=args.interface,
+            extension=args.extension,
+            queues=args.queues,
+        )
         print(f"{args.login}: added as {args.role}")
     else:
         users.passwd(args.login, password)
@@ -428,10 +469,12 @@ def cmd_recordings(args: argparse.Namespace) -> int:
     if args.recordings_command == "list":
         admin = Who(0, "cli", "admin", "en", None, None, None, ())
         for row in library.visible(admin, limit=args.limit):
-            print(f"{row.id:>6} {row.started_at:%Y-%m-%d %H:%M} {row.queue or '-':<10} {row.agent or '-':<12} {row.caller_number or '-':<15} "
-                  f"{row.status:<9} {row.duration_s or 0:>6.0f} s {'HOLD' if row.legal_hold else ''}")
+            print(
+                f"{row.id:>6} {row.started_at:%Y-%m-%d %H:%M} {row.queue or '-':<10} {row.agent or '-':<12} {row.caller_number or '-':<15} "
+                f"{row.status:<9} {row.duration_s or 0:>6.0f} s {'HOLD' if row.legal_hold else ''}"
+            )
         return 0
-    deleted, kept = library.purge(datetime.now(timezone.utc), dry_run=args.dry_run, customer=args.customer)
+    deleted, kept = library.purge(datetime.now(UTC), dry_run=args.dry_run, customer=args.customer)
     verb = "would delete" if args.dry_run else "deleted"
     for item in deleted:
         print(f"{verb} recording {item['id']} ({item['queue']}, {item['started_at']}, call {item['linkedid']})")
@@ -497,14 +540,31 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_monitor)
 
     p = sub.add_parser("engine", help="run the engine on a live AMI: calls tracked and stored, IVR flows served")
-    p.add_argument("--flows", nargs="+", type=Path, default=sorted(Path("contrib/ivr").glob("*.yaml")), help="IVR flow files (default: contrib/ivr/*.yaml)")
+    p.add_argument(
+        "--flows",
+        nargs="+",
+        type=Path,
+        default=sorted(Path("contrib/ivr").glob("*.yaml")),
+        help="IVR flow files (default: contrib/ivr/*.yaml)",
+    )
     p.add_argument("--json", action="store_true", help="print call events as JSON lines")
-    p.add_argument("--heartbeat-every", type=float, default=10.0, help="seconds between IVR heartbeats (the dialplan falls back after 30 s of PBX time)")
+    p.add_argument(
+        "--heartbeat-every",
+        type=float,
+        default=10.0,
+        help="seconds between IVR heartbeats (the dialplan falls back after 30 s of PBX time)",
+    )
     p.add_argument("--no-panel", action="store_true", help="do not serve the CTI panel from this process")
     p.set_defaults(func=cmd_engine)
 
     p = sub.add_parser("check-pbx", help="log in to the AMI and list what the engine needs and the PBX lacks (exit 1 if anything)")
-    p.add_argument("--flows", nargs="*", type=Path, default=sorted(Path("contrib/ivr").glob("*.yaml")), help="IVR flow files whose prompts must exist (default: contrib/ivr/*.yaml, as the engine)")
+    p.add_argument(
+        "--flows",
+        nargs="*",
+        type=Path,
+        default=sorted(Path("contrib/ivr").glob("*.yaml")),
+        help="IVR flow files whose prompts must exist (default: contrib/ivr/*.yaml, as the engine)",
+    )
     p.set_defaults(func=cmd_check_pbx)
 
     p = sub.add_parser("panel", help="run one CTI panel worker that reaches the engine through Redis ([panel] message_queue)")
@@ -527,7 +587,9 @@ def parser() -> argparse.ArgumentParser:
     for name in ("passwd", "disable", "enable"):
         q = usersub.add_parser(name, help=f"{name} a user")
         q.add_argument("login")
-        q.add_argument("--password-stdin", action="store_true", help=argparse.SUPPRESS if name != "passwd" else "read the new password from stdin")
+        q.add_argument(
+            "--password-stdin", action="store_true", help=argparse.SUPPRESS if name != "passwd" else "read the new password from stdin"
+        )
     p.set_defaults(func=cmd_users)
 
     p = sub.add_parser("recordings", help="recordings: purge by retention or a customer's request, legal holds, list")
@@ -555,8 +617,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--speed", type=float, default=1.0)
     p.set_defaults(func=cmd_playback)
 
-    for name, func, helptext, speed in (("simulate", cmd_simulate, "run the PBX simulator (an Asterisk-like AMI with traffic)", 1.0),
-                                        ("demo", cmd_demo, "run the demo: a whole call center on this machine (simulator, IVR, ACD, panel, reports)", 10.0)):
+    for name, func, helptext, speed in (
+        ("simulate", cmd_simulate, "run the PBX simulator (an Asterisk-like AMI with traffic)", 1.0),
+        ("demo", cmd_demo, "run the demo: a whole call center on this machine (simulator, IVR, ACD, panel, reports)", 10.0),
+    ):
         p = sub.add_parser(name, help=helptext)
         p.add_argument("--calls-per-minute", type=float, default=6.0 if name == "demo" else 12.0)
         p.add_argument("--agents", type=int, default=20 if name == "demo" else 10, help="simulated agents")
@@ -629,7 +693,9 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: run a subcommand and turn our errors into a message and an exit code."""
     args = parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
     try:
         return args.func(args)
     except ConfigError as exc:

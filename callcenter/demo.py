@@ -21,15 +21,15 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
-from kernel import config
-from kernel.db import CallStore
 from callcenter.engine import Engine
-from kernel.models import Call, Customer, User
 from callcenter.wsgi import serve_panel
 from cti_panel.notifier import Notifier
 from cti_panel.server import PanelServer
 from cti_panel.users import Users
 from ivr.flow import Flow
+from kernel import config
+from kernel.db import CallStore
+from kernel.models import Call, Customer, User
 from pbx.client import ClientOptions
 from pbx.simulator.dialplan import QueueConf
 from pbx.simulator.server import ETC, SimulatorServer
@@ -89,14 +89,24 @@ def prepare(store: CallStore, data_dir: Path) -> list[Login]:
             login, password, role = line.split("\t")
             logins.append(Login(login, password, role))
     wanted = [(name, label, lang, "agent", f"Local/{ext}@demo-phones/n", ext) for name, label, lang, ext in BROWSER_AGENTS]
-    wanted += [("supervisor", "Supervisora", "pt-BR", "supervisor", "Local/2090@demo-phones/n", "2090"),
-               ("admin", "Admin", "en", "admin", None, None)]
+    wanted += [
+        ("supervisor", "Supervisora", "pt-BR", "supervisor", "Local/2090@demo-phones/n", "2090"),
+        ("admin", "Admin", "en", "admin", None, None),
+    ]
     for login, label, lang, role, interface, extension in wanted:
         if login in known:
             continue
         password = secrets.token_urlsafe(9)
-        users.add(login, password, role, lang=lang, display_name=label, agent=login if role == "agent" else None,
-                  interface=interface, extension=extension)
+        users.add(
+            login,
+            password,
+            role,
+            lang=lang,
+            display_name=label,
+            agent=login if role == "agent" else None,
+            interface=interface,
+            extension=extension,
+        )
         logins = [entry for entry in logins if entry.login != login] + [Login(login, password, role)]
     data_dir.mkdir(parents=True, exist_ok=True)
     saved.write_text("".join(f"{entry.login}\t{entry.password}\t{entry.role}\n" for entry in logins))
@@ -120,8 +130,9 @@ def demo_queues(agents: int) -> dict[str, QueueConf]:
     """Support and sales as the simulator sets them up, and billing with a third of the agents."""
     queues = simulated_queues(agents)
     members = queues["support"].members
-    queues["billing"] = QueueConf("billing", strategy="leastrecent", timeout=15, retry=2, wrapuptime=5, servicelevel=30,
-                                  members=members[1::3] or members[:1])
+    queues["billing"] = QueueConf(
+        "billing", strategy="leastrecent", timeout=15, retry=2, wrapuptime=5, servicelevel=30, members=members[1::3] or members[:1]
+    )
     return queues
 
 
@@ -138,21 +149,45 @@ def settings_for_demo(settings: config.Settings) -> config.Settings:
 class Demo:
     """The simulator, the engine, the panel and the report jobs, on one asyncio loop and the panel's threads."""
 
-    def __init__(self, settings: config.Settings, store: CallStore, flows: list[Flow], *, agents: int, calls_per_minute: float,
-                 seed: int, speed: float, panel_port: int | None = None, out=None) -> None:
+    def __init__(
+        self,
+        settings: config.Settings,
+        store: CallStore,
+        flows: list[Flow],
+        *,
+        agents: int,
+        calls_per_minute: float,
+        seed: int,
+        speed: float,
+        panel_port: int | None = None,
+        out=None,
+    ) -> None:
         self.settings = settings_for_demo(settings)
         self.store = store
         data_dir = Path(settings.paths.data_dir)
         self.logins = prepare(store, data_dir)
         dialplan = data_dir / "demo-extensions.conf"
-        dialplan.write_text((ROOT / "contrib" / "asterisk" / "extensions.conf").read_text() + "\n"
-                            + (ETC / "extensions.conf").read_text() + DEMO_DIALPLAN)
+        dialplan.write_text(
+            (ROOT / "contrib" / "asterisk" / "extensions.conf").read_text() + "\n" + (ETC / "extensions.conf").read_text() + DEMO_DIALPLAN
+        )
         secret = secrets.token_urlsafe(16)
-        model = TrafficModel(calls_per_minute=calls_per_minute, entry="Local/08007770000@callcenter-inbound", caller_context="demo-callers",
-                             languages=(("1", 0.8), ("2", 0.2)), menu=(("1", 0.6), ("2", 0.3), ("", 0.1)),
-                             known_callers=customers(), known_share=0.7)
-        self.server = SimulatorServer("demo", secret, speed=speed, dialplan=dialplan, recordings=Path(settings.paths.recordings),
-                                      start_at=day_start(store, time.time()))
+        model = TrafficModel(
+            calls_per_minute=calls_per_minute,
+            entry="Local/08007770000@callcenter-inbound",
+            caller_context="demo-callers",
+            languages=(("1", 0.8), ("2", 0.2)),
+            menu=(("1", 0.6), ("2", 0.3), ("", 0.1)),
+            known_callers=customers(),
+            known_share=0.7,
+        )
+        self.server = SimulatorServer(
+            "demo",
+            secret,
+            speed=speed,
+            dialplan=dialplan,
+            recordings=Path(settings.paths.recordings),
+            start_at=day_start(store, time.time()),
+        )
         self.server.configure(demo_queues(agents), model, seed)
         self.secret, self.flows, self.out, self.panel_port = secret, flows, out, panel_port
         self.notifier = Notifier()
@@ -163,14 +198,30 @@ class Demo:
     async def run(self, minutes: float | None) -> None:
         """Run the day (for `minutes` of simulated time, or until cancelled); every call in progress is finished and stored."""
         port = await self.server.start(traffic=False)
-        self.engine = Engine(self.settings, self.store, self.flows, self.notifier, options=ClientOptions("127.0.0.1", port, "demo", self.secret),
-                             out=self.out, clock=lambda: self.server.sim.now)
+        self.engine = Engine(
+            self.settings,
+            self.store,
+            self.flows,
+            self.notifier,
+            options=ClientOptions("127.0.0.1", port, "demo", self.secret),
+            out=self.out,
+            clock=lambda: self.server.sim.now,
+        )
         self.panel = serve_panel(self.engine, self.panel_port)
         print(self.banner(), flush=True)
         engine = asyncio.create_task(self.engine.run(heartbeat_every=max(0.2, 10.0 / self.speed)))
         stop_reports = asyncio.Event()
-        reports = asyncio.create_task(report_jobs.schedule(self.store, Path(self.settings.paths.reports), Options(), TZ, stop_reports,
-                                                           clock=lambda: self.server.sim.now, poll=max(0.5, 60.0 / self.speed)))
+        reports = asyncio.create_task(
+            report_jobs.schedule(
+                self.store,
+                Path(self.settings.paths.reports),
+                Options(),
+                TZ,
+                stop_reports,
+                clock=lambda: self.server.sim.now,
+                poll=max(0.5, 60.0 / self.speed),
+            )
+        )
         try:
             await self.engine.client.connected.wait()
             await asyncio.sleep(0.2)
@@ -203,9 +254,10 @@ class Demo:
     def banner(self) -> str:
         """What to open and how to log in."""
         day = datetime.fromtimestamp(self.server.start_at, TZ).strftime("%Y-%m-%d %H:%M")
-        lines = [f"Demo: a call center day from {day} (São Paulo) at {self.speed:g}x; calls go to {self.settings.database.url}",
-                 f"Panel: {self.panel.url if self.panel else '(not started)'}"]
+        lines = [
+            f"Demo: a call center day from {day} (São Paulo) at {self.speed:g}x; calls go to {self.settings.database.url}",
+            f"Panel: {self.panel.url if self.panel else '(not started)'}",
+        ]
         lines += [f"  {entry.role:<10} {entry.login:<11} password {entry.password}" for entry in self.logins]
         lines.append("Agents: press Available to take calls. Ctrl-C stops (calls in progress are finished and stored).")
         return "\n".join(lines)
-

@@ -13,34 +13,35 @@ import json
 import logging
 import sys
 import time
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable, TextIO
+from typing import Any, TextIO
 
 from sqlalchemy import select, update
 
 from acd.app_queue import AgentRegistry, AppQueueACD
-from cti_panel.desk import AppQueueDesk, NativeDesk
 from acd.machine import ACD, StateChange
 from acd.model import QueueSettings
 from acd.native import NativeACD
+from callcenter.monitor import Monitor
+from cti_panel.controls import Controls, Directory, Request
+from cti_panel.customers import HttpLookup, Lookup, TableLookup, last_calls
+from cti_panel.desk import AppQueueDesk, NativeDesk
+from cti_panel.live import LiveBoard, LiveCall, Note
+from cti_panel.notifier import Notifier
+from ivr.engine import IVREngine
+from ivr.flow import Flow
 from kernel import config
 from kernel.db import CallStore
 from kernel.exceptions import AMIError, CallCenterError, Refused
 from kernel.models import Call, User
-from callcenter.monitor import Monitor
-from cti_panel.controls import Controls, Directory, Request
-from cti_panel.customers import HttpLookup, Lookup, TableLookup, last_calls
-from cti_panel.live import LiveBoard, LiveCall, Note
-from cti_panel.notifier import Notifier
+from kernel.records import DomainEvent
 from kernel.who import Who
-from ivr.engine import IVREngine
-from ivr.flow import Flow
 from pbx.agi import guard, send_to_fallback
 from pbx.client import AMIClient, ClientOptions, Snapshot
-from pbx.tasks import Background
 from pbx.codec import Message
-from kernel.records import DomainEvent
+from pbx.tasks import Background
 from pbx.tracker import CallTracker, event_time
 from recordings.library import Library
 from recordings.recorder import Recorder
@@ -58,26 +59,46 @@ def directory(settings: config.Settings, store: CallStore) -> Directory:
 
     def agents() -> dict[str, tuple[str, str | None, tuple[str, ...]]]:
         with store.sessions() as s:
-            rows = s.execute(select(User.agent, User.interface, User.extension, User.queues)
-                             .where(User.agent.is_not(None), User.disabled.is_(False)))
-            return configured | {agent: (interface or configured.get(agent, ("", None, ()))[0], extension, tuple(queues or ()))
-                                 for agent, interface, extension, queues in rows}
+            rows = s.execute(
+                select(User.agent, User.interface, User.extension, User.queues).where(User.agent.is_not(None), User.disabled.is_(False))
+            )
+            return configured | {
+                agent: (interface or configured.get(agent, ("", None, ()))[0], extension, tuple(queues or ()))
+                for agent, interface, extension, queues in rows
+            }
 
     p = settings.panel
-    return Directory(tuple(settings.acd.queues), tuple(settings.acd.pause_reasons), tuple(p.dispositions), agents,
-                     p.dial_context, p.transfer_context, p.queue_context)
+    return Directory(
+        tuple(settings.acd.queues),
+        tuple(settings.acd.pause_reasons),
+        tuple(p.dispositions),
+        agents,
+        p.dial_context,
+        p.transfer_context,
+        p.queue_context,
+    )
 
 
 class Engine:
     """The call center's engine on one AMI connection."""
 
-    def __init__(self, settings: config.Settings, store: CallStore, flows: list[Flow], notifier: Notifier, *,
-                 options: ClientOptions | None = None, out: TextIO | None = sys.stdout, as_json: bool = False,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        settings: config.Settings,
+        store: CallStore,
+        flows: list[Flow],
+        notifier: Notifier,
+        *,
+        options: ClientOptions | None = None,
+        out: TextIO | None = sys.stdout,
+        as_json: bool = False,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.settings, self.store, self.notifier, self.clock = settings, store, notifier, clock
         self._tasks = Background("engine task")
-        self.board = LiveBoard({**{q: s.service_level_s for q, s in settings.acd.queues.items()}, **settings.panel.service_level_s},
-                               settings.panel.timezone)
+        self.board = LiveBoard(
+            {**{q: s.service_level_s for q, s in settings.acd.queues.items()}, **settings.panel.service_level_s}, settings.panel.timezone
+        )
         self.monitor = Monitor(CallTracker(), store, out, as_json=as_json, listeners=[self._on_call_events])
         self.registry = AgentRegistry()
         self.client = AMIClient(options or ClientOptions.of(settings.ami), self._on_event, self._on_resync, clock=clock)
@@ -91,10 +112,18 @@ class Engine:
         self.library: Library | None = None
         self.library = recordings_library(settings, store)
         if self.library is not None:
-            self.recorder = Recorder(settings.recordings, Path(settings.paths.recordings), self.library, self._send, self._tasks.spawn, clock)
-        self.controls = Controls(self._send, self.board, desk, self.directory, self._wrapup,
-                                 lambda linkedid, held: self.monitor.on_acd("hold" if held else "unhold", linkedid, self.clock()),
-                                 self._record if self.recorder else None)
+            self.recorder = Recorder(
+                settings.recordings, Path(settings.paths.recordings), self.library, self._send, self._tasks.spawn, clock
+            )
+        self.controls = Controls(
+            self._send,
+            self.board,
+            desk,
+            self.directory,
+            self._wrapup,
+            lambda linkedid, held: self.monitor.on_acd("hold" if held else "unhold", linkedid, self.clock()),
+            self._record if self.recorder else None,
+        )
         table = TableLookup(store.sessions)
         self.lookup: Lookup = HttpLookup(settings.panel.crm_url, settings.panel.crm_timeout_s, table) if settings.panel.crm_url else table
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -103,8 +132,13 @@ class Engine:
     def _native(self) -> NativeACD:
         acd = self.settings.acd
         queues = {name: QueueSettings(name, **q.model_dump(exclude={"skill"})) for name, q in acd.queues.items()}
-        native = NativeACD(self.client, ACD(queues, pause_reasons=tuple(acd.pause_reasons)), on_commands=self._on_acd_commands,
-                           clock=self.clock, on_call=self.monitor.on_acd)
+        native = NativeACD(
+            self.client,
+            ACD(queues, pause_reasons=tuple(acd.pause_reasons)),
+            on_commands=self._on_acd_commands,
+            clock=self.clock,
+            on_call=self.monitor.on_acd,
+        )
         for agent in acd.agents:
             native.login(agent.name, agent.interface, agent.queues, agent.skills)
         return native
@@ -119,7 +153,9 @@ class Engine:
             self._tasks.spawn(self._call_back(channel, linkedid, done))
             return
         assert self.native is not None
-        self.native.handoff(channel, linkedid, done["queue"], done["priority"], {skill: 1 for skill in done.get("skills", [])}, done.get("attached"))
+        self.native.handoff(
+            channel, linkedid, done["queue"], done["priority"], {skill: 1 for skill in done.get("skills", [])}, done.get("attached")
+        )
 
     async def _call_back(self, channel: str, linkedid: str, done: dict[str, Any]) -> None:
         number, queue = done.get("number") or "", done["queue"]
@@ -184,7 +220,9 @@ class Engine:
 
     def _wrapup(self, linkedid: str, agent: str, disposition: str, notes: str) -> bool:
         with self.store.sessions.begin() as s:
-            done = s.execute(update(Call).where(Call.linkedid == linkedid, Call.agent == agent).values(disposition=disposition, notes=notes))
+            done = s.execute(
+                update(Call).where(Call.linkedid == linkedid, Call.agent == agent).values(disposition=disposition, notes=notes)
+            )
             return bool(done.rowcount)
 
     # requests from the panel -----------------------------------------------------------
@@ -298,7 +336,7 @@ class Engine:
         assert self.library is not None
         while True:
             try:
-                deleted, _ = await asyncio.to_thread(self.library.purge, datetime.now(timezone.utc))
+                deleted, _ = await asyncio.to_thread(self.library.purge, datetime.now(UTC))
                 if deleted:
                     log.info("retention deleted %d recording(s)", len(deleted))
             except Exception:  # noqa: BLE001 - a failed purge (storage down) is logged and tried again next time

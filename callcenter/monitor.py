@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime, timezone
-from typing import Callable, TextIO
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TextIO
 
 from kernel.db import CallStore
+from kernel.records import DomainEvent
 from pbx.client import Snapshot
 from pbx.codec import Message
-from kernel.records import DomainEvent
 from pbx.tracker import CallTracker, event_time
 
 log = logging.getLogger(__name__)
@@ -19,11 +20,13 @@ log = logging.getLogger(__name__)
 def describe(event: DomainEvent) -> str:
     """One line a supervisor can read at a glance."""
     d = event.data
-    clock = datetime.fromtimestamp(event.t, tz=timezone.utc).strftime("%H:%M:%S")
+    clock = datetime.fromtimestamp(event.t, tz=UTC).strftime("%H:%M:%S")
     what = {
         "call_started": lambda: f"call from {d.get('caller_number')} ({d.get('caller_name') or 'no name'})",
         "dtmf": lambda: f"keyed {d.get('digit')}" + (" while waiting" if d.get("in_queue") else ""),
-        "queue_joined": lambda: f"waiting in {d.get('queue')} at position {d.get('position')}" + (" (found after reconnect)" if d.get("resynced") else ""),
+        "queue_joined": lambda: (
+            f"waiting in {d.get('queue')} at position {d.get('position')}" + (" (found after reconnect)" if d.get("resynced") else "")
+        ),
         "agent_ringing": lambda: f"ringing {d.get('agent')} ({d.get('interface')})",
         "agent_no_answer": lambda: f"{d.get('agent')} did not answer",
         "answered": lambda: f"answered by {d.get('agent')} in {d.get('queue')} after {d.get('wait_s', 0):.1f} s",
@@ -31,7 +34,9 @@ def describe(event: DomainEvent) -> str:
         "hold": lambda: "on hold",
         "unhold": lambda: "off hold",
         "transferred": lambda: f"{d.get('how')} transfer to {d.get('target')}",
-        "call_ended": lambda: "ended (joined mid-call: no record)" if d.get("partial") else f"ended: {d.get('outcome')}, hung up by {d.get('hangup_by')}",
+        "call_ended": lambda: (
+            "ended (joined mid-call: no record)" if d.get("partial") else f"ended: {d.get('outcome')}, hung up by {d.get('hangup_by')}"
+        ),
     }.get(event.kind, lambda: event.kind)()
     return f"{clock} {event.linkedid:<18} {what}"
 
@@ -39,8 +44,14 @@ def describe(event: DomainEvent) -> str:
 class Monitor:
     """Feeds AMI events to the tracker, prints what happens, stores finished calls, then tells its listeners (the panel's board)."""
 
-    def __init__(self, tracker: CallTracker, store: CallStore | None, out: TextIO | None, as_json: bool = False,
-                 listeners: list[Callable[[list[DomainEvent]], None]] | None = None) -> None:
+    def __init__(
+        self,
+        tracker: CallTracker,
+        store: CallStore | None,
+        out: TextIO | None,
+        as_json: bool = False,
+        listeners: list[Callable[[list[DomainEvent]], None]] | None = None,
+    ) -> None:
         self.tracker = tracker
         self.store = store
         self.out = out

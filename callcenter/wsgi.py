@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from flask import Flask
 
-from kernel import config
-from kernel.db import CallStore, open_store
 from callcenter.engine import Engine, RedisBus, directory, recordings_library
-from kernel.exceptions import ConfigError
 from cti_panel.app import Bus, create_app, new_secret
 from cti_panel.controls import Directory
 from cti_panel.server import PanelServer
 from cti_panel.users import Users
+from kernel import config
+from kernel.db import CallStore, open_store
+from kernel.exceptions import ConfigError
 from recordings.library import Library
 
 
@@ -26,8 +26,16 @@ def panel_app(settings: config.Settings, store: CallStore, bus: Bus, known: Dire
     """The panel configured from [panel], its requests sent on `bus` (the engine itself, or Redis)."""
     p = settings.panel
     secret = p.secret_key.get_secret_value() if p.secret_key else new_secret()
-    return create_app(Users(store.sessions), bus, known, secret_key=secret, origins=p.origins,
-                      message_queue=p.message_queue, secure_cookies=p.secure_cookies, library=library)
+    return create_app(
+        Users(store.sessions),
+        bus,
+        known,
+        secret_key=secret,
+        origins=p.origins,
+        message_queue=p.message_queue,
+        secure_cookies=p.secure_cookies,
+        library=library,
+    )
 
 
 def serve_panel(engine: Engine, port: int | None = None) -> PanelServer:
@@ -43,7 +51,9 @@ def worker_app(settings: config.Settings) -> Flask:
     if not settings.panel.message_queue:
         raise ConfigError(f"{settings.source}: panel.message_queue: set a redis:// URL; a panel worker reaches the engine through it")
     store = open_store(settings.database.url)
-    return panel_app(settings, store, RedisBus(settings.panel.message_queue), directory(settings, store), recordings_library(settings, store))
+    return panel_app(
+        settings, store, RedisBus(settings.panel.message_queue), directory(settings, store), recordings_library(settings, store)
+    )
 
 
 def create() -> Flask:

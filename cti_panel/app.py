@@ -15,20 +15,21 @@ import logging
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from flask import Flask, abort, redirect, render_template, request, send_file, session, url_for
 from flask_socketio import SocketIO, disconnect, join_room
 from flask_wtf.csrf import CSRFProtect
 
-from kernel.exceptions import Refused
 from cti_panel import i18n
 from cti_panel.controls import Directory, check
 from cti_panel.live import SUPERVISORS, agent_room, queue_room
-from kernel.who import LANGS, Who
 from cti_panel.users import RateLimit, Users
+from kernel.exceptions import Refused
+from kernel.who import LANGS, Who
 from recordings.library import Library
 from recordings.vault import VaultError
 
@@ -43,16 +44,39 @@ class Bus(Protocol):
     def submit(self, payload: dict[str, Any]) -> None: ...
 
 
-def create_app(users: Users, bus: Bus, directory: Directory, *, secret_key: str, origins: list[str] | None = None,
-               message_queue: str | None = None, secure_cookies: bool = False, vendor_dir: Path | None = None,
-               login_rate: tuple[float, int] = (0.1, 5), socket_rate: tuple[float, int] = (5.0, 20), library: Library | None = None) -> Flask:
+def create_app(
+    users: Users,
+    bus: Bus,
+    directory: Directory,
+    *,
+    secret_key: str,
+    origins: list[str] | None = None,
+    message_queue: str | None = None,
+    secure_cookies: bool = False,
+    vendor_dir: Path | None = None,
+    login_rate: tuple[float, int] = (0.1, 5),
+    socket_rate: tuple[float, int] = (5.0, 20),
+    library: Library | None = None,
+) -> Flask:
     """The panel for one process; several such processes share sockets' rooms through `message_queue` (Redis)."""
     app = Flask(__name__)
-    app.config.update(SECRET_KEY=secret_key, SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Strict",
-                      SESSION_COOKIE_SECURE=secure_cookies, SESSION_COOKIE_NAME="cc_session", WTF_CSRF_TIME_LIMIT=None)
+    app.config.update(
+        SECRET_KEY=secret_key,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Strict",
+        SESSION_COOKIE_SECURE=secure_cookies,
+        SESSION_COOKIE_NAME="cc_session",
+        WTF_CSRF_TIME_LIMIT=None,
+    )
     csrf.init_app(app)
-    socketio = SocketIO(app, async_mode="threading", cors_allowed_origins=origins or None, message_queue=message_queue,
-                      transports=["websocket"], manage_session=False)
+    socketio = SocketIO(
+        app,
+        async_mode="threading",
+        cors_allowed_origins=origins or None,
+        message_queue=message_queue,
+        transports=["websocket"],
+        manage_session=False,
+    )
     logins = RateLimit(*login_rate)
     sockets = SocketRegistry(users, RateLimit(*socket_rate))
     app.extensions["cc_sockets"] = sockets
@@ -78,8 +102,10 @@ def create_app(users: Users, bus: Bus, directory: Directory, *, secret_key: str,
 
     @app.after_request
     def headers(response):  # type: ignore[no-untyped-def]
-        response.headers.setdefault("Content-Security-Policy", "default-src 'self'; connect-src 'self'; img-src 'self' data:; "
-                                    "style-src 'self'; script-src 'self'; frame-ancestors 'none'")
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; connect-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'",
+        )
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
         return response
@@ -165,8 +191,9 @@ def create_app(users: Users, bus: Bus, directory: Directory, *, secret_key: str,
             abort(403)
         except VaultError as exc:
             abort(409, str(exc))
-        return send_file(io.BytesIO(data), mimetype="audio/wav", conditional=True, as_attachment=download,
-                         download_name=f"{row.linkedid}.wav", max_age=0)
+        return send_file(
+            io.BytesIO(data), mimetype="audio/wav", conditional=True, as_attachment=download, download_name=f"{row.linkedid}.wav", max_age=0
+        )
 
     @app.get("/admin/recordings/access")
     def recording_access() -> str:
@@ -191,7 +218,7 @@ def create_app(users: Users, bus: Bus, directory: Directory, *, secret_key: str,
             join_room(agent_room(me.agent))
         if me.supervises:
             join_room(SUPERVISORS)
-            for queue in (me.queues or directory.queues):
+            for queue in me.queues or directory.queues:
                 join_room(queue_room(queue))
         bus.submit({"who": asdict(me), "name": "snapshot", "values": {}, "sid": sid, "id": 0})
 
@@ -210,8 +237,12 @@ def create_app(users: Users, bus: Bus, directory: Directory, *, secret_key: str,
             return {"ok": False, "error": "too many requests: slow down"}
         request_id = message.get("id") if isinstance(message, dict) else None
         try:
-            checked = check(me, message.get("name") if isinstance(message, dict) else None,
-                            message.get("data") if isinstance(message, dict) else None, directory)
+            checked = check(
+                me,
+                message.get("name") if isinstance(message, dict) else None,
+                message.get("data") if isinstance(message, dict) else None,
+                directory,
+            )
         except Refused as exc:
             log.info("refused %s from %s: %s", str(message)[:120], me.login, exc)
             return {"ok": False, "error": str(exc)}
@@ -295,4 +326,3 @@ class SocketRegistry:
 def new_secret() -> str:
     """A random secret key, for a demo run when none is configured."""
     return secrets.token_urlsafe(32)
-

@@ -16,11 +16,12 @@ caller both ways with MUTEAUDIO (set through Setvar, so the AMI user needs no
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Mapping, Protocol
+from typing import Any, Protocol
 
-from kernel.exceptions import Refused
 from cti_panel.live import LiveBoard, LiveCall
+from kernel.exceptions import Refused
 from kernel.who import Who
 from pbx.tracker import DIAL_AGENT_VAR
 
@@ -33,9 +34,19 @@ QUEUE_DOOR, AGENT_DOOR, TRANSFER_VARIABLE = "8001", "8002", "CALLCENTER_XFER"
 
 AGENT, SUPERVISOR = ("agent",), ("supervisor", "admin")
 ROLES_FOR = {
-    "state": AGENT, "dial": AGENT, "record": AGENT, "hangup": AGENT, "hold": AGENT, "unhold": AGENT, "transfer": AGENT, "complete": AGENT,
+    "state": AGENT,
+    "dial": AGENT,
+    "record": AGENT,
+    "hangup": AGENT,
+    "hold": AGENT,
+    "unhold": AGENT,
+    "transfer": AGENT,
+    "complete": AGENT,
     "wrapup": AGENT,
-    "spy": SUPERVISOR, "force": SUPERVISOR, "move": SUPERVISOR, "priority": SUPERVISOR,
+    "spy": SUPERVISOR,
+    "force": SUPERVISOR,
+    "move": SUPERVISOR,
+    "priority": SUPERVISOR,
 }
 
 
@@ -189,9 +200,16 @@ class AgentDesk(Protocol):
 class Controls:
     """Carries out checked requests: AMI actions for calls, the desk for agent states, the store for wrap-ups."""
 
-    def __init__(self, send: Callable[[dict[str, str]], Any], board: LiveBoard, desk: AgentDesk, directory: Directory,
-                 wrapup: Callable[[str, str, str, str], bool], on_hold: Callable[[str, bool], None],
-                 record: Callable[[LiveCall, Who, str], Awaitable[None]] | None = None) -> None:
+    def __init__(
+        self,
+        send: Callable[[dict[str, str]], Any],
+        board: LiveBoard,
+        desk: AgentDesk,
+        directory: Directory,
+        wrapup: Callable[[str, str, str, str], bool],
+        on_hold: Callable[[str, bool], None],
+        record: Callable[[LiveCall, Who, str], Awaitable[None]] | None = None,
+    ) -> None:
         self.send, self.board, self.desk, self.directory, self.wrapup, self.on_hold = send, board, desk, directory, wrapup, on_hold
         self.record = record
 
@@ -235,9 +253,19 @@ class Controls:
             await self.desk.unpause(who.agent, who.interface)
 
     async def _dial(self, who: Who, number: str) -> None:
-        await self.send({"Action": "Originate", "Channel": who.interface or "", "Context": self.directory.dial_context, "Exten": number,
-                         "Priority": "1", "CallerID": f"<{who.extension or ''}>", "Async": "true", "Timeout": "30000",
-                         "Variable": f"{DIAL_AGENT_VAR}={who.agent}"})
+        await self.send(
+            {
+                "Action": "Originate",
+                "Channel": who.interface or "",
+                "Context": self.directory.dial_context,
+                "Exten": number,
+                "Priority": "1",
+                "CallerID": f"<{who.extension or ''}>",
+                "Async": "true",
+                "Timeout": "30000",
+                "Variable": f"{DIAL_AGENT_VAR}={who.agent}",
+            }
+        )
 
     async def _record(self, who: Who, op: str) -> None:
         if self.record is None:
@@ -277,8 +305,16 @@ class Controls:
     async def _spy(self, who: Who, agent: str, interface: str, mode: str) -> None:
         call = self.board.call_of(agent)
         target = call.agent_channel if call is not None and call.agent_channel else spy_prefix(interface)
-        await self.send({"Action": "Originate", "Channel": who.interface or "", "Application": "ChanSpy",
-                         "Data": f"{target},{SPY_OPTIONS[mode]}", "CallerID": f"<{who.extension or ''}>", "Async": "true"})
+        await self.send(
+            {
+                "Action": "Originate",
+                "Channel": who.interface or "",
+                "Application": "ChanSpy",
+                "Data": f"{target},{SPY_OPTIONS[mode]}",
+                "CallerID": f"<{who.extension or ''}>",
+                "Async": "true",
+            }
+        )
 
     async def _force(self, who: Who, agent: str, interface: str, action: str, reason: str | None = None) -> None:
         if action == "logout":

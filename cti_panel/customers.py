@@ -79,10 +79,20 @@ class HttpLookup:
 def last_calls(sessions: sessionmaker[Session], number: str, limit: int = 5) -> list[dict[str, Any]]:
     """This number's last calls with their dispositions, newest first."""
     with sessions() as s:
-        rows = s.scalars(select(Call).where(Call.caller_number.in_({number, normalise(number)}))
-                         .order_by(Call.started_at.desc()).limit(limit))
-        return [{"at": c.started_at.isoformat(), "queue": c.queue, "agent": c.agent, "outcome": c.outcome,
-                 "disposition": c.disposition, "notes": c.notes} for c in rows]
+        rows = s.scalars(
+            select(Call).where(Call.caller_number.in_({number, normalise(number)})).order_by(Call.started_at.desc()).limit(limit)
+        )
+        return [
+            {
+                "at": c.started_at.isoformat(),
+                "queue": c.queue,
+                "agent": c.agent,
+                "outcome": c.outcome,
+                "disposition": c.disposition,
+                "notes": c.notes,
+            }
+            for c in rows
+        ]
 
 
 def import_csv(sessions: sessionmaker[Session], path: Path) -> tuple[int, int]:

@@ -7,7 +7,7 @@ both, the ACD knows nothing of the panel.
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from acd.app_queue import AppQueueACD
 from acd.native import NativeACD

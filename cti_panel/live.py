@@ -12,9 +12,10 @@ queue's figures, ``supervisors`` every agent's state.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
-from typing import Any, Mapping
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from acd.machine import StateChange
@@ -63,9 +64,16 @@ class LiveCall:
 
     def card(self, now: float) -> dict[str, Any]:
         """The call as an agent's call card shows it."""
-        return {"linkedid": self.linkedid, "number": self.number, "name": self.name, "digits": self.digits, "queue": self.queue,
-                "wait_s": round((self.answered_at or now) - self.waiting_since, 1) if self.waiting_since is not None else None,
-                "answered_at": self.answered_at, "held": self.held}
+        return {
+            "linkedid": self.linkedid,
+            "number": self.number,
+            "name": self.name,
+            "digits": self.digits,
+            "queue": self.queue,
+            "wait_s": round((self.answered_at or now) - self.waiting_since, 1) if self.waiting_since is not None else None,
+            "answered_at": self.answered_at,
+            "held": self.held,
+        }
 
 
 @dataclass
@@ -81,8 +89,14 @@ class AgentRow:
     def row(self, calls: dict[str, LiveCall], now: float) -> dict[str, Any]:
         """The agent as the wallboard lists it, with the number of the call they are on (and the PBX's clock, for time in state)."""
         call = calls.get(self.call or "")
-        return {"name": self.name, "state": self.state, "reason": self.reason, "since": self.since, "now": now,
-                "call": {"number": call.number, "queue": call.queue} if call else None}
+        return {
+            "name": self.name,
+            "state": self.state,
+            "reason": self.reason,
+            "since": self.since,
+            "now": now,
+            "call": {"number": call.number, "queue": call.queue} if call else None,
+        }
 
 
 @dataclass
@@ -109,12 +123,21 @@ class QueueDay:
     def tile(self, now: float) -> dict[str, Any]:
         """The queue's wallboard tile: service level is answered within the threshold over answered plus abandoned."""
         offered, answered, in_sl, abandoned = self.totals()
-        return {"name": self.name, "waiting": len(self.waiting), "now": now, "callbacks": self.callbacks,
-                "longest_wait_s": round(now - min(self.waiting.values()), 1) if self.waiting else 0.0,
-                "offered": offered, "answered": answered, "abandoned": abandoned,
-                "service_level": percent(in_sl, answered + abandoned, 1),
-                "chart": [{"start": start, "offered": b[0], "answered": b[1], "service_level": percent(b[2], b[1] + b[3], 1)}
-                          for start, b in sorted(self.buckets.items())]}
+        return {
+            "name": self.name,
+            "waiting": len(self.waiting),
+            "now": now,
+            "callbacks": self.callbacks,
+            "longest_wait_s": round(now - min(self.waiting.values()), 1) if self.waiting else 0.0,
+            "offered": offered,
+            "answered": answered,
+            "abandoned": abandoned,
+            "service_level": percent(in_sl, answered + abandoned, 1),
+            "chart": [
+                {"start": start, "offered": b[0], "answered": b[1], "service_level": percent(b[2], b[1] + b[3], 1)}
+                for start, b in sorted(self.buckets.items())
+            ],
+        }
 
 
 class LiveBoard:
@@ -200,9 +223,12 @@ class LiveBoard:
     def snapshot(self, queues: list[str] | None = None) -> dict[str, Any]:
         """Everything a wallboard shows, for a supervisor who just connected (only their queues if they have a list)."""
         names = [q for q in self.queues if queues is None or q in queues]
-        return {"queues": [self.queues[q].tile(self.now) for q in names],
-                "agents": [a.row(self.calls, self.now) for a in sorted(self.agents.values(), key=lambda a: a.name)], "now": self.now,
-                "tz": str(self.tz)}
+        return {
+            "queues": [self.queues[q].tile(self.now) for q in names],
+            "agents": [a.row(self.calls, self.now) for a in sorted(self.agents.values(), key=lambda a: a.name)],
+            "now": self.now,
+            "tz": str(self.tz),
+        }
 
     def agent_view(self, name: str) -> dict[str, Any]:
         """What an agent's screen shows when it (re)connects: their state and their current call."""
@@ -262,8 +288,9 @@ class LiveBoard:
         if call.queue and self._queue(call.queue).waiting.pop(call.linkedid, None) is not None:
             out.append(self._tile(self._queue(call.queue)))
         if call.agent:
-            out.append(Note(agent_room(call.agent), "ended", {"linkedid": call.linkedid, "number": call.number,
-                                                              "outcome": e.data.get("outcome")}))
+            out.append(
+                Note(agent_room(call.agent), "ended", {"linkedid": call.linkedid, "number": call.number, "outcome": e.data.get("outcome")})
+            )
         return out
 
     def _queue(self, name: str | None) -> QueueDay:
@@ -284,4 +311,3 @@ class LiveBoard:
                 for queue in self.queues.values():
                     queue.buckets.clear()
             self.day = day
-

@@ -8,7 +8,8 @@ whichever worker holds each socket.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from flask_socketio import SocketIO
 

@@ -25,7 +25,7 @@ class PanelServer:
         """Where browsers go."""
         return f"http://{self.server.host}:{self.server.port}"
 
-    def start(self) -> "PanelServer":
+    def start(self) -> PanelServer:
         """Serve in the background."""
         self.thread.start()
         return self

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -57,8 +57,19 @@ class Users:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self.sessions = sessions
 
-    def add(self, login: str, password: str, role: str, *, lang: str = "en", display_name: str = "", agent: str | None = None,
-            interface: str | None = None, extension: str | None = None, queues: list[str] | None = None) -> Who:
+    def add(
+        self,
+        login: str,
+        password: str,
+        role: str,
+        *,
+        lang: str = "en",
+        display_name: str = "",
+        agent: str | None = None,
+        interface: str | None = None,
+        extension: str | None = None,
+        queues: list[str] | None = None,
+    ) -> Who:
         """A new user; refused if the login or agent is taken."""
         check_user_fields(login, role, lang, agent, interface, extension)
         with self.sessions.begin() as s:
@@ -66,8 +77,18 @@ class Users:
                 raise Refused(f"login {login!r} is taken")
             if agent and s.scalar(select(User.id).where(User.agent == agent)) is not None:
                 raise Refused(f"agent {agent!r} already has a user")
-            user = User(login=login, password_hash=_password(password), role=role, lang=lang, display_name=display_name or login,
-                        agent=agent, interface=interface, extension=extension, queues=list(queues or []), disabled=False)
+            user = User(
+                login=login,
+                password_hash=_password(password),
+                role=role,
+                lang=lang,
+                display_name=display_name or login,
+                agent=agent,
+                interface=interface,
+                extension=extension,
+                queues=list(queues or []),
+                disabled=False,
+            )
             s.add(user)
             s.flush()
             return Who.of(user)

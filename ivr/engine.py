@@ -14,13 +14,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any
 from urllib.parse import unquote
 
-from kernel.exceptions import AMIError
 from ivr.flow import Flow
 from ivr.machine import Action, Agi, Ended, Machine, Record, Result, Started, State, parse_result
+from kernel.exceptions import AMIError
 from pbx.agi import agi_env, send_to_fallback
 from pbx.client import AMIClient
 from pbx.codec import Message
@@ -48,9 +49,15 @@ class Session:
 class IVREngine:
     """Serves every flow on one AMI connection; `on_event` is called by the event loop for each AMI event."""
 
-    def __init__(self, client: AMIClient, flows: Iterable[Flow], on_records: Callable[[str, list[Record]], None] | None = None,
-                 clock: Callable[[], float] | None = None, command_timeout: float = 60.0,
-                 on_handoff: Callable[[str, str, dict[str, Any]], None] | None = None) -> None:
+    def __init__(
+        self,
+        client: AMIClient,
+        flows: Iterable[Flow],
+        on_records: Callable[[str, list[Record]], None] | None = None,
+        clock: Callable[[], float] | None = None,
+        command_timeout: float = 60.0,
+        on_handoff: Callable[[str, str, dict[str, Any]], None] | None = None,
+    ) -> None:
         self.client = client
         self.on_handoff = on_handoff
         self.machines = [(flow, Machine(flow)) for flow in flows]
@@ -144,8 +151,12 @@ class IVREngine:
         prompt = record.data.get("prompt", "") if record.kind == "missing_prompt" else ""
         if prompt and prompt not in self.missing_prompts:
             self.missing_prompts.add(prompt)
-            log.warning("prompt %s missing on the PBX (flow %s, node %s): install the prompts (see README, Prompts)",
-                        prompt, session.machine.flow.name, record.data.get("node"))
+            log.warning(
+                "prompt %s missing on the PBX (flow %s, node %s): install the prompts (see README, Prompts)",
+                prompt,
+                session.machine.flow.name,
+                record.data.get("node"),
+            )
 
     async def _action(self, fields: dict[str, str]) -> None:
         try:
@@ -160,9 +171,13 @@ class IVREngine:
             self.turnaround.append(time.perf_counter() - session.answered_at)
             session.answered_at = None
         self._ids += 1
-        send = asyncio.ensure_future(self.client.send_action(
-            {"Action": "AGI", "Channel": session.channel, "Command": command, "CommandID": f"ivr-{self._ids}"},
-            timeout=self.command_timeout, check=False))
+        send = asyncio.ensure_future(
+            self.client.send_action(
+                {"Action": "AGI", "Channel": session.channel, "Command": command, "CommandID": f"ivr-{self._ids}"},
+                timeout=self.command_timeout,
+                check=False,
+            )
+        )
         ended = asyncio.ensure_future(session.ended.wait())
         done, _ = await asyncio.wait({send, ended}, return_when=asyncio.FIRST_COMPLETED)
         if send not in done:

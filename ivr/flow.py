@@ -17,8 +17,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
-from kernel.exceptions import InputError
 from ivr.validators import CHECKS
+from kernel.exceptions import InputError
 
 TERMINAL = {"queue", "voicemail", "callback", "hangup"}
 DTMF = re.compile(r"^[0-9*#]+$")
@@ -27,25 +27,62 @@ DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 # kind -> {key: (required, type, is a node reference)}
 SCHEMA: dict[str, dict[str, tuple[bool, type | tuple[type, ...], bool]]] = {
     "play": {"prompt": (True, (str, dict), False), "next": (True, str, True)},
-    "menu": {"prompt": (True, (str, dict, type(None)), False), "options": (True, dict, False), "timeout": (False, (int, float), False),
-             "retries": (False, int, False), "invalid_prompt": (False, (str, dict), False), "timeout_prompt": (False, (str, dict), False),
-             "repeat_key": (False, str, False), "on_fail": (True, str, True)},
-    "collect": {"prompt": (True, (str, dict), False), "max_digits": (True, int, False), "min_digits": (False, int, False),
-                "terminator": (False, str, False), "timeout": (False, (int, float), False), "validate": (False, str, False),
-                "regex": (False, str, False), "sensitive": (False, bool, False), "store_as": (True, str, False), "retries": (False, int, False),
-                "invalid_prompt": (False, (str, dict), False), "next": (True, str, True), "on_fail": (True, str, True)},
+    "menu": {
+        "prompt": (True, (str, dict, type(None)), False),
+        "options": (True, dict, False),
+        "timeout": (False, (int, float), False),
+        "retries": (False, int, False),
+        "invalid_prompt": (False, (str, dict), False),
+        "timeout_prompt": (False, (str, dict), False),
+        "repeat_key": (False, str, False),
+        "on_fail": (True, str, True),
+    },
+    "collect": {
+        "prompt": (True, (str, dict), False),
+        "max_digits": (True, int, False),
+        "min_digits": (False, int, False),
+        "terminator": (False, str, False),
+        "timeout": (False, (int, float), False),
+        "validate": (False, str, False),
+        "regex": (False, str, False),
+        "sensitive": (False, bool, False),
+        "store_as": (True, str, False),
+        "retries": (False, int, False),
+        "invalid_prompt": (False, (str, dict), False),
+        "next": (True, str, True),
+        "on_fail": (True, str, True),
+    },
     "business_hours": {"open": (True, dict, False), "then": (True, str, True), "else": (True, str, True), "holiday": (False, str, True)},
-    "language": {"prompt": (True, (str, dict), False), "choices": (True, dict, False), "timeout": (False, (int, float), False),
-                 "next": (True, str, True)},
+    "language": {
+        "prompt": (True, (str, dict), False),
+        "choices": (True, dict, False),
+        "timeout": (False, (int, float), False),
+        "next": (True, str, True),
+    },
     "set": {"values": (True, dict, False), "next": (True, str, True)},
-    "queue": {"queue": (True, str, False), "priority": (False, int, False), "skills": (False, list, False), "context": (False, str, False),
-              "exten": (False, str, False), "mode": (False, str, False), "music": (False, str, False)},
+    "queue": {
+        "queue": (True, str, False),
+        "priority": (False, int, False),
+        "skills": (False, list, False),
+        "context": (False, str, False),
+        "exten": (False, str, False),
+        "mode": (False, str, False),
+        "music": (False, str, False),
+    },
     "voicemail": {"mailbox": (True, str, False), "prompt": (False, (str, dict), False)},
     "callback": {"queue": (True, str, False), "prompt": (True, (str, dict), False)},
     "hangup": {"prompt": (False, (str, dict), False)},
 }
-TOP = {"flow": (True, str), "start": (True, str), "nodes": (True, dict), "entry": (False, dict), "timezone": (False, str),
-       "languages": (False, list), "default_language": (False, str), "holidays": (False, list)}
+TOP = {
+    "flow": (True, str),
+    "start": (True, str),
+    "nodes": (True, dict),
+    "entry": (False, dict),
+    "timezone": (False, str),
+    "languages": (False, list),
+    "default_language": (False, str),
+    "holidays": (False, list),
+}
 
 
 @dataclass(frozen=True)
@@ -130,7 +167,15 @@ class _Loader:
 
 def _type_name(kind: type | tuple[type, ...]) -> str:
     kinds = kind if isinstance(kind, tuple) else (kind,)
-    names = {str: "text", dict: "a mapping", list: "a list", int: "a whole number", float: "a number", bool: "true/false", type(None): "empty"}
+    names = {
+        str: "text",
+        dict: "a mapping",
+        list: "a list",
+        int: "a whole number",
+        float: "a number",
+        bool: "true/false",
+        type(None): "empty",
+    }
     return " or ".join(names.get(k, k.__name__) for k in kinds)
 
 
@@ -232,7 +277,10 @@ def _check_node(node_id: str, kind: str, spec: dict[str, Any], languages: tuple[
             if key == "choices":
                 for digits, lang in mapping.items():
                     if lang not in languages:
-                        problem(where + (key, str(digits)), f"node '{node_id}': choice '{digits}' is language '{lang}', not one of {list(languages)}")
+                        problem(
+                            where + (key, str(digits)),
+                            f"node '{node_id}': choice '{digits}' is language '{lang}', not one of {list(languages)}",
+                        )
     repeat = spec.get("repeat_key")
     if isinstance(repeat, str) and (not DTMF.match(repeat) or repeat in (spec.get("options") or {})):
         problem(where + ("repeat_key",), f"node '{node_id}': repeat_key '{repeat}' must be a phone key not used by an option")
@@ -303,4 +351,6 @@ def _check_graph(nodes: dict[str, Node], start: str, path: str, problems: list[s
                 changed = True
     for node in nodes.values():
         if node.id in reached and node.id not in exits:
-            problems.append(f"{path}:{node.line}: node '{node.id}': loop with no exit (no path from here ever reaches a queue, voicemail, callback or hangup)")
+            problems.append(
+                f"{path}:{node.line}: node '{node.id}': loop with no exit (no path from here ever reaches a queue, voicemail, callback or hangup)"
+            )

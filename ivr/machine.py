@@ -19,9 +19,10 @@ tells which it was: any answer from Asterisk means the channel is still there
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Union
+from typing import Any
 
 from ivr.flow import Flow, Node, parse_hours
 from ivr.validators import CHECKS, mask
@@ -57,7 +58,7 @@ class Ended:
     at: float
 
 
-Event = Union[Started, Result, Ended]
+Event = Started | Result | Ended
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,7 @@ class Record:
     data: dict[str, Any]
 
 
-Command = Union[Agi, Action, Record]
+Command = Agi | Action | Record
 
 
 @dataclass(frozen=True)
@@ -118,13 +119,37 @@ class Machine:
 
     def __init__(self, flow: Flow) -> None:
         self.flow = flow
+        Step = Callable[[State, Node, list[Command]], tuple[State, list[Command]]]
+        Answer = Callable[[State, Node, Result], tuple[State, list[Command]]]
+        # What entering a node of each kind sends, and what an AGI answer means there ('set' and 'business_hours' are
+        # entered in `_enter` itself; a 'queue' node leaves AsyncAGI and hears no more answers).
+        self._starts: dict[str, Step] = {
+            "play": self._start_play,
+            "menu": self._ask,
+            "language": self._ask,
+            "collect": self._start_collect,
+            "queue": self._start_queue,
+            "hangup": self._start_hangup,
+            "voicemail": self._start_hangup,
+            "callback": self._start_hangup,
+        }
+        self._answers: dict[str, Answer] = {
+            "play": self._on_play,
+            "menu": self._on_menu,
+            "language": self._on_menu,
+            "collect": self._on_collect,
+            "set": self._on_set,
+            "hangup": self._on_hangup,
+            "voicemail": self._on_hangup,
+            "callback": self._on_hangup,
+        }
 
     # entry ----------------------------------------------------------------
     def step(self, state: State, event: Event) -> tuple[State, list[Command]]:
         """Apply one event to a call; return its new state and what to send or keep."""
         if isinstance(event, Result) and event.code and state.unheard:
             # Asterisk answered a command after the prompt's `result=-1`: the caller was there, the file was not.
-            heard = [Record("missing_prompt", {"node": state.node, "prompt": state.unheard, "at": event.at})]
+            heard: list[Command] = [Record("missing_prompt", {"node": state.node, "prompt": state.unheard, "at": event.at})]
             state = replace(state, unheard="")
         else:
             heard = []
@@ -144,10 +169,14 @@ class Machine:
             # A missing prompt or a hang-up: go on as if it had played with no key pressed; the next answer tells.
             state = replace(state, unheard=state.prompt)
         elif event.code != 200 or event.value == "-1":
-            return self._finish(state, "caller_hung_up" if event.value == "-1" else "agi_error", event.at,
-                                heard + [Record("error", {"node": state.node, "code": event.code, "detail": event.extra})])
+            return self._finish(
+                state,
+                "caller_hung_up" if event.value == "-1" else "agi_error",
+                event.at,
+                heard + [Record("error", {"node": state.node, "code": event.code, "detail": event.extra})],
+            )
         node = self.flow.nodes[state.node]
-        state, commands = getattr(self, f"_on_{node.kind}")(state, node, event)
+        state, commands = self._answers[node.kind](state, node, event)
         return state, heard + commands
 
     # moving between nodes -------------------------------------------------
@@ -175,25 +204,34 @@ class Machine:
                 state = replace(state, attached=state.attached + tuple(values), phase="setting")
                 commands += [Record("attach", dict(values))]
                 return self._send(state, commands, *(f'SET VARIABLE {k} "{v}"' for k, v in values))
-            return getattr(self, f"_start_{node.kind}")(state, node, commands)
+            return self._starts[node.kind](state, node, commands)
         raise RuntimeError("flow without a node that waits")
 
     def _finish(self, state: State, outcome: str, at: float, commands: list[Command], **extra: Any) -> tuple[State, list[Command]]:
-        spans = [{"node": node, "seconds": round(((state.path[i + 1][1] if i + 1 < len(state.path) else at) - entered), 3)}
-                 for i, (node, entered) in enumerate(state.path)]
-        summary = {"outcome": outcome, "path": spans, "language": state.language, "inputs": dict(state.inputs),
-                   "attached": dict(state.attached), "seconds": round(at - state.entered_at, 3), **extra}
+        spans = [
+            {"node": node, "seconds": round(((state.path[i + 1][1] if i + 1 < len(state.path) else at) - entered), 3)}
+            for i, (node, entered) in enumerate(state.path)
+        ]
+        summary = {
+            "outcome": outcome,
+            "path": spans,
+            "language": state.language,
+            "inputs": dict(state.inputs),
+            "attached": dict(state.attached),
+            "seconds": round(at - state.entered_at, 3),
+            **extra,
+        }
         return replace(state, done=outcome, pending=0), commands + [Record("done", summary)]
 
     def _hours(self, node: Node, at: float) -> str:
         local = datetime.fromtimestamp(at, self.flow.timezone)
         if local.date() in self.flow.holidays:
-            return node.spec.get("holiday", node.spec["else"])
+            return str(node.spec.get("holiday", node.spec["else"]))
         for days, hours in node.spec["open"].items():
             weekdays, spans = parse_hours(str(days), str(hours))
             if local.weekday() in weekdays and any(a <= local.time() <= b for a, b in spans):
-                return node.spec["then"]
-        return node.spec["else"]
+                return str(node.spec["then"])
+        return str(node.spec["else"])
 
     def _prompt(self, state: State, node: Node, key: str = "prompt") -> str | None:
         return node.prompt(key, state.language)
@@ -207,7 +245,7 @@ class Machine:
 
     # menu and language ----------------------------------------------------
     def _choices(self, node: Node) -> dict[str, str]:
-        return {str(k): str(v) for k, v in (node.spec.get("options") or node.spec.get("choices")).items()}
+        return {str(k): str(v) for k, v in (node.spec.get("options") or node.spec.get("choices") or {}).items()}
 
     def _ask(self, state: State, node: Node, commands: list[Command]) -> tuple[State, list[Command]]:
         prompt = self._prompt(state, node)
@@ -224,9 +262,6 @@ class Machine:
         if state.phase == "prompt":
             return event.value[:1] or ("" if "(timeout)" in event.extra else "#")
         return chr(int(event.value)) if event.value.isdigit() and int(event.value) > 0 else ""
-
-    _start_menu = _ask
-    _start_language = _ask
 
     def _on_menu(self, state: State, node: Node, event: Result) -> tuple[State, list[Command]]:
         timeout_ms = int(float(node.spec.get("timeout", 5)) * 1000)
@@ -251,8 +286,6 @@ class Machine:
             state, more = self._send(replace(state, phase="more", buffer=typed), commands, "WAIT FOR DIGIT 3000")
             return state, more
         return self._retry(replace(state, buffer=""), node, "invalid", event.at, commands)
-
-    _on_language = _on_menu
 
     def _chosen(self, state: State, node: Node, target: str, at: float, commands: list[Command]) -> tuple[State, list[Command]]:
         if node.kind == "language":
@@ -279,7 +312,9 @@ class Machine:
     def _start_collect(self, state: State, node: Node, commands: list[Command]) -> tuple[State, list[Command]]:
         timeout_ms = int(float(node.spec.get("timeout", 5)) * 1000)
         if node.spec.get("sensitive"):
-            commands = commands + [Action((("Action", "MixMonitorMute"), ("Channel", state.channel), ("Direction", "both"), ("State", "1")))]
+            commands = commands + [
+                Action((("Action", "MixMonitorMute"), ("Channel", state.channel), ("Direction", "both"), ("State", "1")))
+            ]
         return self._get(replace(state, phase="collect"), commands, self._prompt(state, node), timeout_ms, int(node.spec["max_digits"]))
 
     def _on_collect(self, state: State, node: Node, event: Result) -> tuple[State, list[Command]]:
@@ -298,7 +333,9 @@ class Machine:
         if not digits:
             return self._retry(state, node, "timeout", event.at, commands)
         if not self._valid(node, digits):
-            return self._retry(state, node, "invalid", event.at, commands + [Record("input", {"node": node.id, "valid": False, "value": shown})])
+            return self._retry(
+                state, node, "invalid", event.at, commands + [Record("input", {"node": node.id, "valid": False, "value": shown})]
+            )
         name = node.spec["store_as"]
         # A card number (Luhn) never reaches the agent's screen; a CPF does, to find the customer.
         attach = () if node.spec.get("validate") == "luhn" else ((name, digits),)
@@ -329,7 +366,9 @@ class Machine:
         if spec.get("mode") == "native":
             # Our ACD takes the call over still in AsyncAGI: music while it waits, no dialplan hand-off.
             state, commands = self._send(replace(state, phase="leaving"), commands, f"SET MUSIC on {spec.get('music', 'default')}")
-            return self._finish(state, "acd", state.path[-1][1], commands, queue=spec["queue"], priority=int(spec.get("priority", 0)), skills=skills)
+            return self._finish(
+                state, "acd", state.path[-1][1], commands, queue=spec["queue"], priority=int(spec.get("priority", 0)), skills=skills
+            )
         agi = []
         if "priority" in spec:
             agi.append(f"SET VARIABLE QUEUE_PRIO {int(spec['priority'])}")
@@ -337,8 +376,15 @@ class Machine:
             agi.append(f'SET VARIABLE IVR_SKILLS "{",".join(map(str, spec["skills"]))}"')
         agi += handback(spec.get("exten", spec["queue"]), spec.get("context"))
         state, commands = self._send(replace(state, phase="leaving"), commands, *agi)
-        return self._finish(state, "queue", state.path[-1][1], commands, queue=spec["queue"], priority=int(spec.get("priority", 0)),
-                            skills=list(spec.get("skills") or []))
+        return self._finish(
+            state,
+            "queue",
+            state.path[-1][1],
+            commands,
+            queue=spec["queue"],
+            priority=int(spec.get("priority", 0)),
+            skills=list(spec.get("skills") or []),
+        )
 
     def _start_hangup(self, state: State, node: Node, commands: list[Command]) -> tuple[State, list[Command]]:
         prompt = self._prompt(state, node)
@@ -347,14 +393,8 @@ class Machine:
             return self._say(replace(state, phase="closing"), commands, prompt)
         return self._close(state, node, commands)
 
-    _start_voicemail = _start_hangup
-    _start_callback = _start_hangup
-
     def _on_hangup(self, state: State, node: Node, event: Result) -> tuple[State, list[Command]]:
         return self._close(state, node, [])
-
-    _on_voicemail = _on_hangup
-    _on_callback = _on_hangup
 
     def _close(self, state: State, node: Node, commands: list[Command], send: bool = True) -> tuple[State, list[Command]]:
         """An ending node's last commands and outcome (a caller who hangs up during its message still gets its outcome)."""

@@ -35,9 +35,44 @@ SPEED = 150  # words per minute: espeak-ng's 175 is quick for a phone line
 RENDER = f"espeak-ng -s {SPEED}, sox 8000 Hz mono 16-bit gain -n -3"  # part of each prompt's source hash: changing it re-renders
 NAME = re.compile(r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")
 # Extensions Asterisk's format modules read: a recording under one of them takes the prompt's place.
-SOUND_FORMATS = {"wav", "wav16", "gsm", "ulaw", "ul", "mu", "pcm", "alaw", "al", "sln", "raw", "sln12", "sln16", "sln24",
-                 "sln32", "sln44", "sln48", "sln96", "sln192", "g722", "g729", "g723", "g723sf", "g726-16", "g726-24",
-                 "g726-32", "g726-40", "g719", "ilbc", "ogg", "oga", "siren7", "siren14", "vox", "h263", "h264"}
+SOUND_FORMATS = {
+    "wav",
+    "wav16",
+    "gsm",
+    "ulaw",
+    "ul",
+    "mu",
+    "pcm",
+    "alaw",
+    "al",
+    "sln",
+    "raw",
+    "sln12",
+    "sln16",
+    "sln24",
+    "sln32",
+    "sln44",
+    "sln48",
+    "sln96",
+    "sln192",
+    "g722",
+    "g729",
+    "g723",
+    "g723sf",
+    "g726-16",
+    "g726-24",
+    "g726-32",
+    "g726-40",
+    "g719",
+    "ilbc",
+    "ogg",
+    "oga",
+    "siren7",
+    "siren14",
+    "vox",
+    "h263",
+    "h264",
+}
 MANIFEST = ".prompts.json"
 
 
@@ -64,7 +99,7 @@ def load(spec: Path) -> dict[str, list[tuple[str, str]]]:
         prompts[name] = []
         for part in parts:
             if not isinstance(part, dict) or set(part) != {"lang", "text"} or not isinstance(part["text"], str) or not part["text"].strip():
-                raise InputError(f"{spec}: {name}: each part is {{lang: pt-BR | en, text: \"...\"}} with a text")
+                raise InputError(f'{spec}: {name}: each part is {{lang: pt-BR | en, text: "..."}} with a text')
             voice = VOICES.get(str(part["lang"]).lower())
             if voice is None:
                 raise InputError(f"{spec}: {name}: unknown lang {part['lang']!r} (one of pt-BR, en)")
@@ -129,9 +164,11 @@ def _tools() -> dict[str, str]:
     found = {tool: shutil.which(tool) for tool in TOOLS}
     missing = [tool for tool, path in found.items() if path is None]
     if missing:
-        raise ToolMissing(f"{' and '.join(missing)} not found: prompts are spoken by espeak-ng and converted by sox; "
-                          f"install {' '.join(TOOLS[t] for t in missing)} (Debian: apt-get install {' '.join(TOOLS[t] for t in missing)}; "
-                          f"`make test` and `make demo` do it)")
+        raise ToolMissing(
+            f"{' and '.join(missing)} not found: prompts are spoken by espeak-ng and converted by sox; "
+            f"install {' '.join(TOOLS[t] for t in missing)} (Debian: apt-get install {' '.join(TOOLS[t] for t in missing)}; "
+            f"`make test` and `make demo` do it)"
+        )
     return {tool: str(path) for tool, path in found.items()}
 
 
@@ -146,7 +183,11 @@ def _render(parts: list[tuple[str, str]], target: Path) -> None:
             _run([tools["espeak-ng"], "-v", voice, "-s", str(SPEED), "-b", "1", "--stdin", "-w", str(wav)], text, target)
             spoken.append(str(wav))
         made = Path(tmp) / "prompt.wav"
-        _run([tools["sox"], *spoken, "-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer", str(made), "gain", "-n", "-3"], None, target)
+        _run(
+            [tools["sox"], *spoken, "-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer", str(made), "gain", "-n", "-3"],
+            None,
+            target,
+        )
         os.replace(made, target)
 
 
@@ -159,7 +200,9 @@ def _run(argv: list[str], text: str | None, target: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m ivr.prompts SPEC OUT`: 0 done, 1 a bad spec or a tool failing, 2 a tool missing."""
-    parser = argparse.ArgumentParser(prog="python -m ivr.prompts", description="Speak the IVR's prompt texts into WAV files Asterisk plays.")
+    parser = argparse.ArgumentParser(
+        prog="python -m ivr.prompts", description="Speak the IVR's prompt texts into WAV files Asterisk plays."
+    )
     parser.add_argument("spec", type=Path, help="the prompt texts (contrib/prompts/prompts.yaml)")
     parser.add_argument("out", type=Path, help="the sounds folder to write <name>.wav into (var/prompts/sounds)")
     args = parser.parse_args(argv)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Literal, Mapping
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, ValidationError, field_validator
 
@@ -25,6 +26,7 @@ DEFAULT_FILE = "callcenter.toml"
 
 # The native ACD's routing strategies, each a policy of acd/policies.py (the kernel names them; the ACD implements them).
 STRATEGIES = ("longest_idle", "fewest_calls", "round_robin", "random", "ring_all", "skills", "skills_idle")
+
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
@@ -183,9 +185,9 @@ def _env_overrides(environ: Mapping[str, str]) -> tuple[dict[str, dict[str, Any]
     for name, raw in sorted(environ.items()):
         if not name.startswith(ENV_PREFIX) or name == CONFIG_ENV or name.startswith(NOT_SETTINGS):
             continue
-        rest = name[len(ENV_PREFIX):].lower()
+        rest = name[len(ENV_PREFIX) :].lower()
         section = next((s for s in _SECTIONS if rest.startswith(s + "_")), None)
-        key = rest[len(section) + 1:] if section else ""
+        key = rest[len(section) + 1 :] if section else ""
         fields = _SECTIONS[section].model_fields if section else {}
         if key not in fields:
             problems.append(f"{name}: unknown setting (expected CALLCENTER_<SECTION>_<KEY>, sections: {', '.join(_SECTIONS)})")
@@ -239,7 +241,9 @@ def load(path: str | Path | None = None, *, require: Iterable[str] = (), environ
     for section in require:
         secret = _SECRETS.get(section)
         if settings is not None and secret and getattr(getattr(settings, section), secret) is None:
-            problems.append(f"{source}: {section}.{secret}: missing (set it in the file or in {ENV_PREFIX}{section.upper()}_{secret.upper()})")
+            problems.append(
+                f"{source}: {section}.{secret}: missing (set it in the file or in {ENV_PREFIX}{section.upper()}_{secret.upper()})"
+            )
     if problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
     assert settings is not None

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from collections.abc import Iterable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -29,7 +30,7 @@ def open_store(url: str) -> CallStore:
 def make_engine(url: str) -> Engine:
     """An engine for `url`; a SQLite file's folder is created, and SQLite enforces foreign keys."""
     if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
-        Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, pool_pre_ping=True)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
@@ -67,7 +68,7 @@ def downgrade(engine: Engine, revision: str) -> None:
 
 def utc(t: float | None) -> datetime | None:
     """Epoch seconds as the database keeps times (aware, UTC)."""
-    return None if t is None else datetime.fromtimestamp(t, tz=timezone.utc)
+    return None if t is None else datetime.fromtimestamp(t, tz=UTC)
 
 
 class CallStore:
@@ -82,10 +83,16 @@ class CallStore:
         records = list(records)
         try:
             with self.sessions.begin() as session:
-                known = set(session.scalars(select(Call.linkedid).where(Call.linkedid.in_([r.linkedid for r in records])))) if records else set()
+                known = (
+                    set(session.scalars(select(Call.linkedid).where(Call.linkedid.in_([r.linkedid for r in records]))))
+                    if records
+                    else set()
+                )
                 fresh = [r for r in records if r.linkedid not in known]
                 session.add_all(self._row(r, source) for r in fresh)
-                session.add_all(CallEvent(linkedid=e.linkedid, at=utc(e.t), kind=e.kind, data=e.to_json()) for e in events if e.record is None)
+                session.add_all(
+                    CallEvent(linkedid=e.linkedid, at=utc(e.t), kind=e.kind, data=e.to_json()) for e in events if e.record is None
+                )
                 return len(fresh)
         except SQLAlchemyError as exc:
             raise DatabaseError(f"cannot store calls: {exc}") from exc
@@ -101,11 +108,26 @@ class CallStore:
     @staticmethod
     def _row(r: CallRecord, source: str) -> Call:
         return Call(
-            linkedid=r.linkedid, source=source, caller_number=r.caller_number, caller_name=r.caller_name,
-            dnid=r.dnid, started_at=utc(r.started_at), ivr_digits=r.ivr_digits, queue=r.queue,
-            enqueued_at=utc(r.enqueued_at), answered_at=utc(r.answered_at), agent=r.agent,
-            ended_at=utc(r.ended_at), outcome=r.outcome, wait_s=r.wait_s, talk_s=r.talk_s, hold_s=r.hold_s,
-            hangup_by=r.hangup_by, hangup_cause=r.hangup_cause, transfers=r.transfers, resynced=r.resynced,
+            linkedid=r.linkedid,
+            source=source,
+            caller_number=r.caller_number,
+            caller_name=r.caller_name,
+            dnid=r.dnid,
+            started_at=utc(r.started_at),
+            ivr_digits=r.ivr_digits,
+            queue=r.queue,
+            enqueued_at=utc(r.enqueued_at),
+            answered_at=utc(r.answered_at),
+            agent=r.agent,
+            ended_at=utc(r.ended_at),
+            outcome=r.outcome,
+            wait_s=r.wait_s,
+            talk_s=r.talk_s,
+            hold_s=r.hold_s,
+            hangup_by=r.hangup_by,
+            hangup_cause=r.hangup_cause,
+            transfers=r.transfers,
+            resynced=r.resynced,
         )
 
     def count(self) -> int:

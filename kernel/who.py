@@ -29,6 +29,6 @@ class Who:
         return self.role in ("supervisor", "admin")
 
     @classmethod
-    def of(cls, user: User) -> "Who":
+    def of(cls, user: User) -> Who:
         """The session view of a user row."""
         return cls(user.id, user.login, user.role, user.lang, user.agent, user.interface, user.extension, tuple(user.queues or ()))

@@ -8,7 +8,8 @@ AsyncAGI for anything that may last (a queue, an agent, another context).
 from __future__ import annotations
 
 import itertools
-from typing import Any, Mapping, Protocol
+from collections.abc import Mapping
+from typing import Any, Protocol
 from urllib.parse import unquote
 
 GUARD = "TIMEOUT(absolute)"
@@ -33,8 +34,13 @@ def agi_env(message: Mapping[str, str]) -> dict[str, str]:
 
 def handback(exten: str, context: str | None = None, guard_off: bool = True) -> list[str]:
     """Leave AsyncAGI for `exten` (in `context`, or the call's current one), the guard off unless the target clears it."""
-    return [*([GUARD_OFF] if guard_off else []), *([f"SET CONTEXT {context}"] if context else []), f"SET EXTENSION {exten}",
-            "SET PRIORITY 1", "ASYNCAGI BREAK"]
+    return [
+        *([GUARD_OFF] if guard_off else []),
+        *([f"SET CONTEXT {context}"] if context else []),
+        f"SET EXTENSION {exten}",
+        "SET PRIORITY 1",
+        "ASYNCAGI BREAK",
+    ]
 
 
 # Every call held in AsyncAGI is in [callcenter-ivr] (the IVR's entry; the native ACD holds them there), whose fallback
@@ -50,8 +56,9 @@ class _Sender(Protocol):
 async def send_to_fallback(client: _Sender, channel: str) -> None:
     """A call left in AsyncAGI with nobody driving it goes to [callcenter-ivr] fallback now (raises the client's AMIError)."""
     for command in FALLBACK:
-        await client.send_action({"Action": "AGI", "Channel": channel, "Command": command, "CommandID": f"fallback-{next(_ids)}"},
-                                 check=False, timeout=5.0)
+        await client.send_action(
+            {"Action": "AGI", "Channel": channel, "Command": command, "CommandID": f"fallback-{next(_ids)}"}, check=False, timeout=5.0
+        )
 
 
 def guard(channel: str, seconds: float) -> dict[str, str]:

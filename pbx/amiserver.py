@@ -12,8 +12,8 @@ import asyncio
 import hashlib
 import secrets
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 from pbx.codec import AMICodec, FrameError, Message, encode
 
@@ -32,7 +32,11 @@ def reply(action: Mapping[str, str], response: str = "Success", **headers: str) 
 
 def unknown(action: Mapping[str, str]) -> dict[str, str]:
     """Asterisk's answer to an action it does not know."""
-    return reply(action, "Error", Message=f"Invalid/unknown command: {action.get('Action', '')}. Use Action: ListCommands to show available commands.")
+    return reply(
+        action,
+        "Error",
+        Message=f"Invalid/unknown command: {action.get('Action', '')}. Use Action: ListCommands to show available commands.",
+    )
 
 
 def event_list(action: Mapping[str, str], message: str, items: list[dict[str, str]], complete: str) -> Frames:
@@ -155,8 +159,10 @@ class AMIServer:
                 session.logged_in = True
                 session.events = action.get("Events", "on").lower() not in ("off", "no", "0")
                 self.logins += 1
-                return [reply(action, Message="Authentication accepted"),
-                        {"Event": "FullyBooted", "Privilege": "system,all", "Uptime": "1", "LastReload": "1", "Status": "Fully Booted"}], True
+                return [
+                    reply(action, Message="Authentication accepted"),
+                    {"Event": "FullyBooted", "Privilege": "system,all", "Uptime": "1", "LastReload": "1", "Status": "Fully Booted"},
+                ], True
             return [reply(action, "Error", Message="Authentication failed")], False
         if name == "logoff":
             return [reply(action, "Goodbye", Message="Thanks for all the fish.")], False

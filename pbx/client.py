@@ -27,8 +27,9 @@ import json
 import logging
 import random
 import time
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Mapping, TextIO
+from typing import Any, TextIO
 
 from panoramisk import actions as pk_actions
 from panoramisk.ami_protocol import AMIProtocol
@@ -76,7 +77,7 @@ class ClientOptions:
     action_timeout: float = 10.0
 
     @classmethod
-    def of(cls, ami: AMISettings) -> "ClientOptions":
+    def of(cls, ami: AMISettings) -> ClientOptions:
         """The options of an [ami] section (its secret is required)."""
         if ami.secret is None:
             raise ConfigError("[ami] secret is not set (CALLCENTER_AMI_SECRET)")
@@ -98,15 +99,18 @@ class _Action(pk_actions.Action):
         first = self.responses[0]
         message = (first.get("Message") or "").lower()
         name = str(self.get("Action", "")).lower()
-        return (first.get("EventList") == "start" or "will follow" in message
-                or (name == "agi" and message == "added agi command to queue")
-                or (name == "originate" and message.endswith("successfully queued") and str(self.get("Async", "")).lower() != "false"))
+        return (
+            first.get("EventList") == "start"
+            or "will follow" in message
+            or (name == "agi" and message == "added agi command to queue")
+            or (name == "originate" and message.endswith("successfully queued") and str(self.get("Async", "")).lower() != "false")
+        )
 
 
 class _Protocol(AMIProtocol):
     """panoramisk's protocol with our codec for reading and our encoder for writing."""
 
-    client: "AMIClient"
+    client: AMIClient
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -296,12 +300,16 @@ class AMIClient:
         except TimeoutError as exc:
             raise AMIConnectionError(f"{self.address} sent no AMI banner: is it an Asterisk manager port?") from exc
         self._protocol = protocol
-        reply = await self.send_action({"Action": "Login", "Username": self.options.username, "Secret": self.options.secret, "Events": "on"}, check=False)
+        reply = await self.send_action(
+            {"Action": "Login", "Username": self.options.username, "Secret": self.options.secret, "Events": "on"}, check=False
+        )
         if reply.get("Response") != "Success" and reply.get("Message") == SHUTTING_DOWN:
             raise AMIConnectionError(f"Asterisk at {self.address} is shutting down and refused the login; will retry")
         if reply.get("Response") != "Success":
             self._closing = True
-            raise AuthenticationError(f"Asterisk at {self.address} refused login for user {self.options.username!r}: {reply.get('Message', 'no reason given')}")
+            raise AuthenticationError(
+                f"Asterisk at {self.address} refused login for user {self.options.username!r}: {reply.get('Message', 'no reason given')}"
+            )
 
     async def _resync(self) -> None:
         # Events that arrive after the channel list is complete are newer than
@@ -326,7 +334,12 @@ class AMIClient:
                 queue_entries=[m for m in queues if m.get("Event") == "QueueEntry"],
                 at=started,
             )
-            log.info("resynced: %d channels, %d queues, %d waiting callers", len(snapshot.channels), len(snapshot.queue_params), len(snapshot.queue_entries))
+            log.info(
+                "resynced: %d channels, %d queues, %d waiting callers",
+                len(snapshot.channels),
+                len(snapshot.queue_params),
+                len(snapshot.queue_entries),
+            )
             if self.on_resync is not None:
                 result = self.on_resync(snapshot)
                 if asyncio.iscoroutine(result):
@@ -345,10 +358,19 @@ class AMIClient:
                 # its events still come; it closes the socket when it goes.
                 await self.send_action({"Action": "Ping"}, timeout=self.options.ping_timeout, check=False)
             except ActionTimeout as exc:
-                raise AMIConnectionError(f"no Pong from {self.address} within {self.options.ping_timeout} s; dropping the connection") from exc
+                raise AMIConnectionError(
+                    f"no Pong from {self.address} within {self.options.ping_timeout} s; dropping the connection"
+                ) from exc
 
-    async def send_action(self, action: Mapping[str, Any], *, as_list: bool | None = None, timeout: float | None = None,
-                          check: bool = True, hold_after: bool = False) -> Any:
+    async def send_action(
+        self,
+        action: Mapping[str, Any],
+        *,
+        as_list: bool | None = None,
+        timeout: float | None = None,
+        check: bool = True,
+        hold_after: bool = False,
+    ) -> Any:
         """Send an action and wait for its response (a list of messages for an EventList).
 
         Raises `AMIConnectionError` when not connected, `ActionTimeout` when no
@@ -366,7 +388,9 @@ class AMIClient:
             async with asyncio.timeout(timeout or self.options.action_timeout):
                 result = await asyncio.shield(future)
         except TimeoutError as exc:
-            raise ActionTimeout(f"{action.get('Action')}: no response from {self.address} within {timeout or self.options.action_timeout} s") from exc
+            raise ActionTimeout(
+                f"{action.get('Action')}: no response from {self.address} within {timeout or self.options.action_timeout} s"
+            ) from exc
         messages: list[Message] = [m.ours for m in (result if isinstance(result, list) else [result])]
         if check and messages and messages[0].get("Response") == "Error":
             raise ActionError(str(action.get("Action")), messages[0].get("Message", ""))

@@ -20,8 +20,8 @@ on one million real frames measured about 155,000 events/s for this codec
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Mapping, Sequence, Union
 
 DEFAULT_MAX_FRAME = 1 << 20
 _TERMINATOR = re.compile(rb"\r?\n\r?\n")
@@ -33,7 +33,7 @@ _BANNER_PREFIX = b"Asterisk Call Manager/"
 _HEADER = re.compile(r"^([^:\r\n ]+): ?([^\r\n]*)\r?$", re.M)
 
 
-class Message(dict):
+class Message(dict[str, str]):
     """One AMI event or response: header name -> first value, in arrival order.
 
     Repeated headers (``Output``, ``ChanVariable``) keep every value, read with
@@ -112,7 +112,7 @@ class FrameError:
     offset: int
 
 
-Item = Union[Banner, Message, FrameError]
+Item = Banner | Message | FrameError
 
 
 class AMICodec:
@@ -151,14 +151,14 @@ class AMICodec:
                 if self._discarding:
                     break
             if buf.startswith(_FOLLOWS, pos):
-                end = _END_COMMAND.search(buf, pos)
-                if end is None:
+                closing = _END_COMMAND.search(buf, pos)
+                if closing is None:
                     if len(buf) - pos > self.max_frame:
                         self._start_discard(pos, items)
                         continue
                     break
-                self._emit(bytes(buf[pos:end.start()]), pos, items, follows=True)
-                pos = end.end()
+                self._emit(bytes(buf[pos : closing.start()]), pos, items, follows=True)
+                pos = closing.end()
                 continue
             start, end = self._terminator(pos)
             if start < 0:
@@ -168,7 +168,11 @@ class AMICodec:
                 break
             if start > pos:
                 if start - pos > self.max_frame:
-                    items.append(self._error(f"frame of {start - pos} bytes exceeds the {self.max_frame}-byte limit", pos, bytes(buf[pos:pos + 80])))
+                    items.append(
+                        self._error(
+                            f"frame of {start - pos} bytes exceeds the {self.max_frame}-byte limit", pos, bytes(buf[pos : pos + 80])
+                        )
+                    )
                 else:
                     self._emit(bytes(buf[pos:start]), pos, items)
             pos = end
@@ -207,7 +211,9 @@ class AMICodec:
         return newline + 1
 
     def _start_discard(self, pos: int, items: list[Item]) -> None:
-        items.append(self._error(f"frame exceeds the {self.max_frame}-byte limit; skipped up to its end", pos, bytes(self._buf[pos:pos + 80])))
+        items.append(
+            self._error(f"frame exceeds the {self.max_frame}-byte limit; skipped up to its end", pos, bytes(self._buf[pos : pos + 80]))
+        )
         self._discarding = True
 
     def _skip_oversized(self, pos: int, items: list[Item]) -> int:
@@ -257,7 +263,13 @@ class AMICodec:
             items.append(self._error("frame has no Event, Response or Action header; skipped", pos, raw[:80]))
             return
         if bad:
-            items.append(self._error(f"{len(bad)} line(s) without 'Key: value' dropped from {message.event or message.response or message.action}", pos, bad[0][:80].encode()))
+            items.append(
+                self._error(
+                    f"{len(bad)} line(s) without 'Key: value' dropped from {message.event or message.response or message.action}",
+                    pos,
+                    bad[0][:80].encode(),
+                )
+            )
         items.append(message)
 
 

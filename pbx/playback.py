@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 from pbx.amiserver import AMIServer, Frames, event_list, reply, unknown
 from pbx.codec import AMICodec, Message
@@ -89,7 +89,14 @@ class PlaybackServer(AMIServer):
         if name == "queuestatus":
             return event_list(action, "Queue status will follow", self.queue_status, "QueueStatusComplete")
         if name == "agi":
-            return [reply(action, Message="Added AGI command to queue"),
-                    {"Event": "AsyncAGIExec", "Privilege": "agi,all", "Channel": action.get("Channel", ""),
-                     "CommandId": action.get("CommandID", ""), "Result": "200%20result%3D0%0A"}]
+            return [
+                reply(action, Message="Added AGI command to queue"),
+                {
+                    "Event": "AsyncAGIExec",
+                    "Privilege": "agi,all",
+                    "Channel": action.get("Channel", ""),
+                    "CommandId": action.get("CommandID", ""),
+                    "Result": "200%20result%3D0%0A",
+                },
+            ]
         return [unknown(action)]

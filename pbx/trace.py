@@ -9,14 +9,14 @@ client uses, with event time = the epoch of the connection + the read's `t`.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Iterator
 
 from kernel.exceptions import InputError
-from pbx.codec import AMICodec, FrameError, Message
 from kernel.records import CallRecord
+from pbx.codec import AMICodec, FrameError, Message
 from pbx.tracker import CallTracker, event_time
 
 

@@ -24,12 +24,12 @@ Reading real Asterisk (see ../shared/ami-traces/):
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from kernel.records import CallRecord, DomainEvent
 from pbx.agi import agi_env
-from pbx.codec import Message
 
 # Transfer events name their channels with a prefix; the call is the transferee's.
 _PARTY_PREFIXES = ("Transferee", "OrigTransferer", "Transferer", "Spyer")
@@ -44,11 +44,18 @@ CALLBACK_REQUEST_VAR = "CALLCENTER_CALLBACK_REQUEST"
 DIAL_AGENT_VAR = "CALLCENTER_DIAL_AGENT"
 
 # app_queue's events of a queue visit; those of an attended transfer's consultation leg are not the caller's (`_consulting`).
-_QUEUE_EVENTS = {"QueueCallerJoin", "AgentCalled", "AgentRingNoAnswer", "AgentConnect", "AgentComplete", "QueueCallerAbandon",
-                 "QueueCallerLeave"}
+_QUEUE_EVENTS = {
+    "QueueCallerJoin",
+    "AgentCalled",
+    "AgentRingNoAnswer",
+    "AgentConnect",
+    "AgentComplete",
+    "QueueCallerAbandon",
+    "QueueCallerLeave",
+}
 
 
-def _consulting(call: "_Call", m: Mapping[str, str]) -> bool:
+def _consulting(call: _Call, m: Mapping[str, str]) -> bool:
     """A queue event on another channel of an answered call: the agent's consultation leg of an attended transfer to a queue
     (the caller waits with the first agent until it completes; a blind transfer re-queues the caller's own channel)."""
     return call.answered_at is not None and m.get("Channel") not in (call.root, call.inbound)
@@ -134,7 +141,7 @@ class CallTracker:
         self.calls: dict[str, _Call] = {}
         self._by_uniqueid: dict[str, _Call] = {}
         self.stats = {"events": 0, "finished": 0, "partial": 0, "ignored": 0}
-        self._handlers: dict[str, Callable[[_Call, Message, float, list[DomainEvent]], None]] = {
+        self._handlers: dict[str, Callable[[_Call, Mapping[str, str], float, list[DomainEvent]], None]] = {
             "Newchannel": self._on_newchannel,
             "NewCallerid": self._on_callerid,
             "DTMFEnd": self._on_dtmf,
@@ -193,20 +200,29 @@ class CallTracker:
                 self._finish(call, t, out)
         for uniqueid, m in listed.items():
             if uniqueid not in self._by_uniqueid:
-                call = self._call_for(m, t)
-                if call is not None and uniqueid == call.linkedid and call.root is None:
-                    self._set_root(call, m["Channel"])
-                    call.started_at = t - _duration(m.get("Duration"))
-                    call.caller_number = _known(m.get("CallerIDNum"))
-                    call.caller_name = _known(m.get("CallerIDName"))
+                joined = self._call_for(m, t)
+                if joined is not None and uniqueid == joined.linkedid and joined.root is None:
+                    self._set_root(joined, m["Channel"])
+                    joined.started_at = t - _duration(m.get("Duration"))
+                    joined.caller_number = _known(m.get("CallerIDNum"))
+                    joined.caller_name = _known(m.get("CallerIDName"))
         for m in queue_entries:
-            call = self._by_uniqueid.get(m.get("Uniqueid", ""))
-            if call is not None and (call.queue != m.get("Queue") or call.enqueued_at is None):
-                call.queue = m.get("Queue")
-                call.enqueued_at = t - (_float(m.get("Wait")) or 0.0)
-                call.left = call.left_at = None
-                call.caller_number = call.caller_number or _known(m.get("CallerIDNum"))
-                self._emit(out, "queue_joined", call, t, queue=call.queue, position=_int(m.get("Position")), resynced=True, channel=call.inbound)
+            waiting = self._by_uniqueid.get(m.get("Uniqueid", ""))
+            if waiting is not None and (waiting.queue != m.get("Queue") or waiting.enqueued_at is None):
+                waiting.queue = m.get("Queue")
+                waiting.enqueued_at = t - (_float(m.get("Wait")) or 0.0)
+                waiting.left = waiting.left_at = None
+                waiting.caller_number = waiting.caller_number or _known(m.get("CallerIDNum"))
+                self._emit(
+                    out,
+                    "queue_joined",
+                    waiting,
+                    t,
+                    queue=waiting.queue,
+                    position=_int(m.get("Position")),
+                    resynced=True,
+                    channel=waiting.inbound,
+                )
         return out
 
     def acd(self, kind: str, linkedid: str, t: float, **data: Any) -> list[DomainEvent]:
@@ -221,13 +237,24 @@ class CallTracker:
             call.queue, call.enqueued_at, call.left, call.left_at = data["queue"], t, None, None
             self._emit(out, "queue_joined", call, t, queue=call.queue, position=data.get("position"), channel=call.inbound)
         elif kind == "ringing":
-            self._emit(out, "agent_ringing", call, t, queue=call.queue, agent=data["agent"], interface=data.get("interface"),
-                       channel=call.inbound)
+            self._emit(
+                out, "agent_ringing", call, t, queue=call.queue, agent=data["agent"], interface=data.get("interface"), channel=call.inbound
+            )
         elif kind == "connected":
             call.answered_at, call.agent, call.left, call.left_at = t, data["agent"], "answered", t
             wait = t - call.enqueued_at if call.enqueued_at is not None else None
-            self._emit(out, "answered", call, t, queue=call.queue, agent=call.agent, interface=data.get("interface"), wait_s=wait,
-                       channel=call.inbound, agent_channel=data.get("agent_channel"))
+            self._emit(
+                out,
+                "answered",
+                call,
+                t,
+                queue=call.queue,
+                agent=call.agent,
+                interface=data.get("interface"),
+                wait_s=wait,
+                channel=call.inbound,
+                agent_channel=data.get("agent_channel"),
+            )
         elif kind in ("hold", "unhold"):
             message = {"Channel": "panel"}
             (self._on_hold if kind == "hold" else self._on_unhold)(call, message, t, out)
@@ -325,11 +352,29 @@ class CallTracker:
 
     def _on_agent_called(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
         self._agent_legs(call, m.get("DestChannel"))
-        self._emit(out, "agent_ringing", call, t, queue=m.get("Queue"), agent=m.get("MemberName"), interface=m.get("Interface"),
-                   channel=call.inbound, agent_channel=m.get("DestChannel"))
+        self._emit(
+            out,
+            "agent_ringing",
+            call,
+            t,
+            queue=m.get("Queue"),
+            agent=m.get("MemberName"),
+            interface=m.get("Interface"),
+            channel=call.inbound,
+            agent_channel=m.get("DestChannel"),
+        )
 
     def _on_ring_noanswer(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
-        self._emit(out, "agent_no_answer", call, t, queue=m.get("Queue"), agent=m.get("MemberName"), interface=m.get("Interface"), ring_ms=_int(m.get("RingTime")))
+        self._emit(
+            out,
+            "agent_no_answer",
+            call,
+            t,
+            queue=m.get("Queue"),
+            agent=m.get("MemberName"),
+            interface=m.get("Interface"),
+            ring_ms=_int(m.get("RingTime")),
+        )
 
     def _on_agent_connect(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
         self._agent_legs(call, m.get("DestChannel"))
@@ -338,8 +383,18 @@ class CallTracker:
         call.interface = m.get("Interface")
         call.left, call.left_at = "answered", t
         wait = t - call.enqueued_at if call.enqueued_at is not None else _float(m.get("HoldTime"))
-        self._emit(out, "answered", call, t, queue=m.get("Queue"), agent=call.agent, interface=call.interface, wait_s=wait,
-                   channel=call.inbound, agent_channel=m.get("DestChannel"))
+        self._emit(
+            out,
+            "answered",
+            call,
+            t,
+            queue=m.get("Queue"),
+            agent=call.agent,
+            interface=call.interface,
+            wait_s=wait,
+            channel=call.inbound,
+            agent_channel=m.get("DestChannel"),
+        )
 
     def _on_agent_complete(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
         call.completed_at = t
@@ -353,7 +408,9 @@ class CallTracker:
 
     def _on_varset(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
         # The native ACD's call back pops the agent's screen once both its variables are in (Asterisk sets them last first).
-        callback_ringing = m.get("Variable") in (CALLBACK_QUEUE_VAR, CALLBACK_AGENT_VAR) and (call.callback_queue is None or call.agent is None)
+        callback_ringing = m.get("Variable") in (CALLBACK_QUEUE_VAR, CALLBACK_AGENT_VAR) and (
+            call.callback_queue is None or call.agent is None
+        )
         if m.get("Variable") == CALLBACK_QUEUE_VAR and call.callback_queue is None and m.get("Value"):
             call.callback_queue = m["Value"]
         elif m.get("Variable") == CALLBACK_REQUEST_VAR and m.get("Value") and call.answered_at is None:
@@ -394,12 +451,28 @@ class CallTracker:
 
     def _on_dial_end(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
         """A call back, or the agent's own click-to-dial, is connected when the agent's leg, already answered, reaches the caller."""
-        if ((call.callback_queue is not None or call.dialed_out) and call.agent is not None and call.answered_at is None
-                and m.get("Channel") and m.get("DestChannel") and m.get("DialStatus") == "ANSWER"):
+        if (
+            (call.callback_queue is not None or call.dialed_out)
+            and call.agent is not None
+            and call.answered_at is None
+            and m.get("Channel")
+            and m.get("DestChannel")
+            and m.get("DialStatus") == "ANSWER"
+        ):
             call.answered_at = t
             self._agent_legs(call, m["Channel"])
-            self._emit(out, "answered", call, t, queue=call.callback_queue, agent=call.agent, interface=None, wait_s=None,
-                       channel=m["DestChannel"], agent_channel=m["Channel"])
+            self._emit(
+                out,
+                "answered",
+                call,
+                t,
+                queue=call.callback_queue,
+                agent=call.agent,
+                interface=None,
+                wait_s=None,
+                channel=m["DestChannel"],
+                agent_channel=m["Channel"],
+            )
 
     def _on_spy(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
         """A supervisor's listen/whisper/barge session is not a customer call."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -26,15 +26,42 @@ class Library:
     def __init__(self, sessions: sessionmaker[Session], vault: Vault, settings: RecordingSettings) -> None:
         self.sessions, self.vault, self.settings = sessions, vault, settings
 
-    def add(self, *, linkedid: str, queue: str | None, agent: str | None, caller_number: str | None, status: str, started: float,
-            ended: float | None = None, key: str | None = None, duration_s: float | None = None, size: int | None = None,
-            sha256: str | None = None, paused: list[list[float]] | None = None, note: str | None = None) -> int:
+    def add(
+        self,
+        *,
+        linkedid: str,
+        queue: str | None,
+        agent: str | None,
+        caller_number: str | None,
+        status: str,
+        started: float,
+        ended: float | None = None,
+        key: str | None = None,
+        duration_s: float | None = None,
+        size: int | None = None,
+        sha256: str | None = None,
+        paused: list[list[float]] | None = None,
+        note: str | None = None,
+    ) -> int:
         """One index row; its id."""
         with self.sessions.begin() as s:
-            row = Recording(linkedid=linkedid, queue=queue, agent=agent, caller_number=caller_number, status=status, key=key,
-                            started_at=utc(started), ended_at=utc(ended), duration_s=duration_s, size=size, sha256=sha256,
-                            encrypted=self.vault.encrypted and key is not None and status == "stored", paused=paused or [],
-                            legal_hold=False, note=note)
+            row = Recording(
+                linkedid=linkedid,
+                queue=queue,
+                agent=agent,
+                caller_number=caller_number,
+                status=status,
+                key=key,
+                started_at=utc(started),
+                ended_at=utc(ended),
+                duration_s=duration_s,
+                size=size,
+                sha256=sha256,
+                encrypted=self.vault.encrypted and key is not None and status == "stored",
+                paused=paused or [],
+                legal_hold=False,
+                note=note,
+            )
             s.add(row)
             s.flush()
             return row.id
@@ -72,8 +99,16 @@ class Library:
 
     def _log(self, recording_id: int, who: Who, action: str, remote_addr: str | None, detail: str | None) -> None:
         with self.sessions.begin() as s:
-            s.add(RecordingAccess(recording_id=recording_id, login=who.login, action=action, at=datetime.now(timezone.utc),
-                                  remote_addr=remote_addr, detail=detail))
+            s.add(
+                RecordingAccess(
+                    recording_id=recording_id,
+                    login=who.login,
+                    action=action,
+                    at=datetime.now(UTC),
+                    remote_addr=remote_addr,
+                    detail=detail,
+                )
+            )
         log.info("recording %s: %s by %s from %s", recording_id, action, who.login, remote_addr)
 
     def access_log(self, limit: int = 500) -> list[RecordingAccess]:
@@ -89,16 +124,22 @@ class Library:
                 raise Refused(f"no recording {recording_id}")
             row.legal_hold = on
 
-    def purge(self, now: datetime, *, dry_run: bool = False, customer: str | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    def purge(
+        self, now: datetime, *, dry_run: bool = False, customer: str | None = None
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """Delete what retention (or a customer's erasure request) says; (deleted, kept with why). With dry_run nothing changes."""
         with self.sessions() as s:
             rows = list(s.scalars(select(Recording).where(Recording.deleted_at.is_(None))))
         by_id = {r.id: r for r in rows}
-        delete, kept = to_purge([Kept(r.id, r.queue, r.caller_number, r.started_at, r.legal_hold) for r in rows], self.settings, now, customer)
+        delete, kept = to_purge(
+            [Kept(r.id, r.queue, r.caller_number, r.started_at, r.legal_hold) for r in rows], self.settings, now, customer
+        )
         deleted: list[dict[str, Any]] = []
         for item in delete:
             row = by_id[item.id]
-            deleted.append({"id": row.id, "linkedid": row.linkedid, "queue": row.queue, "started_at": row.started_at.isoformat(), "key": row.key})
+            deleted.append(
+                {"id": row.id, "linkedid": row.linkedid, "queue": row.queue, "started_at": row.started_at.isoformat(), "key": row.key}
+            )
             if dry_run:
                 continue
             if row.key:

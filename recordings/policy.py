@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Iterable
+from datetime import UTC, datetime, timedelta
 
 from kernel.config import RecordingSettings
 
@@ -32,7 +32,7 @@ def should_record(settings: RecordingSettings, queue: str | None, linkedid: str,
 
 def file_key(started: float, queue: str | None, linkedid: str) -> str:
     """Where a recording lives: date/queue/linkedid.wav, with nothing from the call able to climb out of the folder."""
-    day = datetime.fromtimestamp(started, timezone.utc).strftime("%Y/%m/%d")
+    day = datetime.fromtimestamp(started, UTC).strftime("%Y/%m/%d")
     return f"{day}/{_safe(queue or 'no-queue')}/{_safe(linkedid)}.wav"
 
 
@@ -51,7 +51,9 @@ class Kept:
     legal_hold: bool
 
 
-def to_purge(rows: Iterable[Kept], settings: RecordingSettings, now: datetime, customer: str | None = None) -> tuple[list[Kept], list[tuple[Kept, str]]]:
+def to_purge(
+    rows: Iterable[Kept], settings: RecordingSettings, now: datetime, customer: str | None = None
+) -> tuple[list[Kept], list[tuple[Kept, str]]]:
     """(to delete, kept with why): past its queue's retention (never under the legal minimum), or one customer's on request; never on hold."""
     delete: list[Kept] = []
     kept: list[tuple[Kept, str]] = []

@@ -12,9 +12,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Coroutine, Mapping
+from typing import Any
 
 from kernel.config import RecordingSettings
 from kernel.exceptions import AMIError, InputError, Refused
@@ -51,8 +52,16 @@ class Active:
 class Recorder:
     """Starts, pauses and finishes recordings as calls go."""
 
-    def __init__(self, settings: RecordingSettings, spool: Path, library: Library, send: Callable[[dict[str, str]], Awaitable[Any]],
-                 spawn: Callable[[Coroutine[Any, Any, Any]], object], clock: Callable[[], float], wait_for_file_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        settings: RecordingSettings,
+        spool: Path,
+        library: Library,
+        send: Callable[[dict[str, str]], Awaitable[Any]],
+        spawn: Callable[[Coroutine[Any, Any, Any]], object],
+        clock: Callable[[], float],
+        wait_for_file_s: float = 5.0,
+    ) -> None:
         self.settings, self.spool, self.library, self.send, self.spawn, self.clock = settings, spool.resolve(), library, send, spawn, clock
         self.wait_for_file_s = wait_for_file_s
         self.active: dict[str, Active] = {}
@@ -76,8 +85,15 @@ class Recorder:
             if record:
                 self.spawn(self.start(e.linkedid, e.data["channel"], e.data.get("queue"), e.data.get("agent")))
             elif why == "opted_out":
-                self.library.add(linkedid=e.linkedid, queue=e.data.get("queue"), agent=e.data.get("agent"), caller_number=self.numbers.get(e.linkedid),
-                                 status="opted_out", started=e.t, note="the caller asked not to be recorded")
+                self.library.add(
+                    linkedid=e.linkedid,
+                    queue=e.data.get("queue"),
+                    agent=e.data.get("agent"),
+                    caller_number=self.numbers.get(e.linkedid),
+                    status="opted_out",
+                    started=e.t,
+                    note="the caller asked not to be recorded",
+                )
         elif e.kind in ("hold", "unhold") and e.data.get("channel") == "panel" and e.linkedid in self.active:  # not a phone's MOH hold
             active = self.active[e.linkedid]
             if e.kind == "hold" and active.held_since is None:
@@ -101,8 +117,15 @@ class Recorder:
         except AMIError as exc:
             self.active.pop(linkedid, None)
             log.error("recording of %s not started: %s", linkedid, exc)
-            self.library.add(linkedid=linkedid, queue=queue, agent=agent, caller_number=active.number, status="failed", started=now,
-                             note=f"Asterisk did not start MixMonitor: {exc}")
+            self.library.add(
+                linkedid=linkedid,
+                queue=queue,
+                agent=agent,
+                caller_number=active.number,
+                status="failed",
+                started=now,
+                note=f"Asterisk did not start MixMonitor: {exc}",
+            )
             return str(exc)
         return None
 
@@ -122,7 +145,9 @@ class Recorder:
         active = self.active.get(linkedid)
         if active is None:
             raise Refused("this call is not being recorded")
-        await self.send({"Action": "MixMonitorMute", "Channel": active.channel, "Direction": "both", "State": "1" if op == "pause" else "0"})
+        await self.send(
+            {"Action": "MixMonitorMute", "Channel": active.channel, "Direction": "both", "State": "1" if op == "pause" else "0"}
+        )
         self._span(active, op == "pause")
 
     def _span(self, active: Active, on: bool) -> None:
@@ -137,8 +162,15 @@ class Recorder:
         if active.paused and len(active.paused[-1]) == 1:
             active.paused[-1].append(active.offset(ended))
         path = self.spool / active.key
-        fields = dict(linkedid=active.linkedid, queue=active.queue, agent=active.agent, caller_number=active.number, started=active.started,
-                      ended=ended, paused=active.paused)
+        fields = dict(
+            linkedid=active.linkedid,
+            queue=active.queue,
+            agent=active.agent,
+            caller_number=active.number,
+            started=active.started,
+            ended=ended,
+            paused=active.paused,
+        )
         for _ in range(int(self.wait_for_file_s / 0.1)):
             if path.exists():
                 break
@@ -156,11 +188,13 @@ class Recorder:
             return
         if seconds == 0:
             log.error("recording of %s: %s holds no audio", active.linkedid, path)
-            self.library.add(status="empty", size=len(data), note="Asterisk wrote a file with no audio (no sound reached the call's channel)",
-                             **fields)
+            self.library.add(
+                status="empty", size=len(data), note="Asterisk wrote a file with no audio (no sound reached the call's channel)", **fields
+            )
             path.unlink(missing_ok=True)
             return
         await asyncio.to_thread(self.library.vault.put, active.key, data)
-        self.library.add(status="stored", key=active.key, duration_s=round(seconds, 3), size=len(data), sha256=hashlib.sha256(data).hexdigest(),
-                         **fields)
+        self.library.add(
+            status="stored", key=active.key, duration_s=round(seconds, 3), size=len(data), sha256=hashlib.sha256(data).hexdigest(), **fields
+        )
         path.unlink(missing_ok=True)

@@ -103,11 +103,15 @@ def cipher(settings: RecordingSettings) -> AESGCM | None:
     if not settings.encrypt:
         return None
     if settings.key is None:
-        raise ConfigError("recordings.encrypt is on but recordings.key is missing (set CALLCENTER_RECORDINGS_KEY): nothing will be recorded")
+        raise ConfigError(
+            "recordings.encrypt is on but recordings.key is missing (set CALLCENTER_RECORDINGS_KEY): nothing will be recorded"
+        )
     try:
         key = base64.b64decode(settings.key.get_secret_value(), validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise ConfigError("recordings.key: not base64 (make one with: python3 -c 'import os,base64;print(base64.b64encode(os.urandom(32)).decode())')") from exc
+        raise ConfigError(
+            "recordings.key: not base64 (make one with: python3 -c 'import os,base64;print(base64.b64encode(os.urandom(32)).decode())')"
+        ) from exc
     if len(key) != 32:
         raise ConfigError(f"recordings.key: {len(key)} bytes; AES-256 needs 32")
     return AESGCM(key)
@@ -152,5 +156,7 @@ class Vault:
 
 def open_vault(settings: RecordingSettings, folder: Path) -> Vault:
     """The vault the configuration asks for."""
-    storage: Storage = S3Storage(settings.s3_bucket, settings.s3_prefix, settings.s3_endpoint) if settings.storage == "s3" else LocalStorage(folder)
+    storage: Storage = (
+        S3Storage(settings.s3_bucket, settings.s3_prefix, settings.s3_endpoint) if settings.storage == "s3" else LocalStorage(folder)
+    )
     return Vault(storage, cipher(settings))

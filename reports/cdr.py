@@ -11,23 +11,41 @@ their own. The columns are cdr_csv's with the unique id and userfield on.
 from __future__ import annotations
 
 import csv
-from datetime import datetime, timezone
+from collections.abc import Collection, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Collection, Iterator
 
 from kernel.records import CallRecord
 from pbx.tracker import local_partner
 from reports.queue_log import LineError
 
-COLUMNS = ["accountcode", "src", "dst", "dcontext", "clid", "channel", "dstchannel", "lastapp", "lastdata", "start", "answer", "end",
-           "duration", "billsec", "disposition", "amaflags", "uniqueid", "userfield"]
+COLUMNS = [
+    "accountcode",
+    "src",
+    "dst",
+    "dcontext",
+    "clid",
+    "channel",
+    "dstchannel",
+    "lastapp",
+    "lastdata",
+    "start",
+    "answer",
+    "end",
+    "duration",
+    "billsec",
+    "disposition",
+    "amaflags",
+    "uniqueid",
+    "userfield",
+]
 IVR_APPS = {"hangup", "playback", "background", "waitexten", "read", "agi", "wait", "noop", "voicemail"}
 
 
 def _time(value: str) -> float | None:
     if not value:
         return None
-    return datetime.strptime(value, "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc).timestamp()
+    return datetime.strptime(value, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC).timestamp()
 
 
 def read_cdr(path: str | Path, errors: list[LineError]) -> list[dict[str, str]]:
@@ -44,7 +62,9 @@ def read_cdr(path: str | Path, errors: list[LineError]) -> list[dict[str, str]]:
             try:
                 _time(record["start"]), _time(record["end"])
             except ValueError:
-                errors.append(LineError(number, f"start/end {record['start']!r}/{record['end']!r} is not 'YYYY-MM-DD HH:MM:SS'", ",".join(row)))
+                errors.append(
+                    LineError(number, f"start/end {record['start']!r}/{record['end']!r} is not 'YYYY-MM-DD HH:MM:SS'", ",".join(row))
+                )
                 continue
             record["line"] = str(number)
             rows.append(record)
@@ -62,8 +82,13 @@ def cdr_calls(rows: list[dict[str, str]], queue_callids: Collection[str] = ()) -
     for r in rows:
         channel = r["channel"]
         partner = local_partner(channel)
-        if (r["lastapp"].lower() == "queue" or r["uniqueid"] in queue_callids or channel.endswith(";1")
-                or channel in far_sides or (partner and partner in far_sides)):
+        if (
+            r["lastapp"].lower() == "queue"
+            or r["uniqueid"] in queue_callids
+            or channel.endswith(";1")
+            or channel in far_sides
+            or (partner and partner in far_sides)
+        ):
             continue
         started, ended = _time(r["start"]), _time(r["end"])
         answered = _time(r["answer"])
@@ -75,9 +100,21 @@ def cdr_calls(rows: list[dict[str, str]], queue_callids: Collection[str] = ()) -
             outcome = "unanswered_direct"
         name = r["clid"].split("<")[0].strip().strip('"') or None
         yield CallRecord(
-            linkedid=f"cdr:{r['uniqueid'] or r['line']}", caller_number=r["src"] or None, caller_name=name, dnid=None,
-            started_at=started or 0.0, ivr_digits="", queue=None, enqueued_at=None,
-            answered_at=answered if outcome == "answered_direct" else None, agent=None, ended_at=ended or started or 0.0,
-            outcome=outcome, wait_s=None, talk_s=float(r["billsec"]) if outcome == "answered_direct" and r["billsec"].isdigit() else None,
-            hold_s=0.0, hangup_by="unknown", hangup_cause=None,
+            linkedid=f"cdr:{r['uniqueid'] or r['line']}",
+            caller_number=r["src"] or None,
+            caller_name=name,
+            dnid=None,
+            started_at=started or 0.0,
+            ivr_digits="",
+            queue=None,
+            enqueued_at=None,
+            answered_at=answered if outcome == "answered_direct" else None,
+            agent=None,
+            ended_at=ended or started or 0.0,
+            outcome=outcome,
+            wait_s=None,
+            talk_s=float(r["billsec"]) if outcome == "answered_direct" and r["billsec"].isdigit() else None,
+            hold_s=0.0,
+            hangup_by="unknown",
+            hangup_cause=None,
         )

@@ -15,22 +15,55 @@ from __future__ import annotations
 
 import csv
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import duckdb
 
 from reports.metrics import Counters, Options, Report
 from reports.queue_log import AgentChange, LineError, Visit, VisitBuilder, read_lines, read_visits
 
-QUEUE_EVENTS = ("ENTERQUEUE", "CONNECT", "RINGNOANSWER", "COMPLETECALLER", "COMPLETEAGENT", "TRANSFER", "BLINDTRANSFER",
-                "ATTENDEDTRANSFER", "ABANDON", "EXITWITHTIMEOUT", "EXITWITHKEY", "EXITEMPTY")
-AGENT_STATES = {"ADDMEMBER": "logged_in", "REMOVEMEMBER": "logged_out", "AGENTLOGIN": "logged_in", "AGENTLOGOFF": "logged_out",
-                "PAUSE": "paused", "UNPAUSE": "available", "PAUSEALL": "paused", "UNPAUSEALL": "available"}
-VISIT_COLUMNS = "callid VARCHAR, queue VARCHAR, visit INTEGER, entered DOUBLE, ended DOUBLE, caller VARCHAR, outcome VARCHAR, " \
-                "agent VARCHAR, wait DOUBLE, talk DOUBLE, hold DOUBLE, transferred BOOLEAN"
+QUEUE_EVENTS = (
+    "ENTERQUEUE",
+    "CONNECT",
+    "RINGNOANSWER",
+    "COMPLETECALLER",
+    "COMPLETEAGENT",
+    "TRANSFER",
+    "BLINDTRANSFER",
+    "ATTENDEDTRANSFER",
+    "ABANDON",
+    "EXITWITHTIMEOUT",
+    "EXITWITHKEY",
+    "EXITEMPTY",
+)
+AGENT_STATES = {
+    "ADDMEMBER": "logged_in",
+    "REMOVEMEMBER": "logged_out",
+    "AGENTLOGIN": "logged_in",
+    "AGENTLOGOFF": "logged_out",
+    "PAUSE": "paused",
+    "UNPAUSE": "available",
+    "PAUSEALL": "paused",
+    "UNPAUSEALL": "available",
+}
+VISIT_COLUMNS = (
+    "callid VARCHAR, queue VARCHAR, visit INTEGER, entered DOUBLE, ended DOUBLE, caller VARCHAR, outcome VARCHAR, "
+    "agent VARCHAR, wait DOUBLE, talk DOUBLE, hold DOUBLE, transferred BOOLEAN"
+)
 
-_ENDS = ('COMPLETECALLER', 'COMPLETEAGENT', 'TRANSFER', 'BLINDTRANSFER', 'ATTENDEDTRANSFER', 'ABANDON', 'EXITWITHTIMEOUT', 'EXITWITHKEY', 'EXITEMPTY')
+_ENDS = (
+    "COMPLETECALLER",
+    "COMPLETEAGENT",
+    "TRANSFER",
+    "BLINDTRANSFER",
+    "ATTENDEDTRANSFER",
+    "ABANDON",
+    "EXITWITHTIMEOUT",
+    "EXITWITHKEY",
+    "EXITEMPTY",
+)
 
 # One pass over the file: every line's fields, and whether it is a well-formed app_queue line. (No line
 # numbers here: numbering rows costs DuckDB half of the read; exact numbers come from the Python reader
@@ -48,7 +81,9 @@ from (
 """
 
 _BAD = "select count(*) from ev where not ok and not blank"
-_MULTI = "create temp table multi as select callid, queue from ev where ok and event = 'ENTERQUEUE' group by callid, queue having count(*) > 1"
+_MULTI = (
+    "create temp table multi as select callid, queue from ev where ok and event = 'ENTERQUEUE' group by callid, queue having count(*) > 1"
+)
 
 
 def _visit_rows(source: str, visit: str) -> str:
@@ -71,8 +106,10 @@ def _assemble(multi: bool) -> str:
         raw = _visit_rows(events, "1")
     else:
         single = f"(select e.* from {events} e anti join multi using (callid, queue))"
-        numbered = (f"(select e.*, sum(case when event = 'ENTERQUEUE' then 1 else 0 end) over (partition by callid, queue "
-                    f"order by t * 4 + rank rows unbounded preceding) as v from {events} e semi join multi using (callid, queue))")
+        numbered = (
+            f"(select e.*, sum(case when event = 'ENTERQUEUE' then 1 else 0 end) over (partition by callid, queue "
+            f"order by t * 4 + rank rows unbounded preceding) as v from {events} e semi join multi using (callid, queue))"
+        )
         raw = _visit_rows(single, "1") + " union all " + _visit_rows(numbered, "v")
     return f"""
     create temp table raw_visits as {raw};
@@ -97,7 +134,7 @@ def _assemble(multi: bool) -> str:
 _AGENT_CHANGES = f"""
 create temp table changes as
 select t as epoch, agent, case when queue in ('NONE', '') then null else queue end as queue,
-  case event {' '.join(f"when '{k}' then '{v}'" for k, v in AGENT_STATES.items())} end as state,
+  case event {" ".join(f"when '{k}' then '{v}'" for k, v in AGENT_STATES.items())} end as state,
   case when event in ('PAUSE', 'PAUSEALL') then nullif(d1, '') end as reason
 from ev where ok and event in {tuple(AGENT_STATES)} order by t
 """
@@ -193,18 +230,38 @@ class Engine:
                 visits, changes = csv.writer(vf), csv.writer(cf)
                 for item in items:
                     if isinstance(item, Visit):
-                        visits.writerow([item.callid, item.queue, 1, item.entered, item.ended, item.caller, item.outcome, item.agent,
-                                         item.wait_s, item.talk_s, item.hold_s, item.transferred])
+                        visits.writerow(
+                            [
+                                item.callid,
+                                item.queue,
+                                1,
+                                item.entered,
+                                item.ended,
+                                item.caller,
+                                item.outcome,
+                                item.agent,
+                                item.wait_s,
+                                item.talk_s,
+                                item.hold_s,
+                                item.transferred,
+                            ]
+                        )
                     else:
                         changes.writerow([item.epoch, item.agent, item.queue, item.state, item.reason])
             self.db.execute(f"create temp table visits ({VISIT_COLUMNS})")
-            self.db.execute("insert into visits select * from read_csv(?, header=false, auto_detect=false, "
-                            "columns={'callid':'VARCHAR','queue':'VARCHAR','visit':'INTEGER','entered':'DOUBLE','ended':'DOUBLE',"
-                            "'caller':'VARCHAR','outcome':'VARCHAR','agent':'VARCHAR','wait':'DOUBLE','talk':'DOUBLE','hold':'DOUBLE',"
-                            "'transferred':'BOOLEAN'})", [str(visits_path)])
+            self.db.execute(
+                "insert into visits select * from read_csv(?, header=false, auto_detect=false, "
+                "columns={'callid':'VARCHAR','queue':'VARCHAR','visit':'INTEGER','entered':'DOUBLE','ended':'DOUBLE',"
+                "'caller':'VARCHAR','outcome':'VARCHAR','agent':'VARCHAR','wait':'DOUBLE','talk':'DOUBLE','hold':'DOUBLE',"
+                "'transferred':'BOOLEAN'})",
+                [str(visits_path)],
+            )
             self.db.execute("create temp table changes (epoch BIGINT, agent VARCHAR, queue VARCHAR, state VARCHAR, reason VARCHAR)")
-            self.db.execute("insert into changes select * from read_csv(?, header=false, auto_detect=false, "
-                            "columns={'epoch':'BIGINT','agent':'VARCHAR','queue':'VARCHAR','state':'VARCHAR','reason':'VARCHAR'})", [str(changes_path)])
+            self.db.execute(
+                "insert into changes select * from read_csv(?, header=false, auto_detect=false, "
+                "columns={'epoch':'BIGINT','agent':'VARCHAR','queue':'VARCHAR','state':'VARCHAR','reason':'VARCHAR'})",
+                [str(changes_path)],
+            )
             self.db.execute("create temp table rna (agent VARCHAR, callid VARCHAR, queue VARCHAR, visit INTEGER)")
 
     def callids(self) -> set[str]:
@@ -229,7 +286,7 @@ class Engine:
             start, queue = key.split("|", 1)
             report.intervals[(int(start), queue)] = counters
         for agent, count in self.db.execute(f"""select r.agent, count(*) from rna r join visits v using (callid, queue, visit)
-                                                where v.outcome <> 'open' {where.replace('entered', 'v.entered')} group by r.agent""").fetchall():
+                                                where v.outcome <> 'open' {where.replace("entered", "v.entered")} group by r.agent""").fetchall():
             report.ring_no_answer[agent] = count
         last = o.start or 0.0
         for epoch, agent, queue, state, reason in self.db.execute("select * from changes order by epoch").fetchall():

@@ -8,7 +8,9 @@ from typing import Any
 from reports.erlang import agents_needed
 
 
-def forecast(report: dict[str, Any], interval_seconds: int, target_sl: float, answer_within: float, queue: str | None = None) -> list[dict[str, Any]]:
+def forecast(
+    report: dict[str, Any], interval_seconds: int, target_sl: float, answer_within: float, queue: str | None = None
+) -> list[dict[str, Any]]:
     """Per interval and queue: last week's offered calls and handle time -> agents needed next week."""
     rows = []
     day_aht = {name: q["aht_s"] for name, q in report["queues"].items()}
@@ -18,8 +20,13 @@ def forecast(report: dict[str, Any], interval_seconds: int, target_sl: float, an
         aht = interval["aht_s"] or day_aht.get(interval["queue"])
         per_hour = interval["offered"] * 3600.0 / interval_seconds
         start = datetime.fromisoformat(interval["start"].replace("Z", "+00:00")) + timedelta(days=7)
-        row: dict[str, Any] = {"start": start.isoformat().replace("+00:00", "Z"), "queue": interval["queue"], "offered": interval["offered"],
-                               "calls_per_hour": round(per_hour, 2), "aht_s": aht}
+        row: dict[str, Any] = {
+            "start": start.isoformat().replace("+00:00", "Z"),
+            "queue": interval["queue"],
+            "offered": interval["offered"],
+            "calls_per_hour": round(per_hour, 2),
+            "aht_s": aht,
+        }
         if aht:
             row.update(agents_needed(per_hour, aht, target_sl, answer_within).to_json())
         else:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime, timezone
-from typing import Any, Iterable
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -33,9 +34,9 @@ def stored_ivr_rows(store: CallStore, start: float | None, end: float | None) ->
     reached = Call.queue.is_not(None)
     query = select(Call.ivr_digits, reached, Call.outcome, func.count()).group_by(Call.ivr_digits, reached, Call.outcome)
     if start is not None:
-        query = query.where(Call.started_at >= datetime.fromtimestamp(start, tz=timezone.utc))
+        query = query.where(Call.started_at >= datetime.fromtimestamp(start, tz=UTC))
     if end is not None:
-        query = query.where(Call.started_at < datetime.fromtimestamp(end, tz=timezone.utc))
+        query = query.where(Call.started_at < datetime.fromtimestamp(end, tz=UTC))
     with store.sessions() as session:
         return [(digits or "", bool(in_queue), outcome, count) for digits, in_queue, outcome, count in session.execute(query)]
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Callable
 from zoneinfo import ZoneInfo
 
 from kernel.db import CallStore
@@ -35,16 +35,26 @@ def daily(store: CallStore, folder: Path, day: date, options: Options, tz: ZoneI
     """The report of one local day, by interval."""
     start = datetime(day.year, day.month, day.day, tzinfo=tz)
     end = start + timedelta(days=1)
-    return write_report(store, folder, f"daily-{day.isoformat()}", f"Daily report {day.isoformat()} ({tz.key})",
-                        replace(options, start=start.timestamp(), end=end.timestamp()))
+    return write_report(
+        store,
+        folder,
+        f"daily-{day.isoformat()}",
+        f"Daily report {day.isoformat()} ({tz.key})",
+        replace(options, start=start.timestamp(), end=end.timestamp()),
+    )
 
 
 def interval(store: CallStore, folder: Path, start: float, options: Options, tz: ZoneInfo) -> list[Path]:
     """The report of one interval that has ended."""
     local = datetime.fromtimestamp(start, tz)
     name = f"interval-{local.strftime('%Y-%m-%dT%H%M')}"
-    return write_report(store, folder, name, f"Interval from {local.strftime('%Y-%m-%d %H:%M')} ({tz.key})",
-                        replace(options, start=start, end=start + options.interval_seconds))
+    return write_report(
+        store,
+        folder,
+        name,
+        f"Interval from {local.strftime('%Y-%m-%d %H:%M')} ({tz.key})",
+        replace(options, start=start, end=start + options.interval_seconds),
+    )
 
 
 def run_due(store: CallStore, folder: Path, options: Options, tz: ZoneInfo, since: float, now: float) -> list[Path]:
@@ -66,8 +76,15 @@ def run_due(store: CallStore, folder: Path, options: Options, tz: ZoneInfo, sinc
     return written
 
 
-async def schedule(store: CallStore, folder: Path, options: Options, tz: ZoneInfo, stop: asyncio.Event,
-                   clock: Callable[[], float] = time.time, poll: float = 5.0) -> None:
+async def schedule(
+    store: CallStore,
+    folder: Path,
+    options: Options,
+    tz: ZoneInfo,
+    stop: asyncio.Event,
+    clock: Callable[[], float] = time.time,
+    poll: float = 5.0,
+) -> None:
     """Run the jobs as intervals and days end, until `stop` is set."""
     since = clock()
     while not stop.is_set():

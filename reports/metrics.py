@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from reports.queue_log import AgentChange
@@ -28,7 +28,6 @@ class Options:
     wrapup_seconds: float = 0.0
     start: float | None = None
     end: float | None = None
-
 
 
 def percent(part: float, whole: float, digits: int = 2) -> float | None:
@@ -71,15 +70,25 @@ class Counters:
         counted = self.offered - self.short_abandoned
         asterisk_abandons = self.abandoned + self.short_abandoned + self.timed_out
         return {
-            "offered": self.offered, "answered": self.answered, "abandoned": self.abandoned,
-            "short_abandoned": self.short_abandoned, "timed_out": self.timed_out, "exited_key": self.exited_key,
-            "exited_empty": self.exited_empty, "transferred": self.transferred,
-            "asa_s": _avg(self.wait_answered, self.answered), "avg_wait_s": _avg(self.wait_all, self.waits),
-            "max_wait_s": round(self.max_wait, 2), "avg_talk_s": _avg(self.talk, self.talked), "aht_s": _avg(self.handle, self.talked),
-            "abandon_rate_pct": percent(self.abandoned, counted), "service_level_pct": percent(self.answered_within, counted),
+            "offered": self.offered,
+            "answered": self.answered,
+            "abandoned": self.abandoned,
+            "short_abandoned": self.short_abandoned,
+            "timed_out": self.timed_out,
+            "exited_key": self.exited_key,
+            "exited_empty": self.exited_empty,
+            "transferred": self.transferred,
+            "asa_s": _avg(self.wait_answered, self.answered),
+            "avg_wait_s": _avg(self.wait_all, self.waits),
+            "max_wait_s": round(self.max_wait, 2),
+            "avg_talk_s": _avg(self.talk, self.talked),
+            "aht_s": _avg(self.handle, self.talked),
+            "abandon_rate_pct": percent(self.abandoned, counted),
+            "service_level_pct": percent(self.answered_within, counted),
             "asterisk_sl_pct": percent(self.answered_within, self.answered),
             "asterisk_sl2_pct": percent(self.answered_within + self.abandoned_within, self.answered + asterisk_abandons),
-            "repeat_calls_24h": self.repeat_24h, "repeat_calls_7d": self.repeat_7d,
+            "repeat_calls_24h": self.repeat_24h,
+            "repeat_calls_7d": self.repeat_7d,
             "fcr_24h_pct": percent(self.answered - self.answered_repeated_24h, self.answered),
             "fcr_7d_pct": percent(self.answered - self.answered_repeated_7d, self.answered),
         }
@@ -158,12 +167,18 @@ class Report:
             paused = sum(at.paused.values())
             staffed = at.logged_in - paused
             agents[name] = {
-                "answered": c.answered, "talk_s": round(c.talk, 2), "avg_talk_s": _avg(c.talk, c.talked),
-                "aht_s": _avg(c.handle, c.talked), "transferred": c.transferred, "ring_no_answer": self.ring_no_answer.get(name, 0),
+                "answered": c.answered,
+                "talk_s": round(c.talk, 2),
+                "avg_talk_s": _avg(c.talk, c.talked),
+                "aht_s": _avg(c.handle, c.talked),
+                "transferred": c.transferred,
+                "ring_no_answer": self.ring_no_answer.get(name, 0),
                 "logged_in_s": round(at.logged_in, 2) if at.seen_login else None,
                 "pause_s_by_reason": {reason: round(seconds, 2) for reason, seconds in sorted(at.paused.items())},
                 "occupancy_pct": percent(c.handle, staffed) if at.seen_login and staffed > 0 else None,
             }
-        intervals = [{"start": datetime.fromtimestamp(slot, tz=timezone.utc).isoformat().replace("+00:00", "Z"), "queue": queue, **c.figures()}
-                     for (slot, queue), c in sorted(self.intervals.items())]
+        intervals = [
+            {"start": datetime.fromtimestamp(slot, tz=UTC).isoformat().replace("+00:00", "Z"), "queue": queue, **c.figures()}
+            for (slot, queue), c in sorted(self.intervals.items())
+        ]
         return {"queues": {name: c.figures() for name, c in sorted(self.queues.items())}, "agents": agents, "intervals": intervals}

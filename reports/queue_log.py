@@ -10,15 +10,29 @@ read is reported with its number and skipped; the rest is read.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator, NamedTuple
+from typing import NamedTuple
 
-ANSWER_ENDS = {"COMPLETECALLER": "caller", "COMPLETEAGENT": "agent", "TRANSFER": "transfer", "BLINDTRANSFER": "transfer",
-               "ATTENDEDTRANSFER": "transfer"}
+ANSWER_ENDS = {
+    "COMPLETECALLER": "caller",
+    "COMPLETEAGENT": "agent",
+    "TRANSFER": "transfer",
+    "BLINDTRANSFER": "transfer",
+    "ATTENDEDTRANSFER": "transfer",
+}
 UNANSWERED_ENDS = {"ABANDON": "abandoned", "EXITWITHTIMEOUT": "timeout", "EXITWITHKEY": "exit_key", "EXITEMPTY": "exit_empty"}
-AGENT_EVENTS = {"ADDMEMBER": "logged_in", "REMOVEMEMBER": "logged_out", "AGENTLOGIN": "logged_in", "AGENTLOGOFF": "logged_out",
-                "PAUSE": "paused", "UNPAUSE": "available", "PAUSEALL": "paused", "UNPAUSEALL": "available"}
+AGENT_EVENTS = {
+    "ADDMEMBER": "logged_in",
+    "REMOVEMEMBER": "logged_out",
+    "AGENTLOGIN": "logged_in",
+    "AGENTLOGOFF": "logged_out",
+    "PAUSE": "paused",
+    "UNPAUSE": "available",
+    "PAUSEALL": "paused",
+    "UNPAUSEALL": "available",
+}
 IGNORED = {"QUEUESTART", "CONFIGRELOAD", "SYSCOMPAT", "PENALTY", "RINGCANCELED", "INFO", "DID", "AGENTDUMP"}
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
 
 from sqlalchemy import select, tuple_
 
@@ -23,15 +23,29 @@ def visit_record(v: Visit) -> CallRecord:
     else:
         hangup_by = "caller" if v.outcome == "abandoned" else "system"
     return CallRecord(
-        linkedid=v.key, caller_number=v.caller, caller_name=None, dnid=None, started_at=float(v.entered), ivr_digits="",
-        queue=v.queue, enqueued_at=float(v.entered), answered_at=answered_at, agent=v.agent,
-        ended_at=float(v.ended if v.ended is not None else v.entered), outcome=v.outcome, wait_s=v.wait_s, talk_s=v.talk_s,
-        hold_s=v.hold_s, hangup_by=hangup_by, hangup_cause=None, transfers=int(v.transferred),
+        linkedid=v.key,
+        caller_number=v.caller,
+        caller_name=None,
+        dnid=None,
+        started_at=float(v.entered),
+        ivr_digits="",
+        queue=v.queue,
+        enqueued_at=float(v.entered),
+        answered_at=answered_at,
+        agent=v.agent,
+        ended_at=float(v.ended if v.ended is not None else v.entered),
+        outcome=v.outcome,
+        wait_s=v.wait_s,
+        talk_s=v.talk_s,
+        hold_s=v.hold_s,
+        hangup_by=hangup_by,
+        hangup_cause=None,
+        transfers=int(v.transferred),
     )
 
 
 def _dt(epoch: float) -> datetime:
-    return datetime.fromtimestamp(epoch, tz=timezone.utc)
+    return datetime.fromtimestamp(epoch, tz=UTC)
 
 
 def save_stream(store: CallStore, items: Iterable[Visit | AgentChange]) -> tuple[int, int]:
@@ -67,8 +81,13 @@ def save_agent_changes(store: CallStore, changes: list[AgentChange]) -> int:
             session.add(agents[name])
         session.flush()
         keys = [(agents[c.agent].id, _dt(c.epoch), c.state) for c in changes]
-        existing = set(session.execute(select(AgentStateChange.agent_id, AgentStateChange.at, AgentStateChange.state)
-                                       .where(tuple_(AgentStateChange.agent_id, AgentStateChange.at, AgentStateChange.state).in_(keys))).all())
+        existing = set(
+            session.execute(
+                select(AgentStateChange.agent_id, AgentStateChange.at, AgentStateChange.state).where(
+                    tuple_(AgentStateChange.agent_id, AgentStateChange.at, AgentStateChange.state).in_(keys)
+                )
+            ).all()
+        )
         fresh = 0
         for change, key in zip(changes, keys):
             if key in existing:
@@ -96,9 +115,21 @@ def stored_stream(store: CallStore, start: float | None, end: float | None) -> I
             query = query.where(Call.enqueued_at < _dt(end))
         for row in session.scalars(query).yield_per(BATCH):
             entered = row.enqueued_at.timestamp()
-            yield Visit(callid=row.linkedid, queue=row.queue, entered=int(entered), caller=row.caller_number, position=None,
-                        outcome=row.outcome, agent=row.agent, wait_s=row.wait_s, talk_s=row.talk_s, hold_s=row.hold_s or 0.0,
-                        ended=int(row.ended_at.timestamp()), completed_by=row.hangup_by, transferred=row.transfers > 0)
+            yield Visit(
+                callid=row.linkedid,
+                queue=row.queue,
+                entered=int(entered),
+                caller=row.caller_number,
+                position=None,
+                outcome=row.outcome,
+                agent=row.agent,
+                wait_s=row.wait_s,
+                talk_s=row.talk_s,
+                hold_s=row.hold_s or 0.0,
+                ended=int(row.ended_at.timestamp()),
+                completed_by=row.hangup_by,
+                transferred=row.transfers > 0,
+            )
         changes = select(AgentStateChange, Agent.name).join(Agent).order_by(AgentStateChange.at)
         for change, name in session.execute(changes).yield_per(BATCH):
             yield AgentChange(int(change.at.timestamp()), name, change.queue, change.state, change.reason)

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import csv
 import os
+import shutil
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-
-import shutil
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -48,8 +47,26 @@ def queue_log(name: str) -> list[QueueLogLine]:
     return lines
 
 
-CDR_FIELDS = ["accountcode", "src", "dst", "dcontext", "clid", "channel", "dstchannel", "lastapp", "lastdata",
-              "start", "answer", "end", "duration", "billsec", "disposition", "amaflags", "uniqueid", "userfield"]
+CDR_FIELDS = [
+    "accountcode",
+    "src",
+    "dst",
+    "dcontext",
+    "clid",
+    "channel",
+    "dstchannel",
+    "lastapp",
+    "lastdata",
+    "start",
+    "answer",
+    "end",
+    "duration",
+    "billsec",
+    "disposition",
+    "amaflags",
+    "uniqueid",
+    "userfield",
+]
 
 
 def cdr_rows(name: str) -> list[dict[str, str]]:
@@ -85,8 +102,16 @@ def pg_url(pg_admin_url: str):
 
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture

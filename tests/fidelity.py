@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping
 
 from pbx.codec import Message
 from pbx.simulator import actions as sim_actions
@@ -15,9 +15,33 @@ from pbx.simulator.dialplan import load_dialplan, load_queues
 from pbx.trace import actions_sent, connection_epoch, read_trace, replay_messages
 
 # Event fields whose values must agree; times (HoldTime, TalkTime) within a second.
-KEY_FIELDS = ("ChannelStateDesc", "CallerIDNum", "Context", "Exten", "Priority", "Application", "AppData", "Queue",
-              "Interface", "MemberName", "Position", "Count", "Cause", "Digit", "Direction", "DialStatus", "Reason",
-              "Variable", "Value", "Status", "Paused", "PausedReason", "HoldTime", "TalkTime", "Result")
+KEY_FIELDS = (
+    "ChannelStateDesc",
+    "CallerIDNum",
+    "Context",
+    "Exten",
+    "Priority",
+    "Application",
+    "AppData",
+    "Queue",
+    "Interface",
+    "MemberName",
+    "Position",
+    "Count",
+    "Cause",
+    "Digit",
+    "Direction",
+    "DialStatus",
+    "Reason",
+    "Variable",
+    "Value",
+    "Status",
+    "Paused",
+    "PausedReason",
+    "HoldTime",
+    "TalkTime",
+    "Result",
+)
 TIMED = {"HoldTime", "TalkTime"}
 NOT_COMPARED = {"CEL", "Cdr", "DeviceStateChange", "SuccessfulAuth", "FullyBooted", "OriginateResponse", "RequestBadFormat"}
 _LOCAL = re.compile(r"-[0-9a-f]{8};")
@@ -41,7 +65,9 @@ def key(event: Mapping[str, str]) -> tuple:
     return (event["Event"], tuple(values))
 
 
-def per_channel(events: Iterable[Mapping[str, str]], ignore: set[str] = frozenset(), ignore_vars: set[str] = frozenset()) -> dict[str, list[tuple]]:
+def per_channel(
+    events: Iterable[Mapping[str, str]], ignore: set[str] = frozenset(), ignore_vars: set[str] = frozenset()
+) -> dict[str, list[tuple]]:
     """Every compared event, grouped by the role of the channel it is about."""
     out: dict[str, list[tuple]] = {}
     for event in events:
@@ -62,7 +88,6 @@ def timed_values(events: Iterable[Mapping[str, str]]) -> list[tuple[str, str, in
 
 
 # Driving the simulator through a recorded scenario --------------------------------
-
 
 
 @dataclass
@@ -88,7 +113,9 @@ def drive(traces: Path, name: str) -> Run:
     epoch = connection_epoch(path)
     real = [m for _, m in replay_messages(path) if isinstance(m, Message)]
     run = Run([m for m in real if m.event], [], (traces / f"{name}.queue_log").read_text().splitlines())
-    run.real_responses = {m["ActionID"]: (m["Response"], m.get("Message", "")) for m in real if m.response and not m.event and "ActionID" in m}
+    run.real_responses = {
+        m["ActionID"]: (m["Response"], m.get("Message", "")) for m in real if m.response and not m.event and "ActionID" in m
+    }
     etc = traces / "asterisk-etc"
     sim = Sim(load_dialplan(etc / "extensions.conf"), start=epoch, emit=run.sim_events.append, queue_log=run.sim_queue_log.append)
     engine = QueueEngine(sim, load_queues(etc / "queues.conf"))

@@ -19,8 +19,8 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
 
 from kernel.exceptions import AMIError
 from pbx.client import ClientOptions
@@ -31,8 +31,26 @@ DATA = ROOT / "tests" / "data" / "realpbx"
 CONTRIB = ROOT / "contrib" / "asterisk"
 DEBIAN_SOUNDS = "/usr/share/asterisk/sounds/en_US_f_Allison"  # what ../shared/asterisk/run links into its sounds/en
 TESTER = ("tester", "tester-secret")
-CDR_FIELDS = ["accountcode", "src", "dst", "dcontext", "clid", "channel", "dstchannel", "lastapp", "lastdata",
-              "start", "answer", "end", "duration", "billsec", "disposition", "amaflags", "uniqueid", "userfield"]
+CDR_FIELDS = [
+    "accountcode",
+    "src",
+    "dst",
+    "dcontext",
+    "clid",
+    "channel",
+    "dstchannel",
+    "lastapp",
+    "lastdata",
+    "start",
+    "answer",
+    "end",
+    "duration",
+    "billsec",
+    "disposition",
+    "amaflags",
+    "uniqueid",
+    "userfield",
+]
 
 
 def run_script() -> Path | None:
@@ -82,8 +100,7 @@ class PBXSide:
             self._tester = socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
             self._codec = AMICodec()
             username, secret = self._login()
-            self._tester.sendall(encode({"Action": "Login", "Username": username, "Secret": secret, "Events": "off",
-                                         "ActionID": "login"}))
+            self._tester.sendall(encode({"Action": "Login", "Username": username, "Secret": secret, "Events": "off", "ActionID": "login"}))
             self._response("login", timeout)
         self._ids += 1
         action_id = f"t{self._ids}"
@@ -107,8 +124,16 @@ class PBXSide:
 
     def call(self, entry: str, script: str, number: str, **variables: str) -> Message:
         """A caller: Local/<entry> is the inbound call Asterisk sees; its other half runs `script` in [test-callers]."""
-        fields = {"Action": "Originate", "Channel": f"Local/{entry}", "Context": "test-callers", "Exten": script, "Priority": "1",
-                  "CallerID": f"<{number}>", "Async": "true", "Timeout": "30000"}
+        fields = {
+            "Action": "Originate",
+            "Channel": f"Local/{entry}",
+            "Context": "test-callers",
+            "Exten": script,
+            "Priority": "1",
+            "CallerID": f"<{number}>",
+            "Async": "true",
+            "Timeout": "30000",
+        }
         if variables:
             fields["Variable"] = ",".join(f"{k}={v}" for k, v in variables.items())
         response = self.action(fields)
@@ -130,8 +155,9 @@ class Asterisk(PBXSide):
         conf.mkdir(parents=True, exist_ok=True)
         shipped = manager.read_text().replace("port = 5038", f"port = {self.port}")
         shipped = shipped.replace("CHANGE-ME-long-random-secret", self.secret)
-        tester = (f"\n[{TESTER[0]}]\nsecret = {TESTER[1]}\ndeny = 0.0.0.0/0.0.0.0\npermit = 127.0.0.1/255.255.255.255\n"
-                  "read = all\nwrite = all\n")
+        tester = (
+            f"\n[{TESTER[0]}]\nsecret = {TESTER[1]}\ndeny = 0.0.0.0/0.0.0.0\npermit = 127.0.0.1/255.255.255.255\nread = all\nwrite = all\n"
+        )
         (conf / "manager.conf").write_text(shipped + tester)
         self.extras = [str(conf / "manager.conf"), *(str(e) for e in extras)]
         self.run = folder / "run"
@@ -141,13 +167,14 @@ class Asterisk(PBXSide):
 
     # lifecycle ---------------------------------------------------------------------
     def _script(self, *args: str, timeout: float = 60) -> str:
-        done = subprocess.run([str(self.script), *args], capture_output=True, text=True, timeout=timeout,
-                              env={**os.environ, "AMI_PORT": str(self.port)})
+        done = subprocess.run(
+            [str(self.script), *args], capture_output=True, text=True, timeout=timeout, env={**os.environ, "AMI_PORT": str(self.port)}
+        )
         if done.returncode != 0:
             raise RuntimeError(f"{self.script} {args[0]} failed ({done.returncode}): {done.stderr.strip() or done.stdout.strip()}")
         return done.stdout
 
-    def start(self) -> "Asterisk":
+    def start(self) -> Asterisk:
         """Lay out the scratch folder and start; returns once Asterisk is fully booted."""
         self._script("start", str(self.run), *self.extras)
         return self
@@ -170,8 +197,9 @@ class Asterisk(PBXSide):
 
     def options(self) -> ClientOptions:
         """How the engine logs in: the shipped least-privilege user."""
-        return ClientOptions("127.0.0.1", self.port, "callcenter", self.secret, ping_interval=2.0, ping_timeout=2.0,
-                             reconnect_min=0.2, reconnect_max=1.0)
+        return ClientOptions(
+            "127.0.0.1", self.port, "callcenter", self.secret, ping_interval=2.0, ping_timeout=2.0, reconnect_min=0.2, reconnect_max=1.0
+        )
 
     # what Asterisk wrote -----------------------------------------------------------------
     def queue_log(self) -> list[list[str]]:
@@ -205,14 +233,23 @@ def _alive(pid: int) -> bool:
 
 # The engine on a real Asterisk -------------------------------------------------------------
 
+
 def submit_request(users, engine, login: str, name: str, values: dict, ident: int = 1) -> None:
     """A request as the panel sends it: checked against the user's role and the engine's directory, then submitted."""
     from cti_panel.controls import check
     from kernel.who import Who
 
     user = next(u for u in users.list() if u.login == login)
-    who = {"user_id": user.id, "login": user.login, "role": user.role, "lang": user.lang, "agent": user.agent,
-           "interface": user.interface, "extension": user.extension, "queues": user.queues}
+    who = {
+        "user_id": user.id,
+        "login": user.login,
+        "role": user.role,
+        "lang": user.lang,
+        "agent": user.agent,
+        "interface": user.interface,
+        "extension": user.extension,
+        "queues": user.queues,
+    }
     checked = check(Who(**{**who, "queues": tuple(user.queues or ())}), name, values, engine.directory)
     engine.submit({"who": who, "name": name, "values": checked.values, "sid": login, "id": ident})
 
@@ -231,16 +268,16 @@ def always_open_flow(folder: Path) -> Path:
 class Center:
     """The engine (tracker, IVR, ACD, recorder) on its own loop thread, logged in to `pbx` as the shipped AMI user."""
 
-    def __init__(self, folder: Path, pbx: "Asterisk | Simulated", settings, flows: list, users: list[dict], heartbeat_s: float = 2.0) -> None:
+    def __init__(self, folder: Path, pbx: Asterisk | Simulated, settings, flows: list, users: list[dict], heartbeat_s: float = 2.0) -> None:
         import asyncio
         import threading
 
         from sqlalchemy.orm import sessionmaker
 
-        from kernel.db import CallStore, make_engine, migrate
         from callcenter.engine import Engine
         from cti_panel.notifier import Notifier
         from cti_panel.users import Users
+        from kernel.db import CallStore, make_engine, migrate
 
         engine = make_engine(f"sqlite:///{folder}/calls.db")
         migrate(engine)
@@ -264,6 +301,7 @@ class Center:
         async def counted(snapshot) -> None:
             await on_resync(snapshot)
             self.resyncs += 1
+
         self.engine.client.on_resync = counted
         self.events: list[Message] = []
         on_event = self.engine.client.on_event
@@ -281,6 +319,7 @@ class Center:
             if isinstance(first, Message):
                 self.responses.append((action.get("Action", ""), first.get("Response", ""), first.get("Message", "")))
             return reply
+
         self.engine.client.send_action = answered
         self.heartbeat_s = heartbeat_s
         self.running = asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(10)
@@ -289,6 +328,7 @@ class Center:
 
     async def _start(self):
         import asyncio
+
         return asyncio.create_task(self.engine.run(heartbeat_every=self.heartbeat_s))
 
     def ask(self, login: str, name: str, values: dict) -> dict:
@@ -296,8 +336,9 @@ class Center:
         self._ids += 1
         ident = self._ids
         submit_request(self.users, self.engine, login, name, values, ident)
-        return until(lambda: next((p for e, p in self.replies if e == "reply" and p.get("id") == ident), None), 20,
-                     f"the engine's reply to {name}")
+        return until(
+            lambda: next((p for e, p in self.replies if e == "reply" and p.get("id") == ident), None), 20, f"the engine's reply to {name}"
+        )
 
     def agent_state(self, agent: str) -> str | None:
         state = self.engine.board.agents.get(agent)
@@ -308,8 +349,10 @@ class Center:
 
     def stored(self, number: str, seconds: float = 30.0):
         """The finished call from `number`, once stored."""
+
         def find():
             return next((c for c in self.store.calls() if c.caller_number == number), None)
+
         return until(find, seconds, f"the call from {number} stored")
 
     def stop(self) -> None:
@@ -319,6 +362,7 @@ class Center:
         async def halt() -> None:
             self.running.cancel()
             await asyncio.gather(self.running, return_exceptions=True)
+
         if self.loop.is_running():
             asyncio.run_coroutine_threadsafe(halt(), self.loop).result(30)
             self.loop.call_soon_threadsafe(self.loop.stop)
@@ -355,6 +399,7 @@ class Simulated(PBXSide):
         self.server = SimulatorServer("callcenter", self.secret, speed=1.0, dialplan=dialplan, recordings=folder / "rec")
         self.server.configure(load_queues(DATA / "queues.conf"), None)
         self.server.sim.moh = True  # the tier's Asterisk has Debian's music-on-hold files
+        self.server.sim.drop_unread_digits = True  # at speed 1, as Asterisk does
         self.server.sim.sounds = [ROOT / "var" / "prompts" / "sounds", Path(os.environ.get("AST_SOUNDS", DEBIAN_SOUNDS))]
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
@@ -363,23 +408,26 @@ class Simulated(PBXSide):
         self._codec = AMICodec()
         self._ids = 0
 
-    def start(self) -> "Simulated":
+    def start(self) -> Simulated:
         """Listening, its clock running."""
         import asyncio
+
         self.thread.start()
         self.port = asyncio.run_coroutine_threadsafe(self.server.start("127.0.0.1", 0), self.loop).result(10)
         return self
 
     def stop(self) -> None:
         import asyncio
+
         self.close_tester()
         asyncio.run_coroutine_threadsafe(self.server.stop(), self.loop).result(10)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
 
     def options(self) -> ClientOptions:
-        return ClientOptions("127.0.0.1", self.port, "callcenter", self.secret, ping_interval=2.0, ping_timeout=2.0,
-                             reconnect_min=0.2, reconnect_max=1.0)
+        return ClientOptions(
+            "127.0.0.1", self.port, "callcenter", self.secret, ping_interval=2.0, ping_timeout=2.0, reconnect_min=0.2, reconnect_max=1.0
+        )
 
     def queue_log(self) -> list[list[str]]:
         return [line.split("|") for line in list(self.server.queue_log_lines)]
@@ -406,7 +454,7 @@ RACING = {"VarSet", "AgentComplete"}
 
 def engine_reads() -> set[str]:
     """The read classes of contrib's AMI user: what the engine hears from a real Asterisk (the simulator sends all)."""
-    line = next(l for l in (CONTRIB / "manager.conf").read_text().splitlines() if l.replace(" ", "").startswith("read="))
+    line = next(ln for ln in (CONTRIB / "manager.conf").read_text().splitlines() if ln.replace(" ", "").startswith("read="))
     return {c.strip() for c in line.split("=", 1)[1].split(",")}
 
 
@@ -426,16 +474,26 @@ def differences(real: Center, simulated: Center, real_pbx: PBXSide, sim_pbx: PBX
             mine, theirs = sorted(set(mine)), sorted(set(theirs))
         elif who.startswith("member "):  # one action on a member in several queues: the queues in each PBX's own order
             mine, theirs = _runs_sorted(mine), _runs_sorted(theirs)
-        if sorted(map(repr, mine)) != sorted(map(repr, theirs)) or \
-                [e for e in mine if e[0] not in RACING] != [e for e in theirs if e[0] not in RACING]:
+        if sorted(map(repr, mine)) != sorted(map(repr, theirs)) or [e for e in mine if e[0] not in RACING] != [
+            e for e in theirs if e[0] not in RACING
+        ]:
             if os.environ.get("CALLCENTER_TEST_DIFF_DUMP"):
-                Path(os.environ["CALLCENTER_TEST_DIFF_DUMP"]).open("a").write(f"== {who}\n" + "\n".join(
-                    line for line in difflib.unified_diff(list(map(repr, mine)), list(map(repr, theirs)), lineterm="", n=30)) + "\n")
+                Path(os.environ["CALLCENTER_TEST_DIFF_DUMP"]).open("a").write(
+                    f"== {who}\n"
+                    + "\n".join(line for line in difflib.unified_diff(list(map(repr, mine)), list(map(repr, theirs)), lineterm="", n=30))
+                    + "\n"
+                )
             changed = [line for line in difflib.ndiff(_brief(mine), _brief(theirs)) if line[:1] in "+-"]
             out.append(f"events of {who} (- Asterisk, + simulator): {'; '.join(changed) or 'in another order'}")
     for caller in callers:
-        shape = [[tuple(_mask(p) for p in line[2:]) for line in pbx.queue_log() if line[1] in
-                  {l[1] for l in pbx.queue_log() if l[4] == "ENTERQUEUE" and caller in l[5:]}] for pbx in (real_pbx, sim_pbx)]
+        shape = [
+            [
+                tuple(_mask(p) for p in line[2:])
+                for line in pbx.queue_log()
+                if line[1] in {ln[1] for ln in pbx.queue_log() if ln[4] == "ENTERQUEUE" and caller in ln[5:]}
+            ]
+            for pbx in (real_pbx, sim_pbx)
+        ]
         if len(shape[0]) != len(shape[1]) or not all(map(_alike, shape[0], shape[1])):
             out.append(f"queue_log of {caller}: Asterisk {shape[0]}; simulator {shape[1]}")
     gone = ("does not exist", "No such channel")  # an action racing the caller's hang-up: the run's timing, not the PBX
@@ -448,13 +506,16 @@ def differences(real: Center, simulated: Center, real_pbx: PBXSide, sim_pbx: PBX
 def _runs_sorted(events: list[tuple]) -> list[tuple]:
     """Each run of events of one name (QueueMemberPause in every queue of the member, say) in a fixed order."""
     import itertools
+
     return [e for _, run in itertools.groupby(events, key=lambda e: e[0]) for e in sorted(run, key=repr)]
 
 
 def _placeless(channels: dict[str, list[tuple]]) -> dict[str, list[tuple]]:
     """A VarSet's place in the dialplan races with the channel's other events like its order does: keep what was set."""
-    return {who: [(name, tuple(f for f in fields if name != "VarSet" or f[0] in ("Variable", "Value"))) for name, fields in events]
-            for who, events in channels.items()}
+    return {
+        who: [(name, tuple(f for f in fields if name != "VarSet" or f[0] in ("Variable", "Value"))) for name, fields in events]
+        for who, events in channels.items()
+    }
 
 
 def _alike(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
@@ -465,17 +526,23 @@ def _alike(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
 
 def _mask(part: str) -> str:
     import re
+
     return re.sub(r"\b\d{9,10}\.\d+\b", "<id>", part)
 
 
 def _brief(events: list[tuple]) -> list[str]:
-    return [name + "(" + ",".join(f"{k}={v}" for k, v in fields if k in ("Variable", "Value", "Cause", "DialStatus",
-                                                                                     "Application", "AppData", "Result")) + ")"
-            for name, fields in events]
+    return [
+        name
+        + "("
+        + ",".join(f"{k}={v}" for k, v in fields if k in ("Variable", "Value", "Cause", "DialStatus", "Application", "AppData", "Result"))
+        + ")"
+        for name, fields in events
+    ]
 
 
 def side_by_side(scenario: Callable[..., object], *runs: tuple) -> list[object]:
     """Run a scenario on each (pbx, center, ...) at once, each in a thread: real time is slow."""
     from concurrent.futures import ThreadPoolExecutor
+
     with ThreadPoolExecutor(len(runs)) as pool:
         return [f.result() for f in [pool.submit(scenario, *run) for run in runs]]

@@ -3,10 +3,30 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from acd.machine import (ACD, AgentLogin, AgentLogout, AgentPause, AgentUnpause, Announce, Answered, CallbackRequested, CallEnded,
-                         CallerArrived, CallerLeft, Connected, MoveCaller, Overflow, Ring, RingNoAnswer, SetPriority, StateChange, Tick)
+from acd.machine import (
+    ACD,
+    AgentLogin,
+    AgentLogout,
+    AgentPause,
+    AgentUnpause,
+    Announce,
+    Answered,
+    CallbackRequested,
+    CallEnded,
+    CallerArrived,
+    CallerLeft,
+    Connected,
+    MoveCaller,
+    Overflow,
+    Ring,
+    RingNoAnswer,
+    SetPriority,
+    StateChange,
+    Tick,
+)
 from acd.model import AgentState, QueueSettings
 
 
@@ -49,6 +69,7 @@ def test_random_is_seeded():
         a = ACD({"q": QueueSettings("q", strategy="random")}, seed=seed)
         login(a, "ann", "bob", "cid", "dan")
         return rings(a.step(CallerArrived("c", "q", 10)))
+
     assert run(1) == run(1) and {tuple(run(s)) for s in range(10)} != {tuple(run(1))}
 
 
@@ -99,8 +120,9 @@ def test_overflow_max_wait_max_length_and_announcements():
     assert [(c.caller, c.position) for c in said] == [("c1", 1), ("c2", 2)]
     gone = [c for c in a.step(Tick(61)) if isinstance(c, Overflow)]
     assert [(c.caller, c.kind, c.target) for c in gone] == [("c1", "queue", "backup"), ("c2", "queue", "backup")]
-    assert (gone[0].priority, gone[0].skills, gone[0].data) == (2, (("es", 5),), (("cpf", "52998224725"),)), \
+    assert (gone[0].priority, gone[0].skills, gone[0].data) == (2, (("es", 5),), (("cpf", "52998224725"),)), (
         "the caller's priority, needs and IVR data go along to the next queue"
+    )
 
 
 def test_a_caller_waiting_for_a_call_back_keeps_the_place_and_is_no_more_announced_or_overflowed():
@@ -132,6 +154,7 @@ def test_overflow_to_a_call_back_keeps_the_caller(settings, arrive_at, tick_at):
 
 def test_pause_reasons_come_from_the_configured_list_and_ivr_data_rides_with_the_ring():
     from acd.machine import Refused
+
     a = acd()
     login(a, "ann")
     [refused] = a.step(AgentPause("ann", "nap", 1))
@@ -241,6 +264,7 @@ def check_links(a: ACD) -> None:
 
 def check_nobody_idle(a: ACD, now: float) -> None:
     from acd.policies import qualified
+
     for caller in a.callers.values():
         if caller.ringing or caller.id in a.connected or caller.next_try > now:
             continue
@@ -251,9 +275,12 @@ def check_nobody_idle(a: ACD, now: float) -> None:
 @settings(max_examples=400, deadline=None)
 @given(st.lists(EVENT, max_size=80))
 def test_invariants_hold_for_any_event_sequence(ops):
-    a = ACD({"q": QueueSettings("q", strategy="skills", autopause_after=3, widen_after_s=60, wrapup_s=5, max_length=3,
-                                overflow="callback"),
-             "vip": QueueSettings("vip", strategy="ring_all", max_wait_s=120)})
+    a = ACD(
+        {
+            "q": QueueSettings("q", strategy="skills", autopause_after=3, widen_after_s=60, wrapup_s=5, max_length=3, overflow="callback"),
+            "vip": QueueSettings("vip", strategy="ring_all", max_wait_s=120),
+        }
+    )
     now = 0.0
     connects: list[str] = []
     for op in ops:
@@ -264,8 +291,11 @@ def test_invariants_hold_for_any_event_sequence(ops):
         connects += [c.caller for c in out if isinstance(c, Connected)]
         overflowed = {c.caller for c in out if isinstance(c, Overflow)}
         for gone in before - set(a.callers):
-            justified = (op[0] == "leave" and op[1] == gone) or gone in overflowed or \
-                        (op[0] in ("end", "logout") and agents_calls.get(op[1]) == gone)
+            justified = (
+                (op[0] == "leave" and op[1] == gone)
+                or gone in overflowed
+                or (op[0] in ("end", "logout") and agents_calls.get(op[1]) == gone)
+            )
             assert justified, f"caller {gone} lost on {op}"
         check_links(a)
         assert len(connects) == len(set(connects)), "no caller connected twice"

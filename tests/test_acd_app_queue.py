@@ -36,14 +36,23 @@ def test_pause_reasons_from_real_traffic():
 
 def test_member_management_and_resync_from_queue_status():
     registry, changes = states("member_management")
-    assert [c for c in changes if c[0] == "Dave"] == [("Dave", "available", None), ("Dave", "paused", "coffee"),
-                                                      ("Dave", "available", None), ("Dave", "logged_out", None)]
-    listed = [m for _, m in replay_messages(TRACES / "member_management.jsonl") if isinstance(m, Message) and m.get("Event") == "QueueMember"]
+    assert [c for c in changes if c[0] == "Dave"] == [
+        ("Dave", "available", None),
+        ("Dave", "paused", "coffee"),
+        ("Dave", "available", None),
+        ("Dave", "logged_out", None),
+    ]
+    listed = [
+        m for _, m in replay_messages(TRACES / "member_management.jsonl") if isinstance(m, Message) and m.get("Event") == "QueueMember"
+    ]
     fresh = AgentRegistry()
     fresh.resync(listed, 0.0)
     assert {n: (m.state.value, m.reason, sorted(m.queues)) for n, m in fresh.members.items()} == {
-        "Alice": ("available", None, ["support"]), "Bob": ("available", None, ["support"]),
-        "Dave": ("paused", "coffee", ["sales"]), "Carol": ("available", None, ["sales"])}
+        "Alice": ("available", None, ["support"]),
+        "Bob": ("available", None, ["support"]),
+        "Dave": ("paused", "coffee", ["sales"]),
+        "Carol": ("available", None, ["sales"]),
+    }
 
 
 def test_agent_actions_against_the_simulator_and_resync_after_a_gap(tmp_path):
@@ -52,8 +61,11 @@ def test_agent_actions_against_the_simulator_and_resync_after_a_gap(tmp_path):
         server.configure({"support": QueueConf("support", members=[]), "sales": QueueConf("sales", members=[])}, None)
         port = await server.start()
         registry = AgentRegistry()
-        client = AMIClient(ClientOptions("127.0.0.1", port, "cti", "pw", reconnect_min=0.05, reconnect_max=0.1),
-                           lambda m, t: registry.feed(m, t), lambda snap: registry.resync(snap.queue_members, snap.at))
+        client = AMIClient(
+            ClientOptions("127.0.0.1", port, "cti", "pw", reconnect_min=0.05, reconnect_max=0.1),
+            lambda m, t: registry.feed(m, t),
+            lambda snap: registry.resync(snap.queue_members, snap.at),
+        )
         task = asyncio.create_task(client.run())
         await client.connected.wait()
         acd = AppQueueACD(client, {"support": "es"})
@@ -101,8 +113,17 @@ def test_supervisor_moves_a_caller_and_changes_a_priority(tmp_path):
         task = asyncio.create_task(client.run())
         await client.connected.wait()
         for number in ("111", "222", "333"):
-            server.handle(Message([("Action", "Originate"), ("Channel", "Local/support@callcenter-queues"), ("Context", "callers"),
-                                   ("Exten", "wait"), ("CallerID", f"<{number}>")]))
+            server.handle(
+                Message(
+                    [
+                        ("Action", "Originate"),
+                        ("Channel", "Local/support@callcenter-queues"),
+                        ("Context", "callers"),
+                        ("Exten", "wait"),
+                        ("CallerID", f"<{number}>"),
+                    ]
+                )
+            )
         while len(server.sim.queues.queues["support"].callers) < 3:
             await asyncio.sleep(0.01)
         channels = [c.ch.name for c in server.sim.queues.queues["support"].callers]
@@ -112,7 +133,11 @@ def test_supervisor_moves_a_caller_and_changes_a_priority(tmp_path):
         await acd.move_caller(channels[0], "sales")
         await asyncio.sleep(0.2)
         moved = [c.ch.cid_num for c in server.sim.queues.queues["sales"].callers]
-        left = [line.split("|")[4] for line in server.queue_log_lines if line.split("|")[1] == server.sim.queues.queues["sales"].callers[0].ch.uniqueid]
+        left = [
+            line.split("|")[4]
+            for line in server.queue_log_lines
+            if line.split("|")[1] == server.sim.queues.queues["sales"].callers[0].ch.uniqueid
+        ]
         await client.close()
         await task
         await server.stop()

@@ -17,8 +17,8 @@ from ivr.flow import load_flow
 from pbx.client import AMIClient, ClientOptions
 from pbx.codec import Message
 from pbx.simulator.dialplan import Step
-from pbx.tracker import CallTracker
 from pbx.simulator.server import SimulatorServer
+from pbx.tracker import CallTracker
 
 ROOT = Path(__file__).resolve().parent.parent
 NOON = datetime(2026, 11, 23, 12, 0, tzinfo=ZoneInfo("America/Sao_Paulo")).timestamp()
@@ -75,12 +75,20 @@ class Rig:
 
     async def start(self) -> None:
         port = await self.server.start()
-        self.client = AMIClient(ClientOptions("127.0.0.1", port, "cti", "pw", reconnect_min=0.3, reconnect_max=0.4), self._on_event,
-                                lambda snapshot: self.native.on_resync(snapshot.channels))
-        self.native = NativeACD(self.client, self.acd, on_commands=self.seen.extend, clock=lambda: self.server.sim.now,
-                                on_call=self._on_call)
-        self.ivr = IVREngine(self.client, [self.flow], clock=lambda: NOON,
-                             on_handoff=lambda ch, linkedid, done: self.native.handoff(ch, linkedid, done["queue"], done["priority"], self.needs))
+        self.client = AMIClient(
+            ClientOptions("127.0.0.1", port, "cti", "pw", reconnect_min=0.3, reconnect_max=0.4),
+            self._on_event,
+            lambda snapshot: self.native.on_resync(snapshot.channels),
+        )
+        self.native = NativeACD(
+            self.client, self.acd, on_commands=self.seen.extend, clock=lambda: self.server.sim.now, on_call=self._on_call
+        )
+        self.ivr = IVREngine(
+            self.client,
+            [self.flow],
+            clock=lambda: NOON,
+            on_handoff=lambda ch, linkedid, done: self.native.handoff(ch, linkedid, done["queue"], done["priority"], self.needs),
+        )
         self.task = asyncio.create_task(self.client.run())
         await self.client.connected.wait()
         await self.ivr.beat()
@@ -101,8 +109,17 @@ class Rig:
 
     def call(self, script: str, number: str = "5511977776666") -> None:
         self.began = self.server.sim.now
-        self.server.handle(Message([("Action", "Originate"), ("Channel", "Local/s@callcenter-ivr"), ("Context", "callers"),
-                                    ("Exten", script), ("CallerID", f"<{number}>")]))
+        self.server.handle(
+            Message(
+                [
+                    ("Action", "Originate"),
+                    ("Channel", "Local/s@callcenter-ivr"),
+                    ("Context", "callers"),
+                    ("Exten", script),
+                    ("CallerID", f"<{number}>"),
+                ]
+            )
+        )
 
     async def until(self, seconds: float) -> None:
         while self.server.sim.now < self.began + seconds:
@@ -120,8 +137,16 @@ class Rig:
         return [a["Command"] for a in self.server.actions if a.get("Action") == "AGI"]
 
 
-async def scenario(tmp_path, caller: str, agents: list[tuple[str, str]], run_for: float, strategy: str = "longest_idle",
-                   skills: dict[str, dict[str, int]] | None = None, needs: dict[str, int] | None = None, **settings) -> Rig:
+async def scenario(
+    tmp_path,
+    caller: str,
+    agents: list[tuple[str, str]],
+    run_for: float,
+    strategy: str = "longest_idle",
+    skills: dict[str, dict[str, int]] | None = None,
+    needs: dict[str, int] | None = None,
+    **settings,
+) -> Rig:
     rig = Rig(tmp_path, QueueSettings("support", strategy=strategy, ring_timeout_s=2, retry_s=1, **settings))
     rig.needs = needs
     await rig.start()
@@ -144,14 +169,17 @@ def test_the_caller_rings_an_agent_who_does_not_answer_then_one_who_does(tmp_pat
     assert "EXEC Dial Local/2002@phones/n,2" in commands and commands[-1] == "HANGUP"
     assert not server.sim.channels
     timeline = [(e.kind, e.data.get("agent")) for e in rig.domain if e.kind in ("agent_ringing", "answered")]
-    assert timeline == [("agent_ringing", "ann"), ("agent_ringing", "bob"), ("answered", "bob")], "each agent's screen pops as the phone rings"
+    assert timeline == [("agent_ringing", "ann"), ("agent_ringing", "bob"), ("answered", "bob")], (
+        "each agent's screen pops as the phone rings"
+    )
     [record] = rig.records
     assert (record.outcome, record.agent, record.queue) == ("answered", "bob", "support")
 
 
 def test_an_agent_who_misses_a_ring_is_paused_and_the_next_one_answers(tmp_path):
-    rig = asyncio.run(scenario(tmp_path, "patient", [("ann", "Local/2001@phones/n"), ("bob", "Local/2002@phones/n")], 30,
-                               autopause_after=1))
+    rig = asyncio.run(
+        scenario(tmp_path, "patient", [("ann", "Local/2001@phones/n"), ("bob", "Local/2002@phones/n")], 30, autopause_after=1)
+    )
     ann = [(c.state.value, c.reason) for c in rig.seen if isinstance(c, StateChange) and c.agent == "ann"]
     assert ann == [("available", None), ("ringing", None), ("paused", "missed_calls")]
     assert [c.agent for c in rig.seen if isinstance(c, Connected)] == ["bob"]
@@ -189,7 +217,9 @@ def test_a_caller_who_hangs_up_while_waiting_is_an_abandon(tmp_path):
 
 def test_announcements_then_overflow_to_voicemail(tmp_path):
     async def run() -> Rig:
-        rig = Rig(tmp_path, QueueSettings("support", announce_every_s=5, max_wait_s=12, overflow="voicemail", overflow_target="200@default"))
+        rig = Rig(
+            tmp_path, QueueSettings("support", announce_every_s=5, max_wait_s=12, overflow="voicemail", overflow_target="200@default")
+        )
         await rig.start()
         rig.call("patient")
         await rig.until(25)
@@ -201,16 +231,22 @@ def test_announcements_then_overflow_to_voicemail(tmp_path):
     assert commands[-2:] == ["SET MUSIC off", "EXEC VoiceMail 200@default,u"], "the rest of an announcement is dropped for the overflow"
 
 
-@pytest.mark.parametrize("script, settings, why", [
-    ("callme", dict(callback_key="9"), "exit_key"),
-    ("patient", dict(max_wait_s=5, overflow="callback"), "timeout"),
-])
+@pytest.mark.parametrize(
+    "script, settings, why",
+    [
+        ("callme", dict(callback_key="9"), "exit_key"),
+        ("patient", dict(max_wait_s=5, overflow="callback"), "timeout"),
+    ],
+)
 def test_callback_keeps_the_place_and_calls_the_caller_back(tmp_path, script, settings, why):
     async def run():
-        rig = Rig(tmp_path, QueueSettings("support", ring_timeout_s=10, announce_every_s=3, **settings),
-                  "\n[customers]\nexten => _X.,1,Answer()\n same => n,Wait(4)\n same => n,Hangup()\n"
-                  "\n[callers]\nexten => callme,1,Wait(1)\n same => n,SendDTMF(1)\n same => n,Wait(2)\n same => n,SendDTMF(9)\n"
-                  " same => n,Wait(30)\n same => n,Hangup()\n")
+        rig = Rig(
+            tmp_path,
+            QueueSettings("support", ring_timeout_s=10, announce_every_s=3, **settings),
+            "\n[customers]\nexten => _X.,1,Answer()\n same => n,Wait(4)\n same => n,Hangup()\n"
+            "\n[callers]\nexten => callme,1,Wait(1)\n same => n,SendDTMF(1)\n same => n,Wait(2)\n same => n,SendDTMF(9)\n"
+            " same => n,Wait(30)\n same => n,Hangup()\n",
+        )
         rig.server.sim.dialplan.contexts["callcenter-callback"]["_X."][1] = Step(2, "Dial", "Local/${EXTEN}@customers/n,45")
         await rig.start()
         rig.call(script, "5511955554444")
@@ -245,17 +281,29 @@ def test_callback_keeps_the_place_and_calls_the_caller_back(tmp_path, script, se
     assert [d.split("-")[0] for d in dialled] == ["Local/5511955554444@customers"], "after the agent answered, the caller was dialled"
 
 
-@pytest.mark.parametrize("strategy, first_dial", [
-    ("longest_idle", "EXEC Dial Local/2001@phones/n,2"),
-    ("ring_all", "EXEC Dial Local/2001@phones/n&Local/2002@phones/n,2"),
-    ("round_robin", "EXEC Dial Local/2001@phones/n,2"),
-    ("skills", "EXEC Dial Local/2002@phones/n,2"),
-    ("fewest_calls", "EXEC Dial Local/2001@phones/n,2"),
-    ("random", None),
-])
+@pytest.mark.parametrize(
+    "strategy, first_dial",
+    [
+        ("longest_idle", "EXEC Dial Local/2001@phones/n,2"),
+        ("ring_all", "EXEC Dial Local/2001@phones/n&Local/2002@phones/n,2"),
+        ("round_robin", "EXEC Dial Local/2001@phones/n,2"),
+        ("skills", "EXEC Dial Local/2002@phones/n,2"),
+        ("fewest_calls", "EXEC Dial Local/2001@phones/n,2"),
+        ("random", None),
+    ],
+)
 def test_each_policy_on_the_simulator_ends_with_bob(tmp_path, strategy, first_dial):
-    rig = asyncio.run(scenario(tmp_path, "patient", [("ann", "Local/2001@phones/n"), ("bob", "Local/2002@phones/n")], 30,
-                               strategy=strategy, skills={"ann": {"es": 2}, "bob": {"es": 9}}, needs={"es": 1}))
+    rig = asyncio.run(
+        scenario(
+            tmp_path,
+            "patient",
+            [("ann", "Local/2001@phones/n"), ("bob", "Local/2002@phones/n")],
+            30,
+            strategy=strategy,
+            skills={"ann": {"es": 2}, "bob": {"es": 9}},
+            needs={"es": 1},
+        )
+    )
     if first_dial is not None:
         assert next(c for c in rig.agi() if c.startswith("EXEC Dial")) == first_dial
     assert [c.agent for c in rig.seen if isinstance(c, Connected)] == ["bob"], "only bob's phone answers"

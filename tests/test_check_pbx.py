@@ -55,8 +55,10 @@ class Run:
 
 def check_pbx(folder: Path, port: int, secret: str, flows: list[Path], queues: tuple[str, ...] = ("support", "sales")) -> Run:
     cfg = folder / "callcenter.toml"
-    cfg.write_text(f'[ami]\nhost = "127.0.0.1"\nport = {port}\nusername = "callcenter"\nsecret = "{secret}"\nconnect_timeout = 5.0\n'
-                   + "".join(f"[acd.queues.{q}]\n" for q in queues))
+    cfg.write_text(
+        f'[ami]\nhost = "127.0.0.1"\nport = {port}\nusername = "callcenter"\nsecret = "{secret}"\nconnect_timeout = 5.0\n'
+        + "".join(f"[acd.queues.{q}]\n" for q in queues)
+    )
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = main(["--config", str(cfg), "check-pbx", "--flows", *map(str, flows)])
@@ -92,9 +94,16 @@ def complete(tmp_path_factory):
         pytest.skip("no Asterisk build: ../shared/asterisk/run not found and CALLCENTER_TEST_ASTERISK not set")
     folder = tmp_path_factory.mktemp("complete")
     prompts(folder)
-    asterisk = Asterisk(folder / "pbx", [str(DATA / "queues.conf"), f"extensions.conf+={CONTRIB / 'extensions.conf'}",
-                                         f"extensions.conf+={DATA / 'extensions.conf'}", str(CONTRIB / "features.conf"),
-                                         str(folder / "prompts")]).start()
+    asterisk = Asterisk(
+        folder / "pbx",
+        [
+            str(DATA / "queues.conf"),
+            f"extensions.conf+={CONTRIB / 'extensions.conf'}",
+            f"extensions.conf+={DATA / 'extensions.conf'}",
+            str(CONTRIB / "features.conf"),
+            str(folder / "prompts"),
+        ],
+    ).start()
     try:
         yield asterisk, check_pbx(folder, asterisk.port, asterisk.secret, [flow(folder, "checked")])
     finally:
@@ -116,10 +125,18 @@ def incomplete(tmp_path_factory):
     (folder / "asterisk.conf.append").write_text("live_dangerously = yes\n")  # lands in [options]: STAT() over AMI
     (folder / "modules.conf.append").write_text("load => func_env.so\n")
     prompts(folder)
-    asterisk = Asterisk(folder / "pbx", [str(DATA / "queues.conf"), f"extensions.conf+={DATA / 'extensions.conf'}",
-                                         str(folder / "features.conf"), str(folder / "asterisk.conf.append"),
-                                         str(folder / "modules.conf.append"), str(folder / "prompts")],
-                        manager=folder / "manager.conf").start()
+    asterisk = Asterisk(
+        folder / "pbx",
+        [
+            str(DATA / "queues.conf"),
+            f"extensions.conf+={DATA / 'extensions.conf'}",
+            str(folder / "features.conf"),
+            str(folder / "asterisk.conf.append"),
+            str(folder / "modules.conf.append"),
+            str(folder / "prompts"),
+        ],
+        manager=folder / "manager.conf",
+    ).start()
     try:
         flows = [flow(folder, "unrecorded", prefix="absent-"), flow(folder, "checked")]
         yield asterisk, check_pbx(folder, asterisk.port, asterisk.secret, flows, queues=("support", "sales", "nosuch"))
@@ -133,12 +150,32 @@ def test_complete_pbx_is_all_ok(complete):
     assert run.code == 0, run.out + run.err
     lines = run.out.splitlines()
     assert lines and all(line.startswith("ok      ") for line in lines), run.out
-    for what in ("write call", "write originate", "write agent", "write agi", "write reporting", "write system",
-                 "read call", "read agent", "read dtmf", "read agi", "read system", "read dialplan", "timestampevents",
-                 "modules loaded: res_agi, app_queue", "attended-transfer", "dialplan [callcenter-inbound]",
-                 "dialplan [callcenter-ivr]: s, T, fallback", "dialplan [callcenter-queues]: support, sales",
-                 "dialplan [callcenter-callback]", "dialplan [callcenter-outbound]", "dialplan [callcenter-transfer]: 8001, 8002",
-                 "queue support in app_queue", "queue sales in app_queue", "prompts of flow 'checked': all 3 found"):
+    for what in (
+        "write call",
+        "write originate",
+        "write agent",
+        "write agi",
+        "write reporting",
+        "write system",
+        "read call",
+        "read agent",
+        "read dtmf",
+        "read agi",
+        "read system",
+        "read dialplan",
+        "timestampevents",
+        "modules loaded: res_agi, app_queue",
+        "attended-transfer",
+        "dialplan [callcenter-inbound]",
+        "dialplan [callcenter-ivr]: s, T, fallback",
+        "dialplan [callcenter-queues]: support, sales",
+        "dialplan [callcenter-callback]",
+        "dialplan [callcenter-outbound]",
+        "dialplan [callcenter-transfer]: 8001, 8002",
+        "queue support in app_queue",
+        "queue sales in app_queue",
+        "prompts of flow 'checked': all 3 found",
+    ):
         assert any(line.startswith(f"ok      {what}") for line in lines), f"{what}:\n{run.out}"
     assert run.line("ok      attended-transfer").endswith(": *2")
     assert "looked up on this host's disk" in run.line("ok      prompts of flow")
@@ -151,16 +188,33 @@ def test_incomplete_pbx_says_what_is_missing(incomplete):
     assert "Permission denied" in run.line("MISSING write system")
     assert "VarSet" in run.line("MISSING read dialplan")
     assert "atxfer = *2" in run.line("MISSING attended-transfer")
-    for context in ("callcenter-inbound", "callcenter-ivr", "callcenter-queues", "callcenter-callback", "callcenter-outbound",
-                    "callcenter-transfer"):
+    for context in (
+        "callcenter-inbound",
+        "callcenter-ivr",
+        "callcenter-queues",
+        "callcenter-callback",
+        "callcenter-outbound",
+        "callcenter-transfer",
+    ):
         assert "include contrib/asterisk/extensions.conf" in run.line(f"MISSING dialplan [{context}]")
     prompts = run.line("MISSING prompts of flow 'unrecorded': 3 of 3 missing")
     assert "STAT()" in prompts and "cctest/absent-hello (hello)" in prompts and "cctest/absent-invalid (menu)" in prompts
     assert "looked up with STAT() on the PBX" in run.line("ok      prompts of flow 'checked': all 3 found")
     assert "queue reload all" in run.line("MISSING queue nosuch in app_queue ([acd.queues])")
     # what is there is still ok; what cannot be seen without system write is UNKNOWN, not a failure
-    for what in ("write call", "write originate", "write agent", "write agi", "write reporting", "read call", "read system",
-                 "timestampevents", "queue support", "queue sales", "modules loaded: res_agi, app_queue, app_mixmonitor"):
+    for what in (
+        "write call",
+        "write originate",
+        "write agent",
+        "write agi",
+        "write reporting",
+        "read call",
+        "read system",
+        "timestampevents",
+        "queue support",
+        "queue sales",
+        "modules loaded: res_agi, app_queue, app_mixmonitor",
+    ):
         run.line(f"ok      {what}")
     for what in ("read agent", "read dtmf", "read agi", "modules "):
         assert "cannot be checked" in run.line(f"UNKNOWN {what}")

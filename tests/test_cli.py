@@ -32,8 +32,12 @@ def cli(*args: str) -> list[str]:
 
 @pytest.fixture
 def playback(tmp_path):
-    proc = subprocess.Popen(cli("playback", str(TRACES / "answered_caller_hangs_up.jsonl"), "--port", "0",
-                                "--secret", SECRET, "--speed", "10"), stdout=subprocess.PIPE, text=True, cwd=tmp_path)
+    proc = subprocess.Popen(
+        cli("playback", str(TRACES / "answered_caller_hangs_up.jsonl"), "--port", "0", "--secret", SECRET, "--speed", "10"),
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
     banner = proc.stdout.readline()
     assert "waiting for a client" in banner
     yield int(re.search(r":(\d+);", banner).group(1))
@@ -43,14 +47,19 @@ def playback(tmp_path):
 
 def env_for(port: int, tmp_path, secret: str = SECRET) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CALLCENTER_")}
-    env.update(CALLCENTER_AMI_PORT=str(port), CALLCENTER_AMI_USERNAME="callcenter", CALLCENTER_AMI_SECRET=secret,
-               CALLCENTER_DATABASE_URL=f"sqlite:///{tmp_path}/cc.db")
+    env.update(
+        CALLCENTER_AMI_PORT=str(port),
+        CALLCENTER_AMI_USERNAME="callcenter",
+        CALLCENTER_AMI_SECRET=secret,
+        CALLCENTER_DATABASE_URL=f"sqlite:///{tmp_path}/cc.db",
+    )
     return env
 
 
 def test_monitor_prints_the_call_and_stores_it(playback, tmp_path):
-    proc = subprocess.Popen(cli("monitor", "--json"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=env_for(playback, tmp_path), cwd=tmp_path)
+    proc = subprocess.Popen(
+        cli("monitor", "--json"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env_for(playback, tmp_path), cwd=tmp_path
+    )
     kinds = []
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -71,8 +80,14 @@ def test_monitor_prints_the_call_and_stores_it(playback, tmp_path):
 
 
 def test_monitor_with_wrong_secret_exits_3_with_a_clear_message(playback, tmp_path):
-    result = subprocess.run(cli("monitor", "--no-store"), capture_output=True, text=True, timeout=30,
-                            env=env_for(playback, tmp_path, secret="Wr0ng-Canary-Secret"), cwd=tmp_path)
+    result = subprocess.run(
+        cli("monitor", "--no-store"),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=env_for(playback, tmp_path, secret="Wr0ng-Canary-Secret"),
+        cwd=tmp_path,
+    )
     assert result.returncode == 3
     assert "refused login for user 'callcenter': Authentication failed" in result.stderr
     assert "Wr0ng-Canary-Secret" not in result.stderr
@@ -93,15 +108,23 @@ def test_a_recorded_simulator_session_replays_to_the_same_calls(tmp_path):
     trace = tmp_path / "session.jsonl"
     monitor = subprocess.Popen(cli("monitor", "--json", "--record", str(trace)), stdout=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
     time.sleep(2.5)
-    sim = subprocess.Popen(cli("simulate", "--speed", "300", "--minutes", "10", "--agents", "3",
-                               "--calls-per-minute", "6"), stdout=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    sim = subprocess.Popen(
+        cli("simulate", "--speed", "300", "--minutes", "10", "--agents", "3", "--calls-per-minute", "6"),
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
     assert sim.stdout.readline().startswith("Simulator on 127.0.0.1:")
     sim_out, _ = sim.communicate(timeout=60)
     time.sleep(0.5)
     monitor.send_signal(signal.SIGINT)
     events = [json.loads(line) for line in monitor.communicate(timeout=20)[0].splitlines()]
     live = [e["record"] for e in events if e["kind"] == "call_ended" and "record" in e]
-    replayed = [json.loads(line) for line in subprocess.run(cli("replay", str(trace)), capture_output=True, text=True, check=True).stdout.splitlines()]
+    replayed = [
+        json.loads(line)
+        for line in subprocess.run(cli("replay", str(trace)), capture_output=True, text=True, check=True).stdout.splitlines()
+    ]
     assert len(live) > 5
     assert [(r["linkedid"], r["outcome"], r["agent"]) for r in replayed] == [(r["linkedid"], r["outcome"], r["agent"]) for r in live]
     assert "calls generated" in sim_out
@@ -110,14 +133,31 @@ def test_a_recorded_simulator_session_replays_to_the_same_calls(tmp_path):
 def test_engine_stores_calls_and_agent_states_from_a_live_pbx(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("CALLCENTER_")}
     port = free_port()
-    env.update(CALLCENTER_AMI_SECRET=SECRET, CALLCENTER_AMI_USERNAME="callcenter", CALLCENTER_AMI_PORT=str(port),
-               CALLCENTER_DATABASE_URL=f"sqlite:///{tmp_path}/e.db", CALLCENTER_AMI_RECONNECT_MIN="0.05", CALLCENTER_AMI_RECONNECT_MAX="0.1",
-               CALLCENTER_PANEL_PORT="0")
-    engine = subprocess.Popen(cli("engine", "--flows", str(Path(__file__).resolve().parent.parent / "contrib" / "ivr" / "main.yaml")),
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    env.update(
+        CALLCENTER_AMI_SECRET=SECRET,
+        CALLCENTER_AMI_USERNAME="callcenter",
+        CALLCENTER_AMI_PORT=str(port),
+        CALLCENTER_DATABASE_URL=f"sqlite:///{tmp_path}/e.db",
+        CALLCENTER_AMI_RECONNECT_MIN="0.05",
+        CALLCENTER_AMI_RECONNECT_MAX="0.1",
+        CALLCENTER_PANEL_PORT="0",
+    )
+    engine = subprocess.Popen(
+        cli("engine", "--flows", str(Path(__file__).resolve().parent.parent / "contrib" / "ivr" / "main.yaml")),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
     assert engine.stdout.readline().startswith("Panel: http://127.0.0.1:"), "the engine serves the panel on a free port"
-    sim = subprocess.Popen(cli("simulate", "--port", str(port), "--speed", "150", "--minutes", "4", "--agents", "3", "--calls-per-minute", "8"),
-                           stdout=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    sim = subprocess.Popen(
+        cli("simulate", "--port", str(port), "--speed", "150", "--minutes", "4", "--agents", "3", "--calls-per-minute", "8"),
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
     assert sim.stdout.readline().startswith("Simulator on")
     sim.communicate(timeout=60)
     time.sleep(0.5)
@@ -133,21 +173,59 @@ def test_engine_stores_calls_and_agent_states_from_a_live_pbx(tmp_path):
 def test_engine_in_native_mode_answers_simulated_traffic_with_our_acd(tmp_path):
     root = Path(__file__).resolve().parent.parent
     dialplan = tmp_path / "extensions.conf"
-    dialplan.write_text((root / "contrib" / "asterisk" / "extensions.conf").read_text() + "\n" +
-                        (root / "pbx" / "simulator" / "etc" / "extensions.conf").read_text())
+    dialplan.write_text(
+        (root / "contrib" / "asterisk" / "extensions.conf").read_text()
+        + "\n"
+        + (root / "pbx" / "simulator" / "etc" / "extensions.conf").read_text()
+    )
     conf = tmp_path / "callcenter.toml"
-    agents = "".join(f'[[acd.agents]]\nname = "agent{i}"\ninterface = "Local/{1000 + i}@sim-agents/n"\nqueues = ["support", "sales"]\n\n'
-                     for i in range(1, 5))
-    conf.write_text(f'[acd]\nmode = "native"\n[acd.queues.support]\nstrategy = "longest_idle"\n[acd.queues.sales]\nstrategy = "round_robin"\n\n{agents}')
+    agents = "".join(
+        f'[[acd.agents]]\nname = "agent{i}"\ninterface = "Local/{1000 + i}@sim-agents/n"\nqueues = ["support", "sales"]\n\n'
+        for i in range(1, 5)
+    )
+    conf.write_text(
+        f'[acd]\nmode = "native"\n[acd.queues.support]\nstrategy = "longest_idle"\n[acd.queues.sales]\nstrategy = "round_robin"\n\n{agents}'
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith("CALLCENTER_")}
     port = free_port()
-    env.update(CALLCENTER_AMI_SECRET=SECRET, CALLCENTER_AMI_USERNAME="callcenter", CALLCENTER_AMI_PORT=str(port),
-               CALLCENTER_DATABASE_URL=f"sqlite:///{tmp_path}/n.db", CALLCENTER_CONFIG=str(conf), CALLCENTER_PANEL_PORT="0")
-    sim = subprocess.Popen(cli("simulate", "--port", str(port), "--speed", "20", "--agents", "1", "--calls-per-minute", "12",
-                               "--dialplan", str(dialplan), "--entry", "Local/s@callcenter-ivr"), stdout=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    env.update(
+        CALLCENTER_AMI_SECRET=SECRET,
+        CALLCENTER_AMI_USERNAME="callcenter",
+        CALLCENTER_AMI_PORT=str(port),
+        CALLCENTER_DATABASE_URL=f"sqlite:///{tmp_path}/n.db",
+        CALLCENTER_CONFIG=str(conf),
+        CALLCENTER_PANEL_PORT="0",
+    )
+    sim = subprocess.Popen(
+        cli(
+            "simulate",
+            "--port",
+            str(port),
+            "--speed",
+            "20",
+            "--agents",
+            "1",
+            "--calls-per-minute",
+            "12",
+            "--dialplan",
+            str(dialplan),
+            "--entry",
+            "Local/s@callcenter-ivr",
+        ),
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
     assert sim.stdout.readline().startswith("Simulator on")
-    engine = subprocess.Popen(cli("engine", "--flows", str(root / "tests" / "data" / "native.yaml"), "--heartbeat-every", "0.5"),
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    engine = subprocess.Popen(
+        cli("engine", "--flows", str(root / "tests" / "data" / "native.yaml"), "--heartbeat-every", "0.5"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
     time.sleep(12)
     engine.send_signal(signal.SIGINT)
     engine.wait(timeout=20)

@@ -44,6 +44,7 @@ async def wait_until(predicate, timeout: float = 5.0) -> None:
     async def poll():
         while not predicate():
             await asyncio.sleep(0.01)
+
     await asyncio.wait_for(poll(), timeout)
 
 
@@ -76,7 +77,12 @@ def test_live_session_tracks_a_real_call_and_sends_only_what_it_should():
     [record] = recorder.records
     [expected] = replay(TRACES / "answered_agent_hangs_up.jsonl")
     assert (record.linkedid, record.agent, record.outcome, record.hangup_by, record.ivr_digits) == (
-        expected.linkedid, expected.agent, expected.outcome, expected.hangup_by, expected.ivr_digits)
+        expected.linkedid,
+        expected.agent,
+        expected.outcome,
+        expected.hangup_by,
+        expected.ivr_digits,
+    )
     assert [a.action for a in server.actions] == ["Login", "CoreShowChannels", "QueueStatus", "Logoff"]
     login = server.actions[0]
     assert login["Username"] == "cti" and login["Events"] == "on"
@@ -104,8 +110,14 @@ def test_dropped_connection_reconnects_resyncs_and_finishes_the_call():
     for f in frames[:cut]:
         m = f.message
         if m["Event"] == "Newchannel":
-            alive[m["Uniqueid"]] = {"Channel": m["Channel"], "Uniqueid": m["Uniqueid"], "Linkedid": m["Linkedid"],
-                                    "CallerIDNum": "5511999990001", "Duration": "00:00:01", "Application": "Queue"}
+            alive[m["Uniqueid"]] = {
+                "Channel": m["Channel"],
+                "Uniqueid": m["Uniqueid"],
+                "Linkedid": m["Linkedid"],
+                "CallerIDNum": "5511999990001",
+                "Duration": "00:00:01",
+                "Application": "Queue",
+            }
 
     async def scenario():
         server = PlaybackServer("cti", SECRET, speed=50)
@@ -187,6 +199,7 @@ def test_actions_errors_and_agi_completion():
 
 def test_a_cancel_that_lands_with_a_lost_connection_still_cancels_the_sender():
     """The engine's stop cancels loops that may be waiting on an answer just as the connection drops: the cancel must win."""
+
     async def scenario():
         server = PlaybackServer("cti", SECRET)
         client, task = await session(server, Recorder())
@@ -218,8 +231,17 @@ def test_unreachable_or_silent_port_is_a_clear_connection_error():
 
 
 def test_events_racing_the_resync_snapshot_are_applied_after_it():
-    newer = {"Event": "Newchannel", "Channel": "PJSIP/trunk-0000009", "ChannelState": "4", "ChannelStateDesc": "Ring",
-             "CallerIDNum": "5511955556666", "CallerIDName": "Late", "Uniqueid": "1795390000.9", "Linkedid": "1795390000.9", "Exten": "100"}
+    newer = {
+        "Event": "Newchannel",
+        "Channel": "PJSIP/trunk-0000009",
+        "ChannelState": "4",
+        "ChannelStateDesc": "Ring",
+        "CallerIDNum": "5511955556666",
+        "CallerIDName": "Late",
+        "Uniqueid": "1795390000.9",
+        "Linkedid": "1795390000.9",
+        "Exten": "100",
+    }
 
     async def scenario():
         server = PlaybackServer("cti", SECRET, after_channels=[newer])

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pbx.codec import AMICodec, Banner, FrameError, Message, encode
 from tests.conftest import TRACES, trace_names
@@ -16,19 +17,23 @@ def messages(items):
 
 
 def trace_bytes(name: str) -> bytes:
-    return b"".join(json.loads(l)["data"].encode() for l in open(TRACES / f"{name}.jsonl") if json.loads(l)["dir"] == "in")
+    return b"".join(json.loads(line)["data"].encode() for line in open(TRACES / f"{name}.jsonl") if json.loads(line)["dir"] == "in")
 
 
 def test_banner_then_login_response_and_event_in_one_read():
     codec = AMICodec()
-    items = codec.feed(b"Asterisk Call Manager/13.0.0\r\nResponse: Success\r\nActionID: 1\r\nMessage: Authentication accepted\r\n\r\nEvent: FullyBooted\r\nStatus: Fully Booted\r\n\r\n")
+    items = codec.feed(
+        b"Asterisk Call Manager/13.0.0\r\nResponse: Success\r\nActionID: 1\r\nMessage: Authentication accepted\r\n\r\nEvent: FullyBooted\r\nStatus: Fully Booted\r\n\r\n"
+    )
     assert items[0] == Banner("13.0.0")
     assert [m.response or m.event for m in messages(items)] == ["Success", "FullyBooted"]
     assert messages(items)[0].action_id == "1"
 
 
 def test_value_containing_colons_and_empty_values_are_kept():
-    [msg] = messages(AMICodec().feed(b"Event: RequestBadFormat\r\nRequestType: Action: NoSuchAction\r\nAccountCode: \r\nUserfield:\r\n\r\n"))
+    [msg] = messages(
+        AMICodec().feed(b"Event: RequestBadFormat\r\nRequestType: Action: NoSuchAction\r\nAccountCode: \r\nUserfield:\r\n\r\n")
+    )
     assert msg["RequestType"] == "Action: NoSuchAction"
     assert msg["AccountCode"] == "" and msg["Userfield"] == ""
 
@@ -41,7 +46,9 @@ def test_repeated_headers_keep_every_value():
 
 def test_follows_body_with_blank_line_is_one_message():
     codec = AMICodec()
-    items = codec.feed(b"Response: Follows\r\nPrivilege: Command\r\nActionID: 7\r\nChannel   Location\r\n\r\n0 active channels\r\n--END COMMAND--\r\n\r\nEvent: Next\r\n\r\n")
+    items = codec.feed(
+        b"Response: Follows\r\nPrivilege: Command\r\nActionID: 7\r\nChannel   Location\r\n\r\n0 active channels\r\n--END COMMAND--\r\n\r\nEvent: Next\r\n\r\n"
+    )
     follows, nxt = messages(items)
     assert follows.action_id == "7"
     assert follows.output == ["Channel   Location", "", "0 active channels"]

@@ -31,14 +31,17 @@ def test_secret_never_shows_in_repr(tmp_path):
     assert "hunter2" not in repr(settings) and "hunter2" not in str(settings)
 
 
-@pytest.mark.parametrize("text, expected", [
-    ('[ami]\nprot = 5038\n', "callcenter.toml: ami.prot: unknown key"),
-    ('[ami]\nport = "5038"\n', "ami.port: Input should be a valid integer"),
-    ('[ami]\nport = 70000\n', "ami.port: Input should be less than or equal to 65535"),
-    ('[amy]\nport = 1\n', "amy: unknown key"),
-    ('[ami\n', "not valid TOML"),
-    ('[acd.queues.support]\nstrategy = "loudest"\n', "acd.queues.support.strategy: Value error, unknown strategy 'loudest'"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("[ami]\nprot = 5038\n", "callcenter.toml: ami.prot: unknown key"),
+        ('[ami]\nport = "5038"\n', "ami.port: Input should be a valid integer"),
+        ("[ami]\nport = 70000\n", "ami.port: Input should be less than or equal to 65535"),
+        ("[amy]\nport = 1\n", "amy: unknown key"),
+        ("[ami\n", "not valid TOML"),
+        ('[acd.queues.support]\nstrategy = "loudest"\n', "acd.queues.support.strategy: Value error, unknown strategy 'loudest'"),
+    ],
+)
 def test_bad_file_values_name_file_and_key(tmp_path, text, expected):
     with pytest.raises(ConfigError) as info:
         config.load(write(tmp_path, text), environ={})
@@ -51,8 +54,9 @@ def test_bad_env_value_names_the_variable(tmp_path):
         config.load(write(tmp_path, ""), environ={"CALLCENTER_AMI_PORT": "fifty"})
     with pytest.raises(ConfigError, match="CALLCENTER_AMI_SECRETT: unknown setting"):
         config.load(write(tmp_path, ""), environ={"CALLCENTER_AMI_SECRETT": "x"})
-    assert config.load(write(tmp_path, ""), environ={"CALLCENTER_TEST_ASTERISK": "/opt/asterisk/run", "CALLCENTER_TRACES": "/x"}), \
+    assert config.load(write(tmp_path, ""), environ={"CALLCENTER_TEST_ASTERISK": "/opt/asterisk/run", "CALLCENTER_TRACES": "/x"}), (
         "the test suite's variables, as the README names them, are not settings"
+    )
 
 
 def test_missing_secret_is_reported_when_required(tmp_path):
@@ -75,8 +79,13 @@ def test_explicit_missing_file_is_an_error(tmp_path):
 
 def test_command_exits_non_zero_with_the_message(tmp_path):
     path = write(tmp_path, '[ami]\nport = "x"\n')
-    result = subprocess.run([sys.executable, "-m", "callcenter.cli", "--config", str(path), "monitor", "--once"],
-                            capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"}, cwd=tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-m", "callcenter.cli", "--config", str(path), "monitor", "--once"],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin"},
+        cwd=tmp_path,
+    )
     assert result.returncode == 2
     assert "ami.port: Input should be a valid integer" in result.stderr
 

@@ -62,7 +62,13 @@ def test_round_trip_of_real_calls_is_exact_and_idempotent(engine):
         assert abs(row.started_at.timestamp() - record.started_at) < 1e-3
         assert abs(row.ended_at.timestamp() - record.ended_at) < 1e-3
         assert (row.outcome, row.agent, row.queue, row.hangup_by, row.ivr_digits, row.caller_name) == (
-            record.outcome, record.agent, record.queue, record.hangup_by, record.ivr_digits, record.caller_name)
+            record.outcome,
+            record.agent,
+            record.queue,
+            record.hangup_by,
+            record.ivr_digits,
+            record.caller_name,
+        )
         assert row.wait_s == record.wait_s and row.talk_s == record.talk_s
     with store.sessions() as session:
         kinds = [e.kind for e in session.query(CallEvent).filter_by(linkedid="1795380098.0").order_by(CallEvent.id)]
@@ -71,6 +77,7 @@ def test_round_trip_of_real_calls_is_exact_and_idempotent(engine):
 
 def test_agent_state_changes_round_trip_in_utc(engine):
     from datetime import datetime, timedelta
+
     migrate(engine)
     store = CallStore(engine)
     at = datetime(2026, 11, 22, 17, 30, tzinfo=timezone(timedelta(hours=-3)))

@@ -17,8 +17,14 @@ DEMO = ["--agents", "12", "--calls-per-minute", "6", "--speed", "40"]
 def start(tmp_path: Path, minutes: str | None) -> tuple[subprocess.Popen, dict[str, str]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CALLCENTER_")}
     env["CALLCENTER_PANEL_PORT"] = "0"
-    demo = subprocess.Popen([sys.executable, "-m", "callcenter.cli", "demo", *DEMO, *(["--minutes", minutes] if minutes else [])], stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True, env=env, cwd=tmp_path)
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "callcenter.cli", "demo", *DEMO, *(["--minutes", minutes] if minutes else [])],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
     banner: dict[str, str] = {}
     for line in demo.stdout:
         if line.startswith("Demo:"):
@@ -37,17 +43,16 @@ def finish(demo: subprocess.Popen) -> list[str]:
     """The demo's output once it has stopped by itself (killed, and the test failed, if it has not within two minutes)."""
     try:
         out, _ = demo.communicate(timeout=120)
-    except subprocess.TimeoutExpired:
+    except subprocess.TimeoutExpired as exc:
         demo.kill()
         out, _ = demo.communicate()
-        raise AssertionError("the demo did not stop within 120 s; its last lines:\n" + "\n".join(out.splitlines()[-20:]))
+        raise AssertionError("the demo did not stop within 120 s; its last lines:\n" + "\n".join(out.splitlines()[-20:])) from exc
     assert demo.returncode == 0
     return out.splitlines()
 
 
 def per_queue(truth: str) -> dict[str, tuple[int, int]]:
-    return {name: (int(counts.split()[0]), int(counts.split()[2]))
-            for name, counts in (part.split(": ") for part in truth.split("; ")[1:])}
+    return {name: (int(counts.split()[0]), int(counts.split()[2])) for name, counts in (part.split(": ") for part in truth.split("; ")[1:])}
 
 
 def log_in(browser, banner: dict[str, str], login: str):
@@ -61,7 +66,7 @@ def log_in(browser, banner: dict[str, str], login: str):
 
 def times_in_state(boss) -> list[int]:
     cells = boss.locator("#agents tbody tr td:nth-child(3)").all_text_contents()
-    return [sum(int(part) * 60 ** i for i, part in enumerate(reversed(cell.split(":")))) for cell in cells]
+    return [sum(int(part) * 60**i for i, part in enumerate(reversed(cell.split(":")))) for cell in cells]
 
 
 def test_the_demo_runs_a_day_the_reports_match_and_an_agent_gets_pops(tmp_path, browser):
@@ -72,8 +77,9 @@ def test_the_demo_runs_a_day_the_reports_match_and_an_agent_gets_pops(tmp_path, 
     deadline = time.monotonic() + 10
     while not any(times_in_state(boss)) and time.monotonic() < deadline:
         time.sleep(0.3)
-    assert any(times_in_state(boss)) and max(times_in_state(boss)) < 15 * 60, \
+    assert any(times_in_state(boss)) and max(times_in_state(boss)) < 15 * 60, (
         f"time in state runs on the simulated day's clock, not the browser's: {times_in_state(boss)}"
+    )
     assert "08:00" in boss.text_content("#chart"), "the chart's hours are São Paulo's, where the day starts at 08:00"
     page = log_in(browser, banner, "agente1")
     page.click("#go-available")
@@ -83,8 +89,11 @@ def test_the_demo_runs_a_day_the_reports_match_and_an_agent_gets_pops(tmp_path, 
     assert pops and pops[0], "the agent in the browser got a screen pop with a name"
 
     truth = next(line for line in out if line.startswith("Simulator:"))
-    report = json.loads(subprocess.run([sys.executable, "-m", "callcenter.cli", "report", "--format", "json"], capture_output=True,
-                                       text=True, cwd=tmp_path, check=True).stdout)
+    report = json.loads(
+        subprocess.run(
+            [sys.executable, "-m", "callcenter.cli", "report", "--format", "json"], capture_output=True, text=True, cwd=tmp_path, check=True
+        ).stdout
+    )
     for queue, (answered, abandoned) in per_queue(truth).items():
         figures = report["queues"].get(queue, {"answered": 0, "abandoned": 0, "short_abandoned": 0})
         assert (figures["answered"], figures["abandoned"] + figures["short_abandoned"]) == (answered, abandoned), queue
@@ -92,8 +101,9 @@ def test_the_demo_runs_a_day_the_reports_match_and_an_agent_gets_pops(tmp_path, 
     assert stored == int(truth.split()[1]) > 50, "every generated call was stored"
     assert report["agents"].get("agente1", {}).get("answered", 0) >= 1, "the browser agent's call is in the report"
     assert any(p.suffix == ".html" for p in (tmp_path / "var" / "reports").iterdir()), "the report jobs wrote interval pages"
-    listed = subprocess.run([sys.executable, "-m", "callcenter.cli", "recordings", "list"], capture_output=True, text=True, cwd=tmp_path,
-                            check=True).stdout.splitlines()
+    listed = subprocess.run(
+        [sys.executable, "-m", "callcenter.cli", "recordings", "list"], capture_output=True, text=True, cwd=tmp_path, check=True
+    ).stdout.splitlines()
     assert listed and all(" stored " in line for line in listed), "recordings appeared, every one stored"
 
     again, banner2 = start(tmp_path, None)
@@ -102,5 +112,6 @@ def test_the_demo_runs_a_day_the_reports_match_and_an_agent_gets_pops(tmp_path, 
     out2 = finish(again)
     assert banner2["day"] > banner["day"] and banner2["agente1"] == banner["agente1"], "a second start continues the same day and logins"
     generated = int(next(line for line in out2 if line.startswith("Simulator:")).split()[1])
-    assert generated > 0 and int(next(line for line in out2 if "calls stored" in line).split()[0]) == stored + generated, \
+    assert generated > 0 and int(next(line for line in out2 if "calls stored" in line).split()[0]) == stored + generated, (
         "Ctrl-C finished and stored every call of the second run, next to the first run's"
+    )

@@ -16,11 +16,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from kernel.exceptions import ConfigError, InputError
 from ivr import prompts
 from ivr.flow import load_flow
 from ivr.machine import Action, Agi, Ended, Machine, Record, Result, Started, State, parse_result
 from ivr.validators import cnpj_ok, cpf_ok, luhn_ok, mask
+from kernel.exceptions import ConfigError, InputError
 from pbx.agi import GUARD_OFF
 from pbx.codec import Message
 from pbx.trace import actions_sent, replay_messages
@@ -52,7 +52,7 @@ class Call:
     def agi(self) -> list[str]:
         return [c.command for c in self.out if isinstance(c, Agi)]
 
-    def answer(self, text: str, seconds: float = 1.0) -> "Call":
+    def answer(self, text: str, seconds: float = 1.0) -> Call:
         self.now += seconds
         code, value, extra = parse_result(text)
         self.state, self.out = self.machine.step(self.state, Result(code, value, extra, self.now))
@@ -67,37 +67,50 @@ def test_documented_flow_loads():
     assert flow.start == "hours" and flow.languages == ("pt-BR", "en") and flow.matches("08007770000", None)
 
 
-@pytest.mark.parametrize("change, message", [
-    (("next: main", "next: mian"), "flow.yaml:{line}: node 'language': next goes to unknown node 'mian'"),
-    (('"2": sales', '"2": salez'), "node 'main': option 2 goes to unknown node 'salez'"),
-    (('"9": callback', '"9x": callback'), "node 'main': '9x' is not a key a phone can send (0-9, * and #)"),
-    (("    prompt: {pt-BR: cc/main-menu-pt, en: cc/main-menu-en}\n", ""), "node 'main': missing 'prompt' (the prompt to play)"),
-    (("prompt: {pt-BR: cc/enter-cpf-pt, en: cc/enter-cpf-en}", "prompt: {pt-BR: cc/enter-cpf-pt}"), "node 'account': 'prompt' has no prompt for en"),
-    (("validate: cpf", "validate: cpf2"), "node 'account': validate must be one of length, regex, cpf, cnpj, luhn"),
-    (('repeat_key: "*"', 'repeat_key: "1"'), "node 'main': repeat_key '1' must be a phone key not used by an option"),
-    (('mon-fri: "08:00-20:00"', 'mon-fri: "20:00-08:00"'), "node 'hours': '20:00-08:00' is not a time span within a day"),
-    (("kind: callback", "kind: callbak"), "node 'callback': unknown kind 'callbak'"),
-    (('terminator: "#"', 'terminator: "*"'), "node 'account': terminator must be '#' (Asterisk's GET DATA ends input on '#' only)"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (("next: main", "next: mian"), "flow.yaml:{line}: node 'language': next goes to unknown node 'mian'"),
+        (('"2": sales', '"2": salez'), "node 'main': option 2 goes to unknown node 'salez'"),
+        (('"9": callback', '"9x": callback'), "node 'main': '9x' is not a key a phone can send (0-9, * and #)"),
+        (("    prompt: {pt-BR: cc/main-menu-pt, en: cc/main-menu-en}\n", ""), "node 'main': missing 'prompt' (the prompt to play)"),
+        (
+            ("prompt: {pt-BR: cc/enter-cpf-pt, en: cc/enter-cpf-en}", "prompt: {pt-BR: cc/enter-cpf-pt}"),
+            "node 'account': 'prompt' has no prompt for en",
+        ),
+        (("validate: cpf", "validate: cpf2"), "node 'account': validate must be one of length, regex, cpf, cnpj, luhn"),
+        (('repeat_key: "*"', 'repeat_key: "1"'), "node 'main': repeat_key '1' must be a phone key not used by an option"),
+        (('mon-fri: "08:00-20:00"', 'mon-fri: "20:00-08:00"'), "node 'hours': '20:00-08:00' is not a time span within a day"),
+        (("kind: callback", "kind: callbak"), "node 'callback': unknown kind 'callbak'"),
+        (('terminator: "#"', 'terminator: "*"'), "node 'account': terminator must be '#' (Asterisk's GET DATA ends input on '#' only)"),
+    ],
+)
 def test_malformed_flows_are_rejected_with_file_line_and_node(tmp_path, change, message):
     text = MAIN.read_text().replace(*change)
     path = write(tmp_path, text)
     with pytest.raises(InputError) as info:
         load_flow(path)
-    line = next(i for i, l in enumerate(text.splitlines(), 1) if change[1] and change[1].strip() and change[1].strip() in l) if change[1] else 0
+    line = (
+        next(i for i, line in enumerate(text.splitlines(), 1) if change[1] and change[1].strip() and change[1].strip() in line)
+        if change[1]
+        else 0
+    )
     assert message.format(line=line) in str(info.value)
     assert str(path) in str(info.value)
 
 
 def test_unreachable_nodes_and_loops_without_exit(tmp_path):
-    path = write(tmp_path, """\
+    path = write(
+        tmp_path,
+        """\
         flow: loops
         start: a
         nodes:
           a: {kind: play, prompt: p, next: b}
           b: {kind: play, prompt: p, next: a}
           lost: {kind: hangup}
-        """)
+        """,
+    )
     with pytest.raises(InputError) as info:
         load_flow(path)
     text = str(info.value)
@@ -132,8 +145,10 @@ def test_business_hours_language_menu_and_queue():
     assert [p["node"] for p in done["path"]] == ["hours", "language", "main", "support"]
 
 
-@pytest.mark.parametrize("when, expected", [("2026-11-23T21:00", "closed"), ("2026-11-22T10:00", "closed"),
-                                            ("2026-12-25T10:00", "closed"), ("2026-11-28T10:00", "language")])
+@pytest.mark.parametrize(
+    "when, expected",
+    [("2026-11-23T21:00", "closed"), ("2026-11-22T10:00", "closed"), ("2026-12-25T10:00", "closed"), ("2026-11-28T10:00", "language")],
+)
 def test_business_hours_with_an_injected_clock(when, expected):
     call = Call(load_flow(MAIN), when)
     assert call.state.node == expected
@@ -188,14 +203,19 @@ def test_hangup_mid_menu_ends_with_the_path_so_far():
 
 
 def test_the_recorded_asyncagi_call_gets_the_same_commands(tmp_path):
-    flow = load_flow(write(tmp_path, """\
+    flow = load_flow(
+        write(
+            tmp_path,
+            """\
         flow: recorded
         start: menu
         nodes:
           menu: {kind: menu, prompt: ~, timeout: 5, options: {"1": support}, on_fail: bye}
           support: {kind: queue, queue: support, exten: queue-support}
           bye: {kind: hangup}
-        """))
+        """,
+        )
+    )
     recorded = [a["Command"] for a in actions_sent(TRACES / "async_agi_ivr.jsonl") if a.action == "AGI"]
     events = [m for _, m in replay_messages(TRACES / "async_agi_ivr.jsonl") if isinstance(m, Message) and m.event]
     start = next(m for m in events if m.event == "AsyncAGIStart")
@@ -222,7 +242,10 @@ def test_ivr_check_and_draw_commands(tmp_path):
 
 
 def test_play_collect_regex_multi_digit_menu_voicemail_and_callback(tmp_path):
-    flow = load_flow(write(tmp_path, """\
+    flow = load_flow(
+        write(
+            tmp_path,
+            """\
         flow: kinds
         languages: [en]
         start: hello
@@ -235,7 +258,9 @@ def test_play_collect_regex_multi_digit_menu_voicemail_and_callback(tmp_path):
           vm: {kind: voicemail, mailbox: "100@default"}
           cb: {kind: callback, queue: support, prompt: callback-ok}
           bye: {kind: hangup, prompt: bye}
-        """))
+        """,
+        )
+    )
     call = Call(flow)
     assert call.agi() == ["GET DATA hello 1 1"]
     assert call.answer("200 result= (timeout)").agi() == ["GET DATA card 5000 16"]
@@ -306,8 +331,9 @@ def test_a_hang_up_during_a_prompt_still_ends_the_call_with_no_missing_prompt():
     call.state, call.out = call.machine.step(call.state, Ended(call.now + 1))
     [done] = call.records("done")
     assert done["outcome"] == "caller_hung_up" and not missing(call)
-    assert call.machine.step(call.state, Result(0, "", "Channel does not exist.", call.now + 2)) == (call.state, []), \
+    assert call.machine.step(call.state, Result(0, "", "Channel does not exist.", call.now + 2)) == (call.state, []), (
         "the AMI's refusal of a command to a gone channel is no answer from it"
+    )
 
 
 def test_a_missing_cpf_prompt_still_reads_the_digits_with_the_recording_muted():
@@ -336,8 +362,9 @@ def test_a_missing_closing_message_still_hangs_up_and_is_told_by_the_hangup_answ
 # The prompts: texts for every prompt, spoken into WAV files Asterisk plays ----------------------------------
 
 PROMPTS = ROOT / "contrib" / "prompts" / "prompts.yaml"
-speaks = pytest.mark.skipif(not (shutil.which("espeak-ng") and shutil.which("sox")),
-                            reason="espeak-ng or sox not installed (make test installs them with apt)")
+speaks = pytest.mark.skipif(
+    not (shutil.which("espeak-ng") and shutil.which("sox")), reason="espeak-ng or sox not installed (make test installs them with apt)"
+)
 
 
 def test_every_prompt_the_flows_and_the_native_acd_play_has_a_text():
@@ -351,15 +378,21 @@ def test_every_prompt_the_flows_and_the_native_acd_play_has_a_text():
     texts = prompts.load(PROMPTS)
     assert "cc/main-menu-pt" in named and "cc/your-position" in named
     assert named <= set(texts), f"no text for {sorted(named - set(texts))}"
-    assert all(voice == ("pt-br" if name.endswith("-pt") else "en-us") for name in named if name[-3:] in ("-pt", "-en")
-               for voice, _ in texts[name][:1]), "-pt prompts start in Portuguese, -en ones in English"
+    assert all(
+        voice == ("pt-br" if name.endswith("-pt") else "en-us")
+        for name in named
+        if name[-3:] in ("-pt", "-en")
+        for voice, _ in texts[name][:1]
+    ), "-pt prompts start in Portuguese, -en ones in English"
 
 
 @speaks
 def test_prompts_are_8khz_mono_16bit_wav_made_once_and_recordings_are_never_overwritten(tmp_path):
     spec = tmp_path / "prompts.yaml"
-    spec.write_text('cc/hello: {lang: pt-BR, text: "Olá."}\ncc/both: [{lang: pt-BR, text: "Um."}, {lang: en, text: "Two."}]\n'
-                    'cc/bye: {lang: en, text: "Bye."}\n')
+    spec.write_text(
+        'cc/hello: {lang: pt-BR, text: "Olá."}\ncc/both: [{lang: pt-BR, text: "Um."}, {lang: en, text: "Two."}]\n'
+        'cc/bye: {lang: en, text: "Bye."}\n'
+    )
     out = tmp_path / "sounds"
     assert sorted(p.name for p in prompts.build(spec, out)) == ["both.wav", "bye.wav", "hello.wav"]
     with wave.open(str(out / "cc" / "both.wav")) as w:

@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 
 from ivr.engine import IVREngine
 from ivr.flow import load_flow
-from pbx.client import AMIClient, ClientOptions
 from pbx.agi import GUARD_OFF
+from pbx.client import AMIClient, ClientOptions
 from pbx.codec import Message
 from pbx.simulator.apps import Apps
 from pbx.simulator.dialplan import MemberConf, QueueConf
@@ -23,7 +23,9 @@ FLOW = load_flow(ROOT / "contrib" / "ivr" / "main.yaml")
 OPEN = datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("America/Sao_Paulo")).timestamp()
 CLOSED = datetime(2026, 11, 23, 22, 0, tzinfo=ZoneInfo("America/Sao_Paulo")).timestamp()
 
-DIALPLAN = (ROOT / "contrib" / "asterisk" / "extensions.conf").read_text() + """
+DIALPLAN = (
+    (ROOT / "contrib" / "asterisk" / "extensions.conf").read_text()
+    + """
 [agents]
 exten => _30XX,1,Answer()
  same => n,Wait(20)
@@ -51,6 +53,7 @@ exten => cpf,1,Wait(1)
 exten => listen,1,Wait(60)
  same => n,Hangup()
 """
+)
 
 
 async def run_call(tmp_path, caller_script: str, clock: float, seconds: float = 15.0, heartbeat: bool = True, flow=FLOW):
@@ -58,7 +61,9 @@ async def run_call(tmp_path, caller_script: str, clock: float, seconds: float = 
     conf.write_text(DIALPLAN)
     server = SimulatorServer("cti", "pw", speed=20, dialplan=conf, recordings=tmp_path / "rec")
     members = [MemberConf("Local/3001@agents/n", 0, "Alice", "Local/3001@agents")]
-    server.configure({name: QueueConf(name, strategy="linear", timeout=10, members=list(members)) for name in ("support", "sales", "billing")}, None)
+    server.configure(
+        {name: QueueConf(name, strategy="linear", timeout=10, members=list(members)) for name in ("support", "sales", "billing")}, None
+    )
     port = await server.start()
     kept: dict[str, list] = {}
     client = AMIClient(ClientOptions("127.0.0.1", port, "cti", "pw"), lambda m, t: engine.on_event(m, t))
@@ -67,10 +72,25 @@ async def run_call(tmp_path, caller_script: str, clock: float, seconds: float = 
     await client.connected.wait()
     if heartbeat:
         await engine.beat()
-        assert abs(int(server.sim.dialplan.globals["CALLCENTER_IVR_HEARTBEAT"]) - server.sim.now) < 5, "the heartbeat is the PBX clock (from Ping), not ours"
-    server.handle(Message([("Action", "Originate"), ("Channel", "Local/s@callcenter-ivr"), ("Context", "callers"), ("Exten", caller_script),
-                           ("CallerID", '"Ana" <5511912345678>')]))
-    while server.sim.now < server.start_at + seconds * 20 and (not engine.finished or engine.sessions) and not (not heartbeat and server.queue_log_lines):
+        assert abs(int(server.sim.dialplan.globals["CALLCENTER_IVR_HEARTBEAT"]) - server.sim.now) < 5, (
+            "the heartbeat is the PBX clock (from Ping), not ours"
+        )
+    server.handle(
+        Message(
+            [
+                ("Action", "Originate"),
+                ("Channel", "Local/s@callcenter-ivr"),
+                ("Context", "callers"),
+                ("Exten", caller_script),
+                ("CallerID", '"Ana" <5511912345678>'),
+            ]
+        )
+    )
+    while (
+        server.sim.now < server.start_at + seconds * 20
+        and (not engine.finished or engine.sessions)
+        and not (not heartbeat and server.queue_log_lines)
+    ):
         await asyncio.sleep(0.02)
     await asyncio.sleep(0.2)
     await engine.drain()
@@ -91,8 +111,14 @@ def events(server, name):
 def test_a_caller_chooses_portuguese_then_sales_and_reaches_the_queue(tmp_path):
     server, engine, kept = asyncio.run(run_call(tmp_path, "sales", OPEN))
     assert agi_commands(server) == [
-        "GET DATA cc/choose-language-pt 5000 1", "GET DATA cc/main-menu-pt 5000 1",
-        GUARD_OFF, "SET CONTEXT callcenter-queues", "SET EXTENSION sales", "SET PRIORITY 1", "ASYNCAGI BREAK"]
+        "GET DATA cc/choose-language-pt 5000 1",
+        "GET DATA cc/main-menu-pt 5000 1",
+        GUARD_OFF,
+        "SET CONTEXT callcenter-queues",
+        "SET EXTENSION sales",
+        "SET PRIORITY 1",
+        "ASYNCAGI BREAK",
+    ]
     assert [s.outcome for s in engine.finished] == ["queue"]
     assert events(server, "ENTERQUEUE")[0].split("|")[2] == "sales"
     [records] = kept.values()
@@ -115,7 +141,9 @@ def pbx_without(monkeypatch, *prompts: str, hang_up: bool = False) -> None:
     def answer(self, ch, command, command_id):
         words = command.split()
         if command.startswith("GET DATA ") and len(words) > 2 and words[2] in prompts:
-            self.sim.chan_event("AsyncAGIExec", ch, ("Result", quote("200 result=-1\n", safe="")), ("CommandId", command_id), privilege="agi")
+            self.sim.chan_event(
+                "AsyncAGIExec", ch, ("Result", quote("200 result=-1\n", safe="")), ("CommandId", command_id), privilege="agi"
+            )
             if hang_up:
                 self.sim.request_hangup(ch)
             return False
@@ -129,9 +157,15 @@ def test_a_missing_menu_prompt_is_logged_once_and_the_menu_still_routes(tmp_path
     caplog.set_level(logging.WARNING, logger="ivr.engine")
     server, engine, kept = asyncio.run(run_call(tmp_path, "sales", OPEN))
     assert agi_commands(server) == [
-        "GET DATA cc/choose-language-pt 5000 1", "GET DATA cc/main-menu-pt 5000 1", "WAIT FOR DIGIT 5000",
-        GUARD_OFF, "SET CONTEXT callcenter-queues", "SET EXTENSION sales", "SET PRIORITY 1", "ASYNCAGI BREAK"], \
-        "no menu to hear, the key is still waited for, and 2 still goes to sales"
+        "GET DATA cc/choose-language-pt 5000 1",
+        "GET DATA cc/main-menu-pt 5000 1",
+        "WAIT FOR DIGIT 5000",
+        GUARD_OFF,
+        "SET CONTEXT callcenter-queues",
+        "SET EXTENSION sales",
+        "SET PRIORITY 1",
+        "ASYNCAGI BREAK",
+    ], "no menu to hear, the key is still waited for, and 2 still goes to sales"
     assert [s.outcome for s in engine.finished] == ["queue"] and events(server, "ENTERQUEUE")[0].split("|")[2] == "sales"
     [records] = kept.values()
     assert [(r.data["node"], r.data["prompt"]) for r in records if r.kind == "missing_prompt"] == [("main", "cc/main-menu-pt")]
@@ -154,9 +188,11 @@ def test_a_hang_up_during_a_prompt_still_ends_the_session(tmp_path, monkeypatch,
 
 def test_a_set_node_of_several_values_goes_on(tmp_path):
     flow_path = tmp_path / "set.yaml"
-    flow_path.write_text("flow: set\nentry: {context: callcenter-ivr}\nstart: tag\nnodes:\n"
-                         "  tag: {kind: set, values: {a: '1', b: '2'}, next: q}\n"
-                         "  q: {kind: queue, queue: support, context: callcenter-queues}\n")
+    flow_path.write_text(
+        "flow: set\nentry: {context: callcenter-ivr}\nstart: tag\nnodes:\n"
+        "  tag: {kind: set, values: {a: '1', b: '2'}, next: q}\n"
+        "  q: {kind: queue, queue: support, context: callcenter-queues}\n"
+    )
 
     server, engine, _ = asyncio.run(run_call(tmp_path, "listen", OPEN, flow=load_flow(flow_path)))
     assert agi_commands(server)[:2] == ['SET VARIABLE a "1"', 'SET VARIABLE b "2"']
@@ -196,7 +232,9 @@ def test_calls_left_in_the_ivr_by_a_lost_engine_are_sent_to_the_fallback(tmp_pat
         server.configure({"support": QueueConf("support", strategy="linear", timeout=10, members=[])}, None)
         port = await server.start()
         server.sim.dialplan.globals["CALLCENTER_IVR_HEARTBEAT"] = str(int(server.sim.now))
-        server.handle(Message([("Action", "Originate"), ("Channel", "Local/s@callcenter-ivr"), ("Context", "callers"), ("Exten", "listen")]))
+        server.handle(
+            Message([("Action", "Originate"), ("Channel", "Local/s@callcenter-ivr"), ("Context", "callers"), ("Exten", "listen")])
+        )
         while not any(ch.agi is not None for ch in server.sim.channels.values()):
             await asyncio.sleep(0.01)
         engine_box = []
@@ -226,13 +264,16 @@ def test_play_voicemail_and_callback_nodes_on_the_simulator(tmp_path):
         "  hello: {kind: play, prompt: hello, next: menu}\n"
         "  menu: {kind: menu, prompt: menu, options: {'1': vm, '2': cb}, on_fail: vm}\n"
         "  vm: {kind: voicemail, mailbox: '100@default'}\n"
-        "  cb: {kind: callback, queue: support, prompt: callback-ok}\n")
+        "  cb: {kind: callback, queue: support, prompt: callback-ok}\n"
+    )
     flow = load_flow(flow_path)
 
     async def scenario(script: str):
         conf = tmp_path / "extensions.conf"
-        conf.write_text(DIALPLAN + "\n[kinds-callers]\nexten => one,1,Wait(3)\n same => n,SendDTMF(1)\n same => n,Wait(8)\n same => n,Hangup()\n"
-                        "exten => two,1,Wait(3)\n same => n,SendDTMF(2)\n same => n,Wait(20)\n same => n,Hangup()\n")
+        conf.write_text(
+            DIALPLAN + "\n[kinds-callers]\nexten => one,1,Wait(3)\n same => n,SendDTMF(1)\n same => n,Wait(8)\n same => n,Hangup()\n"
+            "exten => two,1,Wait(3)\n same => n,SendDTMF(2)\n same => n,Wait(20)\n same => n,Hangup()\n"
+        )
         server = SimulatorServer("cti", "pw", speed=20, dialplan=conf, recordings=tmp_path / "rec")
         server.configure({"support": QueueConf("support", members=[])}, None)
         port = await server.start()
@@ -241,7 +282,9 @@ def test_play_voicemail_and_callback_nodes_on_the_simulator(tmp_path):
         task = asyncio.create_task(client.run())
         await client.connected.wait()
         await engine.beat()
-        server.handle(Message([("Action", "Originate"), ("Channel", "Local/s@callcenter-ivr"), ("Context", "kinds-callers"), ("Exten", script)]))
+        server.handle(
+            Message([("Action", "Originate"), ("Channel", "Local/s@callcenter-ivr"), ("Context", "kinds-callers"), ("Exten", script)])
+        )
         while not engine.finished or server.sim.channels:
             await asyncio.sleep(0.02)
         await client.close()
@@ -250,8 +293,9 @@ def test_play_voicemail_and_callback_nodes_on_the_simulator(tmp_path):
         return server, engine
 
     server, engine = asyncio.run(scenario("one"))
-    assert agi_commands(server) == ["GET DATA hello 1 1", "GET DATA menu 5000 1", "EXEC VoiceMail 100@default,u"], \
+    assert agi_commands(server) == ["GET DATA hello 1 1", "GET DATA menu 5000 1", "EXEC VoiceMail 100@default,u"], (
         "the caller hangs up after the message: nothing more to send"
+    )
     assert [s.outcome for s in engine.finished] == ["voicemail"]
     server, engine = asyncio.run(scenario("two"))
     assert agi_commands(server)[-3:] == ["GET DATA callback-ok 1 1", "SET VARIABLE CALLCENTER_CALLBACK_REQUEST support", "HANGUP"]

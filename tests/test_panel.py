@@ -9,22 +9,26 @@ from sqlalchemy.orm import sessionmaker
 
 from acd.machine import StateChange
 from acd.model import AgentState
-from kernel.db import CallStore, make_engine, migrate
-from kernel.exceptions import Refused
 from cti_panel.app import create_app
 from cti_panel.controls import Controls, Directory, check
 from cti_panel.live import LiveBoard, Note, agent_room, queue_room
 from cti_panel.notifier import Notifier
-from kernel.who import Who
 from cti_panel.users import Users
-from pbx.trace import replay_messages
+from kernel.db import CallStore, make_engine, migrate
+from kernel.exceptions import Refused
 from kernel.records import DomainEvent
+from kernel.who import Who
+from pbx.trace import replay_messages
 from pbx.tracker import CallTracker, event_time
 from tests.conftest import TRACES, trace_names
 
 PASSWORD = "correct horse battery"
-DIRECTORY = Directory(("support", "sales"), ("lunch", "break"), ("resolved", "sale"),
-                      lambda: {"ana": ("PJSIP/1001", "1001", ("support",)), "bruno": ("PJSIP/1002", "1002", ("sales",))})
+DIRECTORY = Directory(
+    ("support", "sales"),
+    ("lunch", "break"),
+    ("resolved", "sale"),
+    lambda: {"ana": ("PJSIP/1001", "1001", ("support",)), "bruno": ("PJSIP/1002", "1002", ("sales",))},
+)
 
 
 def board_from_trace(name: str) -> tuple[LiveBoard, list[Note], list]:
@@ -89,18 +93,21 @@ def test_agent_rows_follow_state_changes_and_calls():
     assert board.agent_view("ana")["me"]["reason"] == "lunch"
 
 
-@pytest.mark.parametrize("name, data, why", [
-    ("dial", {"number": "5511\r\nAction: Originate"}, "digits only"),
-    ("dial", {"number": "123,Application"}, "digits only"),
-    ("dial", {"number": 5511999}, "digits only"),
-    ("transfer", {"how": "blind", "kind": "number", "number": "1;Hangup"}, "digits only"),
-    ("transfer", {"how": "blind", "kind": "queue", "queue": "vip"}, "one of support, sales"),
-    ("transfer", {"how": "blind", "kind": "agent", "agent": "zed"}, "no such agent"),
-    ("state", {"state": "pause", "reason": "nap"}, "one of lunch, break"),
-    ("spy", {"agent": "bruno", "mode": "listen"}, "not allowed for the agent role"),
-    ("hangup", ["not", "an", "object"], "expected an object"),
-    ("Originate", {}, "unknown request"),
-])
+@pytest.mark.parametrize(
+    "name, data, why",
+    [
+        ("dial", {"number": "5511\r\nAction: Originate"}, "digits only"),
+        ("dial", {"number": "123,Application"}, "digits only"),
+        ("dial", {"number": 5511999}, "digits only"),
+        ("transfer", {"how": "blind", "kind": "number", "number": "1;Hangup"}, "digits only"),
+        ("transfer", {"how": "blind", "kind": "queue", "queue": "vip"}, "one of support, sales"),
+        ("transfer", {"how": "blind", "kind": "agent", "agent": "zed"}, "no such agent"),
+        ("state", {"state": "pause", "reason": "nap"}, "one of lunch, break"),
+        ("spy", {"agent": "bruno", "mode": "listen"}, "not allowed for the agent role"),
+        ("hangup", ["not", "an", "object"], "expected an object"),
+        ("Originate", {}, "unknown request"),
+    ],
+)
 def test_malformed_or_forbidden_requests_are_refused(name, data, why):
     agent = Who(1, "ana", "agent", "en", "ana", "PJSIP/1001", "1001", ())
     with pytest.raises(Refused, match=why):
@@ -111,11 +118,25 @@ def test_clean_requests_carry_only_server_chosen_contexts():
     agent = Who(1, "ana", "agent", "en", "ana", "PJSIP/1001", "1001", ())
     boss = Who(2, "sue", "supervisor", "en", None, "PJSIP/1900", "1900", ())
     assert check(agent, "dial", {"number": "+5511988887777"}, DIRECTORY).values == {"number": "5511988887777"}
-    assert check(agent, "transfer", {"how": "blind", "kind": "agent", "agent": "bruno", "context": "evil"}, DIRECTORY).values == \
-        {"how": "blind", "kind": "agent", "context": "callcenter-transfer", "exten": "8002", "target": "PJSIP/1002"}
-    assert check(agent, "transfer", {"how": "attended", "kind": "queue", "queue": "sales"}, DIRECTORY).values == \
-        {"how": "attended", "kind": "queue", "context": "callcenter-transfer", "exten": "8001", "target": "sales"}
-    assert check(boss, "spy", {"agent": "ana", "mode": "whisper"}, DIRECTORY).values == {"agent": "ana", "interface": "PJSIP/1001", "mode": "whisper"}
+    assert check(agent, "transfer", {"how": "blind", "kind": "agent", "agent": "bruno", "context": "evil"}, DIRECTORY).values == {
+        "how": "blind",
+        "kind": "agent",
+        "context": "callcenter-transfer",
+        "exten": "8002",
+        "target": "PJSIP/1002",
+    }
+    assert check(agent, "transfer", {"how": "attended", "kind": "queue", "queue": "sales"}, DIRECTORY).values == {
+        "how": "attended",
+        "kind": "queue",
+        "context": "callcenter-transfer",
+        "exten": "8001",
+        "target": "sales",
+    }
+    assert check(boss, "spy", {"agent": "ana", "mode": "whisper"}, DIRECTORY).values == {
+        "agent": "ana",
+        "interface": "PJSIP/1001",
+        "mode": "whisper",
+    }
     with pytest.raises(Refused, match="not allowed for the supervisor role"):
         check(boss, "dial", {"number": "5511"}, DIRECTORY)
 
@@ -199,9 +220,13 @@ def test_an_agent_gets_only_their_own_pops(panel):
     sue = socket(panel, logged_in(panel, "sue"))
     for client in (ana, bruno, sue):
         client.get_received()
-    panel.notifier.send([Note(agent_room("ana"), "pop", {"number": "5511977776666", "agent": "ana"}),
-                         Note("queue:support", "queue", {"name": "support", "waiting": 1}),
-                         Note("queue:sales", "queue", {"name": "sales", "waiting": 3})])
+    panel.notifier.send(
+        [
+            Note(agent_room("ana"), "pop", {"number": "5511977776666", "agent": "ana"}),
+            Note("queue:support", "queue", {"name": "support", "waiting": 1}),
+            Note("queue:sales", "queue", {"name": "sales", "waiting": 3}),
+        ]
+    )
     assert [m["name"] for m in ana.get_received()] == ["pop"]
     assert bruno.get_received() == [], "agent B never receives agent A's pop"
     assert [m["args"][0]["name"] for m in sue.get_received()] == ["support"], "a supervisor sees only their queues"
@@ -212,7 +237,12 @@ def test_requests_are_checked_and_stamped_with_the_server_side_user(panel):
     ack = ana.emit("request", {"id": 7, "name": "dial", "data": {"number": "5511988887777"}, "who": {"role": "admin"}}, callback=True)
     assert ack == {"ok": True, "queued": True}
     sent = panel.bus.sent[-1]
-    assert (sent["name"], sent["values"], sent["who"]["login"], sent["who"]["role"]) == ("dial", {"number": "5511988887777"}, "ana", "agent")
+    assert (sent["name"], sent["values"], sent["who"]["login"], sent["who"]["role"]) == (
+        "dial",
+        {"number": "5511988887777"},
+        "ana",
+        "agent",
+    )
     before = len(panel.bus.sent)
     assert ana.emit("request", {"name": "force", "data": {"agent": "bruno", "action": "logout"}}, callback=True)["ok"] is False
     assert ana.emit("request", {"name": "dial", "data": {"number": "1\r\nAction: Command"}}, callback=True)["ok"] is False

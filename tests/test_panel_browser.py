@@ -17,14 +17,14 @@ import requests
 from flask_socketio import SocketIO
 from sqlalchemy.orm import sessionmaker
 
-from kernel import config
-from kernel.db import CallStore, make_engine, migrate
 from callcenter.engine import Engine
-from kernel.models import Customer
 from cti_panel.app import create_app
 from cti_panel.notifier import Notifier
 from cti_panel.server import PanelServer
 from cti_panel.users import Users
+from kernel import config
+from kernel.db import CallStore, make_engine, migrate
+from kernel.models import Customer
 from pbx.client import ClientOptions
 from pbx.codec import Message
 from pbx.simulator.app_queue import QueueConf
@@ -81,9 +81,24 @@ data_dir = "{tmp_path}/var"
         self.url = f"http://127.0.0.1:{port}"
         self.log = tmp_path / "gunicorn.log"
         with self.log.open("w") as out:
-            self.process = subprocess.Popen([str(Path(sys.executable).with_name("gunicorn")), "-w", "1", "--threads", "20", "--graceful-timeout", "2",
-                                             "-b", f"127.0.0.1:{port}", "callcenter.wsgi:create()"],
-                                            cwd=ROOT, env={**os.environ, "CALLCENTER_CONFIG": str(conf)}, stdout=out, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(
+                [
+                    str(Path(sys.executable).with_name("gunicorn")),
+                    "-w",
+                    "1",
+                    "--threads",
+                    "20",
+                    "--graceful-timeout",
+                    "2",
+                    "-b",
+                    f"127.0.0.1:{port}",
+                    "callcenter.wsgi:create()",
+                ],
+                cwd=ROOT,
+                env={**os.environ, "CALLCENTER_CONFIG": str(conf)},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and self.process.poll() is None:
             try:
@@ -102,8 +117,9 @@ data_dir = "{tmp_path}/var"
 class CallCenter:
     """Simulator + engine on an asyncio loop in a thread, the panel on another, all on loopback."""
 
-    def __init__(self, tmp_path: Path, redis_url: str | None = None, recordings: config.RecordingSettings | None = None,
-                 flows: list | None = None) -> None:
+    def __init__(
+        self, tmp_path: Path, redis_url: str | None = None, recordings: config.RecordingSettings | None = None, flows: list | None = None
+    ) -> None:
         dialplan = tmp_path / "extensions.conf"
         dialplan.write_text((ROOT / "contrib" / "asterisk" / "extensions.conf").read_text() + PHONES)
         self.server = SimulatorServer("cti", "pw", speed=1, dialplan=dialplan, recordings=tmp_path)
@@ -117,15 +133,20 @@ class CallCenter:
         self.users = users
         with self.store.sessions.begin() as s:
             s.add(Customer(number="5511977776666", name="Maria Silva", company="Padaria Aurora"))
-        self.settings = config.Settings(acd=config.ACDSettings(queues={"support": config.ACDQueue()}),
-                                        panel=config.PanelSettings(message_queue=redis_url), recordings=recordings or config.RecordingSettings(),
-                                        paths=config.PathSettings(data_dir=str(tmp_path / "var"), recordings=str(tmp_path / "spool")))
+        self.settings = config.Settings(
+            acd=config.ACDSettings(queues={"support": config.ACDQueue()}),
+            panel=config.PanelSettings(message_queue=redis_url),
+            recordings=recordings or config.RecordingSettings(),
+            paths=config.PathSettings(data_dir=str(tmp_path / "var"), recordings=str(tmp_path / "spool")),
+        )
         self.notifier = Notifier(SocketIO(message_queue=redis_url)) if redis_url else Notifier()
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
         port = asyncio.run_coroutine_threadsafe(self.server.start(), self.loop).result(10)
-        self.engine = Engine(self.settings, self.store, flows or [], self.notifier, options=ClientOptions("127.0.0.1", port, "cti", "pw"), out=None)
+        self.engine = Engine(
+            self.settings, self.store, flows or [], self.notifier, options=ClientOptions("127.0.0.1", port, "cti", "pw"), out=None
+        )
         resynced = threading.Event()
         on_resync = self.engine.client.on_resync
         assert on_resync is not None
@@ -133,6 +154,7 @@ class CallCenter:
         async def resync_then_signal(snapshot) -> None:
             await on_resync(snapshot)
             resynced.set()
+
         self.engine.client.on_resync = resync_then_signal
         self.running = asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(10)
         assert resynced.wait(10), "the engine logged in to the simulator and resynced"
@@ -145,9 +167,10 @@ class CallCenter:
 
     def call(self, number: str, script: str = "patient", entry: str = "Local/support@callcenter-queues") -> None:
         """A caller dials in (straight into the support queue unless told)."""
-        self.loop.call_soon_threadsafe(self.server.handle, Message([
-            ("Action", "Originate"), ("Channel", entry), ("Context", "callers"),
-            ("Exten", script), ("CallerID", f"<{number}>")]))
+        self.loop.call_soon_threadsafe(
+            self.server.handle,
+            Message([("Action", "Originate"), ("Channel", entry), ("Context", "callers"), ("Exten", script), ("CallerID", f"<{number}>")]),
+        )
 
     async def _start(self) -> asyncio.Task:
         return asyncio.create_task(self.engine.run())

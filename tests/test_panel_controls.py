@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
-import re
 import threading
 import time
 from http.client import HTTPConnection
@@ -16,10 +16,10 @@ import pytest
 import requests
 from sqlalchemy.orm import sessionmaker
 
-from kernel.db import make_engine, migrate
 from cti_panel.customers import HttpLookup, TableLookup
-from pbx.simulator.core import STATE_DESC
 from cti_panel.users import Users
+from kernel.db import make_engine, migrate
+from pbx.simulator.core import STATE_DESC
 from tests.realpbx import submit_request
 from tests.test_panel_browser import CallCenter
 
@@ -104,8 +104,14 @@ def test_agent_and_supervisor_requests_act_on_the_simulated_pbx(rig):
     ask(center, "ana", "transfer", {"how": "blind", "kind": "queue", "queue": "support"})
     until(lambda: any("|BLINDTRANSFER|8001|callcenter-transfer|" in line for line in queue_log))
 
-    until(lambda: (call := center.engine.board.call_of("ana")) is not None and call.answered_at is not None
-          and call.agent_channel not in (None, first_leg), 15)
+    until(
+        lambda: (
+            (call := center.engine.board.call_of("ana")) is not None
+            and call.answered_at is not None
+            and call.agent_channel not in (None, first_leg)
+        ),
+        15,
+    )
     ask(center, "ana", "hangup", {})
     call = stored_call(center, "5511977776666")
     assert call.transfers == 1 and call.hold_s >= 0.9, "the panel's hold and transfer are on the call's record"
@@ -113,8 +119,13 @@ def test_agent_and_supervisor_requests_act_on_the_simulated_pbx(rig):
     assert not [c for c in center.engine.store.calls() if c.outcome == "ivr_only"], "listening in is not counted as a caller"
 
     ask(center, "ana", "dial", {"number": "5511955554444"})
-    until(lambda: any(m.get("Event") == "Newexten" and m.get("Context") == "callcenter-outbound" and m.get("Extension") == "5511955554444"
-                      for m in seen), 15)
+    until(
+        lambda: any(
+            m.get("Event") == "Newexten" and m.get("Context") == "callcenter-outbound" and m.get("Extension") == "5511955554444"
+            for m in seen
+        ),
+        15,
+    )
     assert all(payload["ok"] for event, payload in replies.got if event == "reply")
     ask(center, "sue", "force", {"agent": "ana", "interface": "Local/2002@e2e-phones/n", "action": "logout"})
     until(lambda: center.engine.board.agents["ana"].state == "logged_out")
@@ -130,8 +141,12 @@ def test_an_attended_transfer_consults_then_hands_the_caller_over_when_the_agent
     caller = center.engine.board.call_of("ana").channel
     ask(center, "ana", "transfer", {"how": "attended", "kind": "agent", "agent": "bob"})
     until(lambda: any(c.name.startswith("Local/2003@e2e-phones") and STATE_DESC[c.state] == "Up" for c in sim.channels.values()))
-    until(lambda: any(c.name.startswith("Local/8002@callcenter-transfer") and c.name.endswith(";1") and STATE_DESC[c.state] == "Up"
-                      for c in sim.channels.values()))
+    until(
+        lambda: any(
+            c.name.startswith("Local/8002@callcenter-transfer") and c.name.endswith(";1") and STATE_DESC[c.state] == "Up"
+            for c in sim.channels.values()
+        )
+    )
     assert caller in {c.name for c in sim.channels.values()}, "the caller waits while the agent consults"
     assert not any("TRANSFER" in line for line in queue_log)
     ask(center, "ana", "complete", {})
@@ -164,6 +179,7 @@ def test_crm_lookup_over_http_with_timeout_and_fallback(tmp_path):
     csv = tmp_path / "customers.csv"
     csv.write_text("number,name,company\n+55 (11) 90000-0000,Carlos Lima,Lima ME\n")
     from cti_panel.customers import import_csv
+
     assert import_csv(sessions, csv) == (1, 0)
     server = HTTPServer(("127.0.0.1", 0), CRM)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -186,6 +202,7 @@ def test_a_bad_customer_row_stops_the_import_with_its_line(tmp_path):
     csv.write_text("number,name\n5511911112222,Ana\nabc,Bruno\n")
     from cti_panel.customers import import_csv
     from kernel.exceptions import InputError
+
     with pytest.raises(InputError, match=r"customers.csv:3: needs a phone number"):
         import_csv(sessionmaker(engine), csv)
     assert TableLookup(sessionmaker(engine)).find("5511911112222") is None, "nothing stored"
@@ -194,8 +211,14 @@ def test_a_bad_customer_row_stops_the_import_with_its_line(tmp_path):
 def test_users_command_adds_lists_and_disables(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("CALLCENTER_")}
     env.update(CALLCENTER_DATABASE_URL=f"sqlite:///{tmp_path}/u.db")
-    run = lambda *args: subprocess.run([sys.executable, "-m", "callcenter.cli", "users", *args], capture_output=True, text=True, env=env,
-                                       cwd=tmp_path, input="a long password\n")
+    run = lambda *args: subprocess.run(
+        [sys.executable, "-m", "callcenter.cli", "users", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        input="a long password\n",
+    )
     assert run("add", "ana", "--role", "agent", "--agent", "ana", "--interface", "PJSIP/1001", "--password-stdin").returncode == 0
     refused = run("add", "bob", "--role", "agent", "--password-stdin")
     assert refused.returncode == 1 and "needs --agent and --interface" in refused.stderr
@@ -217,9 +240,18 @@ def test_a_socket_from_a_hostile_origin_is_refused_even_with_a_session(tmp_path)
 
         def handshake(origin: str) -> int:
             connection = HTTPConnection(host, timeout=5)
-            connection.request("GET", "/socket.io/?EIO=4&transport=websocket", headers={
-                "Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
-                "Sec-WebSocket-Version": "13", "Origin": origin, "Cookie": f"cc_session={http.cookies['cc_session']}"})
+            connection.request(
+                "GET",
+                "/socket.io/?EIO=4&transport=websocket",
+                headers={
+                    "Upgrade": "websocket",
+                    "Connection": "Upgrade",
+                    "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+                    "Sec-WebSocket-Version": "13",
+                    "Origin": origin,
+                    "Cookie": f"cc_session={http.cookies['cc_session']}",
+                },
+            )
             status = connection.getresponse().status
             connection.close()
             return status

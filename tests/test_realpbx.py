@@ -8,31 +8,34 @@ recordings it made. Calls are short (1-3 s rings and talks).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
-from kernel import config
 from ivr.flow import load_flow
+from kernel import config
 from recordings.wav import loudness
 from tests.realpbx import CONTRIB, DATA, ROOT, Asterisk, Center, Simulated, always_open_flow, differences, run_script, side_by_side, until
 
-pytestmark = pytest.mark.skipif(run_script() is None, reason="no Asterisk build: ../shared/asterisk/run not found and "
-                                                             "CALLCENTER_TEST_ASTERISK not set")
+pytestmark = pytest.mark.skipif(
+    run_script() is None, reason="no Asterisk build: ../shared/asterisk/run not found and CALLCENTER_TEST_ASTERISK not set"
+)
 PROMPTS = ROOT / "var" / "prompts"
-ANA = {"login": "ana", "role": "agent", "agent": "ana", "interface": "Local/1001@test-phones/n", "extension": "1001",
-       "queues": ["support"]}
-BEA = {"login": "bea", "role": "agent", "agent": "bea", "interface": "Local/1002@test-phones/n", "extension": "1002",
-       "queues": ["sales"]}
+ANA = {"login": "ana", "role": "agent", "agent": "ana", "interface": "Local/1001@test-phones/n", "extension": "1001", "queues": ["support"]}
+BEA = {"login": "bea", "role": "agent", "agent": "bea", "interface": "Local/1002@test-phones/n", "extension": "1002", "queues": ["sales"]}
 SUE = {"login": "sue", "role": "supervisor", "interface": "Local/1900@test-phones/n", "extension": "1900"}
 
 
 def shipped_extras(folder: Path) -> list[str]:
     """contrib/asterisk as shipped, the tier's queues and test contexts, and the generated prompts."""
-    extras = [str(DATA / "queues.conf"), f"extensions.conf+={CONTRIB / 'extensions.conf'}",
-              f"extensions.conf+={DATA / 'extensions.conf'}", str(CONTRIB / "features.conf")]
+    extras = [
+        str(DATA / "queues.conf"),
+        f"extensions.conf+={CONTRIB / 'extensions.conf'}",
+        f"extensions.conf+={DATA / 'extensions.conf'}",
+        str(CONTRIB / "features.conf"),
+    ]
     if (PROMPTS / "sounds").is_dir():
         holder = folder / "prompts"
         holder.mkdir(exist_ok=True)
@@ -58,12 +61,14 @@ def pbx(tmp_path_factory):
         yield asterisk
 
 
-def settings(folder: Path, mode: str = "app_queue", record: bool = False, queues: dict[str, config.ACDQueue] | None = None,
-             **acd) -> config.Settings:
+def settings(
+    folder: Path, mode: str = "app_queue", record: bool = False, queues: dict[str, config.ACDQueue] | None = None, **acd
+) -> config.Settings:
     return config.Settings(
         acd=config.ACDSettings(mode=mode, queues=queues or {q: config.ACDQueue() for q in ("support", "sales", "billing")}, **acd),
         paths=config.PathSettings(data_dir=str(folder / "var"), recordings=str(folder / "rec")),
-        recordings=config.RecordingSettings(enabled=record))
+        recordings=config.RecordingSettings(enabled=record),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -82,10 +87,18 @@ def center(tmp_path, pbx):
     def make(**kwargs) -> Center:
         folder = tmp_path / f"engine{len(made)}"
         folder.mkdir()
-        made.append(Center(folder, kwargs.pop("on", pbx), kwargs.pop("settings", None) or settings(tmp_path),
-                           kwargs.pop("flows", None) or [load_flow(always_open_flow(tmp_path))], kwargs.pop("users", [ANA, BEA, SUE]),
-                           **kwargs))
+        made.append(
+            Center(
+                folder,
+                kwargs.pop("on", pbx),
+                kwargs.pop("settings", None) or settings(tmp_path),
+                kwargs.pop("flows", None) or [load_flow(always_open_flow(tmp_path))],
+                kwargs.pop("users", [ANA, BEA, SUE]),
+                **kwargs,
+            )
+        )
         return made[-1]
+
     yield make
     for c in made:
         c.stop()
@@ -136,8 +149,10 @@ def test_ivr_menu_to_app_queue_agent_answers_and_hangs_up_on_both_pbxs(pbx, sim,
     call, sim_call = side_by_side(ivr_to_ana_who_hangs_up, (pbx, real, caller), (sim, simulated, caller))
     assert (call.outcome, call.queue, call.agent, call.hangup_by) == ("answered", "support", "ana", "agent")
     assert [(q, a, e) for _, _, q, a, e, *_ in queue_log_of(pbx, caller)] == [
-        ("support", "NONE", "ENTERQUEUE"), ("support", "ana", "CONNECT"), ("support", "ana", "COMPLETEAGENT")], \
-        "Asterisk's own queue_log: into support, ana answers, ana hangs up"
+        ("support", "NONE", "ENTERQUEUE"),
+        ("support", "ana", "CONNECT"),
+        ("support", "ana", "COMPLETEAGENT"),
+    ], "Asterisk's own queue_log: into support, ana answers, ana hangs up"
     assert any(row["uniqueid"] == call.linkedid or caller in row["clid"] for row in pbx.cdr()), "Asterisk wrote a CDR for it"
     assert (sim_call.outcome, sim_call.queue, sim_call.agent, sim_call.hangup_by) == (call.outcome, call.queue, call.agent, call.hangup_by)
     assert_alike(real, simulated, pbx, sim, [caller])
@@ -162,17 +177,24 @@ def states_and_force(pbx, cc: Center) -> list[list[str]]:
 
     def member_lines(event: str) -> list[list[str]]:
         return [line[2:] for line in pbx.queue_log()[start:] if line[3] == "ana" and line[4] == event]
+
     assert cc.ask("ana", "state", {"state": "pause", "reason": "lunch"})["ok"]
     until(lambda: cc.agent_state("ana") == "paused", 10, "ana paused")
     assert cc.ask("ana", "state", {"state": "available"})["ok"]
     until(lambda: cc.agent_state("ana") == "available", 10, "ana available again")
     pbx.action({"Action": "QueueAdd", "Queue": "billing", "Interface": ANA["interface"], "MemberName": "ana"})
     assert cc.ask("sue", "force", {"agent": "ana", "action": "pause", "reason": "coaching"})["ok"]
-    until(lambda: {l[0] for l in member_lines("PAUSE") if l[3:4] == ["coaching"]} == {"support", "billing"}, 10,
-          "paused with the supervisor's reason in both queues")
+    until(
+        lambda: {line[0] for line in member_lines("PAUSE") if line[3:4] == ["coaching"]} == {"support", "billing"},
+        10,
+        "paused with the supervisor's reason in both queues",
+    )
     assert cc.ask("sue", "force", {"agent": "ana", "action": "logout"})["ok"]
-    until(lambda: {l[0] for l in member_lines("REMOVEMEMBER")} == {"support", "billing"}, 10,
-          "ana out of every queue, billing (added outside the panel) too")
+    until(
+        lambda: {line[0] for line in member_lines("REMOVEMEMBER")} == {"support", "billing"},
+        10,
+        "ana out of every queue, billing (added outside the panel) too",
+    )
     until(lambda: cc.agent_state("ana") == "logged_out", 10, "the panel shows ana logged out")
     return [line[2:] for line in pbx.queue_log()[start:] if line[3] == "ana"]
 
@@ -203,8 +225,11 @@ def test_callers_in_the_ivr_reach_the_fallback_when_the_engine_stops_or_dies(pbx
     pbx.call("08007770000@callcenter-inbound", "keys", number(), CALLER_WAIT="60")
     until(lambda: cc.engine.ivr.sessions, 10, "the next caller is in the IVR")
     channel = next(iter(cc.engine.ivr.sessions))
-    until(lambda: 0 < float(pbx.action({"Action": "Getvar", "Channel": channel, "Variable": "TIMEOUT(absolute)"}).get("Value") or 0) <= 3,
-          10, "the engine pushes the guard back to 3 beats")
+    until(
+        lambda: 0 < float(pbx.action({"Action": "Getvar", "Channel": channel, "Variable": "TIMEOUT(absolute)"}).get("Value") or 0) <= 3,
+        10,
+        "the engine pushes the guard back to 3 beats",
+    )
     cc.die()
     until(lambda: callers_in(pbx, "support") == before + 2, 15, "the guard frees the caller of a dead engine within 3 beats")
 
@@ -216,30 +241,48 @@ def test_transfers_blind_and_attended_to_a_queue_an_agent_and_a_number(pbx, cent
     results = {}
     bea_talks = lambda: cc.call_of("bea") and cc.call_of("bea").answered_at  # noqa: E731
     for how, kind, target, check, consulted in (
-            ("blind", "queue", {"queue": "sales"}, bea_talks, None),
-            ("blind", "agent", {"agent": "bea"}, None, None),
-            ("blind", "number", {"number": "5511955554444"}, None, None),
-            ("attended", "agent", {"agent": "bea"}, None, "1002@test-phones"),
-            ("attended", "queue", {"queue": "sales"}, None, "1002@test-phones"),
-            ("attended", "number", {"number": "5511955553333"}, None, "5511955553333@test-world")):
+        ("blind", "queue", {"queue": "sales"}, bea_talks, None),
+        ("blind", "agent", {"agent": "bea"}, None, None),
+        ("blind", "number", {"number": "5511955554444"}, None, None),
+        ("attended", "agent", {"agent": "bea"}, None, "1002@test-phones"),
+        ("attended", "queue", {"queue": "sales"}, None, "1002@test-phones"),
+        ("attended", "number", {"number": "5511955553333"}, None, "5511955553333@test-world"),
+    ):
         caller = number()
         pbx.call("support@callcenter-queues", "keys", caller, CALLER_WAIT="30")
-        until(lambda: cc.call_of("ana") and cc.call_of("ana").answered_at and cc.call_of("ana").number == caller, 20, "ana talks to the caller")
+        until(
+            lambda: cc.call_of("ana") and cc.call_of("ana").answered_at and cc.call_of("ana").number == caller,
+            20,
+            "ana talks to the caller",
+        )
         seen = len(cc.events)
         reply = cc.ask("ana", "transfer", {"how": how, "kind": kind, **target})
         assert reply["ok"], reply
         if how == "attended":
-            until(lambda: any(e.get("Event") == "DialEnd" and e.get("DialStatus") == "ANSWER" and consulted in e.get("DestChannel", "")
-                              for e in cc.events[seen:]), 15, f"{consulted} answers the consultation")
+            until(
+                lambda: any(
+                    e.get("Event") == "DialEnd" and e.get("DialStatus") == "ANSWER" and consulted in e.get("DestChannel", "")
+                    for e in cc.events[seen:]
+                ),
+                15,
+                f"{consulted} answers the consultation",
+            )
             done = cc.ask("ana", "complete", {})
             assert done["ok"], (kind, done)
             # app_queue races the transferer's hang-up against the transfer: its queue_log says ATTENDEDTRANSFER or
             # COMPLETEAGENT (both seen, the second under load); Asterisk's AttendedTransfer event is the fact.
-            results[(how, kind)] = until(lambda: [e.get("Result") for e in cc.events[seen:] if e.get("Event") == "AttendedTransfer"], 15,
-                                         "Asterisk's AttendedTransfer event")
+            results[(how, kind)] = until(
+                lambda: [e.get("Result") for e in cc.events[seen:] if e.get("Event") == "AttendedTransfer"],
+                15,
+                "Asterisk's AttendedTransfer event",
+            )
         else:
-            until(lambda: [l for l in queue_log_of(pbx, caller) if "TRANSFER" in l[4]], 15, f"{how} transfer to the {kind} in queue_log")
-            results[(how, kind)] = [l[4:6] for l in queue_log_of(pbx, caller) if "TRANSFER" in l[4]]
+            until(
+                lambda: [line for line in queue_log_of(pbx, caller) if "TRANSFER" in line[4]],
+                15,
+                f"{how} transfer to the {kind} in queue_log",
+            )
+            results[(how, kind)] = [line[4:6] for line in queue_log_of(pbx, caller) if "TRANSFER" in line[4]]
         if check:
             until(check, 15, "the transferred caller reaches its target")
         for login in ("ana", "bea"):
@@ -265,8 +308,11 @@ def native_ring_no_answer_then_abandon(pbx, cc: Center, answered: str, abandoned
     """cid never answers, ana does; then nobody is free and the next caller hangs up: the two stored calls. The first
     caller stays 14 s, time enough under load for the IVR, cid's 2 s of ringing and ana's answer."""
     pbx.call("08007770000@callcenter-inbound", "keys", answered, W1="1", K1="1", CALLER_WAIT="14")
-    until(lambda: any(e.get("Event") == "DialBegin" and "2001@test-phones" in e.get("DestChannel", "") for e in list(cc.events)), 20,
-          "cid's phone rings")
+    until(
+        lambda: any(e.get("Event") == "DialBegin" and "2001@test-phones" in e.get("DestChannel", "") for e in list(cc.events)),
+        20,
+        "cid's phone rings",
+    )
     cc.loop.call_soon_threadsafe(cc.engine.native.unpause, "ana")
     first = cc.stored(answered, 40)
     for agent in ("cid", "ana"):
@@ -276,13 +322,24 @@ def native_ring_no_answer_then_abandon(pbx, cc: Center, answered: str, abandoned
 
 
 def test_native_acd_rings_past_an_agent_who_does_not_answer_and_counts_an_abandon_on_both_pbxs(pbx, sim, center, tmp_path):
-    runs = native_on_both(center, (pbx, sim), settings(tmp_path, mode="native", agents=[
-        config.ACDAgent(name="cid", interface="Local/2001@test-phones/n", queues=["support"]),
-        config.ACDAgent(name="ana", interface="Local/1001@test-phones/n", queues=["support"])],
-        queues={"support": config.ACDQueue(strategy="round_robin", ring_timeout_s=2, retry_s=0)}), paused="ana")
+    runs = native_on_both(
+        center,
+        (pbx, sim),
+        settings(
+            tmp_path,
+            mode="native",
+            agents=[
+                config.ACDAgent(name="cid", interface="Local/2001@test-phones/n", queues=["support"]),
+                config.ACDAgent(name="ana", interface="Local/1001@test-phones/n", queues=["support"]),
+            ],
+            queues={"support": config.ACDQueue(strategy="round_robin", ring_timeout_s=2, retry_s=0)},
+        ),
+        paused="ana",
+    )
     answered, abandoned = number(), number()
-    real, simulated = side_by_side(native_ring_no_answer_then_abandon, (pbx, runs[0], answered, abandoned),
-                                   (sim, runs[1], answered, abandoned))
+    real, simulated = side_by_side(
+        native_ring_no_answer_then_abandon, (pbx, runs[0], answered, abandoned), (sim, runs[1], answered, abandoned)
+    )
     first, second = real
     assert (first.outcome, first.queue, first.agent) == ("answered", "support", "ana"), "cid never answers: ana gets the call"
     assert [row["disposition"] for row in pbx.cdr() if "2001@test-phones" in row["dstchannel"]] == ["NO ANSWER"]
@@ -310,7 +367,9 @@ def test_recordings_start_at_the_answer_pause_resume_and_honour_the_opt_out(pbx,
 
     def rows():
         return {r.caller_number: r for r in cc.engine.library.visible(boss, 10)}
+
     from kernel.who import Who
+
     boss = Who(9, "sue", "supervisor", "en", None, None, None, ())
     found = until(lambda: len(rows()) == 2 and rows(), 15, "both calls indexed")
     kept, skipped = found[recorded], found[opted_out]
@@ -322,7 +381,10 @@ def test_recordings_start_at_the_answer_pause_resume_and_honour_the_opt_out(pbx,
     assert loudness(audio, pause + 0.3, resume - 0.3) < 50, "silence while paused (MixMonitorMute)"
     assert loudness(audio, resume + 0.3, kept.duration_s - 0.3) > 1000, "sound again after the resume"
     assert [(e.get("Event"), e.get("State")) for e in cc.events if e.get("Event", "").startswith("MixMonitor")] == [
-        ("MixMonitorStart", None), ("MixMonitorMute", "1"), ("MixMonitorMute", "0")], "Asterisk's own word: one recording, muted once"
+        ("MixMonitorStart", None),
+        ("MixMonitorMute", "1"),
+        ("MixMonitorMute", "0"),
+    ], "Asterisk's own word: one recording, muted once"
 
 
 def ivr_call_back(pbx, cc: Center, caller: str, mode: str):
@@ -334,24 +396,37 @@ def ivr_call_back(pbx, cc: Center, caller: str, mode: str):
         until(lambda: cc.engine.native.acd.callbacks_waiting().get("support") == 1, 10, "the call back keeps a place in support")
         cc.loop.call_soon_threadsafe(cc.engine.native.unpause, "ana")
     else:
-        until(lambda: [l[4] for l in pbx.queue_log() if l[2] == "support" and l[6:7] == [caller]] == ["ENTERQUEUE"], 10,
-              "the call back waits in app_queue's support queue")
+        until(
+            lambda: [line[4] for line in pbx.queue_log() if line[2] == "support" and line[6:7] == [caller]] == ["ENTERQUEUE"],
+            10,
+            "the call back waits in app_queue's support queue",
+        )
         assert cc.ask("ana", "state", {"state": "available"})["ok"]
     until(lambda: cc.call_of("ana") and cc.call_of("ana").answered_at, 30, "ana takes the call back")
-    until(lambda: any(e.get("Event") == "DialBegin" and f"{caller}@test-world" in e.get("DestChannel", "") for e in list(cc.events)), 10,
-          "the PBX dials the caller from ana's call")
+    until(
+        lambda: any(e.get("Event") == "DialBegin" and f"{caller}@test-world" in e.get("DestChannel", "") for e in list(cc.events)),
+        10,
+        "the PBX dials the caller from ana's call",
+    )
     talked(cc, "ana", 1.0)
     assert cc.ask("ana", "hangup", {})["ok"]
-    back = until(lambda: next((c for c in cc.store.calls() if c.caller_number == caller and c.outcome == "callback"), None), 20,
-                 "the call back stored")
+    back = until(
+        lambda: next((c for c in cc.store.calls() if c.caller_number == caller and c.outcome == "callback"), None),
+        20,
+        "the call back stored",
+    )
     return first, back
 
 
 @pytest.mark.parametrize("mode", ["app_queue", "native"])
 def test_the_ivr_callback_key_queues_a_call_back_the_agent_takes_first_on_both_pbxs(pbx, sim, center, tmp_path, mode):
     if mode == "native":
-        runs = native_on_both(center, (pbx, sim), settings(
-            tmp_path, mode="native", agents=[config.ACDAgent(name="ana", interface=ANA["interface"], queues=["support"])]), paused="ana")
+        runs = native_on_both(
+            center,
+            (pbx, sim),
+            settings(tmp_path, mode="native", agents=[config.ACDAgent(name="ana", interface=ANA["interface"], queues=["support"])]),
+            paused="ana",
+        )
     else:
         runs = [center(on=on) for on in (pbx, sim)]
     caller = number()
@@ -359,8 +434,11 @@ def test_the_ivr_callback_key_queues_a_call_back_the_agent_takes_first_on_both_p
     assert (first.outcome, first.queue, first.agent) == ("exit_key", "support", None), "the caller heard the call-back message and left"
     # app_queue's call back is a visit of its queue (in Asterisk's queue_log too); the native ACD's is not a second visit.
     assert (back.queue, back.agent, back.hangup_by) == ("support" if mode == "app_queue" else None, "ana", "agent")
-    [dialled] = until(lambda: [r for r in pbx.cdr() if r["dst"] == caller and r["dcontext"] == "callcenter-callback"], 10,
-                      "Asterisk's CDR of the call back")
+    [dialled] = until(
+        lambda: [r for r in pbx.cdr() if r["dst"] == caller and r["dcontext"] == "callcenter-callback"],
+        10,
+        "Asterisk's CDR of the call back",
+    )
     assert dialled["disposition"] == "ANSWERED" and f"{caller}@test-world" in dialled["dstchannel"]
     fields = lambda c: (c.outcome, c.queue, c.agent, c.hangup_by)  # noqa: E731
     assert [fields(c) for c in sim_calls] == [fields(first), fields(back)]
@@ -378,20 +456,34 @@ def native_overflow_and_call_back_key(pbx, cc: Center, overflowed: str, called_b
     cc.loop.call_soon_threadsafe(cc.engine.native.unpause, "bea")
     until(lambda: cc.call_of("bea") and cc.call_of("bea").answered_at, 20, "bea takes the call back")
     assert cc.ask("bea", "hangup", {})["ok"]
-    back = until(lambda: next((c for c in cc.store.calls() if c.caller_number == called_back and c.outcome == "callback"), None), 20,
-                 "the call back stored")
+    back = until(
+        lambda: next((c for c in cc.store.calls() if c.caller_number == called_back and c.outcome == "callback"), None),
+        20,
+        "the call back stored",
+    )
     said = [e.get("Command") for e in list(cc.events) if e.get("Event") == "AGIExecStart" and e.get("CallerIDNum") == overflowed]
     return call, left, back, said
 
 
 def test_native_acd_announces_overflows_past_a_missing_prompt_and_calls_back_on_its_key_on_both_pbxs(pbx, sim, center, tmp_path):
-    runs = native_on_both(center, (pbx, sim), settings(
-        tmp_path, mode="native", agents=[config.ACDAgent(name="bea", interface=BEA["interface"], queues=["sales"])], queues={
-            "support": config.ACDQueue(announce_every_s=2, max_wait_s=3, overflow="message", overflow_target="cc/no-such-prompt"),
-            "sales": config.ACDQueue(callback_key="5")}), paused="bea")
+    runs = native_on_both(
+        center,
+        (pbx, sim),
+        settings(
+            tmp_path,
+            mode="native",
+            agents=[config.ACDAgent(name="bea", interface=BEA["interface"], queues=["sales"])],
+            queues={
+                "support": config.ACDQueue(announce_every_s=2, max_wait_s=3, overflow="message", overflow_target="cc/no-such-prompt"),
+                "sales": config.ACDQueue(callback_key="5"),
+            },
+        ),
+        paused="bea",
+    )
     overflowed, called_back = number(), number()
-    real, simulated = side_by_side(native_overflow_and_call_back_key, (pbx, runs[0], overflowed, called_back),
-                                   (sim, runs[1], overflowed, called_back))
+    real, simulated = side_by_side(
+        native_overflow_and_call_back_key, (pbx, runs[0], overflowed, called_back), (sim, runs[1], overflowed, called_back)
+    )
     call, left, back, said = real
     assert (call.outcome, call.queue) == ("timeout", "support"), "the maximum wait, then the overflow message"
     assert said.count("GET DATA cc/your-position 1 1") == 1, "announced after 2 s, cut a second later (the prompt lasts 2 s)"
@@ -407,15 +499,21 @@ def test_native_acd_announces_overflows_past_a_missing_prompt_and_calls_back_on_
 
 def test_the_ivr_clears_the_guard_when_it_hands_a_caller_to_a_queue_context_of_the_users_own(pbx, center, tmp_path):
     flow = tmp_path / "own.yaml"
-    flow.write_text("flow: own\nentry: {context: callcenter-ivr}\nlanguages: [en]\nstart: menu\nnodes:\n"
-                    '  menu: {kind: menu, prompt: ~, timeout: 3, options: {"1": support}, on_fail: support}\n'
-                    "  support: {kind: queue, queue: support, context: test-own-queues}\n")
+    flow.write_text(
+        "flow: own\nentry: {context: callcenter-ivr}\nlanguages: [en]\nstart: menu\nnodes:\n"
+        '  menu: {kind: menu, prompt: ~, timeout: 3, options: {"1": support}, on_fail: support}\n'
+        "  support: {kind: queue, queue: support, context: test-own-queues}\n"
+    )
     cc = center(flows=[load_flow(flow)], heartbeat_s=1.0)
     caller = number()
     pbx.call("08007770000@callcenter-inbound", "keys", caller, W1="1", K1="1", CALLER_WAIT="20")
-    until(lambda: [l for l in queue_log_of(pbx, caller) if l[4] == "ENTERQUEUE"], 15, "the caller in support through test-own-queues")
-    [channel] = until(lambda: [c.channel for c in cc.engine.board.calls.values() if c.number == caller and c.channel], 5,
-                      "the engine saw the caller join")
-    assert pbx.action({"Action": "Getvar", "Channel": channel, "Variable": "TIMEOUT(absolute)"}).get("Value") in ("0", "0.000"), \
+    until(
+        lambda: [line for line in queue_log_of(pbx, caller) if line[4] == "ENTERQUEUE"], 15, "the caller in support through test-own-queues"
+    )
+    [channel] = until(
+        lambda: [c.channel for c in cc.engine.board.calls.values() if c.number == caller and c.channel], 5, "the engine saw the caller join"
+    )
+    assert pbx.action({"Action": "Getvar", "Channel": channel, "Variable": "TIMEOUT(absolute)"}).get("Value") in ("0", "0.000"), (
         "no absolute timeout left to cut the caller off in the queue"
-    assert not [l for l in queue_log_of(pbx, caller) if l[4] not in ("ENTERQUEUE",)], "still waiting"
+    )
+    assert not [line for line in queue_log_of(pbx, caller) if line[4] not in ("ENTERQUEUE",)], "still waiting"

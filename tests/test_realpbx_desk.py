@@ -17,17 +17,25 @@ from pathlib import Path
 
 import pytest
 
-from kernel.exceptions import InputError
 from cti_panel.controls import SPY_OPTIONS, phone_side
+from kernel.exceptions import InputError
 from kernel.who import Who
 from pbx.tracker import local_partner
 from recordings.wav import duration, loudness
 from tests.realpbx import Asterisk, Center, run_script, side_by_side, until
-from tests.test_realpbx import (ANA, SUE, assert_alike, center, number, queue_log_of, settings, shipped_asterisk,  # noqa: F401
-                               sim)  # center and sim: fixtures
+from tests.test_realpbx import (
+    ANA,
+    SUE,
+    assert_alike,
+    number,
+    queue_log_of,
+    settings,
+    shipped_asterisk,  # noqa: F401
+)  # center and sim: fixtures
 
-pytestmark = pytest.mark.skipif(run_script() is None, reason="no Asterisk build: ../shared/asterisk/run not found and "
-                                                             "CALLCENTER_TEST_ASTERISK not set")
+pytestmark = pytest.mark.skipif(
+    run_script() is None, reason="no Asterisk build: ../shared/asterisk/run not found and CALLCENTER_TEST_ASTERISK not set"
+)
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +51,7 @@ HEARD, SILENT = 2000.0, 300.0  # a tone's amplitude in a window: the tier's tone
 
 
 # What the test hears -------------------------------------------------------------------------------
+
 
 def tone(data: bytes, hz: float, start_s: float, end_s: float) -> float:
     """The amplitude of one frequency (Goertzel) in 16-bit mono WAV audio between two times."""
@@ -71,7 +80,7 @@ def gap_s(levels: list[float]) -> float:
     if not heard:
         return 0.0
     longest = run = 0
-    for level in levels[heard[0]:heard[-1] + 1]:
+    for level in levels[heard[0] : heard[-1] + 1]:
         run = run + 1 if level < SILENT else 0
         longest = max(longest, run)
     return longest * WINDOW_S
@@ -87,6 +96,7 @@ def listen(asterisk: Asterisk, channel: str, name: str) -> Path:
 
 def heard(cc: Center, path: Path, channel: str) -> bytes:
     """The finished recording of a channel, once the channel is gone and Asterisk closed the file."""
+
     def finished() -> bytes | None:
         if not any(e.get("Event") == "Hangup" and e.get("Channel") == channel for e in list(cc.events)) or not path.exists():
             return None
@@ -95,6 +105,7 @@ def heard(cc: Center, path: Path, channel: str) -> bytes:
             return data if duration(data, str(path)) > 0 else None
         except InputError:
             return None
+
     return until(finished, 10, f"the recording of {channel} closed")
 
 
@@ -105,8 +116,11 @@ def events(cc: Center, name: str, since: int = 0, **fields: str) -> list:
 
 def talking(cc: Center, agent: str, caller: str):
     """The agent's live call, once answered, with this caller."""
-    return until(lambda: (c := cc.call_of(agent)) and c.answered_at and c.number == caller and c.agent_channel and c, 20,
-                 f"{agent} talks to {caller}")
+    return until(
+        lambda: (c := cc.call_of(agent)) and c.answered_at and c.number == caller and c.agent_channel and c,
+        20,
+        f"{agent} talks to {caller}",
+    )
 
 
 def holds_on(cc: Center, seconds: float) -> None:
@@ -117,12 +131,16 @@ def holds_on(cc: Center, seconds: float) -> None:
 
 # 1. Click-to-dial ---------------------------------------------------------------------------------------
 
+
 def dial(cc: Center, dialled: str) -> dict:
     """Ana's click-to-dial, followed in Asterisk's events: her phone, then the number. The events, by name."""
     seen = len(cc.events)
     assert cc.ask("ana", "dial", {"number": "+" + dialled})["ok"]
-    out = until(lambda: events(cc, "DialEnd", seen, DialStatus="ANSWER", Context="callcenter-outbound", Exten=dialled), 15,
-                f"Asterisk dials {dialled} and the far end answers")[0]
+    out = until(
+        lambda: events(cc, "DialEnd", seen, DialStatus="ANSWER", Context="callcenter-outbound", Exten=dialled),
+        15,
+        f"Asterisk dials {dialled} and the far end answers",
+    )[0]
     linkedid = out["Linkedid"]
     [phone_begin] = [e for e in events(cc, "DialBegin", seen, DestLinkedid=linkedid) if "Channel" not in e]
     [phone_end] = [e for e in events(cc, "DialEnd", seen, DestLinkedid=linkedid) if "Channel" not in e]
@@ -145,8 +163,9 @@ def test_click_to_dial_rings_the_agents_phone_first_then_dials_the_number_throug
     assert float(seen["phone_end"]["Timestamp"]) - float(phone["Timestamp"]) >= 0.9, "her phone rings (1 s) before it answers"
     assert float(out_begin["Timestamp"]) >= float(seen["phone_end"]["Timestamp"]), "the number is dialled only once she answered"
     assert out_begin["Channel"] == phone["DestChannel"], "from her phone's leg, in contrib's [callcenter-outbound]"
-    assert (out_begin["Exten"], out_begin["DialString"]) == (dialled, f"{dialled}@test-world"), \
+    assert (out_begin["Exten"], out_begin["DialString"]) == (dialled, f"{dialled}@test-world"), (
         "the '+' stripped; ${CALLCENTER_TRUNK}/<number>${CALLCENTER_TRUNK_SUFFIX}"
+    )
     assert out_begin["DestChannel"].startswith(f"Local/{dialled}@test-world-") and out_end["DestChannel"] == out_begin["DestChannel"]
 
     holds_on(cc, 1.0)
@@ -156,9 +175,20 @@ def test_click_to_dial_rings_the_agents_phone_first_then_dials_the_number_throug
     assert (call.outcome, call.queue, call.caller_number, call.wait_s) == ("outbound", None, ANA["extension"], None)
 
     rows = until(lambda: [r for r in pbx.cdr() if r["uniqueid"] == seen["linkedid"]], 10, "Asterisk's CDR of the call")
-    assert [(r["src"], r["dst"], r["dcontext"], r["channel"], r["dstchannel"], r["lastapp"], r["lastdata"], r["disposition"])
-            for r in rows] == [(ANA["extension"], dialled, "callcenter-outbound", out_begin["Channel"], out_begin["DestChannel"], "Dial",
-                                f"Local/{dialled}@test-world,60,t", "ANSWERED")]
+    assert [
+        (r["src"], r["dst"], r["dcontext"], r["channel"], r["dstchannel"], r["lastapp"], r["lastdata"], r["disposition"]) for r in rows
+    ] == [
+        (
+            ANA["extension"],
+            dialled,
+            "callcenter-outbound",
+            out_begin["Channel"],
+            out_begin["DestChannel"],
+            "Dial",
+            f"Local/{dialled}@test-world,60,t",
+            "ANSWERED",
+        )
+    ]
     assert rows[0]["answer"], "answered by the far end"
 
 
@@ -191,8 +221,10 @@ def test_hold_mutes_the_caller_both_ways_in_the_bridge_and_the_record_counts_the
     until(lambda: cc.engine.recorder.active, 5, "the engine records the call")
     caller_leg = local_partner(live.channel)
     assert caller_leg, live.channel
-    ears = {"agent": (live.agent_channel, listen(pbx, live.agent_channel, f"{caller}-agent")),
-            "caller": (caller_leg, listen(pbx, caller_leg, f"{caller}-caller"))}
+    ears = {
+        "agent": (live.agent_channel, listen(pbx, live.agent_channel, f"{caller}-agent")),
+        "caller": (caller_leg, listen(pbx, caller_leg, f"{caller}-caller")),
+    }
 
     holds_on(cc, 1.0)
     assert cc.ask("ana", "hold", {})["ok"]
@@ -240,8 +272,12 @@ def test_a_recording_pause_after_a_hold_is_indexed_where_the_file_is_silent(pbx,
     talking(cc, "ana", caller)
     until(lambda: cc.engine.recorder.active, 5, "the engine records the call")
     holds_on(cc, 1.0)
-    for request, values, then in (("hold", {}, 1.5), ("unhold", {}, 1.0), ("record", {"op": "pause"}, 1.5),
-                                  ("record", {"op": "resume"}, 1.0)):
+    for request, values, then in (
+        ("hold", {}, 1.5),
+        ("unhold", {}, 1.0),
+        ("record", {"op": "pause"}, 1.5),
+        ("record", {"op": "resume"}, 1.0),
+    ):
         assert cc.ask("ana", request, values)["ok"], request
         holds_on(cc, then)
     assert cc.ask("ana", "hangup", {})["ok"]
@@ -256,6 +292,7 @@ def test_a_recording_pause_after_a_hold_is_indexed_where_the_file_is_silent(pbx,
 
 
 # 3. Listen / whisper / barge ----------------------------------------------------------------------------
+
 
 def test_supervisor_listens_whispers_and_barges_from_her_own_phone_and_the_customer_call_is_untouched(pbx, center):
     cc = center()
@@ -287,10 +324,12 @@ def test_supervisor_listens_whispers_and_barges_from_her_own_phone_and_the_custo
     assert [line[4] for line in queue_log_of(pbx, caller)] == ["ENTERQUEUE", "CONNECT", "COMPLETEAGENT"]
 
     spies = {start["SpyerLinkedid"]: mode for mode, (start, _) in sessions.items()}
-    stored = until(lambda: len(found := [c for c in cc.store.calls() if c.linkedid in spies]) == 3 and found, 15,
-                   "the three sessions stored")
+    stored = until(
+        lambda: len(found := [c for c in cc.store.calls() if c.linkedid in spies]) == 3 and found, 15, "the three sessions stored"
+    )
     assert sorted((spies[c.linkedid], c.outcome, c.caller_number, c.queue) for c in stored) == [
-        (mode, "supervision", SUE["extension"], None) for mode in ("barge", "listen", "whisper")]
+        (mode, "supervision", SUE["extension"], None) for mode in ("barge", "listen", "whisper")
+    ]
     assert len(cc.store.calls()) == 4, "the customer call and three sessions: nothing else counted"
     cdr = pbx.cdr()
     for mode, (start, audio) in sessions.items():

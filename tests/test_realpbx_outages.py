@@ -30,8 +30,9 @@ from pbx.codec import AMICodec, Message, encode
 from tests.realpbx import TESTER, Asterisk, Center, always_open_flow, run_script, until
 from tests.test_realpbx import ANA, number, queue_log_of, settings, shipped_asterisk
 
-pytestmark = pytest.mark.skipif(run_script() is None, reason="no Asterisk build: ../shared/asterisk/run not found and "
-                                                             "CALLCENTER_TEST_ASTERISK not set")
+pytestmark = pytest.mark.skipif(
+    run_script() is None, reason="no Asterisk build: ../shared/asterisk/run not found and CALLCENTER_TEST_ASTERISK not set"
+)
 
 
 class Link:
@@ -75,6 +76,7 @@ class Link:
                 pass
             finally:
                 writer.transport.abort()
+
         await asyncio.gather(pump(engine_r, pbx_w), pump(pbx_r, engine_w))
         if pair in self.pairs:
             self.pairs.remove(pair)
@@ -84,6 +86,7 @@ class Link:
 
     def cut(self, refuse: bool = False) -> None:
         """Reset every relayed connection, both ways (SO_LINGER 0: an RST, not a goodbye); with `refuse`, new ones are refused."""
+
         async def cut() -> None:
             if refuse:
                 await self._close_server()
@@ -93,21 +96,26 @@ class Link:
                     if sock is not None:
                         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                     writer.transport.abort()
+
         self._run(cut())
 
     def silence(self) -> None:
         """Nothing more gets through either way, nothing is closed, and new connections are refused: a dead path."""
+
         async def silence() -> None:
             self.silent = True
             await self._close_server()
+
         self._run(silence())
 
     def restore(self) -> None:
         """Accept and relay again, on the same port."""
+
         async def restore() -> None:
             self.silent = False
             if self.server is None:
                 await self._listen()
+
         self._run(restore())
 
     async def _close_server(self) -> None:
@@ -153,6 +161,7 @@ def center(tmp_path, pbx):
         folder.mkdir()
         made.append(Center(folder, Through(pbx, via) if via else pbx, settings(tmp_path), [load_flow(always_open_flow(tmp_path))], [ANA]))
         return made[-1]
+
     yield make
     for c in made:
         c.stop()
@@ -162,8 +171,22 @@ def center(tmp_path, pbx):
 
 def channels(pbx: Asterisk) -> list[dict[str, str]]:
     """Asterisk's own list of channels (`core show channels concise`)."""
-    names = ["channel", "context", "exten", "priority", "state", "app", "data", "callerid", "account", "peer_account",
-             "amaflags", "duration", "bridged", "uniqueid"]
+    names = [
+        "channel",
+        "context",
+        "exten",
+        "priority",
+        "state",
+        "app",
+        "data",
+        "callerid",
+        "account",
+        "peer_account",
+        "amaflags",
+        "duration",
+        "bridged",
+        "uniqueid",
+    ]
     return [dict(zip(names, line.split("!"))) for line in pbx.cli("core show channels concise").splitlines() if "!" in line]
 
 
@@ -209,10 +232,18 @@ def test_a_cut_ami_link_mid_call_is_resynced_and_the_call_stored_once(pbx, cente
     assert cc.ask("ana", "hangup", {})["ok"], "call controls work on the resynced call"
     call = stored_once(cc, caller)
     assert (call.linkedid, call.outcome, call.queue, call.agent, call.hangup_by, call.resynced) == (
-        linkedid, "answered", "support", "ana", "agent", True)
+        linkedid,
+        "answered",
+        "support",
+        "ana",
+        "agent",
+        True,
+    )
     assert [(q, a, e) for _, _, q, a, e, *_ in queue_log_of(pbx, caller)] == [
-        ("support", "NONE", "ENTERQUEUE"), ("support", "ana", "CONNECT"), ("support", "ana", "COMPLETEAGENT")], \
-        "Asterisk's own queue_log: one visit, ana answered, ana hung up"
+        ("support", "NONE", "ENTERQUEUE"),
+        ("support", "ana", "CONNECT"),
+        ("support", "ana", "COMPLETEAGENT"),
+    ], "Asterisk's own queue_log: one visit, ana answered, ana hung up"
     until(lambda: cc.agent_state("ana") == "available", 10, "ana available again")
 
 
@@ -233,10 +264,17 @@ def test_a_caller_who_hangs_up_while_the_link_is_silent_is_stored_once_hangup_by
     until(lambda: cc.resyncs == 2, 15, "the engine reconnects and resyncs")
     call = stored_once(cc, caller, 5)
     assert (call.linkedid, call.outcome, call.queue, call.agent, call.hangup_by, call.resynced) == (
-        linkedid, "answered", "support", "ana", "unknown", True), "who hung up fell in the gap"
+        linkedid,
+        "answered",
+        "support",
+        "ana",
+        "unknown",
+        True,
+    ), "who hung up fell in the gap"
     assert call.ended_at.timestamp() >= call.answered_at.timestamp()
-    assert [e for _, _, _, _, e, *_ in queue_log_of(pbx, caller)] == ["ENTERQUEUE", "CONNECT", "COMPLETECALLER"], \
+    assert [e for _, _, _, _, e, *_ in queue_log_of(pbx, caller)] == ["ENTERQUEUE", "CONNECT", "COMPLETECALLER"], (
         "Asterisk's own word: the caller hung up"
+    )
     until(lambda: cc.agent_state("ana") == "available", 5, "ana available again after the resync")
     assert cc.call_of("ana") is None
     until(lambda: engine_sessions(pbx) == 1, 10, "Asterisk let go of the silent session")
@@ -270,14 +308,16 @@ def answers_to(cc: Center) -> list[tuple[str, object]]:
             raise
         answers.append((action.get("Action"), reply))
         return reply
+
     cc.engine.client.send_action = spied  # type: ignore[method-assign]
     return answers
 
 
 def refused(answers: list[tuple[str, object]], action: str) -> bool:
     """Asterisk answered `action` with its shutting-down error."""
-    return any(name == action and isinstance(reply, dict) and reply.get("Message") == "Asterisk is shutting down"
-               for name, reply in list(answers))
+    return any(
+        name == action and isinstance(reply, dict) and reply.get("Message") == "Asterisk is shutting down" for name, reply in list(answers)
+    )
 
 
 def fresh_login(pbx: Asterisk) -> Message:
@@ -317,8 +357,9 @@ def test_core_restart_now_mid_call_ends_the_call_and_the_next_call_works(pbx, ce
     # Asterisk hangs every channel up before it goes (SoftHangupRequest Cause 4, AST_SOFTHANGUP_SHUTDOWN) and sends the
     # events, so the call usually ends as seen rather than in the gap (`resynced` then false); the system hung it up,
     # whatever app_queue's COMPLETEAGENT/COMPLETECALLER says.
-    assert [e.get("Cause") for e in cc.events if e.get("Event") == "SoftHangupRequest"][:1] == ["4"], \
+    assert [e.get("Cause") for e in cc.events if e.get("Event") == "SoftHangupRequest"][:1] == ["4"], (
         "Asterisk's own word: AST_SOFTHANGUP_SHUTDOWN"
+    )
     assert (call.linkedid, call.outcome, call.queue, call.agent, call.hangup_by) == (linkedid, "answered", "support", "ana", "system")
     assert queue_log_of(pbx, caller)[-1][4] in ("COMPLETEAGENT", "COMPLETECALLER"), "Asterisk's own queue_log closed the visit"
     assert call.ended_at >= call.answered_at
@@ -332,7 +373,10 @@ def test_core_restart_now_mid_call_ends_the_call_and_the_next_call_works(pbx, ce
     call = stored_once(cc, after)
     assert (call.outcome, call.queue, call.agent, call.hangup_by, call.resynced) == ("answered", "support", "ana", "agent", False)
     assert [(q, a, e) for _, _, q, a, e, *_ in queue_log_of(pbx, after)] == [
-        ("support", "NONE", "ENTERQUEUE"), ("support", "ana", "CONNECT"), ("support", "ana", "COMPLETEAGENT")]
+        ("support", "NONE", "ENTERQUEUE"),
+        ("support", "ana", "CONNECT"),
+        ("support", "ana", "COMPLETEAGENT"),
+    ]
     assert [c.caller_number for c in cc.store.calls()] == [caller, after]
 
 
@@ -355,15 +399,24 @@ def test_core_restart_gracefully_waits_for_the_call_and_a_refused_login_is_retri
     assert not cc.running.done(), "a PBX shutting down is not a wrong password: the engine retries"
     restarted_within(pbx, began, pid)
     until(lambda: cc.resyncs == 2, 15, "the engine logs in once Asterisk is back")
+
     def restarted_after_the_call() -> bool:
         lines = pbx.queue_log()
         visit = next(line[1] for line in lines if line[4] == "ENTERQUEUE" and caller in line[5:])
         hung_up = next(i for i, line in enumerate(lines) if line[1] == visit and line[4] == "COMPLETECALLER")
         return any(line[4] == "QUEUESTART" for line in lines[hung_up:])
+
     until(restarted_after_the_call, 10, "Asterisk's queue_log: the restart waited for the call's end (QUEUESTART after it)")
     call = stored_once(cc, caller, 5)
     assert (call.linkedid, call.outcome, call.queue, call.agent, call.hangup_by, call.resynced) == (
-        linkedid, "answered", "support", "ana", "unknown", True), "the caller hung up while the engine was refused"
-    assert [e for _, _, _, _, e, *_ in queue_log_of(pbx, caller)] == ["ENTERQUEUE", "CONNECT", "COMPLETECALLER"], \
+        linkedid,
+        "answered",
+        "support",
+        "ana",
+        "unknown",
+        True,
+    ), "the caller hung up while the engine was refused"
+    assert [e for _, _, _, _, e, *_ in queue_log_of(pbx, caller)] == ["ENTERQUEUE", "CONNECT", "COMPLETECALLER"], (
         "Asterisk's own word: the call ran to its end, the caller hung up"
+    )
     until(lambda: cc.agent_state("ana") == "logged_out", 5, "ana logged out: the new Asterisk has no members")

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 import wave
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
@@ -19,15 +19,15 @@ from moto.server import ThreadedMotoServer
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
+from cti_panel.app import create_app
+from cti_panel.controls import Directory
+from cti_panel.users import Users
+from ivr.flow import load_flow
 from kernel import config
 from kernel.db import make_engine, migrate
 from kernel.exceptions import ActionError, ConfigError, Refused
 from kernel.models import Recording, RecordingAccess
-from cti_panel.app import create_app
-from cti_panel.controls import Directory
 from kernel.who import Who
-from cti_panel.users import Users
-from ivr.flow import load_flow
 from recordings.library import Library
 from recordings.policy import Kept, file_key, should_record, to_purge
 from recordings.recorder import Active, Recorder
@@ -37,7 +37,7 @@ from tests.test_panel_browser import CallCenter
 from tests.test_panel_controls import ask, until
 
 KEY = base64.b64encode(bytes(range(32))).decode()
-NOW = datetime(2026, 11, 23, 12, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
 
 
 def settings(**queues: config.RecordingPolicy) -> config.RecordingSettings:
@@ -46,8 +46,12 @@ def settings(**queues: config.RecordingPolicy) -> config.RecordingSettings:
 
 # pure ---------------------------------------------------------------------------
 def test_policies_decide_per_queue_and_consent_wins():
-    s = settings(support=config.RecordingPolicy(mode="all"), sales=config.RecordingPolicy(mode="sample", sample_pct=25),
-                 vip=config.RecordingPolicy(mode="never"), audit=config.RecordingPolicy(mode="on_demand"))
+    s = settings(
+        support=config.RecordingPolicy(mode="all"),
+        sales=config.RecordingPolicy(mode="sample", sample_pct=25),
+        vip=config.RecordingPolicy(mode="never"),
+        audit=config.RecordingPolicy(mode="on_demand"),
+    )
     assert should_record(s, "support", "1.1", False) == (True, "policy_all")
     assert should_record(s, "support", "1.1", True) == (False, "opted_out")
     assert should_record(s, "vip", "1.1", False) == (False, "policy_never")
@@ -64,10 +68,17 @@ def test_file_names_are_by_date_queue_and_call_and_cannot_escape():
 
 
 def test_retention_keeps_holds_and_the_legal_minimum():
-    s = config.RecordingSettings(default=config.RecordingPolicy(retention_days=30), min_retention_days=90,
-                                 queues={"sales": config.RecordingPolicy(retention_days=400)})
-    rows = [Kept(1, "support", "551100", NOW - timedelta(days=95), False), Kept(2, "support", "551100", NOW - timedelta(days=60), False),
-            Kept(3, "support", "551199", NOW - timedelta(days=200), True), Kept(4, "sales", "551100", NOW - timedelta(days=200), False)]
+    s = config.RecordingSettings(
+        default=config.RecordingPolicy(retention_days=30),
+        min_retention_days=90,
+        queues={"sales": config.RecordingPolicy(retention_days=400)},
+    )
+    rows = [
+        Kept(1, "support", "551100", NOW - timedelta(days=95), False),
+        Kept(2, "support", "551100", NOW - timedelta(days=60), False),
+        Kept(3, "support", "551199", NOW - timedelta(days=200), True),
+        Kept(4, "sales", "551100", NOW - timedelta(days=200), False),
+    ]
     delete, kept = to_purge(rows, s, NOW)
     assert [r.id for r in delete] == [1] and [(r.id, why) for r, why in kept] == [(3, "legal hold")]
     delete, kept = to_purge(rows, s, NOW, customer="551100")
@@ -211,7 +222,6 @@ def test_a_corrupt_file_is_indexed_as_corrupt_and_not_served(tmp_path, library):
         library.fetch(row.id, boss, "127.0.0.1", "play")
 
 
-
 def test_a_file_with_no_audio_is_indexed_as_empty_not_stored(tmp_path, library):
     header = tmp_path / "header.wav"
     with wave.open(str(header), "wb") as w:
@@ -231,9 +241,10 @@ def test_a_mixmonitor_asterisk_refuses_is_indexed_as_failed_and_told_to_the_agen
         row = s.scalars(select(Recording)).one()
     assert (row.status, row.agent) == ("failed", "ana") and "Permission denied" in row.note and not recorder.active
 
+
 # playback rights, Range, the access log -------------------------------------------------------
 def test_playback_is_for_those_allowed_streamed_with_ranges_and_logged(tmp_path, library):
-    wav = (tmp_path / "tone.wav")
+    wav = tmp_path / "tone.wav"
     with wave.open(str(wav), "wb") as w:
         w.setnchannels(1), w.setsampwidth(2), w.setframerate(8000), w.writeframes(b"\x01\x02" * 16000)
     row = finish(tmp_path, library, wav.read_bytes())
@@ -276,15 +287,18 @@ def test_purge_with_holds_dry_run_and_erasure_from_the_command_line(tmp_path):
     migrate(engine)
     s = config.RecordingSettings()
     library = Library(sessionmaker(engine, expire_on_commit=False), open_vault(s, tmp_path / "var" / "vault"), s)
-    old = (datetime.now(timezone.utc) - timedelta(days=400)).timestamp()
+    old = (datetime.now(UTC) - timedelta(days=400)).timestamp()
     ids = []
     for n, number in enumerate(["551100", "551100", "551199"]):
         key = f"old/{n}.wav"
         library.vault.put(key, b"RIFF")
-        ids.append(library.add(linkedid=f"x.{n}", queue="support", agent="ana", caller_number=number, status="stored", started=old, key=key))
+        ids.append(
+            library.add(linkedid=f"x.{n}", queue="support", agent="ana", caller_number=number, status="stored", started=old, key=key)
+        )
     library.hold(ids[1], True)
-    run = lambda *args: subprocess.run([sys.executable, "-m", "callcenter.cli", "recordings", *args], capture_output=True, text=True,
-                                       env=env, cwd=tmp_path)
+    run = lambda *args: subprocess.run(
+        [sys.executable, "-m", "callcenter.cli", "recordings", *args], capture_output=True, text=True, env=env, cwd=tmp_path
+    )
     dry = run("purge", "--dry-run")
     assert dry.returncode == 0 and "would delete recording 1 " in dry.stdout and "kept recording 2: legal hold" in dry.stdout
     assert (tmp_path / "var" / "vault" / "old" / "0.wav").exists(), "a dry run deletes nothing"

@@ -50,7 +50,15 @@ def report_of(text: str, tmp_path, **options) -> dict:
 
 def test_each_figure_on_a_log_with_known_answers(tmp_path):
     q = report_of(LOG, tmp_path)["queues"]["q"]
-    assert (q["offered"], q["answered"], q["abandoned"], q["short_abandoned"], q["timed_out"], q["exited_key"], q["transferred"]) == (7, 3, 1, 1, 1, 1, 1)
+    assert (q["offered"], q["answered"], q["abandoned"], q["short_abandoned"], q["timed_out"], q["exited_key"], q["transferred"]) == (
+        7,
+        3,
+        1,
+        1,
+        1,
+        1,
+        1,
+    )
     assert q["asa_s"] == pytest.approx(50 / 3, abs=0.01)
     assert q["avg_wait_s"] == pytest.approx(148 / 7, abs=0.01)
     assert q["max_wait_s"] == 60
@@ -74,8 +82,10 @@ def test_thresholds_wrapup_agents_and_intervals(tmp_path):
 
 
 def test_transfers_do_not_inflate_talk_time(tmp_path):
-    log = ("100|t1|sales|NONE|ENTERQUEUE||9|1\n105|t1|sales|Ann|CONNECT|5|a|1\n165|t1|sales|Ann|ATTENDEDTRANSFER|BRIDGE|b|5|60|1\n"
-           "166|t1|billing|NONE|ENTERQUEUE||9|1\n170|t1|billing|Ben|CONNECT|4|c|1\n470|t1|billing|Ben|COMPLETECALLER|4|300|1\n")
+    log = (
+        "100|t1|sales|NONE|ENTERQUEUE||9|1\n105|t1|sales|Ann|CONNECT|5|a|1\n165|t1|sales|Ann|ATTENDEDTRANSFER|BRIDGE|b|5|60|1\n"
+        "166|t1|billing|NONE|ENTERQUEUE||9|1\n170|t1|billing|Ben|CONNECT|4|c|1\n470|t1|billing|Ben|COMPLETECALLER|4|300|1\n"
+    )
     result = report_of(log, tmp_path)
     assert result["queues"]["sales"]["avg_talk_s"] == 60 and result["queues"]["billing"]["avg_talk_s"] == 300
     assert result["agents"]["Ann"]["talk_s"] == 60 and result["queues"]["sales"]["transferred"] == 1
@@ -83,9 +93,11 @@ def test_transfers_do_not_inflate_talk_time(tmp_path):
 
 
 def test_pause_time_by_reason_and_occupancy(tmp_path):
-    log = ("0|NONE|q|Ana|ADDMEMBER|\n100|NONE|NONE|Ana|PAUSEALL|lunch\n100|NONE|q|Ana|PAUSE|lunch\n400|NONE|NONE|Ana|UNPAUSEALL|\n"
-           "400|NONE|q|Ana|UNPAUSE|\n500|c|q|NONE|ENTERQUEUE||1|1\n500|c|q|Ana|CONNECT|0|x|0\n800|c|q|Ana|COMPLETEAGENT|0|300|1\n"
-           "1000|MANAGER|q|Ana|REMOVEMEMBER|\n")
+    log = (
+        "0|NONE|q|Ana|ADDMEMBER|\n100|NONE|NONE|Ana|PAUSEALL|lunch\n100|NONE|q|Ana|PAUSE|lunch\n400|NONE|NONE|Ana|UNPAUSEALL|\n"
+        "400|NONE|q|Ana|UNPAUSE|\n500|c|q|NONE|ENTERQUEUE||1|1\n500|c|q|Ana|CONNECT|0|x|0\n800|c|q|Ana|COMPLETEAGENT|0|300|1\n"
+        "1000|MANAGER|q|Ana|REMOVEMEMBER|\n"
+    )
     ana = report_of(log, tmp_path)["agents"]["Ana"]
     assert ana["pause_s_by_reason"] == {"lunch": 300.0} and ana["logged_in_s"] == 1000
     assert ana["occupancy_pct"] == pytest.approx(300 / 700 * 100, abs=0.01)
@@ -97,8 +109,14 @@ def test_recorded_queue_logs(name, tmp_path):
     engine.load_queue_log(TRACES / f"{name}.queue_log")
     result = engine.report(Options())
     assert engine.errors == []
-    expected = {"answered_caller_hangs_up": (1, 1, 0, 0), "answered_agent_hangs_up": (1, 1, 0, 0), "async_agi_ivr": (1, 1, 0, 0),
-                "abandon_in_queue": (1, 0, 1, 0), "queue_timeout_exit": (1, 0, 0, 1), "member_management": None}[name]
+    expected = {
+        "answered_caller_hangs_up": (1, 1, 0, 0),
+        "answered_agent_hangs_up": (1, 1, 0, 0),
+        "async_agi_ivr": (1, 1, 0, 0),
+        "abandon_in_queue": (1, 0, 1, 0),
+        "queue_timeout_exit": (1, 0, 0, 1),
+        "member_management": None,
+    }[name]
     if expected is None:
         assert result["queues"] == {} and result["agents"]["Dave"]["pause_s_by_reason"] == {"coffee": 1.0}
         return
@@ -110,7 +128,10 @@ def test_recorded_queue_logs(name, tmp_path):
 
 
 def test_a_malformed_log_is_read_around_its_bad_lines(tmp_path):
-    bad = LOG.replace("1010|c1|q|A|CONNECT|10|x|2\n", "1010|c1|q|A|CONNECT|10|x|2\nnot a line\n12x4|c9|q|NONE|ENTERQUEUE||1|1\n1000|c9|q|NONE|lowercase|\n")
+    bad = LOG.replace(
+        "1010|c1|q|A|CONNECT|10|x|2\n",
+        "1010|c1|q|A|CONNECT|10|x|2\nnot a line\n12x4|c9|q|NONE|ENTERQUEUE||1|1\n1000|c9|q|NONE|lowercase|\n",
+    )
     bad += "2100|ghost|q|A|COMPLETECALLER|1|2|1\n"
     path = tmp_path / "queue_log"
     path.write_bytes(bad.encode() + b"2200|c8|q|NONE|ENTERQUEUE||\xff\xfe|1\n")
@@ -122,8 +143,9 @@ def test_a_malformed_log_is_read_around_its_bad_lines(tmp_path):
     builder = VisitBuilder()
     list(read_visits(read_lines(path), builder))
     assert [e.number for e in builder.errors] == [11, 12, 13, 22], "the import names the same lines"
-    run = subprocess.run([sys.executable, "-m", "callcenter.cli", "report", "--queue-log", str(path), "--format", "json"],
-                         capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, "-m", "callcenter.cli", "report", "--queue-log", str(path), "--format", "json"], capture_output=True, text=True
+    )
     assert run.returncode == 0 and json.loads(run.stdout)["queues"]["q"]["offered"] == 7
     assert "line 11: expected at least 5" in run.stderr and "line 12: time '12x4' is not a Unix epoch" in run.stderr
 
@@ -133,7 +155,9 @@ def test_reading_stays_flat_in_memory(tmp_path):
     with open(path, "w") as out:
         for i in range(20000):
             t = 1_700_000_000 + i * 10
-            out.write(f"{t}|c{i}|q|NONE|ENTERQUEUE||55{i % 900}|1\n{t + 3}|c{i}|q|A|CONNECT|3|x|0\n{t + 60}|c{i}|q|A|COMPLETECALLER|3|57|1\n")
+            out.write(
+                f"{t}|c{i}|q|NONE|ENTERQUEUE||55{i % 900}|1\n{t + 3}|c{i}|q|A|CONNECT|3|x|0\n{t + 60}|c{i}|q|A|COMPLETECALLER|3|57|1\n"
+            )
     builder = VisitBuilder()
     peak = 0
     for _ in read_visits(read_lines(path), builder):
@@ -167,7 +191,10 @@ def test_import_is_idempotent_and_reports_the_same_from_the_database(store, tmp_
 
 def test_erlang_c_matches_the_published_table_and_staffing_is_minimal():
     assert [round(erlang_c(n, 10.0), 4) for n in (11, 12, 13, 14, 15)] == [0.6821, 0.4494, 0.2853, 0.1741, 0.1020]
-    direct = lambda n, a: (a ** n / math.factorial(n) * n / (n - a)) / (sum(a ** k / math.factorial(k) for k in range(n)) + a ** n / math.factorial(n) * n / (n - a))  # noqa: E731
+    direct = lambda n, a: (
+        (a**n / math.factorial(n) * n / (n - a))
+        / (sum(a**k / math.factorial(k) for k in range(n)) + a**n / math.factorial(n) * n / (n - a))
+    )  # noqa: E731
     assert erlang_c(55, 48.0) == pytest.approx(direct(55, 48.0), rel=1e-12)
     result = agents_needed(720, 240, 0.8, 15)
     assert (result.agents, round(result.erlangs, 6), round(result.occupancy, 4)) == (55, 48.0, 0.8727)
@@ -177,16 +204,50 @@ def test_erlang_c_matches_the_published_table_and_staffing_is_minimal():
 
 
 def test_staffing_and_report_commands(tmp_path):
-    run = subprocess.run([sys.executable, "-m", "callcenter.cli", "staffing", "--calls-per-hour", "200", "--aht-seconds", "180",
-                          "--target-sl", "0.8", "--answer-within", "20", "--format", "json"], capture_output=True, text=True, check=True)
-    assert json.loads(run.stdout) == {"agents": 14, "service_level": 0.8884, "asa_s": 7.84, "occupancy": 0.7143, "p_wait": 0.1741, "erlangs": 10.0}
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "callcenter.cli",
+            "staffing",
+            "--calls-per-hour",
+            "200",
+            "--aht-seconds",
+            "180",
+            "--target-sl",
+            "0.8",
+            "--answer-within",
+            "20",
+            "--format",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(run.stdout) == {
+        "agents": 14,
+        "service_level": 0.8884,
+        "asa_s": 7.84,
+        "occupancy": 0.7143,
+        "p_wait": 0.1741,
+        "erlangs": 10.0,
+    }
     path = tmp_path / "queue_log"
     path.write_text(LOG)
-    html = subprocess.run([sys.executable, "-m", "callcenter.cli", "report", "--queue-log", str(path), "--format", "html", "--interval", "1h"],
-                          capture_output=True, text=True, check=True).stdout
+    html = subprocess.run(
+        [sys.executable, "-m", "callcenter.cli", "report", "--queue-log", str(path), "--format", "html", "--interval", "1h"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert html.count("<svg") == 3 and "Service level per interval" in html
-    csv_text = subprocess.run([sys.executable, "-m", "callcenter.cli", "report", "--queue-log", str(path), "--format", "csv"],
-                              capture_output=True, text=True, check=True).stdout
+    csv_text = subprocess.run(
+        [sys.executable, "-m", "callcenter.cli", "report", "--queue-log", str(path), "--format", "csv"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert csv_text.splitlines()[1].startswith("queue,q,")
 
 
@@ -210,16 +271,32 @@ def test_interval_and_daily_jobs_write_csv_and_html(tmp_path):
     assert (rows[0]["section"], rows[0]["name"], rows[0]["offered"], rows[0]["answered"]) == ("queue", "q", "7", "3")
     assert (tmp_path / "out" / "interval-2026-11-22T0100.csv").read_text().count("\n") == 1, "an interval with no calls has only a header"
     assert "<svg" in (tmp_path / "out" / "daily-2026-11-22.html").read_text()
-    run = subprocess.run([sys.executable, "-m", "callcenter.cli", "report-jobs", "--day", "2026-11-22", "--tz", "America/Sao_Paulo",
-                          "--folder", str(tmp_path / "sp")], capture_output=True, text=True,
-                         env={"PATH": "/usr/bin:/bin", "CALLCENTER_DATABASE_URL": f"sqlite:///{tmp_path}/j.db"})
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "callcenter.cli",
+            "report-jobs",
+            "--day",
+            "2026-11-22",
+            "--tz",
+            "America/Sao_Paulo",
+            "--folder",
+            str(tmp_path / "sp"),
+        ],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "CALLCENTER_DATABASE_URL": f"sqlite:///{tmp_path}/j.db"},
+    )
     assert run.returncode == 0, run.stderr
     assert (tmp_path / "sp" / "daily-2026-11-22.html").exists()
 
 
 def test_a_caller_sent_back_to_the_same_queue_makes_two_visits(tmp_path):
-    log = ("100|b1|q|NONE|ENTERQUEUE||77|1\n104|b1|q|Ann|CONNECT|4|a|1\n160|b1|q|Ann|BLINDTRANSFER|9|ctx|4|56|1\n"
-           "161|b1|q|NONE|ENTERQUEUE||77|1\n190|b1|q|NONE|ABANDON|1|1|29\n")
+    log = (
+        "100|b1|q|NONE|ENTERQUEUE||77|1\n104|b1|q|Ann|CONNECT|4|a|1\n160|b1|q|Ann|BLINDTRANSFER|9|ctx|4|56|1\n"
+        "161|b1|q|NONE|ENTERQUEUE||77|1\n190|b1|q|NONE|ABANDON|1|1|29\n"
+    )
     q = report_of(log, tmp_path)["queues"]["q"]
     assert (q["offered"], q["answered"], q["abandoned"], q["transferred"]) == (2, 1, 1, 1)
     assert q["avg_wait_s"] == pytest.approx(16.5) and q["avg_talk_s"] == 56
@@ -231,23 +308,45 @@ def test_cdr_adds_the_calls_that_never_reached_a_queue(tmp_path):
     env = {"PATH": "/usr/bin:/bin", "CALLCENTER_DATABASE_URL": engine_url}
     cli = [sys.executable, "-m", "callcenter.cli"]
     for name in ("queue_timeout_exit", "ivr_invalid_then_timeout", "answered_caller_hangs_up"):
-        subprocess.run(cli + ["import", "--queue-log", str(TRACES / f"{name}.queue_log"), "--cdr", str(TRACES / f"{name}.Master.csv")],
-                       check=True, capture_output=True, env=env, cwd=tmp_path)
-    again = subprocess.run(cli + ["import", "--cdr", str(TRACES / "ivr_invalid_then_timeout.Master.csv")], capture_output=True, text=True,
-                           env=env, cwd=tmp_path)
+        subprocess.run(
+            cli + ["import", "--queue-log", str(TRACES / f"{name}.queue_log"), "--cdr", str(TRACES / f"{name}.Master.csv")],
+            check=True,
+            capture_output=True,
+            env=env,
+            cwd=tmp_path,
+        )
+    again = subprocess.run(
+        cli + ["import", "--cdr", str(TRACES / "ivr_invalid_then_timeout.Master.csv")],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
     assert "0 new calls outside the queues" in again.stdout
-    report = json.loads(subprocess.run(cli + ["report", "--format", "json"], capture_output=True, text=True, check=True, env=env, cwd=tmp_path).stdout)
+    report = json.loads(
+        subprocess.run(cli + ["report", "--format", "json"], capture_output=True, text=True, check=True, env=env, cwd=tmp_path).stdout
+    )
     assert report["ivr"]["by_outcome"] == {"ivr_only": 1}, "the timed-out queue call is not counted outside the queues"
     assert report["queues"]["support"]["offered"] == 2
-    from_files = json.loads(subprocess.run(cli + ["report", "--format", "json", "--cdr", str(TRACES / "ivr_invalid_then_timeout.Master.csv")],
-                                           capture_output=True, text=True, check=True, env=env, cwd=tmp_path).stdout)
+    from_files = json.loads(
+        subprocess.run(
+            cli + ["report", "--format", "json", "--cdr", str(TRACES / "ivr_invalid_then_timeout.Master.csv")],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=env,
+            cwd=tmp_path,
+        ).stdout
+    )
     assert from_files["ivr"]["menu"] == {"(none)": {"calls": 1, "reached_queue": 0, "ended_in_ivr": 1, "drop_off_pct": 100.0}}
 
 
 def test_ivr_drop_off_per_menu_path():
     from reports.ivr import ivr_section
 
-    section = ivr_section([("1", True, "answered", 8), ("1", False, "ivr_only", 2), ("2", True, "abandoned", 5), ("", False, "ivr_only", 5)])
+    section = ivr_section(
+        [("1", True, "answered", 8), ("1", False, "ivr_only", 2), ("2", True, "abandoned", 5), ("", False, "ivr_only", 5)]
+    )
     assert section["menu"]["1"] == {"calls": 10, "reached_queue": 8, "ended_in_ivr": 2, "drop_off_pct": 20.0}
     assert section["menu"]["(none)"]["drop_off_pct"] == 100.0 and section["calls_outside_queues"] == 7
 
@@ -258,9 +357,31 @@ def test_forecast_staffs_each_interval_of_last_weeks_day(tmp_path):
     with open(path, "w") as out:
         for i in range(120):
             t = day + 9 * 3600 + i * 30
-            out.write(f"{t}|f{i}|q|NONE|ENTERQUEUE||5511{i:07d}|1\n{t + 10}|f{i}|q|A|CONNECT|10|x|1\n{t + 190}|f{i}|q|A|COMPLETEAGENT|10|180|1\n")
-    rows = json.loads(subprocess.run([sys.executable, "-m", "callcenter.cli", "staffing", "--forecast-day", "2026-11-22", "--queue-log", str(path),
-                                      "--format", "json", "--target-sl", "0.8", "--answer-within", "20"],
-                                     capture_output=True, text=True, check=True).stdout)
+            out.write(
+                f"{t}|f{i}|q|NONE|ENTERQUEUE||5511{i:07d}|1\n{t + 10}|f{i}|q|A|CONNECT|10|x|1\n{t + 190}|f{i}|q|A|COMPLETEAGENT|10|180|1\n"
+            )
+    rows = json.loads(
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "callcenter.cli",
+                "staffing",
+                "--forecast-day",
+                "2026-11-22",
+                "--queue-log",
+                str(path),
+                "--format",
+                "json",
+                "--target-sl",
+                "0.8",
+                "--answer-within",
+                "20",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
     assert [(r["start"], r["offered"], r["calls_per_hour"], r["aht_s"]) for r in rows] == [("2026-11-29T09:00:00Z", 120, 120.0, 180.0)]
     assert rows[0]["agents"] == agents_needed(120, 180, 0.8, 20).agents == 9

@@ -11,7 +11,7 @@ from pbx.codec import Message
 from pbx.simulator import actions
 from pbx.simulator.app_queue import QueueEngine
 from pbx.simulator.core import Sim
-from pbx.simulator.dialplan import QueueConf, MemberConf, load_dialplan
+from pbx.simulator.dialplan import MemberConf, QueueConf, load_dialplan
 from pbx.tracker import CallTracker
 
 START = 1_795_500_000.0
@@ -53,16 +53,34 @@ def pbx(tmp_path):
     log: list[str] = []
     sim = Sim(load_dialplan(conf), start=START, emit=events.append, queue_log=log.append)
     sim.recordings.folder = tmp_path / "rec"
-    QueueEngine(sim, {
-        "support": QueueConf("support", strategy="linear", timeout=10, members=[MemberConf("Local/3001@agents/n", 0, "Alice", "Local/3001@agents")]),
-        "billing": QueueConf("billing", strategy="linear", timeout=10, members=[MemberConf("Local/3002@agents/n", 0, "Bob", "Local/3002@agents")]),
-    })
+    QueueEngine(
+        sim,
+        {
+            "support": QueueConf(
+                "support", strategy="linear", timeout=10, members=[MemberConf("Local/3001@agents/n", 0, "Alice", "Local/3001@agents")]
+            ),
+            "billing": QueueConf(
+                "billing", strategy="linear", timeout=10, members=[MemberConf("Local/3002@agents/n", 0, "Bob", "Local/3002@agents")]
+            ),
+        },
+    )
     return sim, events, log
 
 
 def call(sim: Sim, exten: str) -> list[dict[str, str]]:
-    return actions.handle(sim, Message([("Action", "Originate"), ("ActionID", "o1"), ("Channel", f"Local/{exten}@inbound"),
-                                        ("Context", "callers"), ("Exten", "stay"), ("CallerID", '"Ana" <5511911112222>')]))
+    return actions.handle(
+        sim,
+        Message(
+            [
+                ("Action", "Originate"),
+                ("ActionID", "o1"),
+                ("Channel", f"Local/{exten}@inbound"),
+                ("Context", "callers"),
+                ("Exten", "stay"),
+                ("CallerID", '"Ana" <5511911112222>'),
+            ]
+        ),
+    )
 
 
 def names(events, event):
@@ -75,7 +93,9 @@ def test_dial_rings_both_bridges_the_one_that_answers_and_continues(pbx):
     sim.advance(START + 60)
     ends = [(e["DestChannel"].split("-")[0], e["DialStatus"]) for e in names(events, "DialEnd") if "Channel" in e]
     assert ends == [("Local/2002@phones", "ANSWER"), ("Local/2001@phones", "CANCEL")]
-    assert [e["Variable"] for e in names(events, "VarSet") if e["Value"] == "ANSWER"] == ["DIALSTATUS", "DIALSTATUS"], "at the answer and when the call ends, as Asterisk"
+    assert [e["Variable"] for e in names(events, "VarSet") if e["Value"] == "ANSWER"] == ["DIALSTATUS", "DIALSTATUS"], (
+        "at the answer and when the call ends, as Asterisk"
+    )
     assert len(names(events, "BridgeEnter")) == 2 and not sim.channels
 
 
@@ -84,8 +104,9 @@ def test_blind_transfer_moves_the_caller_to_another_queue(pbx):
     call(sim, "q")
     sim.advance(START + 5)
     agent = next(e["Channel"] for e in names(events, "BridgeEnter") if "agents" in e["Channel"])
-    reply = actions.handle(sim, Message([("Action", "BlindTransfer"), ("ActionID", "t1"), ("Channel", agent),
-                                         ("Context", "inbound"), ("Exten", "billing")]))
+    reply = actions.handle(
+        sim, Message([("Action", "BlindTransfer"), ("ActionID", "t1"), ("Channel", agent), ("Context", "inbound"), ("Exten", "billing")])
+    )
     assert reply[0]["Message"] == "Transfer succeeded"
     sim.advance(START + 200)
     complete = names(events, "AgentComplete")
@@ -100,7 +121,10 @@ def test_blind_transfer_moves_the_caller_to_another_queue(pbx):
 
 def test_bridge_and_error_wording(pbx):
     sim, events, _ = pbx
-    assert actions.handle(sim, Message([("Action", "Bridge"), ("Channel1", "nope"), ("Channel2", "nope2")]))[0]["Message"] == "Channel1 does not exist: nope"
+    assert (
+        actions.handle(sim, Message([("Action", "Bridge"), ("Channel1", "nope"), ("Channel2", "nope2")]))[0]["Message"]
+        == "Channel1 does not exist: nope"
+    )
     assert actions.handle(sim, Message([("Action", "Originate")]))[0]["Message"] == "Channel not specified"
     assert actions.handle(sim, Message([("Action", "Hangup"), ("Channel", "PJSIP/x-1")]))[0]["Message"] == "No such channel"
 
@@ -110,10 +134,12 @@ def test_mixmonitor_writes_a_wav_whose_muted_span_is_silent(pbx):
     call(sim, "q")
     sim.advance(START + 3)
     caller = next(e["Channel"] for e in names(events, "QueueCallerJoin"))
-    for at, action in ((3, [("Action", "MixMonitor"), ("Channel", caller), ("File", "2026/support/call.wav")]),
-                       (5, [("Action", "MixMonitorMute"), ("Channel", caller), ("Direction", "both"), ("State", "1")]),
-                       (8, [("Action", "MixMonitorMute"), ("Channel", caller), ("Direction", "both"), ("State", "0")]),
-                       (10, [("Action", "StopMixMonitor"), ("Channel", caller)])):
+    for at, action in (
+        (3, [("Action", "MixMonitor"), ("Channel", caller), ("File", "2026/support/call.wav")]),
+        (5, [("Action", "MixMonitorMute"), ("Channel", caller), ("Direction", "both"), ("State", "1")]),
+        (8, [("Action", "MixMonitorMute"), ("Channel", caller), ("Direction", "both"), ("State", "0")]),
+        (10, [("Action", "StopMixMonitor"), ("Channel", caller)]),
+    ):
         sim.advance(START + at)
         assert actions.handle(sim, Message(action))[0]["Response"] == "Success"
     [path] = sim.recordings.written
@@ -121,9 +147,9 @@ def test_mixmonitor_writes_a_wav_whose_muted_span_is_silent(pbx):
         assert (wav.getframerate(), wav.getsampwidth(), wav.getnchannels()) == (8000, 2, 1)
         samples = array("h", wav.readframes(wav.getnframes()))
     assert len(samples) == 7 * 8000
-    second = lambda s: samples[s * 8000:(s + 1) * 8000]  # noqa: E731
+    second = lambda s: samples[s * 8000 : (s + 1) * 8000]  # noqa: E731
     assert max(map(abs, second(0))) > 1000 and max(map(abs, second(6))) > 1000
-    assert max(map(abs, samples[2 * 8000:5 * 8000])) == 0
+    assert max(map(abs, samples[2 * 8000 : 5 * 8000])) == 0
     assert [e["State"] for e in names(events, "MixMonitorMute")] == ["1", "0"]
 
 
@@ -132,9 +158,19 @@ def test_supervisor_listens_through_chanspy_until_the_call_ends(pbx, tmp_path):
     call(sim, "q")
     sim.advance(START + 5)
     agent = next(e["Channel"] for e in names(events, "BridgeEnter") if "agents" in e["Channel"])
-    reply = actions.handle(sim, Message([("Action", "Originate"), ("ActionID", "spy"), ("Channel", "Local/2002@phones"),
-                                         ("Application", "ChanSpy"), ("Data", agent.split(";")[0] + ",qB"),
-                                         ("CallerID", '"Supervisor" <9000>')]))
+    reply = actions.handle(
+        sim,
+        Message(
+            [
+                ("Action", "Originate"),
+                ("ActionID", "spy"),
+                ("Channel", "Local/2002@phones"),
+                ("Application", "ChanSpy"),
+                ("Data", agent.split(";")[0] + ",qB"),
+                ("CallerID", '"Supervisor" <9000>'),
+            ]
+        ),
+    )
     assert reply[0]["Response"] == "Success"
     sim.advance(START + 9)
     [start] = names(events, "ChanSpyStart")
@@ -145,7 +181,9 @@ def test_supervisor_listens_through_chanspy_until_the_call_ends(pbx, tmp_path):
 
 
 def _agent_leg(events):
-    return next(e["Channel"] for e in names(events, "BridgeEnter") if e["Channel"].startswith("Local/3001@agents") and e["Channel"].endswith(";1"))
+    return next(
+        e["Channel"] for e in names(events, "BridgeEnter") if e["Channel"].startswith("Local/3001@agents") and e["Channel"].endswith(";1")
+    )
 
 
 def test_attended_transfer_hands_the_caller_to_the_target_when_the_agent_hangs_up(pbx):
@@ -207,22 +245,51 @@ def test_async_agi_commands_answer_like_asterisk(tmp_path):
     conf.write_text(AGI_PLAN)
     events: list[dict[str, str]] = []
     sim = Sim(load_dialplan(conf), start=START, emit=events.append)
-    actions.handle(sim, Message([("Action", "Originate"), ("Channel", "Local/s@ivr"), ("Context", "callers"), ("Exten", "keys"),
-                                 ("CallerID", "<5511933334444>")]))
+    actions.handle(
+        sim,
+        Message(
+            [
+                ("Action", "Originate"),
+                ("Channel", "Local/s@ivr"),
+                ("Context", "callers"),
+                ("Exten", "keys"),
+                ("CallerID", "<5511933334444>"),
+            ]
+        ),
+    )
     sim.advance(START + 1)
     channel = next(e["Channel"] for e in names(events, "AsyncAGIStart"))
-    commands = ["GET DATA welcome 3000 4", "SET VARIABLE ACCOUNT 4321", "GET VARIABLE ACCOUNT", "GET VARIABLE NOPE",
-                "STREAM FILE goodbye 0", "EXEC Playback silence/1", "FROB NICATE", "SET EXTENSION after", "SET PRIORITY 1",
-                "ASYNCAGI BREAK"]
+    commands = [
+        "GET DATA welcome 3000 4",
+        "SET VARIABLE ACCOUNT 4321",
+        "GET VARIABLE ACCOUNT",
+        "GET VARIABLE NOPE",
+        "STREAM FILE goodbye 0",
+        "EXEC Playback silence/1",
+        "FROB NICATE",
+        "SET EXTENSION after",
+        "SET PRIORITY 1",
+        "ASYNCAGI BREAK",
+    ]
     for number, command in enumerate(commands):
         answer = actions.handle(sim, Message([("Action", "AGI"), ("Channel", channel), ("Command", command), ("CommandID", f"c{number}")]))
         assert answer[0]["Message"] == "Added AGI command to queue"
     sim.advance(START + 40)
     from urllib.parse import unquote
+
     results = {e["CommandId"]: unquote(e["Result"]).strip() for e in names(events, "AsyncAGIExec")}
-    assert results == {"c0": "200 result=4321", "c1": "200 result=1", "c2": "200 result=1 (4321)", "c3": "200 result=0",
-                       "c4": "200 result=0 endpos=8000", "c5": "200 result=0", "c6": "510 Invalid or unknown command",
-                       "c7": "200 result=0", "c8": "200 result=0", "c9": "200 result=0"}
+    assert results == {
+        "c0": "200 result=4321",
+        "c1": "200 result=1",
+        "c2": "200 result=1 (4321)",
+        "c3": "200 result=0",
+        "c4": "200 result=0 endpos=8000",
+        "c5": "200 result=0",
+        "c6": "510 Invalid or unknown command",
+        "c7": "200 result=0",
+        "c8": "200 result=0",
+        "c9": "200 result=0",
+    }
     assert [e["Application"] for e in names(events, "Newexten") if e["Channel"] == channel][-2:] == ["Wait", "Hangup"]
     assert names(events, "AsyncAGIEnd")
     late = actions.handle(sim, Message([("Action", "AGI"), ("Channel", channel), ("Command", "ANSWER")]))
@@ -234,10 +301,15 @@ def test_setvar_getvar_and_redirect(pbx):
     call(sim, "s")
     sim.advance(START + 0.5)
     caller = next(e["Channel"] for e in names(events, "Newchannel") if e["Channel"].endswith(";2"))
-    assert actions.handle(sim, Message([("Action", "Setvar"), ("Channel", caller), ("Variable", "VIP"), ("Value", "yes")]))[0]["Message"] == "Variable Set"
+    assert (
+        actions.handle(sim, Message([("Action", "Setvar"), ("Channel", caller), ("Variable", "VIP"), ("Value", "yes")]))[0]["Message"]
+        == "Variable Set"
+    )
     got = actions.handle(sim, Message([("Action", "Getvar"), ("Channel", caller), ("Variable", "VIP")]))[0]
     assert (got["Variable"], got["Value"]) == ("VIP", "yes")
-    moved = actions.handle(sim, Message([("Action", "Redirect"), ("Channel", caller), ("Context", "inbound"), ("Exten", "q"), ("Priority", "1")]))
+    moved = actions.handle(
+        sim, Message([("Action", "Redirect"), ("Channel", caller), ("Context", "inbound"), ("Exten", "q"), ("Priority", "1")])
+    )
     assert moved[0]["Message"] == "Redirect successful"
     sim.advance(START + 10)
     assert [e["Queue"] for e in names(events, "QueueCallerJoin")] == ["support"]

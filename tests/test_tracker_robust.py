@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pbx.codec import Message
 from pbx.trace import replay, replay_messages
@@ -69,17 +70,38 @@ def test_any_permutation_or_truncation_never_raises(name, data):
 
 def test_resync_keeps_a_waiting_caller_seen_only_after_reconnect():
     tracker = CallTracker()
-    channel = {"Channel": "PJSIP/trunk-00000007", "Uniqueid": "1700000000.7", "Linkedid": "1700000000.7",
-               "CallerIDNum": "5511912345678", "CallerIDName": "Ana", "Duration": "00:00:42", "Application": "Queue"}
-    entry = {"Event": "QueueEntry", "Queue": "support", "Position": "1", "Channel": channel["Channel"],
-             "Uniqueid": channel["Uniqueid"], "CallerIDNum": "5511912345678", "Wait": "30"}
+    channel = {
+        "Channel": "PJSIP/trunk-00000007",
+        "Uniqueid": "1700000000.7",
+        "Linkedid": "1700000000.7",
+        "CallerIDNum": "5511912345678",
+        "CallerIDName": "Ana",
+        "Duration": "00:00:42",
+        "Application": "Queue",
+    }
+    entry = {
+        "Event": "QueueEntry",
+        "Queue": "support",
+        "Position": "1",
+        "Channel": channel["Channel"],
+        "Uniqueid": channel["Uniqueid"],
+        "CallerIDNum": "5511912345678",
+        "Wait": "30",
+    }
     out = tracker.resync([channel], [entry], 1000.0)
     [joined] = out
     assert joined.kind == "queue_joined" and joined.data["queue"] == "support" and joined.data["resynced"]
     call = tracker.calls["1700000000.7"]
     assert call.enqueued_at == 970.0 and call.started_at == 958.0
-    hangup = Message([("Event", "Hangup"), ("Channel", channel["Channel"]), ("Uniqueid", channel["Uniqueid"]),
-                      ("Linkedid", channel["Linkedid"]), ("Cause", "16")])
+    hangup = Message(
+        [
+            ("Event", "Hangup"),
+            ("Channel", channel["Channel"]),
+            ("Uniqueid", channel["Uniqueid"]),
+            ("Linkedid", channel["Linkedid"]),
+            ("Cause", "16"),
+        ]
+    )
     ended = tracker.feed(hangup, 1010.0)
     assert ended[-1].kind == "call_ended" and ended[-1].record is None
 
@@ -108,7 +130,7 @@ def test_hold_time_is_measured_and_kept_out_of_talk_time():
     caller = next(m for _, m in events if m.event == "QueueCallerJoin")
     hold = _like(caller, Event="Hold", MusicClass="default")
     unhold = _like(caller, Event="Unhold")
-    events = events[: bridge + 1] + [(t0 + 1.0, hold), (t0 + 3.5, unhold)] + events[bridge + 1:]
+    events = events[: bridge + 1] + [(t0 + 1.0, hold), (t0 + 3.5, unhold)] + events[bridge + 1 :]
     _, out = run(events)
     assert [e.kind for e in out if e.kind in ("hold", "unhold")] == ["hold", "unhold"]
     record = out[-1].record

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
-import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -14,8 +14,12 @@ from tests.conftest import TRACES, cdr_rows, queue_log
 
 # What happened in each recorded scenario (../shared/ami-traces/README.md).
 SCENARIOS = {
-    "answered_caller_hangs_up": dict(caller="5511999990001", digits="1", queue="support", agent="Bob", outcome="answered", hangup_by="caller"),
-    "answered_agent_hangs_up": dict(caller="5511988887777", digits="1", queue="support", agent="Alice", outcome="answered", hangup_by="agent"),
+    "answered_caller_hangs_up": dict(
+        caller="5511999990001", digits="1", queue="support", agent="Bob", outcome="answered", hangup_by="caller"
+    ),
+    "answered_agent_hangs_up": dict(
+        caller="5511988887777", digits="1", queue="support", agent="Alice", outcome="answered", hangup_by="agent"
+    ),
     "abandon_in_queue": dict(caller="5511999990001", digits="1", queue="support", agent=None, outcome="abandoned", hangup_by="caller"),
     "ivr_invalid_then_timeout": dict(caller="5511999990001", digits="9", queue=None, agent=None, outcome="ivr_only", hangup_by="system"),
     "async_agi_ivr": dict(caller="5531966665555", digits="1", queue="support", agent="Bob", outcome="answered", hangup_by="caller"),
@@ -25,7 +29,7 @@ SCENARIOS = {
 
 
 def _cdr_time(value: str) -> float:
-    return datetime.strptime(value, "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc).timestamp()
+    return datetime.strptime(value, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC).timestamp()
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
@@ -37,7 +41,13 @@ def test_replay_matches_the_scenario(name):
         return
     [record] = records
     assert (record.caller_number, record.ivr_digits, record.queue, record.agent, record.outcome, record.hangup_by) == (
-        expected["caller"], expected["digits"], expected["queue"], expected["agent"], expected["outcome"], expected["hangup_by"])
+        expected["caller"],
+        expected["digits"],
+        expected["queue"],
+        expected["agent"],
+        expected["outcome"],
+        expected["hangup_by"],
+    )
     assert record.hangup_cause == 16
 
 
@@ -74,12 +84,30 @@ def test_start_end_and_caller_agree_with_cdr(name):
 
 def test_replay_command_prints_one_json_line_per_call():
     names = sorted(n for n, s in SCENARIOS.items() if s)
-    out = subprocess.run([sys.executable, "-m", "callcenter.cli", "replay", *[str(TRACES / f"{n}.jsonl") for n in names]],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "callcenter.cli", "replay", *[str(TRACES / f"{n}.jsonl") for n in names]],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     lines = [json.loads(line) for line in out.splitlines()]
     assert [line["outcome"] for line in lines] == [SCENARIOS[n]["outcome"] for n in names]
-    assert set(lines[0]) >= {"linkedid", "caller_number", "caller_name", "started_at", "ivr_digits", "queue", "enqueued_at",
-                             "answered_at", "agent", "ended_at", "outcome", "wait_s", "talk_s", "hangup_by"}
+    assert set(lines[0]) >= {
+        "linkedid",
+        "caller_number",
+        "caller_name",
+        "started_at",
+        "ivr_digits",
+        "queue",
+        "enqueued_at",
+        "answered_at",
+        "agent",
+        "ended_at",
+        "outcome",
+        "wait_s",
+        "talk_s",
+        "hangup_by",
+    }
     assert lines[0]["started_at"].endswith("Z")
 
 

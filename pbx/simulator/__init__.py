@@ -34,7 +34,10 @@ when Dial rings and at a hang-up); an EXEC cut by a hang-up still answered
 prompt's length is its file's where `Sim.sounds` names Asterisk's sounds
 folders, and a missing file answers STREAM FILE/GET DATA with -1 (Playback and
 Background set FAILED); any AGI command that plays a file stops SET MUSIC's
-music for good; digits keyed while no AGI command reads them are dropped.
+music for good; digits keyed while no AGI command reads them are dropped
+(`Sim.drop_unread_digits`, on in the real-PBX tier; off by default, where
+they wait for the next command that reads, so a sped-up clock, which
+multiplies the engine's latency, does not lose callers' keys).
 
 Scenarios the real-PBX tier runs on Asterisk alone, and why:
 - transfers: not yet alike (below);

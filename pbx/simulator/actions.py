@@ -8,7 +8,7 @@ like every other event. Messages and errors use Asterisk's wording.
 from __future__ import annotations
 
 import re
-from typing import Callable
+from collections.abc import Callable
 
 from pbx.amiserver import Frames, event_list, reply, unknown
 from pbx.codec import Message
@@ -80,9 +80,18 @@ def originate(sim: Sim, action: Message) -> Frames:
         frame = {"Event": "OriginateResponse", "Privilege": "call,all"}
         if action_id is not None:
             frame["ActionID"] = action_id
-        frame.update({"Response": response, "Channel": one.name, "Context": action.get("Context", ""),
-                      "Exten": action.get("Exten", ""), "Reason": reason, "Uniqueid": one.uniqueid,
-                      "CallerIDNum": one.cid_num, "CallerIDName": one.cid_name})
+        frame.update(
+            {
+                "Response": response,
+                "Channel": one.name,
+                "Context": action.get("Context", ""),
+                "Exten": action.get("Exten", ""),
+                "Reason": reason,
+                "Uniqueid": one.uniqueid,
+                "CallerIDNum": one.cid_num,
+                "CallerIDName": one.cid_name,
+            }
+        )
         sim.emit(frame)
 
     def answered(leg: Channel) -> None:
@@ -134,8 +143,14 @@ def setvar(sim: Sim, action: Message) -> Frames:
         return [reply(action, "Error", Message="No variable specified")]
     if not action.get("Channel"):
         sim.dialplan.globals[action["Variable"]] = action.get("Value", "")
-        sim.event("VarSet", "dialplan", ("Channel", "none"), ("Uniqueid", "none"), ("Variable", action["Variable"]),
-                  ("Value", action.get("Value", "")))
+        sim.event(
+            "VarSet",
+            "dialplan",
+            ("Channel", "none"),
+            ("Uniqueid", "none"),
+            ("Variable", action["Variable"]),
+            ("Value", action.get("Value", "")),
+        )
         return [reply(action, Message="Variable Set")]
     if ch is None:
         return [reply(action, "Error", Message="No such channel")]
@@ -179,8 +194,16 @@ def core_show_channels(sim: Sim, action: Message) -> Frames:
     """CoreShowChannels: one CoreShowChannel per live channel."""
     items = []
     for ch in sim.channels.values():
-        items.append({"Event": "CoreShowChannel", **dict(sim.fields(ch)), "Application": ch.app, "ApplicationData": ch.appdata,
-                      "Duration": _duration(sim.now - ch.created), "BridgeId": ch.bridge.uniqueid if ch.bridge else ""})
+        items.append(
+            {
+                "Event": "CoreShowChannel",
+                **dict(sim.fields(ch)),
+                "Application": ch.app,
+                "ApplicationData": ch.appdata,
+                "Duration": _duration(sim.now - ch.created),
+                "BridgeId": ch.bridge.uniqueid if ch.bridge else "",
+            }
+        )
     return event_list(action, "Channels will follow", items, "CoreShowChannelsComplete")
 
 
@@ -195,9 +218,17 @@ def queue_add(sim: Sim, action: Message) -> Frames:
     """QueueAdd."""
     if not action.get("Queue") or not action.get("Interface"):
         return [reply(action, "Error", Message="'Queue' and 'Interface' not specified.")]
-    return _queue_call(lambda: sim.queues.add(action["Queue"], action["Interface"], action.get("MemberName", ""),
-                                             int(action.get("Penalty", "0") or 0), action.get("Paused", "false").lower() in ("1", "true", "yes"),
-                                             action.get("StateInterface", "")), action)
+    return _queue_call(
+        lambda: sim.queues.add(
+            action["Queue"],
+            action["Interface"],
+            action.get("MemberName", ""),
+            int(action.get("Penalty", "0") or 0),
+            action.get("Paused", "false").lower() in ("1", "true", "yes"),
+            action.get("StateInterface", ""),
+        ),
+        action,
+    )
 
 
 def queue_remove(sim: Sim, action: Message) -> Frames:
@@ -244,8 +275,15 @@ def bridge(sim: Sim, action: Message) -> Frames:
     one = _channel(sim, action.get("Channel1", ""))
     two = _channel(sim, action.get("Channel2", ""))
     if one is None or two is None:
-        return [reply(action, "Error", Message=f"Channel1 does not exist: {action.get('Channel1', '')}" if one is None
-                      else f"Channel2 does not exist: {action.get('Channel2', '')}")]
+        return [
+            reply(
+                action,
+                "Error",
+                Message=f"Channel1 does not exist: {action.get('Channel1', '')}"
+                if one is None
+                else f"Channel2 does not exist: {action.get('Channel2', '')}",
+            )
+        ]
     for ch in (one, two):
         _stop_dialplan(sim, ch)
     sim.bridge(one, two)
@@ -272,8 +310,17 @@ def blind_transfer(sim: Sim, action: Message) -> Frames:
     peer = next((c for c in ch.bridge.channels if c is not ch), None) if ch.bridge else None
     if peer is None:
         return [reply(action, "Error", Message="Transfer failed: channel is not bridged")]
-    sim.event("BlindTransfer", "call", ("Result", "Success"), sim.fields(ch, "Transferer"), sim.fields(peer, "Transferee"),
-              ("BridgeUniqueid", ch.bridge.uniqueid), ("IsExternal", "No"), ("Context", context), ("Extension", exten))
+    sim.event(
+        "BlindTransfer",
+        "call",
+        ("Result", "Success"),
+        sim.fields(ch, "Transferer"),
+        sim.fields(peer, "Transferee"),
+        ("BridgeUniqueid", ch.bridge.uniqueid),
+        ("IsExternal", "No"),
+        ("Context", context),
+        ("Extension", exten),
+    )
     if peer.task is not None and peer.waiting == "block":
         sim.wake(peer, ("transfer", context, exten))
     else:
@@ -325,11 +372,26 @@ def mixmonitor_mute(sim: Sim, action: Message) -> Frames:
 
 
 HANDLERS: dict[str, Callable[[Sim, Message], Frames]] = {
-    "bridge": bridge, "blindtransfer": blind_transfer, "atxfer": atxfer, "mixmonitor": mixmonitor, "stopmixmonitor": stop_mixmonitor,
+    "bridge": bridge,
+    "blindtransfer": blind_transfer,
+    "atxfer": atxfer,
+    "mixmonitor": mixmonitor,
+    "stopmixmonitor": stop_mixmonitor,
     "mixmonitormute": mixmonitor_mute,
-    "originate": originate, "hangup": hangup, "setvar": setvar, "getvar": getvar, "redirect": redirect, "agi": agi,
-    "coreshowchannels": core_show_channels, "queueadd": queue_add, "queueremove": queue_remove,
-    "queuepause": queue_pause, "queuepenalty": queue_penalty, "queuechangeprioritycaller": queue_change_priority, "queuestatus": queue_status, "queuesummary": queue_summary,
+    "originate": originate,
+    "hangup": hangup,
+    "setvar": setvar,
+    "getvar": getvar,
+    "redirect": redirect,
+    "agi": agi,
+    "coreshowchannels": core_show_channels,
+    "queueadd": queue_add,
+    "queueremove": queue_remove,
+    "queuepause": queue_pause,
+    "queuepenalty": queue_penalty,
+    "queuechangeprioritycaller": queue_change_priority,
+    "queuestatus": queue_status,
+    "queuesummary": queue_summary,
 }
 
 

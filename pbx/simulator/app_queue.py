@@ -82,7 +82,7 @@ class QueueState:
 class QueueEngine:
     """Every queue of the simulated PBX; one per `Sim`."""
 
-    def __init__(self, sim: "Sim", confs: dict[str, QueueConf]) -> None:
+    def __init__(self, sim: Sim, confs: dict[str, QueueConf]) -> None:
         self.sim = sim
         self.queues: dict[str, QueueState] = {}
         self.busy: set[str] = set()
@@ -100,19 +100,29 @@ class QueueEngine:
         if member.interface in self.busy:
             return INUSE
         if member.interface.startswith("Local/"):
-            exten, _, rest = member.interface[len("Local/"):].partition("@")
+            exten, _, rest = member.interface[len("Local/") :].partition("@")
             if not self.sim.dialplan.exists(rest.split("/")[0], exten):
                 return INVALID
         return NOT_INUSE
 
     def member_fields(self, member: Member, ringinuse: bool = True) -> list[tuple[str, str]]:
         """The member block shared by QueueMember* events."""
-        out = [("Queue", member.queue), ("MemberName", member.name), ("Interface", member.interface),
-               ("StateInterface", member.state_interface), ("Membership", member.membership),
-               ("Penalty", str(member.penalty)), ("CallsTaken", str(member.calls_taken)), ("LastCall", str(member.last_call)),
-               ("LastPause", str(member.last_pause)), ("LoginTime", str(member.login_time)),
-               ("InCall", "1" if member.interface in self.busy else "0"), ("Status", str(self.device_status(member))),
-               ("Paused", "1" if member.paused else "0"), ("PausedReason", member.reason)]
+        out = [
+            ("Queue", member.queue),
+            ("MemberName", member.name),
+            ("Interface", member.interface),
+            ("StateInterface", member.state_interface),
+            ("Membership", member.membership),
+            ("Penalty", str(member.penalty)),
+            ("CallsTaken", str(member.calls_taken)),
+            ("LastCall", str(member.last_call)),
+            ("LastPause", str(member.last_pause)),
+            ("LoginTime", str(member.login_time)),
+            ("InCall", "1" if member.interface in self.busy else "0"),
+            ("Status", str(self.device_status(member))),
+            ("Paused", "1" if member.paused else "0"),
+            ("PausedReason", member.reason),
+        ]
         if ringinuse:
             out.append(("Ringinuse", "0" if member.membership == "static" else "1"))
         out.append(("Wrapuptime", "0"))
@@ -122,8 +132,13 @@ class QueueEngine:
         self.sim.event(name, "agent", self.member_fields(member))
 
     def _available(self, member: Member) -> bool:
-        return (not member.paused and member.interface not in self.busy and member.interface not in self.ringing
-                and self.sim.now >= member.wrapup_until and self.device_status(member) != INVALID)
+        return (
+            not member.paused
+            and member.interface not in self.busy
+            and member.interface not in self.ringing
+            and self.sim.now >= member.wrapup_until
+            and self.device_status(member) != INVALID
+        )
 
     # the Queue() application -------------------------------------------
     def run(self, ch: Channel, data: str) -> Wait:
@@ -143,8 +158,14 @@ class QueueEngine:
         started = self.sim.now
         caller = Caller(ch, queue.conf.name, started, len(queue.callers) + 1)
         queue.callers.append(caller)
-        self.sim.chan_event("QueueCallerJoin", ch, ("Queue", queue.conf.name), ("Position", str(caller.original_position)),
-                            ("Count", str(len(queue.callers))), privilege="agent")
+        self.sim.chan_event(
+            "QueueCallerJoin",
+            ch,
+            ("Queue", queue.conf.name),
+            ("Position", str(caller.original_position)),
+            ("Count", str(len(queue.callers))),
+            privilege="agent",
+        )
         if self.sim.moh:
             caller.music = True
             self.sim.chan_event("MusicOnHoldStart", ch, ("Class", "default"))
@@ -168,14 +189,32 @@ class QueueEngine:
                     held, talked = _seconds(caller.joined_at, caller.connected_at), _seconds(caller.connected_at, self.sim.now)
                     self._complete(queue, caller, "transfer")
                     caller.transferred = True
-                    self.sim.queue_log(ch.uniqueid, queue.conf.name, caller.last_member, "ATTENDEDTRANSFER", "BRIDGE", reason[2],
-                                       str(held), str(talked), str(caller.original_position))
+                    self.sim.queue_log(
+                        ch.uniqueid,
+                        queue.conf.name,
+                        caller.last_member,
+                        "ATTENDEDTRANSFER",
+                        "BRIDGE",
+                        reason[2],
+                        str(held),
+                        str(talked),
+                        str(caller.original_position),
+                    )
                 if isinstance(reason, tuple) and reason[0] == "transfer" and caller.connected is not None:
                     _, context, exten = reason
                     held, talked = _seconds(caller.joined_at, caller.connected_at), _seconds(caller.connected_at, self.sim.now)
                     self._finish_bridged(queue, caller, "transfer")
-                    self.sim.queue_log(ch.uniqueid, queue.conf.name, caller.last_member, "BLINDTRANSFER", exten, context,
-                                       str(held), str(talked), str(caller.original_position))
+                    self.sim.queue_log(
+                        ch.uniqueid,
+                        queue.conf.name,
+                        caller.last_member,
+                        "BLINDTRANSFER",
+                        exten,
+                        context,
+                        str(held),
+                        str(talked),
+                        str(caller.original_position),
+                    )
                     self.sim.goto(ch, context, exten, 1)
                     return None
         except ChannelHungUp:
@@ -195,8 +234,12 @@ class QueueEngine:
         self._complete(queue, caller, reason)
         self.sim.leave_bridge(caller.ch)
         now = self.sim.now
-        for name, value in (("ANSWEREDTIME", str(int(now - connected_at))), ("ANSWEREDTIME_MS", str(int((now - connected_at) * 1000))),
-                            ("DIALEDTIME", str(int(now - caller.ch.created))), ("DIALEDTIME_MS", str(int((now - caller.ch.created) * 1000)))):
+        for name, value in (
+            ("ANSWEREDTIME", str(int(now - connected_at))),
+            ("ANSWEREDTIME_MS", str(int((now - connected_at) * 1000))),
+            ("DIALEDTIME", str(int(now - caller.ch.created))),
+            ("DIALEDTIME_MS", str(int((now - caller.ch.created) * 1000))),
+        ):
             self.sim.set_var(caller.ch, name, value)
 
     def _position(self, queue: QueueState, caller: Caller) -> int:
@@ -209,14 +252,27 @@ class QueueEngine:
         position = self._position(queue, caller)
         waited = _seconds(caller.joined_at, sim.now)
         exact, alive = sim.now - caller.joined_at, sim.now - ch.created
-        timing = [("QUEUEWAIT", str(waited)), ("QUEUEWAIT_MS", str(int(exact * 1000))), ("DIALEDTIME", str(int(alive))),
-                  ("DIALEDTIME_MS", str(int(alive * 1000))), ("ANSWEREDTIME", "0"), ("ANSWEREDTIME_MS", "0")]
+        timing = [
+            ("QUEUEWAIT", str(waited)),
+            ("QUEUEWAIT_MS", str(int(exact * 1000))),
+            ("DIALEDTIME", str(int(alive))),
+            ("DIALEDTIME_MS", str(int(alive * 1000))),
+            ("ANSWEREDTIME", "0"),
+            ("ANSWEREDTIME_MS", "0"),
+        ]
         if how == "ABANDON":
             for name, value in timing:
                 sim.set_var(ch, name, value)
         sim.set_var(ch, "ABANDONED", "TRUE")
-        sim.chan_event("QueueCallerAbandon", ch, ("Queue", queue.conf.name), ("Position", str(position)),
-                       ("OriginalPosition", str(caller.original_position)), ("HoldTime", str(waited)), privilege="agent")
+        sim.chan_event(
+            "QueueCallerAbandon",
+            ch,
+            ("Queue", queue.conf.name),
+            ("Position", str(position)),
+            ("OriginalPosition", str(caller.original_position)),
+            ("HoldTime", str(waited)),
+            privilege="agent",
+        )
         if how != "ABANDON":
             for name, value in timing:
                 sim.set_var(ch, name, value)
@@ -236,8 +292,14 @@ class QueueEngine:
             queue.callers.remove(caller)
         if caller.retry is not None:
             caller.retry.cancel()
-        self.sim.chan_event("QueueCallerLeave", caller.ch, ("Queue", queue.conf.name), ("Position", str(position)),
-                            ("Count", str(len(queue.callers))), privilege="agent")
+        self.sim.chan_event(
+            "QueueCallerLeave",
+            caller.ch,
+            ("Queue", queue.conf.name),
+            ("Position", str(position)),
+            ("Count", str(len(queue.callers))),
+            privilege="agent",
+        )
 
     # ringing members ---------------------------------------------------
     def dispatch(self, queue: QueueState) -> None:
@@ -270,7 +332,7 @@ class QueueEngine:
         if strategy == "random":
             return [self.sim.rng.choice(free)]
         if strategy in ("rrmemory", "roundrobin", "rrordered"):
-            order = queue.members[queue.rr_next:] + queue.members[:queue.rr_next]
+            order = queue.members[queue.rr_next :] + queue.members[: queue.rr_next]
             pick = next(m for m in order if m in free)
             queue.rr_next = (queue.members.index(pick) + 1) % len(queue.members)
             return [pick]
@@ -279,8 +341,15 @@ class QueueEngine:
     def _ring(self, queue: QueueState, caller: Caller, member: Member) -> None:
         sim = self.sim
         one, two, target = sim.call_local(caller.ch, member.interface, "AppQueue")
-        sim.event("AgentCalled", "agent", sim.fields(caller.ch), sim.fields(one, "Dest"), ("Queue", queue.conf.name),
-                  ("Interface", member.interface), ("MemberName", member.name))
+        sim.event(
+            "AgentCalled",
+            "agent",
+            sim.fields(caller.ch),
+            sim.fields(one, "Dest"),
+            ("Queue", queue.conf.name),
+            ("Interface", member.interface),
+            ("MemberName", member.name),
+        )
         sim.event("DialBegin", "call", sim.fields(caller.ch), sim.fields(one, "Dest"), ("DialString", target))
         timer = sim.at(queue.conf.timeout, self._no_answer, queue, caller, member, one)
         caller.ringing.append((member, one, two, timer))
@@ -300,15 +369,25 @@ class QueueEngine:
     def _cancel_ringing(self, caller: Caller) -> None:
         for entry in list(caller.ringing):
             self._drop_leg(caller, entry, "CANCEL")
-            self.sim.queue_log(caller.ch.uniqueid, caller.queue, entry[0].name, "RINGCANCELED", str(int((self.sim.now - caller.ring_started) * 1000)))
+            self.sim.queue_log(
+                caller.ch.uniqueid, caller.queue, entry[0].name, "RINGCANCELED", str(int((self.sim.now - caller.ring_started) * 1000))
+            )
 
     def _no_answer(self, queue: QueueState, caller: Caller, member: Member, one: Channel) -> None:
         entry = next((e for e in caller.ringing if e[1] is one), None)
         if entry is None:
             return
         ring_ms = int((self.sim.now - caller.ring_started) * 1000)
-        self.sim.event("AgentRingNoAnswer", "agent", self.sim.fields(caller.ch), self.sim.fields(one, "Dest"),
-                       ("Queue", queue.conf.name), ("Interface", member.interface), ("MemberName", member.name), ("RingTime", str(ring_ms)))
+        self.sim.event(
+            "AgentRingNoAnswer",
+            "agent",
+            self.sim.fields(caller.ch),
+            self.sim.fields(one, "Dest"),
+            ("Queue", queue.conf.name),
+            ("Interface", member.interface),
+            ("MemberName", member.name),
+            ("RingTime", str(ring_ms)),
+        )
         self._drop_leg(caller, entry, "NOANSWER")
         self.sim.queue_log(caller.ch.uniqueid, queue.conf.name, member.name, "RINGNOANSWER", str(ring_ms))
         if not caller.ringing:
@@ -322,7 +401,9 @@ class QueueEngine:
         self.ringing.discard(member.interface)
         for other in list(caller.ringing):
             self._drop_leg(caller, other, "CANCEL")
-        sim.chan_event("Newexten", one, ("Extension", one.exten), ("Application", "AppQueue"), ("AppData", "(Outgoing Line)"), privilege="dialplan")
+        sim.chan_event(
+            "Newexten", one, ("Extension", one.exten), ("Application", "AppQueue"), ("AppData", "(Outgoing Line)"), privilege="dialplan"
+        )
         sim.set_connected(one, caller.ch.cid_num, caller.ch.cid_name)
         self.busy.add(member.interface)
         self._status_change(member)
@@ -330,12 +411,24 @@ class QueueEngine:
         waited = _seconds(caller.joined_at, sim.now)
         position = self._position(queue, caller)
         self._remove_caller(queue, caller)
-        for name, value in (("QUEUEPOSITION", str(position)), ("QUEUEWAIT", str(waited)),
-                            ("QUEUEWAIT_MS", str(int((sim.now - caller.joined_at) * 1000)))):
+        for name, value in (
+            ("QUEUEPOSITION", str(position)),
+            ("QUEUEWAIT", str(waited)),
+            ("QUEUEWAIT_MS", str(int((sim.now - caller.joined_at) * 1000))),
+        ):
             sim.set_var(caller.ch, name, value)
         ring_s = _seconds(caller.ring_started, sim.now)
-        sim.event("AgentConnect", "agent", sim.fields(caller.ch), sim.fields(one, "Dest"), ("Queue", queue.conf.name),
-                  ("Interface", member.interface), ("MemberName", member.name), ("HoldTime", str(waited)), ("RingTime", str(ring_s)))
+        sim.event(
+            "AgentConnect",
+            "agent",
+            sim.fields(caller.ch),
+            sim.fields(one, "Dest"),
+            ("Queue", queue.conf.name),
+            ("Interface", member.interface),
+            ("MemberName", member.name),
+            ("HoldTime", str(waited)),
+            ("RingTime", str(ring_s)),
+        )
         sim.queue_log(caller.ch.uniqueid, queue.conf.name, member.name, "CONNECT", str(waited), one.uniqueid, str(ring_s))
         caller.connected, caller.connected_at = member, sim.now
         queue.holdtime += waited
@@ -352,12 +445,29 @@ class QueueEngine:
         waited = _seconds(caller.joined_at, caller.connected_at)
         talk = _seconds(caller.connected_at, sim.now)
         dest = sim.fields(one, "Dest") if one is not None else []
-        sim.event("AgentComplete", "agent", sim.fields(caller.ch), dest, ("Queue", queue.conf.name), ("Interface", member.interface),
-                  ("MemberName", member.name), ("HoldTime", str(waited)), ("TalkTime", str(talk)), ("Reason", reason))
+        sim.event(
+            "AgentComplete",
+            "agent",
+            sim.fields(caller.ch),
+            dest,
+            ("Queue", queue.conf.name),
+            ("Interface", member.interface),
+            ("MemberName", member.name),
+            ("HoldTime", str(waited)),
+            ("TalkTime", str(talk)),
+            ("Reason", reason),
+        )
         caller.last_member = member.name
         if reason != "transfer":
-            sim.queue_log(caller.ch.uniqueid, queue.conf.name, member.name, "COMPLETECALLER" if reason == "caller" else "COMPLETEAGENT",
-                          str(waited), str(talk), str(caller.original_position))
+            sim.queue_log(
+                caller.ch.uniqueid,
+                queue.conf.name,
+                member.name,
+                "COMPLETECALLER" if reason == "caller" else "COMPLETEAGENT",
+                str(waited),
+                str(talk),
+                str(caller.original_position),
+            )
         queue.completed += 1
         queue.talktime += talk
         member.calls_taken += 1
@@ -386,8 +496,16 @@ class QueueEngine:
             raise ValueError("Unable to add interface: No such queue")
         if any(m.interface == interface for m in queue.members):
             raise ValueError("Unable to add interface: Already there")
-        member = Member(queue_name, interface, name or interface, state_interface or interface, penalty, "dynamic",
-                        paused=paused, login_time=int(self.sim.now))
+        member = Member(
+            queue_name,
+            interface,
+            name or interface,
+            state_interface or interface,
+            penalty,
+            "dynamic",
+            paused=paused,
+            login_time=int(self.sim.now),
+        )
         queue.members.append(member)
         self._member_event("QueueMemberAdded", member)
         self.sim.queue_log("MANAGER", queue_name, member.name, "ADDMEMBER", "")
@@ -459,11 +577,23 @@ class QueueEngine:
             sl = 100.0 * queue.completed_in_sl / done if done else 0.0
             total = done + queue.abandoned
             sl2 = 100.0 * (queue.completed_in_sl + queue.abandoned_in_sl) / total if total else 0.0
-            items.append({"Event": "QueueParams", "Queue": queue.conf.name, "Max": str(queue.conf.maxlen), "Strategy": queue.conf.strategy,
-                          "Calls": str(len(queue.callers)), "Holdtime": str(int(queue.holdtime / done) if done else 0),
-                          "TalkTime": str(int(queue.talktime / done) if done else 0), "Completed": str(done),
-                          "Abandoned": str(queue.abandoned), "ServiceLevel": str(queue.conf.servicelevel),
-                          "ServicelevelPerf": f"{sl:.1f}", "ServicelevelPerf2": f"{sl2:.1f}", "Weight": "0"})
+            items.append(
+                {
+                    "Event": "QueueParams",
+                    "Queue": queue.conf.name,
+                    "Max": str(queue.conf.maxlen),
+                    "Strategy": queue.conf.strategy,
+                    "Calls": str(len(queue.callers)),
+                    "Holdtime": str(int(queue.holdtime / done) if done else 0),
+                    "TalkTime": str(int(queue.talktime / done) if done else 0),
+                    "Completed": str(done),
+                    "Abandoned": str(queue.abandoned),
+                    "ServiceLevel": str(queue.conf.servicelevel),
+                    "ServicelevelPerf": f"{sl:.1f}",
+                    "ServicelevelPerf2": f"{sl2:.1f}",
+                    "Weight": "0",
+                }
+            )
             for m in queue.members:
                 fields = dict(self.member_fields(m, ringinuse=False))
                 fields["Name"] = fields.pop("MemberName")
@@ -471,10 +601,21 @@ class QueueEngine:
                 items.append({"Event": "QueueMember", "Queue": queue.conf.name, **{k: v for k, v in fields.items() if k != "Queue"}})
             for position, caller in enumerate(queue.callers, 1):
                 ch = caller.ch
-                items.append({"Event": "QueueEntry", "Queue": queue.conf.name, "Position": str(position), "Channel": ch.name,
-                              "Uniqueid": ch.uniqueid, "CallerIDNum": ch.cid_num, "CallerIDName": ch.cid_name,
-                              "ConnectedLineNum": ch.conn_num, "ConnectedLineName": ch.conn_name,
-                              "Wait": str(int(self.sim.now - caller.joined_at)), "Priority": str(caller.priority)})
+                items.append(
+                    {
+                        "Event": "QueueEntry",
+                        "Queue": queue.conf.name,
+                        "Position": str(position),
+                        "Channel": ch.name,
+                        "Uniqueid": ch.uniqueid,
+                        "CallerIDNum": ch.cid_num,
+                        "CallerIDName": ch.cid_name,
+                        "ConnectedLineNum": ch.conn_num,
+                        "ConnectedLineName": ch.conn_name,
+                        "Wait": str(int(self.sim.now - caller.joined_at)),
+                        "Priority": str(caller.priority),
+                    }
+                )
         return items
 
     def summary_items(self) -> list[dict[str, str]]:
@@ -485,7 +626,16 @@ class QueueEngine:
             available = sum(1 for m in queue.members if self._available(m))
             longest = max((self.sim.now - c.joined_at for c in queue.callers), default=0)
             done = queue.completed
-            items.append({"Event": "QueueSummary", "Queue": queue.conf.name, "LoggedIn": str(logged), "Available": str(available),
-                          "Callers": str(len(queue.callers)), "HoldTime": str(int(queue.holdtime / done) if done else 0),
-                          "TalkTime": str(int(queue.talktime / done) if done else 0), "LongestHoldTime": str(int(longest))})
+            items.append(
+                {
+                    "Event": "QueueSummary",
+                    "Queue": queue.conf.name,
+                    "LoggedIn": str(logged),
+                    "Available": str(available),
+                    "Callers": str(len(queue.callers)),
+                    "HoldTime": str(int(queue.holdtime / done) if done else 0),
+                    "TalkTime": str(int(queue.talktime / done) if done else 0),
+                    "LongestHoldTime": str(int(longest)),
+                }
+            )
         return items

@@ -18,23 +18,50 @@ if TYPE_CHECKING:
     from pbx.simulator.core import Sim
 
 
-def register(sim: "Sim") -> None:
+def register(sim: Sim) -> None:
     """Install the applications on a simulator."""
     apps = Apps(sim)
-    for name, fn in (("NoOp", apps.noop), ("Answer", apps.answer), ("Set", apps.set), ("Wait", apps.wait),
-                     ("Hangup", apps.hangup), ("BackGround", apps.background), ("WaitExten", apps.waitexten),
-                     ("Playback", apps.playback), ("Goto", apps.goto), ("GotoIf", apps.gotoif), ("SendDTMF", apps.senddtmf),
-                     ("AGI", apps.agi), ("MusicOnHold", apps.musiconhold), ("Queue", apps.queue),
-                     ("PatientWait", apps.patient_wait), ("Dial", apps.dial), ("ChanSpy", apps.chanspy),
-                     ("PhoneHold", apps.phone_hold), ("VoiceMail", apps.voicemail), ("ExecIf", apps.execif),
-                     ("PlayTones", apps.noop)):
+    for name, fn in (
+        ("NoOp", apps.noop),
+        ("Answer", apps.answer),
+        ("Set", apps.set),
+        ("Wait", apps.wait),
+        ("Hangup", apps.hangup),
+        ("BackGround", apps.background),
+        ("WaitExten", apps.waitexten),
+        ("Playback", apps.playback),
+        ("Goto", apps.goto),
+        ("GotoIf", apps.gotoif),
+        ("SendDTMF", apps.senddtmf),
+        ("AGI", apps.agi),
+        ("MusicOnHold", apps.musiconhold),
+        ("Queue", apps.queue),
+        ("PatientWait", apps.patient_wait),
+        ("Dial", apps.dial),
+        ("ChanSpy", apps.chanspy),
+        ("PhoneHold", apps.phone_hold),
+        ("VoiceMail", apps.voicemail),
+        ("ExecIf", apps.execif),
+        ("PlayTones", apps.noop),
+    ):
         sim.apps[name.lower()] = fn
         sim.app_names[name.lower()] = name
 
 
 # What Dial() clears on the calling channel before it rings anyone.
-DIAL_VARIABLES = ("DIALSTATUS", "DIALEDPEERNUMBER", "DIALEDPEERNAME", "ANSWEREDTIME", "ANSWEREDTIME_MS", "DIALEDTIME", "DIALEDTIME_MS",
-                  "RINGTIME", "RINGTIME_MS", "PROGRESSTIME", "PROGRESSTIME_MS")
+DIAL_VARIABLES = (
+    "DIALSTATUS",
+    "DIALEDPEERNUMBER",
+    "DIALEDPEERNAME",
+    "ANSWEREDTIME",
+    "ANSWEREDTIME_MS",
+    "DIALEDTIME",
+    "DIALEDTIME_MS",
+    "RINGTIME",
+    "RINGTIME_MS",
+    "PROGRESSTIME",
+    "PROGRESSTIME_MS",
+)
 
 
 _PLAYING = ("STREAM FILE", "GET DATA", "GET OPTION", "CONTROL STREAM", "SAY DIGITS", "SAY NUMBER", "SAY ALPHA")
@@ -47,7 +74,7 @@ def _split(data: str) -> list[str]:
 class Apps:
     """The applications, sharing the simulator they act on."""
 
-    def __init__(self, sim: "Sim") -> None:
+    def __init__(self, sim: Sim) -> None:
         self.sim = sim
 
     def noop(self, ch: Channel, data: str) -> Wait:
@@ -210,7 +237,9 @@ class Apps:
         yield from self.sim.apps[name.strip().lower()](ch, args[:-1] if args.endswith(")") else args)
 
     def senddtmf(self, ch: Channel, data: str) -> Wait:
-        target = ch.partner if ch.partner is not None else (next((c for c in ch.bridge.channels if c is not ch), None) if ch.bridge else None)
+        target = (
+            ch.partner if ch.partner is not None else (next((c for c in ch.bridge.channels if c is not ch), None) if ch.bridge else None)
+        )
         for digit in _split(data)[0]:
             yield ("sleep", 0.1)
             if target is not None and not target.hungup:
@@ -232,14 +261,14 @@ class Apps:
                 sim.wake(ch, "answered")
 
         def on_gone(leg: Channel) -> None:
-            if leg in legs and not answered and all(l.hungup for l in legs) and ch.waiting == "block":
+            if leg in legs and not answered and all(line.hungup for line in legs) and ch.waiting == "block":
                 sim.wake(ch, "failed")
 
         for name in DIAL_VARIABLES:
             sim.set_var(ch, name, "")
         for interface in parts[0].split("&"):
             local = interface.strip()
-            exten, _, rest = local[len("Local/"):].partition("@")
+            exten, _, rest = local[len("Local/") :].partition("@")
             if not local.startswith("Local/") or not sim.dialplan.exists(rest.split("/")[0], exten):
                 continue
             one, two, target = sim.call_local(ch, local, "AppDial")
@@ -268,8 +297,14 @@ class Apps:
         winner = answered[0] if answered else None
         if winner is not None:
             winner.exten = ""  # as Asterisk's events show the answered leg
-            sim.chan_event("Newexten", winner, ("Extension", winner.exten), ("Application", "AppDial"), ("AppData", "(Outgoing Line)"),
-                           privilege="dialplan")
+            sim.chan_event(
+                "Newexten",
+                winner,
+                ("Extension", winner.exten),
+                ("Application", "AppDial"),
+                ("AppData", "(Outgoing Line)"),
+                privilege="dialplan",
+            )
             sim.set_var(ch, "DIALEDPEERNAME", winner.name)
             sim.set_var(ch, "DIALEDPEERNUMBER", winner.vars.get("DIALEDPEERNUMBER", ""))
             sim.event("DialEnd", "call", sim.fields(ch), sim.fields(winner, "Dest"), ("DialStatus", "ANSWER"))
@@ -317,7 +352,13 @@ class Apps:
             return None
         if ch.state != 6:
             sim.answer(ch)
-        mode = "barge" if "B" in (parts[1] if len(parts) > 1 else "") else "whisper" if "w" in (parts[1] if len(parts) > 1 else "") else "listen"
+        mode = (
+            "barge"
+            if "B" in (parts[1] if len(parts) > 1 else "")
+            else "whisper"
+            if "w" in (parts[1] if len(parts) > 1 else "")
+            else "listen"
+        )
         sim.set_var(ch, "SPY_MODE", mode)
         sim.event("ChanSpyStart", "call", sim.fields(ch, "Spyer"), sim.fields(target, "Spyee"))
         stop = lambda gone: sim.wake(ch, "spyee_gone") if ch.waiting == "block" else None  # noqa: E731
@@ -350,7 +391,8 @@ class Apps:
                 yield ("sleep", 0.1 if first else 0.02)
                 first = False
                 command, command_id = ch.agi.popleft()
-                ch.digits.clear()  # keyed while no command was reading: Asterisk's AGI loop reads and drops them
+                if self.sim.drop_unread_digits:
+                    ch.digits.clear()  # keyed while no command was reading: Asterisk's AGI loop reads and drops them
                 stop = yield from self._agi_command(ch, command, command_id)
                 if stop:
                     break
@@ -448,18 +490,33 @@ class Apps:
                 try:
                     outcome = yield from app(ch, " ".join(words[2:]).strip('"'))
                 except ChannelHungUp:  # Asterisk still ends the command, answering -1
-                    self.sim.chan_event("AGIExecEnd", ch, ("CommandId", exec_id), ("Command", command), ("ResultCode", "200"),
-                                        ("Result", "Unknown Result"), privilege="agi")
-                    self.sim.chan_event("AsyncAGIExec", ch, ("Result", quote("200 result=-1\n", safe="()")), ("CommandId", command_id),
-                                        privilege="agi")
+                    self.sim.chan_event(
+                        "AGIExecEnd",
+                        ch,
+                        ("CommandId", exec_id),
+                        ("Command", command),
+                        ("ResultCode", "200"),
+                        ("Result", "Unknown Result"),
+                        privilege="agi",
+                    )
+                    self.sim.chan_event(
+                        "AsyncAGIExec", ch, ("Result", quote("200 result=-1\n", safe="()")), ("CommandId", command_id), privilege="agi"
+                    )
                     raise
                 result = "-1" if outcome == "hangup" else "0"
         elif verb == "ASYNCAGI BREAK":
             stop = True
         else:
             code, result = 510, ""
-        self.sim.chan_event("AGIExecEnd", ch, ("CommandId", exec_id), ("Command", command), ("ResultCode", str(code)),
-                            ("Result", "Success" if code == 200 else "Failure"), privilege="agi")
+        self.sim.chan_event(
+            "AGIExecEnd",
+            ch,
+            ("CommandId", exec_id),
+            ("Command", command),
+            ("ResultCode", str(code)),
+            ("Result", "Success" if code == 200 else "Failure"),
+            privilege="agi",
+        )
         text = f"{code} result={result}{extra}\n" if code == 200 else "510 Invalid or unknown command\n"
         self.sim.chan_event("AsyncAGIExec", ch, ("Result", quote(text, safe="()")), ("CommandId", command_id), privilege="agi")
         return stop
@@ -468,17 +525,31 @@ class Apps:
 def _agi_env(ch: Channel) -> str:
     kind = ch.name.split("/", 1)[0]
     lines = [
-        ("agi_request", "async"), ("agi_channel", ch.name), ("agi_language", ch.language), ("agi_type", kind),
-        ("agi_uniqueid", ch.uniqueid), ("agi_version", "simulator"), ("agi_callerid", ch.cid_num),
-        ("agi_calleridname", ch.cid_name), ("agi_callingpres", "0"), ("agi_callingani2", "0"), ("agi_callington", "0"),
-        ("agi_callingtns", "0"), ("agi_dnid", ch.vars.get("__dnid", "unknown")), ("agi_rdnis", "unknown"),
-        ("agi_context", ch.context), ("agi_extension", ch.exten), ("agi_priority", str(ch.priority)),
-        ("agi_enhanced", "0.0"), ("agi_accountcode", ""), ("agi_threadid", "0"),
+        ("agi_request", "async"),
+        ("agi_channel", ch.name),
+        ("agi_language", ch.language),
+        ("agi_type", kind),
+        ("agi_uniqueid", ch.uniqueid),
+        ("agi_version", "simulator"),
+        ("agi_callerid", ch.cid_num),
+        ("agi_calleridname", ch.cid_name),
+        ("agi_callingpres", "0"),
+        ("agi_callingani2", "0"),
+        ("agi_callington", "0"),
+        ("agi_callingtns", "0"),
+        ("agi_dnid", ch.vars.get("__dnid", "unknown")),
+        ("agi_rdnis", "unknown"),
+        ("agi_context", ch.context),
+        ("agi_extension", ch.exten),
+        ("agi_priority", str(ch.priority)),
+        ("agi_enhanced", "0.0"),
+        ("agi_accountcode", ""),
+        ("agi_threadid", "0"),
     ]
     return "".join(f"{k}: {v}\n" for k, v in lines) + "\n"
 
 
-def queue_agi_command(ch: Channel, command: str, command_id: str, sim: "Sim") -> bool:
+def queue_agi_command(ch: Channel, command: str, command_id: str, sim: Sim) -> bool:
     """Queue an AGI action's command on a channel in AsyncAGI; False when it is not in one."""
     if ch.agi is None:
         return False

@@ -17,9 +17,10 @@ import heapq
 import random
 import re
 import wave
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Generator, Iterator
+from typing import Any
 
 from pbx.simulator.dialplan import Dialplan
 from pbx.simulator.recording import Recording
@@ -79,8 +80,8 @@ class Channel:
     priority: int = 1
     language: str = "en"
     vars: dict[str, str] = field(default_factory=dict)
-    partner: "Channel | None" = None
-    bridge: "Bridge | None" = None
+    partner: Channel | None = None
+    bridge: Bridge | None = None
     task: Iterator | None = None
     timer: Timer | None = None
     waiting: str | None = None
@@ -89,13 +90,13 @@ class Channel:
     soft_requested: bool = False
     hungup: bool = False
     jumped: bool = False
-    on_answer: Callable[["Channel"], None] | None = None
-    on_hangup: list[Callable[["Channel"], None]] = field(default_factory=list)
+    on_answer: Callable[[Channel], None] | None = None
+    on_hangup: list[Callable[[Channel], None]] = field(default_factory=list)
     agi: Any = None
     created: float = 0.0
     app: str = ""
     appdata: str = ""
-    atxfer: "Any" = None
+    atxfer: Any = None
 
 
 @dataclass(eq=False)
@@ -111,8 +112,15 @@ class Bridge:
 class Sim:
     """A small, deterministic Asterisk: what Asterisk would emit on AMI, in sim time."""
 
-    def __init__(self, dialplan: Dialplan, *, start: float, emit: Callable[[dict[str, str]], None],
-                 seed: int = 1, queue_log: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        dialplan: Dialplan,
+        *,
+        start: float,
+        emit: Callable[[dict[str, str]], None],
+        seed: int = 1,
+        queue_log: Callable[[str], None] | None = None,
+    ) -> None:
         self.dialplan = dialplan
         self.now = start
         self.emit = emit
@@ -126,7 +134,9 @@ class Sim:
             "CALLERID": lambda ch, args: ch.cid_num if args.strip().lower() in ("num", "number") else ch.cid_name,
             "GLOBAL": lambda ch, args: self.dialplan.globals.get(args.strip(), ""),
             "IF": lambda ch, args: _if(args),
-            "RAND": lambda ch, args: str(self.rng.randint(*(int(a) for a in args.split(",")))) if "," in args else str(self.rng.randint(0, 2**31 - 1)),
+            "RAND": lambda ch, args: (
+                str(self.rng.randint(*(int(a) for a in args.split(",")))) if "," in args else str(self.rng.randint(0, 2**31 - 1))
+            ),
         }
         self._timers: list[tuple[float, int, Timer]] = []
         self._seq = 0
@@ -135,6 +145,9 @@ class Sim:
         self.queues: Any = None
         self.recordings = Recorder(self)
         self.moh = False  # music-on-hold files installed: Asterisk tells MusicOnHoldStart/Stop around a queue's wait only then
+        # Drop digits keyed while AsyncAGI waits for a command, as Asterisk does. Off by default: on a sped-up clock the
+        # engine's own latency is multiplied, and callers' keys timed for a real-time engine would be lost.
+        self.drop_unread_digits = False
         from pbx.simulator import apps
 
         apps.register(self)
@@ -173,19 +186,26 @@ class Sim:
 
     def new_bridge_id(self) -> str:
         """A bridge id shaped like Asterisk's UUIDs (seeded, so runs repeat)."""
-        return "%08x-%04x-%04x-%04x-%012x" % tuple(self.rng.getrandbits(b) for b in (32, 16, 16, 16, 48))
+        return "-".join(f"{self.rng.getrandbits(bits):0{bits // 4}x}" for bits in (32, 16, 16, 16, 48))
 
     # events ------------------------------------------------------------
     def fields(self, ch: Channel, prefix: str = "") -> list[tuple[str, str]]:
         """The channel snapshot block, as Asterisk's ast_manager_build_channel_state_string writes it."""
         return [
-            (prefix + "Channel", ch.name), (prefix + "ChannelState", str(ch.state)),
+            (prefix + "Channel", ch.name),
+            (prefix + "ChannelState", str(ch.state)),
             (prefix + "ChannelStateDesc", STATE_DESC.get(ch.state, "Unknown")),
-            (prefix + "CallerIDNum", ch.cid_num), (prefix + "CallerIDName", ch.cid_name),
-            (prefix + "ConnectedLineNum", ch.conn_num), (prefix + "ConnectedLineName", ch.conn_name),
-            (prefix + "Language", ch.language), (prefix + "AccountCode", ""),
-            (prefix + "Context", ch.context), (prefix + "Exten", ch.exten), (prefix + "Priority", str(ch.priority)),
-            (prefix + "Uniqueid", ch.uniqueid), (prefix + "Linkedid", ch.linkedid),
+            (prefix + "CallerIDNum", ch.cid_num),
+            (prefix + "CallerIDName", ch.cid_name),
+            (prefix + "ConnectedLineNum", ch.conn_num),
+            (prefix + "ConnectedLineName", ch.conn_name),
+            (prefix + "Language", ch.language),
+            (prefix + "AccountCode", ""),
+            (prefix + "Context", ch.context),
+            (prefix + "Exten", ch.exten),
+            (prefix + "Priority", str(ch.priority)),
+            (prefix + "Uniqueid", ch.uniqueid),
+            (prefix + "Linkedid", ch.linkedid),
         ]
 
     def event(self, name: str, privilege: str, *parts: list[tuple[str, str]] | tuple[str, str]) -> None:
@@ -208,8 +228,9 @@ class Sim:
             self.queue_log_sink("|".join([str(int(self.now)), callid, queue, agent, event, *data]))
 
     # channels ----------------------------------------------------------
-    def new_channel(self, name: str, *, linkedid: str | None = None, state: int = 0, context: str = "default",
-                    exten: str = "s", emit: bool = True) -> Channel:
+    def new_channel(
+        self, name: str, *, linkedid: str | None = None, state: int = 0, context: str = "default", exten: str = "s", emit: bool = True
+    ) -> Channel:
         """Create a channel (Newchannel)."""
         uid = self.new_uniqueid()
         ch = Channel(name=name, uniqueid=uid, linkedid=linkedid or uid, state=state, context=context, exten=exten, created=self.now)
@@ -232,7 +253,7 @@ class Sim:
 
         Returns (;1, ;2, dial string); the caller then sends DialBegin and starts the ;2 half's dialplan.
         """
-        target = interface[len("Local/"):] if interface.startswith("Local/") else interface
+        target = interface[len("Local/") :] if interface.startswith("Local/") else interface
         exten, _, rest = target.partition("@")
         context = rest.split("/")[0]
         one, two = self.local_pair(exten, context, linkedid=caller.linkedid)
@@ -244,7 +265,9 @@ class Sim:
         if app == "AppDial":
             one.exten = caller.exten
         one.cid_num, one.cid_name = number, caller.cid_name
-        self.chan_event("Newexten", one, ("Extension", one.exten), ("Application", app), ("AppData", "(Outgoing Line)"), privilege="dialplan")
+        self.chan_event(
+            "Newexten", one, ("Extension", one.exten), ("Application", app), ("AppData", "(Outgoing Line)"), privilege="dialplan"
+        )
         self.set_callerid(one, number, caller.cid_name)
         self.set_var(one, "DIALEDPEERNUMBER", target)
         self.set_var(two, "DIALEDPEERNUMBER", target)
@@ -258,8 +281,15 @@ class Sim:
 
     def local_bridge(self, one: Channel, two: Channel) -> None:
         """The LocalBridge event of a new pair."""
-        self.event("LocalBridge", "call", self.fields(one, "LocalOne"), self.fields(two, "LocalTwo"),
-                   ("Context", two.context), ("Exten", two.exten), ("LocalOptimization", "No"))
+        self.event(
+            "LocalBridge",
+            "call",
+            self.fields(one, "LocalOne"),
+            self.fields(two, "LocalTwo"),
+            ("Context", two.context),
+            ("Exten", two.exten),
+            ("LocalOptimization", "No"),
+        )
 
     def set_callerid(self, ch: Channel, num: str, name: str) -> None:
         """Change caller ID (NewCallerid)."""
@@ -416,13 +446,21 @@ class Sim:
 
     def substitute(self, ch: Channel, text: str) -> str:
         """${VAR} and $[expr] substitution, enough for the dialplans we run."""
+
         def var(match: re.Match[str]) -> str:
             name, args = match.group(1), match.group(2)
             if args is not None:
                 function = self.functions.get(name)
                 return function(ch, args) if function is not None else ""
-            builtin = {"EXTEN": ch.exten, "CONTEXT": ch.context, "PRIORITY": str(ch.priority), "CHANNEL": ch.name,
-                       "UNIQUEID": ch.uniqueid, "LINKEDID": ch.linkedid, "EPOCH": str(int(self.now))}
+            builtin = {
+                "EXTEN": ch.exten,
+                "CONTEXT": ch.context,
+                "PRIORITY": str(ch.priority),
+                "CHANNEL": ch.name,
+                "UNIQUEID": ch.uniqueid,
+                "LINKEDID": ch.linkedid,
+                "EPOCH": str(int(self.now)),
+            }
             if name in builtin:
                 return builtin[name]
             for stored in (name, "_" + name, "__" + name):
@@ -495,9 +533,15 @@ class Sim:
 
     # bridges -----------------------------------------------------------
     def _bridge_fields(self, bridge: Bridge) -> list[tuple[str, str]]:
-        return [("BridgeUniqueid", bridge.uniqueid), ("BridgeType", "basic"), ("BridgeTechnology", "simple_bridge"),
-                ("BridgeCreator", "<unknown>"), ("BridgeName", "<unknown>"),
-                ("BridgeNumChannels", str(len(bridge.channels))), ("BridgeVideoSourceMode", "none")]
+        return [
+            ("BridgeUniqueid", bridge.uniqueid),
+            ("BridgeType", "basic"),
+            ("BridgeTechnology", "simple_bridge"),
+            ("BridgeCreator", "<unknown>"),
+            ("BridgeName", "<unknown>"),
+            ("BridgeNumChannels", str(len(bridge.channels))),
+            ("BridgeVideoSourceMode", "none"),
+        ]
 
     def bridge(self, a: Channel, b: Channel) -> Bridge:
         """Put two channels in a new basic bridge (BridgeCreate, BridgeEnter x2, BRIDGEPEER)."""
@@ -574,8 +618,6 @@ class Recorder:
         return True
 
 
-
-
 _INNER_VAR = re.compile(r"\$\{([A-Za-z0-9_]+)(?:\(([^$]*?)\))?\}")
 _INNER_EXPR = re.compile(r"\$\[([^$\[\]]*)\]")
 
@@ -606,8 +648,9 @@ def _expr(expr: str) -> str:
             left, right = (_sum(p) for p in expr.split(op, 1))
             if type(left) is not type(right):
                 left, right = str(left), str(right)
-            ok = {"=": left == right, "!=": left != right, ">": left > right, "<": left < right,
-                  ">=": left >= right, "<=": left <= right}[op]
+            ok = {"=": left == right, "!=": left != right, ">": left > right, "<": left < right, ">=": left >= right, "<=": left <= right}[
+                op
+            ]
             return "1" if ok else "0"
     value = _sum(expr)
     if isinstance(value, float):

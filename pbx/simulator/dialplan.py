@@ -89,7 +89,7 @@ def _pattern(pattern: str, partial: bool = False) -> re.Pattern[str]:
             out.append("[2-9]")
         elif c == "[":
             end = body.index("]", i)
-            out.append(body[i:end + 1])
+            out.append(body[i : end + 1])
             i = end
         elif c == ".":
             out.append(".+")
@@ -209,9 +209,14 @@ def load_queues(path: str | Path) -> dict[str, QueueConf]:
         if key == "member":
             parts = [p.strip() for p in value.split(",")]
             interface = parts[0]
-            current.members.append(MemberConf(interface, int(parts[1] or 0) if len(parts) > 1 else 0,
-                                              parts[2] if len(parts) > 2 and parts[2] else interface,
-                                              parts[3] if len(parts) > 3 and parts[3] else interface))
+            current.members.append(
+                MemberConf(
+                    interface,
+                    int(parts[1] or 0) if len(parts) > 1 else 0,
+                    parts[2] if len(parts) > 2 and parts[2] else interface,
+                    parts[3] if len(parts) > 3 and parts[3] else interface,
+                )
+            )
         elif key in ints:
             try:
                 setattr(current, key, int(value))

@@ -18,10 +18,17 @@ RATE = 8000
 
 
 def _voice_second() -> bytes:
-    samples = array("h", (
-        int(6000 * (0.6 + 0.4 * math.sin(2 * math.pi * 3 * n / RATE)) *
-            (0.6 * math.sin(2 * math.pi * 300 * n / RATE) + 0.4 * math.sin(2 * math.pi * 520 * n / RATE)))
-        for n in range(RATE)))
+    samples = array(
+        "h",
+        (
+            int(
+                6000
+                * (0.6 + 0.4 * math.sin(2 * math.pi * 3 * n / RATE))
+                * (0.6 * math.sin(2 * math.pi * 300 * n / RATE) + 0.4 * math.sin(2 * math.pi * 520 * n / RATE))
+            )
+            for n in range(RATE)
+        ),
+    )
     return samples.tobytes()
 
 
@@ -52,7 +59,7 @@ class Recording:
             end = int(((span[1] if len(span) > 1 else stopped) - self.started) * RATE)
             begin, end = max(0, begin), min(total, end)
             if end > begin:
-                audio[begin * 2:end * 2] = bytes((end - begin) * 2)
+                audio[begin * 2 : end * 2] = bytes((end - begin) * 2)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with wave.open(str(self.path), "wb") as out:
             out.setnchannels(1)

@@ -78,8 +78,12 @@ class SimulatorServer(AMIServer):
 
     def _broadcast(self, event: dict[str, str]) -> None:
         if self.timestamps:
-            event = {"Event": event["Event"], "Privilege": event.get("Privilege", "call,all"), "Timestamp": f"{self.sim.now:.6f}",
-                     **{k: v for k, v in event.items() if k not in ("Event", "Privilege")}}
+            event = {
+                "Event": event["Event"],
+                "Privilege": event.get("Privilege", "call,all"),
+                "Timestamp": f"{self.sim.now:.6f}",
+                **{k: v for k, v in event.items() if k not in ("Event", "Privilege")},
+            }
         self.send_event(event)
 
     def _log(self, line: str) -> None:
@@ -98,12 +102,22 @@ class SimulatorServer(AMIServer):
         return actions.handle(self.sim, action)
 
 
-def build(username: str, secret: str, *, agents: int = 10, model: TrafficModel | None = None, seed: int = 1,
-          speed: float = 1.0, queue_log: Path | None = None, recordings: Path = Path("var/recordings"),
-          dialplan: Path | None = None) -> SimulatorServer:
+def build(
+    username: str,
+    secret: str,
+    *,
+    agents: int = 10,
+    model: TrafficModel | None = None,
+    seed: int = 1,
+    speed: float = 1.0,
+    queue_log: Path | None = None,
+    recordings: Path = Path("var/recordings"),
+    dialplan: Path | None = None,
+) -> SimulatorServer:
     """A simulator with `agents` simulated phones in queues support and sales and, with a model, traffic."""
-    server = SimulatorServer(username, secret, speed=speed, queue_log_path=queue_log, recordings=recordings,
-                             dialplan=dialplan or ETC / "extensions.conf")
+    server = SimulatorServer(
+        username, secret, speed=speed, queue_log_path=queue_log, recordings=recordings, dialplan=dialplan or ETC / "extensions.conf"
+    )
     server.configure(simulated_queues(agents), model, seed)
     return server
 

@@ -19,11 +19,51 @@ from pbx.simulator import actions
 from pbx.simulator.core import Channel, Sim
 from pbx.simulator.dialplan import MemberConf, QueueConf
 
-FIRST = ["Ana", "Bruno", "Carla", "Diego", "Elisa", "Fábio", "Gabriela", "Heitor", "Isabel", "João", "Karina", "Lucas",
-         "Mariana", "Nuno", "Otávio", "Paula", "Rafael", "Sofia", "Tiago", "Vitória"]
+FIRST = [
+    "Ana",
+    "Bruno",
+    "Carla",
+    "Diego",
+    "Elisa",
+    "Fábio",
+    "Gabriela",
+    "Heitor",
+    "Isabel",
+    "João",
+    "Karina",
+    "Lucas",
+    "Mariana",
+    "Nuno",
+    "Otávio",
+    "Paula",
+    "Rafael",
+    "Sofia",
+    "Tiago",
+    "Vitória",
+]
 LAST = ["Silva", "Souza", "Oliveira", "Santos", "Pereira", "Lima", "Costa", "Ferreira", "Almeida", "Ribeiro"]
-AGENT_NAMES = ["Alice", "Bob", "Carol", "Dave", "Erin", "Frank", "Grace", "Heidi", "Ivan", "Judy", "Mallory", "Niaj",
-               "Olivia", "Peggy", "Rupert", "Sybil", "Trent", "Uma", "Victor", "Walter"]
+AGENT_NAMES = [
+    "Alice",
+    "Bob",
+    "Carol",
+    "Dave",
+    "Erin",
+    "Frank",
+    "Grace",
+    "Heidi",
+    "Ivan",
+    "Judy",
+    "Mallory",
+    "Niaj",
+    "Olivia",
+    "Peggy",
+    "Rupert",
+    "Sybil",
+    "Trent",
+    "Uma",
+    "Victor",
+    "Walter",
+]
 
 
 @dataclass(frozen=True)
@@ -96,7 +136,7 @@ class Traffic:
         number = "55" + str(self.rng.choice([11, 21, 31, 41, 51, 61, 71, 81])) + "9" + f"{self.rng.randrange(10**8):08d}"
         name = f"{self.rng.choice(FIRST)} {self.rng.choice(LAST)}"
         who = (number, name)
-        self._recent = (self._recent + [who])[-self.model.caller_pool:]
+        self._recent = (self._recent + [who])[-self.model.caller_pool :]
         return who
 
     def _arrive(self) -> None:
@@ -105,12 +145,24 @@ class Traffic:
         number, name = self._caller()
         digits = self._pick(self.model.menu)
         language = self._pick(self.model.languages) if self.model.languages else ""
-        exten, _, context = self.model.entry[len("Local/"):].partition("@")
-        variables = (f"CALLER_THINK={self.rng.uniform(*self.model.think_s):.2f},CALLER_DIGITS={digits},CALLER_LANG={language},"
-                     f"CALLER_PATIENCE={self.rng.expovariate(1 / self.model.patience_mean_s):.2f}")
-        action = Message([("Action", "Originate"), ("Channel", f"Local/{exten}@{context}"), ("Context", self.model.caller_context),
-                          ("Exten", "caller"), ("Priority", "1"), ("CallerID", f'"{name}" <{number}>'), ("Async", "true"),
-                          ("Timeout", "30000"), ("Variable", variables)])
+        exten, _, context = self.model.entry[len("Local/") :].partition("@")
+        variables = (
+            f"CALLER_THINK={self.rng.uniform(*self.model.think_s):.2f},CALLER_DIGITS={digits},CALLER_LANG={language},"
+            f"CALLER_PATIENCE={self.rng.expovariate(1 / self.model.patience_mean_s):.2f}"
+        )
+        action = Message(
+            [
+                ("Action", "Originate"),
+                ("Channel", f"Local/{exten}@{context}"),
+                ("Context", self.model.caller_context),
+                ("Exten", "caller"),
+                ("Priority", "1"),
+                ("CallerID", f'"{name}" <{number}>'),
+                ("Async", "true"),
+                ("Timeout", "30000"),
+                ("Variable", variables),
+            ]
+        )
         actions.originate(self.sim, action)
         self.generated["calls"] += 1
         self.generated[f"menu:{digits or 'none'}"] += 1
@@ -147,8 +199,15 @@ class Traffic:
 
 def simulated_queues(agents: int) -> dict[str, QueueConf]:
     """Queues support (every agent) and sales (every other agent), agents as simulated phones 1001, 1002, ..."""
-    members = [MemberConf(f"Local/{1001 + i}@sim-agents/n", 0, AGENT_NAMES[i % len(AGENT_NAMES)] + ("" if i < len(AGENT_NAMES) else str(i)),
-                          f"Local/{1001 + i}@sim-agents") for i in range(agents)]
+    members = [
+        MemberConf(
+            f"Local/{1001 + i}@sim-agents/n",
+            0,
+            AGENT_NAMES[i % len(AGENT_NAMES)] + ("" if i < len(AGENT_NAMES) else str(i)),
+            f"Local/{1001 + i}@sim-agents",
+        )
+        for i in range(agents)
+    ]
     support = QueueConf("support", strategy="leastrecent", timeout=15, retry=2, wrapuptime=5, servicelevel=20, members=list(members))
     sales = QueueConf("sales", strategy="rrmemory", timeout=15, retry=2, wrapuptime=5, servicelevel=20, members=members[::2] or members[:1])
     return {"support": support, "sales": sales}

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 class AttendedTransfer:
     """One transfer in progress, kept on the transferer's channel."""
 
-    def __init__(self, sim: "Sim", transferer: Channel, peer: Channel, original: Bridge, target: Channel) -> None:
+    def __init__(self, sim: Sim, transferer: Channel, peer: Channel, original: Bridge, target: Channel) -> None:
         self.sim = sim
         self.transferer = transferer
         self.peer = peer
@@ -28,7 +28,7 @@ class AttendedTransfer:
         self.target = target
 
     @classmethod
-    def start(cls, sim: "Sim", transferer: Channel, context: str, exten: str) -> "AttendedTransfer":
+    def start(cls, sim: Sim, transferer: Channel, context: str, exten: str) -> AttendedTransfer:
         """Put the peer on hold, take the transferer out, and call the target."""
         original = transferer.bridge
         assert original is not None
@@ -55,10 +55,20 @@ class AttendedTransfer:
         original.holding = False
         consult = self.transferer.bridge
         if consult is not None and target in consult.channels and not peer.hungup and peer in original.channels:
-            sim.event("AttendedTransfer", "call", ("Result", "Success"), sim.fields(self.transferer, "OrigTransferer"),
-                      ("OrigBridgeUniqueid", original.uniqueid), sim.fields(self.transferer, "SecondTransferer"),
-                      ("SecondBridgeUniqueid", consult.uniqueid), sim.fields(peer, "Transferee"), sim.fields(target, "TransferTarget"),
-                      ("IsExternal", "No"), ("DestType", "Bridge"), ("DestBridgeUniqueid", original.uniqueid))
+            sim.event(
+                "AttendedTransfer",
+                "call",
+                ("Result", "Success"),
+                sim.fields(self.transferer, "OrigTransferer"),
+                ("OrigBridgeUniqueid", original.uniqueid),
+                sim.fields(self.transferer, "SecondTransferer"),
+                ("SecondBridgeUniqueid", consult.uniqueid),
+                sim.fields(peer, "Transferee"),
+                sim.fields(target, "TransferTarget"),
+                ("IsExternal", "No"),
+                ("DestType", "Bridge"),
+                ("DestBridgeUniqueid", original.uniqueid),
+            )
             if peer.waiting == "block":
                 sim.wake(peer, ("attended", target.name, original.uniqueid))
             consult.holding = True
