@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import heapq
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from acd.model import Agent, AgentState, Caller, QueueSettings
 from acd.policies import POLICIES, RING_ALL, RoutingContext, qualified
@@ -217,12 +219,28 @@ class ACD:
         self.rings: dict[tuple[str, str], float] = {}
         self.handle_s: dict[str, float] = {name: 180.0 for name in self.queues}
         self._seq = itertools.count()
+        # The handler of each kind of event (one per event class above).
+        self._handlers: dict[type, Callable[[Any, list[Command]], None]] = {
+            AgentLogin: self._on_AgentLogin,
+            AgentLogout: self._on_AgentLogout,
+            AgentPause: self._on_AgentPause,
+            AgentUnpause: self._on_AgentUnpause,
+            CallerArrived: self._on_CallerArrived,
+            CallerLeft: self._on_CallerLeft,
+            MoveCaller: self._on_MoveCaller,
+            CallbackRequested: self._on_CallbackRequested,
+            SetPriority: self._on_SetPriority,
+            Answered: self._on_Answered,
+            RingNoAnswer: self._on_RingNoAnswer,
+            CallEnded: self._on_CallEnded,
+            Tick: self._on_Tick,
+        }
 
     # the one entry point ----------------------------------------------------
     def step(self, event: Event) -> list[Command]:
         """Apply one event; return what to do and what to record."""
         out: list[Command] = []
-        getattr(self, f"_on_{type(event).__name__}")(event, out)
+        self._handlers[type(event)](event, out)
         return out
 
     # agents -------------------------------------------------------------------

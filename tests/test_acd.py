@@ -306,3 +306,11 @@ def test_invariants_hold_for_any_event_sequence(ops):
         a.step(Tick(now))
         check_links(a)
         check_nobody_idle(a, now)
+
+
+def test_every_kind_of_acd_event_has_its_handler():
+    import typing
+
+    from acd import machine
+
+    assert set(typing.get_args(machine.Event)) == set(ACD({})._handlers)

@@ -422,3 +422,12 @@ def test_prompts_need_espeak_ng_and_sox_and_say_so(tmp_path, monkeypatch):
     spec.write_text('cc/hello: {lang: fr, text: "Bonjour."}\n')
     with pytest.raises(InputError, match=r"prompts.yaml: cc/hello: unknown lang 'fr'"):
         prompts.build(spec, tmp_path / "sounds")
+
+
+def test_every_node_kind_is_entered_and_answered_by_the_machine():
+    from ivr.flow import SCHEMA
+
+    machine = Machine(load_flow(MAIN))
+    entered_in_place = {"set", "business_hours"}
+    assert set(SCHEMA) == set(machine._starts) | entered_in_place
+    assert set(machine._answers) <= set(SCHEMA) - {"queue", "business_hours"}, "a queue node leaves AsyncAGI"
