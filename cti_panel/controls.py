@@ -33,21 +33,6 @@ MAX_NOTES = 4000
 QUEUE_DOOR, AGENT_DOOR, TRANSFER_VARIABLE = "8001", "8002", "CALLCENTER_XFER"
 
 AGENT, SUPERVISOR = ("agent",), ("supervisor", "admin")
-ROLES_FOR = {
-    "state": AGENT,
-    "dial": AGENT,
-    "record": AGENT,
-    "hangup": AGENT,
-    "hold": AGENT,
-    "unhold": AGENT,
-    "transfer": AGENT,
-    "complete": AGENT,
-    "wrapup": AGENT,
-    "spy": SUPERVISOR,
-    "force": SUPERVISOR,
-    "move": SUPERVISOR,
-    "priority": SUPERVISOR,
-}
 
 
 @dataclass(frozen=True)
@@ -105,64 +90,112 @@ def _agent(data: dict[str, Any], directory: Directory, who: Who | None = None) -
     return value, interface, extension
 
 
+def _no_fields(data: dict[str, Any], who: Who, directory: Directory) -> dict[str, Any]:
+    return {}
+
+
+def _parse_state(data: dict[str, Any], who: Who, directory: Directory) -> dict[str, Any]:
+    values: dict[str, Any] = {"state": _choice(data, "state", ("available", "pause", "logout"))}
+    if values["state"] == "pause":
+        values["reason"] = _choice(data, "reason", directory.pause_reasons)
+    return values
+
+
+def _parse_dial(data: dict[str, Any], who: Who, directory: Directory) -> dict[str, Any]:
+    return {"number": _number(data)}
+
+
+def _parse_record(data: dict[str, Any], who: Who, directory: Directory) -> dict[str, Any]:
+    return {"op": _choice(data, "op", ("start", "pause", "resume"))}
+
+
+def _parse_transfer(data: dict[str, Any], who: Who, directory: Directory) -> dict[str, Any]:
+    values: dict[str, Any] = {"how": _choice(data, "how", ("blind", "attended"))}
+    kind = values["kind"] = _choice(data, "kind", ("agent", "queue", "number"))
+    values["context"] = directory.transfer_context
+    if kind == "agent":
+        values["exten"], values["target"] = AGENT_DOOR, _agent(data, directory)[1]
+    elif kind == "queue":
+        values["exten"], values["target"] = QUEUE_DOOR, _choice(data, "queue", directory.queues)
+    else:
+        values["exten"], values["target"] = _number(data), ""
+    return values
+
+
+def _parse_wrapup(data: dict[str, Any], who: Who, directory: Directory) -> dict[str, Any]:
+    values: dict[str, Any] = {"linkedid": _text(data, "linkedid", 64), "disposition": _choice(data, "disposition", directory.dispositions)}
+    notes = data.get("notes", "")
+    if not isinstance(notes, str) or len(notes) > MAX_NOTES:
+        raise Refused(f"notes: text of at most {MAX_NOTES} characters")
+    return {**values, "notes": notes}
+
+
+def _parse_spy(data: dict[str, Any], who: Who, directory: Directory) -> dict[str, Any]:
+    if not who.interface:
+        raise Refused("spy: this supervisor has no phone to listen on")
+    agent, interface, _ = _agent(data, directory, who)
+    return {"agent": agent, "interface": interface, "mode": _choice(data, "mode", SPY_OPTIONS)}
+
+
+def _parse_force(data: dict[str, Any], who: Who, directory: Directory) -> dict[str, Any]:
+    agent, interface, _ = _agent(data, directory, who)
+    values: dict[str, Any] = {"agent": agent, "interface": interface, "action": _choice(data, "action", ("pause", "logout"))}
+    if values["action"] == "pause":
+        values["reason"] = _choice(data, "reason", directory.pause_reasons)
+    return values
+
+
+def _parse_move(data: dict[str, Any], who: Who, directory: Directory) -> dict[str, Any]:
+    return {"linkedid": _text(data, "linkedid", 64), "queue": _choice(data, "queue", directory.queues)}
+
+
+def _parse_priority(data: dict[str, Any], who: Who, directory: Directory) -> dict[str, Any]:
+    linkedid = _text(data, "linkedid", 64)
+    priority = data.get("priority")
+    if not isinstance(priority, int) or isinstance(priority, bool) or not 0 <= priority <= 10:
+        raise Refused("priority: a whole number from 0 to 10")
+    return {"linkedid": linkedid, "priority": priority}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Who may ask for a request, whether it needs the user's own agent and phone, and how its fields are read."""
+
+    roles: tuple[str, ...]
+    needs_phone: bool
+    parse: Callable[[dict[str, Any], Who, Directory], dict[str, Any]]
+
+
+# Every request the panel takes: the one table `check` reads, and `Controls` carries out by the same names.
+RULES: dict[str, Rule] = {
+    "state": Rule(AGENT, True, _parse_state),
+    "dial": Rule(AGENT, True, _parse_dial),
+    "record": Rule(AGENT, True, _parse_record),
+    "hangup": Rule(AGENT, True, _no_fields),
+    "hold": Rule(AGENT, True, _no_fields),
+    "unhold": Rule(AGENT, True, _no_fields),
+    "transfer": Rule(AGENT, True, _parse_transfer),
+    "complete": Rule(AGENT, True, _no_fields),
+    "wrapup": Rule(AGENT, False, _parse_wrapup),
+    "spy": Rule(SUPERVISOR, False, _parse_spy),
+    "force": Rule(SUPERVISOR, False, _parse_force),
+    "move": Rule(SUPERVISOR, False, _parse_move),
+    "priority": Rule(SUPERVISOR, False, _parse_priority),
+}
+
+
 def check(who: Who, name: Any, data: Any, directory: Directory) -> Request:
     """A browser's request, refused unless this user's role may ask it and every field is well formed."""
-    if not isinstance(name, str) or name not in ROLES_FOR:
+    rule = RULES.get(name) if isinstance(name, str) else None
+    if rule is None:
         raise Refused(f"unknown request {str(name)[:40]!r}")
-    if who.role not in ROLES_FOR[name]:
+    if who.role not in rule.roles:
         raise Refused(f"{name}: not allowed for the {who.role} role")
     if not isinstance(data, dict):
         raise Refused(f"{name}: expected an object")
-    if name in AGENT_NEEDS_PHONE and not (who.agent and who.interface):
+    if rule.needs_phone and not (who.agent and who.interface):
         raise Refused(f"{name}: this user has no agent or phone")
-    values: dict[str, Any] = {}
-    if name == "state":
-        values["state"] = _choice(data, "state", ("available", "pause", "logout"))
-        if values["state"] == "pause":
-            values["reason"] = _choice(data, "reason", directory.pause_reasons)
-    elif name == "dial":
-        values["number"] = _number(data)
-    elif name == "record":
-        values["op"] = _choice(data, "op", ("start", "pause", "resume"))
-    elif name == "transfer":
-        values["how"] = _choice(data, "how", ("blind", "attended"))
-        kind = values["kind"] = _choice(data, "kind", ("agent", "queue", "number"))
-        values["context"] = directory.transfer_context
-        if kind == "agent":
-            values["exten"], values["target"] = AGENT_DOOR, _agent(data, directory)[1]
-        elif kind == "queue":
-            values["exten"], values["target"] = QUEUE_DOOR, _choice(data, "queue", directory.queues)
-        else:
-            values["exten"], values["target"] = _number(data), ""
-    elif name == "wrapup":
-        values["linkedid"] = _text(data, "linkedid", 64)
-        values["disposition"] = _choice(data, "disposition", directory.dispositions)
-        notes = data.get("notes", "")
-        if not isinstance(notes, str) or len(notes) > MAX_NOTES:
-            raise Refused(f"notes: text of at most {MAX_NOTES} characters")
-        values["notes"] = notes
-    elif name == "spy":
-        if not who.interface:
-            raise Refused("spy: this supervisor has no phone to listen on")
-        values["agent"], values["interface"], _ = _agent(data, directory, who)
-        values["mode"] = _choice(data, "mode", SPY_OPTIONS)
-    elif name == "force":
-        values["agent"], values["interface"], _ = _agent(data, directory, who)
-        values["action"] = _choice(data, "action", ("pause", "logout"))
-        if values["action"] == "pause":
-            values["reason"] = _choice(data, "reason", directory.pause_reasons)
-    elif name == "move":
-        values["linkedid"], values["queue"] = _text(data, "linkedid", 64), _choice(data, "queue", directory.queues)
-    elif name == "priority":
-        values["linkedid"] = _text(data, "linkedid", 64)
-        priority = data.get("priority")
-        if not isinstance(priority, int) or isinstance(priority, bool) or not 0 <= priority <= 10:
-            raise Refused("priority: a whole number from 0 to 10")
-        values["priority"] = priority
-    return Request(who, name, values)
-
-
-AGENT_NEEDS_PHONE = ("state", "dial", "hangup", "hold", "unhold", "transfer", "complete", "record")
+    return Request(who, name, rule.parse(data, who, directory))
 
 
 def phone_side(channel: str) -> str:
@@ -212,10 +245,25 @@ class Controls:
     ) -> None:
         self.send, self.board, self.desk, self.directory, self.wrapup, self.on_hold = send, board, desk, directory, wrapup, on_hold
         self.record = record
+        self._run: dict[str, Callable[..., Awaitable[dict[str, Any] | None]]] = {
+            "state": self._state,
+            "dial": self._dial,
+            "record": self._record,
+            "hangup": self._hangup,
+            "hold": self._hold,
+            "unhold": self._unhold,
+            "transfer": self._transfer,
+            "complete": self._complete,
+            "wrapup": self._wrapup,
+            "spy": self._spy,
+            "force": self._force,
+            "move": self._move,
+            "priority": self._priority,
+        }
 
     async def run(self, request: Request) -> dict[str, Any]:
         """Do it; the answer the browser gets back."""
-        return await getattr(self, f"_{request.name}")(request.who, **request.values) or {"ok": True}
+        return await self._run[request.name](request.who, **request.values) or {"ok": True}
 
     def _agent_queues(self, who: Who) -> list[str]:
         return list(who.queues) or list(self.directory.queues)

@@ -260,3 +260,10 @@ def test_a_socket_from_a_hostile_origin_is_refused_even_with_a_session(tmp_path)
         assert handshake("https://evil.example") == 400, "a page elsewhere may not, even with the user's cookie"
     finally:
         center.stop()
+
+
+def test_every_request_the_panel_checks_is_one_it_carries_out():
+    from cti_panel.controls import RULES, Controls
+
+    controls = Controls(lambda action: None, None, None, None, lambda *a: True, lambda *a: None)
+    assert set(RULES) == set(controls._run)
