@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
 
 from tests.conftest import TRACES
 
@@ -226,15 +227,29 @@ def test_engine_in_native_mode_answers_simulated_traffic_with_our_acd(tmp_path):
         env=env,
         cwd=tmp_path,
     )
-    time.sleep(12)
+    database = create_engine(env["CALLCENTER_DATABASE_URL"])
+
+    def stored():
+        with database.connect() as conn:
+            answered = conn.execute(text("select agent from calls where outcome = 'answered' and queue is not null")).scalars().all()
+            states = {row[0] for row in conn.execute(text("select state from agent_state_changes"))}
+            steps = conn.execute(text("select count(*) from call_events where kind = 'ivr_done'")).scalar()
+        return answered, states, steps
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and engine.poll() is None:
+        try:
+            answered, states, steps = stored()
+        except OperationalError:  # the engine has not made its tables yet
+            answered, states, steps = [], set(), 0
+        if answered and {"ringing", "on_call"} <= states and steps:
+            break
+        time.sleep(0.2)
     engine.send_signal(signal.SIGINT)
     engine.wait(timeout=20)
     sim.send_signal(signal.SIGINT)
     sim.wait(timeout=20)
-    with create_engine(env["CALLCENTER_DATABASE_URL"]).connect() as conn:
-        answered = conn.execute(text("select agent from calls where outcome = 'answered' and queue is not null")).scalars().all()
-        states = {row[0] for row in conn.execute(text("select state from agent_state_changes"))}
-        steps = conn.execute(text("select count(*) from call_events where kind = 'ivr_done'")).scalar()
+    answered, states, steps = stored()
     assert answered and all(agent.startswith("agent") for agent in answered), "calls were answered by the native ACD's agents"
     assert {"ringing", "on_call"} <= states, "the native ACD's agent states were stored"
     assert steps > 0, "the IVR handed calls over"
