@@ -191,12 +191,14 @@ class Abandoned:
 
 
 @dataclass(frozen=True)
-class Refused:
+class RequestRefused:
+    """An agent's request the ACD would not carry out (a pause reason it does not know), and why."""
+
     agent: str
     why: str
 
 
-Command = Ring | CancelRing | Connected | Overflow | Announce | StateChange | Abandoned | Refused
+Command = Ring | CancelRing | Connected | Overflow | Announce | StateChange | Abandoned | RequestRefused
 PAUSE_REASONS = ("break", "lunch", "training", "meeting", "coaching", "after_call_work")
 
 
@@ -283,7 +285,7 @@ class ACD:
         if agent is None or agent.state is AgentState.LOGGED_OUT:
             return
         if e.reason not in self.pause_reasons:
-            out.append(Refused(e.agent, f"pause reason {e.reason!r} is not one of {', '.join(self.pause_reasons)}"))
+            out.append(RequestRefused(e.agent, f"pause reason {e.reason!r} is not one of {', '.join(self.pause_reasons)}"))
             return
         if agent.state in (AgentState.ON_CALL,):
             agent.reason = f"pending:{e.reason}"

@@ -63,10 +63,10 @@ def generate(path: Path, calls: int, seed: int = 1) -> None:
 
 
 def run_ours(path: Path) -> dict:
-    from reports.engine import Engine
+    from reports.engine import ReportEngine
     from reports.metrics import Options
 
-    engine = Engine()
+    engine = ReportEngine()
     engine.load_queue_log(path)
     result = engine.report(Options(sl_seconds=SL, short_abandon_seconds=SHORT, interval_seconds=INTERVAL))
     return {

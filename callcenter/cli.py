@@ -41,7 +41,7 @@ from pbx.trace import replay
 from pbx.tracker import CallTracker, record_line
 from reports import jobs as report_jobs
 from reports.cdr import cdr_calls, read_cdr
-from reports.engine import Engine as ReportEngine
+from reports.engine import ReportEngine
 from reports.erlang import agents_needed
 from reports.forecast import forecast
 from reports.ivr import ivr_section, record_rows, stored_ivr_rows

@@ -192,7 +192,7 @@ def _sums(group: str, o: Options, only: str = "true") -> str:
     """
 
 
-class Engine:
+class ReportEngine:
     """One report's visits and agent changes, in an in-process DuckDB."""
 
     def __init__(self) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from kernel.db import CallStore
-from reports.engine import Engine
+from reports.engine import ReportEngine
 from reports.ivr import ivr_section, stored_ivr_rows
 from reports.metrics import Options
 from reports.render import as_csv, as_html
@@ -20,7 +20,7 @@ from reports.store import stored_stream
 
 def write_report(store: CallStore, folder: Path, name: str, title: str, options: Options) -> list[Path]:
     """One report over options.start..options.end, as name.csv and name.html."""
-    engine = Engine()
+    engine = ReportEngine()
     engine.load_stream(stored_stream(store, options.start, options.end))
     data = engine.report(options)
     data["ivr"] = ivr_section(stored_ivr_rows(store, options.start, options.end))

@@ -153,12 +153,12 @@ def test_overflow_to_a_call_back_keeps_the_caller(settings, arrive_at, tick_at):
 
 
 def test_pause_reasons_come_from_the_configured_list_and_ivr_data_rides_with_the_ring():
-    from acd.machine import Refused
+    from acd.machine import RequestRefused
 
     a = acd()
     login(a, "ann")
     [refused] = a.step(AgentPause("ann", "nap", 1))
-    assert isinstance(refused, Refused) and "'nap' is not one of" in refused.why
+    assert isinstance(refused, RequestRefused) and "'nap' is not one of" in refused.why
     assert a.agents["ann"].state is AgentState.AVAILABLE
     [ring, *_] = [c for c in a.step(CallerArrived("c", "q", 2, data=(("cpf", "52998224725"),))) if isinstance(c, Ring)]
     assert dict(ring.data) == {"cpf": "52998224725"}

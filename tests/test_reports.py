@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from kernel.db import CallStore, make_engine, migrate
-from reports.engine import Engine
+from reports.engine import ReportEngine
 from reports.erlang import agents_needed, erlang_c, evaluate
 from reports.metrics import Options
 from reports.queue_log import VisitBuilder, read_lines, read_visits
@@ -43,7 +43,7 @@ LOG = """\
 def report_of(text: str, tmp_path, **options) -> dict:
     path = tmp_path / "queue_log"
     path.write_text(text)
-    engine = Engine()
+    engine = ReportEngine()
     engine.load_queue_log(path)
     return engine.report(Options(**options))
 
@@ -105,7 +105,7 @@ def test_pause_time_by_reason_and_occupancy(tmp_path):
 
 @pytest.mark.parametrize("name", [n for n in trace_names() if (TRACES / f"{n}.queue_log").stat().st_size])
 def test_recorded_queue_logs(name, tmp_path):
-    engine = Engine()
+    engine = ReportEngine()
     engine.load_queue_log(TRACES / f"{name}.queue_log")
     result = engine.report(Options())
     assert engine.errors == []
@@ -135,7 +135,7 @@ def test_a_malformed_log_is_read_around_its_bad_lines(tmp_path):
     bad += "2100|ghost|q|A|COMPLETECALLER|1|2|1\n"
     path = tmp_path / "queue_log"
     path.write_bytes(bad.encode() + b"2200|c8|q|NONE|ENTERQUEUE||\xff\xfe|1\n")
-    engine = Engine()
+    engine = ReportEngine()
     engine.load_queue_log(path)
     assert engine.report(Options())["queues"]["q"]["answered"] == 3
     assert [e.number for e in engine.errors] == [11, 12, 13, 22]
@@ -180,9 +180,9 @@ def test_import_is_idempotent_and_reports_the_same_from_the_database(store, tmp_
     first = save_stream(store, read_visits(read_lines(path)))
     again = save_stream(store, read_visits(read_lines(path)))
     assert first == (7, 3) and again == (0, 0)
-    from_file = Engine()
+    from_file = ReportEngine()
     from_file.load_queue_log(path)
-    from_db = Engine()
+    from_db = ReportEngine()
     from_db.load_stream(stored_stream(store, None, None))
     from_file, from_db = from_file.report(Options()), from_db.report(Options())
     assert from_db["queues"] == from_file["queues"]

@@ -27,7 +27,7 @@ def parse_callerid(value: str) -> tuple[str, str]:
     return (value or "").strip(), ""
 
 
-class Refused(Exception):
+class ErrorResponse(Exception):
     """An action Asterisk would answer with Response: Error and this message."""
 
 
@@ -38,7 +38,7 @@ def _channel(sim: Sim, name: str) -> Channel | None:
 def _need_channel(sim: Sim, action: Message, missing: str, header: str = "Channel") -> Channel:
     ch = _channel(sim, action.get(header, ""))
     if ch is None:
-        raise Refused(missing)
+        raise ErrorResponse(missing)
     return ch
 
 
@@ -402,5 +402,5 @@ def handle(sim: Sim, action: Message) -> Frames:
         return [unknown(action)]
     try:
         return handler(sim, action)
-    except Refused as refusal:
+    except ErrorResponse as refusal:
         return [reply(action, "Error", Message=str(refusal))]
