@@ -257,7 +257,7 @@ class ACD:
                 pool.discard(agent.id)
         if state is AgentState.AVAILABLE:
             agent.idle_since = at
-        agent.state, agent.since, agent.reason = state, at, reason
+        agent.state, agent.since, agent.reason, agent.pause_after = state, at, reason, None
         out.append(StateChange(agent.id, state, reason, at))
 
     def _on_AgentLogin(self, e: AgentLogin, out: list[Command]) -> None:
@@ -288,7 +288,7 @@ class ACD:
             out.append(RequestRefused(e.agent, f"pause reason {e.reason!r} is not one of {', '.join(self.pause_reasons)}"))
             return
         if agent.state in (AgentState.ON_CALL,):
-            agent.reason = f"pending:{e.reason}"
+            agent.pause_after = e.reason
             return
         self._drop_rings(agent, e.at, out, requeue=True)
         self._set(agent, AgentState.PAUSED, e.at, out, e.reason)
@@ -455,7 +455,7 @@ class ACD:
         settings = self.queues.get(queue)
         if settings is not None:
             self.handle_s[queue] = 0.9 * self.handle_s[queue] + 0.1 * (e.at - agent.since)
-        pending = agent.reason[len("pending:") :] if agent.reason and agent.reason.startswith("pending:") else None
+        pending, agent.pause_after = agent.pause_after, None
         if pending:
             self._set(agent, AgentState.PAUSED, e.at, out, pending)
         elif settings is not None and settings.wrapup_s > 0:

@@ -28,6 +28,7 @@ class Agent:
     state: AgentState = AgentState.LOGGED_OUT
     since: float = 0.0
     reason: str | None = None
+    pause_after: str | None = None  # a pause asked for during a call: taken when the call ends
     calls_taken: int = 0
     idle_since: float = 0.0
     missed: int = 0
