@@ -22,48 +22,26 @@ from typing import Any
 import duckdb
 
 from reports.metrics import Counters, Options, Report
-from reports.queue_log import AgentChange, LineError, Visit, VisitBuilder, read_lines, read_visits
-
-QUEUE_EVENTS = (
-    "ENTERQUEUE",
-    "CONNECT",
-    "RINGNOANSWER",
-    "COMPLETECALLER",
-    "COMPLETEAGENT",
-    "TRANSFER",
-    "BLINDTRANSFER",
-    "ATTENDEDTRANSFER",
-    "ABANDON",
-    "EXITWITHTIMEOUT",
-    "EXITWITHKEY",
-    "EXITEMPTY",
+from reports.queue_log import (
+    AGENT_EVENTS,
+    ANSWER_ENDS,
+    UNANSWERED_ENDS,
+    AgentChange,
+    LineError,
+    Visit,
+    VisitBuilder,
+    read_lines,
+    read_visits,
 )
-AGENT_STATES = {
-    "ADDMEMBER": "logged_in",
-    "REMOVEMEMBER": "logged_out",
-    "AGENTLOGIN": "logged_in",
-    "AGENTLOGOFF": "logged_out",
-    "PAUSE": "paused",
-    "UNPAUSE": "available",
-    "PAUSEALL": "paused",
-    "UNPAUSEALL": "available",
-}
+
+# The lines that end a queue visit (in the order the visit query lists them), and all those that make one.
+_ENDS = (*ANSWER_ENDS, *UNANSWERED_ENDS)
+QUEUE_EVENTS = ("ENTERQUEUE", "CONNECT", "RINGNOANSWER", *_ENDS)
 VISIT_COLUMNS = (
     "callid VARCHAR, queue VARCHAR, visit INTEGER, entered DOUBLE, ended DOUBLE, caller VARCHAR, outcome VARCHAR, "
     "agent VARCHAR, wait DOUBLE, talk DOUBLE, hold DOUBLE, transferred BOOLEAN"
 )
 
-_ENDS = (
-    "COMPLETECALLER",
-    "COMPLETEAGENT",
-    "TRANSFER",
-    "BLINDTRANSFER",
-    "ATTENDEDTRANSFER",
-    "ABANDON",
-    "EXITWITHTIMEOUT",
-    "EXITWITHKEY",
-    "EXITEMPTY",
-)
 
 # One pass over the file: every line's fields, and whether it is a well-formed app_queue line. (No line
 # numbers here: numbering rows costs DuckDB half of the read; exact numbers come from the Python reader
@@ -134,9 +112,9 @@ def _assemble(multi: bool) -> str:
 _AGENT_CHANGES = f"""
 create temp table changes as
 select t as epoch, agent, case when queue in ('NONE', '') then null else queue end as queue,
-  case event {" ".join(f"when '{k}' then '{v}'" for k, v in AGENT_STATES.items())} end as state,
+  case event {" ".join(f"when '{k}' then '{v}'" for k, v in AGENT_EVENTS.items())} end as state,
   case when event in ('PAUSE', 'PAUSEALL') then nullif(d1, '') end as reason
-from ev where ok and event in {tuple(AGENT_STATES)} order by t
+from ev where ok and event in {tuple(AGENT_EVENTS)} order by t
 """
 
 

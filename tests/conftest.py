@@ -14,6 +14,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
+from reports.cdr import COLUMNS as CDR_FIELDS
+
 ROOT = Path(__file__).resolve().parent.parent
 TRACES = Path(os.environ.get("CALLCENTER_TRACES", ROOT.parent / "shared" / "ami-traces"))
 PG_ADMIN_URL = os.environ.get("CALLCENTER_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
@@ -45,28 +47,6 @@ def queue_log(name: str) -> list[QueueLogLine]:
         epoch, callid, queue, agent, event, *data = raw.split("|")
         lines.append(QueueLogLine(int(epoch), callid, queue, agent, event, data))
     return lines
-
-
-CDR_FIELDS = [
-    "accountcode",
-    "src",
-    "dst",
-    "dcontext",
-    "clid",
-    "channel",
-    "dstchannel",
-    "lastapp",
-    "lastdata",
-    "start",
-    "answer",
-    "end",
-    "duration",
-    "billsec",
-    "disposition",
-    "amaflags",
-    "uniqueid",
-    "userfield",
-]
 
 
 def cdr_rows(name: str) -> list[dict[str, str]]:

@@ -25,32 +25,13 @@ from pathlib import Path
 from kernel.exceptions import AMIError
 from pbx.client import ClientOptions
 from pbx.codec import AMICodec, Message, encode
+from reports.cdr import COLUMNS as CDR_FIELDS
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data" / "realpbx"
 CONTRIB = ROOT / "contrib" / "asterisk"
 DEBIAN_SOUNDS = "/usr/share/asterisk/sounds/en_US_f_Allison"  # what ../shared/asterisk/run links into its sounds/en
 TESTER = ("tester", "tester-secret")
-CDR_FIELDS = [
-    "accountcode",
-    "src",
-    "dst",
-    "dcontext",
-    "clid",
-    "channel",
-    "dstchannel",
-    "lastapp",
-    "lastdata",
-    "start",
-    "answer",
-    "end",
-    "duration",
-    "billsec",
-    "disposition",
-    "amaflags",
-    "uniqueid",
-    "userfield",
-]
 
 
 def run_script() -> Path | None:

@@ -338,18 +338,26 @@ class QueueEngine:
             return [pick]
         return [free[0]]
 
-    def _ring(self, queue: QueueState, caller: Caller, member: Member) -> None:
-        sim = self.sim
-        one, two, target = sim.call_local(caller.ch, member.interface, "AppQueue")
-        sim.event(
-            "AgentCalled",
+    def _agent_event(
+        self, name: str, queue: QueueState, caller: Caller, member: Member, one: Channel | None, *extra: tuple[str, str]
+    ) -> None:
+        """One of app_queue's Agent* events: the caller, the member's leg (Dest*, when there is one), queue and member."""
+        dest = self.sim.fields(one, "Dest") if one is not None else []
+        self.sim.event(
+            name,
             "agent",
-            sim.fields(caller.ch),
-            sim.fields(one, "Dest"),
+            self.sim.fields(caller.ch),
+            dest,
             ("Queue", queue.conf.name),
             ("Interface", member.interface),
             ("MemberName", member.name),
+            *extra,
         )
+
+    def _ring(self, queue: QueueState, caller: Caller, member: Member) -> None:
+        sim = self.sim
+        one, two, target = sim.call_local(caller.ch, member.interface, "AppQueue")
+        self._agent_event("AgentCalled", queue, caller, member, one)
         sim.event("DialBegin", "call", sim.fields(caller.ch), sim.fields(one, "Dest"), ("DialString", target))
         timer = sim.at(queue.conf.timeout, self._no_answer, queue, caller, member, one)
         caller.ringing.append((member, one, two, timer))
@@ -378,16 +386,7 @@ class QueueEngine:
         if entry is None:
             return
         ring_ms = int((self.sim.now - caller.ring_started) * 1000)
-        self.sim.event(
-            "AgentRingNoAnswer",
-            "agent",
-            self.sim.fields(caller.ch),
-            self.sim.fields(one, "Dest"),
-            ("Queue", queue.conf.name),
-            ("Interface", member.interface),
-            ("MemberName", member.name),
-            ("RingTime", str(ring_ms)),
-        )
+        self._agent_event("AgentRingNoAnswer", queue, caller, member, one, ("RingTime", str(ring_ms)))
         self._drop_leg(caller, entry, "NOANSWER")
         self.sim.queue_log(caller.ch.uniqueid, queue.conf.name, member.name, "RINGNOANSWER", str(ring_ms))
         if not caller.ringing:
@@ -418,17 +417,7 @@ class QueueEngine:
         ):
             sim.set_var(caller.ch, name, value)
         ring_s = _seconds(caller.ring_started, sim.now)
-        sim.event(
-            "AgentConnect",
-            "agent",
-            sim.fields(caller.ch),
-            sim.fields(one, "Dest"),
-            ("Queue", queue.conf.name),
-            ("Interface", member.interface),
-            ("MemberName", member.name),
-            ("HoldTime", str(waited)),
-            ("RingTime", str(ring_s)),
-        )
+        self._agent_event("AgentConnect", queue, caller, member, one, ("HoldTime", str(waited)), ("RingTime", str(ring_s)))
         sim.queue_log(caller.ch.uniqueid, queue.conf.name, member.name, "CONNECT", str(waited), one.uniqueid, str(ring_s))
         caller.connected, caller.connected_at = member, sim.now
         queue.holdtime += waited
@@ -444,18 +433,8 @@ class QueueEngine:
         one = next((c for c in (caller.ch.bridge.channels if caller.ch.bridge else []) if c is not caller.ch), None)
         waited = _seconds(caller.joined_at, caller.connected_at)
         talk = _seconds(caller.connected_at, sim.now)
-        dest = sim.fields(one, "Dest") if one is not None else []
-        sim.event(
-            "AgentComplete",
-            "agent",
-            sim.fields(caller.ch),
-            dest,
-            ("Queue", queue.conf.name),
-            ("Interface", member.interface),
-            ("MemberName", member.name),
-            ("HoldTime", str(waited)),
-            ("TalkTime", str(talk)),
-            ("Reason", reason),
+        self._agent_event(
+            "AgentComplete", queue, caller, member, one, ("HoldTime", str(waited)), ("TalkTime", str(talk)), ("Reason", reason)
         )
         caller.last_member = member.name
         if reason != "transfer":
