@@ -1,0 +1,1 @@
+"""The `callcenter` command's groups, one module each; `callcenter.cli` assembles them."""

@@ -1,0 +1,227 @@
+"""Commands on figures: reports, report jobs, imports of queue_log and CDR, staffing."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from datetime import UTC, date, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from callcenter.commands.common import configured_store, must_exist, run_interruptible
+from kernel import config
+from kernel.db import open_store
+from kernel.exceptions import ConfigError
+from reports import jobs as report_jobs
+from reports.cdr import cdr_calls, read_cdr
+from reports.engine import ReportEngine
+from reports.erlang import agents_needed
+from reports.forecast import forecast
+from reports.ivr import ivr_section, record_rows, stored_ivr_rows
+from reports.metrics import Options
+from reports.queue_log import LineError, VisitBuilder, read_lines, read_visits
+from reports.render import RENDERERS
+from reports.store import queue_callids, save_stream, stored_stream
+
+INTERVALS = {"15m": 900, "30m": 1800, "1h": 3600, "1d": 86400}
+
+
+def _when(text: str | None) -> float | None:
+    """--from/--to: an ISO date or date-time (UTC unless it says otherwise)."""
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ConfigError(f"not a date or date-time: {text!r} (use e.g. 2026-11-22 or 2026-11-22T08:00)") from exc
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
+def _report_options(args: argparse.Namespace) -> Options:
+    return Options(
+        sl_seconds=args.sl_seconds,
+        short_abandon_seconds=args.short_abandon_seconds,
+        interval_seconds=INTERVALS[args.interval],
+        wrapup_seconds=args.wrapup_seconds,
+        start=_when(args.date_from),
+        end=_when(args.date_to),
+    )
+
+
+def _report_errors(path: Path, errors: list[LineError]) -> None:
+    for error in errors[:20]:
+        print(f"callcenter: {path}: {error}", file=sys.stderr)
+    if len(errors) > 20:
+        print(f"callcenter: {path}: {len(errors) - 20} more bad lines", file=sys.stderr)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Waiting time, handle time, abandonment and service level per queue, agent and interval; calls outside the queues."""
+    options = _report_options(args)
+    engine = ReportEngine()
+    errors: dict[Path, list[LineError]] = {}
+    if args.queue_log or args.cdr:
+        if args.queue_log:
+            must_exist(args.queue_log)
+            engine.load_queue_log(args.queue_log)
+            errors[args.queue_log] = engine.errors
+        if args.cdr:
+            must_exist(args.cdr)
+            errors[args.cdr] = []
+            if not args.queue_log:
+                engine.load_stream([])
+            ivr_rows = record_rows(cdr_calls(read_cdr(args.cdr, errors[args.cdr]), engine.callids()), options.start, options.end)
+        else:
+            ivr_rows = []
+    else:
+        store = configured_store(args)
+        engine.load_stream(stored_stream(store, options.start, options.end))
+        ivr_rows = stored_ivr_rows(store, options.start, options.end)
+    result = engine.report(options)
+    result["ivr"] = ivr_section(ivr_rows)
+    text = RENDERERS[args.format](result)
+    if args.output:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    for path, found in errors.items():
+        _report_errors(path, found)
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    """Import an Asterisk queue_log and/or CDR CSV into the database (importing twice adds nothing)."""
+    if not args.queue_log and not args.cdr:
+        raise ConfigError("import: give --queue-log FILE and/or --cdr FILE")
+    store = configured_store(args)
+    if args.queue_log:
+        must_exist(args.queue_log)
+        builder = VisitBuilder()
+        calls, changes = save_stream(store, read_visits(read_lines(args.queue_log), builder))
+        print(f"{args.queue_log}: {calls} new calls, {changes} new agent state changes, {len(builder.errors)} bad lines skipped")
+        _report_errors(args.queue_log, builder.errors)
+    if args.cdr:
+        must_exist(args.cdr)
+        errors: list[LineError] = []
+        calls = store.save(list(cdr_calls(read_cdr(args.cdr, errors), queue_callids(store))), source="cdr")
+        print(f"{args.cdr}: {calls} new calls outside the queues, {len(errors)} bad rows skipped")
+        _report_errors(args.cdr, errors)
+    return 0
+
+
+def cmd_report_jobs(args: argparse.Namespace) -> int:
+    """Write interval and daily reports (CSV and HTML) into the reports folder as they end; or one day with --day."""
+    settings = config.load(args.config)
+    store = open_store(settings.database.url)
+    folder = args.folder or Path(settings.paths.reports)
+    try:
+        tz = ZoneInfo(args.tz)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(f"--tz: unknown time zone {args.tz!r}") from exc
+    options = _report_options(args)
+    if args.day:
+        try:
+            day = date.fromisoformat(args.day)
+        except ValueError as exc:
+            raise ConfigError(f"--day: not a date: {args.day!r} (use YYYY-MM-DD)") from exc
+        for path in report_jobs.daily(store, folder, day, options, tz):
+            print(path)
+        return 0
+    print(f"Writing {args.interval} and daily reports into {folder} ({tz.key}); Ctrl-C to stop", flush=True)
+    run_interruptible(report_jobs.schedule(store, folder, options, tz, asyncio.Event()))
+    return 0
+
+
+def cmd_staffing(args: argparse.Namespace) -> int:
+    """Agents needed for a service-level target (Erlang C), for given traffic or as a forecast from a past day."""
+    if args.forecast_day:
+        return _forecast(args)
+    if args.calls_per_hour is None or args.aht_seconds is None:
+        raise ConfigError("staffing: give --calls-per-hour and --aht-seconds, or --forecast-day DATE")
+    try:
+        result = agents_needed(args.calls_per_hour, args.aht_seconds, args.target_sl, args.answer_within)
+    except ValueError as exc:
+        raise ConfigError(f"staffing: {exc}") from exc
+    data = result.to_json()
+    if args.format == "json":
+        print(json.dumps(data))
+    else:
+        print(
+            f"{data['agents']} agents: {100 * data['service_level']:.1f}% answered within {args.answer_within:g} s, "
+            f"ASA {data['asa_s']:g} s, occupancy {100 * data['occupancy']:.1f}%, "
+            f"{100 * data['p_wait']:.1f}% of calls wait, {data['erlangs']:g} erlangs"
+        )
+    return 0
+
+
+def _forecast(args: argparse.Namespace) -> int:
+    try:
+        day = date.fromisoformat(args.forecast_day)
+    except ValueError as exc:
+        raise ConfigError(f"--forecast-day: not a date: {args.forecast_day!r} (use YYYY-MM-DD)") from exc
+    start = datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()
+    options = Options(interval_seconds=INTERVALS[args.interval], start=start, end=start + 86400)
+    engine = ReportEngine()
+    if args.queue_log:
+        must_exist(args.queue_log)
+        engine.load_queue_log(args.queue_log)
+    else:
+        engine.load_stream(stored_stream(configured_store(args), options.start, options.end))
+    rows = forecast(engine.report(options), options.interval_seconds, args.target_sl, args.answer_within, args.queue)
+    if args.format == "json":
+        print(json.dumps(rows, indent=2))
+        return 0
+    columns = ["offered", "calls_per_hour", "aht_s", "agents", "service_level", "asa_s", "occupancy"]
+    if not rows:
+        print(f"no queue calls on {day.isoformat()}: nothing to forecast from")
+    for row in rows:
+        print(f"{row['start'][:16].replace('T', ' ')}  {row['queue']:<12} " + "  ".join(f"{c} {row[c]}" for c in columns))
+    return 0
+
+
+def _threshold_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--sl-seconds", type=float, default=20.0, help="service-level threshold T")
+    p.add_argument("--short-abandon-seconds", type=float, default=5.0)
+    p.add_argument("--wrapup-seconds", type=float, default=0.0, help="wrap-up added to each answered call's handle time")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add this group's commands to the command line."""
+    p = sub.add_parser("report", help="queue, agent and interval figures from the database or a queue_log")
+    p.add_argument("--queue-log", type=Path, help="read this Asterisk queue_log instead of the database")
+    p.add_argument("--cdr", type=Path, help="and this CDR CSV (Master.csv) for the calls outside the queues")
+    p.add_argument("--from", dest="date_from", help="first day or moment (UTC), e.g. 2026-11-22 or 2026-11-22T08:00")
+    p.add_argument("--to", dest="date_to", help="end (exclusive)")
+    p.add_argument("--interval", choices=sorted(INTERVALS), default="15m")
+    _threshold_args(p)
+    p.add_argument("--format", choices=sorted(RENDERERS), default="table")
+    p.add_argument("--output", type=Path, help="write here instead of standard output")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("report-jobs", help="write interval and daily reports (CSV, HTML) into the reports folder")
+    p.add_argument("--folder", type=Path, help="default: [paths] reports of the config")
+    p.add_argument("--tz", default="UTC", help="time zone of the days, e.g. America/Sao_Paulo")
+    p.add_argument("--day", help="write this day's report (YYYY-MM-DD) and exit")
+    p.add_argument("--interval", choices=sorted(INTERVALS), default="15m")
+    _threshold_args(p)
+    p.set_defaults(func=cmd_report_jobs, date_from=None, date_to=None)
+
+    p = sub.add_parser("import", help="import an Asterisk queue_log and/or CDR CSV into the database")
+    p.add_argument("--queue-log", type=Path)
+    p.add_argument("--cdr", type=Path)
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("staffing", help="agents needed for a service level (Erlang C)")
+    p.add_argument("--calls-per-hour", type=float)
+    p.add_argument("--aht-seconds", type=float)
+    p.add_argument("--target-sl", type=float, default=0.8, help="fraction of calls answered within --answer-within (0-1)")
+    p.add_argument("--answer-within", type=float, default=20.0)
+    p.add_argument("--forecast-day", help="a past day (YYYY-MM-DD, UTC): staff each of its intervals for the same weekday next week")
+    p.add_argument("--queue-log", type=Path, help="with --forecast-day: read this queue_log instead of the database")
+    p.add_argument("--queue", help="with --forecast-day: only this queue")
+    p.add_argument("--interval", choices=sorted(INTERVALS), default="1h")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.set_defaults(func=cmd_staffing)
