@@ -23,15 +23,17 @@ from kernel.who import Who
 from pbx.tracker import local_partner
 from recordings.wav import duration, loudness
 from tests.realpbx import Asterisk, Center, run_script, side_by_side, until
-from tests.test_realpbx import (
+from tests.test_realpbx import (  # center and sim: the tier's fixtures, found by pytest by name
     ANA,
     SUE,
     assert_alike,
+    center,
     number,
     queue_log_of,
     settings,
-    shipped_asterisk,  # noqa: F401
-)  # center and sim: fixtures
+    shipped_asterisk,
+    sim,
+)
 
 pytestmark = pytest.mark.skipif(
     run_script() is None, reason="no Asterisk build: ../shared/asterisk/run not found and CALLCENTER_TEST_ASTERISK not set"
