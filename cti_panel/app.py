@@ -56,7 +56,6 @@ def create_app(
         manage_session=False,
     )
     sockets = SocketRegistry(users, RateLimit(*socket_rate))
-    app.extensions["cc_sockets"] = sockets
     vendor = vendor_dir or Path(__file__).resolve().parents[1] / ".venv" / "npm" / "node_modules" / "socket.io-client" / "dist"
     app.extensions["cc_panel"] = Panel(users, directory, RateLimit(*login_rate), sockets, library, vendor)
     for blueprint in BLUEPRINTS:

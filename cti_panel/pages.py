@@ -14,6 +14,7 @@ from flask import Blueprint, abort, current_app, redirect, render_template, requ
 
 from cti_panel import i18n
 from cti_panel.controls import Directory
+from cti_panel.sockets import SocketRegistry
 from cti_panel.users import RateLimit, Users
 from kernel.exceptions import Refused
 from kernel.who import LANGS, Who
@@ -36,7 +37,7 @@ class Panel:
     users: Users
     directory: Directory
     logins: RateLimit
-    sockets: Any  # cti_panel.sockets.SocketRegistry
+    sockets: SocketRegistry
     library: Library | None
     vendor: Path
 

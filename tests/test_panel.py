@@ -262,7 +262,7 @@ def test_a_disabled_user_is_disconnected_and_cannot_log_in(panel):
     ana = socket(panel, client)
     assert ana.is_connected()
     panel.users.set_disabled("ana", True)
-    panel.app.extensions["cc_sockets"].sweep()
+    panel.app.extensions["cc_panel"].sockets.sweep()
     assert not ana.is_connected()
     assert client.get("/agent").status_code == 302
     assert panel.app.test_client().post("/login", data={"login": "ana", "password": PASSWORD}).status_code == 401

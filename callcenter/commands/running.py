@@ -63,16 +63,15 @@ def cmd_panel(args: argparse.Namespace) -> int:
     return 0
 
 
+def _flows_argument(p: argparse.ArgumentParser, nargs: str, helptext: str) -> None:
+    """--flows, the shipped flows by default: the engine serves them and check-pbx checks the same ones."""
+    p.add_argument("--flows", nargs=nargs, type=Path, default=sorted(Path("contrib/ivr").glob("*.yaml")), help=helptext)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add this group's commands to the command line."""
     p = sub.add_parser("engine", help="run the engine on a live AMI: calls tracked and stored, IVR flows served")
-    p.add_argument(
-        "--flows",
-        nargs="+",
-        type=Path,
-        default=sorted(Path("contrib/ivr").glob("*.yaml")),
-        help="IVR flow files (default: contrib/ivr/*.yaml)",
-    )
+    _flows_argument(p, "+", "IVR flow files (default: contrib/ivr/*.yaml)")
     p.add_argument("--json", action="store_true", help="print call events as JSON lines")
     p.add_argument(
         "--heartbeat-every",
@@ -84,13 +83,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_engine)
 
     p = sub.add_parser("check-pbx", help="log in to the AMI and list what the engine needs and the PBX lacks (exit 1 if anything)")
-    p.add_argument(
-        "--flows",
-        nargs="*",
-        type=Path,
-        default=sorted(Path("contrib/ivr").glob("*.yaml")),
-        help="IVR flow files whose prompts must exist (default: contrib/ivr/*.yaml, as the engine)",
-    )
+    _flows_argument(p, "*", "IVR flow files whose prompts must exist (default: contrib/ivr/*.yaml, as the engine)")
     p.set_defaults(func=cmd_check_pbx)
 
     p = sub.add_parser("panel", help="run one CTI panel worker that reaches the engine through Redis ([panel] message_queue)")

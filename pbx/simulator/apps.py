@@ -426,22 +426,24 @@ class Apps:
             self.sim.music_off(ch)  # a file played stops the music SET MUSIC started, found or not, and it stays off
         stop = False
         code, result, extra = 200, "0", ""
+        streamed = verb in ("STREAM FILE", "GET DATA") and len(words) >= 3
+        seconds = self.sim.prompt_seconds(words[2]) if streamed else None  # the prompt's length, None if there is no file
         if verb == "WAIT FOR" and len(words) >= 4 and words[2].upper() == "DIGIT":
             ms = int(words[3])
             digit = yield ("digit", None if ms < 0 else ms / 1000)
             result = str(ord(digit)) if digit else "0"
-        elif verb in ("STREAM FILE", "GET DATA") and len(words) >= 3 and self.sim.prompt_seconds(words[2]) is None:
+        elif streamed and seconds is None:
             result, extra = "-1", " endpos=0" if verb == "STREAM FILE" else ""  # Asterisk found no such file
-        elif verb == "STREAM FILE" and len(words) >= 3:
+        elif streamed and verb == "STREAM FILE":
             escape = words[3].strip('"') if len(words) > 3 else ""
-            digit = yield ("digit", self.sim.prompt_seconds(words[2]))
+            digit = yield ("digit", seconds)
             result = str(ord(digit)) if digit and digit in escape else "0"
             extra = " endpos=8000"
-        elif verb == "GET DATA" and len(words) >= 3:
+        elif streamed:  # GET DATA
             timeout = int(words[3]) / 1000 if len(words) > 3 else 5.0
             max_digits = int(words[4]) if len(words) > 4 else 1024
             digits = ""
-            first = yield ("digit", self.sim.prompt_seconds(words[2]))
+            first = yield ("digit", seconds)
             pending = first
             timed_out = False
             while len(digits) < max_digits:
