@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from acd.machine import StateChange
-from acd.model import AgentState
 from kernel.exceptions import ActionError
+from kernel.values import AgentState
 from pbx.client import AMIClient
 from pbx.tracker import CALLBACK_QUEUE_VAR
 

@@ -19,8 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from acd.model import Agent, AgentState, Caller, QueueSettings
+from acd.model import Agent, Caller, QueueSettings
 from acd.policies import POLICIES, RING_ALL, RoutingContext, qualified
+from kernel.values import AgentState, Outcome
 
 
 # events ---------------------------------------------------------------------
@@ -162,7 +163,7 @@ class Overflow:
     kind: str
     target: str
     wait_s: float
-    why: str
+    why: Outcome  # timeout or full
     priority: int = 0
     skills: tuple[tuple[str, int], ...] = ()
     data: tuple[tuple[str, str], ...] = ()
@@ -333,7 +334,9 @@ class ACD:
         )
         full = bool(settings.max_length) and on_line >= settings.max_length and not e.callback
         if full:
-            out.append(Overflow(e.caller, e.queue, settings.overflow, settings.overflow_target, 0.0, "full", e.priority, e.skills, e.data))
+            out.append(
+                Overflow(e.caller, e.queue, settings.overflow, settings.overflow_target, 0.0, Outcome.FULL, e.priority, e.skills, e.data)
+            )
             if settings.overflow != "callback":
                 return
             caller.callback = True
@@ -492,7 +495,7 @@ class ACD:
                         settings.overflow,
                         settings.overflow_target,
                         now - caller.enqueued_at,
-                        "timeout",
+                        Outcome.TIMEOUT,
                         caller.priority,
                         tuple(caller.skills.items()),
                         tuple(caller.data.items()),

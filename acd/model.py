@@ -3,18 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
 
-
-class AgentState(str, Enum):
-    """What an agent is doing; every change is stored with its time (occupancy and pause reports)."""
-
-    LOGGED_OUT = "logged_out"
-    AVAILABLE = "available"
-    RINGING = "ringing"
-    ON_CALL = "on_call"
-    WRAP_UP = "wrap_up"
-    PAUSED = "paused"
+from kernel.values import AgentState
 
 
 @dataclass

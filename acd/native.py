@@ -45,6 +45,7 @@ from acd.machine import (
     Tick,
 )
 from kernel.exceptions import AMIError, Refused
+from kernel.values import Outcome
 from pbx.agi import guard, handback, play
 from pbx.client import AMIClient
 from pbx.codec import Message
@@ -129,7 +130,7 @@ class NativeACD:
     ) -> None:
         """A caller joins a queue; one turned away by its maximum length never joined it (as app_queue's FULL)."""
         commands = self.acd.step(CallerArrived(channel, queue, self.clock(), priority, skills, data, callback))
-        if not callback and not any(isinstance(c, Overflow) and c.why == "full" for c in commands):
+        if not callback and not any(isinstance(c, Overflow) and c.why is Outcome.FULL for c in commands):
             self._tell("joined", channel, queue=queue)
         self._apply(commands)
 
@@ -153,7 +154,7 @@ class NativeACD:
         """Supervisor: a waiting caller goes to another queue."""
         if channel in self.held and queue in self.acd.queues and channel not in self.acd.connected:
             self.held[channel].queue = queue
-            self._tell("left", channel, reason="moved")
+            self._tell("left", channel, reason=Outcome.MOVED)
             self._tell("joined", channel, queue=queue)
             self._apply(self.acd.step(MoveCaller(channel, queue, self.clock())))
 
@@ -190,7 +191,7 @@ class NativeACD:
             and not held.callback
         ):
             self._apply(self.acd.step(CallbackRequested(held.channel, self.clock())))
-            self._tell("left", held.channel, reason="exit_key")
+            self._tell("left", held.channel, reason=Outcome.EXIT_KEY)
             self._to_callback(held)
             return
         if name == "DialEnd" and held.dialing:
@@ -234,7 +235,7 @@ class NativeACD:
                     agent_channel=held.agent_channel if held else None,
                 )
             elif isinstance(command, Abandoned):
-                self._tell("left", command.caller, reason="abandoned")
+                self._tell("left", command.caller, reason=Outcome.ABANDONED)
                 self.linkedids.pop(command.caller, None)
         rings: dict[str, list[Ring]] = {}
         for command in commands:

@@ -23,7 +23,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from acd.machine import ACD, AgentLogin, Answered, CallEnded, CallerArrived, Ring  # noqa: E402
-from acd.model import AgentState, QueueSettings  # noqa: E402
+from acd.model import QueueSettings  # noqa: E402
+from kernel.values import AgentState  # noqa: E402
 
 QUEUES = ["support", "sales", "billing", "retention", "tech"]
 SKILLS = ["es", "en", "billing"]

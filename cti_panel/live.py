@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from acd.machine import StateChange
 from kernel.records import DomainEvent
+from kernel.values import Outcome
 from reports.metrics import percent
 
 BUCKET_S = 900
@@ -181,9 +182,9 @@ class LiveBoard:
             out.append(Note(agent_room(d["agent"]), "pop", {**call.card(e.t), "agent": d["agent"], "queue": d.get("queue") or call.queue}))
         elif e.kind == "answered":
             out += self._answered(call, e)
-        elif e.kind == "queue_left" and d.get("reason") != "answered":
+        elif e.kind == "queue_left" and d.get("reason") != Outcome.ANSWERED:
             queue = self._queue(d.get("queue") or call.queue)
-            if queue.waiting.pop(call.linkedid, None) is not None and d.get("reason") == "abandoned":
+            if queue.waiting.pop(call.linkedid, None) is not None and d.get("reason") == Outcome.ABANDONED:
                 queue.bucket(e.t)[3] += 1
             out.append(self._tile(queue))
         elif e.kind in ("hold", "unhold") and call.agent:

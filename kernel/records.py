@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from kernel.values import HangupBy, Outcome
+
 
 def iso(t: float | None) -> str | None:
     """An epoch time as ISO 8601 UTC with milliseconds, as records print it."""
@@ -35,11 +37,11 @@ class CallRecord:
     answered_at: float | None
     agent: str | None
     ended_at: float
-    outcome: str
+    outcome: Outcome
     wait_s: float | None
     talk_s: float | None
     hold_s: float
-    hangup_by: str
+    hangup_by: HangupBy
     hangup_cause: int | None
     transfers: int = 0
     resynced: bool = False

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kernel.records import CallRecord, DomainEvent
+from kernel.values import HangupBy, Outcome
 from pbx.agi import agi_env
 
 # Transfer events name their channels with a prefix; the call is the transferee's.
@@ -58,16 +59,16 @@ _QUEUE_EVENTS = {
 def _consulting(call: _Call, m: Mapping[str, str]) -> bool:
     """A queue event on another channel of an answered call: the agent's consultation leg of an attended transfer to a queue
     (the caller waits with the first agent until it completes; a blind transfer re-queues the caller's own channel)."""
-    return call.answered_at is not None and m.get("Channel") not in (call.root, call.inbound)
+    return call.visit.answered_at is not None and m.get("Channel") not in (call.root, call.inbound)
 
 
 _QUEUESTATUS_OUTCOME = {
-    "TIMEOUT": "timeout",
-    "FULL": "full",
-    "JOINEMPTY": "exit_empty",
-    "LEAVEEMPTY": "exit_empty",
-    "JOINUNAVAIL": "exit_empty",
-    "LEAVEUNAVAIL": "exit_empty",
+    "TIMEOUT": Outcome.TIMEOUT,
+    "FULL": Outcome.FULL,
+    "JOINEMPTY": Outcome.EXIT_EMPTY,
+    "LEAVEEMPTY": Outcome.EXIT_EMPTY,
+    "JOINUNAVAIL": Outcome.EXIT_EMPTY,
+    "LEAVEUNAVAIL": Outcome.EXIT_EMPTY,
 }
 
 
@@ -93,39 +94,62 @@ def local_partner(channel: str) -> str | None:
 
 
 @dataclass(slots=True)
+class _Caller:
+    """Who called and what they keyed in the IVR (before any queue)."""
+
+    number: str | None = None
+    name: str | None = None
+    dnid: str | None = None
+    digits: list[str] = field(default_factory=list)
+    announced: bool = False
+
+
+@dataclass(slots=True)
+class _Visit:
+    """The caller's time in a queue and with the agent who answered: the queue, wait, why they left, the agent, hold."""
+
+    queue: str | None = None
+    enqueued_at: float | None = None
+    left: Outcome | None = None
+    left_at: float | None = None
+    keyed_in_queue: bool = False
+    answered_at: float | None = None
+    agent: str | None = None
+    interface: str | None = None
+    completed_at: float | None = None
+    complete_reason: str | None = None
+    held_since: dict[str, float] = field(default_factory=dict)
+    hold_s: float = 0.0
+
+
+@dataclass(slots=True)
+class _Ending:
+    """What decides who hung up and why."""
+
+    first_hangup: tuple[str, str] | None = None
+    shutdown: bool = False
+    hangup_cause: int | None = None
+
+
+@dataclass(slots=True)
 class _Call:
+    """One call in progress: its channels, what kind of call it is, and the three parts above."""
+
     linkedid: str
     started_at: float
     partial: bool
     root: str | None = None
     inbound: str | None = None
     channels: dict[str, str] = field(default_factory=dict)
-    caller_number: str | None = None
-    caller_name: str | None = None
-    dnid: str | None = None
-    digits: list[str] = field(default_factory=list)
-    queue: str | None = None
-    enqueued_at: float | None = None
-    answered_at: float | None = None
-    agent: str | None = None
-    interface: str | None = None
     agent_channels: set[str] = field(default_factory=set)
-    left: str | None = None
-    left_at: float | None = None
-    completed_at: float | None = None
-    complete_reason: str | None = None
-    first_hangup: tuple[str, str] | None = None
-    shutdown: bool = False
-    hangup_cause: int | None = None
     dialed_out: bool = False
     spying: bool = False
     callback_queue: str | None = None
-    held_since: dict[str, float] = field(default_factory=dict)
-    hold_s: float = 0.0
     transfers: int = 0
     resynced: bool = False
-    announced: bool = False
-    keyed_in_queue: bool = False
+    caller: _Caller = field(default_factory=_Caller)
+    visit: _Visit = field(default_factory=_Visit)
+    ending: _Ending = field(default_factory=_Ending)
 
 
 def _known(value: str | None) -> str | None:
@@ -204,21 +228,21 @@ class CallTracker:
                 if joined is not None and uniqueid == joined.linkedid and joined.root is None:
                     self._set_root(joined, m["Channel"])
                     joined.started_at = t - _duration(m.get("Duration"))
-                    joined.caller_number = _known(m.get("CallerIDNum"))
-                    joined.caller_name = _known(m.get("CallerIDName"))
+                    joined.caller.number = _known(m.get("CallerIDNum"))
+                    joined.caller.name = _known(m.get("CallerIDName"))
         for m in queue_entries:
             waiting = self._by_uniqueid.get(m.get("Uniqueid", ""))
-            if waiting is not None and (waiting.queue != m.get("Queue") or waiting.enqueued_at is None):
-                waiting.queue = m.get("Queue")
-                waiting.enqueued_at = t - (_float(m.get("Wait")) or 0.0)
-                waiting.left = waiting.left_at = None
-                waiting.caller_number = waiting.caller_number or _known(m.get("CallerIDNum"))
+            if waiting is not None and (waiting.visit.queue != m.get("Queue") or waiting.visit.enqueued_at is None):
+                waiting.visit.queue = m.get("Queue")
+                waiting.visit.enqueued_at = t - (_float(m.get("Wait")) or 0.0)
+                waiting.visit.left = waiting.visit.left_at = None
+                waiting.caller.number = waiting.caller.number or _known(m.get("CallerIDNum"))
                 self._emit(
                     out,
                     "queue_joined",
                     waiting,
                     t,
-                    queue=waiting.queue,
+                    queue=waiting.visit.queue,
                     position=_int(m.get("Position")),
                     resynced=True,
                     channel=waiting.inbound,
@@ -234,22 +258,29 @@ class CallTracker:
         if call is None:
             return out
         if kind == "joined":
-            call.queue, call.enqueued_at, call.left, call.left_at = data["queue"], t, None, None
-            self._emit(out, "queue_joined", call, t, queue=call.queue, position=data.get("position"), channel=call.inbound)
+            call.visit.queue, call.visit.enqueued_at, call.visit.left, call.visit.left_at = data["queue"], t, None, None
+            self._emit(out, "queue_joined", call, t, queue=call.visit.queue, position=data.get("position"), channel=call.inbound)
         elif kind == "ringing":
             self._emit(
-                out, "agent_ringing", call, t, queue=call.queue, agent=data["agent"], interface=data.get("interface"), channel=call.inbound
+                out,
+                "agent_ringing",
+                call,
+                t,
+                queue=call.visit.queue,
+                agent=data["agent"],
+                interface=data.get("interface"),
+                channel=call.inbound,
             )
         elif kind == "connected":
-            call.answered_at, call.agent, call.left, call.left_at = t, data["agent"], "answered", t
-            wait = t - call.enqueued_at if call.enqueued_at is not None else None
+            call.visit.answered_at, call.visit.agent, call.visit.left, call.visit.left_at = t, data["agent"], Outcome.ANSWERED, t
+            wait = t - call.visit.enqueued_at if call.visit.enqueued_at is not None else None
             self._emit(
                 out,
                 "answered",
                 call,
                 t,
-                queue=call.queue,
-                agent=call.agent,
+                queue=call.visit.queue,
+                agent=call.visit.agent,
                 interface=data.get("interface"),
                 wait_s=wait,
                 channel=call.inbound,
@@ -258,11 +289,11 @@ class CallTracker:
         elif kind in ("hold", "unhold"):
             message = {"Channel": "panel"}
             (self._on_hold if kind == "hold" else self._on_unhold)(call, message, t, out)
-        elif kind == "left" and call.answered_at is None:
-            call.left, call.left_at = data["reason"], t
-            if call.queue is not None:
-                wait = t - call.enqueued_at if call.enqueued_at is not None else None
-                self._emit(out, "queue_left", call, t, queue=call.queue, reason=call.left, wait_s=wait)
+        elif kind == "left" and call.visit.answered_at is None:
+            call.visit.left, call.visit.left_at = Outcome(data["reason"]), t
+            if call.visit.queue is not None:
+                wait = t - call.visit.enqueued_at if call.visit.enqueued_at is not None else None
+                self._emit(out, "queue_left", call, t, queue=call.visit.queue, reason=call.visit.left, wait_s=wait)
         return out
 
     def open_calls(self) -> list[str]:
@@ -307,7 +338,7 @@ class CallTracker:
     def _on_newchannel(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
         if m["Uniqueid"] == call.linkedid:
             self._set_root(call, m["Channel"])
-            call.dnid = _known(m.get("Exten"))
+            call.caller.dnid = _known(m.get("Exten"))
             self._on_callerid(call, m, t, out)
 
     def _on_callerid(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
@@ -315,32 +346,32 @@ class CallTracker:
             return
         number = _known(m.get("CallerIDNum"))
         if number:
-            call.caller_number = number
-            call.caller_name = _known(m.get("CallerIDName")) or call.caller_name
-        if not call.announced and not call.partial and call.caller_number:
-            call.announced = True
-            self._emit(out, "call_started", call, t, caller_number=call.caller_number, caller_name=call.caller_name, dnid=call.dnid)
+            call.caller.number = number
+            call.caller.name = _known(m.get("CallerIDName")) or call.caller.name
+        if not call.caller.announced and not call.partial and call.caller.number:
+            call.caller.announced = True
+            self._emit(out, "call_started", call, t, caller_number=call.caller.number, caller_name=call.caller.name, dnid=call.caller.dnid)
 
     def _on_agi_start(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
         dnid = agi_env(m).get("agi_dnid")
         if _known(dnid):
-            call.dnid = dnid
+            call.caller.dnid = dnid
 
     def _on_dtmf(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
         if m.get("Direction", "Received") != "Received" or not self._caller_side(call, m["Channel"]):
             return
         digit = m.get("Digit", "")
-        in_queue = call.queue is not None and call.left is None
-        if call.queue is None and call.answered_at is None:
-            call.digits.append(digit)
-        call.keyed_in_queue = call.keyed_in_queue or in_queue
+        in_queue = call.visit.queue is not None and call.visit.left is None
+        if call.visit.queue is None and call.visit.answered_at is None:
+            call.caller.digits.append(digit)
+        call.visit.keyed_in_queue = call.visit.keyed_in_queue or in_queue
         self._emit(out, "dtmf", call, t, digit=digit, in_queue=in_queue)
 
     def _on_queue_join(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
-        call.queue = m.get("Queue")
-        call.enqueued_at = t
-        call.left = call.left_at = None
-        self._emit(out, "queue_joined", call, t, queue=call.queue, position=_int(m.get("Position")), channel=call.inbound)
+        call.visit.queue = m.get("Queue")
+        call.visit.enqueued_at = t
+        call.visit.left = call.visit.left_at = None
+        self._emit(out, "queue_joined", call, t, queue=call.visit.queue, position=_int(m.get("Position")), channel=call.inbound)
 
     @staticmethod
     def _agent_legs(call: _Call, dest: str | None) -> None:
@@ -378,88 +409,90 @@ class CallTracker:
 
     def _on_agent_connect(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
         self._agent_legs(call, m.get("DestChannel"))
-        call.answered_at = t
-        call.agent = m.get("MemberName")
-        call.interface = m.get("Interface")
-        call.left, call.left_at = "answered", t
-        wait = t - call.enqueued_at if call.enqueued_at is not None else _float(m.get("HoldTime"))
+        call.visit.answered_at = t
+        call.visit.agent = m.get("MemberName")
+        call.visit.interface = m.get("Interface")
+        call.visit.left, call.visit.left_at = Outcome.ANSWERED, t
+        wait = t - call.visit.enqueued_at if call.visit.enqueued_at is not None else _float(m.get("HoldTime"))
         self._emit(
             out,
             "answered",
             call,
             t,
             queue=m.get("Queue"),
-            agent=call.agent,
-            interface=call.interface,
+            agent=call.visit.agent,
+            interface=call.visit.interface,
             wait_s=wait,
             channel=call.inbound,
             agent_channel=m.get("DestChannel"),
         )
 
     def _on_agent_complete(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
-        call.completed_at = t
-        call.complete_reason = m.get("Reason")
-        if call.complete_reason == "transfer":
+        call.visit.completed_at = t
+        call.visit.complete_reason = m.get("Reason")
+        if call.visit.complete_reason == "transfer":
             call.transfers += 1
 
     def _on_abandon(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
-        call.left = "timeout" if call.first_hangup is None else "abandoned"
-        call.left_at = t
+        call.visit.left = Outcome.TIMEOUT if call.ending.first_hangup is None else Outcome.ABANDONED
+        call.visit.left_at = t
 
     def _on_varset(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
         # The native ACD's call back pops the agent's screen once both its variables are in (Asterisk sets them last first).
         callback_ringing = m.get("Variable") in (CALLBACK_QUEUE_VAR, CALLBACK_AGENT_VAR) and (
-            call.callback_queue is None or call.agent is None
+            call.callback_queue is None or call.visit.agent is None
         )
         if m.get("Variable") == CALLBACK_QUEUE_VAR and call.callback_queue is None and m.get("Value"):
             call.callback_queue = m["Value"]
-        elif m.get("Variable") == CALLBACK_REQUEST_VAR and m.get("Value") and call.answered_at is None:
-            call.queue, call.left, call.left_at = call.queue or m["Value"], "exit_key", t
-        elif m.get("Variable") == DIAL_AGENT_VAR and call.agent is None and m.get("Value") and m["Channel"] == call.root:
-            call.agent = m["Value"]
+        elif m.get("Variable") == CALLBACK_REQUEST_VAR and m.get("Value") and call.visit.answered_at is None:
+            call.visit.queue, call.visit.left, call.visit.left_at = call.visit.queue or m["Value"], Outcome.EXIT_KEY, t
+        elif m.get("Variable") == DIAL_AGENT_VAR and call.visit.agent is None and m.get("Value") and m["Channel"] == call.root:
+            call.visit.agent = m["Value"]
             self._agent_legs(call, call.root)
-        elif m.get("Variable") == CALLBACK_AGENT_VAR and call.agent is None and m.get("Value"):
-            call.agent = m["Value"]
-        if callback_ringing and call.callback_queue is not None and call.agent is not None:
-            self._emit(out, "agent_ringing", call, t, queue=call.callback_queue, agent=call.agent, interface=None, channel=m["Channel"])
-        if m.get("Variable") == "QUEUESTATUS" and m["Channel"] == call.inbound and call.answered_at is None:
+        elif m.get("Variable") == CALLBACK_AGENT_VAR and call.visit.agent is None and m.get("Value"):
+            call.visit.agent = m["Value"]
+        if callback_ringing and call.callback_queue is not None and call.visit.agent is not None:
+            self._emit(
+                out, "agent_ringing", call, t, queue=call.callback_queue, agent=call.visit.agent, interface=None, channel=m["Channel"]
+            )
+        if m.get("Variable") == "QUEUESTATUS" and m["Channel"] == call.inbound and call.visit.answered_at is None:
             outcome = _QUEUESTATUS_OUTCOME.get(m.get("Value", ""))
             if outcome:
-                call.left = outcome
-                call.left_at = call.left_at or t
+                call.visit.left = outcome
+                call.visit.left_at = call.visit.left_at or t
 
     def _on_queue_leave(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
         # app_queue sends QueueCallerLeave *before* AgentConnect, so a leave with
         # no known reason yet may still turn out answered: only the record says.
-        if call.left is None:
-            call.left_at = t
-            if not call.keyed_in_queue:
+        if call.visit.left is None:
+            call.visit.left_at = t
+            if not call.visit.keyed_in_queue:
                 return
-            call.left = "exit_key"
-        if call.left == "answered":
+            call.visit.left = Outcome.EXIT_KEY
+        if call.visit.left is Outcome.ANSWERED:
             return
-        wait = t - call.enqueued_at if call.enqueued_at is not None else None
-        self._emit(out, "queue_left", call, t, queue=m.get("Queue"), reason=call.left, wait_s=wait)
+        wait = t - call.visit.enqueued_at if call.visit.enqueued_at is not None else None
+        self._emit(out, "queue_left", call, t, queue=m.get("Queue"), reason=call.visit.left, wait_s=wait)
 
     def _on_dial_begin(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
         if m.get("Channel") not in (call.root, call.inbound):
             return
-        if call.queue is not None and call.answered_at is None:
+        if call.visit.queue is not None and call.visit.answered_at is None:
             self._agent_legs(call, m.get("DestChannel"))
-        elif call.queue is None and m.get("DestChannel") not in call.agent_channels:
+        elif call.visit.queue is None and m.get("DestChannel") not in call.agent_channels:
             call.dialed_out = True
 
     def _on_dial_end(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
         """A call back, or the agent's own click-to-dial, is connected when the agent's leg, already answered, reaches the caller."""
         if (
             (call.callback_queue is not None or call.dialed_out)
-            and call.agent is not None
-            and call.answered_at is None
+            and call.visit.agent is not None
+            and call.visit.answered_at is None
             and m.get("Channel")
             and m.get("DestChannel")
             and m.get("DialStatus") == "ANSWER"
         ):
-            call.answered_at = t
+            call.visit.answered_at = t
             self._agent_legs(call, m["Channel"])
             self._emit(
                 out,
@@ -467,7 +500,7 @@ class CallTracker:
                 call,
                 t,
                 queue=call.callback_queue,
-                agent=call.agent,
+                agent=call.visit.agent,
                 interface=None,
                 wait_s=None,
                 channel=m["DestChannel"],
@@ -479,13 +512,13 @@ class CallTracker:
         call.spying = True
 
     def _on_hold(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
-        call.held_since.setdefault(m["Channel"], t)
+        call.visit.held_since.setdefault(m["Channel"], t)
         self._emit(out, "hold", call, t, channel=m["Channel"])
 
     def _on_unhold(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
-        since = call.held_since.pop(m["Channel"], None)
+        since = call.visit.held_since.pop(m["Channel"], None)
         if since is not None:
-            call.hold_s += t - since
+            call.visit.hold_s += t - since
         self._emit(out, "unhold", call, t, channel=m["Channel"])
 
     def _on_transfer(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
@@ -497,19 +530,19 @@ class CallTracker:
 
     def _on_hangup_request(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
         if m.get("Event") == "SoftHangupRequest" and m.get("Cause") == "4":  # AST_SOFTHANGUP_SHUTDOWN: core stop/restart now
-            call.shutdown = True
-        if call.first_hangup is None:
-            call.first_hangup = (m["Channel"], m["Event"])
+            call.ending.shutdown = True
+        if call.ending.first_hangup is None:
+            call.ending.first_hangup = (m["Channel"], m["Event"])
 
     def _on_hangup(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
         channel = m["Channel"]
-        if call.first_hangup is None:
-            call.first_hangup = (channel, "Hangup")
-        if channel == call.inbound or (call.hangup_cause is None and channel == call.root):
-            call.hangup_cause = _int(m.get("Cause"))
-        for since in call.held_since.values():
-            call.hold_s += t - since
-        call.held_since.clear()
+        if call.ending.first_hangup is None:
+            call.ending.first_hangup = (channel, "Hangup")
+        if channel == call.inbound or (call.ending.hangup_cause is None and channel == call.root):
+            call.ending.hangup_cause = _int(m.get("Cause"))
+        for since in call.visit.held_since.values():
+            call.visit.hold_s += t - since
+        call.visit.held_since.clear()
         uniqueid = m["Uniqueid"]
         call.channels.pop(uniqueid, None)
         self._by_uniqueid.pop(uniqueid, None)
@@ -526,64 +559,64 @@ class CallTracker:
         self.stats["finished"] += 1
         out.append(DomainEvent("call_ended", call.linkedid, t, {"outcome": record.outcome, "hangup_by": record.hangup_by}, record))
 
-    def _hangup_by(self, call: _Call) -> str:
-        if call.shutdown:
-            return "system"
-        if call.complete_reason in ("caller", "agent"):
-            return call.complete_reason
-        if call.first_hangup is None:
-            return "unknown" if call.resynced else "system"
-        channel, kind = call.first_hangup
+    def _hangup_by(self, call: _Call) -> HangupBy:
+        if call.ending.shutdown:
+            return HangupBy.SYSTEM
+        if call.visit.complete_reason in (HangupBy.CALLER, HangupBy.AGENT):
+            return HangupBy(call.visit.complete_reason)
+        if call.ending.first_hangup is None:
+            return HangupBy.UNKNOWN if call.resynced else HangupBy.SYSTEM
+        channel, kind = call.ending.first_hangup
         if channel in call.agent_channels:
-            return "agent"
+            return HangupBy.AGENT
         if channel == call.root and channel != call.inbound:
-            return "caller"
+            return HangupBy.CALLER
         if channel == call.inbound:
-            return "system" if kind == "SoftHangupRequest" else "caller"
-        return "system"
+            return HangupBy.SYSTEM if kind == "SoftHangupRequest" else HangupBy.CALLER
+        return HangupBy.SYSTEM
 
-    def _outcome(self, call: _Call) -> str:
-        if call.callback_queue is not None and call.agent is not None:
-            return "callback"
-        if call.dialed_out and call.queue is None:
-            return "outbound"
-        if call.answered_at is not None:
-            return "answered"
-        if call.left and call.left != "answered":
-            return call.left
-        if call.queue is not None:
-            return "left_queue" if call.left_at is not None else "abandoned"
+    def _outcome(self, call: _Call) -> Outcome:
+        if call.callback_queue is not None and call.visit.agent is not None:
+            return Outcome.CALLBACK
+        if call.dialed_out and call.visit.queue is None:
+            return Outcome.OUTBOUND
+        if call.visit.answered_at is not None:
+            return Outcome.ANSWERED
+        if call.visit.left is not None and call.visit.left is not Outcome.ANSWERED:
+            return call.visit.left
+        if call.visit.queue is not None:
+            return Outcome.LEFT_QUEUE if call.visit.left_at is not None else Outcome.ABANDONED
         if call.spying:
-            return "supervision"
-        return "outbound" if call.dialed_out else "ivr_only"
+            return Outcome.SUPERVISION
+        return Outcome.OUTBOUND if call.dialed_out else Outcome.IVR_ONLY
 
     def _record(self, call: _Call, t: float) -> CallRecord:
         outcome = self._outcome(call)
         wait = None
-        if call.enqueued_at is not None:
-            until = call.answered_at if call.answered_at is not None else (call.left_at or t)
-            wait = until - call.enqueued_at
+        if call.visit.enqueued_at is not None:
+            until = call.visit.answered_at if call.visit.answered_at is not None else (call.visit.left_at or t)
+            wait = until - call.visit.enqueued_at
         talk = None
-        if call.answered_at is not None:
-            talk = (call.completed_at or t) - call.answered_at - call.hold_s
+        if call.visit.answered_at is not None:
+            talk = (call.visit.completed_at or t) - call.visit.answered_at - call.visit.hold_s
         return CallRecord(
             linkedid=call.linkedid,
-            caller_number=call.caller_number,
-            caller_name=call.caller_name,
-            dnid=call.dnid,
+            caller_number=call.caller.number,
+            caller_name=call.caller.name,
+            dnid=call.caller.dnid,
             started_at=call.started_at,
-            ivr_digits="".join(call.digits),
-            queue=call.queue,
-            enqueued_at=call.enqueued_at,
-            answered_at=call.answered_at,
-            agent=call.agent,
+            ivr_digits="".join(call.caller.digits),
+            queue=call.visit.queue,
+            enqueued_at=call.visit.enqueued_at,
+            answered_at=call.visit.answered_at,
+            agent=call.visit.agent,
             ended_at=t,
             outcome=outcome,
             wait_s=wait,
             talk_s=talk,
-            hold_s=call.hold_s,
+            hold_s=call.visit.hold_s,
             hangup_by=self._hangup_by(call),
-            hangup_cause=call.hangup_cause,
+            hangup_cause=call.ending.hangup_cause,
             transfers=call.transfers,
             resynced=call.resynced,
         )

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from kernel.records import CallRecord
+from kernel.values import HangupBy, Outcome
 from pbx.tracker import local_partner
 from reports.queue_log import LineError
 
@@ -93,11 +94,11 @@ def cdr_calls(rows: list[dict[str, str]], queue_callids: Collection[str] = ()) -
         started, ended = _time(r["start"]), _time(r["end"])
         answered = _time(r["answer"])
         if r["dstchannel"] and r["disposition"] == "ANSWERED":
-            outcome = "answered_direct"
+            outcome = Outcome.ANSWERED_DIRECT
         elif r["lastapp"].lower() in IVR_APPS or not r["dstchannel"]:
-            outcome = "ivr_only"
+            outcome = Outcome.IVR_ONLY
         else:
-            outcome = "unanswered_direct"
+            outcome = Outcome.UNANSWERED_DIRECT
         name = r["clid"].split("<")[0].strip().strip('"') or None
         yield CallRecord(
             linkedid=f"cdr:{r['uniqueid'] or r['line']}",
@@ -108,13 +109,13 @@ def cdr_calls(rows: list[dict[str, str]], queue_callids: Collection[str] = ()) -
             ivr_digits="",
             queue=None,
             enqueued_at=None,
-            answered_at=answered if outcome == "answered_direct" else None,
+            answered_at=answered if outcome is Outcome.ANSWERED_DIRECT else None,
             agent=None,
             ended_at=ended or started or 0.0,
             outcome=outcome,
             wait_s=None,
-            talk_s=float(r["billsec"]) if outcome == "answered_direct" and r["billsec"].isdigit() else None,
+            talk_s=float(r["billsec"]) if outcome is Outcome.ANSWERED_DIRECT and r["billsec"].isdigit() else None,
             hold_s=0.0,
-            hangup_by="unknown",
+            hangup_by=HangupBy.UNKNOWN,
             hangup_cause=None,
         )

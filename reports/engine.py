@@ -93,9 +93,8 @@ def _assemble(multi: bool) -> str:
     create temp table raw_visits as {raw};
     create temp table visits as
     select callid, queue, visit, cast(entry.t as double) as entered, cast(done.t as double) as ended, nullif(entry.caller, '') as caller,
-      case done.event when 'ABANDON' then 'abandoned' when 'EXITWITHTIMEOUT' then 'timeout' when 'EXITWITHKEY' then 'exit_key'
-                      when 'EXITEMPTY' then 'exit_empty' else 'answered' end as outcome,
-      case when done.event in ('ABANDON', 'EXITWITHTIMEOUT', 'EXITWITHKEY', 'EXITEMPTY') then null else coalesce(connect.agent, done.agent) end as agent,
+      case done.event {" ".join(f"when '{k}' then '{v}'" for k, v in UNANSWERED_ENDS.items())} else 'answered' end as outcome,
+      case when done.event in {tuple(UNANSWERED_ENDS)} then null else coalesce(connect.agent, done.agent) end as agent,
       coalesce(case when done.event in ('COMPLETECALLER', 'COMPLETEAGENT') then try_cast(done.d1 as double)
                     when done.event = 'EXITWITHKEY' then try_cast(done.d4 as double)
                     else try_cast(done.d3 as double) end, try_cast(connect.wait as double)) as wait,
@@ -126,7 +125,7 @@ def _windowed(where: str) -> str:
       select *, coalesce(wait, 0) as w0,
         lag(entered) over caller_order as p_entered, lag(callid) over caller_order as p_callid,
         lag(queue) over caller_order as p_queue, lag(outcome) over caller_order as p_outcome
-      from visits where outcome <> 'open' {where}
+      from visits where outcome is not null {where}
       window caller_order as (partition by caller order by entered, callid, visit)
     )
     select *, caller is not null and p_callid <> callid and entered - p_entered between 0 and {86400} as r24,
@@ -264,7 +263,7 @@ class ReportEngine:
             start, queue = key.split("|", 1)
             report.intervals[(int(start), queue)] = counters
         for agent, count in self.db.execute(f"""select r.agent, count(*) from rna r join visits v using (callid, queue, visit)
-                                                where v.outcome <> 'open' {where.replace("entered", "v.entered")} group by r.agent""").fetchall():
+                                                where v.outcome is not null {where.replace("entered", "v.entered")} group by r.agent""").fetchall():
             report.ring_no_answer[agent] = count
         last = o.start or 0.0
         for epoch, agent, queue, state, reason in self.db.execute("select * from changes order by epoch").fetchall():

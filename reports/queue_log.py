@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
+from kernel.values import Outcome
+
 ANSWER_ENDS = {
     "COMPLETECALLER": "caller",
     "COMPLETEAGENT": "agent",
@@ -22,7 +24,12 @@ ANSWER_ENDS = {
     "BLINDTRANSFER": "transfer",
     "ATTENDEDTRANSFER": "transfer",
 }
-UNANSWERED_ENDS = {"ABANDON": "abandoned", "EXITWITHTIMEOUT": "timeout", "EXITWITHKEY": "exit_key", "EXITEMPTY": "exit_empty"}
+UNANSWERED_ENDS = {
+    "ABANDON": Outcome.ABANDONED,
+    "EXITWITHTIMEOUT": Outcome.TIMEOUT,
+    "EXITWITHKEY": Outcome.EXIT_KEY,
+    "EXITEMPTY": Outcome.EXIT_EMPTY,
+}
 AGENT_EVENTS = {
     "ADDMEMBER": "logged_in",
     "REMOVEMEMBER": "logged_out",
@@ -69,7 +76,7 @@ class Visit:
     entered: int
     caller: str | None
     position: int | None
-    outcome: str = "open"
+    outcome: Outcome | None = None  # None while the caller is still in the queue
     agent: str | None = None
     wait_s: float | None = None
     talk_s: float | None = None
@@ -155,7 +162,7 @@ class VisitBuilder:
             return
         if event == "CONNECT":
             visit.agent = line.agent
-            visit.outcome = "answered"
+            visit.outcome = Outcome.ANSWERED
             visit.wait_s = _num(data[0] if data else None)
             visit.ring_s = _num(data[2] if len(data) > 2 else None)
         elif event == "RINGNOANSWER":
@@ -163,7 +170,7 @@ class VisitBuilder:
         elif event in ANSWER_ENDS:
             offset = 0 if event in ("COMPLETECALLER", "COMPLETEAGENT") else 2
             visit.agent = visit.agent or line.agent
-            visit.outcome = "answered"
+            visit.outcome = Outcome.ANSWERED
             visit.wait_s = _num(data[offset]) if len(data) > offset else visit.wait_s
             visit.talk_s = _num(data[offset + 1]) if len(data) > offset + 1 else None
             visit.completed_by = ANSWER_ENDS[event]

@@ -10,18 +10,20 @@ from sqlalchemy import select, tuple_
 from kernel.db import CallStore
 from kernel.models import Agent, AgentStateChange, Call
 from kernel.records import CallRecord
+from kernel.values import HangupBy, Outcome
 from reports.queue_log import AgentChange, Visit
 
 BATCH = 2000
 
 
 def visit_record(v: Visit) -> CallRecord:
-    """A queue visit as a call record (source queue_log)."""
-    answered_at = v.entered + (v.wait_s or 0.0) if v.outcome == "answered" else None
-    if v.completed_by in ("caller", "agent"):
-        hangup_by = v.completed_by
+    """A finished queue visit as a call record (source queue_log)."""
+    assert v.outcome is not None, "the builder yields finished visits only"
+    answered_at = v.entered + (v.wait_s or 0.0) if v.outcome is Outcome.ANSWERED else None
+    if v.completed_by in (HangupBy.CALLER, HangupBy.AGENT):
+        hangup_by = HangupBy(v.completed_by)
     else:
-        hangup_by = "caller" if v.outcome == "abandoned" else "system"
+        hangup_by = HangupBy.CALLER if v.outcome is Outcome.ABANDONED else HangupBy.SYSTEM
     return CallRecord(
         linkedid=v.key,
         caller_number=v.caller,
@@ -121,7 +123,7 @@ def stored_stream(store: CallStore, start: float | None, end: float | None) -> I
                 entered=int(entered),
                 caller=row.caller_number,
                 position=None,
-                outcome=row.outcome,
+                outcome=Outcome(row.outcome),
                 agent=row.agent,
                 wait_s=row.wait_s,
                 talk_s=row.talk_s,

@@ -27,7 +27,8 @@ from acd.machine import (
     StateChange,
     Tick,
 )
-from acd.model import AgentState, QueueSettings
+from acd.model import QueueSettings
+from kernel.values import AgentState
 
 
 def acd(**settings) -> ACD:

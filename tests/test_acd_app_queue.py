@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from acd.app_queue import AgentRegistry, AppQueueACD, penalty
-from acd.model import AgentState
+from kernel.values import AgentState
 from pbx.client import AMIClient, ClientOptions
 from pbx.codec import Message
 from pbx.simulator.dialplan import QueueConf

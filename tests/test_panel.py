@@ -8,7 +8,6 @@ import pytest
 from sqlalchemy.orm import sessionmaker
 
 from acd.machine import StateChange
-from acd.model import AgentState
 from cti_panel.app import create_app
 from cti_panel.controls import Controls, Directory, check
 from cti_panel.live import LiveBoard, Note, agent_room, queue_room
@@ -17,6 +16,7 @@ from cti_panel.users import Users
 from kernel.db import CallStore, make_engine, migrate
 from kernel.exceptions import Refused
 from kernel.records import DomainEvent
+from kernel.values import AgentState
 from kernel.who import Who
 from pbx.trace import replay_messages
 from pbx.tracker import CallTracker, event_time

@@ -92,7 +92,7 @@ def test_resync_keeps_a_waiting_caller_seen_only_after_reconnect():
     [joined] = out
     assert joined.kind == "queue_joined" and joined.data["queue"] == "support" and joined.data["resynced"]
     call = tracker.calls["1700000000.7"]
-    assert call.enqueued_at == 970.0 and call.started_at == 958.0
+    assert call.visit.enqueued_at == 970.0 and call.started_at == 958.0
     hangup = Message(
         [
             ("Event", "Hangup"),

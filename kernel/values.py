@@ -1,0 +1,47 @@
+"""The words every package uses about a call and an agent, one enum each so a typo is a type error and not a lost call.
+
+They are `StrEnum`s: stored, printed and compared as the plain strings the records, the database and the README use.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Outcome(StrEnum):
+    """How a call ended (a finished call's `outcome`), or why a caller left a queue (a `queue_left` event's `reason`)."""
+
+    ANSWERED = "answered"
+    ABANDONED = "abandoned"
+    TIMEOUT = "timeout"
+    EXIT_KEY = "exit_key"
+    EXIT_EMPTY = "exit_empty"
+    FULL = "full"
+    MOVED = "moved"
+    LEFT_QUEUE = "left_queue"
+    IVR_ONLY = "ivr_only"
+    OUTBOUND = "outbound"
+    SUPERVISION = "supervision"
+    CALLBACK = "callback"
+    ANSWERED_DIRECT = "answered_direct"  # a CDR-only call (no queue) that was answered
+    UNANSWERED_DIRECT = "unanswered_direct"
+
+
+class HangupBy(StrEnum):
+    """Who ended a call; `unknown` when the hang-up fell in a gap of the AMI connection."""
+
+    CALLER = "caller"
+    AGENT = "agent"
+    SYSTEM = "system"
+    UNKNOWN = "unknown"
+
+
+class AgentState(StrEnum):
+    """What an agent is doing; every change is stored with its time (occupancy and pause reports)."""
+
+    LOGGED_OUT = "logged_out"
+    AVAILABLE = "available"
+    RINGING = "ringing"
+    ON_CALL = "on_call"
+    WRAP_UP = "wrap_up"
+    PAUSED = "paused"
