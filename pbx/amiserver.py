@@ -70,6 +70,7 @@ class AMIServer:
 
     def __post_init__(self) -> None:
         self._sessions: list[Session] = []
+        self._serving: set[asyncio.Task[None]] = set()  # one per connection, awaited by stop()
         self._server: asyncio.base_events.Server | None = None
         self.port = 0
 
@@ -80,10 +81,13 @@ class AMIServer:
         return self.port
 
     async def stop(self) -> None:
-        """Close every session and stop listening."""
+        """Close every session and stop listening, once each connection's task has ended (a task still running when the
+        loop closes is cancelled, and Python 3.11's streams then log a CancelledError traceback)."""
         self.drop()
         if self._server is not None:
             self._server.close()
+        await asyncio.gather(*self._serving, return_exceptions=True)
+        if self._server is not None:
             await self._server.wait_closed()
 
     def drop(self) -> None:
@@ -124,6 +128,9 @@ class AMIServer:
         return [unknown(action)]
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._serving.add(task)
         session = Session(writer)
         self._sessions.append(session)
         codec = AMICodec()
@@ -148,6 +155,7 @@ class AMIServer:
             if session in self._sessions:
                 self._sessions.remove(session)
             writer.close()
+            self._serving.discard(task)
 
     def _answer(self, session: Session, action: Message) -> tuple[Frames, bool]:
         name = action["Action"].lower()

@@ -67,6 +67,7 @@ class Recorder:
         self.active: dict[str, Active] = {}
         self.opted_out: set[str] = set()
         self.numbers: dict[str, str | None] = {}
+        self.indexing: set[str] = set()  # calls ended whose file is not yet in the index
 
     def on_ami(self, m: Mapping[str, str]) -> None:
         """The IVR's opt-out variable, and MixMonitorMute events (pauses not sent by us, e.g. an IVR's card capture mid-call)."""
@@ -105,6 +106,7 @@ class Recorder:
             self.numbers.pop(e.linkedid, None)
             active = self.active.pop(e.linkedid, None)
             if active is not None:
+                self.indexing.add(e.linkedid)
                 self.spawn(self.finish(active, e.t))
 
     async def start(self, linkedid: str, channel: str, queue: str | None, agent: str | None) -> str | None:
@@ -157,8 +159,20 @@ class Recorder:
         elif not on and active.paused and len(active.paused[-1]) == 1:
             active.paused[-1].append(at)
 
+    @property
+    def idle(self) -> bool:
+        """Nothing being recorded and nothing left to index: every recording so far is in the index."""
+        return not self.active and not self.indexing
+
     async def finish(self, active: Active, ended: float) -> None:
         """Index the finished file: stored (hashed, in the vault), or missing, or corrupt, each said in the index and the log."""
+        self.indexing.add(active.linkedid)
+        try:
+            await self._index(active, ended)
+        finally:
+            self.indexing.discard(active.linkedid)
+
+    async def _index(self, active: Active, ended: float) -> None:
         if active.paused and len(active.paused[-1]) == 1:
             active.paused[-1].append(active.offset(ended))
         path = self.spool / active.key

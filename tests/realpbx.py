@@ -26,6 +26,7 @@ from kernel.exceptions import AMIError
 from pbx.client import ClientOptions
 from pbx.codec import AMICodec, Message, encode
 from reports.cdr import COLUMNS as CDR_FIELDS
+from tests.waiting import until
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data" / "realpbx"
@@ -47,17 +48,6 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-def until(check: Callable[[], object], seconds: float = 15.0, what: str = "condition") -> object:
-    """Wait for `check()` to be truthy (polling), or fail naming what was awaited."""
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"{what}: not met within {seconds:g} s")
 
 
 class PBXSide:

@@ -12,6 +12,7 @@ from pbx.simulator.dialplan import QueueConf
 from pbx.simulator.server import SimulatorServer
 from pbx.trace import replay_messages
 from tests.conftest import TRACES
+from tests.waiting import eventually
 
 
 def states(name: str) -> tuple[AgentRegistry, list[tuple[str, str, str | None]]]:
@@ -71,20 +72,19 @@ def test_agent_actions_against_the_simulator_and_resync_after_a_gap(tmp_path):
         acd = AppQueueACD(client, {"support": "es"})
         await acd.login("Zoe", "Local/1001@sim-agents/n", ["support", "sales"], {"es": 7})
         await acd.login("Zoe", "Local/1001@sim-agents/n", ["support"], {"es": 7})
-        await asyncio.sleep(0.1)
-        added = registry.members["Zoe"].state
+        zoe = await eventually(lambda: registry.members.get("Zoe"), what="Zoe's QueueMemberAdded")
+        added = zoe.state
         penalties = {m["Queue"]: m["Penalty"] for m in server.sim.queues.status_items() if m.get("Name") == "Zoe"}
         await acd.pause("Local/1001@sim-agents/n", "lunch")
-        await asyncio.sleep(0.1)
-        paused = (registry.members["Zoe"].state, registry.members["Zoe"].reason)
+        await eventually(lambda: zoe.state is not added, what="Zoe's QueueMemberPause")
+        paused = (zoe.state, zoe.reason)
         server.drop()
         server.sim.queues.pause("Local/1001@sim-agents/n", False, None, "")
-        while client.sessions < 2:
-            await asyncio.sleep(0.01)
-        await asyncio.sleep(0.1)
+        await eventually(lambda: client.sessions >= 2, what="the second session")
+        await eventually(lambda: registry.members["Zoe"].state is not AgentState.PAUSED, what="the resync's QueueStatus")
         after_gap = registry.members["Zoe"].state
         await acd.logout("Local/1001@sim-agents/n", ["support", "sales"])
-        await asyncio.sleep(0.1)
+        await eventually(lambda: registry.members["Zoe"].state is not after_gap, what="Zoe's QueueMemberRemoved")
         gone = registry.members["Zoe"].state
         await client.close()
         await task
@@ -124,14 +124,13 @@ def test_supervisor_moves_a_caller_and_changes_a_priority(tmp_path):
                     ]
                 )
             )
-        while len(server.sim.queues.queues["support"].callers) < 3:
-            await asyncio.sleep(0.01)
+        await eventually(lambda: len(server.sim.queues.queues["support"].callers) == 3, what="three callers in support")
         channels = [c.ch.name for c in server.sim.queues.queues["support"].callers]
         acd = AppQueueACD(client)
         await acd.set_priority("support", channels[2], 5)
         order = [c.ch.cid_num for c in server.sim.queues.queues["support"].callers]
         await acd.move_caller(channels[0], "sales")
-        await asyncio.sleep(0.2)
+        await eventually(lambda: server.sim.queues.queues["sales"].callers, what="the caller in sales")
         moved = [c.ch.cid_num for c in server.sim.queues.queues["sales"].callers]
         left = [
             line.split("|")[4]

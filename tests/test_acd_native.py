@@ -19,6 +19,7 @@ from pbx.codec import Message
 from pbx.simulator.dialplan import Step
 from pbx.simulator.server import SimulatorServer
 from pbx.tracker import CallTracker
+from tests.waiting import eventually
 
 ROOT = Path(__file__).resolve().parent.parent
 NOON = datetime(2026, 11, 23, 12, 0, tzinfo=ZoneInfo("America/Sao_Paulo")).timestamp()
@@ -324,9 +325,8 @@ def test_a_caller_who_hangs_up_while_the_engine_is_disconnected_leaves_the_acd(t
         held_before = list(rig.native.held)
         rig.server.drop()
         await rig.until(8)
-        while rig.client.sessions < 2:
-            await asyncio.sleep(0.01)
-        await asyncio.sleep(0.1)
+        await eventually(lambda: rig.client.sessions >= 2, what="the second session")
+        await eventually(lambda: not rig.native.held and not rig.acd.callers, what="the caller gone after the resync")
         await rig.stop()
         return rig, held_before
 

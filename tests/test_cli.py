@@ -17,6 +17,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
 from tests.conftest import TRACES
+from tests.waiting import until
 
 SECRET = "cli-test-secret"
 
@@ -107,8 +108,10 @@ def test_a_recorded_simulator_session_replays_to_the_same_calls(tmp_path):
     port = free_port()
     env.update(CALLCENTER_AMI_PORT=str(port), CALLCENTER_AMI_RECONNECT_MIN="0.05", CALLCENTER_AMI_RECONNECT_MAX="0.1")
     trace = tmp_path / "session.jsonl"
-    monitor = subprocess.Popen(cli("monitor", "--json", "--record", str(trace)), stdout=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
-    time.sleep(2.5)
+    log, printed = tmp_path / "monitor.log", tmp_path / "monitor.jsonl"
+    with open(log, "w") as err, open(printed, "w") as out:
+        monitor = subprocess.Popen(cli("monitor", "--json", "--record", str(trace)), stdout=out, stderr=err, env=env, cwd=tmp_path)
+    until(lambda: "retrying in" in log.read_text(), 30, "the monitor trying to connect")
     sim = subprocess.Popen(
         cli("simulate", "--speed", "300", "--minutes", "10", "--agents", "3", "--calls-per-minute", "6"),
         stdout=subprocess.PIPE,
@@ -118,9 +121,10 @@ def test_a_recorded_simulator_session_replays_to_the_same_calls(tmp_path):
     )
     assert sim.stdout.readline().startswith("Simulator on 127.0.0.1:")
     sim_out, _ = sim.communicate(timeout=60)
-    time.sleep(0.5)
+    until(lambda: "reconnecting to" in log.read_text(), 20, "the monitor read the simulator's last event")
     monitor.send_signal(signal.SIGINT)
-    events = [json.loads(line) for line in monitor.communicate(timeout=20)[0].splitlines()]
+    monitor.wait(timeout=20)
+    events = [json.loads(line) for line in printed.read_text().splitlines()]
     live = [e["record"] for e in events if e["kind"] == "call_ended" and "record" in e]
     replayed = [
         json.loads(line)
@@ -143,14 +147,16 @@ def test_engine_stores_calls_and_agent_states_from_a_live_pbx(tmp_path):
         CALLCENTER_AMI_RECONNECT_MAX="0.1",
         CALLCENTER_PANEL_PORT="0",
     )
-    engine = subprocess.Popen(
-        cli("engine", "--flows", str(Path(__file__).resolve().parent.parent / "contrib" / "ivr" / "main.yaml")),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-    )
+    log = tmp_path / "engine.log"
+    with open(log, "w") as err:
+        engine = subprocess.Popen(
+            cli("engine", "--flows", str(Path(__file__).resolve().parent.parent / "contrib" / "ivr" / "main.yaml")),
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+        )
     assert engine.stdout.readline().startswith("Panel: http://127.0.0.1:"), "the engine serves the panel on a free port"
     sim = subprocess.Popen(
         cli("simulate", "--port", str(port), "--speed", "150", "--minutes", "4", "--agents", "3", "--calls-per-minute", "8"),
@@ -161,7 +167,7 @@ def test_engine_stores_calls_and_agent_states_from_a_live_pbx(tmp_path):
     )
     assert sim.stdout.readline().startswith("Simulator on")
     sim.communicate(timeout=60)
-    time.sleep(0.5)
+    until(lambda: "reconnecting to" in log.read_text(), 20, "the engine read the simulator's last event")
     engine.send_signal(signal.SIGINT)
     engine.wait(timeout=20)
     with create_engine(env["CALLCENTER_DATABASE_URL"]).connect() as conn:

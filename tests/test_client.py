@@ -14,6 +14,7 @@ from pbx.playback import PlaybackServer, recorded_events
 from pbx.trace import replay
 from pbx.tracker import CallTracker, event_time
 from tests.conftest import TRACES
+from tests.waiting import eventually
 
 SECRET = "s3cret-for-tests"
 
@@ -40,20 +41,12 @@ def options(port: int, secret: str = SECRET, **kw) -> ClientOptions:
     return ClientOptions("127.0.0.1", port, "cti", secret, reconnect_min=0.05, reconnect_max=0.2, connect_timeout=1.0, **kw)
 
 
-async def wait_until(predicate, timeout: float = 5.0) -> None:
-    async def poll():
-        while not predicate():
-            await asyncio.sleep(0.01)
-
-    await asyncio.wait_for(poll(), timeout)
-
-
 async def session(server: PlaybackServer, recorder: Recorder, **kw):
     port = await server.start()
     client = AMIClient(options(port, **kw), recorder.on_event, recorder.on_resync)
     task = asyncio.create_task(client.run())
     await asyncio.wait_for(client.connected.wait(), 5)
-    await wait_until(lambda: recorder.snapshots)
+    await eventually(lambda: recorder.snapshots)
     return client, task
 
 
@@ -69,7 +62,7 @@ def test_live_session_tracks_a_real_call_and_sends_only_what_it_should():
         recorder = Recorder()
         client, task = await session(server, recorder)
         await server.play([TRACES / "answered_agent_hangs_up.jsonl"])
-        await wait_until(lambda: recorder.records)
+        await eventually(lambda: recorder.records)
         await finish(server, client, task)
         return server, recorder
 
@@ -124,12 +117,12 @@ def test_dropped_connection_reconnects_resyncs_and_finishes_the_call():
         recorder = Recorder()
         client, task = await session(server, recorder)
         await server.play_frames(frames[:cut])
-        await wait_until(lambda: len(recorder.events) >= cut)
+        await eventually(lambda: len(recorder.events) >= cut)
         server.channels = list(alive.values())
         server.drop()
-        await wait_until(lambda: client.sessions == 2 and len(recorder.snapshots) == 2)
+        await eventually(lambda: client.sessions == 2 and len(recorder.snapshots) == 2)
         await server.play_frames(frames[cut:])
-        await wait_until(lambda: recorder.records)
+        await eventually(lambda: recorder.records)
         await finish(server, client, task)
         return server, recorder
 
@@ -146,7 +139,7 @@ def test_silent_peer_is_detected_by_ping_and_reconnected():
         server = PlaybackServer("cti", SECRET, answer_pings=False)
         recorder = Recorder()
         client, task = await session(server, recorder, ping_interval=0.1, ping_timeout=0.1)
-        await wait_until(lambda: client.sessions >= 2)
+        await eventually(lambda: client.sessions >= 2)
         await finish(server, client, task)
         return server
 
@@ -165,7 +158,7 @@ def test_malformed_input_is_skipped_and_the_session_survives(caplog):
         server.send_raw(b"Event: Huge\r\nData: " + b"x" * 20000 + b"\r\n\r\n")
         server.send_raw(b"Event: SomethingNew\r\nFoo: bar\r\n\r\n")
         await server.play([TRACES / "abandon_in_queue.jsonl"])
-        await wait_until(lambda: recorder.records)
+        await eventually(lambda: recorder.records)
         await finish(server, client, task)
         return client, recorder
 
@@ -247,7 +240,7 @@ def test_events_racing_the_resync_snapshot_are_applied_after_it():
         server = PlaybackServer("cti", SECRET, after_channels=[newer])
         recorder = Recorder()
         client, task = await session(server, recorder)
-        await wait_until(lambda: any(m.get("Event") == "Newchannel" for m in recorder.events))
+        await eventually(lambda: any(m.get("Event") == "Newchannel" for m in recorder.events))
         open_calls = recorder.tracker.open_calls()
         await finish(server, client, task)
         return open_calls

@@ -6,10 +6,13 @@ import json
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
-import time
+from contextlib import closing
 from pathlib import Path
+
+from tests.waiting import until
 
 DEMO = ["--agents", "12", "--calls-per-minute", "6", "--speed", "40"]
 
@@ -51,6 +54,12 @@ def finish(demo: subprocess.Popen) -> list[str]:
     return out.splitlines()
 
 
+def stored_calls(folder: Path) -> int:
+    """Calls in the demo's database (var/callcenter.db under where it runs)."""
+    with closing(sqlite3.connect(folder / "var" / "callcenter.db")) as db:
+        return db.execute("select count(*) from calls").fetchone()[0]
+
+
 def per_queue(truth: str) -> dict[str, tuple[int, int]]:
     return {name: (int(counts.split()[0]), int(counts.split()[2])) for name, counts in (part.split(": ") for part in truth.split("; ")[1:])}
 
@@ -74,10 +83,8 @@ def test_the_demo_runs_a_day_the_reports_match_and_an_agent_gets_pops(tmp_path, 
     pops: list[str] = []
     boss = log_in(browser, banner, "supervisor")
     boss.wait_for_selector("#agents tbody td.state-on_call", timeout=20_000)
-    deadline = time.monotonic() + 10
-    while not any(times_in_state(boss)) and time.monotonic() < deadline:
-        time.sleep(0.3)
-    assert any(times_in_state(boss)) and max(times_in_state(boss)) < 15 * 60, (
+    until(lambda: any(times_in_state(boss)), 10, "the supervisor's time-in-state column counting")
+    assert max(times_in_state(boss)) < 15 * 60, (
         f"time in state runs on the simulated day's clock, not the browser's: {times_in_state(boss)}"
     )
     assert "08:00" in boss.text_content("#chart"), "the chart's hours are São Paulo's, where the day starts at 08:00"
@@ -107,7 +114,7 @@ def test_the_demo_runs_a_day_the_reports_match_and_an_agent_gets_pops(tmp_path, 
     assert listed and all(" stored " in line for line in listed), "recordings appeared, every one stored"
 
     again, banner2 = start(tmp_path, None)
-    time.sleep(6)
+    until(lambda: stored_calls(tmp_path) > stored, 60, "a call of the second run stored")
     again.send_signal(signal.SIGINT)
     out2 = finish(again)
     assert banner2["day"] > banner["day"] and banner2["agente1"] == banner["agente1"], "a second start continues the same day and logins"

@@ -17,6 +17,7 @@ from pbx.codec import Message
 from pbx.simulator.apps import Apps
 from pbx.simulator.dialplan import MemberConf, QueueConf
 from pbx.simulator.server import SimulatorServer
+from tests.waiting import eventually
 
 ROOT = Path(__file__).resolve().parent.parent
 FLOW = load_flow(ROOT / "contrib" / "ivr" / "main.yaml")
@@ -92,12 +93,18 @@ async def run_call(tmp_path, caller_script: str, clock: float, seconds: float = 
         and not (not heartbeat and server.queue_log_lines)
     ):
         await asyncio.sleep(0.02)
-    await asyncio.sleep(0.2)
+    await eventually(lambda: settled(server), what="the caller out of the IVR: in a queue, or gone")
     await engine.drain()
     await client.close()
     await task
     await server.stop()
     return server, engine, kept
+
+
+def settled(server) -> bool:
+    """No caller left in AsyncAGI: each has hung up or reached its queue."""
+    calls = server.sim.channels.values()
+    return not calls or (all(ch.agi is None for ch in calls) and bool(events(server, "ENTERQUEUE")))
 
 
 def agi_commands(server) -> list[str]:

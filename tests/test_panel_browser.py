@@ -29,6 +29,7 @@ from pbx.client import ClientOptions
 from pbx.codec import Message
 from pbx.simulator.app_queue import QueueConf
 from pbx.simulator.server import SimulatorServer
+from tests.waiting import until
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct horse battery"
@@ -179,6 +180,11 @@ class CallCenter:
         self.running.cancel()
         await asyncio.gather(self.running, return_exceptions=True)
         await self.server.stop()
+
+    def talk(self, seconds: float) -> None:
+        """Let the call in progress go on for `seconds` of the PBX's clock (what its records and recordings measure)."""
+        began = self.server.sim_now()
+        until(lambda: self.server.sim_now() - began >= seconds, seconds + 10, f"{seconds:g} s of talk")
 
     def stop(self) -> None:
         self.panel.stop()

@@ -22,6 +22,7 @@ from kernel.db import make_engine, migrate
 from pbx.simulator.core import STATE_DESC
 from tests.realpbx import submit_request
 from tests.test_panel_browser import CallCenter
+from tests.waiting import until
 
 
 class Replies:
@@ -34,15 +35,6 @@ class Replies:
 
 def ask(center: CallCenter, login: str, name: str, values: dict) -> None:
     submit_request(center.users, center.engine, login, name, values)
-
-
-def until(check, seconds: float = 10.0) -> None:
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        if check():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 @pytest.fixture
@@ -95,7 +87,7 @@ def test_agent_and_supervisor_requests_act_on_the_simulated_pbx(rig):
     ask(center, "ana", "hold", {})
     until(lambda: center.engine.board.call_of("ana").held)
     assert next(c for c in sim.channels.values() if c.name == caller).vars["MUTEAUDIO(all)"] == "on", "the caller is muted both ways"
-    time.sleep(1.0)
+    center.talk(1.0)
     ask(center, "ana", "unhold", {})
     until(lambda: not center.engine.board.call_of("ana").held)
     assert next(c for c in sim.channels.values() if c.name == caller).vars["MUTEAUDIO(all)"] == "off"

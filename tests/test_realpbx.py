@@ -17,7 +17,8 @@ import pytest
 from ivr.flow import load_flow
 from kernel import config
 from recordings.wav import loudness
-from tests.realpbx import CONTRIB, DATA, ROOT, Asterisk, Center, Simulated, always_open_flow, differences, run_script, side_by_side, until
+from tests.realpbx import CONTRIB, DATA, ROOT, Asterisk, Center, Simulated, always_open_flow, differences, run_script, side_by_side
+from tests.waiting import until
 
 pytestmark = pytest.mark.skipif(
     run_script() is None, reason="no Asterisk build: ../shared/asterisk/run not found and CALLCENTER_TEST_ASTERISK not set"

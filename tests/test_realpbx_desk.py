@@ -22,7 +22,7 @@ from kernel.exceptions import InputError
 from kernel.who import Who
 from pbx.tracker import local_partner
 from recordings.wav import duration, loudness
-from tests.realpbx import Asterisk, Center, run_script, side_by_side, until
+from tests.realpbx import Asterisk, Center, run_script, side_by_side
 from tests.test_realpbx import (  # center and sim: the tier's fixtures, found by pytest by name
     ANA,
     SUE,
@@ -34,6 +34,7 @@ from tests.test_realpbx import (  # center and sim: the tier's fixtures, found b
     shipped_asterisk,
     sim,
 )
+from tests.waiting import until
 
 pytestmark = pytest.mark.skipif(
     run_script() is None, reason="no Asterisk build: ../shared/asterisk/run not found and CALLCENTER_TEST_ASTERISK not set"

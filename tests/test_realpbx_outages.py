@@ -27,8 +27,9 @@ import pytest
 from ivr.flow import load_flow
 from pbx.client import ClientOptions
 from pbx.codec import AMICodec, Message, encode
-from tests.realpbx import TESTER, Asterisk, Center, always_open_flow, run_script, until
+from tests.realpbx import TESTER, Asterisk, Center, always_open_flow, run_script
 from tests.test_realpbx import ANA, number, queue_log_of, settings, shipped_asterisk
+from tests.waiting import until
 
 pytestmark = pytest.mark.skipif(
     run_script() is None, reason="no Asterisk build: ../shared/asterisk/run not found and CALLCENTER_TEST_ASTERISK not set"

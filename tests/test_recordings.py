@@ -9,7 +9,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 import wave
 from datetime import UTC, datetime, timedelta
 
@@ -34,7 +33,8 @@ from recordings.recorder import Active, Recorder
 from recordings.vault import MAGIC, LocalStorage, Vault, VaultError, cipher, open_vault
 from recordings.wav import duration, loudness
 from tests.test_panel_browser import CallCenter
-from tests.test_panel_controls import ask, until
+from tests.test_panel_controls import ask
+from tests.waiting import until
 
 KEY = base64.b64encode(bytes(range(32))).decode()
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
@@ -130,17 +130,17 @@ def recorded_call(tmp_path, recordings: config.RecordingSettings, script: str = 
         until(lambda: center.engine.board.call_of("ana") is not None and center.engine.board.call_of("ana").answered_at is not None, 15)
         if on_demand:
             ask(center, "ana", "record", {"op": "start"})
-            time.sleep(2)
+            center.talk(2)
         if pause:
             until(lambda: center.engine.recorder.active, 5)
-            time.sleep(3)
+            center.talk(3)
             ask(center, "ana", "record", {"op": "pause"})
-            time.sleep(4)
+            center.talk(4)
             ask(center, "ana", "record", {"op": "resume"})
-            time.sleep(3)
+            center.talk(3)
         ask(center, "ana", "hangup", {})
         until(lambda: center.store.count() > 0, 15)
-        time.sleep(1.0)
+        until(lambda: center.engine.recorder.idle, 10, "the recording indexed")
         return center, rows(center)
     finally:
         center.stop()

@@ -14,6 +14,7 @@ from pbx.simulator.dialplan import load_dialplan
 from pbx.simulator.server import ETC, build
 from pbx.simulator.traffic import Traffic, TrafficModel, simulated_queues
 from pbx.tracker import CallTracker, event_time
+from tests.waiting import eventually
 
 START = 1_795_400_000.0
 
@@ -119,7 +120,7 @@ def test_monitoring_a_fast_simulated_day_over_the_socket():
         server.traffic.stop()
         while server.sim.channels:
             await asyncio.sleep(0.05)
-        await asyncio.sleep(0.2)
+        await eventually(lambda: not tracker.open_calls(), what="every hangup read")
         await client.close()
         await task
         await server.stop()
@@ -164,6 +165,7 @@ def test_waiting_callers_survive_a_dropped_connection():
             server.sim.queues.pause(member.interface, True, None, "meeting")
         tracker = CallTracker()
         waiting: dict[str, bool] = {}
+        resyncs: list[float] = []
 
         def on_event(message, arrival):
             for e in tracker.feed(message, event_time(message, arrival)):
@@ -171,6 +173,7 @@ def test_waiting_callers_survive_a_dropped_connection():
                     waiting[e.linkedid] = bool(e.data.get("resynced"))
 
         def on_resync(snapshot):
+            resyncs.append(snapshot.at)
             for e in tracker.resync(snapshot.channels, snapshot.queue_entries, snapshot.at):
                 if e.kind == "queue_joined":
                     waiting[e.linkedid] = True
@@ -184,11 +187,10 @@ def test_waiting_callers_survive_a_dropped_connection():
         before = set(tracker.open_calls())
         server.drop()
         dropped_at = server.sim.now
-        while client.sessions < 2:
-            await asyncio.sleep(0.01)
+        await eventually(lambda: client.sessions >= 2, what="the second session")
         back_at = server.sim.now
         server.traffic.stop()
-        await asyncio.sleep(0.3)
+        await eventually(lambda: len(resyncs) == 2, what="the second session's resync")
         callers = server.sim.queues.queues["support"].callers
         in_queue = {c.ch.linkedid for c in callers}
         gap = {c.ch.linkedid for c in callers if dropped_at < c.joined_at < back_at - 1.0}
