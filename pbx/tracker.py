@@ -32,8 +32,12 @@ from kernel.records import CallRecord, DomainEvent
 from kernel.values import HangupBy, Outcome
 from pbx.agi import agi_env
 
-# Transfer events name their channels with a prefix; the call is the transferee's.
+# Transfer and spy events name their channels with a prefix; the call is the transferee's (the spied-on for a spy). Any other
+# event without a plain Channel is not one Asterisk sends, and is ignored.
 _PARTY_PREFIXES = ("Transferee", "OrigTransferer", "Transferer", "Spyer")
+_PARTY_EVENTS = {"BlindTransfer", "AttendedTransfer", "ChanSpyStart"}
+# A Timestamp is believed when it is a time a record can print (ISO 8601 stops at year 9999); else the arrival time is used.
+_LAST_TIME = 253402300799.0
 # A call back (the native ACD's Originate to the agent, then the caller; or one waiting in an app_queue queue) carries
 # these channel variables, so the agent's screen pops with the caller's record and the call is stored as a call back.
 CALLBACK_QUEUE_VAR = "CALLCENTER_CALLBACK_QUEUE"
@@ -74,13 +78,11 @@ _QUEUESTATUS_OUTCOME = {
 
 def event_time(message: Mapping[str, str], arrival: float) -> float:
     """When an event happened: Asterisk's Timestamp header if on, else when it arrived."""
-    stamp = message.get("Timestamp")
-    if stamp:
-        try:
-            return float(stamp)
-        except ValueError:
-            pass
-    return arrival
+    try:
+        stamp = float(message.get("Timestamp") or "nan")
+    except ValueError:
+        return arrival
+    return stamp if 0.0 < stamp <= _LAST_TIME else arrival
 
 
 def local_partner(channel: str) -> str | None:
@@ -150,6 +152,13 @@ class _Call:
     caller: _Caller = field(default_factory=_Caller)
     visit: _Visit = field(default_factory=_Visit)
     ending: _Ending = field(default_factory=_Ending)
+    last_at: float = 0.0
+
+    def at(self, t: float) -> float:
+        """The call's clock never runs back: an event stamped before the last one (a wrong Timestamp) counts at the last
+        one's time, so no duration of the call is negative."""
+        self.last_at = max(self.last_at, t, self.started_at)
+        return self.last_at
 
 
 def _known(value: str | None) -> str | None:
@@ -203,7 +212,7 @@ class CallTracker:
         if message.get("Event", "") in _QUEUE_EVENTS and _consulting(call, message):
             return []
         out: list[DomainEvent] = []
-        handler(call, message, t, out)
+        handler(call, message, call.at(t), out)
         return out
 
     def resync(self, channels: list[Mapping[str, str]], queue_entries: list[Mapping[str, str]], t: float) -> list[DomainEvent]:
@@ -221,7 +230,7 @@ class CallTracker:
                 del call.channels[uniqueid]
                 self._by_uniqueid.pop(uniqueid, None)
             if not call.channels:
-                self._finish(call, t, out)
+                self._finish(call, call.at(t), out)
         for uniqueid, m in listed.items():
             if uniqueid not in self._by_uniqueid:
                 joined = self._call_for(m, t)
@@ -257,6 +266,7 @@ class CallTracker:
         out: list[DomainEvent] = []
         if call is None:
             return out
+        t = call.at(t)
         if kind == "joined":
             call.visit.queue, call.visit.enqueued_at, call.visit.left, call.visit.left_at = data["queue"], t, None, None
             self._emit(out, "queue_joined", call, t, queue=call.visit.queue, position=data.get("position"), channel=call.inbound)
@@ -301,7 +311,9 @@ class CallTracker:
         return list(self.calls)
 
     def _call_for(self, m: Mapping[str, str], t: float) -> _Call | None:
-        prefix = "" if "Channel" in m else next((p for p in _PARTY_PREFIXES if p + "Channel" in m), "")
+        prefix = (
+            "" if "Channel" in m or m.get("Event") not in _PARTY_EVENTS else next((p for p in _PARTY_PREFIXES if p + "Channel" in m), "")
+        )
         linkedid = m.get(prefix + "Linkedid")
         uniqueid = m.get(prefix + "Uniqueid")
         channel = m.get(prefix + "Channel")

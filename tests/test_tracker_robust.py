@@ -154,3 +154,81 @@ def test_event_time_prefers_asterisks_timestamp():
     assert event_time({"Event": "Hangup", "Timestamp": "1795380099.870000"}, 5.0) == pytest.approx(1795380099.87)
     assert event_time({"Event": "Hangup"}, 5.0) == 5.0
     assert event_time({"Event": "Hangup", "Timestamp": "garbage"}, 5.0) == 5.0
+
+
+FIELDS = ("Channel", "Uniqueid", "Linkedid", "Queue", "MemberName", "DestChannel", "Timestamp", "Cause", "Value", "Variable")
+JUNK = ("", "1e300", "-1e300", "nan", "inf", "-5", "1000000000.5", "99999999999999999999", "²³", "x" * 300, "Local/x;1", "0")
+RENAMES = ("TransfereeChannel", "SpyerChannel", "OrigTransfererChannel", "TransfererChannel", "DestChannel", "TransfereeLinkedid")
+
+
+def mutated(m: Message, how: str, key: str, value: str) -> Message:
+    pairs = list(m.items())
+    if how == "drop":
+        pairs = [(k, v) for k, v in pairs if k != key]
+    elif how == "rename":
+        pairs = [(value if k == key else k, v) for k, v in pairs]
+    else:
+        pairs = [(k, value if k == key else v) for k, v in pairs] + ([] if key in m else [(key, value)])
+    return Message(pairs)
+
+
+@settings(max_examples=300, deadline=None)
+@given(name=st.sampled_from(trace_names()), data=st.data())
+def test_the_tracker_never_raises_on_renamed_dropped_or_absurd_fields(name, data):
+    events = events_of(name)
+    changes = data.draw(
+        st.lists(
+            st.tuples(
+                st.integers(0, len(events) - 1),
+                st.sampled_from(("drop", "rename", "set")),
+                st.sampled_from(FIELDS),
+                st.sampled_from(JUNK + RENAMES),
+            ),
+            max_size=6,
+        )
+    )
+    for index, how, key, value in changes:
+        t, m = events[index]
+        events[index] = (t, mutated(m, how, key, value))
+    tracker = CallTracker()
+    out = []
+    for t, m in events:
+        out += tracker.feed(m, event_time(m, t))
+    for record in (e.record for e in out if e.record is not None):
+        record.to_json()
+        for value in (record.wait_s, record.talk_s, record.hold_s):
+            assert value is None or value >= 0, record
+
+
+@settings(max_examples=200, deadline=None)
+@given(name=st.sampled_from(CALL_TRACES), data=st.data())
+def test_absurd_or_backward_timestamps_never_give_negative_or_unprintable_times(name, data):
+    events = events_of(name)
+    for index in data.draw(st.lists(st.integers(0, len(events) - 1), max_size=4)):
+        stamp = data.draw(st.one_of(st.floats(), st.floats(1e9, 2e9), st.text(max_size=25)))
+        t, m = events[index]
+        events[index] = (t, mutated(m, "set", "Timestamp", str(stamp)))
+    tracker = CallTracker()
+    records = [e.record for t, m in events for e in tracker.feed(m, event_time(m, t)) if e.record is not None]
+    assert len(records) <= 1
+    for record in records:
+        record.to_json()
+        assert record.started_at <= record.ended_at
+        for value in (record.wait_s, record.talk_s, record.hold_s):
+            assert value is None or value >= 0, record
+
+
+def test_an_event_with_its_channel_under_a_transfer_name_is_ignored_and_1e300_falls_back_to_arrival():
+    events = events_of("answered_caller_hangs_up")
+    hangups = [i for i, (_, m) in enumerate(events) if m.event == "Hangup"]
+    t, m = events[hangups[0]]
+    renamed = Message([("TransfereeChannel" if k == "Channel" else k, v) for k, v in m.items()])
+    tracker = CallTracker()
+    assert tracker.feed(renamed, t) == [], "a Hangup without Channel is not one Asterisk sends"
+    connect = next(i for i, (_, m) in enumerate(events) if m.event == "AgentConnect")
+    t, m = events[connect]
+    events[connect] = (t, mutated(m, "set", "Timestamp", "1e300"))
+    assert event_time(events[connect][1], t) == t
+    _, out = run([(event_time(m, t), m) for t, m in events])
+    [record] = [e.record for e in out if e.record is not None]
+    assert record.answered_at == t and record.to_json()["answered_at"].startswith("20")
