@@ -103,7 +103,13 @@ class Engine:
         self.registry = AgentRegistry()
         self.client = AMIClient(options or ClientOptions.of(settings.ami), self._on_event, self._on_resync, clock=clock)
         self.native = self._native() if settings.acd.mode == "native" else None
-        self.ivr = IVREngine(self.client, flows, on_records=self._ivr_records, on_handoff=self._handoff)
+        self.ivr = IVREngine(
+            self.client,
+            flows,
+            on_records=self._ivr_records,
+            on_handoff=self._handoff,
+            on_sensitive=lambda linkedid, on: self.monitor.on_acd("sensitive", linkedid, clock(), on=on),
+        )
         skills = {a.name: a.skills for a in settings.acd.agents}
         queue_skills = {name: q.skill for name, q in settings.acd.queues.items() if q.skill}
         self.desk = desk = NativeDesk(self.native, skills) if self.native else AppQueueDesk(AppQueueACD(self.client, queue_skills), skills)

@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from ivr.flow import Flow
-from ivr.machine import Action, Agi, Ended, Machine, Record, Result, Started, State, parse_result
+from ivr.machine import Action, Agi, Ended, Machine, Record, Result, Sensitive, Started, State, parse_result
 from kernel.exceptions import AMIError
 from pbx.agi import agi_env, send_to_fallback
 from pbx.client import AMIClient
@@ -57,9 +57,11 @@ class IVREngine:
         clock: Callable[[], float] | None = None,
         command_timeout: float = 60.0,
         on_handoff: Callable[[str, str, dict[str, Any]], None] | None = None,
+        on_sensitive: Callable[[str, bool], None] | None = None,
     ) -> None:
         self.client = client
         self.on_handoff = on_handoff
+        self.on_sensitive = on_sensitive  # (linkedid, on): the tracker stores none of the digits keyed meanwhile
         self.machines = [(flow, Machine(flow)) for flow in flows]
         self.on_records = on_records
         self.clock = clock
@@ -130,6 +132,9 @@ class IVREngine:
         for command in commands:
             if isinstance(command, Record):
                 self._keep(session, command)
+            elif isinstance(command, Sensitive):
+                if self.on_sensitive is not None:
+                    self.on_sensitive(session.linkedid, command.on)
             elif isinstance(command, Action):
                 await self._action(dict(command.fields))
             elif isinstance(command, Agi):

@@ -83,7 +83,14 @@ class Record:
     data: dict[str, Any]
 
 
-Command = Agi | Action | Record
+@dataclass(frozen=True)
+class Sensitive:
+    """The caller starts (on) or has finished (off) keying digits the flow marks sensitive: none of them may be stored."""
+
+    on: bool
+
+
+Command = Agi | Action | Record | Sensitive
 
 
 @dataclass(frozen=True)
@@ -313,7 +320,8 @@ class Machine:
         timeout_ms = int(float(node.spec.get("timeout", 5)) * 1000)
         if node.spec.get("sensitive"):
             commands = commands + [
-                Action((("Action", "MixMonitorMute"), ("Channel", state.channel), ("Direction", "both"), ("State", "1")))
+                Sensitive(True),
+                Action((("Action", "MixMonitorMute"), ("Channel", state.channel), ("Direction", "both"), ("State", "1"))),
             ]
         return self._get(replace(state, phase="collect"), commands, self._prompt(state, node), timeout_ms, int(node.spec["max_digits"]))
 
@@ -327,7 +335,10 @@ class Machine:
         sensitive = bool(node.spec.get("sensitive"))
         commands: list[Command] = []
         if sensitive:
-            commands.append(Action((("Action", "MixMonitorMute"), ("Channel", state.channel), ("Direction", "both"), ("State", "0"))))
+            commands += [
+                Sensitive(False),
+                Action((("Action", "MixMonitorMute"), ("Channel", state.channel), ("Direction", "both"), ("State", "0"))),
+            ]
         digits = event.value if event.value.isdigit() or event.value == "" else re.sub(r"\D", "", event.value)
         shown = mask(digits) if sensitive else digits
         if not digits:

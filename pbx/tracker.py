@@ -104,6 +104,7 @@ class _Caller:
     dnid: str | None = None
     digits: list[str] = field(default_factory=list)
     announced: bool = False
+    hiding: bool = False  # keying a sensitive input (the IVR says): those digits are neither kept nor told
 
 
 @dataclass(slots=True)
@@ -261,7 +262,8 @@ class CallTracker:
     def acd(self, kind: str, linkedid: str, t: float, **data: Any) -> list[DomainEvent]:
         """What our own engine did with a call, which Asterisk's events would otherwise say:
         'joined' (queue), 'ringing' and 'connected' (agent), 'left' with a reason (native ACD: abandoned, timeout, full, exit_key for a
-        call back, moved); 'hold', 'unhold' (the panel's hold)."""
+        call back, moved); 'hold', 'unhold' (the panel's hold); 'sensitive' on or off (the IVR collects digits that must not
+        be stored)."""
         call = self.calls.get(linkedid)
         out: list[DomainEvent] = []
         if call is None:
@@ -296,6 +298,8 @@ class CallTracker:
                 channel=call.inbound,
                 agent_channel=data.get("agent_channel"),
             )
+        elif kind == "sensitive":
+            call.caller.hiding = bool(data["on"])
         elif kind in ("hold", "unhold"):
             message = {"Channel": "panel"}
             (self._on_hold if kind == "hold" else self._on_unhold)(call, message, t, out)
@@ -370,7 +374,7 @@ class CallTracker:
             call.caller.dnid = dnid
 
     def _on_dtmf(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
-        if m.get("Direction", "Received") != "Received" or not self._caller_side(call, m["Channel"]):
+        if m.get("Direction", "Received") != "Received" or not self._caller_side(call, m["Channel"]) or call.caller.hiding:
             return
         digit = m.get("Digit", "")
         in_queue = call.visit.queue is not None and call.visit.left is None

@@ -18,7 +18,7 @@ import pytest
 
 from ivr import prompts
 from ivr.flow import load_flow
-from ivr.machine import Action, Agi, Ended, Machine, Record, Result, Started, State, parse_result
+from ivr.machine import Action, Agi, Ended, Machine, Record, Result, Sensitive, Started, State, parse_result
 from ivr.validators import cnpj_ok, cpf_ok, luhn_ok, mask
 from kernel.exceptions import ConfigError, InputError
 from pbx.agi import GUARD_OFF
@@ -179,6 +179,7 @@ def test_cpf_is_validated_masked_and_recording_paused():
     call = Call(load_flow(MAIN))
     call.answer("200 result=1").answer("200 result=3")
     assert any(isinstance(c, Action) and dict(c.fields)["State"] == "1" for c in call.out)
+    assert [c.on for c in call.out if isinstance(c, Sensitive)] == [True], "the tracker is told before the caller keys it"
     assert call.agi() == ["GET DATA cc/enter-cpf-pt 10000 11"]
     call.answer("200 result=12345678900")
     assert call.records("input") == [{"node": "account", "valid": False, "value": "*********00"}]
@@ -186,6 +187,7 @@ def test_cpf_is_validated_masked_and_recording_paused():
     [stored] = call.records("input")
     assert stored == {"node": "account", "name": "cpf", "valid": True, "value": "*********25", "sensitive": True}
     assert [dict(c.fields)["State"] for c in call.out if isinstance(c, Action)] == ["0"]
+    assert [c.on for c in call.out if isinstance(c, Sensitive)] == [False]
     assert call.agi() == ['SET VARIABLE customer_tier "standard"']
     call.answer("200 result=1")
     [done] = call.records("done")

@@ -7,15 +7,18 @@ recordings it made. Calls are short (1-3 s rings and talks).
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from ivr.flow import load_flow
 from kernel import config
+from kernel.models import CallEvent
 from recordings.wav import loudness
 from tests.realpbx import CONTRIB, DATA, ROOT, Asterisk, Center, Simulated, always_open_flow, differences, run_script, side_by_side
 from tests.waiting import until
@@ -518,3 +521,28 @@ def test_the_ivr_clears_the_guard_when_it_hands_a_caller_to_a_queue_context_of_t
         "no absolute timeout left to cut the caller off in the queue"
     )
     assert not [line for line in queue_log_of(pbx, caller) if line[4] not in ("ENTERQUEUE",)], "still waiting"
+
+
+CPF = "52998224725"  # a valid CPF (the check digits hold), as a caller would key it
+
+
+def caller_keys_a_cpf(pbx, cc: Center, caller: str):
+    pbx.call("08007770000@callcenter-inbound", "keys", caller, W1="2", K1="1", W2="3", K2="3", W3="3", K3=CPF + "#", CALLER_WAIT="2")
+    call = cc.stored(caller, 60)
+    with cc.store.sessions() as s:
+        events = [(e.kind, json.dumps(e.data)) for e in s.scalars(select(CallEvent).where(CallEvent.linkedid == call.linkedid))]
+    return call, events
+
+
+def test_a_cpf_keyed_in_the_ivr_is_stored_nowhere_in_clear_on_both_pbxs(pbx, sim, center, caplog):
+    caller = number()
+    real, simulated = center(), center(on=sim)
+    (call, events), (sim_call, sim_events) = side_by_side(caller_keys_a_cpf, (pbx, real, caller), (sim, simulated, caller))
+    for stored, rows in ((call, events), (sim_call, sim_events)):
+        assert stored.queue == "billing", "the CPF was accepted: the flow went on to billing"
+        assert stored.ivr_digits == "13", "the menu keys are kept, the CPF's digits are not"
+        keyed = [json.loads(d)["digit"] for k, d in rows if k == "dtmf"]
+        assert keyed[:2] == ["1", "3"] and set(keyed[2:]) <= {"#"}, f"a dtmf row per menu key, none for the CPF: {keyed}"
+        assert not [d for _, d in rows if CPF in d or CPF[:9] in d], "no row of the call holds the CPF"
+        assert any("*********25" in d for _, d in rows), "the IVR's record keeps it masked, as the flow says"
+    assert CPF not in caplog.text and CPF[:9] not in caplog.text, "nor does the log"
