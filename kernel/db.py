@@ -14,7 +14,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import sessionmaker
 
 from kernel.exceptions import DatabaseError
-from kernel.models import Call, CallEvent
+from kernel.models import Call, CallEvent, CallLeg
 from kernel.records import CallRecord, DomainEvent
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -128,6 +128,21 @@ class CallStore:
             hangup_cause=r.hangup_cause,
             transfers=r.transfers,
             resynced=r.resynced,
+            legs=[
+                CallLeg(
+                    n=n,
+                    queue=leg.queue,
+                    agent=leg.agent,
+                    enqueued_at=utc(leg.enqueued_at),
+                    answered_at=utc(leg.answered_at),
+                    ended_at=utc(leg.ended_at),
+                    wait_s=leg.wait_s,
+                    talk_s=leg.talk_s,
+                    hold_s=leg.hold_s,
+                    ended_by=leg.ended_by,
+                )
+                for n, leg in enumerate(r.legs)
+            ],
         )
 
     def count(self) -> int:

@@ -88,7 +88,29 @@ class Call(Base):
     disposition: Mapped[str | None] = mapped_column(String(80))
     notes: Mapped[str | None] = mapped_column(Text)
 
+    legs: Mapped[list[CallLeg]] = relationship(order_by="CallLeg.n", lazy="selectin", cascade="all, delete-orphan")
+
     __table_args__ = (Index("ix_calls_queue_started", "queue", "started_at"),)
+
+
+class CallLeg(Base):
+    """One leg of a stored call: a queue visit with the agent who answered it, or an agent reached without a queue."""
+
+    __tablename__ = "call_legs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    call_id: Mapped[int] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), index=True)
+    n: Mapped[int] = mapped_column(Integer)
+    queue: Mapped[str | None] = mapped_column(String(80))
+    agent: Mapped[str | None] = mapped_column(String(120))
+    enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    wait_s: Mapped[float | None] = mapped_column(Float)
+    talk_s: Mapped[float | None] = mapped_column(Float)
+    hold_s: Mapped[float] = mapped_column(Float, default=0.0)
+    ended_by: Mapped[str] = mapped_column(String(30))
+
+    __table_args__ = (Index("ix_call_legs_queue_enqueued", "queue", "enqueued_at"),)
 
 
 class CallEvent(Base):

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from kernel.values import HangupBy, Outcome
+from kernel.values import HangupBy, LegEnd, Outcome
 
 
 def iso(t: float | None) -> str | None:
@@ -15,6 +15,36 @@ def iso(t: float | None) -> str | None:
     if t is None:
         return None
     return datetime.fromtimestamp(t, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _rounded(data: dict[str, Any]) -> dict[str, Any]:
+    for key in ("started_at", "enqueued_at", "answered_at", "ended_at"):
+        if key in data:
+            data[key] = iso(data[key])
+    for key in ("wait_s", "talk_s", "hold_s"):
+        if data.get(key) is not None:
+            data[key] = round(data[key], 3)
+    return data
+
+
+@dataclass(slots=True)
+class Leg:
+    """One part of a call: a queue visit (with the agent who answered it), or the time with an agent reached without a
+    queue (a transfer to an extension or a number). Per-queue and per-agent figures add up legs."""
+
+    queue: str | None
+    agent: str | None
+    enqueued_at: float | None
+    answered_at: float | None
+    ended_at: float
+    wait_s: float | None
+    talk_s: float | None
+    hold_s: float
+    ended_by: LegEnd
+
+    def to_json(self) -> dict[str, Any]:
+        """The leg as JSON-ready data, times in ISO 8601 UTC."""
+        return _rounded(asdict(self))
 
 
 @dataclass(slots=True)
@@ -45,15 +75,12 @@ class CallRecord:
     hangup_cause: int | None
     transfers: int = 0
     resynced: bool = False
+    legs: list[Leg] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         """The record as JSON-ready data, times in ISO 8601 UTC."""
-        data = asdict(self)
-        for key in ("started_at", "enqueued_at", "answered_at", "ended_at"):
-            data[key] = iso(data[key])
-        for key in ("wait_s", "talk_s", "hold_s"):
-            if data[key] is not None:
-                data[key] = round(data[key], 3)
+        data = _rounded(asdict(self))
+        data["legs"] = [leg.to_json() for leg in self.legs]
         return data
 
 

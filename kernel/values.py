@@ -27,6 +27,25 @@ class Outcome(StrEnum):
     UNANSWERED_DIRECT = "unanswered_direct"
 
 
+class LegEnd(StrEnum):
+    """How one leg of a call ended (a queue visit, or the time with one agent): answered legs end completed, transferred
+    (blind, attended, or as app_queue says it without the kind) or moved; unanswered ones as the caller left the queue."""
+
+    COMPLETED = "completed"
+    TRANSFERRED = "transferred"
+    TRANSFERRED_BLIND = "transferred_blind"
+    TRANSFERRED_ATTENDED = "transferred_attended"
+    MOVED = "moved"
+    ABANDONED = "abandoned"
+    TIMEOUT = "timeout"
+    EXIT_KEY = "exit_key"
+    EXIT_EMPTY = "exit_empty"
+    FULL = "full"
+
+
+HANDED_ON = frozenset({LegEnd.TRANSFERRED, LegEnd.TRANSFERRED_BLIND, LegEnd.TRANSFERRED_ATTENDED, LegEnd.MOVED})
+
+
 class HangupBy(StrEnum):
     """Who ended a call; `unknown` when the hang-up fell in a gap of the AMI connection."""
 

@@ -28,8 +28,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from kernel.records import CallRecord, DomainEvent
-from kernel.values import HangupBy, Outcome
+from kernel.records import CallRecord, DomainEvent, Leg
+from kernel.values import HANDED_ON, HangupBy, LegEnd, Outcome
 from pbx.agi import agi_env
 
 # Transfer and spy events name their channels with a prefix; the call is the transferee's (the spied-on for a spy). Any other
@@ -126,6 +126,102 @@ class _Visit:
 
 
 @dataclass(slots=True)
+class _OpenLeg:
+    queue: str | None
+    enqueued_at: float | None = None
+    agent: str | None = None
+    answered_at: float | None = None
+    hold_s: float = 0.0
+
+
+@dataclass(slots=True)
+class _Legs:
+    """The call's legs as they happen: one per queue visit, or per agent reached without a queue (after a transfer)."""
+
+    done: list[Leg] = field(default_factory=list)
+    open: _OpenLeg | None = None
+    transferred_at: float | None = None  # the caller went on from a transfer, and no queue or agent has taken them yet
+
+    def join(self, queue: str | None, t: float, held: Mapping[str, float]) -> None:
+        """Into a queue: the leg before it, if any, was handed on (a transfer, a move, a Redirect)."""
+        if self.open is not None:
+            self.close(t, LegEnd.MOVED if self.open.answered_at is None else LegEnd.TRANSFERRED, held)
+        self.open, self.transferred_at = _OpenLeg(queue, t), None
+
+    def answer(self, agent: str | None, t: float, queue: str | None, held: Mapping[str, float]) -> None:
+        """An agent takes the caller: the queue's leg is answered; a call with no leg open starts one (a call back, a
+        click-to-dial, the target of a transfer)."""
+        if self.open is not None and self.open.answered_at is not None:
+            self.close(t, LegEnd.TRANSFERRED, held)
+        if self.open is None:
+            self.open = _OpenLeg(queue)
+        self.open.agent, self.open.answered_at, self.transferred_at = agent, t, None
+
+    def complete(self, queue: str | None, t: float, how: LegEnd, held: Mapping[str, float]) -> None:
+        """app_queue's AgentComplete ends the answered leg of its queue; after a transfer it can come once the caller has
+        already joined the next queue, whose leg it must leave alone."""
+        if self.open is not None and self.open.answered_at is not None and self.open.queue == queue:
+            self.close(t, how, held)
+
+    def transfer(self, how: LegEnd, t: float, held: Mapping[str, float]) -> None:
+        """A transfer succeeded: the agent's leg ends; the caller is with whoever the transfer reached until a queue or an
+        agent takes them (or the call ends)."""
+        self.close(t, how, held)
+        self.transferred_at = t
+
+    def unhold(self, since: float, t: float) -> None:
+        """A hold from `since` to `t`: the part inside the open, answered leg is that leg's."""
+        if self.open is not None and self.open.answered_at is not None:
+            self.open.hold_s += max(0.0, t - max(since, self.open.answered_at))
+
+    def close(self, t: float, how: LegEnd, held: Mapping[str, float]) -> None:
+        """End the open leg (holds still running count up to `t`). With none open, a transfer corrects how the last leg
+        ended: app_queue's AgentComplete races the transfer, saying "transfer" or even "agent" first."""
+        leg = self.open
+        if leg is None:
+            last = self.done[-1] if self.done else None
+            if (
+                how in HANDED_ON
+                and last is not None
+                and last.answered_at is not None
+                and last.ended_by in (LegEnd.TRANSFERRED, LegEnd.COMPLETED)
+            ):
+                last.ended_by = how
+            return
+        for since in held.values():
+            self.unhold(since, t)
+        answered = leg.answered_at
+        until = answered if answered is not None else t
+        self.done.append(
+            Leg(
+                queue=leg.queue,
+                agent=leg.agent,
+                enqueued_at=leg.enqueued_at,
+                answered_at=answered,
+                ended_at=t,
+                wait_s=until - leg.enqueued_at if leg.enqueued_at is not None else None,
+                talk_s=max(0.0, t - answered - leg.hold_s) if answered is not None else None,
+                hold_s=leg.hold_s,
+                ended_by=LegEnd.MOVED if answered is None and how in HANDED_ON else how,
+            )
+        )
+        self.open = None
+
+    def finish(self, t: float, left: Outcome | None, held: Mapping[str, float]) -> list[Leg]:
+        """The call ended: its open leg ends with it, as does the time with whoever a transfer reached."""
+        if self.open is not None:
+            answered = self.open.answered_at is not None
+            self.close(t, LegEnd.COMPLETED if answered else LegEnd(left if left in _UNANSWERED else Outcome.ABANDONED), held)
+        elif self.transferred_at is not None:
+            self.open = _OpenLeg(None, agent=None, answered_at=self.transferred_at)
+            self.close(t, LegEnd.COMPLETED, held)
+        return self.done
+
+
+_UNANSWERED = {Outcome.ABANDONED, Outcome.TIMEOUT, Outcome.EXIT_KEY, Outcome.EXIT_EMPTY, Outcome.FULL, Outcome.MOVED}
+
+
+@dataclass(slots=True)
 class _Ending:
     """What decides who hung up and why."""
 
@@ -148,11 +244,11 @@ class _Call:
     dialed_out: bool = False
     spying: bool = False
     callback_queue: str | None = None
-    transfers: int = 0
     resynced: bool = False
     caller: _Caller = field(default_factory=_Caller)
     visit: _Visit = field(default_factory=_Visit)
     ending: _Ending = field(default_factory=_Ending)
+    legs: _Legs = field(default_factory=_Legs)
     last_at: float = 0.0
 
     def at(self, t: float) -> float:
@@ -174,6 +270,9 @@ class CallTracker:
     def __init__(self) -> None:
         self.calls: dict[str, _Call] = {}
         self._by_uniqueid: dict[str, _Call] = {}
+        # Channels that hung up: Asterisk still sends some events for them (a NewCallerid after an attended transfer's
+        # Hangup), which must not bring them back into their call and keep it open. The last 10,000 are enough.
+        self._gone: dict[str, None] = {}
         self.stats = {"events": 0, "finished": 0, "partial": 0, "ignored": 0}
         self._handlers: dict[str, Callable[[_Call, Mapping[str, str], float, list[DomainEvent]], None]] = {
             "Newchannel": self._on_newchannel,
@@ -246,6 +345,7 @@ class CallTracker:
                 waiting.visit.queue = m.get("Queue")
                 waiting.visit.enqueued_at = t - (_float(m.get("Wait")) or 0.0)
                 waiting.visit.left = waiting.visit.left_at = None
+                waiting.legs.join(waiting.visit.queue, waiting.visit.enqueued_at, waiting.visit.held_since)
                 waiting.caller.number = waiting.caller.number or _known(m.get("CallerIDNum"))
                 self._emit(
                     out,
@@ -271,6 +371,7 @@ class CallTracker:
         t = call.at(t)
         if kind == "joined":
             call.visit.queue, call.visit.enqueued_at, call.visit.left, call.visit.left_at = data["queue"], t, None, None
+            call.legs.join(call.visit.queue, t, call.visit.held_since)
             self._emit(out, "queue_joined", call, t, queue=call.visit.queue, position=data.get("position"), channel=call.inbound)
         elif kind == "ringing":
             self._emit(
@@ -285,6 +386,7 @@ class CallTracker:
             )
         elif kind == "connected":
             call.visit.answered_at, call.visit.agent, call.visit.left, call.visit.left_at = t, data["agent"], Outcome.ANSWERED, t
+            call.legs.answer(call.visit.agent, t, call.visit.queue, call.visit.held_since)
             wait = t - call.visit.enqueued_at if call.visit.enqueued_at is not None else None
             self._emit(
                 out,
@@ -305,6 +407,7 @@ class CallTracker:
             (self._on_hold if kind == "hold" else self._on_unhold)(call, message, t, out)
         elif kind == "left" and call.visit.answered_at is None:
             call.visit.left, call.visit.left_at = Outcome(data["reason"]), t
+            call.legs.close(t, LegEnd(call.visit.left), call.visit.held_since)
             if call.visit.queue is not None:
                 wait = t - call.visit.enqueued_at if call.visit.enqueued_at is not None else None
                 self._emit(out, "queue_left", call, t, queue=call.visit.queue, reason=call.visit.left, wait_s=wait)
@@ -321,7 +424,7 @@ class CallTracker:
         linkedid = m.get(prefix + "Linkedid")
         uniqueid = m.get(prefix + "Uniqueid")
         channel = m.get(prefix + "Channel")
-        if not linkedid or not uniqueid or not channel:
+        if not linkedid or not uniqueid or not channel or uniqueid in self._gone:
             return None
         if prefix:
             return self._by_uniqueid.get(uniqueid) or self.calls.get(linkedid)
@@ -387,6 +490,7 @@ class CallTracker:
         call.visit.queue = m.get("Queue")
         call.visit.enqueued_at = t
         call.visit.left = call.visit.left_at = None
+        call.legs.join(call.visit.queue, t, call.visit.held_since)
         self._emit(out, "queue_joined", call, t, queue=call.visit.queue, position=_int(m.get("Position")), channel=call.inbound)
 
     @staticmethod
@@ -429,6 +533,7 @@ class CallTracker:
         call.visit.agent = m.get("MemberName")
         call.visit.interface = m.get("Interface")
         call.visit.left, call.visit.left_at = Outcome.ANSWERED, t
+        call.legs.answer(call.visit.agent, t, m.get("Queue") or call.visit.queue, call.visit.held_since)
         wait = t - call.visit.enqueued_at if call.visit.enqueued_at is not None else _float(m.get("HoldTime"))
         self._emit(
             out,
@@ -446,8 +551,9 @@ class CallTracker:
     def _on_agent_complete(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
         call.visit.completed_at = t
         call.visit.complete_reason = m.get("Reason")
-        if call.visit.complete_reason == "transfer":
-            call.transfers += 1
+        call.legs.complete(
+            m.get("Queue"), t, LegEnd.TRANSFERRED if call.visit.complete_reason == "transfer" else LegEnd.COMPLETED, call.visit.held_since
+        )
 
     def _on_abandon(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
         call.visit.left = Outcome.TIMEOUT if call.ending.first_hangup is None else Outcome.ABANDONED
@@ -488,6 +594,7 @@ class CallTracker:
         if call.visit.left is Outcome.ANSWERED:
             return
         wait = t - call.visit.enqueued_at if call.visit.enqueued_at is not None else None
+        call.legs.close(t, LegEnd(call.visit.left), call.visit.held_since)
         self._emit(out, "queue_left", call, t, queue=m.get("Queue"), reason=call.visit.left, wait_s=wait)
 
     def _on_dial_begin(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
@@ -509,6 +616,7 @@ class CallTracker:
             and m.get("DialStatus") == "ANSWER"
         ):
             call.visit.answered_at = t
+            call.legs.answer(call.visit.agent, t, call.callback_queue, call.visit.held_since)
             self._agent_legs(call, m["Channel"])
             self._emit(
                 out,
@@ -535,12 +643,14 @@ class CallTracker:
         since = call.visit.held_since.pop(m["Channel"], None)
         if since is not None:
             call.visit.hold_s += t - since
+            call.legs.unhold(since, t)
         self._emit(out, "unhold", call, t, channel=m["Channel"])
 
     def _on_transfer(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
         if m.get("Result", "Success") != "Success":
             return
         kind = "blind" if m.get("Event") == "BlindTransfer" else "attended"
+        call.legs.transfer(LegEnd.TRANSFERRED_BLIND if kind == "blind" else LegEnd.TRANSFERRED_ATTENDED, t, call.visit.held_since)
         target = m.get("Extension") or m.get("TransferTargetChannel") or m.get("SecondTransfererConnectedLineNum")
         self._emit(out, "transferred", call, t, how=kind, target=target)
 
@@ -558,10 +668,14 @@ class CallTracker:
             call.ending.hangup_cause = _int(m.get("Cause"))
         for since in call.visit.held_since.values():
             call.visit.hold_s += t - since
+            call.legs.unhold(since, t)
         call.visit.held_since.clear()
         uniqueid = m["Uniqueid"]
         call.channels.pop(uniqueid, None)
         self._by_uniqueid.pop(uniqueid, None)
+        self._gone[uniqueid] = None
+        if len(self._gone) > 10_000:
+            del self._gone[next(iter(self._gone))]
         if not call.channels:
             self._finish(call, t, out)
 
@@ -608,6 +722,7 @@ class CallTracker:
 
     def _record(self, call: _Call, t: float) -> CallRecord:
         outcome = self._outcome(call)
+        legs = call.legs.finish(t, call.visit.left, call.visit.held_since)
         wait = None
         if call.visit.enqueued_at is not None:
             until = call.visit.answered_at if call.visit.answered_at is not None else (call.visit.left_at or t)
@@ -633,7 +748,8 @@ class CallTracker:
             hold_s=call.visit.hold_s,
             hangup_by=self._hangup_by(call),
             hangup_cause=call.ending.hangup_cause,
-            transfers=call.transfers,
+            transfers=sum(leg.ended_by in HANDED_ON for leg in legs),
+            legs=legs,
             resynced=call.resynced,
         )
 

@@ -242,7 +242,7 @@ def test_transfers_blind_and_attended_to_a_queue_an_agent_and_a_number(pbx, cent
     cc = center()
     for login in ("ana", "bea"):
         assert cc.ask(login, "state", {"state": "available"})["ok"]
-    results = {}
+    results, legs, negative = {}, {}, {}
     bea_talks = lambda: cc.call_of("bea") and cc.call_of("bea").answered_at  # noqa: E731
     for how, kind, target, check, consulted in (
         ("blind", "queue", {"queue": "sales"}, bea_talks, None),
@@ -294,10 +294,23 @@ def test_transfers_blind_and_attended_to_a_queue_an_agent_and_a_number(pbx, cent
                 cc.ask(login, "hangup", {})
         pbx.idle()  # whatever the transfer left talking (a number, bea's phone dialled directly) ends before the next
         until(lambda: not cc.call_of("ana") and not cc.call_of("bea"), 15, "ana and bea free again")
+        record = cc.stored(caller)
+        legs[(how, kind)] = (record.transfers, [(leg.queue, leg.agent, leg.ended_by) for leg in record.legs])
+        negative[(how, kind)] = [v for leg in record.legs for v in (leg.wait_s, leg.talk_s, leg.hold_s) if v is not None and v < 0]
     assert results[("blind", "queue")] == [["BLINDTRANSFER", "8001"]]
     assert results[("blind", "agent")] == [["BLINDTRANSFER", "8002"]]
     assert results[("blind", "number")] == [["BLINDTRANSFER", "5511955554444"]]
     assert results[("attended", "agent")] == results[("attended", "queue")] == results[("attended", "number")] == ["Success"]
+    reached = (None, None, "completed")  # an extension or a number: no queue, no agent the PBX names
+    assert legs == {
+        ("blind", "queue"): (1, [("support", "ana", "transferred_blind"), ("sales", "bea", "completed")]),
+        ("blind", "agent"): (1, [("support", "ana", "transferred_blind"), reached]),
+        ("blind", "number"): (1, [("support", "ana", "transferred_blind"), reached]),
+        ("attended", "agent"): (1, [("support", "ana", "transferred_attended"), reached]),
+        ("attended", "queue"): (1, [("support", "ana", "transferred_attended"), reached]),
+        ("attended", "number"): (1, [("support", "ana", "transferred_attended"), reached]),
+    }, "every call stored, with ana's leg in support and the leg the transfer reached"
+    assert not any(negative.values()), negative
 
 
 def native_on_both(center, pbxs: tuple, native: config.Settings, paused: str) -> list[Center]:
