@@ -117,6 +117,11 @@ def test_blind_transfer_moves_the_caller_to_another_queue(pbx):
     assert [(ev.data["how"], ev.data["target"]) for ev in domain if ev.kind == "transferred"] == [("blind", "billing")]
     records = [ev.record for ev in domain if ev.record]
     assert [(r.outcome, r.transfers, r.agent) for r in records] == [("answered", 1, "Bob")]
+    [record] = records
+    assert [(leg.queue, leg.agent, leg.ended_by) for leg in record.legs] == [
+        ("support", "Alice", "transferred_blind"),
+        ("billing", "Bob", "completed"),
+    ], "the first queue keeps Alice's leg, the second Bob's (as queue_log's two visits)"
 
 
 def test_bridge_and_error_wording(pbx):
