@@ -125,7 +125,8 @@ def _windowed(where: str) -> str:
       select *, coalesce(wait, 0) as w0,
         lag(entered) over caller_order as p_entered, lag(callid) over caller_order as p_callid,
         lag(queue) over caller_order as p_queue, lag(outcome) over caller_order as p_outcome
-      from visits where outcome is not null {where}
+      from (select *, row_number() over (partition by callid order by entered, visit) > 1 as moved_in from visits)
+      where outcome is not null {where}
       window caller_order as (partition by caller order by entered, callid, visit)
     )
     select *, caller is not null and p_callid <> callid and entered - p_entered between 0 and {86400} as r24,
@@ -150,6 +151,7 @@ def _sums(group: str, o: Options, only: str = "true") -> str:
       count(*) filter (where outcome = 'exit_key') as exited_key,
       count(*) filter (where outcome = 'exit_empty') as exited_empty,
       count(*) filter (where {answered} and transferred) as transferred,
+      count(*) filter (where moved_in) as transferred_in,
       count(*) filter (where {answered} and w0 <= {o.sl_seconds}) as answered_within,
       count(*) filter (where outcome in ('abandoned', 'timeout') and w0 <= {o.sl_seconds}) as abandoned_within,
       coalesce(sum(w0) filter (where {answered}), 0) as wait_answered,
@@ -211,7 +213,7 @@ class ReportEngine:
                             [
                                 item.callid,
                                 item.queue,
-                                1,
+                                item.visit,
                                 item.entered,
                                 item.ended,
                                 item.caller,
@@ -254,12 +256,12 @@ class ReportEngine:
             where += f" and entered < {o.end}"
         report = Report(o)
         self.db.execute(_windowed(where))
-        for key, counters in self._rows(_sums("queue", o)):
+        for key, counters in self._rows(_sums("queue", o, "queue is not null")):
             report.queues[key] = counters
         for key, counters in self._rows(_sums("agent", o, "outcome = 'answered' and agent is not null"), repeats=False):
             report.agents[key] = counters
         slot = f"cast(floor(entered / {o.interval_seconds}) * {o.interval_seconds} as bigint) || '|' || queue"
-        for key, counters in self._rows(_sums(slot, o), repeats=False):
+        for key, counters in self._rows(_sums(slot, o, "queue is not null"), repeats=False):
             start, queue = key.split("|", 1)
             report.intervals[(int(start), queue)] = counters
         for agent, count in self.db.execute(f"""select r.agent, count(*) from rna r join visits v using (callid, queue, visit)

@@ -51,6 +51,7 @@ class Counters:
     exited_key: int = 0
     exited_empty: int = 0
     transferred: int = 0
+    transferred_in: int = 0
     answered_within: int = 0
     abandoned_within: int = 0
     wait_answered: float = 0.0
@@ -78,6 +79,7 @@ class Counters:
             "exited_key": self.exited_key,
             "exited_empty": self.exited_empty,
             "transferred": self.transferred,
+            "transferred_in": self.transferred_in,
             "asa_s": _avg(self.wait_answered, self.answered),
             "avg_wait_s": _avg(self.wait_all, self.waits),
             "max_wait_s": round(self.max_wait, 2),

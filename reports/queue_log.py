@@ -69,10 +69,10 @@ class LineError:
 
 @dataclass(slots=True)
 class Visit:
-    """One caller's stay in one queue."""
+    """One caller's stay in one queue (or, from the engine's records, with an agent reached without a queue: queue None)."""
 
     callid: str
-    queue: str
+    queue: str | None
     entered: int
     caller: str | None
     position: int | None
@@ -86,6 +86,7 @@ class Visit:
     completed_by: str | None = None
     transferred: bool = False
     ring_no_answer: list[str] = field(default_factory=list)
+    visit: int = 1  # tells apart two stays of one call in the same queue
 
     @property
     def key(self) -> str:

@@ -15,6 +15,7 @@ QUEUE_COLUMNS = [
     "short_abandoned",
     "timed_out",
     "transferred",
+    "transferred_in",
     "asa_s",
     "avg_wait_s",
     "max_wait_s",

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import exists, func, select, tuple_
 
 from kernel.db import CallStore
-from kernel.models import Agent, AgentStateChange, Call
-from kernel.records import CallRecord
-from kernel.values import HangupBy, Outcome
+from kernel.models import Agent, AgentStateChange, Call, CallLeg
+from kernel.records import CallRecord, Leg
+from kernel.values import HANDED_ON, HangupBy, LegEnd, Outcome
 from reports.queue_log import AgentChange, Visit
 
 BATCH = 2000
@@ -24,6 +24,18 @@ def visit_record(v: Visit) -> CallRecord:
         hangup_by = HangupBy(v.completed_by)
     else:
         hangup_by = HangupBy.CALLER if v.outcome is Outcome.ABANDONED else HangupBy.SYSTEM
+    ended_at = float(v.ended if v.ended is not None else v.entered)
+    leg = Leg(
+        queue=v.queue,
+        agent=v.agent,
+        enqueued_at=float(v.entered),
+        answered_at=answered_at,
+        ended_at=ended_at,
+        wait_s=v.wait_s,
+        talk_s=v.talk_s,
+        hold_s=v.hold_s,
+        ended_by=(LegEnd.TRANSFERRED if v.transferred else LegEnd.COMPLETED) if v.outcome is Outcome.ANSWERED else LegEnd(v.outcome),
+    )
     return CallRecord(
         linkedid=v.key,
         caller_number=v.caller,
@@ -35,7 +47,7 @@ def visit_record(v: Visit) -> CallRecord:
         enqueued_at=float(v.entered),
         answered_at=answered_at,
         agent=v.agent,
-        ended_at=float(v.ended if v.ended is not None else v.entered),
+        ended_at=ended_at,
         outcome=v.outcome,
         wait_s=v.wait_s,
         talk_s=v.talk_s,
@@ -43,6 +55,7 @@ def visit_record(v: Visit) -> CallRecord:
         hangup_by=hangup_by,
         hangup_cause=None,
         transfers=int(v.transferred),
+        legs=[leg],
     )
 
 
@@ -100,27 +113,64 @@ def save_agent_changes(store: CallStore, changes: list[AgentChange]) -> int:
         return fresh
 
 
+def _callid(linkedid: str, source: str) -> str:
+    """The call a stored row belongs to: its linkedid, or for a queue_log visit (key ql:<callid>:<queue>:<entered>) the
+    queue_log call id, so the visits of one transferred call are one call again."""
+    return linkedid.split(":")[1] if source == "queue_log" else linkedid
+
+
 def queue_callids(store: CallStore) -> set[str]:
-    """Call ids of the queue_log visits stored (their keys are ql:<callid>:<queue>:<entered>)."""
+    """Call ids of the queue_log visits stored."""
     with store.sessions() as session:
-        keys = session.scalars(select(Call.linkedid).where(Call.source == "queue_log"))
-        return {key.split(":")[1] for key in keys}
+        return {_callid(key, "queue_log") for key in session.scalars(select(Call.linkedid).where(Call.source == "queue_log"))}
+
+
+def _leg_outcome(leg: CallLeg) -> Outcome:
+    """A leg as a visit's outcome: answered, else why the caller left that queue (moved on by a supervisor's move)."""
+    if leg.answered_at is not None:
+        return Outcome.ANSWERED
+    return Outcome(leg.ended_by) if leg.ended_by in Outcome.__members__.values() else Outcome.MOVED
 
 
 def stored_stream(store: CallStore, start: float | None, end: float | None) -> Iterator[Visit | AgentChange]:
-    """Stored queue calls and agent changes, oldest first, as the report reads them."""
+    """Stored calls as the report reads them: one visit per leg (a queue visit, or an agent reached without a queue,
+    whose queue is None), so each queue and agent is credited with its own part of a transferred call; calls stored
+    before legs were kept count as one visit. Then the agents' state changes, oldest first."""
     with store.sessions() as session:
-        query = select(Call).where(Call.queue.is_not(None), Call.enqueued_at.is_not(None)).order_by(Call.enqueued_at)
+        began = func.coalesce(CallLeg.enqueued_at, CallLeg.answered_at)
+        legs = select(CallLeg, Call.linkedid, Call.source, Call.caller_number).join(Call).where(began.is_not(None)).order_by(began)
         if start is not None:
-            query = query.where(Call.enqueued_at >= _dt(start))
+            legs = legs.where(began >= _dt(start))
         if end is not None:
-            query = query.where(Call.enqueued_at < _dt(end))
-        for row in session.scalars(query).yield_per(BATCH):
-            entered = row.enqueued_at.timestamp()
+            legs = legs.where(began < _dt(end))
+        for leg, linkedid, source, caller in session.execute(legs).yield_per(BATCH):
+            entered = (leg.enqueued_at or leg.answered_at).timestamp()
+            answered = leg.answered_at is not None
             yield Visit(
-                callid=row.linkedid,
-                queue=row.queue,
+                callid=_callid(linkedid, source),
+                queue=leg.queue,
                 entered=int(entered),
+                caller=caller,
+                position=None,
+                outcome=_leg_outcome(leg),
+                agent=leg.agent if answered else None,
+                wait_s=leg.wait_s,
+                talk_s=leg.talk_s,
+                hold_s=leg.hold_s or 0.0,
+                ended=int(leg.ended_at.timestamp()),
+                transferred=answered and leg.ended_by in HANDED_ON,
+                visit=leg.n + 1,
+            )
+        legless = select(Call).where(Call.queue.is_not(None), Call.enqueued_at.is_not(None), ~exists().where(CallLeg.call_id == Call.id))
+        if start is not None:
+            legless = legless.where(Call.enqueued_at >= _dt(start))
+        if end is not None:
+            legless = legless.where(Call.enqueued_at < _dt(end))
+        for row in session.scalars(legless).yield_per(BATCH):
+            yield Visit(
+                callid=_callid(row.linkedid, row.source),
+                queue=row.queue,
+                entered=int(row.enqueued_at.timestamp()),
                 caller=row.caller_number,
                 position=None,
                 outcome=Outcome(row.outcome),

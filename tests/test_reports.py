@@ -11,6 +11,8 @@ import sys
 import pytest
 
 from kernel.db import CallStore, make_engine, migrate
+from kernel.records import CallRecord, Leg
+from kernel.values import HangupBy, LegEnd, Outcome
 from reports.engine import ReportEngine
 from reports.erlang import agents_needed, erlang_c, evaluate
 from reports.metrics import Options
@@ -90,6 +92,34 @@ def test_transfers_do_not_inflate_talk_time(tmp_path):
     assert result["queues"]["sales"]["avg_talk_s"] == 60 and result["queues"]["billing"]["avg_talk_s"] == 300
     assert result["agents"]["Ann"]["talk_s"] == 60 and result["queues"]["sales"]["transferred"] == 1
     assert result["queues"]["billing"]["repeat_calls_24h"] == 0, "a transfer is not a repeat call"
+    assert result["queues"]["billing"]["transferred_in"] == 1 and result["queues"]["sales"]["transferred_in"] == 0
+
+
+def test_each_leg_of_a_stored_call_is_credited_to_its_own_queue_and_agent(store):
+    """support (Ann, blind transfer) -> sales (Ben, attended transfer) -> Cid's own phone, reached without a queue."""
+    legs = [
+        Leg("support", "Ann", 100.0, 110.0, 170.0, 10.0, 50.0, 10.0, LegEnd.TRANSFERRED_BLIND),
+        Leg("sales", "Ben", 170.0, 200.0, 300.0, 30.0, 100.0, 0.0, LegEnd.TRANSFERRED_ATTENDED),
+        Leg(None, "Cid", None, 290.0, 400.0, None, 110.0, 0.0, LegEnd.COMPLETED),
+    ]
+    call = CallRecord("L1", "5511", None, None, 90.0, "", "sales", 170.0, 200.0, "Cid", 400.0, Outcome.ANSWERED, 30.0, 110.0, 0.0,
+                      HangupBy.CALLER, 16, transfers=2, legs=legs)  # fmt: skip
+    waiting = Leg("support", None, 500.0, None, 530.0, 30.0, None, 0.0, LegEnd.MOVED)
+    moved = CallRecord("L2", "5512", None, None, 500.0, "", "sales", 530.0, 535.0, "Ben", 600.0, Outcome.ANSWERED, 5.0, 65.0, 0.0,
+                       HangupBy.AGENT, 16, transfers=1, legs=[waiting, Leg("sales", "Ben", 530.0, 535.0, 600.0, 5.0, 65.0, 0.0, LegEnd.COMPLETED)])  # fmt: skip
+    store.save([call, moved])
+    engine = ReportEngine()
+    engine.load_stream(stored_stream(store, None, None))
+    result = engine.report(Options())
+    support, sales = result["queues"]["support"], result["queues"]["sales"]
+    assert (support["offered"], support["answered"], support["transferred"], support["transferred_in"]) == (2, 1, 1, 0)
+    assert (sales["offered"], sales["answered"], sales["transferred"], sales["transferred_in"]) == (2, 2, 1, 2)
+    assert support["abandoned"] == 0 and support["asa_s"] == 10.0 and sales["asa_s"] == 17.5
+    assert set(result["queues"]) == {"support", "sales"}, "a leg with no queue is no queue's"
+    agents = result["agents"]
+    assert (agents["Ann"]["talk_s"], agents["Ann"]["aht_s"], agents["Ann"]["transferred"]) == (50.0, 60.0, 1)
+    assert (agents["Ben"]["answered"], agents["Ben"]["talk_s"]) == (2, 165.0)
+    assert (agents["Cid"]["answered"], agents["Cid"]["talk_s"]) == (1, 110.0)
 
 
 def test_pause_time_by_reason_and_occupancy(tmp_path):
