@@ -46,7 +46,7 @@ from pbx.tracker import CallTracker, event_time
 from recordings.library import Library
 from recordings.recorder import Recorder
 from recordings.vault import open_vault
-from reports.queue_log import AgentChange
+from reports.queue_log import AgentChange, QueueLogTail
 from reports.store import save_agent_changes
 
 log = logging.getLogger(__name__)
@@ -99,7 +99,14 @@ class Engine:
         self.board = LiveBoard(
             {**{q: s.service_level_s for q, s in settings.acd.queues.items()}, **settings.panel.service_level_s}, settings.panel.timezone
         )
-        self.monitor = Monitor(CallTracker(), store, out, as_json=as_json, listeners=[self._on_call_events])
+        self.monitor = Monitor(
+            CallTracker(),
+            store,
+            out,
+            as_json=as_json,
+            listeners=[self._on_call_events],
+            queue_log=QueueLogTail(settings.ami.queue_log) if settings.ami.queue_log else None,
+        )
         self.registry = AgentRegistry()
         self.client = AMIClient(options or ClientOptions.of(settings.ami), self._on_event, self._on_resync, clock=clock)
         self.native = self._native() if settings.acd.mode == "native" else None
@@ -215,7 +222,7 @@ class Engine:
             self.native.on_event(message, arrival)
 
     async def _on_resync(self, snapshot: Snapshot) -> None:
-        self.monitor.on_resync(snapshot)
+        await self.monitor.on_resync(snapshot)
         self._agent_states(self.registry.resync(snapshot.queue_members, snapshot.at))
         await self.ivr.on_resync(snapshot.channels)
         if self.native is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Callable
@@ -9,10 +10,16 @@ from datetime import UTC, datetime
 from typing import TextIO
 
 from kernel.db import CallStore
-from kernel.records import DomainEvent
+from kernel.records import DomainEvent, Visit
 from pbx.client import Snapshot
 from pbx.codec import Message
 from pbx.tracker import CallTracker, event_time
+from reports.queue_log import QueueLogTail
+from reports.store import visits_record
+
+# How far before the last event seen a gap's queue_log visits are looked at (a visit that ended just before the cut may
+# have been told late); what the engine stored or followed itself is never taken twice.
+GAP_MARGIN_S = 60.0
 
 log = logging.getLogger(__name__)
 
@@ -35,14 +42,21 @@ def describe(event: DomainEvent) -> str:
         "unhold": lambda: "off hold",
         "transferred": lambda: f"{d.get('how')} transfer to {d.get('target')}",
         "call_ended": lambda: (
-            "ended (joined mid-call: no record)" if d.get("partial") else f"ended: {d.get('outcome')}, hung up by {d.get('hangup_by')}"
+            "ended (joined mid-call: no record)"
+            if d.get("partial")
+            else f"ended: {d.get('outcome')}, hung up by {d.get('hangup_by')}"
+            + (" (recovered from queue_log)" if d.get("recovered") else "")
         ),
     }.get(event.kind, lambda: event.kind)()
     return f"{clock} {event.linkedid:<18} {what}"
 
 
 class Monitor:
-    """Feeds AMI events to the tracker, prints what happens, stores finished calls, then tells its listeners (the panel's board)."""
+    """Feeds AMI events to the tracker, prints what happens, stores finished calls, then tells its listeners (the panel's board).
+
+    One clock: a call's times are Asterisk's (the events' Timestamp); what the engine itself stamps (a resync, our
+    ACD's doings) is moved onto that clock by the offset of the last timestamped event.
+    """
 
     def __init__(
         self,
@@ -51,24 +65,61 @@ class Monitor:
         out: TextIO | None,
         as_json: bool = False,
         listeners: list[Callable[[list[DomainEvent]], None]] | None = None,
+        queue_log: QueueLogTail | None = None,
     ) -> None:
         self.tracker = tracker
         self.store = store
         self.out = out
         self.listeners = list(listeners or [])
+        self.queue_log = queue_log
+        self.skew = 0.0
+        self.last_seen: float | None = None
         self.format: Callable[[DomainEvent], str] = (lambda e: json.dumps(e.to_json(), ensure_ascii=False)) if as_json else describe
 
     def on_event(self, message: Message, arrival: float) -> None:
         """Handle one AMI event from the client."""
-        self._publish(self.tracker.feed(message, event_time(message, arrival)))
+        t = event_time(message, arrival)
+        if "Timestamp" in message and t != arrival:
+            self.skew = t - arrival
+        self.last_seen = t
+        self._publish(self.tracker.feed(message, t))
 
     def on_acd(self, kind: str, linkedid: str, t: float, **data: object) -> None:
         """What our own ACD did with a call (native mode), for the record and the timeline."""
-        self._publish(self.tracker.acd(kind, linkedid, t, **data))
+        self._publish(self.tracker.acd(kind, linkedid, t + self.skew, **data))
 
-    def on_resync(self, snapshot: Snapshot) -> None:
-        """Rebuild live calls from what Asterisk reports after a (re)connect."""
-        self._publish(self.tracker.resync(snapshot.channels, snapshot.queue_entries, snapshot.at))
+    async def on_resync(self, snapshot: Snapshot) -> None:
+        """Rebuild live calls from what Asterisk reports after a (re)connect, and from its queue_log when we can read it:
+        calls that started, were answered or ended in the gap are stored, marked resynced, never twice."""
+        visits = await self._gap_visits()
+        self._publish(self.tracker.resync(snapshot.channels, snapshot.queue_entries, snapshot.at + self.skew, visits))
+        lost: dict[str, list[Visit]] = {}
+        for v in visits:
+            if not self.tracker.knows(v.callid):
+                lost.setdefault(v.callid, []).append(v)
+        records = [visits_record(vs, recovered=True) for vs in lost.values() if all(v.outcome is not None for v in vs)]
+        if records:
+            log.info("%d call(s) of the AMI gap recovered from queue_log", len(records))
+        events = [
+            DomainEvent("call_ended", r.linkedid, r.ended_at, {"outcome": r.outcome, "hangup_by": r.hangup_by, "recovered": True}, r)
+            for r in records
+        ]
+        self._publish(events)
+
+    async def _gap_visits(self) -> list[Visit]:
+        """queue_log's visits since just before the last event seen (or, at the engine's start, the last call stored),
+        those of calls already stored left out."""
+        if self.queue_log is None:
+            return []
+        await asyncio.to_thread(self.queue_log.read)
+        since = self.last_seen if self.last_seen is not None else (self.store.last_end() if self.store is not None else None)
+        if since is None:
+            return []
+        visits = self.queue_log.visits(since - GAP_MARGIN_S)
+        if self.store is not None and visits:
+            stored = self.store.known_visits(v.callid for v in visits)
+            visits = [v for v in visits if v.callid not in stored]
+        return visits
 
     def _publish(self, events: list[DomainEvent]) -> None:
         if self.out is not None:

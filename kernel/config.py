@@ -45,6 +45,9 @@ class AMISettings(_Section):
     reconnect_min: float = Field(0.5, gt=0)
     reconnect_max: float = Field(30.0, gt=0)
     max_frame_bytes: int = Field(1 << 20, ge=1024)
+    # Asterisk's queue_log, where the engine can read it (same host, a shared folder): the calls of an AMI gap or of an
+    # engine restart are recovered from it. Empty: none (such calls are stored with what CoreShowChannels still tells).
+    queue_log: str = ""
 
 
 class DatabaseSettings(_Section):

@@ -140,10 +140,30 @@ class CallStore:
                     talk_s=leg.talk_s,
                     hold_s=leg.hold_s,
                     ended_by=leg.ended_by,
+                    callid=leg.callid,
                 )
                 for n, leg in enumerate(r.legs)
             ],
         )
+
+    def known_visits(self, callids: Iterable[str]) -> set[str]:
+        """Which of these queue_log call ids a stored call's legs already hold."""
+        wanted = list(set(callids))
+        known: set[str] = set()
+        try:
+            with self.sessions() as s:
+                for start in range(0, len(wanted), 500):
+                    chunk = wanted[start : start + 500]
+                    known.update(c for c in s.scalars(select(CallLeg.callid).where(CallLeg.callid.in_(chunk))) if c)
+        except SQLAlchemyError as exc:
+            raise DatabaseError(f"cannot read stored calls: {exc}") from exc
+        return known
+
+    def last_end(self) -> float | None:
+        """When the newest stored call ended (where an engine that was down starts looking for the calls it missed)."""
+        with self.sessions() as s:
+            newest = s.scalar(select(func.max(Call.ended_at)))
+        return newest.replace(tzinfo=UTC).timestamp() if newest is not None else None
 
     def count(self) -> int:
         """How many calls are stored."""

@@ -109,6 +109,7 @@ class CallLeg(Base):
     talk_s: Mapped[float | None] = mapped_column(Float)
     hold_s: Mapped[float] = mapped_column(Float, default=0.0)
     ended_by: Mapped[str] = mapped_column(String(30))
+    callid: Mapped[str | None] = mapped_column(String(64), index=True)
 
     __table_args__ = (Index("ix_call_legs_queue_enqueued", "queue", "enqueued_at"),)
 

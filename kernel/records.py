@@ -41,6 +41,7 @@ class Leg:
     talk_s: float | None
     hold_s: float
     ended_by: LegEnd
+    callid: str | None = None  # the caller's channel in that queue, as Asterisk's queue_log names the visit
 
     def to_json(self) -> dict[str, Any]:
         """The leg as JSON-ready data, times in ISO 8601 UTC."""
@@ -100,3 +101,31 @@ class DomainEvent:
         if self.record is not None:
             out["record"] = self.record.to_json()
         return out
+
+
+@dataclass(slots=True)
+class Visit:
+    """One caller's stay in one queue, as Asterisk's queue_log tells it (or, from the engine's records, with an agent
+    reached without a queue: queue None). Reports count visits; the engine recovers what happened in an AMI gap from them."""
+
+    callid: str
+    queue: str | None
+    entered: int
+    caller: str | None
+    position: int | None
+    outcome: Outcome | None = None  # None while the caller is still in the queue
+    agent: str | None = None
+    wait_s: float | None = None
+    talk_s: float | None = None
+    hold_s: float = 0.0
+    ring_s: float | None = None
+    ended: int | None = None
+    completed_by: str | None = None
+    transferred: bool = False
+    ring_no_answer: list[str] = field(default_factory=list)
+    visit: int = 1  # tells apart two stays of one call in the same queue
+
+    @property
+    def key(self) -> str:
+        """A stable identity, so importing the same log twice adds nothing."""
+        return f"ql:{self.callid}:{self.queue}:{self.entered}"

@@ -17,8 +17,12 @@ Reading real Asterisk (see ../shared/ami-traces/):
 - A queue timeout also raises QueueCallerAbandon (app_queue's record_abandoned);
   it differs from a real abandon in that the caller has not hung up yet, and in
   ``QUEUESTATUS=TIMEOUT`` when VarSet events are readable.
-- A stream that starts mid-call only knows part of a call: such a call ends
-  without a finished record (counted in `stats['partial']`).
+- After a (re)connect `resync` rebuilds calls from CoreShowChannels and
+  QueueStatus, and from Asterisk's queue_log visits when the engine can read
+  it: a call joined mid-call is stored, marked `resynced`, with what the PBX
+  could still tell (what it cannot is null). A call first seen mid-stream
+  with no resync (a recorded trace cut in the middle) ends without a record
+  (counted in `stats['partial']`).
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from kernel.records import CallRecord, DomainEvent, Leg
+from kernel.records import CallRecord, DomainEvent, Leg, Visit
 from kernel.values import HANDED_ON, HangupBy, LegEnd, Outcome
 from pbx.agi import agi_env
 
@@ -132,6 +136,7 @@ class _OpenLeg:
     agent: str | None = None
     answered_at: float | None = None
     hold_s: float = 0.0
+    callid: str | None = None
 
 
 @dataclass(slots=True)
@@ -142,11 +147,26 @@ class _Legs:
     open: _OpenLeg | None = None
     transferred_at: float | None = None  # the caller went on from a transfer, and no queue or agent has taken them yet
 
-    def join(self, queue: str | None, t: float, held: Mapping[str, float]) -> None:
+    def join(self, queue: str | None, t: float, held: Mapping[str, float], callid: str | None = None) -> None:
         """Into a queue: the leg before it, if any, was handed on (a transfer, a move, a Redirect)."""
         if self.open is not None:
             self.close(t, LegEnd.MOVED if self.open.answered_at is None else LegEnd.TRANSFERRED, held)
-        self.open, self.transferred_at = _OpenLeg(queue, t), None
+        self.open, self.transferred_at = _OpenLeg(queue, t, callid=callid), None
+
+    def has(self, v: Visit) -> _OpenLeg | Leg | None:
+        """The leg that is this queue_log visit, if the call has it: the open leg of that queue and channel, or a finished
+        one that entered then (queue_log times are whole seconds)."""
+        if self.open is not None and self.open.queue == v.queue and self.open.callid in (v.callid, None):
+            return self.open
+        for leg in self.done:
+            if (
+                leg.queue == v.queue
+                and leg.callid in (v.callid, None)
+                and leg.enqueued_at is not None
+                and abs(leg.enqueued_at - v.entered) < 2
+            ):
+                return leg
+        return None
 
     def answer(self, agent: str | None, t: float, queue: str | None, held: Mapping[str, float]) -> None:
         """An agent takes the caller: the queue's leg is answered; a call with no leg open starts one (a call back, a
@@ -203,6 +223,7 @@ class _Legs:
                 talk_s=max(0.0, t - answered - leg.hold_s) if answered is not None else None,
                 hold_s=leg.hold_s,
                 ended_by=LegEnd.MOVED if answered is None and how in HANDED_ON else how,
+                callid=leg.callid,
             )
         )
         self.open = None
@@ -315,37 +336,51 @@ class CallTracker:
         handler(call, message, call.at(t), out)
         return out
 
-    def resync(self, channels: list[Mapping[str, str]], queue_entries: list[Mapping[str, str]], t: float) -> list[DomainEvent]:
-        """Rebuild live state after a reconnect from CoreShowChannel and QueueEntry lists.
+    def resync(
+        self, channels: list[Mapping[str, str]], queue_entries: list[Mapping[str, str]], t: float, visits: list[Visit] | tuple[()] = ()
+    ) -> list[DomainEvent]:
+        """Rebuild live state after a (re)connect from CoreShowChannel and QueueEntry lists, and Asterisk's queue_log
+        `visits` of the gap (finished and still open) when the engine can read it.
 
-        Calls whose channels all vanished during the gap end now (flagged
-        `resynced`); channels never seen before join calls known only in part,
-        which keep live state (a caller waiting in a queue) but give no record.
+        Every call is flagged `resynced`. A call whose channels all vanished during the gap ends now, with what queue_log
+        says happened to it (answered, by whom, who hung up) or, without it, what was known before the gap; channels
+        never seen before make calls joined mid-call, stored at their end like any other. Visits of channels this
+        tracker never saw are left for the caller to store (`knows`).
         """
         out: list[DomainEvent] = []
+        by_callid: dict[str, list[Visit]] = {}
+        for v in sorted(visits, key=lambda v: (v.entered, v.visit)):
+            by_callid.setdefault(v.callid, []).append(v)
         listed = {m["Uniqueid"]: m for m in channels if m.get("Uniqueid") and m.get("Linkedid") and m.get("Channel")}
+        # Calls first seen by an event that came before this snapshot (their start fell in the gap) are joined mid-call too.
+        for call in [c for c in self.calls.values() if c.partial]:
+            self._join_mid_call(call, listed, t)
         for call in list(self.calls.values()):
             call.resynced = True
+            self._recover(call, [v for u in call.channels for v in by_callid.get(u, ())])
             for uniqueid in [u for u in call.channels if u not in listed]:
                 del call.channels[uniqueid]
                 self._by_uniqueid.pop(uniqueid, None)
+                self._forget(uniqueid)
             if not call.channels:
                 self._finish(call, call.at(t), out)
+        grown: dict[str, _Call] = {}
         for uniqueid, m in listed.items():
             if uniqueid not in self._by_uniqueid:
-                joined = self._call_for(m, t)
-                if joined is not None and uniqueid == joined.linkedid and joined.root is None:
-                    self._set_root(joined, m["Channel"])
-                    joined.started_at = t - _duration(m.get("Duration"))
-                    joined.caller.number = _known(m.get("CallerIDNum"))
-                    joined.caller.name = _known(m.get("CallerIDName"))
+                seen = self._call_for(m, t)
+                if seen is not None:
+                    grown[seen.linkedid] = seen
+        for call in grown.values():
+            if call.partial:
+                self._join_mid_call(call, listed, t)
+            self._recover(call, [v for u in call.channels for v in by_callid.get(u, ())])
         for m in queue_entries:
             waiting = self._by_uniqueid.get(m.get("Uniqueid", ""))
             if waiting is not None and (waiting.visit.queue != m.get("Queue") or waiting.visit.enqueued_at is None):
                 waiting.visit.queue = m.get("Queue")
                 waiting.visit.enqueued_at = t - (_float(m.get("Wait")) or 0.0)
                 waiting.visit.left = waiting.visit.left_at = None
-                waiting.legs.join(waiting.visit.queue, waiting.visit.enqueued_at, waiting.visit.held_since)
+                waiting.legs.join(waiting.visit.queue, waiting.visit.enqueued_at, waiting.visit.held_since, m.get("Uniqueid"))
                 waiting.caller.number = waiting.caller.number or _known(m.get("CallerIDNum"))
                 self._emit(
                     out,
@@ -358,6 +393,60 @@ class CallTracker:
                     channel=waiting.inbound,
                 )
         return out
+
+    def _join_mid_call(self, call: _Call, listed: Mapping[str, Mapping[str, str]], t: float) -> None:
+        """A call whose start the engine missed: its start and caller from the channels CoreShowChannels lists."""
+        call.partial, call.resynced = False, True
+        durations = [_duration(m.get("Duration")) for u, m in listed.items() if u in call.channels]
+        call.started_at = min([call.started_at, *(t - d for d in durations)])
+        root = listed.get(call.linkedid)
+        if root is not None and call.root is None:
+            self._set_root(call, root["Channel"])
+            call.caller.number = call.caller.number or _known(root.get("CallerIDNum"))
+            call.caller.name = call.caller.name or _known(root.get("CallerIDName"))
+
+    def knows(self, uniqueid: str) -> bool:
+        """Whether this channel is, or was, one of the calls this tracker followed (its queue_log visits are theirs)."""
+        return uniqueid in self._by_uniqueid or uniqueid in self._gone
+
+    def _forget(self, uniqueid: str) -> None:
+        self._gone[uniqueid] = None
+        if len(self._gone) > 10_000:
+            del self._gone[next(iter(self._gone))]
+
+    def _recover(self, call: _Call, visits: list[Visit]) -> None:
+        """Apply what queue_log says happened to the call while the engine could not see it (whole seconds; a visit
+        already followed live adds nothing)."""
+        for v in sorted(visits, key=lambda v: (v.entered, v.visit)):
+            leg = call.legs.has(v)
+            if isinstance(leg, Leg):
+                continue
+            if leg is None:
+                call.visit = _Visit(queue=v.queue, enqueued_at=float(v.entered), held_since=call.visit.held_since)
+                call.legs.join(v.queue, float(v.entered), call.visit.held_since, v.callid)
+                leg = call.legs.open
+            if leg is None:
+                continue
+            entered = leg.enqueued_at if leg.enqueued_at is not None else float(v.entered)
+            if leg.answered_at is None and v.agent is not None and v.wait_s is not None:
+                answered = call.at(entered + v.wait_s)
+                call.visit.answered_at, call.visit.agent, call.visit.left, call.visit.left_at = (
+                    answered,
+                    v.agent,
+                    Outcome.ANSWERED,
+                    answered,
+                )
+                call.legs.answer(v.agent, answered, v.queue, call.visit.held_since)
+            if v.ended is None or v.outcome is None:
+                continue
+            if v.outcome is Outcome.ANSWERED and call.visit.answered_at is not None:
+                ended = call.visit.answered_at + v.talk_s if v.talk_s is not None else float(v.ended)
+                call.visit.completed_at, call.visit.complete_reason = ended, v.completed_by
+                call.legs.complete(v.queue, ended, LegEnd.TRANSFERRED if v.transferred else LegEnd.COMPLETED, call.visit.held_since)
+            elif v.outcome is not Outcome.ANSWERED:
+                left = entered + v.wait_s if v.wait_s is not None else float(v.ended)
+                call.visit.left, call.visit.left_at = v.outcome, left
+                call.legs.close(left, LegEnd(v.outcome), call.visit.held_since)
 
     def acd(self, kind: str, linkedid: str, t: float, **data: Any) -> list[DomainEvent]:
         """What our own engine did with a call, which Asterisk's events would otherwise say:
@@ -487,10 +576,21 @@ class CallTracker:
         self._emit(out, "dtmf", call, t, digit=digit, in_queue=in_queue)
 
     def _on_queue_join(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
+        open_leg = call.legs.open
+        if (
+            open_leg is not None
+            and open_leg.answered_at is None
+            and (open_leg.queue, open_leg.callid) == (m.get("Queue"), m["Uniqueid"])
+            and call.visit.left_at is None
+        ):
+            # The same stay, already taken from queue_log at the resync (the join came with the events held behind it).
+            open_leg.enqueued_at = call.visit.enqueued_at = t
+            call.visit.keyed_in_queue = False  # keys told before this join were the IVR's
+            return
         call.visit.queue = m.get("Queue")
         call.visit.enqueued_at = t
         call.visit.left = call.visit.left_at = None
-        call.legs.join(call.visit.queue, t, call.visit.held_since)
+        call.legs.join(call.visit.queue, t, call.visit.held_since, m["Uniqueid"])
         self._emit(out, "queue_joined", call, t, queue=call.visit.queue, position=_int(m.get("Position")), channel=call.inbound)
 
     @staticmethod
@@ -529,6 +629,14 @@ class CallTracker:
 
     def _on_agent_connect(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
         self._agent_legs(call, m.get("DestChannel"))
+        recovered = call.legs.open if call.legs.open is not None else (call.legs.done[-1] if call.legs.done else None)
+        if (
+            recovered is not None
+            and recovered.agent == m.get("MemberName")
+            and recovered.answered_at is not None
+            and abs(recovered.answered_at - t) < 2
+        ):
+            return  # already known from queue_log at the resync
         call.visit.answered_at = t
         call.visit.agent = m.get("MemberName")
         call.visit.interface = m.get("Interface")
@@ -673,9 +781,8 @@ class CallTracker:
         uniqueid = m["Uniqueid"]
         call.channels.pop(uniqueid, None)
         self._by_uniqueid.pop(uniqueid, None)
-        self._gone[uniqueid] = None
-        if len(self._gone) > 10_000:
-            del self._gone[next(iter(self._gone))]
+        if not call.partial:  # a call seen only in part (its start in a gap) is not followed: queue_log may recover it
+            self._forget(uniqueid)
         if not call.channels:
             self._finish(call, t, out)
 

@@ -11,11 +11,14 @@ read is reported with its number and skipped; the rest is read.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
+from kernel.records import Visit
 from kernel.values import Outcome
+
+__all__ = ["Visit"]  # re-exported: reports name visits from here
 
 ANSWER_ENDS = {
     "COMPLETECALLER": "caller",
@@ -65,33 +68,6 @@ class LineError:
 
     def __str__(self) -> str:
         return f"line {self.number}: {self.reason}: {self.text[:80]!r}"
-
-
-@dataclass(slots=True)
-class Visit:
-    """One caller's stay in one queue (or, from the engine's records, with an agent reached without a queue: queue None)."""
-
-    callid: str
-    queue: str | None
-    entered: int
-    caller: str | None
-    position: int | None
-    outcome: Outcome | None = None  # None while the caller is still in the queue
-    agent: str | None = None
-    wait_s: float | None = None
-    talk_s: float | None = None
-    hold_s: float = 0.0
-    ring_s: float | None = None
-    ended: int | None = None
-    completed_by: str | None = None
-    transferred: bool = False
-    ring_no_answer: list[str] = field(default_factory=list)
-    visit: int = 1  # tells apart two stays of one call in the same queue
-
-    @property
-    def key(self) -> str:
-        """A stable identity, so importing the same log twice adds nothing."""
-        return f"ql:{self.callid}:{self.queue}:{self.entered}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,3 +173,52 @@ def read_visits(lines: Iterable[LogLine | LineError], builder: VisitBuilder | No
             builder.errors.append(line)
             continue
         yield from builder.feed(line)
+
+
+class QueueLogTail:
+    """Asterisk's queue_log followed as it grows, so the engine can recover the calls of an AMI gap from it.
+
+    Each `read` takes only the lines added since the last one (a rotated or truncated file is read again from its
+    start); the visits finished in the last `keep_s` seconds of the log and those still open are kept.
+    """
+
+    def __init__(self, path: str | Path, keep_s: float = 6 * 3600) -> None:
+        self.path = Path(path)
+        self.keep_s = keep_s
+        self.offset = 0
+        self.inode: int | None = None
+        self.number = 0
+        self.builder = VisitBuilder()
+        self.finished: list[Visit] = []
+        self.errors = 0
+
+    def read(self) -> None:
+        """Take in the lines written since the last read (a missing file is read as empty: Asterisk may not have made it yet)."""
+        try:
+            stat = self.path.stat()
+        except FileNotFoundError:
+            return
+        if stat.st_ino != self.inode or stat.st_size < self.offset:
+            self.inode, self.offset, self.number, self.builder = stat.st_ino, 0, 0, VisitBuilder()
+        with open(self.path, "rb") as handle:
+            handle.seek(self.offset)
+            data = handle.read()
+        whole = data[: data.rfind(b"\n") + 1]  # a line Asterisk is still writing is read next time
+        self.offset += len(whole)
+        for raw in whole.decode("utf-8", errors="replace").splitlines():
+            self.number += 1
+            if not raw.strip():
+                continue
+            line = parse_line(self.number, raw)
+            if isinstance(line, LineError):
+                self.errors += 1
+                continue
+            self.finished.extend(item for item in self.builder.feed(line) if isinstance(item, Visit))
+        self.errors += len(self.builder.errors)
+        self.builder.errors.clear()
+        newest = max((v.ended or 0 for v in self.finished), default=0)
+        self.finished = [v for v in self.finished if (v.ended or 0) >= newest - self.keep_s]
+
+    def visits(self, since: float) -> list[Visit]:
+        """The visits that ended at or after `since`, and those still open."""
+        return [v for v in self.finished if (v.ended or 0) >= since] + list(self.builder.open.values())

@@ -16,46 +16,61 @@ from reports.queue_log import AgentChange, Visit
 BATCH = 2000
 
 
-def visit_record(v: Visit) -> CallRecord:
-    """A finished queue visit as a call record (source queue_log)."""
-    assert v.outcome is not None, "the builder yields finished visits only"
+def _leg(v: Visit) -> Leg:
     answered_at = v.entered + (v.wait_s or 0.0) if v.outcome is Outcome.ANSWERED else None
-    if v.completed_by in (HangupBy.CALLER, HangupBy.AGENT):
-        hangup_by = HangupBy(v.completed_by)
-    else:
-        hangup_by = HangupBy.CALLER if v.outcome is Outcome.ABANDONED else HangupBy.SYSTEM
-    ended_at = float(v.ended if v.ended is not None else v.entered)
-    leg = Leg(
+    return Leg(
         queue=v.queue,
         agent=v.agent,
         enqueued_at=float(v.entered),
         answered_at=answered_at,
-        ended_at=ended_at,
+        ended_at=float(v.ended if v.ended is not None else v.entered),
         wait_s=v.wait_s,
         talk_s=v.talk_s,
         hold_s=v.hold_s,
         ended_by=(LegEnd.TRANSFERRED if v.transferred else LegEnd.COMPLETED) if v.outcome is Outcome.ANSWERED else LegEnd(v.outcome),
+        callid=v.callid,
     )
+
+
+def visit_record(v: Visit) -> CallRecord:
+    """A finished queue visit as a call record (source queue_log)."""
+    return visits_record([v])
+
+
+def visits_record(visits: list[Visit], recovered: bool = False) -> CallRecord:
+    """One call from its finished queue_log visits, oldest first (a call transferred from queue to queue has several): a
+    leg each, the call's own fields its last visit's. `recovered`: a call of an AMI gap, known only from queue_log."""
+    assert visits and all(v.outcome is not None for v in visits), "finished visits only"
+    legs = [_leg(v) for v in visits]
+    last, leg = visits[-1], legs[-1]
+    if last.completed_by in (HangupBy.CALLER, HangupBy.AGENT):
+        hangup_by = HangupBy(last.completed_by)
+    elif last.outcome is Outcome.ABANDONED:
+        hangup_by = HangupBy.CALLER
+    else:
+        hangup_by = HangupBy.UNKNOWN if recovered and last.outcome is Outcome.ANSWERED else HangupBy.SYSTEM
+    assert last.outcome is not None
     return CallRecord(
-        linkedid=v.key,
-        caller_number=v.caller,
+        linkedid=visits[0].key,
+        caller_number=next((v.caller for v in visits if v.caller), None),
         caller_name=None,
         dnid=None,
-        started_at=float(v.entered),
+        started_at=float(visits[0].entered),
         ivr_digits="",
-        queue=v.queue,
-        enqueued_at=float(v.entered),
-        answered_at=answered_at,
-        agent=v.agent,
-        ended_at=ended_at,
-        outcome=v.outcome,
-        wait_s=v.wait_s,
-        talk_s=v.talk_s,
-        hold_s=v.hold_s,
+        queue=last.queue,
+        enqueued_at=leg.enqueued_at,
+        answered_at=leg.answered_at,
+        agent=last.agent,
+        ended_at=leg.ended_at,
+        outcome=last.outcome,
+        wait_s=last.wait_s,
+        talk_s=last.talk_s,
+        hold_s=last.hold_s,
         hangup_by=hangup_by,
         hangup_cause=None,
-        transfers=int(v.transferred),
-        legs=[leg],
+        transfers=sum(v.transferred for v in visits),
+        resynced=recovered,
+        legs=legs,
     )
 
 

@@ -68,7 +68,7 @@ def test_any_permutation_or_truncation_never_raises(name, data):
     assert tracker.stats["events"] == len(chosen)
 
 
-def test_resync_keeps_a_waiting_caller_seen_only_after_reconnect():
+def test_a_waiting_caller_seen_only_after_reconnect_is_stored_marked_resynced():
     tracker = CallTracker()
     channel = {
         "Channel": "PJSIP/trunk-00000007",
@@ -102,8 +102,15 @@ def test_resync_keeps_a_waiting_caller_seen_only_after_reconnect():
             ("Cause", "16"),
         ]
     )
-    ended = tracker.feed(hangup, 1010.0)
-    assert ended[-1].kind == "call_ended" and ended[-1].record is None
+    record = tracker.feed(hangup, 1010.0)[-1].record
+    assert (record.linkedid, record.caller_number, record.started_at, record.queue, record.wait_s) == (
+        "1700000000.7",
+        "5511912345678",
+        958.0,
+        "support",
+        40.0,
+    )
+    assert record.resynced and record.outcome == "abandoned" and record.legs[0].callid == "1700000000.7"
 
 
 def test_resync_ends_a_call_that_hung_up_during_the_gap():
