@@ -12,6 +12,7 @@ import asyncio
 import json
 import os
 
+from callcenter.monitor import Monitor
 from kernel.db import open_store
 from kernel.records import Visit
 from pbx.client import AMIClient, ClientOptions
@@ -21,8 +22,6 @@ from pbx.tracker import CallTracker
 from reports.queue_log import QueueLogTail, read_lines, read_visits
 from tests.link import Link
 from tests.waiting import eventually
-
-from callcenter.monitor import Monitor
 
 CALLS, CUTS, SPEED = 300, 10, 4.0
 MODEL = TrafficModel(
