@@ -66,8 +66,11 @@ _QUEUE_EVENTS = {
 
 def _consulting(call: _Call, m: Mapping[str, str]) -> bool:
     """A queue event on another channel of an answered call: the agent's consultation leg of an attended transfer to a queue
-    (the caller waits with the first agent until it completes; a blind transfer re-queues the caller's own channel)."""
-    return call.visit.answered_at is not None and m.get("Channel") not in (call.root, call.inbound)
+    (the caller waits with the first agent until it completes; a blind transfer re-queues the caller's own channel). Once
+    the transfer completes, that channel carries the caller's leg and its events are the caller's."""
+    return (
+        call.visit.answered_at is not None and m.get("Channel") not in (call.root, call.inbound) and m.get("Uniqueid") not in call.adopted
+    )
 
 
 _QUEUESTATUS_OUTCOME = {
@@ -127,6 +130,7 @@ class _Visit:
     complete_reason: str | None = None
     held_since: dict[str, float] = field(default_factory=dict)
     hold_s: float = 0.0
+    status: str | None = None  # QUEUESTATUS, when the Queue() application ended by itself
 
 
 @dataclass(slots=True)
@@ -148,9 +152,9 @@ class _Legs:
     transferred_at: float | None = None  # the caller went on from a transfer, and no queue or agent has taken them yet
 
     def join(self, queue: str | None, t: float, held: Mapping[str, float], callid: str | None = None) -> None:
-        """Into a queue: the leg before it, if any, was handed on (a transfer, a move, a Redirect)."""
+        """Into a queue: the leg before it, if any, was moved on (an AMI Redirect: a transfer's own events close its leg first)."""
         if self.open is not None:
-            self.close(t, LegEnd.MOVED if self.open.answered_at is None else LegEnd.TRANSFERRED, held)
+            self.close(t, LegEnd.MOVED, held)
         self.open, self.transferred_at = _OpenLeg(queue, t, callid=callid), None
 
     def has(self, v: Visit) -> _OpenLeg | Leg | None:
@@ -249,6 +253,7 @@ class _Ending:
     first_hangup: tuple[str, str] | None = None
     shutdown: bool = False
     hangup_cause: int | None = None
+    handed: set[str] = field(default_factory=set)  # the channels of agents who transferred the call: their hang-up is not its end
 
 
 @dataclass(slots=True)
@@ -270,6 +275,9 @@ class _Call:
     visit: _Visit = field(default_factory=_Visit)
     ending: _Ending = field(default_factory=_Ending)
     legs: _Legs = field(default_factory=_Legs)
+    consult: _OpenLeg | None = None  # an attended transfer's consultation in a queue, the caller's next leg if it completes
+    consult_agents: set[str] = field(default_factory=set)
+    adopted: set[str] = field(default_factory=set)
     last_at: float = 0.0
 
     def at(self, t: float) -> float:
@@ -331,6 +339,7 @@ class CallTracker:
             self.stats["ignored"] += 1
             return []
         if message.get("Event", "") in _QUEUE_EVENTS and _consulting(call, message):
+            self._on_consult(call, message, call.at(t))
             return []
         out: list[DomainEvent] = []
         handler(call, message, call.at(t), out)
@@ -419,6 +428,14 @@ class CallTracker:
         already followed live adds nothing)."""
         for v in sorted(visits, key=lambda v: (v.entered, v.visit)):
             leg = call.legs.has(v)
+            if leg is not None and leg.callid is None:  # a leg seen only from its answer on (it began in the gap)
+                leg.callid = v.callid
+                if leg.enqueued_at is None:
+                    leg.enqueued_at = float(v.entered)
+                    if isinstance(leg, Leg) and leg.wait_s is None and leg.answered_at is not None:
+                        leg.wait_s = max(0.0, leg.answered_at - leg.enqueued_at)
+                    if call.visit.enqueued_at is None and call.visit.queue == v.queue:
+                        call.visit.enqueued_at = float(v.entered)
             if isinstance(leg, Leg):
                 continue
             if leg is None:
@@ -587,9 +604,19 @@ class CallTracker:
             open_leg.enqueued_at = call.visit.enqueued_at = t
             call.visit.keyed_in_queue = False  # keys told before this join were the IVR's
             return
+        last = call.legs.done[-1] if call.legs.done else None
+        if (
+            last is not None
+            and last.ended_by is LegEnd.TIMEOUT
+            and call.visit.status is None
+            and call.legs.open is None
+            and t - last.ended_at < 1
+        ):
+            last.ended_by = LegEnd.MOVED  # left with no hang-up and no QUEUESTATUS, straight into another queue: a Redirect
         call.visit.queue = m.get("Queue")
         call.visit.enqueued_at = t
-        call.visit.left = call.visit.left_at = None
+        call.visit.left = call.visit.left_at = call.visit.status = None
+        call.visit.completed_at = call.visit.complete_reason = None
         call.legs.join(call.visit.queue, t, call.visit.held_since, m["Uniqueid"])
         self._emit(out, "queue_joined", call, t, queue=call.visit.queue, position=_int(m.get("Position")), channel=call.inbound)
 
@@ -685,6 +712,8 @@ class CallTracker:
             self._emit(
                 out, "agent_ringing", call, t, queue=call.callback_queue, agent=call.visit.agent, interface=None, channel=m["Channel"]
             )
+        if m.get("Variable") == "QUEUESTATUS" and m["Channel"] == call.inbound:
+            call.visit.status = m.get("Value")
         if m.get("Variable") == "QUEUESTATUS" and m["Channel"] == call.inbound and call.visit.answered_at is None:
             outcome = _QUEUESTATUS_OUTCOME.get(m.get("Value", ""))
             if outcome:
@@ -754,23 +783,43 @@ class CallTracker:
             call.legs.unhold(since, t)
         self._emit(out, "unhold", call, t, channel=m["Channel"])
 
+    def _on_consult(self, call: _Call, m: Mapping[str, str], t: float) -> None:
+        """The consultation of an attended transfer to a queue: who answers it takes the caller if the transfer completes."""
+        event = m.get("Event")
+        if event == "QueueCallerJoin":
+            call.consult, call.consult_agents = _OpenLeg(m.get("Queue"), t, callid=m.get("Uniqueid")), set()
+        elif event == "AgentConnect" and call.consult is not None:
+            call.consult.agent, call.consult.answered_at = m.get("MemberName"), t
+            dest = m.get("DestChannel")
+            call.consult_agents = {c for c in (dest, local_partner(dest or "")) if c}
+        elif event in ("AgentComplete", "QueueCallerAbandon"):
+            call.consult = None
+
     def _on_transfer(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
         if m.get("Result", "Success") != "Success":
             return
         kind = "blind" if m.get("Event") == "BlindTransfer" else "attended"
+        call.ending.handed |= call.agent_channels
+        call.ending.first_hangup = None
         call.legs.transfer(LegEnd.TRANSFERRED_BLIND if kind == "blind" else LegEnd.TRANSFERRED_ATTENDED, t, call.visit.held_since)
+        consult, call.consult = call.consult, None
+        if kind == "attended" and consult is not None and consult.answered_at is not None and consult.callid:
+            call.legs.open, call.legs.transferred_at = consult, None
+            call.adopted.add(consult.callid)
+            call.agent_channels |= call.consult_agents
+            call.visit.agent, call.visit.completed_at, call.visit.complete_reason = consult.agent, None, None
         target = m.get("Extension") or m.get("TransferTargetChannel") or m.get("SecondTransfererConnectedLineNum")
         self._emit(out, "transferred", call, t, how=kind, target=target)
 
     def _on_hangup_request(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
         if m.get("Event") == "SoftHangupRequest" and m.get("Cause") == "4":  # AST_SOFTHANGUP_SHUTDOWN: core stop/restart now
             call.ending.shutdown = True
-        if call.ending.first_hangup is None:
+        if call.ending.first_hangup is None and m["Channel"] not in call.ending.handed:
             call.ending.first_hangup = (m["Channel"], m["Event"])
 
     def _on_hangup(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
         channel = m["Channel"]
-        if call.ending.first_hangup is None:
+        if call.ending.first_hangup is None and channel not in call.ending.handed:
             call.ending.first_hangup = (channel, "Hangup")
         if channel == call.inbound or (call.ending.hangup_cause is None and channel == call.root):
             call.ending.hangup_cause = _int(m.get("Cause"))
@@ -837,6 +886,17 @@ class CallTracker:
         talk = None
         if call.visit.answered_at is not None:
             talk = (call.visit.completed_at or t) - call.visit.answered_at - call.visit.hold_s
+        queue, enqueued, answered, agent = call.visit.queue, call.visit.enqueued_at, call.visit.answered_at, call.visit.agent
+        last = next((leg for leg in reversed(legs) if leg.queue is not None or leg.agent is not None), None)
+        if last is not None:  # the call's own queue, agent and times are its last leg's
+            queue, enqueued, answered, agent, wait, talk = (
+                last.queue,
+                last.enqueued_at,
+                last.answered_at,
+                last.agent,
+                last.wait_s,
+                last.talk_s,
+            )
         return CallRecord(
             linkedid=call.linkedid,
             caller_number=call.caller.number,
@@ -844,10 +904,10 @@ class CallTracker:
             dnid=call.caller.dnid,
             started_at=call.started_at,
             ivr_digits="".join(call.caller.digits),
-            queue=call.visit.queue,
-            enqueued_at=call.visit.enqueued_at,
-            answered_at=call.visit.answered_at,
-            agent=call.visit.agent,
+            queue=queue,
+            enqueued_at=enqueued,
+            answered_at=answered,
+            agent=agent,
             ended_at=t,
             outcome=outcome,
             wait_s=wait,

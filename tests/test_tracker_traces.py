@@ -6,10 +6,13 @@ import json
 import subprocess
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
+from kernel.records import Visit
 from pbx.trace import replay
+from reports.queue_log import read_lines, read_visits
 from tests.conftest import TRACES, cdr_rows, queue_log
 
 # What happened in each recorded scenario (../shared/ami-traces/README.md).
@@ -117,3 +120,54 @@ def test_replay_of_a_broken_trace_names_file_and_line(tmp_path):
     result = subprocess.run([sys.executable, "-m", "callcenter.cli", "replay", str(bad)], capture_output=True, text=True)
     assert result.returncode == 1
     assert f"{bad}:2" in result.stderr
+
+
+# Our own recordings of the real Asterisk (tests/data/traces/README.md): per call its outcome, who hung up, transfers, and
+# its legs as (queue, agent, how the leg ended).
+OURS = Path(__file__).resolve().parent / "data" / "traces"
+LEGS = {
+    "blind_transfer_queue_to_queue": ("answered", "caller", 1, [("support", "ana", "transferred_blind"), ("sales", "bea", "completed")]),
+    "attended_transfer_to_queue": ("answered", "agent", 1, [("support", "ana", "transferred_attended"), ("sales", "bea", "completed")]),
+    "failed_attended_transfer": ("answered", "agent", 0, [("support", "ana", "completed")]),
+    "redirect_waiting_caller": ("answered", "caller", 1, [("support", None, "moved"), ("sales", "bea", "completed")]),
+    "redirect_answered_call": ("answered", "caller", 1, [("support", "ana", "moved"), ("sales", "bea", "completed")]),
+    "hold": ("answered", "caller", 0, [("support", "ana", "completed")]),
+    "agent_logged_off_while_ringing": ("answered", "caller", 0, [("support", "ana", "completed")]),
+    "agent_hangs_up_first": ("answered", "agent", 0, [("support", "ana", "completed")]),
+}
+# Where queue_log tells the same call otherwise (docs/metrics.md): a caller moved out of a queue is an ABANDON there, and
+# the first agent of a Redirect-moved call is credited until the caller hangs up.
+QUEUE_LOG_OTHERWISE = {("redirect_waiting_caller", "support"), ("redirect_answered_call", "support")}
+
+
+@pytest.mark.parametrize("name", sorted(LEGS))
+def test_each_leg_of_a_transferred_moved_or_held_call(name):
+    [record] = replay(OURS / f"{name}.jsonl")
+    outcome, hangup_by, transfers, legs = LEGS[name]
+    assert (record.outcome, record.hangup_by, record.transfers) == (outcome, hangup_by, transfers)
+    assert [(leg.queue, leg.agent, leg.ended_by) for leg in record.legs] == legs
+    assert all(leg.talk_s is None or leg.talk_s >= 0 for leg in record.legs) and record.talk_s >= 0 and record.wait_s >= 0
+    last = record.legs[-1]
+    assert (record.queue, record.agent, record.talk_s) == (last.queue, last.agent, last.talk_s), "the call's own fields are its last leg's"
+    visits = [v for v in read_visits(read_lines(OURS / f"{name}.queue_log")) if isinstance(v, Visit)]
+    for v in visits:
+        [leg] = [leg for leg in record.legs if leg.queue == v.queue]
+        if (name, v.queue) in QUEUE_LOG_OTHERWISE:
+            continue
+        assert (leg.agent, "answered" if leg.answered_at else leg.ended_by) == (v.agent, v.outcome)
+        assert abs(leg.wait_s - v.wait_s) < 1.5 and (v.talk_s is None or abs(leg.talk_s + leg.hold_s - v.talk_s) < 1.5), (
+            leg,
+            v,
+        )  # queue_log talk holds the hold
+
+
+def test_a_burst_of_20_callers_is_20_calls_as_queue_log_tells_them():
+    records = replay(OURS / "burst.jsonl")
+    visits = {v.callid: v for v in read_visits(read_lines(OURS / "burst.queue_log")) if isinstance(v, Visit)}
+    assert len(records) == len(visits) == 20
+    for record in records:
+        [leg] = record.legs
+        v = visits[leg.callid]
+        assert (record.queue, record.outcome, record.agent) == (v.queue, v.outcome, v.agent)
+        if v.completed_by in ("caller", "agent"):
+            assert record.hangup_by == v.completed_by
