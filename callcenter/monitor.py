@@ -79,6 +79,8 @@ class Monitor:
     def on_event(self, message: Message, arrival: float) -> None:
         """Handle one AMI event from the client."""
         t = event_time(message, arrival)
+        if message.get("Event") == "FullyBooted" and self.last_seen is not None:  # Asterisk greets each new session so
+            self.tracker.reconnected()
         if "Timestamp" in message and t != arrival:
             self.skew = t - arrival
         self.last_seen = t

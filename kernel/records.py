@@ -124,6 +124,7 @@ class Visit:
     transferred: bool = False
     ring_no_answer: list[str] = field(default_factory=list)
     visit: int = 1  # tells apart two stays of one call in the same queue
+    agent_channel_id: str | None = None  # CONNECT's: the uniqueid of the agent's channel
 
     @property
     def key(self) -> str:

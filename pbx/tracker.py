@@ -5,7 +5,7 @@ and the time it happened and returns the domain events it implies. Channels
 are grouped into calls by Linkedid, which Asterisk keeps across Local channel
 pairs (`;1`/`;2`), queue agent legs and transfers.
 
-Reading real Asterisk (see ../shared/ami-traces/):
+Reading real Asterisk (see ../shared/ami-traces/ and tests/data/traces/):
 - The *root* channel is the one whose Uniqueid equals its Linkedid. When it is
   a Local `;1` half (a call placed by Originate), its `;2` half is the
   *inbound* channel that runs the IVR and the queue; otherwise the root is the
@@ -275,6 +275,8 @@ class _Call:
     visit: _Visit = field(default_factory=_Visit)
     ending: _Ending = field(default_factory=_Ending)
     legs: _Legs = field(default_factory=_Legs)
+    uniqueids: set[str] = field(default_factory=set)  # every channel it ever had (queue_log names visits by them)
+    parked_at: float | None = None  # ended while a resync was due: finished by it, with what queue_log adds
     consult: _OpenLeg | None = None  # an attended transfer's consultation in a queue, the caller's next leg if it completes
     consult_agents: set[str] = field(default_factory=set)
     adopted: set[str] = field(default_factory=set)
@@ -303,6 +305,7 @@ class CallTracker:
         # Hangup), which must not bring them back into their call and keep it open. The last 10,000 are enough.
         self._gone: dict[str, None] = {}
         self.stats = {"events": 0, "finished": 0, "partial": 0, "ignored": 0}
+        self.resync_due = False
         self._handlers: dict[str, Callable[[_Call, Mapping[str, str], float, list[DomainEvent]], None]] = {
             "Newchannel": self._on_newchannel,
             "NewCallerid": self._on_callerid,
@@ -363,10 +366,14 @@ class CallTracker:
         listed = {m["Uniqueid"]: m for m in channels if m.get("Uniqueid") and m.get("Linkedid") and m.get("Channel")}
         # Calls first seen by an event that came before this snapshot (their start fell in the gap) are joined mid-call too.
         for call in [c for c in self.calls.values() if c.partial]:
-            self._join_mid_call(call, listed, t)
+            self._join_mid_call(call, listed, t, out)
+        self.resync_due = False
         for call in list(self.calls.values()):
             call.resynced = True
-            self._recover(call, [v for u in call.channels for v in by_callid.get(u, ())])
+            self._recover(call, [v for u in call.uniqueids for v in by_callid.get(u, ())], t, out)
+            if call.parked_at is not None:
+                self._finish(call, call.parked_at, out)
+                continue
             for uniqueid in [u for u in call.channels if u not in listed]:
                 del call.channels[uniqueid]
                 self._by_uniqueid.pop(uniqueid, None)
@@ -381,8 +388,8 @@ class CallTracker:
                     grown[seen.linkedid] = seen
         for call in grown.values():
             if call.partial:
-                self._join_mid_call(call, listed, t)
-            self._recover(call, [v for u in call.channels for v in by_callid.get(u, ())])
+                self._join_mid_call(call, listed, t, out)
+            self._recover(call, [v for u in call.uniqueids for v in by_callid.get(u, ())], t, out)
         for m in queue_entries:
             waiting = self._by_uniqueid.get(m.get("Uniqueid", ""))
             if waiting is not None and (waiting.visit.queue != m.get("Queue") or waiting.visit.enqueued_at is None):
@@ -403,7 +410,7 @@ class CallTracker:
                 )
         return out
 
-    def _join_mid_call(self, call: _Call, listed: Mapping[str, Mapping[str, str]], t: float) -> None:
+    def _join_mid_call(self, call: _Call, listed: Mapping[str, Mapping[str, str]], t: float, out: list[DomainEvent]) -> None:
         """A call whose start the engine missed: its start and caller from the channels CoreShowChannels lists."""
         call.partial, call.resynced = False, True
         durations = [_duration(m.get("Duration")) for u, m in listed.items() if u in call.channels]
@@ -413,6 +420,11 @@ class CallTracker:
             self._set_root(call, root["Channel"])
             call.caller.number = call.caller.number or _known(root.get("CallerIDNum"))
             call.caller.name = call.caller.name or _known(root.get("CallerIDName"))
+        if call.caller.number and not call.caller.announced:
+            call.caller.announced = True
+            self._emit(
+                out, "call_started", call, t, caller_number=call.caller.number, caller_name=call.caller.name, dnid=None, resynced=True
+            )
 
     def knows(self, uniqueid: str) -> bool:
         """Whether this channel is, or was, one of the calls this tracker followed (its queue_log visits are theirs)."""
@@ -423,7 +435,7 @@ class CallTracker:
         if len(self._gone) > 10_000:
             del self._gone[next(iter(self._gone))]
 
-    def _recover(self, call: _Call, visits: list[Visit]) -> None:
+    def _recover(self, call: _Call, visits: list[Visit], t: float, out: list[DomainEvent]) -> None:
         """Apply what queue_log says happened to the call while the engine could not see it (whole seconds; a visit
         already followed live adds nothing)."""
         for v in sorted(visits, key=lambda v: (v.entered, v.visit)):
@@ -454,6 +466,22 @@ class CallTracker:
                     answered,
                 )
                 call.legs.answer(v.agent, answered, v.queue, call.visit.held_since)
+                agent_channel = call.channels.get(v.agent_channel_id or "")
+                self._agent_legs(call, agent_channel)
+                if v.ended is None:  # still talking: the panel shows the agent on it
+                    self._emit(
+                        out,
+                        "answered",
+                        call,
+                        t,
+                        queue=v.queue,
+                        agent=v.agent,
+                        interface=None,
+                        wait_s=v.wait_s,
+                        channel=call.inbound,
+                        agent_channel=agent_channel,
+                        resynced=True,
+                    )
             if v.ended is None or v.outcome is None:
                 continue
             if v.outcome is Outcome.ANSWERED and call.visit.answered_at is not None:
@@ -544,6 +572,7 @@ class CallTracker:
             if old is not None and old is not call:
                 old.channels.pop(uniqueid, None)
             call.channels[uniqueid] = channel
+            call.uniqueids.add(uniqueid)
             self._by_uniqueid[uniqueid] = call
         else:
             call.channels[uniqueid] = channel
@@ -753,7 +782,7 @@ class CallTracker:
             and m.get("DialStatus") == "ANSWER"
         ):
             call.visit.answered_at = t
-            call.legs.answer(call.visit.agent, t, call.callback_queue, call.visit.held_since)
+            call.legs.answer(call.visit.agent, t, call.visit.queue, call.visit.held_since)
             self._agent_legs(call, m["Channel"])
             self._emit(
                 out,
@@ -835,7 +864,15 @@ class CallTracker:
         if not call.channels:
             self._finish(call, t, out)
 
+    def reconnected(self) -> None:
+        """A new AMI session began: events of its first moments may end calls whose gap the coming resync will explain, so
+        calls that end before it are kept (parked) and finished by it."""
+        self.resync_due = True
+
     def _finish(self, call: _Call, t: float, out: list[DomainEvent]) -> None:
+        if self.resync_due and not call.partial:
+            call.parked_at = call.parked_at or t
+            return
         del self.calls[call.linkedid]
         if call.partial:
             self.stats["partial"] += 1

@@ -142,6 +142,7 @@ class VisitBuilder:
             visit.outcome = Outcome.ANSWERED
             visit.wait_s = _num(data[0] if data else None)
             visit.ring_s = _num(data[2] if len(data) > 2 else None)
+            visit.agent_channel_id = data[1] if len(data) > 1 and data[1] else None
         elif event == "RINGNOANSWER":
             visit.ring_no_answer.append(line.agent)
         elif event in ANSWER_ENDS:

@@ -1,4 +1,5 @@
-"""A 300-call burst on the simulator with the AMI link cut 10 times: every call stored once, as queue_log says it went.
+"""Calls the engine could not see: a 300-call burst on the simulator with the AMI link cut 10 times (every call stored
+once, as queue_log says it went), and an engine that starts after calls it missed.
 
 The engine's monitor (tracker, store, queue_log tail) logs in through a TCP relay (`tests.link.Link`) that the test
 cuts and keeps down for a few simulated seconds at a time, while the simulator carries on: calls start, are answered
@@ -9,17 +10,20 @@ exactly one stored call, with the same queue, outcome and agent; no time of any 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 
 from callcenter.monitor import Monitor
 from kernel.db import open_store
 from kernel.records import Visit
-from pbx.client import AMIClient, ClientOptions
+from pbx.client import AMIClient, ClientOptions, Snapshot
 from pbx.simulator.server import build
 from pbx.simulator.traffic import TrafficModel
+from pbx.trace import replay
 from pbx.tracker import CallTracker
 from reports.queue_log import QueueLogTail, read_lines, read_visits
+from tests.conftest import TRACES
 from tests.link import Link
 from tests.waiting import eventually
 
@@ -130,3 +134,27 @@ def test_300_calls_through_10_ami_cuts_are_each_stored_once_as_queue_log_says(tm
     assert not wrong, (figures, wrong[:5])
     assert not negative, (figures, negative[:5])
     assert figures["resynced"] > 0, "the cuts fell on calls in progress"
+
+
+def test_an_engine_started_after_calls_it_missed_stores_them_from_queue_log_once(tmp_path):
+    """Two real recordings' queue_log lines, written while the engine was down: the start recovers both calls, no more."""
+    queue_log = tmp_path / "queue_log"
+    queue_log.write_text("".join((TRACES / f"{name}.queue_log").read_text() for name in ("answered_caller_hangs_up", "abandon_in_queue")))
+    store = open_store(f"sqlite:///{tmp_path / 'calls.db'}")
+    [before] = replay(TRACES / "answered_agent_hangs_up.jsonl")  # the last call the engine stored before it went down
+    store.save([dataclasses.replace(before, ended_at=1795380000.0)])
+
+    async def start() -> None:
+        for _ in range(2):  # two starts in a row: the second finds nothing new
+            monitor = Monitor(CallTracker(), store, None, queue_log=QueueLogTail(queue_log))
+            await monitor.on_resync(Snapshot([], [], [], [], at=1795380200.0))
+
+    asyncio.run(start())
+    recovered = [c for c in store.calls() if c.resynced]
+    assert [(c.caller_number, c.outcome, c.queue, c.agent, c.hangup_by) for c in recovered] == [
+        ("5511999990001", "answered", "support", "Bob", "caller"),
+        ("5511999990001", "abandoned", "support", None, "caller"),
+    ]
+    answered = recovered[0]
+    assert (answered.wait_s, answered.talk_s, [leg.callid for leg in answered.legs]) == (0.0, 6.0, ["1795380098.1"])
+    assert store.count() == 3

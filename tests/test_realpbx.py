@@ -307,7 +307,7 @@ def test_transfers_blind_and_attended_to_a_queue_an_agent_and_a_number(pbx, cent
         ("blind", "agent"): (1, [("support", "ana", "transferred_blind"), reached]),
         ("blind", "number"): (1, [("support", "ana", "transferred_blind"), reached]),
         ("attended", "agent"): (1, [("support", "ana", "transferred_attended"), reached]),
-        ("attended", "queue"): (1, [("support", "ana", "transferred_attended"), reached]),
+        ("attended", "queue"): (1, [("support", "ana", "transferred_attended"), ("sales", "bea", "completed")]),
         ("attended", "number"): (1, [("support", "ana", "transferred_attended"), reached]),
     }, "every call stored, with ana's leg in support and the leg the transfer reached"
     assert not any(negative.values()), negative

@@ -60,10 +60,13 @@ def link(pbx):
 def center(tmp_path, pbx):
     made: list[Center] = []
 
-    def make(via: Link | None = None) -> Center:
+    def make(via: Link | None = None, reads_queue_log: bool = False) -> Center:
         folder = tmp_path / f"engine{len(made)}"
         folder.mkdir()
-        made.append(Center(folder, Through(pbx, via) if via else pbx, settings(tmp_path), [load_flow(always_open_flow(tmp_path))], [ANA]))
+        chosen = settings(tmp_path)
+        if reads_queue_log:  # the engine on Asterisk's host, reading its queue_log ([ami] queue_log)
+            chosen = chosen.model_copy(update={"ami": chosen.ami.model_copy(update={"queue_log": str(pbx.run / "log" / "queue_log")})})
+        made.append(Center(folder, Through(pbx, via) if via else pbx, chosen, [load_flow(always_open_flow(tmp_path))], [ANA]))
         return made[-1]
 
     yield make
@@ -242,6 +245,46 @@ def command_without_waiting(pbx: Asterisk, command: str) -> None:
         raw.sendall(encode({"Action": "Login", "Username": TESTER[0], "Secret": TESTER[1], "Events": "off", "ActionID": "in"}))
         raw.sendall(encode({"Action": "Command", "Command": command, "ActionID": "cmd"}))
         until(lambda: fresh_login(pbx).get("Message") == "Asterisk is shutting down", 5, f"{command}: Asterisk shutting down")
+
+
+def test_a_call_wholly_inside_an_ami_gap_is_stored_from_asterisks_queue_log(pbx, center, link):
+    cc = center(via=link, reads_queue_log=True)
+    assert cc.ask("ana", "state", {"state": "available"})["ok"]
+    until(lambda: cc.agent_state("ana") == "available", 10, "ana available")
+    link.cut(refuse=True)
+    until(lambda: not cc.engine.client.connected.is_set(), 10, "the engine sees the link go")
+    caller = number()
+    pbx.call("support@callcenter-queues", "keys", caller, CALLER_WAIT="1")
+    until(lambda: [line[4] for line in queue_log_of(pbx, caller)][-1:] == ["COMPLETECALLER"], 20, "ana answers and the caller hangs up")
+    until(lambda: not channels(pbx), 10, "Asterisk ends the whole call")
+    assert not [c for c in cc.store.calls() if c.caller_number == caller]
+
+    link.restore()
+    until(lambda: cc.resyncs == 2, 15, "the engine reconnects and resyncs")
+    call = stored_once(cc, caller, 5)
+    enter, connect, complete = queue_log_of(pbx, caller)
+    assert (call.outcome, call.queue, call.agent, call.hangup_by, call.resynced) == ("answered", "support", "ana", "caller", True)
+    assert call.enqueued_at.timestamp() == float(enter[0]) and call.answered_at.timestamp() == float(enter[0]) + float(connect[5])
+    assert call.talk_s == float(complete[6]) and [leg.callid for leg in call.legs] == [enter[1]]
+
+
+def test_a_caller_answered_inside_an_ami_gap_is_stored_with_the_agent_and_the_answer_queue_log_gives(pbx, center, link):
+    cc = center(via=link, reads_queue_log=True)
+    assert cc.ask("ana", "state", {"state": "available"})["ok"]
+    until(lambda: cc.agent_state("ana") == "available", 10, "ana available")
+    link.cut(refuse=True)
+    until(lambda: not cc.engine.client.connected.is_set(), 10, "the engine sees the link go")
+    caller = number()
+    pbx.call("support@callcenter-queues", "keys", caller, CALLER_WAIT="30")
+    until(lambda: "CONNECT" in [line[4] for line in queue_log_of(pbx, caller)], 20, "ana answers in the gap")
+    link.restore()
+    until(lambda: cc.resyncs == 2, 15, "the engine reconnects and resyncs")
+    until(lambda: cc.call_of("ana") and cc.call_of("ana").number == caller, 10, "ana's screen shows the call")
+    assert cc.ask("ana", "hangup", {})["ok"]
+    call = stored_once(cc, caller)
+    enter, connect, _ = queue_log_of(pbx, caller)
+    assert (call.outcome, call.queue, call.agent, call.hangup_by, call.resynced) == ("answered", "support", "ana", "agent", True)
+    assert call.answered_at.timestamp() == pytest.approx(float(enter[0]) + float(connect[5]), abs=1.0) and call.wait_s >= 0
 
 
 def test_core_restart_now_mid_call_ends_the_call_and_the_next_call_works(pbx, center):
