@@ -108,7 +108,9 @@ class Engine:
             queue_log=QueueLogTail(settings.ami.queue_log) if settings.ami.queue_log else None,
         )
         self.registry = AgentRegistry()
-        self.client = AMIClient(options or ClientOptions.of(settings.ami), self._on_event, self._on_resync, clock=clock)
+        self.client = AMIClient(
+            options or ClientOptions.of(settings.ami), self._on_event, self._on_resync, clock=clock, on_session=self.monitor.on_session
+        )
         self.native = self._native() if settings.acd.mode == "native" else None
         self.ivr = IVREngine(
             self.client,

@@ -79,12 +79,15 @@ class Monitor:
     def on_event(self, message: Message, arrival: float) -> None:
         """Handle one AMI event from the client."""
         t = event_time(message, arrival)
-        if message.get("Event") == "FullyBooted" and self.last_seen is not None:  # Asterisk greets each new session so
-            self.tracker.reconnected()
         if "Timestamp" in message and t != arrival:
             self.skew = t - arrival
         self.last_seen = t
         self._publish(self.tracker.feed(message, t))
+
+    def on_session(self, number: int) -> None:
+        """A new AMI session (after the first): calls that end before its resync wait for what the resync can tell."""
+        if number > 1:
+            self.tracker.reconnected()
 
     def on_acd(self, kind: str, linkedid: str, t: float, **data: object) -> None:
         """What our own ACD did with a call (native mode), for the record and the timeline."""

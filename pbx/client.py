@@ -81,7 +81,7 @@ class ClientOptions:
         """The options of an [ami] section (its secret is required)."""
         if ami.secret is None:
             raise ConfigError("[ami] secret is not set (CALLCENTER_AMI_SECRET)")
-        return cls(**ami.model_dump(exclude={"secret"}), secret=ami.secret.get_secret_value())
+        return cls(**ami.model_dump(exclude={"secret", "queue_log"}), secret=ami.secret.get_secret_value())
 
 
 class _Action(pk_actions.Action):
@@ -172,6 +172,9 @@ class _Protocol(AMIProtocol):
                 self.responses.pop(ref, None)
             if action.hold_after and self.held is None:
                 self.held = []
+            if action.get("Action") == "Login" and message.get("Response") == "Success" and self.client.on_session is not None:
+                # told here, before the events that follow in the same read, which may already end calls of the gap
+                self.client.on_session(self.client.sessions + 1)
         if message.get("Event") and message.get("Event") in ("OriginateResponse", "AsyncAGIExec"):
             self.client._deliver(message, arrival)
 
@@ -196,7 +199,8 @@ class AMIClient:
     """Keeps one logged-in AMI session alive and hands every event to `on_event`.
 
     `on_resync` gets a `Snapshot` after each login, so live state is rebuilt
-    from what Asterisk says rather than guessed across a gap. With `record`,
+    from what Asterisk says rather than guessed across a gap; `on_session` is
+    told each login's number first (events may come before the snapshot). With `record`,
     every read and write is kept as a trace (the format of ../shared/ami-traces).
     """
 
@@ -207,8 +211,10 @@ class AMIClient:
         on_resync: Callable[[Snapshot], Awaitable[None] | None] | None = None,
         clock: Callable[[], float] = time.time,
         record: TextIO | None = None,
+        on_session: Callable[[int], None] | None = None,
     ) -> None:
         self.options = options
+        self.on_session = on_session
         self.record = record
         self.on_event = on_event
         self.on_resync = on_resync

@@ -92,12 +92,45 @@ def actions_sent(path: str | Path) -> list[Message]:
 
 
 def replay(path: str | Path, tracker: CallTracker | None = None) -> list[CallRecord]:
-    """Finished call records of a trace, in the order the calls ended."""
+    """Finished call records of a trace, in the order the calls ended. The client's resyncs are replayed as it makes
+    them: the CoreShowChannels and QueueStatus answers in the trace are a snapshot, and the events that came after the
+    channel list wait until both are in."""
     tracker = tracker or CallTracker()
     records: list[CallRecord] = []
+    channels: list[Message] = []
+    snapshot: tuple[list[Message], list[Message]] | None = None
+    held: list[tuple[float, Message]] = []
+
+    def take(events: list) -> None:
+        records.extend(event.record for event in events if event.record is not None)
+
+    def apply(t: float) -> None:
+        assert snapshot is not None
+        take(tracker.resync(snapshot[0], snapshot[1], t))
+        for when, message in held:
+            take(tracker.feed(message, event_time(message, when)))
+        held.clear()
+
+    last = 0.0
     for t, item in replay_messages(path):
-        if isinstance(item, Message) and item.event:
-            for event in tracker.feed(item, event_time(item, t)):
-                if event.record is not None:
-                    records.append(event.record)
+        last = t
+        if not (isinstance(item, Message) and item.event):
+            continue
+        event = item.event
+        if event == "CoreShowChannel":
+            channels.append(item)
+        elif event == "CoreShowChannelsComplete":
+            snapshot, channels = (channels, []), []
+        elif snapshot is not None and event in ("QueueParams", "QueueMember", "QueueEntry"):
+            if event == "QueueEntry":
+                snapshot[1].append(item)
+        elif snapshot is not None and event == "QueueStatusComplete":
+            apply(t)
+            snapshot = None
+        elif snapshot is not None:
+            held.append((t, item))
+        else:
+            take(tracker.feed(item, event_time(item, t)))
+    if snapshot is not None:
+        apply(last)
     return records

@@ -60,7 +60,7 @@ def run_burst(tmp_path) -> tuple[list, list[Visit], dict]:
             await monitor.on_resync(snapshot)
             resyncs.append(snapshot.at)
 
-        client = AMIClient(options, monitor.on_event, on_resync)
+        client = AMIClient(options, monitor.on_event, on_resync, on_session=monitor.on_session)
         task = asyncio.create_task(client.run())
         await client.connected.wait()
         assert server.traffic is not None

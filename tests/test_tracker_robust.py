@@ -89,7 +89,8 @@ def test_a_waiting_caller_seen_only_after_reconnect_is_stored_marked_resynced():
         "Wait": "30",
     }
     out = tracker.resync([channel], [entry], 1000.0)
-    [joined] = out
+    started, joined = out
+    assert (started.kind, started.data["caller_number"], started.data["resynced"]) == ("call_started", "5511912345678", True)
     assert joined.kind == "queue_joined" and joined.data["queue"] == "support" and joined.data["resynced"]
     call = tracker.calls["1700000000.7"]
     assert call.visit.enqueued_at == 970.0 and call.started_at == 958.0

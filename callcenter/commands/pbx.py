@@ -36,7 +36,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 async def _monitor(options: ClientOptions, monitor: Monitor, once: bool, record: TextIO | None) -> None:
-    client = AMIClient(options, monitor.on_event, monitor.on_resync, record=record)
+    client = AMIClient(options, monitor.on_event, monitor.on_resync, record=record, on_session=monitor.on_session)
     try:
         await client.run(once=once)
     finally:
