@@ -247,14 +247,20 @@ def command_without_waiting(pbx: Asterisk, command: str) -> None:
         until(lambda: fresh_login(pbx).get("Message") == "Asterisk is shutting down", 5, f"{command}: Asterisk shutting down")
 
 
-def test_a_call_wholly_inside_an_ami_gap_is_stored_from_asterisks_queue_log(pbx, center, link):
+def call_in_a_gap(pbx: Asterisk, center, link: Link, caller_wait: str) -> tuple[Center, str]:
+    """ana available, then the engine's AMI link cut (new connections refused) and a caller into support."""
     cc = center(via=link, reads_queue_log=True)
     assert cc.ask("ana", "state", {"state": "available"})["ok"]
     until(lambda: cc.agent_state("ana") == "available", 10, "ana available")
     link.cut(refuse=True)
     until(lambda: not cc.engine.client.connected.is_set(), 10, "the engine sees the link go")
     caller = number()
-    pbx.call("support@callcenter-queues", "keys", caller, CALLER_WAIT="1")
+    pbx.call("support@callcenter-queues", "keys", caller, CALLER_WAIT=caller_wait)
+    return cc, caller
+
+
+def test_a_call_wholly_inside_an_ami_gap_is_stored_from_asterisks_queue_log(pbx, center, link):
+    cc, caller = call_in_a_gap(pbx, center, link, "1")
     until(lambda: [line[4] for line in queue_log_of(pbx, caller)][-1:] == ["COMPLETECALLER"], 20, "ana answers and the caller hangs up")
     until(lambda: not channels(pbx), 10, "Asterisk ends the whole call")
     assert not [c for c in cc.store.calls() if c.caller_number == caller]
@@ -269,13 +275,7 @@ def test_a_call_wholly_inside_an_ami_gap_is_stored_from_asterisks_queue_log(pbx,
 
 
 def test_a_caller_answered_inside_an_ami_gap_is_stored_with_the_agent_and_the_answer_queue_log_gives(pbx, center, link):
-    cc = center(via=link, reads_queue_log=True)
-    assert cc.ask("ana", "state", {"state": "available"})["ok"]
-    until(lambda: cc.agent_state("ana") == "available", 10, "ana available")
-    link.cut(refuse=True)
-    until(lambda: not cc.engine.client.connected.is_set(), 10, "the engine sees the link go")
-    caller = number()
-    pbx.call("support@callcenter-queues", "keys", caller, CALLER_WAIT="30")
+    cc, caller = call_in_a_gap(pbx, center, link, "30")
     until(lambda: "CONNECT" in [line[4] for line in queue_log_of(pbx, caller)], 20, "ana answers in the gap")
     link.restore()
     until(lambda: cc.resyncs == 2, 15, "the engine reconnects and resyncs")
