@@ -277,6 +277,7 @@ class _Call:
     legs: _Legs = field(default_factory=_Legs)
     uniqueids: set[str] = field(default_factory=set)  # every channel it ever had (queue_log names visits by them)
     parked_at: float | None = None  # ended while a resync was due: finished by it, with what queue_log adds
+    consulted_at: float | None = None  # when the agent began consulting someone (an attended transfer), while the caller waits
     consult: _OpenLeg | None = None  # an attended transfer's consultation in a queue, the caller's next leg if it completes
     consult_agents: set[str] = field(default_factory=set)
     adopted: set[str] = field(default_factory=set)
@@ -590,6 +591,8 @@ class CallTracker:
         call.inbound = (local_partner(channel) if channel.endswith(";1") else None) or channel
 
     def _on_newchannel(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
+        if call.visit.answered_at is not None and any(channel in call.agent_channels for channel in call.visit.held_since):
+            call.consulted_at = call.consulted_at or t  # a channel of the call while the agent holds it: a consultation
         if m["Uniqueid"] == call.linkedid:
             self._set_root(call, m["Channel"])
             call.caller.dnid = _known(m.get("Exten"))
@@ -807,10 +810,28 @@ class CallTracker:
 
     def _on_unhold(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
         since = call.visit.held_since.pop(m["Channel"], None)
-        if since is not None:
+        if since is not None and not self._consultation(call, since):
             call.visit.hold_s += t - since
             call.legs.unhold(since, t)
         self._emit(out, "unhold", call, t, channel=m["Channel"])
+
+    def _end_holds(self, call: _Call, t: float) -> None:
+        """Every hold still running ends at `t` (a hang-up, a transfer); a consultation among them is no hold."""
+        consulted = call.consulted_at
+        for since in call.visit.held_since.values():
+            call.consulted_at = consulted
+            if not self._consultation(call, since):
+                call.visit.hold_s += t - since
+                call.legs.unhold(since, t)
+        call.visit.held_since.clear()
+        call.consulted_at = None
+
+    @staticmethod
+    def _consultation(call: _Call, since: float) -> bool:
+        """Whether the hold from `since` was an attended transfer's consultation: the agent talking to the transfer's
+        target, their talk and not the caller's hold (the caller hears music meanwhile)."""
+        consulted, call.consulted_at = call.consulted_at, None
+        return consulted is not None and consulted >= since
 
     def _on_consult(self, call: _Call, m: Mapping[str, str], t: float) -> None:
         """The consultation of an attended transfer to a queue: who answers it takes the caller if the transfer completes."""
@@ -830,6 +851,7 @@ class CallTracker:
         kind = "blind" if m.get("Event") == "BlindTransfer" else "attended"
         call.ending.handed |= call.agent_channels
         call.ending.first_hangup = None
+        self._end_holds(call, t)
         call.legs.transfer(LegEnd.TRANSFERRED_BLIND if kind == "blind" else LegEnd.TRANSFERRED_ATTENDED, t, call.visit.held_since)
         consult, call.consult = call.consult, None
         if kind == "attended" and consult is not None and consult.answered_at is not None and consult.callid:
@@ -852,10 +874,7 @@ class CallTracker:
             call.ending.first_hangup = (channel, "Hangup")
         if channel == call.inbound or (call.ending.hangup_cause is None and channel == call.root):
             call.ending.hangup_cause = _int(m.get("Cause"))
-        for since in call.visit.held_since.values():
-            call.visit.hold_s += t - since
-            call.legs.unhold(since, t)
-        call.visit.held_since.clear()
+        self._end_holds(call, t)
         uniqueid = m["Uniqueid"]
         call.channels.pop(uniqueid, None)
         self._by_uniqueid.pop(uniqueid, None)

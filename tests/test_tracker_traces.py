@@ -171,3 +171,12 @@ def test_a_burst_of_20_callers_is_20_calls_as_queue_log_tells_them():
         assert (record.queue, record.outcome, record.agent) == (v.queue, v.outcome, v.agent)
         if v.completed_by in ("caller", "agent"):
             assert record.hangup_by == v.completed_by
+
+
+@pytest.mark.parametrize("name", ["attended_transfer_to_queue", "failed_attended_transfer"])
+def test_an_attended_transfers_consultation_is_the_agents_talk_not_the_callers_hold(name):
+    [record] = replay(OURS / f"{name}.jsonl")
+    [visit] = [v for v in read_visits(read_lines(OURS / f"{name}.queue_log")) if isinstance(v, Visit) and v.agent == "ana"]
+    ana = record.legs[0]
+    assert (ana.agent, ana.hold_s, record.hold_s) == ("ana", 0.0, 0.0)
+    assert abs(ana.talk_s - visit.talk_s) < 1.0, "answer to transfer (or to the end), as app_queue counts her call time"
