@@ -58,6 +58,8 @@ class PlaybackServer(AMIServer):
     channels: list[dict[str, str]] = field(default_factory=list)
     queue_status: list[dict[str, str]] = field(default_factory=list)
     after_channels: list[dict[str, str]] = field(default_factory=list)
+    # The channels the events sent so far have made and not hung up, listed by CoreShowChannels as Asterisk would.
+    live: dict[str, dict[str, str]] = field(default_factory=dict)
 
     async def play(self, paths: Iterable[str | Path]) -> int:
         """Send the events of each trace in turn, spaced as recorded; return how many were sent."""
@@ -77,14 +79,25 @@ class PlaybackServer(AMIServer):
             if delay > 0:
                 await asyncio.sleep(delay)
             self.send_event(frame.message)
+            self._follow(frame.message)
         await self.drain()
         return len(frames)
+
+    def _follow(self, event: Message) -> None:
+        uniqueid = event.get("Uniqueid", "")
+        if event.get("Event") == "Newchannel" and uniqueid:
+            self.live[uniqueid] = {
+                key: event.get(key, "") for key in ("Channel", "Uniqueid", "Linkedid", "CallerIDNum", "CallerIDName", "Context", "Exten")
+            } | {"Duration": "00:00:00"}
+        elif event.get("Event") == "Hangup":
+            self.live.pop(uniqueid, None)
 
     def handle(self, action: Message) -> Frames:
         """CoreShowChannels and QueueStatus from the configured lists (then `after_channels`, events that race the snapshot); AGI completes at once."""
         name = action["Action"].lower()
         if name == "coreshowchannels":
-            channels = [{"Event": "CoreShowChannel", **c} for c in self.channels]
+            listed = {c.get("Uniqueid"): c for c in [*self.live.values(), *self.channels]}
+            channels = [{"Event": "CoreShowChannel", **c} for c in listed.values()]
             return event_list(action, "Channels will follow", channels, "CoreShowChannelsComplete") + self.after_channels
         if name == "queuestatus":
             return event_list(action, "Queue status will follow", self.queue_status, "QueueStatusComplete")

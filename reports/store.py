@@ -79,24 +79,40 @@ def _dt(epoch: float) -> datetime:
 
 
 def save_stream(store: CallStore, items: Iterable[Visit | AgentChange]) -> tuple[int, int]:
-    """Store visits and agent changes in batches; what is already stored is skipped. Returns (new calls, new changes)."""
+    """Store visits and agent changes in batches; what is already stored is skipped (a visit imported before, or one the
+    engine followed live as a leg of its own call). Returns (new calls, new changes)."""
     calls = changes = 0
-    visits: list[CallRecord] = []
+    visits: list[Visit] = []
     agent_changes: list[AgentChange] = []
     for item in items:
         if isinstance(item, Visit):
-            visits.append(visit_record(item))
+            visits.append(item)
         else:
             agent_changes.append(item)
         if len(visits) >= BATCH:
-            calls += store.save(visits, source="queue_log")
+            calls += _save_visits(store, visits)
             visits.clear()
         if len(agent_changes) >= BATCH:
             changes += save_agent_changes(store, agent_changes)
             agent_changes.clear()
-    calls += store.save(visits, source="queue_log")
+    calls += _save_visits(store, visits)
     changes += save_agent_changes(store, agent_changes)
     return calls, changes
+
+
+def _save_visits(store: CallStore, visits: list[Visit]) -> int:
+    with store.sessions() as session:
+        legs = session.execute(
+            select(CallLeg.callid, CallLeg.queue, CallLeg.enqueued_at)
+            .join(Call)
+            .where(Call.source != "queue_log", CallLeg.callid.in_({v.callid for v in visits}))
+        ).all()
+    followed: dict[tuple[str, str | None], list[float]] = {}
+    for callid, queue, enqueued in legs:
+        if enqueued is not None:
+            followed.setdefault((callid, queue), []).append(enqueued.timestamp())
+    fresh = [v for v in visits if not any(abs(t - v.entered) < 2 for t in followed.get((v.callid, v.queue), ()))]
+    return store.save([visit_record(v) for v in fresh], source="queue_log")
 
 
 def save_agent_changes(store: CallStore, changes: list[AgentChange]) -> int:

@@ -13,6 +13,7 @@ import pytest
 from kernel.db import CallStore, make_engine, migrate
 from kernel.records import CallRecord, Leg
 from kernel.values import HangupBy, LegEnd, Outcome
+from pbx.trace import replay
 from reports.engine import ReportEngine
 from reports.erlang import agents_needed, erlang_c, evaluate
 from reports.metrics import Options
@@ -217,6 +218,14 @@ def test_import_is_idempotent_and_reports_the_same_from_the_database(store, tmp_
     from_file, from_db = from_file.report(Options()), from_db.report(Options())
     assert from_db["queues"] == from_file["queues"]
     assert from_db["agents"]["A"]["pause_s_by_reason"] == {"lunch": 100.0}
+
+
+def test_importing_asterisks_queue_log_skips_the_visits_the_engine_stored_itself(store, tmp_path):
+    [live] = replay(TRACES / "answered_caller_hangs_up.jsonl")
+    store.save([live])
+    first, _ = save_stream(store, read_visits(read_lines(TRACES / "answered_caller_hangs_up.queue_log")))
+    second, _ = save_stream(store, read_visits(read_lines(TRACES / "abandon_in_queue.queue_log")))
+    assert (first, second, store.count()) == (0, 1, 2), "the engine's own call is not counted twice; another call is imported"
 
 
 def test_erlang_c_matches_the_published_table_and_staffing_is_minimal():
