@@ -10,6 +10,7 @@ read is reported with its number and skipped; the rest is read.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import NamedTuple
 from kernel.records import Visit
 from kernel.values import Outcome
 
+log = logging.getLogger(__name__)
 __all__ = ["Visit"]  # re-exported: reports name visits from here
 
 ANSWER_ENDS = {
@@ -197,13 +199,16 @@ class QueueLogTail:
         """Take in the lines written since the last read (a missing file is read as empty: Asterisk may not have made it yet)."""
         try:
             stat = self.path.stat()
+            if stat.st_ino != self.inode or stat.st_size < self.offset:
+                self.inode, self.offset, self.number, self.builder = stat.st_ino, 0, 0, VisitBuilder()
+            with open(self.path, "rb") as handle:
+                handle.seek(self.offset)
+                data = handle.read()
         except FileNotFoundError:
             return
-        if stat.st_ino != self.inode or stat.st_size < self.offset:
-            self.inode, self.offset, self.number, self.builder = stat.st_ino, 0, 0, VisitBuilder()
-        with open(self.path, "rb") as handle:
-            handle.seek(self.offset)
-            data = handle.read()
+        except OSError as exc:  # a folder, no permission: the gap is then filled from CoreShowChannels alone
+            log.warning("cannot read Asterisk's queue_log %s: %s", self.path, exc.strerror or exc)
+            return
         whole = data[: data.rfind(b"\n") + 1]  # a line Asterisk is still writing is read next time
         self.offset += len(whole)
         for raw in whole.decode("utf-8", errors="replace").splitlines():

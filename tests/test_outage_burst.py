@@ -158,3 +158,9 @@ def test_an_engine_started_after_calls_it_missed_stores_them_from_queue_log_once
     answered = recovered[0]
     assert (answered.wait_s, answered.talk_s, [leg.callid for leg in answered.legs]) == (0.0, 6.0, ["1795380098.1"])
     assert store.count() == 3
+
+
+def test_a_queue_log_path_that_cannot_be_read_is_a_warning_not_a_crash(tmp_path, caplog):
+    tail = QueueLogTail(tmp_path)  # a folder
+    tail.read()
+    assert tail.visits(0) == [] and f"cannot read Asterisk's queue_log {tmp_path}" in caplog.text
