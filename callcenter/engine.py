@@ -46,7 +46,7 @@ from pbx.tracker import CallTracker, event_time
 from recordings.library import Library
 from recordings.recorder import Recorder
 from recordings.vault import open_vault
-from reports.queue_log import AgentChange, QueueLogTail
+from reports.queue_log import AgentChange
 from reports.store import save_agent_changes
 
 log = logging.getLogger(__name__)
@@ -105,7 +105,7 @@ class Engine:
             out,
             as_json=as_json,
             listeners=[self._on_call_events],
-            queue_log=QueueLogTail(settings.ami.queue_log) if settings.ami.queue_log else None,
+            queue_log=settings.ami.queue_log,
         )
         self.registry = AgentRegistry()
         self.client = AMIClient(

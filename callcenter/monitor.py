@@ -7,6 +7,7 @@ import json
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TextIO
 
 from kernel.db import CallStore
@@ -65,13 +66,13 @@ class Monitor:
         out: TextIO | None,
         as_json: bool = False,
         listeners: list[Callable[[list[DomainEvent]], None]] | None = None,
-        queue_log: QueueLogTail | None = None,
+        queue_log: str | Path = "",
     ) -> None:
         self.tracker = tracker
         self.store = store
         self.out = out
         self.listeners = list(listeners or [])
-        self.queue_log = queue_log
+        self.queue_log = QueueLogTail(queue_log) if queue_log else None
         self.skew = 0.0
         self.last_seen: float | None = None
         self.format: Callable[[DomainEvent], str] = (lambda e: json.dumps(e.to_json(), ensure_ascii=False)) if as_json else describe
@@ -122,7 +123,7 @@ class Monitor:
             return []
         visits = self.queue_log.visits(since - GAP_MARGIN_S)
         if self.store is not None and visits:
-            stored = self.store.known_visits(v.callid for v in visits)
+            stored = {row[0] for row in self.store.legs_holding(v.callid for v in visits)}
             visits = [v for v in visits if v.callid not in stored]
         return visits
 

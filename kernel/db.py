@@ -146,18 +146,19 @@ class CallStore:
             ],
         )
 
-    def known_visits(self, callids: Iterable[str]) -> set[str]:
-        """Which of these queue_log call ids a stored call's legs already hold."""
+    def legs_holding(self, callids: Iterable[str]) -> list[tuple[str, str | None, datetime | None, str]]:
+        """The stored legs that carry these queue_log call ids, as (callid, queue, enqueued_at, source of their call):
+        what tells a queue_log visit the store already has."""
         wanted = list(set(callids))
-        known: set[str] = set()
+        rows: list[tuple[str, str | None, datetime | None, str]] = []
         try:
             with self.sessions() as s:
                 for start in range(0, len(wanted), 500):
-                    chunk = wanted[start : start + 500]
-                    known.update(c for c in s.scalars(select(CallLeg.callid).where(CallLeg.callid.in_(chunk))) if c)
+                    query = select(CallLeg.callid, CallLeg.queue, CallLeg.enqueued_at, Call.source).join(Call)
+                    rows += [tuple(row) for row in s.execute(query.where(CallLeg.callid.in_(wanted[start : start + 500])))]  # type: ignore[misc]
         except SQLAlchemyError as exc:
             raise DatabaseError(f"cannot read stored calls: {exc}") from exc
-        return known
+        return rows
 
     def last_end(self) -> float | None:
         """When the newest stored call ended (where an engine that was down starts looking for the calls it missed)."""

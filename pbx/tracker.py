@@ -362,7 +362,7 @@ class CallTracker:
         """
         out: list[DomainEvent] = []
         by_callid: dict[str, list[Visit]] = {}
-        for v in sorted(visits, key=lambda v: (v.entered, v.visit)):
+        for v in visits:
             by_callid.setdefault(v.callid, []).append(v)
         listed = {m["Uniqueid"]: m for m in channels if m.get("Uniqueid") and m.get("Linkedid") and m.get("Channel")}
         # Calls first seen by an event that came before this snapshot (their start fell in the gap) are joined mid-call too.
@@ -810,16 +810,16 @@ class CallTracker:
 
     def _on_unhold(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
         since = call.visit.held_since.pop(m["Channel"], None)
-        if since is not None and not self._consultation(call, since):
-            call.visit.hold_s += t - since
-            call.legs.unhold(since, t)
+        if since is not None:
+            if not self._consultation(call, since):
+                call.visit.hold_s += t - since
+                call.legs.unhold(since, t)
+            call.consulted_at = None
         self._emit(out, "unhold", call, t, channel=m["Channel"])
 
     def _end_holds(self, call: _Call, t: float) -> None:
         """Every hold still running ends at `t` (a hang-up, a transfer); a consultation among them is no hold."""
-        consulted = call.consulted_at
         for since in call.visit.held_since.values():
-            call.consulted_at = consulted
             if not self._consultation(call, since):
                 call.visit.hold_s += t - since
                 call.legs.unhold(since, t)
@@ -830,8 +830,7 @@ class CallTracker:
     def _consultation(call: _Call, since: float) -> bool:
         """Whether the hold from `since` was an attended transfer's consultation: the agent talking to the transfer's
         target, their talk and not the caller's hold (the caller hears music meanwhile)."""
-        consulted, call.consulted_at = call.consulted_at, None
-        return consulted is not None and consulted >= since
+        return call.consulted_at is not None and call.consulted_at >= since
 
     def _on_consult(self, call: _Call, m: Mapping[str, str], t: float) -> None:
         """The consultation of an attended transfer to a queue: who answers it takes the caller if the transfer completes."""

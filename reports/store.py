@@ -101,15 +101,9 @@ def save_stream(store: CallStore, items: Iterable[Visit | AgentChange]) -> tuple
 
 
 def _save_visits(store: CallStore, visits: list[Visit]) -> int:
-    with store.sessions() as session:
-        legs = session.execute(
-            select(CallLeg.callid, CallLeg.queue, CallLeg.enqueued_at)
-            .join(Call)
-            .where(Call.source != "queue_log", CallLeg.callid.in_({v.callid for v in visits}))
-        ).all()
     followed: dict[tuple[str, str | None], list[float]] = {}
-    for callid, queue, enqueued in legs:
-        if enqueued is not None:
+    for callid, queue, enqueued, source in store.legs_holding(v.callid for v in visits):
+        if enqueued is not None and source != "queue_log":
             followed.setdefault((callid, queue), []).append(enqueued.timestamp())
     fresh = [v for v in visits if not any(abs(t - v.entered) < 2 for t in followed.get((v.callid, v.queue), ()))]
     return store.save([visit_record(v) for v in fresh], source="queue_log")

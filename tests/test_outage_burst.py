@@ -50,7 +50,7 @@ def run_burst(tmp_path) -> tuple[list, list[Visit], dict]:
         server = build("cti", "pw", agents=40, model=MODEL, seed=11, speed=SPEED, queue_log=queue_log)
         port = await server.start(traffic=False)
         link = await asyncio.to_thread(Link, port)
-        monitor = Monitor(CallTracker(), store, None, queue_log=QueueLogTail(queue_log))
+        monitor = Monitor(CallTracker(), store, None, queue_log=queue_log)
         options = ClientOptions(
             "127.0.0.1", link.port, "cti", "pw", ping_interval=1.0, ping_timeout=1.0, reconnect_min=0.1, reconnect_max=0.2
         )
@@ -146,7 +146,7 @@ def test_an_engine_started_after_calls_it_missed_stores_them_from_queue_log_once
 
     async def start() -> None:
         for _ in range(2):  # two starts in a row: the second finds nothing new
-            monitor = Monitor(CallTracker(), store, None, queue_log=QueueLogTail(queue_log))
+            monitor = Monitor(CallTracker(), store, None, queue_log=queue_log)
             await monitor.on_resync(Snapshot([], [], [], [], at=1795380200.0))
 
     asyncio.run(start())

@@ -24,7 +24,6 @@ from pbx.simulator.server import truth as simulator_truth
 from pbx.simulator.traffic import TrafficModel
 from pbx.trace import replay
 from pbx.tracker import CallTracker, record_line
-from reports.queue_log import QueueLogTail
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -47,8 +46,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     """Watch a live Asterisk (or the simulator) and print calls as they happen."""
     settings = config.load(args.config, require=("ami",))
     store = None if args.no_store else open_store(settings.database.url)
-    tail = QueueLogTail(settings.ami.queue_log) if settings.ami.queue_log else None
-    monitor = Monitor(CallTracker(), store, sys.stdout, as_json=args.json, queue_log=tail)
+    monitor = Monitor(CallTracker(), store, sys.stdout, as_json=args.json, queue_log=settings.ami.queue_log)
     record = open(args.record, "a", encoding="utf-8") if args.record else None
     try:
         asyncio.run(_monitor(ClientOptions.of(settings.ami), monitor, args.once, record))
