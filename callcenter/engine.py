@@ -106,6 +106,7 @@ class Engine:
             as_json=as_json,
             listeners=[self._on_call_events],
             queue_log=settings.ami.queue_log,
+            cdr=settings.ami.cdr,
         )
         self.registry = AgentRegistry()
         self.client = AMIClient(

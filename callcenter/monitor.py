@@ -11,15 +11,16 @@ from pathlib import Path
 from typing import TextIO
 
 from kernel.db import CallStore
-from kernel.records import DomainEvent, Visit
+from kernel.records import CallRecord, DomainEvent, Visit
 from pbx.client import Snapshot
 from pbx.codec import Message
 from pbx.tracker import CallTracker, event_time
+from reports.cdr import CdrTail, cdr_calls
 from reports.queue_log import QueueLogTail
 from reports.store import visits_record
 
-# How far before the last event seen a gap's queue_log visits are looked at (a visit that ended just before the cut may
-# have been told late); what the engine stored or followed itself is never taken twice.
+# How far before the last event seen a gap's queue_log visits and CDR rows are looked at (a call that ended just before
+# the cut may have been told late); what the engine stored or followed itself is never taken twice.
 GAP_MARGIN_S = 60.0
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ def describe(event: DomainEvent) -> str:
             "ended (joined mid-call: no record)"
             if d.get("partial")
             else f"ended: {d.get('outcome')}, hung up by {d.get('hangup_by')}"
-            + (" (recovered from queue_log)" if d.get("recovered") else "")
+            + (f" (recovered from {d['recovered']})" if d.get("recovered") else "")
         ),
     }.get(event.kind, lambda: event.kind)()
     return f"{clock} {event.linkedid:<18} {what}"
@@ -67,12 +68,14 @@ class Monitor:
         as_json: bool = False,
         listeners: list[Callable[[list[DomainEvent]], None]] | None = None,
         queue_log: str | Path = "",
+        cdr: str | Path = "",
     ) -> None:
         self.tracker = tracker
         self.store = store
         self.out = out
         self.listeners = list(listeners or [])
         self.queue_log = QueueLogTail(queue_log) if queue_log else None
+        self.cdr = CdrTail(cdr) if cdr else None
         self.skew = 0.0
         self.last_seen: float | None = None
         self.format: Callable[[DomainEvent], str] = (lambda e: json.dumps(e.to_json(), ensure_ascii=False)) if as_json else describe
@@ -95,37 +98,56 @@ class Monitor:
         self._publish(self.tracker.acd(kind, linkedid, t + self.skew, **data))
 
     async def on_resync(self, snapshot: Snapshot) -> None:
-        """Rebuild live calls from what Asterisk reports after a (re)connect, and from its queue_log when we can read it:
-        calls that started, were answered or ended in the gap are stored, marked resynced, never twice."""
-        visits = await self._gap_visits()
-        self._publish(self.tracker.resync(snapshot.channels, snapshot.queue_entries, snapshot.at + self.skew, visits))
+        """Rebuild live calls from what Asterisk reports after a (re)connect, and from its queue_log and CDR when we can
+        read them: calls that started, were answered or ended in the gap are stored, marked resynced, never twice."""
+        since = self._since()
+        visits = await self._gap_visits(since)
+        stored = {row[0] for row in self.store.legs_holding(v.callid for v in visits)} if self.store is not None and visits else set()
+        fresh = [v for v in visits if v.callid not in stored]
+        self._publish(self.tracker.resync(snapshot.channels, snapshot.queue_entries, snapshot.at + self.skew, fresh))
         lost: dict[str, list[Visit]] = {}
-        for v in visits:
+        for v in fresh:
             if not self.tracker.knows(v.callid):
                 lost.setdefault(v.callid, []).append(v)
         records = [visits_record(vs, recovered=True) for vs in lost.values() if all(v.outcome is not None for v in vs)]
-        if records:
-            log.info("%d call(s) of the AMI gap recovered from queue_log", len(records))
+        outside = await self._gap_calls_outside_queues(since, {v.callid for v in visits})
+        if records or outside:
+            log.info("%d call(s) of the AMI gap recovered from queue_log, %d from the CDR", len(records), len(outside))
         events = [
-            DomainEvent("call_ended", r.linkedid, r.ended_at, {"outcome": r.outcome, "hangup_by": r.hangup_by, "recovered": True}, r)
-            for r in records
+            DomainEvent("call_ended", r.linkedid, r.ended_at, {"outcome": r.outcome, "hangup_by": r.hangup_by, "recovered": source}, r)
+            for source, batch in (("queue_log", records), ("CDR", outside))
+            for r in batch
         ]
         self._publish(events)
 
-    async def _gap_visits(self) -> list[Visit]:
-        """queue_log's visits since just before the last event seen (or, at the engine's start, the last call stored),
-        those of calls already stored left out."""
-        if self.queue_log is None:
+    def _since(self) -> float | None:
+        """Where a gap begins: the last event seen, or at the engine's start the end of the last call stored."""
+        if self.last_seen is not None:
+            return self.last_seen - GAP_MARGIN_S
+        last = self.store.last_end() if self.store is not None else None
+        return None if last is None else last - GAP_MARGIN_S
+
+    async def _gap_visits(self, since: float | None) -> list[Visit]:
+        """queue_log's visits since the gap began (those of calls already stored included: their call ids tell the CDR's
+        queue calls apart)."""
+        if self.queue_log is None or since is None:
             return []
         await asyncio.to_thread(self.queue_log.read)
-        since = self.last_seen if self.last_seen is not None else (self.store.last_end() if self.store is not None else None)
-        if since is None:
+        return self.queue_log.visits(since)
+
+    async def _gap_calls_outside_queues(self, since: float | None, queue_callids: set[str]) -> list[CallRecord]:
+        """The CDR's calls of the gap that never reached a queue and that the engine neither followed nor stored."""
+        if self.cdr is None or since is None:
             return []
-        visits = self.queue_log.visits(since - GAP_MARGIN_S)
-        if self.store is not None and visits:
-            stored = {row[0] for row in self.store.legs_holding(v.callid for v in visits)}
-            visits = [v for v in visits if v.callid not in stored]
-        return visits
+        await asyncio.to_thread(self.cdr.read)
+        rows = self.cdr.rows(since)
+        live = set(self.tracker.open_calls())
+        followed = {r["linkedid"] for r in rows if r["linkedid"] in live or self.tracker.knows(r["uniqueid"])}
+        records = list(cdr_calls([r for r in rows if r["linkedid"] not in followed], queue_callids, recovered=True))
+        if self.store is not None and records:
+            stored = self.store.stored(r.linkedid for r in records)
+            records = [r for r in records if r.linkedid not in stored]
+        return records
 
     def _publish(self, events: list[DomainEvent]) -> None:
         if self.out is not None:

@@ -48,6 +48,9 @@ class AMISettings(_Section):
     # Asterisk's queue_log, where the engine can read it (same host, a shared folder): the calls of an AMI gap or of an
     # engine restart are recovered from it. Empty: none (such calls are stored with what CoreShowChannels still tells).
     queue_log: str = ""
+    # Asterisk's CDR (cdr_csv's Master.csv with newcdrcolumns, as contrib/asterisk/cdr.conf sets it), where the engine can
+    # read it: the calls of a gap that never reached a queue (a caller who stayed in the IVR) are recovered from it.
+    cdr: str = ""
 
 
 class DatabaseSettings(_Section):

@@ -11,7 +11,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, func, select
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from kernel.exceptions import DatabaseError
 from kernel.models import Call, CallEvent, CallLeg
@@ -83,11 +83,7 @@ class CallStore:
         records = list(records)
         try:
             with self.sessions.begin() as session:
-                known = (
-                    set(session.scalars(select(Call.linkedid).where(Call.linkedid.in_([r.linkedid for r in records]))))
-                    if records
-                    else set()
-                )
+                known = self._stored(session, [r.linkedid for r in records])
                 fresh = [r for r in records if r.linkedid not in known]
                 session.add_all(self._row(r, source) for r in fresh)
                 session.add_all(
@@ -145,6 +141,15 @@ class CallStore:
                 for n, leg in enumerate(r.legs)
             ],
         )
+
+    def stored(self, linkedids: Iterable[str]) -> set[str]:
+        """Which of these calls are stored already."""
+        with self.sessions() as session:
+            return self._stored(session, list(linkedids))
+
+    @staticmethod
+    def _stored(session: Session, linkedids: list[str]) -> set[str]:
+        return set(session.scalars(select(Call.linkedid).where(Call.linkedid.in_(linkedids)))) if linkedids else set()
 
     def legs_holding(self, callids: Iterable[str]) -> list[tuple[str, str | None, datetime | None, str]]:
         """The stored legs that carry these queue_log call ids, as (callid, queue, enqueued_at, source of their call):

@@ -5,12 +5,15 @@ leg a call arrived on and it did not go to Queue(): a caller who stayed in
 the IVR, or a call the dialplan sent straight to a Dial(). Legs that are the
 far side of another row (its dstchannel, or the other half of that Local
 channel) and the originating half (;1) of a Local channel are not calls of
-their own. The columns are cdr_csv's with the unique id and userfield on.
+their own. The columns are cdr_csv's with the unique id and userfield on, and
+newcdrcolumns' peer account, linkedid and sequence where Asterisk writes them
+(contrib/asterisk/cdr.conf).
 """
 
 from __future__ import annotations
 
 import csv
+import logging
 from collections.abc import Collection, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +22,9 @@ from kernel.records import CallRecord
 from kernel.values import HangupBy, Outcome
 from pbx.tracker import local_partner
 from reports.queue_log import LineError
+from reports.tail import FileTail
+
+log = logging.getLogger(__name__)
 
 COLUMNS = [
     "accountcode",
@@ -40,6 +46,9 @@ COLUMNS = [
     "uniqueid",
     "userfield",
 ]
+# newcdrcolumns = yes adds these (contrib/asterisk/cdr.conf): the linkedid ties a CDR row to the engine's call.
+NEW_COLUMNS = ["peeraccount", "linkedid", "sequence"]
+CDR_COLUMNS = COLUMNS + NEW_COLUMNS
 IVR_APPS = {"hangup", "playback", "background", "waitexten", "read", "agi", "wait", "noop", "voicemail"}
 
 
@@ -49,48 +58,98 @@ def _time(value: str) -> float | None:
     return datetime.strptime(value, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC).timestamp()
 
 
+def parse_row(number: int, row: list[str]) -> dict[str, str] | LineError:
+    """One CDR row by column name (with `line`, its number), or why it cannot be read."""
+    if len(row) < len(COLUMNS):
+        return LineError(number, f"expected {len(COLUMNS)} CDR columns, found {len(row)}", ",".join(row))
+    record = dict(zip(CDR_COLUMNS, row))
+    try:
+        _time(record["start"]), _time(record["end"])
+    except ValueError:
+        return LineError(number, f"start/end {record['start']!r}/{record['end']!r} is not 'YYYY-MM-DD HH:MM:SS'", ",".join(row))
+    record["line"] = str(number)
+    return record
+
+
 def read_cdr(path: str | Path, errors: list[LineError]) -> list[dict[str, str]]:
     """The rows of a CDR CSV; a row that cannot be read goes to `errors` with its line number."""
     rows = []
     with open(path, newline="", encoding="utf-8", errors="replace") as handle:
         for number, row in enumerate(csv.reader(handle), 1):
-            if not row:
-                continue
-            if len(row) < len(COLUMNS):
-                errors.append(LineError(number, f"expected {len(COLUMNS)} CDR columns, found {len(row)}", ",".join(row)))
-                continue
-            record = dict(zip(COLUMNS, row))
-            try:
-                _time(record["start"]), _time(record["end"])
-            except ValueError:
-                errors.append(
-                    LineError(number, f"start/end {record['start']!r}/{record['end']!r} is not 'YYYY-MM-DD HH:MM:SS'", ",".join(row))
-                )
-                continue
-            record["line"] = str(number)
-            rows.append(record)
+            parsed = parse_row(number, row) if row else None
+            if isinstance(parsed, LineError):
+                errors.append(parsed)
+            elif parsed is not None:
+                rows.append(parsed)
     return rows
 
 
-def cdr_calls(rows: list[dict[str, str]], queue_callids: Collection[str] = ()) -> Iterator[CallRecord]:
-    """Call records for the arriving legs that never went to a queue.
+class CdrTail:
+    """Asterisk's Master.csv followed as it grows, so the engine can recover the calls of an AMI gap that never reached
+    a queue (queue_log has the others). Rows that ended in the last `keep_s` seconds of the file are kept."""
+
+    def __init__(self, path: str | Path, keep_s: float = 6 * 3600) -> None:
+        self.file = FileTail(path, "Asterisk's CDR")
+        self.keep_s = keep_s
+        self.number = 0
+        self.kept: list[dict[str, str]] = []
+        self.errors = 0
+        self.warned = False
+
+    def read(self) -> None:
+        """Take in the rows written since the last read."""
+        lines = self.file.lines()
+        if self.file.restarted:
+            self.number = 0
+        for row in csv.reader(lines):
+            self.number += 1
+            parsed = parse_row(self.number, row) if row else None
+            if isinstance(parsed, LineError):
+                self.errors += 1
+            elif parsed is not None:
+                if "linkedid" not in parsed:  # without it a row cannot be told from the calls the engine has
+                    if not self.warned:
+                        log.warning("%s has no linkedid column: set newcdrcolumns = yes in cdr.conf [csv]", self.file.path)
+                        self.warned = True
+                    continue
+                self.kept.append(parsed)
+        newest = max((_time(r["end"]) or 0 for r in self.kept), default=0)
+        self.kept = [r for r in self.kept if (_time(r["end"]) or 0) >= newest - self.keep_s]
+
+    def rows(self, since: float) -> list[dict[str, str]]:
+        """The rows of channels that ended at or after `since`."""
+        return [r for r in self.kept if (_time(r["end"]) or 0) >= since]
+
+
+def cdr_calls(rows: list[dict[str, str]], queue_callids: Collection[str] = (), recovered: bool = False) -> Iterator[CallRecord]:
+    """Call records for the arriving legs that never went to a queue, one per call.
 
     `queue_callids` are queue_log call ids (the queue channel's uniqueid): a leg
     that was in a queue but ended in another application (Hangup() after a
-    queue timeout) is known by them, since its CDR no longer says Queue.
+    queue timeout) is known by them, since its CDR no longer says Queue. A row
+    with a linkedid (newcdrcolumns) is stored under it, as the engine stores the
+    calls it follows, so the same call is never stored twice; any row of that
+    call in a queue makes the whole call queue_log's. `recovered`: the engine
+    recovering an AMI gap (the records are marked resynced).
     """
     far_sides = {r["dstchannel"] for r in rows if r["dstchannel"]}
+    queued = {r.get("linkedid") for r in rows if r["lastapp"].lower() == "queue" or r["uniqueid"] in queue_callids} - {None, ""}
+    seen: set[str] = set()
     for r in rows:
         channel = r["channel"]
         partner = local_partner(channel)
+        key = r.get("linkedid") or f"cdr:{r['uniqueid'] or r['line']}"
         if (
             r["lastapp"].lower() == "queue"
             or r["uniqueid"] in queue_callids
+            or key in queued
+            or key in seen
             or channel.endswith(";1")
             or channel in far_sides
             or (partner and partner in far_sides)
         ):
             continue
+        seen.add(key)
         started, ended = _time(r["start"]), _time(r["end"])
         answered = _time(r["answer"])
         if r["dstchannel"] and r["disposition"] == "ANSWERED":
@@ -101,7 +160,7 @@ def cdr_calls(rows: list[dict[str, str]], queue_callids: Collection[str] = ()) -
             outcome = Outcome.UNANSWERED_DIRECT
         name = r["clid"].split("<")[0].strip().strip('"') or None
         yield CallRecord(
-            linkedid=f"cdr:{r['uniqueid'] or r['line']}",
+            linkedid=key,
             caller_number=r["src"] or None,
             caller_name=name,
             dnid=None,
@@ -118,4 +177,5 @@ def cdr_calls(rows: list[dict[str, str]], queue_callids: Collection[str] = ()) -
             hold_s=0.0,
             hangup_by=HangupBy.UNKNOWN,
             hangup_cause=None,
+            resynced=recovered,
         )

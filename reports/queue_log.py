@@ -10,7 +10,6 @@ read is reported with its number and skipped; the rest is read.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,8 +17,8 @@ from typing import NamedTuple
 
 from kernel.records import Visit
 from kernel.values import Outcome
+from reports.tail import FileTail
 
-log = logging.getLogger(__name__)
 __all__ = ["Visit"]  # re-exported: reports name visits from here
 
 ANSWER_ENDS = {
@@ -181,37 +180,24 @@ def read_visits(lines: Iterable[LogLine | LineError], builder: VisitBuilder | No
 class QueueLogTail:
     """Asterisk's queue_log followed as it grows, so the engine can recover the calls of an AMI gap from it.
 
-    Each `read` takes only the lines added since the last one (a rotated or truncated file is read again from its
-    start); the visits finished in the last `keep_s` seconds of the log and those still open are kept.
+    Each `read` takes only the lines added since the last one (see `FileTail`); the visits finished in the last
+    `keep_s` seconds of the log and those still open are kept.
     """
 
     def __init__(self, path: str | Path, keep_s: float = 6 * 3600) -> None:
-        self.path = Path(path)
+        self.file = FileTail(path, "Asterisk's queue_log")
         self.keep_s = keep_s
-        self.offset = 0
-        self.inode: int | None = None
         self.number = 0
         self.builder = VisitBuilder()
         self.finished: list[Visit] = []
         self.errors = 0
 
     def read(self) -> None:
-        """Take in the lines written since the last read (a missing file is read as empty: Asterisk may not have made it yet)."""
-        try:
-            stat = self.path.stat()
-            if stat.st_ino != self.inode or stat.st_size < self.offset:
-                self.inode, self.offset, self.number, self.builder = stat.st_ino, 0, 0, VisitBuilder()
-            with open(self.path, "rb") as handle:
-                handle.seek(self.offset)
-                data = handle.read()
-        except FileNotFoundError:
-            return
-        except OSError as exc:  # a folder, no permission: the gap is then filled from CoreShowChannels alone
-            log.warning("cannot read Asterisk's queue_log %s: %s", self.path, exc.strerror or exc)
-            return
-        whole = data[: data.rfind(b"\n") + 1]  # a line Asterisk is still writing is read next time
-        self.offset += len(whole)
-        for raw in whole.decode("utf-8", errors="replace").splitlines():
+        """Take in the lines written since the last read."""
+        lines = self.file.lines()
+        if self.file.restarted:
+            self.number, self.builder = 0, VisitBuilder()
+        for raw in lines:
             self.number += 1
             if not raw.strip():
                 continue

@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from reports.cdr import COLUMNS as CDR_FIELDS
+from reports.cdr import CDR_COLUMNS
 
 ROOT = Path(__file__).resolve().parent.parent
 TRACES = Path(os.environ.get("CALLCENTER_TRACES", ROOT.parent / "shared" / "ami-traces"))
@@ -52,7 +52,7 @@ def queue_log(name: str) -> list[QueueLogLine]:
 def cdr_rows(name: str) -> list[dict[str, str]]:
     """The CDR rows (cdr_csv, GMT) Asterisk wrote during a scenario."""
     with open(TRACES / f"{name}.Master.csv", newline="") as handle:
-        return [dict(zip(CDR_FIELDS, row)) for row in csv.reader(handle)]
+        return [dict(zip(CDR_COLUMNS, row)) for row in csv.reader(handle)]
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ from pbx.simulator.app_queue import QueueEngine
 from pbx.simulator.core import Sim
 from pbx.simulator.dialplan import load_dialplan, load_queues
 from pbx.trace import actions_sent, connection_epoch, read_trace, replay_messages
+from reports.cdr import CDR_COLUMNS, read_cdr
 
 # Event fields whose values must agree; times (HoldTime, TalkTime) within a second.
 KEY_FIELDS = (
@@ -98,6 +99,8 @@ class Run:
     sim_events: list[dict[str, str]]
     real_queue_log: list[str]
     sim_queue_log: list[str] = field(default_factory=list)
+    real_cdr: list[dict[str, str]] = field(default_factory=list)
+    sim_cdr: list[dict[str, str]] = field(default_factory=list)
     real_responses: dict[str, tuple[str, str]] = field(default_factory=dict)
     sim_responses: dict[str, tuple[str, str]] = field(default_factory=dict)
 
@@ -116,8 +119,15 @@ def drive(traces: Path, name: str) -> Run:
     run.real_responses = {
         m["ActionID"]: (m["Response"], m.get("Message", "")) for m in real if m.response and not m.event and "ActionID" in m
     }
+    run.real_cdr = read_cdr(traces / f"{name}.Master.csv", [])
     etc = traces / "asterisk-etc"
-    sim = Sim(load_dialplan(etc / "extensions.conf"), start=epoch, emit=run.sim_events.append, queue_log=run.sim_queue_log.append)
+    sim = Sim(
+        load_dialplan(etc / "extensions.conf"),
+        start=epoch,
+        emit=run.sim_events.append,
+        queue_log=run.sim_queue_log.append,
+        cdr=lambda row: run.sim_cdr.append(dict(zip(CDR_COLUMNS, map(str, row)))),
+    )
     engine = QueueEngine(sim, load_queues(etc / "queues.conf"))
     answered = {line.split("|")[3] for line in run.real_queue_log if "|CONNECT|" in line}
     for queue in engine.queues.values():
@@ -141,6 +151,13 @@ def _same_channel(name: str, real: list[Message], simulated: list[dict[str, str]
     real_names = [m["Channel"] for m in real if m.event == "Newchannel" and role(m["Channel"]) == role(name)]
     sim_names = [m["Channel"] for m in simulated if m.get("Event") == "Newchannel" and role(m["Channel"]) == role(name)]
     return sim_names[real_names.index(name)] if name in real_names and len(sim_names) > real_names.index(name) else name
+
+
+def cdr_shape(rows: list[dict[str, str]]) -> list[tuple[str, ...]]:
+    """CDR rows as (channel, dstchannel, dst, context, app, data, disposition, userfield, clid), channels by role, sorted:
+    the order rows are written in follows Asterisk's threads."""
+    fields = ("dst", "dcontext", "lastapp", "lastdata", "disposition", "userfield", "clid")
+    return sorted((role(r["channel"]), role(r["dstchannel"]), *(r[f] for f in fields)) for r in rows)
 
 
 def queue_log_shape(lines: list[str]) -> list[tuple[str, ...]]:

@@ -25,7 +25,7 @@ from pathlib import Path
 from kernel.exceptions import AMIError
 from pbx.client import ClientOptions
 from pbx.codec import AMICodec, Message, encode
-from reports.cdr import COLUMNS as CDR_FIELDS
+from reports.cdr import CDR_COLUMNS
 from tests.waiting import until
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -184,7 +184,7 @@ class Asterisk(PBXSide):
         if not path.exists():
             return []
         with open(path, newline="") as handle:
-            return [dict(zip(CDR_FIELDS, row)) for row in csv.reader(handle)]
+            return [dict(zip(CDR_COLUMNS, row)) for row in csv.reader(handle)]
 
     def _login(self) -> tuple[str, str]:
         return TESTER
@@ -404,8 +404,7 @@ class Simulated(PBXSide):
         return [line.split("|") for line in list(self.server.queue_log_lines)]
 
     def cdr(self) -> list[dict[str, str]]:
-        """The simulator writes no CDR (a known difference)."""
-        return []
+        return [dict(zip(CDR_COLUMNS, map(str, row))) for row in list(self.server.cdr_rows)]
 
     def _login(self) -> tuple[str, str]:
         return ("callcenter", self.secret)

@@ -1,10 +1,12 @@
 """Calls the engine could not see: a 300-call burst on the simulator with the AMI link cut 10 times (every call stored
-once, as queue_log says it went), and an engine that starts after calls it missed.
+once, as queue_log and the CDR say it went), and an engine that starts after calls it missed.
 
-The engine's monitor (tracker, store, queue_log tail) logs in through a TCP relay (`tests.link.Link`) that the test
-cuts and keeps down for a few simulated seconds at a time, while the simulator carries on: calls start, are answered
-and end inside the gaps (each cut once the session before it has resynced). Afterwards each queue_log visit (the simulator's own file, as Asterisk's) must be the leg of
-exactly one stored call, with the same queue, outcome and agent; no time of any call may be negative.
+The engine's monitor (tracker, store, queue_log and CDR tails) logs in through a TCP relay (`tests.link.Link`) that
+the test cuts and keeps down for a few simulated seconds at a time, while the simulator carries on: calls start, are
+answered and end inside the gaps (each cut once the session before it has resynced). Afterwards each queue_log visit
+(the simulator's own file, as Asterisk's) must be the leg of exactly one stored call, with the same queue, outcome and
+agent; each call of the simulator's Master.csv that never reached a queue (one caller in five stays in the IVR) must
+be stored once under its linkedid, in no queue; no time of any call may be negative.
 """
 
 from __future__ import annotations
@@ -16,12 +18,13 @@ import os
 
 from callcenter.monitor import Monitor
 from kernel.db import open_store
-from kernel.records import Visit
+from kernel.records import CallRecord, Visit
 from pbx.client import AMIClient, ClientOptions, Snapshot
 from pbx.simulator.server import build
 from pbx.simulator.traffic import TrafficModel
 from pbx.trace import replay
 from pbx.tracker import CallTracker
+from reports.cdr import cdr_calls, read_cdr
 from reports.queue_log import QueueLogTail, read_lines, read_visits
 from tests.conftest import TRACES
 from tests.link import Link
@@ -30,7 +33,7 @@ from tests.waiting import eventually
 CALLS, CUTS, SPEED = 300, 10, 4.0
 MODEL = TrafficModel(
     calls_per_minute=480,
-    menu=(("1", 0.6), ("2", 0.4)),
+    menu=(("1", 0.5), ("2", 0.3), ("9", 0.1), ("", 0.1)),  # one caller in five stays in the IVR: in no queue_log line
     think_s=(0.5, 1.0),
     patience_mean_s=12.0,
     answer_delay_s=(0.5, 1.5),
@@ -42,15 +45,15 @@ MODEL = TrafficModel(
 )
 
 
-def run_burst(tmp_path) -> tuple[list, list[Visit], dict]:
-    queue_log = tmp_path / "queue_log"
+def run_burst(tmp_path) -> tuple[list, list[Visit], list[CallRecord], dict]:
+    queue_log, cdr = tmp_path / "queue_log", tmp_path / "Master.csv"
     store = open_store(f"sqlite:///{tmp_path / 'calls.db'}")
 
     async def scenario() -> dict:
-        server = build("cti", "pw", agents=40, model=MODEL, seed=11, speed=SPEED, queue_log=queue_log)
+        server = build("cti", "pw", agents=40, model=MODEL, seed=11, speed=SPEED, queue_log=queue_log, cdr=cdr)
         port = await server.start(traffic=False)
         link = await asyncio.to_thread(Link, port)
-        monitor = Monitor(CallTracker(), store, None, queue_log=queue_log)
+        monitor = Monitor(CallTracker(), store, None, queue_log=queue_log, cdr=cdr)
         options = ClientOptions(
             "127.0.0.1", link.port, "cti", "pw", ping_interval=1.0, ping_timeout=1.0, reconnect_min=0.1, reconnect_max=0.2
         )
@@ -86,11 +89,12 @@ def run_burst(tmp_path) -> tuple[list, list[Visit], dict]:
 
     facts = asyncio.run(scenario())
     visits = [v for v in read_visits(read_lines(queue_log)) if isinstance(v, Visit)]
-    return store.calls(), visits, facts
+    outside = list(cdr_calls(read_cdr(cdr, []), {v.callid for v in visits}))
+    return store.calls(), visits, outside, facts
 
 
 def test_300_calls_through_10_ami_cuts_are_each_stored_once_as_queue_log_says(tmp_path):
-    calls, visits, facts = run_burst(tmp_path)
+    calls, visits, outside, facts = run_burst(tmp_path)
     legs = {}
     for call in calls:
         for leg in call.legs:
@@ -108,6 +112,13 @@ def test_300_calls_through_10_ami_cuts_are_each_stored_once_as_queue_log_says(tm
         theirs = (v.outcome, v.agent if v.outcome == "answered" else None)
         if ours != theirs:
             wrong.append((v.callid, v.queue, theirs, ours, call.resynced))
+    by_linkedid = {c.linkedid: c for c in calls}
+    for r in outside:  # the CDR's calls that never reached a queue, stored under the linkedid the engine uses
+        call = by_linkedid.get(r.linkedid)
+        if call is None:
+            missing.append(r)
+        elif (call.outcome, call.queue, call.legs) != (r.outcome, None, []):
+            wrong.append((r.linkedid, None, r.outcome, (call.outcome, call.queue, len(call.legs)), call.resynced))
     negative = [
         c.linkedid
         for c in calls
@@ -118,8 +129,10 @@ def test_300_calls_through_10_ami_cuts_are_each_stored_once_as_queue_log_says(tm
         **facts,
         "stored": len(calls),
         "queue_log_visits": len(visits),
+        "outside_queues_in_cdr": len(outside),
         "resynced": sum(c.resynced for c in calls),
         "recovered_from_queue_log": sum(c.linkedid.startswith("ql:") for c in calls),
+        "ivr_only_resynced": sum(c.resynced for c in calls if c.outcome == "ivr_only"),
         "missing": len(missing),
         "stored_twice": len(twice),
         "wrong": len(wrong),
@@ -134,6 +147,7 @@ def test_300_calls_through_10_ami_cuts_are_each_stored_once_as_queue_log_says(tm
     assert not wrong, (figures, wrong[:5])
     assert not negative, (figures, negative[:5])
     assert figures["resynced"] > 0, "the cuts fell on calls in progress"
+    assert len(outside) >= CALLS // 10 and figures["ivr_only_resynced"] > 0, "callers who stayed in the IVR, some in the gaps"
 
 
 def test_an_engine_started_after_calls_it_missed_stores_them_from_queue_log_once(tmp_path):

@@ -39,6 +39,7 @@ def shipped_extras(folder: Path) -> list[str]:
         f"extensions.conf+={CONTRIB / 'extensions.conf'}",
         f"extensions.conf+={DATA / 'extensions.conf'}",
         str(CONTRIB / "features.conf"),
+        str(CONTRIB / "cdr.conf"),
     ]
     if (PROMPTS / "sounds").is_dir():
         holder = folder / "prompts"

@@ -60,12 +60,13 @@ def link(pbx):
 def center(tmp_path, pbx):
     made: list[Center] = []
 
-    def make(via: Link | None = None, reads_queue_log: bool = False) -> Center:
+    def make(via: Link | None = None, reads_logs: bool = False) -> Center:
         folder = tmp_path / f"engine{len(made)}"
         folder.mkdir()
         chosen = settings(tmp_path)
-        if reads_queue_log:  # the engine on Asterisk's host, reading its queue_log ([ami] queue_log)
-            chosen = chosen.model_copy(update={"ami": chosen.ami.model_copy(update={"queue_log": str(pbx.run / "log" / "queue_log")})})
+        if reads_logs:  # the engine on Asterisk's host, reading its queue_log and CDR ([ami] queue_log, cdr)
+            logs = {"queue_log": str(pbx.run / "log" / "queue_log"), "cdr": str(pbx.run / "log" / "cdr-csv" / "Master.csv")}
+            chosen = chosen.model_copy(update={"ami": chosen.ami.model_copy(update=logs)})
         made.append(Center(folder, Through(pbx, via) if via else pbx, chosen, [load_flow(always_open_flow(tmp_path))], [ANA]))
         return made[-1]
 
@@ -249,7 +250,7 @@ def command_without_waiting(pbx: Asterisk, command: str) -> None:
 
 def call_in_a_gap(pbx: Asterisk, center, link: Link, caller_wait: str) -> tuple[Center, str]:
     """ana available, then the engine's AMI link cut (new connections refused) and a caller into support."""
-    cc = center(via=link, reads_queue_log=True)
+    cc = center(via=link, reads_logs=True)
     assert cc.ask("ana", "state", {"state": "available"})["ok"]
     until(lambda: cc.agent_state("ana") == "available", 10, "ana available")
     link.cut(refuse=True)
@@ -272,6 +273,30 @@ def test_a_call_wholly_inside_an_ami_gap_is_stored_from_asterisks_queue_log(pbx,
     assert (call.outcome, call.queue, call.agent, call.hangup_by, call.resynced) == ("answered", "support", "ana", "caller", True)
     assert call.enqueued_at.timestamp() == float(enter[0]) and call.answered_at.timestamp() == float(enter[0]) + float(connect[5])
     assert call.talk_s == float(complete[6]) and [leg.callid for leg in call.legs] == [enter[1]]
+
+
+def test_a_call_that_never_reaches_a_queue_inside_an_ami_gap_is_stored_from_asterisks_cdr(pbx, center, link):
+    cc = center(via=link, reads_logs=True)
+    link.cut(refuse=True)
+    until(lambda: not cc.engine.client.connected.is_set(), 10, "the engine sees the link go")
+    caller = number()
+    pbx.call("5550100@test-world", "keys", caller, CALLER_WAIT="1")
+    arriving = lambda: [r for r in pbx.cdr() if r["src"] == caller and r["channel"].endswith(";2")]  # noqa: E731
+    [row] = until(arriving, 20, "Asterisk's CDR of the call, which went to no queue")
+    assert not queue_log_of(pbx, caller) and not [c for c in cc.store.calls() if c.caller_number == caller]
+
+    link.restore()
+    until(lambda: cc.resyncs == 2, 15, "the engine reconnects and resyncs")
+    call = stored_once(cc, caller, 5)
+    assert (call.linkedid, call.outcome, call.queue, call.agent, call.resynced, call.legs) == (
+        row["linkedid"],
+        "ivr_only",
+        None,
+        None,
+        True,
+        [],
+    ), "stored under Asterisk's linkedid, as the engine stores the calls it follows"
+    assert (call.started_at.strftime("%Y-%m-%d %H:%M:%S"), call.ended_at.strftime("%Y-%m-%d %H:%M:%S")) == (row["start"], row["end"])
 
 
 def test_a_caller_answered_inside_an_ami_gap_is_stored_with_the_agent_and_the_answer_queue_log_gives(pbx, center, link):

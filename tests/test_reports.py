@@ -7,6 +7,8 @@ import json
 import math
 import subprocess
 import sys
+from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +16,7 @@ from kernel.db import CallStore, make_engine, migrate
 from kernel.records import CallRecord, Leg
 from kernel.values import HangupBy, LegEnd, Outcome
 from pbx.trace import replay
+from reports.cdr import CdrTail, cdr_calls, read_cdr
 from reports.engine import ReportEngine
 from reports.erlang import agents_needed, erlang_c, evaluate
 from reports.metrics import Options
@@ -378,6 +381,47 @@ def test_cdr_adds_the_calls_that_never_reached_a_queue(tmp_path):
         ).stdout
     )
     assert from_files["ivr"]["menu"] == {"(none)": {"calls": 1, "reached_queue": 0, "ended_in_ivr": 1, "drop_off_pct": 100.0}}
+
+
+# Written by the real-PBX tier's Asterisk with contrib/asterisk/cdr.conf (newcdrcolumns): a caller to test-world
+# (Answer, Wait) who hangs up after 1 s (;2 the arriving leg, ;1 the caller), then a caller into support still waiting
+# when Asterisk stopped (Queue); every row ends with the peer account, the linkedid and the sequence.
+NEW_CDR = Path(__file__).parent / "data" / "newcdrcolumns.Master.csv"
+
+
+def test_a_cdr_call_is_stored_under_its_linkedid_so_importing_it_over_the_engines_call_adds_nothing(tmp_path):
+    rows = read_cdr(NEW_CDR, [])
+    [call] = cdr_calls(rows)
+    assert (call.linkedid, call.outcome, call.caller_number, call.queue) == ("1796350116.0", "ivr_only", "5511990001111", None)
+    url = f"sqlite:///{tmp_path}/c.db"
+    engine = make_engine(url)
+    migrate(engine)
+    assert CallStore(engine).save([call]) == 1  # the engine followed it live
+    run = subprocess.run(
+        [sys.executable, "-m", "callcenter.cli", "import", "--cdr", str(NEW_CDR)],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "CALLCENTER_DATABASE_URL": url},
+        cwd=tmp_path,
+    )
+    assert "0 new calls outside the queues" in run.stdout, run.stdout + run.stderr
+
+
+def test_the_cdr_tail_takes_whole_rows_as_asterisk_appends_them(tmp_path, caplog):
+    first, second, *_ = NEW_CDR.read_text().splitlines(keepends=True)
+    path = tmp_path / "Master.csv"
+    path.write_text(first + second[:40])
+    tail = CdrTail(path)
+    tail.read()
+    assert [r["channel"] for r in tail.rows(0)] == ["Local/5551234@test-world-00000000;2"], "the row being written waits"
+    path.write_text(first + second)
+    tail.read()
+    assert [r["uniqueid"] for r in tail.rows(0)] == ["1796350116.1", "1796350116.0"]
+    ended = datetime(2026, 12, 4, 2, 8, 39, tzinfo=UTC).timestamp()
+    assert len(tail.rows(ended)) == 2 and tail.rows(ended + 1) == []
+    old = CdrTail(TRACES / "ivr_invalid_then_timeout.Master.csv")
+    old.read()
+    assert old.rows(0) == [] and caplog.text.count("no linkedid column: set newcdrcolumns = yes") == 1
 
 
 def test_ivr_drop_off_per_menu_path():

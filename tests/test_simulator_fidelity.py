@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import TRACES, trace_names
-from tests.fidelity import drive, per_channel, queue_log_shape, timed_values
+from tests.fidelity import cdr_shape, drive, per_channel, queue_log_shape, role, timed_values
 
 
 @pytest.fixture(scope="module", params=trace_names())
@@ -30,6 +30,14 @@ def test_queue_log_lines_agree(run):
     assert queue_log_shape(run.sim_queue_log) == queue_log_shape(run.real_queue_log)
     for sim_line, real_line in zip(run.sim_queue_log, run.real_queue_log):
         assert abs(int(sim_line.split("|")[0]) - int(real_line.split("|")[0])) <= 1
+
+
+def test_cdr_rows_agree(run):
+    assert cdr_shape(run.sim_cdr) == cdr_shape(run.real_cdr)
+    real = {role(r["channel"]): r for r in run.real_cdr}
+    for row in run.sim_cdr:
+        theirs = real[role(row["channel"])]
+        assert all(abs(int(row[f]) - int(theirs[f])) <= 1 for f in ("duration", "billsec")), (row, theirs)
 
 
 def test_action_responses_use_asterisks_words(run):

@@ -46,7 +46,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     """Watch a live Asterisk (or the simulator) and print calls as they happen."""
     settings = config.load(args.config, require=("ami",))
     store = None if args.no_store else open_store(settings.database.url)
-    monitor = Monitor(CallTracker(), store, sys.stdout, as_json=args.json, queue_log=settings.ami.queue_log)
+    monitor = Monitor(CallTracker(), store, sys.stdout, as_json=args.json, queue_log=settings.ami.queue_log, cdr=settings.ami.cdr)
     record = open(args.record, "a", encoding="utf-8") if args.record else None
     try:
         asyncio.run(_monitor(ClientOptions.of(settings.ami), monitor, args.once, record))
@@ -119,6 +119,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         seed=args.seed,
         speed=args.speed,
         queue_log=args.queue_log,
+        cdr=args.cdr,
         dialplan=args.dialplan,
     )
     print(
@@ -202,6 +203,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             p.add_argument("--host", default="127.0.0.1")
             p.add_argument("--port", type=int, help="AMI port (default: [ami] port of the config)")
             p.add_argument("--queue-log", type=Path, help="append app_queue's queue_log lines to this file")
+            p.add_argument("--cdr", type=Path, help="append cdr_csv's rows (Master.csv, newcdrcolumns) to this file")
             p.add_argument("--dialplan", type=Path, help="run this extensions.conf instead of the simulator's own")
             p.add_argument("--entry", default="Local/s@ivr-main", help="where simulated callers are sent (a Local channel)")
         p.set_defaults(func=func)

@@ -11,8 +11,9 @@ with a clock that can run faster than real time.
 Fidelity is measured, not assumed: tests/test_simulator_fidelity.py runs every
 recorded scenario of ../shared/ami-traces through the simulator with the
 recording's own asterisk-etc/ and compares, per channel, the event names and
-key fields, the HoldTime/TalkTime values, the queue_log lines and the action
-responses. All of them agree today. The real-PBX tier (tests/test_realpbx.py,
+key fields, the HoldTime/TalkTime values, the queue_log lines, the CDR rows
+(cdr_csv's Master.csv, with newcdrcolumns: `Sim(cdr=...)`, `build(cdr=...)`)
+and the action responses. All of them agree today. The real-PBX tier (tests/test_realpbx.py,
 `*_on_both_pbxs`) runs its scenarios on the real Asterisk and on the simulator
 at once, with contrib/asterisk and the same actions, and compares the same
 (VarSets and AgentComplete as multisets: their order against a channel's
@@ -60,6 +61,11 @@ Known differences from Asterisk (not hidden, not yet needed):
   simulator dials the target with a DialBegin and swaps bridges. The
   queue_log lines (BLINDTRANSFER, ATTENDEDTRANSFER) and the AttendedTransfer
   result agree; the tier checks transfers on Asterisk alone.
+- CDR: one row per channel that ran dialplan or was originated, written at its
+  hang-up, its dstchannel the newer channel of its last bridge; Asterisk forks
+  a channel's CDR at a transfer or a second bridge (several rows, one per
+  party B) and has BUSY/FAILED/CONGESTION dispositions (here ANSWERED or NO
+  ANSWER).
 - No CEL, Cdr, DeviceStateChange or security events (SuccessfulAuth,
   RequestBadFormat); AMI read/write classes are not enforced per user.
 - Only Local channels are originated and dialed; simulated callers and phones

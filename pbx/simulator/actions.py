@@ -63,6 +63,7 @@ def originate(sim: Sim, action: Message) -> Frames:
     num, name = parse_callerid(action.get("CallerID", ""))
     variables = [kv for value in action.getall("Variable") for kv in value.split(",") if "=" in kv]
     one, two = sim.local_pair(exten, context)
+    one.cdr_party, one.app, one.appdata = True, "AppDial2", "(Outgoing Line)"
     sim.chan_event("Newexten", one, ("Extension", exten), ("Application", "AppDial2"), ("AppData", "(Outgoing Line)"), privilege="dialplan")
     for leg, order in ((one, variables[::-1]), (two, variables)):  # Asterisk sets them on ;1 last first, copies them to ;2 in order
         for kv in order:
@@ -100,6 +101,7 @@ def originate(sim: Sim, action: Message) -> Frames:
         respond("Success", "4")
         if "Application" in action:
             leg.context, leg.exten = "default", "s"
+            leg.app, leg.appdata = action["Application"], action.get("Data", "")
             app = sim.apps.get(action["Application"].lower())
             if app is not None:
                 leg.task = _run_app(sim, leg, app, action.get("Data", ""))

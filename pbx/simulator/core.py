@@ -19,6 +19,7 @@ import re
 import wave
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +98,9 @@ class Channel:
     app: str = ""
     appdata: str = ""
     atxfer: Any = None
+    answered_at: float | None = None
+    cdr_party: bool = False  # ran dialplan or was originated: it has a CDR row of its own (a dialed leg is a dstchannel)
+    cdr_peer: str = ""
 
 
 @dataclass(eq=False)
@@ -120,11 +124,14 @@ class Sim:
         emit: Callable[[dict[str, str]], None],
         seed: int = 1,
         queue_log: Callable[[str], None] | None = None,
+        cdr: Callable[[list[str | int]], None] | None = None,
     ) -> None:
         self.dialplan = dialplan
         self.now = start
         self.emit = emit
         self.queue_log_sink = queue_log
+        self.cdr_sink = cdr
+        self._cdrs = 0
         self.rng = random.Random(seed)
         self.sounds: list[Path] = []
         self.channels: dict[str, Channel] = {}
@@ -226,6 +233,40 @@ class Sim:
         """Append one app_queue log line."""
         if self.queue_log_sink is not None:
             self.queue_log_sink("|".join([str(int(self.now)), callid, queue, agent, event, *data]))
+
+    def cdr(self, ch: Channel) -> None:
+        """The CDR row cdr_csv writes for a channel that hung up (its columns with newcdrcolumns on, times in UTC)."""
+        if self.cdr_sink is None or not ch.cdr_party:
+            return
+        num = "" if ch.cid_num == "<unknown>" else ch.cid_num
+        name = "" if ch.cid_name == "<unknown>" else ch.cid_name
+        clid = f'"{name}" <{num}>' if num else name
+        answered = ch.answered_at is not None
+        row: list[str | int] = [
+            "",
+            num,
+            ch.exten,
+            ch.context,
+            clid,
+            ch.name,
+            ch.cdr_peer,
+            ch.app,
+            ch.appdata,
+            _cdr_time(ch.created),
+            _cdr_time(ch.answered_at) if ch.answered_at is not None else "",
+            _cdr_time(self.now),
+            int(self.now - ch.created),
+            int(self.now - ch.answered_at) if ch.answered_at is not None else 0,
+            "ANSWERED" if answered else "NO ANSWER",
+            "DOCUMENTATION",
+            ch.uniqueid,
+            ch.vars.get("CDR(userfield)", ""),
+            "",
+            ch.linkedid,
+            self._cdrs,
+        ]
+        self._cdrs += 1
+        self.cdr_sink(row)
 
     # channels ----------------------------------------------------------
     def new_channel(
@@ -337,6 +378,8 @@ class Sim:
         """Change channel state (Newstate)."""
         if ch.state != state:
             ch.state = state
+            if state == 6 and ch.answered_at is None:
+                ch.answered_at = self.now
             self.chan_event("Newstate", ch)
 
     def answer(self, ch: Channel) -> None:
@@ -368,6 +411,7 @@ class Sim:
     def start_pbx(self, ch: Channel, context: str, exten: str, priority: int = 1) -> None:
         """Start running the dialplan on a channel at context/exten/priority."""
         ch.context, ch.exten, ch.priority = context, exten, priority
+        ch.cdr_party = True
         ch.task = self._pbx(ch)
         self._resume(ch, None)
 
@@ -527,6 +571,7 @@ class Sim:
             self.request_hangup(partner, cause=16 if partner.bridge is not None else cause, told=cause)
         ch.hungup = True
         self.chan_event("Hangup", ch, ("Cause", str(cause)), ("Cause-txt", CAUSE_TXT.get(cause, "Unknown")))
+        self.cdr(ch)
         self.channels.pop(ch.uniqueid, None)
         for callback in list(ch.on_hangup):
             callback(ch)
@@ -553,6 +598,7 @@ class Sim:
             self.event("BridgeEnter", "call", self._bridge_fields(bridge), self.fields(ch))
         self.set_var(a, "BRIDGEPEER", b.name)
         self.set_var(b, "BRIDGEPEER", a.name)
+        _cdr_peers(a, b)
         return bridge
 
     def join_bridge(self, bridge: Bridge, ch: Channel) -> None:
@@ -564,6 +610,7 @@ class Sim:
             if other is not ch:
                 self.set_var(ch, "BRIDGEPEER", other.name)
                 self.set_var(other, "BRIDGEPEER", ch.name)
+                _cdr_peers(ch, other)
 
     def leave_bridge(self, ch: Channel) -> None:
         """Take a channel out of its bridge; a two-party bridge then ends for the other party too."""
@@ -620,6 +667,16 @@ class Recorder:
 
 _INNER_VAR = re.compile(r"\$\{([A-Za-z0-9_]+)(?:\(([^$]*?)\))?\}")
 _INNER_EXPR = re.compile(r"\$\[([^$\[\]]*)\]")
+
+
+def _cdr_time(t: float) -> str:
+    return datetime.fromtimestamp(t, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _cdr_peers(a: Channel, b: Channel) -> None:
+    """The older of two bridged channels is party A of the CDR: the other is its dstchannel."""
+    older, newer = sorted((a, b), key=lambda ch: int(ch.uniqueid.rpartition(".")[2]))
+    older.cdr_peer = newer.name
 
 
 def _if(args: str) -> str:

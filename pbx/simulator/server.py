@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import csv
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,13 +27,15 @@ class SimulatorServer(AMIServer):
     timestamps: bool = True
     start_at: float = field(default_factory=time.time)
     queue_log_path: Path | None = None
+    cdr_path: Path | None = None
     recordings: Path = Path("var/recordings")
     dialplan: Path = ETC / "extensions.conf"
 
     def __post_init__(self) -> None:
         super().__post_init__()
         self.queue_log_lines: list[str] = []
-        self.sim = Sim(load_dialplan(self.dialplan), start=self.start_at, emit=self._broadcast, queue_log=self._log)
+        self.cdr_rows: list[list[str | int]] = []
+        self.sim = Sim(load_dialplan(self.dialplan), start=self.start_at, emit=self._broadcast, queue_log=self._log, cdr=self._cdr)
         self.sim.recordings.folder = self.recordings
         self.traffic: Traffic | None = None
         self._began = time.monotonic()
@@ -92,6 +95,12 @@ class SimulatorServer(AMIServer):
             with open(self.queue_log_path, "a", encoding="utf-8") as handle:
                 handle.write(line + "\n")
 
+    def _cdr(self, row: list[str | int]) -> None:
+        self.cdr_rows.append(row)
+        if self.cdr_path is not None:
+            with open(self.cdr_path, "a", encoding="utf-8", newline="") as handle:
+                csv.writer(handle, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n").writerow(row)
+
     def now(self) -> float:
         """Sim time: what Asterisk's clock reads in the simulation."""
         return self.sim.now
@@ -111,12 +120,20 @@ def build(
     seed: int = 1,
     speed: float = 1.0,
     queue_log: Path | None = None,
+    cdr: Path | None = None,
     recordings: Path = Path("var/recordings"),
     dialplan: Path | None = None,
 ) -> SimulatorServer:
-    """A simulator with `agents` simulated phones in queues support and sales and, with a model, traffic."""
+    """A simulator with `agents` simulated phones in queues support and sales and, with a model, traffic; it writes its
+    queue_log and CDR (Master.csv) where asked, as Asterisk does."""
     server = SimulatorServer(
-        username, secret, speed=speed, queue_log_path=queue_log, recordings=recordings, dialplan=dialplan or ETC / "extensions.conf"
+        username,
+        secret,
+        speed=speed,
+        queue_log_path=queue_log,
+        cdr_path=cdr,
+        recordings=recordings,
+        dialplan=dialplan or ETC / "extensions.conf",
     )
     server.configure(simulated_queues(agents), model, seed)
     return server
