@@ -50,7 +50,7 @@ from pbx.agi import guard, handback, play
 from pbx.client import AMIClient
 from pbx.codec import Message
 from pbx.tasks import Background
-from pbx.tracker import CALLBACK_AGENT_VAR, CALLBACK_QUEUE_VAR
+from pbx.tracker import CALLBACK_AGENT_VAR, CALLBACK_QUEUE_VAR, agent_for
 
 log = logging.getLogger(__name__)
 
@@ -195,7 +195,7 @@ class NativeACD:
             self._to_callback(held)
             return
         if name == "DialEnd" and held.dialing:
-            agent = _agent_for(held.dialing, message.get("DestChannel", ""))
+            agent = agent_for(held.dialing, message.get("DestChannel", ""))
             if agent is None:
                 return
             if message.get("DialStatus") == "ANSWER":
@@ -402,12 +402,3 @@ class NativeACD:
     async def stop(self) -> None:
         """Cancel what is in flight (shutting down)."""
         await self._tasks.cancel()
-
-
-def _agent_for(dialing: dict[str, str], channel: str) -> str | None:
-    """Which rung agent a dialled channel belongs to: PJSIP/1001 -> PJSIP/1001-000001, Local/2002@phones/n -> Local/2002@phones-0001;1."""
-    for interface, agent in dialing.items():
-        base = interface[:-2] if interface.endswith("/n") else interface
-        if channel.startswith(base + "-"):
-            return agent
-    return None

@@ -100,7 +100,7 @@ class Engine:
             {**{q: s.service_level_s for q, s in settings.acd.queues.items()}, **settings.panel.service_level_s}, settings.panel.timezone
         )
         self.monitor = Monitor(
-            CallTracker(),
+            CallTracker(self._phones),
             store,
             out,
             as_json=as_json,
@@ -145,6 +145,13 @@ class Engine:
         self.loop: asyncio.AbstractEventLoop | None = None
 
     # wiring ----------------------------------------------------------------------
+    def _phones(self) -> dict[str, str]:
+        """Where each logged-in agent's phone is (interface -> agent): app_queue's members and the native ACD's agents."""
+        phones = {m.interface: m.name for m in self.registry.members.values() if m.interface}
+        if self.native is not None:
+            phones |= {a.interface: a.name for a in self.native.acd.agents.values() if a.interface}
+        return phones
+
     def _native(self) -> NativeACD:
         acd = self.settings.acd
         queues = {name: QueueSettings(name, **q.model_dump(exclude={"skill"})) for name, q in acd.queues.items()}

@@ -92,6 +92,16 @@ def event_time(message: Mapping[str, str], arrival: float) -> float:
     return stamp if 0.0 < stamp <= _LAST_TIME else arrival
 
 
+def agent_for(phones: Mapping[str, str], channel: str) -> str | None:
+    """Which agent's phone (interface -> agent) a channel is: PJSIP/1001 -> PJSIP/1001-000001, Local/2002@phones/n ->
+    Local/2002@phones-0001;1."""
+    for interface, agent in phones.items():
+        base = interface[:-2] if interface.endswith("/n") else interface
+        if base and channel.startswith(base + "-"):
+            return agent
+    return None
+
+
 def local_partner(channel: str) -> str | None:
     """The other half of a Local channel pair (`;1` <-> `;2`), or None."""
     if channel.startswith("Local/"):
@@ -189,7 +199,18 @@ class _Legs:
 
     def transfer(self, how: LegEnd, t: float, held: Mapping[str, float]) -> None:
         """A transfer succeeded: the agent's leg ends; the caller is with whoever the transfer reached until a queue or an
-        agent takes them (or the call ends)."""
+        agent takes them (or the call ends). Asterisk can tell a blind transfer after the caller has already joined the
+        queue it led to (two threads): a transfer is of an answered leg, so it is the last one's, however it was closed."""
+        last = self.done[-1] if self.done else None
+        if (
+            self.open is not None
+            and self.open.answered_at is None
+            and last is not None
+            and last.answered_at is not None
+            and last.ended_by in (LegEnd.MOVED, LegEnd.TRANSFERRED, LegEnd.COMPLETED)
+        ):
+            last.ended_by = how
+            return
         self.close(t, how, held)
         self.transferred_at = t
 
@@ -299,7 +320,9 @@ def _known(value: str | None) -> str | None:
 class CallTracker:
     """Live calls keyed by Linkedid, fed AMI events by the event loop only."""
 
-    def __init__(self) -> None:
+    def __init__(self, phones: Callable[[], Mapping[str, str]] = dict) -> None:
+        """`phones`: the logged-in agents' interfaces (interface -> agent), to name the agent a transfer dials directly."""
+        self.phones = phones
         self.calls: dict[str, _Call] = {}
         self._by_uniqueid: dict[str, _Call] = {}
         # Channels that hung up: Asterisk still sends some events for them (a NewCallerid after an attended transfer's
@@ -775,7 +798,10 @@ class CallTracker:
             call.dialed_out = True
 
     def _on_dial_end(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
-        """A call back, or the agent's own click-to-dial, is connected when the agent's leg, already answered, reaches the caller."""
+        """A call back, or the agent's own click-to-dial, is connected when the agent's leg, already answered, reaches the
+        caller; a transfer that dials an agent's phone (not a queue) reaches that agent."""
+        if m.get("DialStatus") == "ANSWER" and m.get("Channel") and m.get("DestChannel"):
+            self._dialed_agent(call, m["Channel"], m["DestChannel"], t)
         if (
             (call.callback_queue is not None or call.dialed_out)
             and call.visit.agent is not None
@@ -799,6 +825,25 @@ class CallTracker:
                 channel=m["DestChannel"],
                 agent_channel=m["Channel"],
             )
+
+    def _dialed_agent(self, call: _Call, channel: str, dest: str, t: float) -> None:
+        """A blind transfer's caller, or an attended transfer's consultation, answered at an agent's phone: that agent's leg."""
+        open_leg = call.legs.open
+        blind = open_leg is None and call.legs.transferred_at is not None and channel in (call.root, call.inbound)
+        consulting = (
+            open_leg is not None and open_leg.answered_at is not None and channel not in (call.root, call.inbound) and call.consult is None
+        )
+        if not (blind or consulting) or dest in call.agent_channels:
+            return
+        agent = agent_for(self.phones(), dest)
+        if agent is None:
+            return
+        if blind:
+            call.legs.answer(agent, t, None, call.visit.held_since)
+            call.visit.agent = agent
+            self._agent_legs(call, dest)
+        else:
+            call.consult, call.consult_agents = _OpenLeg(None, agent=agent, answered_at=t), {c for c in (dest, local_partner(dest)) if c}
 
     def _on_spy(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
         """A supervisor's listen/whisper/barge session is not a customer call."""
@@ -853,9 +898,10 @@ class CallTracker:
         self._end_holds(call, t)
         call.legs.transfer(LegEnd.TRANSFERRED_BLIND if kind == "blind" else LegEnd.TRANSFERRED_ATTENDED, t, call.visit.held_since)
         consult, call.consult = call.consult, None
-        if kind == "attended" and consult is not None and consult.answered_at is not None and consult.callid:
+        if kind == "attended" and consult is not None and consult.answered_at is not None:
             call.legs.open, call.legs.transferred_at = consult, None
-            call.adopted.add(consult.callid)
+            if consult.callid:
+                call.adopted.add(consult.callid)
             call.agent_channels |= call.consult_agents
             call.visit.agent, call.visit.completed_at, call.visit.complete_reason = consult.agent, None, None
         target = m.get("Extension") or m.get("TransferTargetChannel") or m.get("SecondTransfererConnectedLineNum")

@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from kernel.records import Visit
-from pbx.trace import replay
+from pbx.codec import Message
+from pbx.trace import replay, replay_messages
+from pbx.tracker import CallTracker, event_time
 from reports.queue_log import read_lines, read_visits
 from tests.conftest import TRACES, cdr_rows, queue_log
 
@@ -138,6 +140,22 @@ LEGS = {
 # Where queue_log tells the same call otherwise (docs/metrics.md): a caller moved out of a queue is an ABANDON there, and
 # the first agent of a Redirect-moved call is credited until the caller hangs up.
 QUEUE_LOG_OTHERWISE = {("redirect_waiting_caller", "support"), ("redirect_answered_call", "support")}
+
+
+@pytest.mark.parametrize("late", [("BlindTransfer",), ("BlindTransfer", "AgentComplete")])
+def test_a_blind_transfer_told_after_the_caller_joined_the_next_queue_is_still_one_transfer(late):
+    """Asterisk tells BlindTransfer (and app_queue its AgentComplete) and the transferee's QueueCallerJoin from different
+    threads: under load the join comes first (seen on the real-PBX tier). The recording with those events moved after
+    the join gives the same legs."""
+    events = [(t, m) for t, m in replay_messages(OURS / "blind_transfer_queue_to_queue.jsonl") if isinstance(m, Message) and m.event]
+    join = next(i for i, (_, m) in enumerate(events) if m.event == "QueueCallerJoin" and m["Queue"] == "sales")
+    moved = [i for i, (_, m) in enumerate(events[:join]) if m.event in late and m.get("Queue", "support") == "support"]
+    assert [events[i][1].event for i in moved] == list(late)
+    order = [i for i in range(join + 1) if i not in moved] + moved + list(range(join + 1, len(events)))
+    tracker = CallTracker()
+    [record] = [e.record for i in order for e in tracker.feed(events[i][1], event_time(*events[i][::-1])) if e.record is not None]
+    assert record.transfers == 1
+    assert [(leg.queue, leg.agent, leg.ended_by) for leg in record.legs] == LEGS["blind_transfer_queue_to_queue"][3]
 
 
 @pytest.mark.parametrize("name", sorted(LEGS))
