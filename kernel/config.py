@@ -7,6 +7,7 @@ Secrets are `SecretStr`: they never appear in a repr, a log line or an error.
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
 from collections.abc import Iterable, Mapping
@@ -19,8 +20,6 @@ from kernel.exceptions import ConfigError
 
 ENV_PREFIX = "CALLCENTER_"
 CONFIG_ENV = "CALLCENTER_CONFIG"
-# The test suite's own variables (README: CALLCENTER_TEST_PG_URL, CALLCENTER_TEST_ASTERISK, CALLCENTER_TRACES): no settings.
-NOT_SETTINGS = ("CALLCENTER_TEST_", "CALLCENTER_TRACES")
 DEFAULT_FILE = "callcenter.toml"
 
 
@@ -184,28 +183,46 @@ _SECTIONS: dict[str, type[_Section]] = {
 _SECRETS = {"ami": "secret", "panel": "secret_key"}
 
 
+def _setting_names() -> dict[str, tuple[str, str]]:
+    """Every variable that is a setting: CALLCENTER_<SECTION>_<KEY> -> (section, key)."""
+    return {f"{ENV_PREFIX}{s.upper()}_{k.upper()}": (s, k) for s, model in _SECTIONS.items() for k in model.model_fields}
+
+
 def _env_overrides(environ: Mapping[str, str]) -> tuple[dict[str, dict[str, Any]], dict[tuple[str, str], str], list[str]]:
+    """The settings the environment sets. A CALLCENTER_ variable that is no setting is another tool's (the test suite's,
+    a wrapper script's) and is left alone, unless it is one letter or so away from a setting, or names a section: then
+    it is a typo, and the error says which setting was meant."""
     data: dict[str, dict[str, Any]] = {}
     origin: dict[tuple[str, str], str] = {}
     problems: list[str] = []
+    names = _setting_names()
     for name, raw in sorted(environ.items()):
-        if not name.startswith(ENV_PREFIX) or name == CONFIG_ENV or name.startswith(NOT_SETTINGS):
+        if not name.startswith(ENV_PREFIX) or name == CONFIG_ENV:
             continue
-        rest = name[len(ENV_PREFIX) :].lower()
-        section = next((s for s in _SECTIONS if rest.startswith(s + "_")), None)
-        key = rest[len(section) + 1 :] if section else ""
-        fields = _SECTIONS[section].model_fields if section else {}
-        if key not in fields:
-            problems.append(f"{name}: unknown setting (expected CALLCENTER_<SECTION>_<KEY>, sections: {', '.join(_SECTIONS)})")
+        if name not in names:
+            close = difflib.get_close_matches(name, names, n=1, cutoff=0.85)
+            in_section = any(name.startswith(f"{ENV_PREFIX}{s.upper()}_") for s in _SECTIONS)
+            if close or in_section:
+                hint = f"did you mean {close[0]}?" if close else f"no such setting in [{name[len(ENV_PREFIX) :].split('_')[0].lower()}]"
+                problems.append(f"{name}: unknown setting ({hint})")
             continue
+        section, key = names[name]
         try:
-            value = TypeAdapter(fields[key].annotation).validate_strings(raw)
+            value = TypeAdapter(_SECTIONS[section].model_fields[key].annotation).validate_strings(raw)
         except ValidationError as exc:
             problems.append(f"{name}: {exc.errors()[0]['msg']}")
             continue
         data.setdefault(section, {})[key] = value.get_secret_value() if isinstance(value, SecretStr) else value
         origin[(section, key)] = name
     return data, origin, problems
+
+
+def _known_keys(parent: tuple[str, ...]) -> list[str]:
+    """The keys a table of the file may have: the sections at the top, a section's fields inside it."""
+    if not parent:
+        return list(_SECTIONS)
+    model = _SECTIONS.get(parent[0])
+    return list(model.model_fields) if model is not None and len(parent) == 1 else []
 
 
 def load(path: str | Path | None = None, *, require: Iterable[str] = (), environ: Mapping[str, str] | None = None) -> Settings:
@@ -240,7 +257,9 @@ def load(path: str | Path | None = None, *, require: Iterable[str] = (), environ
             where = origin.get(loc[:2]) if len(loc) >= 2 else None  # type: ignore[arg-type]
             key = ".".join(loc)
             if error["type"] == "extra_forbidden":
-                problems.append(f"{where or source}: {key}: unknown key")
+                known = _known_keys(loc[:-1])
+                close = difflib.get_close_matches(loc[-1], known, n=1, cutoff=0.6)
+                problems.append(f"{where or source}: {key}: unknown key" + (f" (did you mean {close[0]}?)" if close else ""))
             else:
                 problems.append(f"{where or source}: {key}: {error['msg']}")
         settings = None

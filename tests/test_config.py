@@ -34,10 +34,11 @@ def test_secret_never_shows_in_repr(tmp_path):
 @pytest.mark.parametrize(
     "text, expected",
     [
-        ("[ami]\nprot = 5038\n", "callcenter.toml: ami.prot: unknown key"),
+        ("[ami]\nprot = 5038\n", "callcenter.toml: ami.prot: unknown key (did you mean port?)"),
         ('[ami]\nport = "5038"\n', "ami.port: Input should be a valid integer"),
         ("[ami]\nport = 70000\n", "ami.port: Input should be less than or equal to 65535"),
-        ("[amy]\nport = 1\n", "amy: unknown key"),
+        ("[amy]\nport = 1\n", "amy: unknown key (did you mean ami?)"),
+        ("[panel]\nzzz = 1\n", "panel.zzz: unknown key"),
         ("[ami\n", "not valid TOML"),
         ('[acd.queues.support]\nstrategy = "loudest"\n', "acd.queues.support.strategy: Value error, unknown strategy 'loudest'"),
     ],
@@ -52,11 +53,25 @@ def test_bad_file_values_name_file_and_key(tmp_path, text, expected):
 def test_bad_env_value_names_the_variable(tmp_path):
     with pytest.raises(ConfigError, match="CALLCENTER_AMI_PORT: Input should be a valid integer"):
         config.load(write(tmp_path, ""), environ={"CALLCENTER_AMI_PORT": "fifty"})
-    with pytest.raises(ConfigError, match="CALLCENTER_AMI_SECRETT: unknown setting"):
+    with pytest.raises(ConfigError, match=r"CALLCENTER_AMI_SECRETT: unknown setting \(did you mean CALLCENTER_AMI_SECRET\?\)"):
         config.load(write(tmp_path, ""), environ={"CALLCENTER_AMI_SECRETT": "x"})
-    assert config.load(write(tmp_path, ""), environ={"CALLCENTER_TEST_ASTERISK": "/opt/asterisk/run", "CALLCENTER_TRACES": "/x"}), (
-        "the test suite's variables, as the README names them, are not settings"
-    )
+    with pytest.raises(ConfigError, match=r"CALLCENTER_DATABSE_URL: unknown setting \(did you mean CALLCENTER_DATABASE_URL\?\)"):
+        config.load(write(tmp_path, ""), environ={"CALLCENTER_DATABSE_URL": "sqlite://"})
+    with pytest.raises(ConfigError, match=r"CALLCENTER_PANEL_WHATEVER: unknown setting \(no such setting in \[panel\]\)"):
+        config.load(write(tmp_path, ""), environ={"CALLCENTER_PANEL_WHATEVER": "1"})
+
+
+def test_variables_that_are_no_settings_are_other_tools_and_left_alone(tmp_path):
+    others = {
+        "CALLCENTER_TEST_ASTERISK": "/opt/asterisk/run",
+        "CALLCENTER_TEST_PG_URL": "postgresql://x",
+        "CALLCENTER_TEST_FIGURES": "/tmp/f",
+        "CALLCENTER_TEST_DIFF_DUMP": "/tmp/d",
+        "CALLCENTER_TRACES": "/x",
+        "CALLCENTER_HOME": "/srv/cc",
+        "CALLCENTER_DEPLOY_ENV": "staging",
+    }
+    assert config.load(write(tmp_path, ""), environ=others).ami.port == 5038
 
 
 def test_missing_secret_is_reported_when_required(tmp_path):
