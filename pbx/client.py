@@ -28,7 +28,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, TextIO
 
 from panoramisk import actions as pk_actions
@@ -81,7 +81,8 @@ class ClientOptions:
         """The options of an [ami] section (its secret is required)."""
         if ami.secret is None:
             raise ConfigError("[ami] secret is not set (CALLCENTER_AMI_SECRET)")
-        return cls(**ami.model_dump(exclude={"secret", "queue_log"}), secret=ami.secret.get_secret_value())
+        connection = {f.name for f in fields(cls)} - {"secret"}  # not the files the engine reads beside AMI (queue_log, cdr)
+        return cls(**ami.model_dump(include=connection), secret=ami.secret.get_secret_value())
 
 
 class _Action(pk_actions.Action):
