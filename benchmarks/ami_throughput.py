@@ -3,7 +3,8 @@
 The stream is the real traces in ../shared/ami-traces repeated with fresh
 Uniqueid/Linkedid values (so every repetition is a new set of calls), chunked
 exactly as Asterisk's socket reads were recorded. Prints one JSON object.
-Goal (issue 2): ours >= 100,000 events/s and no slower than panoramisk.
+Goal (issue 2): ours >= 100,000 events/s and no slower than panoramisk. It also times one 1 MB frame arriving in
+512-byte reads, CRLF and bare-LF (issue 16: the codec once rescanned a pending frame from its start on every read).
 
     python benchmarks/ami_throughput.py [--frames 1000000]
 """
@@ -95,6 +96,19 @@ def run_ours(chunks: list[bytes], with_tracker: bool) -> tuple[float, int, int]:
     return time.perf_counter() - started, frames, finished
 
 
+def big_frame_s(ending: bytes, size: int = 1 << 20, read: int = 512) -> float:
+    """Seconds to take one `size`-byte event frame (lines ending in `ending`) arriving in `read`-byte reads, after one
+    bare-LF frame (which once switched the codec to a slower path for the whole connection): linear in the frame."""
+    line = b"Variable: " + b"x" * 70 + ending
+    frame = b"Event: Big" + ending + line * (size // len(line)) + ending
+    stream = _BANNER + b"Event: Lf\nA: b\n\n" + frame
+    codec = AMICodec(max_frame=2 * size)
+    started = time.perf_counter()
+    items = [item for at in range(0, len(stream), read) for item in codec.feed(stream[at : at + read])]
+    assert [type(i).__name__ for i in items] == ["Banner", "Message", "Message"], items[-1:]
+    return time.perf_counter() - started
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=1_000_000)
@@ -114,6 +128,7 @@ def main() -> None:
         "ratio_b_over_a": round((ours_frames / ours_time) / (pk_frames / pk_time), 2),
         "goal_b_events_per_s": 100_000,
         "events_seen": {"panoramisk": pk_frames, "ours": ours_frames},
+        "one_1mb_frame_in_512_byte_reads_s": {"crlf": round(big_frame_s(b"\r\n"), 3), "bare_lf": round(big_frame_s(b"\n"), 3)},
     }
     print(json.dumps(result, indent=2))
 
