@@ -164,7 +164,15 @@ async def scenario(
 
 
 def test_the_caller_rings_an_agent_who_does_not_answer_then_one_who_does(tmp_path):
-    rig = asyncio.run(scenario(tmp_path, "patient", [("ann", "Local/2001@phones/n"), ("bob", "Local/2002@phones/n")], 30))
+    rig = asyncio.run(
+        scenario(
+            tmp_path,
+            "patient",
+            [("ann", "Local/2001@phones/n"), ("bob", "Local/2002@phones/n")],
+            300,
+            done=lambda r: len(r.records) == 1 and not r.server.sim.channels,
+        )
+    )
     server, seen = rig.server, rig.seen
     assert [c.agent for c in seen if isinstance(c, Ring)][:2] == ["ann", "bob"]
     [connected] = [c for c in seen if isinstance(c, Connected)]
@@ -203,9 +211,9 @@ def test_a_caller_over_the_maximum_length_hears_the_message_and_never_joins(tmp_
         rig = Rig(tmp_path, QueueSettings("support", max_length=1, overflow="message", overflow_target="cc/all-busy"))
         await rig.start()
         rig.call("patient", "5511900000001")
-        await rig.until(3)
+        await rig.until(30, lambda r: len(r.acd.callers) == 1)
         rig.call("patient", "5511900000002")
-        await rig.until(6)
+        await rig.until(30, lambda r: any(isinstance(c, Overflow) for c in r.seen) and len(r.records) == 1)
         await rig.stop()
         return rig
 
@@ -220,7 +228,7 @@ def test_a_caller_over_the_maximum_length_hears_the_message_and_never_joins(tmp_
 
 
 def test_a_caller_who_hangs_up_while_waiting_is_an_abandon(tmp_path):
-    rig = asyncio.run(scenario(tmp_path, "impatient", [], 10))
+    rig = asyncio.run(scenario(tmp_path, "impatient", [], 60, done=lambda r: len(r.records) == 1))
     [gone] = [c for c in rig.seen if isinstance(c, Abandoned)]
     assert gone.queue == "support" and 2 < gone.wait_s < 5
     [record] = rig.records
@@ -234,7 +242,7 @@ def test_announcements_then_overflow_to_voicemail(tmp_path):
         )
         await rig.start()
         rig.call("patient")
-        await rig.until(25)
+        await rig.until(60, lambda r: "EXEC VoiceMail 200@default,u" in r.agi())
         await rig.stop()
         return rig
 
@@ -262,11 +270,11 @@ def test_callback_keeps_the_place_and_calls_the_caller_back(tmp_path, script, se
         rig.server.sim.dialplan.contexts["callcenter-callback"]["_X."][1] = Step(2, "Dial", "Local/${EXTEN}@customers/n,45")
         await rig.start()
         rig.call(script, "5511955554444")
-        await rig.until(8)
+        await rig.until(60, lambda r: "HANGUP" in r.agi() and not r.server.sim.channels)
         waiting_after_hangup = list(rig.acd.callers)
-        await rig.until(20)
+        await rig.until(20)  # nobody free for a while: the place is kept
         rig.native.login("bob", "Local/2002@phones/n", ["support"])
-        await rig.until(30)
+        await rig.until(90, lambda r: any(x.outcome == "callback" for x in r.records) and not r.acd.callers)
         await rig.stop()
         return rig, waiting_after_hangup
 
@@ -310,10 +318,11 @@ def test_each_policy_on_the_simulator_ends_with_bob(tmp_path, strategy, first_di
             tmp_path,
             "patient",
             [("ann", "Local/2001@phones/n"), ("bob", "Local/2002@phones/n")],
-            30,
+            120,
             strategy=strategy,
             skills={"ann": {"es": 2}, "bob": {"es": 9}},
             needs={"es": 1},
+            done=lambda r: any(isinstance(c, Connected) for c in r.seen),
         )
     )
     if first_dial is not None:
@@ -322,7 +331,15 @@ def test_each_policy_on_the_simulator_ends_with_bob(tmp_path, strategy, first_di
 
 
 def test_agent_phone_lost_mid_call_ends_the_call_and_frees_the_agent(tmp_path):
-    rig = asyncio.run(scenario(tmp_path, "patient", [("cid", "Local/2003@phones/n")], 12))
+    rig = asyncio.run(
+        scenario(
+            tmp_path,
+            "patient",
+            [("cid", "Local/2003@phones/n")],
+            120,
+            done=lambda r: any(isinstance(c, Connected) for c in r.seen) and not r.acd.callers and not r.server.sim.channels,
+        )
+    )
     assert [c.agent for c in rig.seen if isinstance(c, Connected)] == ["cid"]
     assert rig.acd.agents["cid"].state.value == "available" and not rig.acd.callers and not rig.server.sim.channels
 
@@ -332,10 +349,10 @@ def test_a_caller_who_hangs_up_while_the_engine_is_disconnected_leaves_the_acd(t
         rig = Rig(tmp_path, QueueSettings("support"))
         await rig.start()
         rig.call("impatient")
-        await rig.until(3)
+        await rig.until(30, lambda r: len(r.native.held) == 1)
         held_before = list(rig.native.held)
         rig.server.drop()
-        await rig.until(8)
+        await rig.until(60, lambda r: not r.server.sim.channels)
         await eventually(lambda: rig.client.sessions >= 2, what="the second session")
         await eventually(lambda: not rig.native.held and not rig.acd.callers, what="the caller gone after the resync")
         await rig.stop()
@@ -353,11 +370,11 @@ def test_supervisor_moves_a_waiting_caller_to_a_queue_with_an_agent(tmp_path):
         await rig.start()
         rig.native.login("bob", "Local/2002@phones/n", ["vip"])
         rig.call("patient")
-        await rig.until(4)
+        await rig.until(30, lambda r: len(r.native.held) == 1)
         [channel] = list(rig.native.held)
         rig.native.set_priority(channel, 3)
         rig.native.move_caller(channel, "vip")
-        await rig.until(20)
+        await rig.until(60, lambda r: any(isinstance(c, Connected) for c in r.seen))
         await rig.stop()
         return rig
 
