@@ -18,6 +18,7 @@ from recordings.policy import Kept, to_purge
 from recordings.vault import Vault, VaultError
 
 log = logging.getLogger(__name__)
+MAX_ID = 2**31 - 1  # the ids' column is a 32-bit INTEGER on PostgreSQL
 
 
 class Library:
@@ -80,6 +81,9 @@ class Library:
 
     def fetch(self, recording_id: int, who: Who, remote_addr: str | None, action: str) -> tuple[Recording, bytes]:
         """The recording's audio for this user, or Refused; every attempt is logged, allowed or not."""
+        if not 0 < recording_id <= MAX_ID:  # no row can have it, and the database would refuse to look it up
+            self._log(0, who, "denied", remote_addr, f"{action}: no recording {recording_id}"[:200])
+            raise Refused(f"recording {recording_id}: not found or not yours to hear")
         with self.sessions() as s:
             row = s.get(Recording, recording_id)
         if row is None or row.deleted_at is not None or not self.may_hear(who, row):

@@ -275,9 +275,19 @@ def test_playback_is_for_those_allowed_streamed_with_ranges_and_logged(tmp_path,
     assert client("ana").get(url + "?download=1").headers["Content-Disposition"].startswith("attachment")
     assert b"bruno" in client("root").get("/admin/recordings/access").data
     assert client("sue").get("/admin/recordings/access").status_code == 403
+    for absurd in ("9223372036854775808", "2147483648", "0"):  # past SQLite's and PostgreSQL's integers: once a 500, unlogged
+        assert sue.get(f"/recordings/{absurd}/audio").status_code == 403
     with library.sessions() as s:
-        log = [(a.login, a.action) for a in s.scalars(select(RecordingAccess).order_by(RecordingAccess.id))]
-    assert log == [("bruno", "denied"), ("sue", "play"), ("sue", "play"), ("ana", "download")]
+        log = [(a.login, a.action, a.detail) for a in s.scalars(select(RecordingAccess).order_by(RecordingAccess.id))]
+    assert log == [
+        ("bruno", "denied", "play"),
+        ("sue", "play", None),
+        ("sue", "play", None),
+        ("ana", "download", None),
+        ("sue", "denied", "play: no recording 9223372036854775808"),
+        ("sue", "denied", "play: no recording 2147483648"),
+        ("sue", "denied", "play: no recording 0"),
+    ]
 
 
 def test_purge_with_holds_dry_run_and_erasure_from_the_command_line(tmp_path):
