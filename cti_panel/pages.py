@@ -52,8 +52,8 @@ def is_admin(me: Who) -> bool:
 
 def who(allowed: Callable[[Who], bool] = lambda me: True) -> Who:
     """The logged-in user (else to the login page), if their role may see this page (else 403)."""
-    uid = session.get("uid")
-    current = panel().users.current(uid) if isinstance(uid, int) else None
+    uid, epoch = session.get("uid"), session.get("epoch")
+    current = panel().users.current(uid, epoch) if isinstance(uid, int) and isinstance(epoch, int) else None
     if current is None:
         session.clear()
         abort(redirect(url_for("auth.login")))
@@ -89,7 +89,7 @@ def login_post():  # type: ignore[no-untyped-def]
         log.info("failed login for %r from %s", name, request.remote_addr)
         return render_template("login.html", t=words, error=words["bad_login"]), 401
     session.clear()
-    session["uid"] = me.user_id
+    session["uid"], session["epoch"] = me.user_id, me.epoch
     return redirect(url_for("screens.home"))
 
 
@@ -98,6 +98,7 @@ def logout():  # type: ignore[no-untyped-def]
     uid = session.get("uid")
     session.clear()
     if isinstance(uid, int):
+        panel().users.end_sessions(uid)  # a copy of the cookie (another tab, a stolen one) is no good either
         panel().sockets.drop_user(uid)
     return redirect(url_for("auth.login"))
 

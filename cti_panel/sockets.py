@@ -35,8 +35,8 @@ def serve_sockets(socketio: SocketIO, users: Users, bus: Bus, directory: Directo
 
     @socketio.on("connect")
     def on_connect(auth: Any = None) -> None:
-        uid = session.get("uid")
-        me = users.current(uid) if isinstance(uid, int) else None
+        uid, epoch = session.get("uid"), session.get("epoch")
+        me = users.current(uid, epoch) if isinstance(uid, int) and isinstance(epoch, int) else None
         if me is None:
             raise ConnectionRefusedError("log in first")
         sid: str = request.sid  # type: ignore[attr-defined]
@@ -102,7 +102,7 @@ class SocketRegistry:
         """The socket's user, re-read from the database (None once disabled or deleted)."""
         with self._lock:
             who = self._who.get(sid)
-        return self.users.current(who.user_id) if who is not None else None
+        return self.users.current(who.user_id, who.epoch) if who is not None else None
 
     def drop_user(self, uid: int) -> None:
         """Close every socket of a user (logged out or disabled)."""
@@ -112,14 +112,16 @@ class SocketRegistry:
             self._close(sid)
 
     def sweep(self) -> None:
-        """Close the sockets of users who are disabled now."""
+        """Close the sockets whose session has ended (logged out, new password or role, disabled), here or in another
+        process (`callcenter users ...`)."""
         with self._lock:
             held = dict(self._who)
-        alive: dict[int, bool] = {}
+        alive: dict[tuple[int, int], bool] = {}
         for sid, who in held.items():
-            if who.user_id not in alive:
-                alive[who.user_id] = self.users.current(who.user_id) is not None
-            if not alive[who.user_id]:
+            key = (who.user_id, who.epoch)
+            if key not in alive:
+                alive[key] = self.users.current(who.user_id, who.epoch) is not None
+            if not alive[key]:
                 self._close(sid)
 
     def start_sweeping(self, sio: SocketIO) -> None:

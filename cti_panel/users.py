@@ -99,12 +99,25 @@ class Users:
             return list(s.scalars(select(User).order_by(User.login)))
 
     def passwd(self, login: str, password: str) -> None:
-        """Set a new password."""
-        self._change(login, lambda u: setattr(u, "password_hash", _password(password)))
+        """Set a new password: every session opened with the old one ends."""
+        self._change(login, lambda u: setattr(u, "password_hash", _password(password)), end_sessions=True)
 
     def set_disabled(self, login: str, disabled: bool) -> None:
-        """Disable (or enable again) a user: a disabled user cannot log in and their open sockets are closed."""
-        self._change(login, lambda u: setattr(u, "disabled", disabled))
+        """Disable (or enable again) a user: a disabled user cannot log in and their sessions and sockets end."""
+        self._change(login, lambda u: setattr(u, "disabled", disabled), end_sessions=True)
+
+    def set_role(self, login: str, role: str) -> None:
+        """Give a user another role: their sessions end, so every right is checked again at the next login."""
+        if role not in ROLES:
+            raise Refused(f"role {role!r}: one of {', '.join(ROLES)}")
+        self._change(login, lambda u: setattr(u, "role", role), end_sessions=True)
+
+    def end_sessions(self, user_id: int) -> None:
+        """End every session of the user, in every browser and process (logging out does)."""
+        with self.sessions.begin() as s:
+            user = s.get(User, user_id)
+            if user is not None:
+                user.session_epoch = (user.session_epoch or 0) + 1
 
     def set_lang(self, login: str, lang: str) -> None:
         """The panel's language for this user."""
@@ -112,12 +125,14 @@ class Users:
             raise Refused(f"language {lang!r}: one of {', '.join(LANGS)}")
         self._change(login, lambda u: setattr(u, "lang", lang))
 
-    def _change(self, login: str, change: Callable[[User], None]) -> None:
+    def _change(self, login: str, change: Callable[[User], None], end_sessions: bool = False) -> None:
         with self.sessions.begin() as s:
             user = s.scalar(select(User).where(User.login == login))
             if user is None:
                 raise Refused(f"no user {login!r}")
             change(user)
+            if end_sessions:
+                user.session_epoch = (user.session_epoch or 0) + 1
 
     def check(self, login: str, password: str) -> Who | None:
         """The user if the password is right and the account enabled, else None (same time either way)."""
@@ -130,11 +145,14 @@ class Users:
             return None
         return Who.of(user)
 
-    def current(self, user_id: int) -> Who | None:
-        """The user of a session, re-read so a disabled or changed user takes effect at once."""
+    def current(self, user_id: int, epoch: int) -> Who | None:
+        """The user of a session begun in `epoch`, re-read so a change takes effect at once; None once the session has
+        ended (logged out, new password or role, disabled, deleted)."""
         with self.sessions() as s:
             user = s.get(User, user_id)
-        return None if user is None or user.disabled else Who.of(user)
+        if user is None or user.disabled or (user.session_epoch or 0) != epoch:
+            return None
+        return Who.of(user)
 
 
 class RateLimit:

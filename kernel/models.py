@@ -140,6 +140,9 @@ class User(Base):
     extension: Mapped[str | None] = mapped_column(String(20))
     queues: Mapped[list[str]] = mapped_column(JSON, default=list)
     disabled: Mapped[bool] = mapped_column(default=False)
+    # Every session carries the epoch it began in: logging out, a new password, disabling or a new role moves it on,
+    # which ends every session and socket of the user at once, wherever they were opened.
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Customer(Base):

@@ -22,6 +22,7 @@ class Who:
     interface: str | None
     extension: str | None
     queues: tuple[str, ...]
+    epoch: int = 0  # the user's session epoch when this session began (kernel.models.User.session_epoch)
 
     @property
     def supervises(self) -> bool:
@@ -31,4 +32,14 @@ class Who:
     @classmethod
     def of(cls, user: User) -> Who:
         """The session view of a user row."""
-        return cls(user.id, user.login, user.role, user.lang, user.agent, user.interface, user.extension, tuple(user.queues or ()))
+        return cls(
+            user.id,
+            user.login,
+            user.role,
+            user.lang,
+            user.agent,
+            user.interface,
+            user.extension,
+            tuple(user.queues or ()),
+            user.session_epoch or 0,
+        )

@@ -268,6 +268,44 @@ def test_a_disabled_user_is_disconnected_and_cannot_log_in(panel):
     assert panel.app.test_client().post("/login", data={"login": "ana", "password": PASSWORD}).status_code == 401
 
 
+def with_cookie(panel, value: str):
+    """A browser holding a copy of a session cookie (another tab, or a stolen one)."""
+    client = panel.app.test_client()
+    client.set_cookie("cc_session", value)
+    return client
+
+
+def test_logging_out_ends_every_session_of_the_user_even_a_copied_cookie(panel):
+    client, other_tab = logged_in(panel, "ana"), logged_in(panel, "ana")
+    saved = client.get_cookie("cc_session").value
+    ana, elsewhere = socket(panel, client), socket(panel, other_tab)
+    assert with_cookie(panel, saved).get("/agent").status_code == 200
+    assert client.post("/logout").status_code == 302
+    assert with_cookie(panel, saved).get("/agent").status_code == 302, "the cookie from before the logout opens nothing"
+    assert other_tab.get("/agent").status_code == 302, "nor does another browser's session of the same user"
+    assert not socket(panel, with_cookie(panel, saved)).is_connected()
+    assert not ana.is_connected() and not elsewhere.is_connected()
+    assert logged_in(panel, "ana").get("/agent").status_code == 200, "logging in again works"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda users: users.passwd("ana", "a brand new password"),
+        lambda users: users.set_role("ana", "supervisor"),
+        lambda users: users.set_disabled("ana", True),
+    ],
+    ids=["new password", "new role", "disabled"],
+)
+def test_a_change_to_the_user_ends_their_sessions_and_sockets(panel, change):
+    client = logged_in(panel, "ana")
+    ana = socket(panel, client)
+    change(panel.users)  # as `callcenter users ...` does from another process: only the database changes
+    panel.app.extensions["cc_panel"].sockets.sweep()
+    assert not ana.is_connected()
+    assert client.get("/agent").status_code == 302 and client.get("/wallboard").status_code == 302
+
+
 def test_pages_speak_the_users_language(panel):
     bruno = logged_in(panel, "bruno").get("/agent").get_data(as_text=True)
     ana = logged_in(panel, "ana").get("/agent").get_data(as_text=True)

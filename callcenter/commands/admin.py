@@ -21,7 +21,8 @@ from kernel.who import LANGS, ROLES, Who
 
 
 def cmd_users(args: argparse.Namespace) -> int:
-    """Add, list, disable users or set a password (asked for twice, never on the command line)."""
+    """Add, list, disable users, change a role or set a password (asked for twice, never on the command line); every
+    change but add and list ends the user's sessions."""
     users = Users(configured_store(args).sessions)
     if args.users_command == "list":
         for u in users.list():
@@ -32,6 +33,10 @@ def cmd_users(args: argparse.Namespace) -> int:
     if args.users_command in ("disable", "enable"):
         users.set_disabled(args.login, args.users_command == "disable")
         print(f"{args.login}: {args.users_command}d")
+        return 0
+    if args.users_command == "role":
+        users.set_role(args.login, args.role)
+        print(f"{args.login}: now {args.role} (their sessions ended)")
         return 0
     password = _ask_password(args.password_stdin)
     if args.users_command == "add":
@@ -123,7 +128,7 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add this group's commands to the command line."""
-    p = sub.add_parser("users", help="panel users: add, list, passwd, disable, enable")
+    p = sub.add_parser("users", help="panel users: add, list, passwd, role, disable, enable")
     usersub = p.add_subparsers(dest="users_command", required=True)
     q = usersub.add_parser("add", help="add a user (password asked twice, or read from stdin with --password-stdin)")
     q.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
@@ -136,6 +141,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--extension", help="digits others transfer to")
     q.add_argument("--queues", nargs="*", default=[], help="queues the user works in or supervises (default: all)")
     usersub.add_parser("list", help="list users")
+    q = usersub.add_parser("role", help="give a user another role (their sessions end)")
+    q.add_argument("login")
+    q.add_argument("role", choices=ROLES)
     for name in ("passwd", "disable", "enable"):
         q = usersub.add_parser(name, help=f"{name} a user")
         q.add_argument("login")
