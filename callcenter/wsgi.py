@@ -35,6 +35,7 @@ def panel_app(settings: config.Settings, store: CallStore, bus: Bus, known: Dire
         message_queue=p.message_queue,
         secure_cookies=p.secure_cookies,
         library=library,
+        trusted_proxies=p.trusted_proxies,
     )
 
 

@@ -7,6 +7,7 @@ HTTP serves the login form and the pages (`cti_panel.pages`, blueprints); everyt
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
 from pathlib import Path
 
 from flask import Flask
@@ -16,7 +17,7 @@ from flask_wtf.csrf import CSRFProtect
 from cti_panel.controls import Directory
 from cti_panel.pages import BLUEPRINTS, Panel
 from cti_panel.sockets import Bus, SocketRegistry, serve_sockets
-from cti_panel.users import RateLimit, Users
+from cti_panel.users import LoginThrottle, RateLimit, Users
 from recordings.library import Library
 
 csrf = CSRFProtect()
@@ -32,9 +33,11 @@ def create_app(
     message_queue: str | None = None,
     secure_cookies: bool = False,
     vendor_dir: Path | None = None,
-    login_rate: tuple[float, int] = (0.1, 5),
+    login_rate: tuple[float, int] = (1 / 60, 5),
+    address_rate: tuple[float, int] = (0.5, 30),
     socket_rate: tuple[float, int] = (5.0, 20),
     library: Library | None = None,
+    trusted_proxies: Iterable[str] = (),
 ) -> Flask:
     """The panel for one process; several such processes share sockets' rooms through `message_queue` (Redis)."""
     app = Flask(__name__)
@@ -57,7 +60,8 @@ def create_app(
     )
     sockets = SocketRegistry(users, RateLimit(*socket_rate))
     vendor = vendor_dir or Path(__file__).resolve().parents[1] / ".venv" / "npm" / "node_modules" / "socket.io-client" / "dist"
-    app.extensions["cc_panel"] = Panel(users, directory, RateLimit(*login_rate), sockets, library, vendor)
+    logins = LoginThrottle(RateLimit(*login_rate), RateLimit(*address_rate))
+    app.extensions["cc_panel"] = Panel(users, directory, logins, sockets, library, vendor, frozenset(trusted_proxies))
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
     app.after_request(_headers)

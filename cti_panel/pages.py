@@ -15,7 +15,7 @@ from flask import Blueprint, abort, current_app, redirect, render_template, requ
 from cti_panel import i18n
 from cti_panel.controls import Directory
 from cti_panel.sockets import SocketRegistry
-from cti_panel.users import RateLimit, Users
+from cti_panel.users import LoginThrottle, Users
 from kernel.exceptions import Refused
 from kernel.who import LANGS, Who
 from recordings.library import Library
@@ -36,14 +36,29 @@ class Panel:
 
     users: Users
     directory: Directory
-    logins: RateLimit
+    logins: LoginThrottle
     sockets: SocketRegistry
     library: Library | None
     vendor: Path
+    trusted_proxies: frozenset[str] = frozenset()
 
 
 def panel() -> Panel:
     return current_app.extensions["cc_panel"]  # type: ignore[no-any-return]
+
+
+def client_address() -> str:
+    """Who is on the other end: the peer, or behind a trusted proxy ([panel] trusted_proxies) the last address of
+    X-Forwarded-For that is not one of them (from anyone else the header is the client's own word, and ignored)."""
+    trusted = panel().trusted_proxies
+    address = request.remote_addr or ""
+    if address in trusted:
+        hops = [hop.strip() for hop in request.headers.get("X-Forwarded-For", "").split(",") if hop.strip()]
+        while hops and hops[-1] in trusted:
+            hops.pop()
+        if hops:
+            address = hops[-1][:80]
+    return address
 
 
 def is_admin(me: Who) -> bool:
@@ -80,13 +95,14 @@ def login() -> str:
 def login_post():  # type: ignore[no-untyped-def]
     name = request.form.get("login", "")[:80]
     words = guest_words()
-    logins = panel().logins
-    if not logins.allow(f"{request.remote_addr}|{name}") or not logins.allow(f"{request.remote_addr}"):
-        log.warning("login rate limit hit for %r from %s", name, request.remote_addr)
+    logins, address = panel().logins, client_address()
+    if logins.blocked(name, address):
+        log.warning("login rate limit hit for %r from %s", name, address)
         return render_template("login.html", t=words, error=words["too_many"]), 429
     me = panel().users.check(name, request.form.get("password", ""))
     if me is None:
-        log.info("failed login for %r from %s", name, request.remote_addr)
+        logins.failed(name, address)
+        log.info("failed login for %r from %s", name, address)
         return render_template("login.html", t=words, error=words["bad_login"]), 401
     session.clear()
     session["uid"], session["epoch"] = me.user_id, me.epoch
@@ -169,7 +185,7 @@ def recording_audio(recording_id: int):  # type: ignore[no-untyped-def]
         abort(404)
     download = request.args.get("download") == "1"
     try:
-        row, data = library.fetch(recording_id, me, request.remote_addr, "download" if download else "play")
+        row, data = library.fetch(recording_id, me, client_address(), "download" if download else "play")
     except Refused:
         abort(403)
     except VaultError as exc:

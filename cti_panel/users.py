@@ -163,8 +163,8 @@ class RateLimit:
         self._buckets: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
 
-    def allow(self, key: str) -> bool:
-        """Take one token for `key`; False when its bucket is empty."""
+    def allow(self, key: str, spend: bool = True) -> bool:
+        """Take one token for `key` (or, with `spend` off, only look); False when its bucket is empty."""
         with self._lock:
             now = self.clock()
             tokens, last = self._buckets.get(key, (float(self.burst), now))
@@ -174,5 +174,23 @@ class RateLimit:
             if tokens < 1.0:
                 self._buckets[key] = (tokens, now)
                 return False
-            self._buckets[key] = (tokens - 1.0, now)
+            self._buckets[key] = (tokens - 1.0 if spend else tokens, now)
             return True
+
+
+class LoginThrottle:
+    """Failed logins, counted per account (guessing one password, from anywhere) and per address (one address trying
+    many accounts). A correct login costs nothing, so a whole shift behind one proxy logs in at once; a refused one
+    costs a token of both, and an empty bucket refuses even the right password until it refills."""
+
+    def __init__(self, account: RateLimit, address: RateLimit) -> None:
+        self.account, self.address = account, address
+
+    def blocked(self, login: str, address: str) -> bool:
+        """Whether this login from this address must wait."""
+        return not (self.account.allow(login, spend=False) and self.address.allow(address, spend=False))
+
+    def failed(self, login: str, address: str) -> None:
+        """A wrong password (or unknown login) from this address."""
+        self.account.allow(login)
+        self.address.allow(address)

@@ -67,6 +67,9 @@ class PanelSettings(_Section):
     enabled: bool = True
     origins: list[str] = []
     secure_cookies: bool = False
+    # Proxies (nginx) whose X-Forwarded-For names the client: login throttling and the recordings' access log then
+    # see each agent's own address, not the proxy's. From any other peer the header is ignored.
+    trusted_proxies: list[str] = []
     message_queue: str | None = None
     timezone: str = "UTC"
     service_level_s: dict[str, float] = {}

@@ -205,6 +205,47 @@ def test_wrong_passwords_are_rate_limited(panel):
     assert client.post("/login", data={"login": "ana", "password": PASSWORD}).status_code == 429, "even the right password waits"
 
 
+def test_a_shift_behind_one_proxy_logs_in_and_guessing_one_account_locks_out_no_other(panel):
+    """Measured before: 20 correct logins by 4 users from one address gave 5 accepted and 15 refused, and an attack on
+    one account locked the others out."""
+    for login in ("dan", "eva"):
+        panel.users.add(login, PASSWORD, "supervisor")
+    proxy = {"REMOTE_ADDR": "127.0.0.1"}
+    codes = [
+        panel.app.test_client().post("/login", data={"login": login, "password": PASSWORD}, environ_base=proxy).status_code
+        for _ in range(5)
+        for login in ("ana", "bruno", "dan", "eva")
+    ]
+    assert codes == [302] * 20
+    guesser = panel.app.test_client()
+    guesses = [guesser.post("/login", data={"login": "ana", "password": "guess"}, environ_base=proxy).status_code for _ in range(5)]
+    assert guesses == [401, 401, 401, 429, 429]
+    assert panel.app.test_client().post("/login", data={"login": "bruno", "password": PASSWORD}, environ_base=proxy).status_code == 302
+
+
+def test_forwarded_for_names_the_client_only_from_a_trusted_proxy(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path}/p.db")
+    migrate(engine)
+    users = Users(sessionmaker(engine, expire_on_commit=False))
+    for n in range(12):
+        users.add(f"user{n}", PASSWORD, "supervisor")
+    app = create_app(users, RecordingBus(), DIRECTORY, secret_key="k", address_rate=(0.001, 4), trusted_proxies=["10.0.0.1"])
+    app.config["WTF_CSRF_ENABLED"] = False
+
+    def attempt(n: int, peer: str, forwarded: str) -> int:
+        client = app.test_client()
+        headers = {"X-Forwarded-For": forwarded}
+        return client.post(
+            "/login", data={"login": f"user{n}", "password": "guess"}, environ_base={"REMOTE_ADDR": peer}, headers=headers
+        ).status_code
+
+    through_proxy = [attempt(n, "10.0.0.1", "203.0.113.7") for n in range(6)]
+    assert through_proxy == [401] * 4 + [429] * 2, "one client behind the proxy, many accounts: that client waits"
+    assert attempt(7, "10.0.0.1", "198.51.100.9, 10.0.0.1") == 401, "another client behind the same proxy does not"
+    spoofed = [attempt(8 + n % 4, "192.0.2.50", f"198.51.100.{n}") for n in range(6)]
+    assert spoofed == [401] * 4 + [429] * 2, "a peer that is no proxy cannot pose as many clients"
+
+
 def test_forms_without_a_csrf_token_are_refused(panel):
     panel.app.config["WTF_CSRF_ENABLED"] = True
     client = panel.app.test_client()
