@@ -515,7 +515,10 @@ class CallTracker:
             elif v.outcome is not Outcome.ANSWERED:
                 left = entered + v.wait_s if v.wait_s is not None else float(v.ended)
                 call.visit.left, call.visit.left_at = v.outcome, left
-                call.legs.close(left, LegEnd(v.outcome), call.visit.held_since)
+                if leg is call.legs.open:
+                    call.legs.close(left, LegEnd(v.outcome), call.visit.held_since)
+                elif isinstance(leg, Leg) and leg.answered_at is None:  # ended live, but the events said less than queue_log
+                    leg.ended_by = LegEnd(v.outcome)
 
     def acd(self, kind: str, linkedid: str, t: float, **data: Any) -> list[DomainEvent]:
         """What our own engine did with a call, which Asterisk's events would otherwise say:
@@ -774,6 +777,9 @@ class CallTracker:
             if outcome:
                 call.visit.left = outcome
                 call.visit.left_at = call.visit.left_at or t
+                last = call.legs.done[-1] if call.legs.done else None
+                if call.legs.open is None and last is not None and last.answered_at is None and last.ended_by is LegEnd.ABANDONED:
+                    last.ended_by = LegEnd(outcome)  # Queue() returned by itself: the caller did not hang up in it
 
     def _on_queue_leave(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
         # app_queue sends QueueCallerLeave *before* AgentConnect, so a leave with
