@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import csv
 import logging
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -60,26 +60,51 @@ def _time(value: str) -> float | None:
 
 def parse_row(number: int, row: list[str]) -> dict[str, str] | LineError:
     """One CDR row by column name (with `line`, its number), or why it cannot be read."""
+    text = ",".join(row)
     if len(row) < len(COLUMNS):
-        return LineError(number, f"expected {len(COLUMNS)} CDR columns, found {len(row)}", ",".join(row))
+        return LineError(number, f"expected {len(COLUMNS)} CDR columns, found {len(row)}", text)
+    if "\x00" in text:
+        return LineError(number, "NUL byte in the row", text.replace("\x00", "\\0"))
     record = dict(zip(CDR_COLUMNS, row))
-    try:
-        _time(record["start"]), _time(record["end"])
-    except ValueError:
-        return LineError(number, f"start/end {record['start']!r}/{record['end']!r} is not 'YYYY-MM-DD HH:MM:SS'", ",".join(row))
+    times = {}
+    for column in ("start", "answer", "end"):
+        try:
+            times[column] = _time(record[column])
+        except ValueError:
+            return LineError(number, f"{column} {record[column][:40]!r} is not 'YYYY-MM-DD HH:MM:SS'", text)
+    if times["start"] is None or times["end"] is None:
+        return LineError(number, "start and end are required", text)
+    if times["end"] < times["start"]:
+        return LineError(number, f"ends ({record['end']}) before it starts ({record['start']})", text)
     record["line"] = str(number)
     return record
+
+
+def _csv_rows(lines: Iterable[str]) -> Iterator[tuple[int, list[str]] | LineError]:
+    """csv's rows with their line numbers; a row csv cannot read (a field past its limit, a stray quote) is a LineError
+    and reading goes on with the next."""
+    reader = csv.reader(lines)
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield LineError(reader.line_num, f"not a CSV row: {exc}", "")
+            continue
+        if row:
+            yield reader.line_num, row
 
 
 def read_cdr(path: str | Path, errors: list[LineError]) -> list[dict[str, str]]:
     """The rows of a CDR CSV; a row that cannot be read goes to `errors` with its line number."""
     rows = []
     with open(path, newline="", encoding="utf-8", errors="replace") as handle:
-        for number, row in enumerate(csv.reader(handle), 1):
-            parsed = parse_row(number, row) if row else None
+        for item in _csv_rows(handle):
+            parsed = parse_row(*item) if not isinstance(item, LineError) else item
             if isinstance(parsed, LineError):
                 errors.append(parsed)
-            elif parsed is not None:
+            else:
                 rows.append(parsed)
     return rows
 
@@ -101,18 +126,18 @@ class CdrTail:
         lines = self.file.lines()
         if self.file.restarted:
             self.number = 0
-        for row in csv.reader(lines):
-            self.number += 1
-            parsed = parse_row(self.number, row) if row else None
+        for item in _csv_rows(lines):
+            parsed = parse_row(self.number + item[0], item[1]) if not isinstance(item, LineError) else item
             if isinstance(parsed, LineError):
                 self.errors += 1
-            elif parsed is not None:
+            else:
                 if "linkedid" not in parsed:  # without it a row cannot be told from the calls the engine has
                     if not self.warned:
                         log.warning("%s has no linkedid column: set newcdrcolumns = yes in cdr.conf [csv]", self.file.path)
                         self.warned = True
                     continue
                 self.kept.append(parsed)
+        self.number += len(lines)
         newest = max((_time(r["end"]) or 0 for r in self.kept), default=0)
         self.kept = [r for r in self.kept if (_time(r["end"]) or 0) >= newest - self.keep_s]
 

@@ -25,6 +25,7 @@ from reports.metrics import Counters, Options, Report
 from reports.queue_log import (
     AGENT_EVENTS,
     ANSWER_ENDS,
+    LAST_EPOCH,
     UNANSWERED_ENDS,
     AgentChange,
     LineError,
@@ -52,13 +53,26 @@ select ok, f is null as blank, case when ok then cast(f[1] as bigint) end as t, 
        f[5] as event, f[6] as d1, f[7] as d2, f[8] as d3, f[9] as d4,
        case f[5] when 'ENTERQUEUE' then 0 when 'RINGNOANSWER' then 1 when 'CONNECT' then 2 else 3 end as rank
 from (
-  select f, coalesce(len(f) >= 5 and try_cast(f[1] as bigint) is not null and f[5] <> '' and f[5] = upper(f[5]), false) as ok
-  from (select string_split(line, '|') as f
+  select f, coalesce(len(f) >= 5 and try_cast(f[1] as bigint) between 0 and @LAST_EPOCH@ and f[5] <> '' and f[5] = upper(f[5])
+                    and strpos(line, chr(0)) = 0, false) as ok
+  from (select string_split(line, '|') as f, line
         from read_csv(?, columns={'line': 'VARCHAR'}, header=false, delim='\x01', quote='', escape='', auto_detect=false))
 )
-"""
+""".replace("@LAST_EPOCH@", str(LAST_EPOCH))
 
 _BAD = "select count(*) from ev where not ok and not blank"
+# Lines whose figures no report can take (a negative or non-finite time): VisitBuilder names them.
+_ODD = "select count(*) from ev where ok and " + " or ".join(
+    f"(try_cast({d} as double) is not null and not (isfinite(try_cast({d} as double)) and try_cast({d} as double) >= 0))"
+    for d in ("d1", "d2", "d3", "d4")
+)
+
+
+def _seconds(field: str) -> str:
+    """A wait or talk time as SQL: a finite, non-negative number, else null (queue_log's -5 or nan is no time)."""
+    return f"(case when isfinite(try_cast({field} as double)) and try_cast({field} as double) >= 0 then try_cast({field} as double) end)"
+
+
 _MULTI = (
     "create temp table multi as select callid, queue from ev where ok and event = 'ENTERQUEUE' group by callid, queue having count(*) > 1"
 )
@@ -95,11 +109,11 @@ def _assemble(multi: bool) -> str:
     select callid, queue, visit, cast(entry.t as double) as entered, cast(done.t as double) as ended, nullif(entry.caller, '') as caller,
       case done.event {" ".join(f"when '{k}' then '{v}'" for k, v in UNANSWERED_ENDS.items())} else 'answered' end as outcome,
       case when done.event in {tuple(UNANSWERED_ENDS)} then null else coalesce(connect.agent, done.agent) end as agent,
-      coalesce(case when done.event in ('COMPLETECALLER', 'COMPLETEAGENT') then try_cast(done.d1 as double)
-                    when done.event = 'EXITWITHKEY' then try_cast(done.d4 as double)
-                    else try_cast(done.d3 as double) end, try_cast(connect.wait as double)) as wait,
-      case when done.event in ('COMPLETECALLER', 'COMPLETEAGENT') then try_cast(done.d2 as double)
-           when done.event in ('TRANSFER', 'BLINDTRANSFER', 'ATTENDEDTRANSFER') then try_cast(done.d4 as double) end as talk,
+      coalesce(case when done.event in ('COMPLETECALLER', 'COMPLETEAGENT') then {_seconds("done.d1")}
+                    when done.event = 'EXITWITHKEY' then {_seconds("done.d4")}
+                    else {_seconds("done.d3")} end, {_seconds("connect.wait")}) as wait,
+      case when done.event in ('COMPLETECALLER', 'COMPLETEAGENT') then {_seconds("done.d2")}
+           when done.event in ('TRANSFER', 'BLINDTRANSFER', 'ATTENDEDTRANSFER') then {_seconds("done.d4")} end as talk,
       0.0 as hold,
       done.event in ('TRANSFER', 'BLINDTRANSFER', 'ATTENDEDTRANSFER') as transferred
     from raw_visits where enters = 1 and done is not null;
@@ -195,7 +209,7 @@ class ReportEngine:
         self.db.execute(_assemble(multi))
         self.db.execute(_AGENT_CHANGES)
         orphans = self.db.execute("select count(*) from raw_visits where enters = 0").fetchone()[0]
-        if orphans or self.db.execute(_BAD).fetchone()[0]:
+        if orphans or self.db.execute(_BAD).fetchone()[0] or self.db.execute(_ODD).fetchone()[0]:
             builder = VisitBuilder()
             for _ in read_visits(read_lines(path), builder):
                 pass

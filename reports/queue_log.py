@@ -10,6 +10,7 @@ read is reported with its number and skipped; the rest is read.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +45,7 @@ AGENT_EVENTS = {
     "PAUSEALL": "paused",
     "UNPAUSEALL": "available",
 }
+LAST_EPOCH = 253402300799  # 9999-12-31: a later time is no time a report can show
 IGNORED = {"QUEUESTART", "CONFIGRELOAD", "SYSCOMPAT", "PENALTY", "RINGCANCELED", "INFO", "DID", "AGENTDUMP"}
 
 
@@ -88,8 +90,10 @@ def parse_line(number: int, text: str) -> LogLine | LineError:
     if len(parts) < 5:
         return LineError(number, f"expected at least 5 '|'-separated fields, found {len(parts)}", text)
     epoch, callid, queue, agent, event = parts[:5]
-    if not epoch.isdigit():
+    if not (epoch.isascii() and epoch.isdigit()) or int(epoch) > LAST_EPOCH:
         return LineError(number, f"time {epoch!r} is not a Unix epoch", text)
+    if "\x00" in text:
+        return LineError(number, "NUL byte in the line", text.replace("\x00", "\\0"))
     if not (event.isupper() and event.replace("_", "").isalnum()):
         return LineError(number, f"event {event!r} is not an app_queue event", text)
     return LogLine(number, int(epoch), callid, queue, agent, event, tuple(parts[5:]))
@@ -104,10 +108,12 @@ def read_lines(path: str | Path) -> Iterator[LogLine | LineError]:
 
 
 def _num(value: str | None) -> float | None:
+    """A count or a duration: a finite number, else None (nan, inf and words are no figure)."""
     try:
-        return float(value) if value not in (None, "") else None
+        number = float(value) if value not in (None, "") else None
     except ValueError:
         return None
+    return number if number is not None and math.isfinite(number) else None
 
 
 class VisitBuilder:
@@ -141,7 +147,7 @@ class VisitBuilder:
         if event == "CONNECT":
             visit.agent = line.agent
             visit.outcome = Outcome.ANSWERED
-            visit.wait_s = _num(data[0] if data else None)
+            visit.wait_s = self._duration(line, "wait", data[0] if data else None)
             visit.ring_s = _num(data[2] if len(data) > 2 else None)
             visit.agent_channel_id = data[1] if len(data) > 1 and data[1] else None
         elif event == "RINGNOANSWER":
@@ -150,16 +156,24 @@ class VisitBuilder:
             offset = 0 if event in ("COMPLETECALLER", "COMPLETEAGENT") else 2
             visit.agent = visit.agent or line.agent
             visit.outcome = Outcome.ANSWERED
-            visit.wait_s = _num(data[offset]) if len(data) > offset else visit.wait_s
-            visit.talk_s = _num(data[offset + 1]) if len(data) > offset + 1 else None
+            visit.wait_s = self._duration(line, "wait", data[offset]) if len(data) > offset else visit.wait_s
+            visit.talk_s = self._duration(line, "talk", data[offset + 1]) if len(data) > offset + 1 else None
             visit.completed_by = ANSWER_ENDS[event]
             visit.transferred = event.endswith("TRANSFER")
             yield self._close(key, visit, line.epoch)
         elif event in UNANSWERED_ENDS:
             offset = 1 if event == "EXITWITHKEY" else 0
             visit.outcome = UNANSWERED_ENDS[event]
-            visit.wait_s = _num(data[offset + 2]) if len(data) > offset + 2 else float(line.epoch - visit.entered)
+            visit.wait_s = self._duration(line, "wait", data[offset + 2]) if len(data) > offset + 2 else float(line.epoch - visit.entered)
             yield self._close(key, visit, line.epoch)
+
+    def _duration(self, line: LogLine, what: str, value: str | None) -> float | None:
+        """A wait or talk time of the line; a negative one is reported (with the line) and taken as unknown."""
+        seconds = _num(value)
+        if seconds is not None and seconds < 0:
+            self.errors.append(LineError(line.number, f"{what} time {value} is negative: taken as unknown", line.callid))
+            return None
+        return seconds
 
     def _close(self, key: tuple[str, str], visit: Visit, epoch: int) -> Visit:
         del self.open[key]

@@ -180,8 +180,80 @@ def test_a_malformed_log_is_read_around_its_bad_lines(tmp_path):
     run = subprocess.run(
         [sys.executable, "-m", "callcenter.cli", "report", "--queue-log", str(path), "--format", "json"], capture_output=True, text=True
     )
-    assert run.returncode == 0 and json.loads(run.stdout)["queues"]["q"]["offered"] == 7
+    assert run.returncode == 1, "the report is out, and the exit code says lines were left out"
+    assert json.loads(run.stdout)["queues"]["q"]["offered"] == 7
     assert "line 11: expected at least 5" in run.stderr and "line 12: time '12x4' is not a Unix epoch" in run.stderr
+
+
+GOOD_VISIT = "1700000000|c1|q|NONE|ENTERQUEUE||5511|1\n1700000004|c1|q|Ann|CONNECT|4|a1|1\n1700000060|c1|q|Ann|COMPLETECALLER|4|56|1\n"
+CDR_ROW = (
+    '"","5511","s","ivr","""A"" <5511>","Local/s@ivr-1;2","","Hangup","","2026-11-22 20:42:58","2026-11-22 20:42:58",'
+    '"2026-11-22 20:43:05",7,7,"ANSWERED","DOCUMENTATION","1.2",""\n'
+)
+
+
+def _cdr_row(n: int, start: str = "2026-11-22 20:42:58", answer: str = "2026-11-22 20:42:58", clid: str = "x") -> str:
+    return (
+        f'"","55{n}","s","ivr","{clid}","Local/s@ivr-{n};2","","Hangup","","{start}","{answer}","2026-11-22 20:43:05",7,7,'
+        f'"ANSWERED","DOCUMENTATION","1.{n}",""\n'
+    )
+
+
+@pytest.mark.parametrize(
+    "kind, bad, why",
+    [
+        ("queue_log", "²³|c2|q|NONE|ENTERQUEUE||5512|1\n", "line 4: time '²³' is not a Unix epoch"),
+        ("queue_log", "99999999999999999999|c4|q|NONE|ENTERQUEUE||5514|1\n", "line 4: time '99999999999999999999' is not a Unix"),
+        ("queue_log", "1700000100|c3|q|NONE|ENTERQUEUE||5513|1\n1700000104|c3|q|Bo|CONNECT|-5|a|1\n", "line 5: wait time -5 is negative"),
+        ("queue_log", "1700000100|c3|q|NONE|ENTERQUEUE||55\x0013|1\n", "line 4: NUL byte in the line"),
+        ("cdr", _cdr_row(2, answer="soon"), "line 2: answer 'soon' is not 'YYYY-MM-DD HH:MM:SS'"),
+        ("cdr", _cdr_row(3, start="2026-11-22 20:50:00", answer=""), "line 2: ends (2026-11-22 20:43:05) before it starts"),
+        ("cdr", _cdr_row(4, clid="x" * 140_000), "line 2: not a CSV row: field larger than field limit"),
+        ("cdr", _cdr_row(5, clid="a\x00b"), "line 2: NUL byte in the row"),
+    ],
+    ids=[
+        "epoch-superscript",
+        "epoch-huge",
+        "negative-wait",
+        "nul-queue_log",
+        "answer-not-a-time",
+        "cdr-backwards",
+        "huge-field",
+        "nul-cdr",
+    ],
+)
+def test_a_bad_line_is_named_and_every_good_one_imported(tmp_path, kind, bad, why):
+    """Measured before: each of these crashed the import with a traceback (0 good lines stored) or was taken silently."""
+    path = tmp_path / ("queue_log" if kind == "queue_log" else "Master.csv")
+    path.write_text((GOOD_VISIT if kind == "queue_log" else CDR_ROW) + bad, encoding="utf-8")
+    env = {"PATH": "/usr/bin:/bin", "CALLCENTER_DATABASE_URL": f"sqlite:///{tmp_path}/c.db"}
+    run = subprocess.run(
+        [sys.executable, "-m", "callcenter.cli", "import", f"--{kind.replace('_', '-')}", str(path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr
+    assert why in run.stderr
+    assert ("1 new calls" if kind == "queue_log" else "1 new calls outside the queues") in run.stdout, "the good line is kept"
+    if kind == "queue_log":
+        report = subprocess.run(
+            [sys.executable, "-m", "callcenter.cli", "report", "--queue-log", str(path), "--format", "json"], capture_output=True, text=True
+        )
+        assert report.returncode == 1 and why in report.stderr and "Traceback" not in report.stderr
+        assert json.loads(report.stdout)["queues"]["q"]["asa_s"] == 4.0, "a negative wait is no wait: ASA stays 4 s"
+
+
+def test_a_report_from_after_to_is_refused(tmp_path):
+    path = tmp_path / "queue_log"
+    path.write_text(GOOD_VISIT)
+    run = subprocess.run(
+        [sys.executable, "-m", "callcenter.cli", "report", "--queue-log", str(path), "--from", "2026-11-23", "--to", "2026-11-22"],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 2 and "--from 2026-11-23 is not before --to 2026-11-22" in run.stderr
 
 
 def test_reading_stays_flat_in_memory(tmp_path):

@@ -40,13 +40,16 @@ def _when(text: str | None) -> float | None:
 
 
 def _report_options(args: argparse.Namespace) -> Options:
+    start, end = _when(args.date_from), _when(args.date_to)
+    if start is not None and end is not None and start >= end:
+        raise ConfigError(f"--from {args.date_from} is not before --to {args.date_to}: the report would be empty")
     return Options(
         sl_seconds=args.sl_seconds,
         short_abandon_seconds=args.short_abandon_seconds,
         interval_seconds=INTERVALS[args.interval],
         wrapup_seconds=args.wrapup_seconds,
-        start=_when(args.date_from),
-        end=_when(args.date_to),
+        start=start,
+        end=end,
     )
 
 
@@ -58,7 +61,8 @@ def _report_errors(path: Path, errors: list[LineError]) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    """Waiting time, handle time, abandonment and service level per queue, agent and interval; calls outside the queues."""
+    """Waiting time, handle time, abandonment and service level per queue, agent and interval; calls outside the queues.
+    Exit 1 when lines of the files could not be read (the report is still written, without them)."""
     options = _report_options(args)
     engine = ReportEngine()
     errors: dict[Path, list[LineError]] = {}
@@ -89,27 +93,31 @@ def cmd_report(args: argparse.Namespace) -> int:
         sys.stdout.write(text)
     for path, found in errors.items():
         _report_errors(path, found)
-    return 0
+    return 1 if any(errors.values()) else 0  # the report is out, but it left lines out: say so to a script
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    """Import an Asterisk queue_log and/or CDR CSV into the database (importing twice adds nothing)."""
+    """Import an Asterisk queue_log and/or CDR CSV into the database (importing twice adds nothing); every good line is
+    kept, and exit 1 says some were not."""
     if not args.queue_log and not args.cdr:
         raise ConfigError("import: give --queue-log FILE and/or --cdr FILE")
     store = configured_store(args)
+    skipped = 0
     if args.queue_log:
         must_exist(args.queue_log)
         builder = VisitBuilder()
         calls, changes = save_stream(store, read_visits(read_lines(args.queue_log), builder))
         print(f"{args.queue_log}: {calls} new calls, {changes} new agent state changes, {len(builder.errors)} bad lines skipped")
         _report_errors(args.queue_log, builder.errors)
+        skipped += len(builder.errors)
     if args.cdr:
         must_exist(args.cdr)
         errors: list[LineError] = []
         calls = store.save(list(cdr_calls(read_cdr(args.cdr, errors), queue_callids(store))), source="cdr")
         print(f"{args.cdr}: {calls} new calls outside the queues, {len(errors)} bad rows skipped")
         _report_errors(args.cdr, errors)
-    return 0
+        skipped += len(errors)
+    return 1 if skipped else 0
 
 
 def cmd_report_jobs(args: argparse.Namespace) -> int:
