@@ -13,8 +13,11 @@ import tomllib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, ValidationError, field_validator
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from kernel.exceptions import ConfigError
 
@@ -57,6 +60,17 @@ class DatabaseSettings(_Section):
 
     url: str = "sqlite:///var/callcenter.db"
 
+    @field_validator("url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        try:
+            make_url(value).get_dialect()
+        except (ArgumentError, NoSuchModuleError) as exc:
+            raise ValueError(
+                f"not a database URL SQLAlchemy can open ({exc}): e.g. sqlite:///var/callcenter.db or postgresql+psycopg://..."
+            ) from exc
+        return value
+
 
 class PanelSettings(_Section):
     """The CTI panel's web server."""
@@ -72,6 +86,16 @@ class PanelSettings(_Section):
     trusted_proxies: list[str] = []
     message_queue: str | None = None
     timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r} (an IANA name such as America/Sao_Paulo)") from exc
+        return value
+
     service_level_s: dict[str, float] = {}
     dispositions: list[str] = ["resolved", "follow_up", "sale", "no_sale", "wrong_number", "complaint"]
     crm_url: str | None = None
@@ -239,6 +263,8 @@ def load(path: str | Path | None = None, *, require: Iterable[str] = (), environ
             data = tomllib.loads(file.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{file}: not valid TOML: {exc}") from exc
+        except OSError as exc:  # a folder, no permission
+            raise ConfigError(f"{file}: cannot read the config file: {exc.strerror or exc}") from exc
         source = str(file)
     elif explicit:
         raise ConfigError(f"{file}: config file not found")

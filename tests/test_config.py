@@ -39,6 +39,8 @@ def test_secret_never_shows_in_repr(tmp_path):
         ("[ami]\nport = 70000\n", "ami.port: Input should be less than or equal to 65535"),
         ("[amy]\nport = 1\n", "amy: unknown key (did you mean ami?)"),
         ("[panel]\nzzz = 1\n", "panel.zzz: unknown key"),
+        ('[panel]\ntimezone = "Mars/Olympus"\n', "panel.timezone: Value error, unknown time zone 'Mars/Olympus'"),
+        ('[database]\nurl = "nosuchdb://"\n', "database.url: Value error, not a database URL SQLAlchemy can open"),
         ("[ami\n", "not valid TOML"),
         ('[acd.queues.support]\nstrategy = "loudest"\n', "acd.queues.support.strategy: Value error, unknown strategy 'loudest'"),
     ],
@@ -85,6 +87,11 @@ def test_several_problems_come_in_one_error(tmp_path):
     with pytest.raises(ConfigError) as info:
         config.load(write(tmp_path, '[ami]\nport = "x"\nbogus = 1\n'), require=("ami",), environ={})
     assert "ami.port" in str(info.value) and "ami.bogus" in str(info.value)
+
+
+def test_a_config_path_that_is_a_folder_is_an_error_not_a_traceback(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read the config file: Is a directory"):
+        config.load(tmp_path, environ={})
 
 
 def test_explicit_missing_file_is_an_error(tmp_path):
