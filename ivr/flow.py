@@ -73,6 +73,7 @@ SCHEMA: dict[str, dict[str, tuple[bool, type | tuple[type, ...], bool]]] = {
     "callback": {"queue": (True, str, False), "prompt": (True, (str, dict), False)},
     "hangup": {"prompt": (False, (str, dict), False)},
 }
+MAX_VALUES = 100_000  # a big flow has a few thousand
 TOP = {
     "flow": (True, str),
     "start": (True, str),
@@ -122,7 +123,8 @@ class Flow:
 
     def matches(self, dnid: str | None, context: str | None) -> bool:
         """Whether a call with this DNID or dialplan context is handled by this flow."""
-        dnids = [str(d) for d in self.entry.get("dnid", [])]
+        dnid_list = self.entry.get("dnid", [])
+        dnids = [str(d) for d in (dnid_list if isinstance(dnid_list, list) else [dnid_list])]
         return (dnid is not None and dnid in dnids) or (context is not None and context == self.entry.get("context"))
 
 
@@ -133,17 +135,24 @@ class _Loader:
         self.path = path
         self.lines: dict[tuple[str, ...], int] = {}
         self.problems: list[str] = []
+        self.values = 0
 
     def load(self, text: str) -> Any:
         try:
             root = yaml.compose(text, Loader=yaml.SafeLoader)
+            self.values = 0
+            return self._value(root, ()) if root is not None else None
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f"{self.path}:{mark.line + 1}" if mark else self.path
             raise InputError(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from exc
-        return self._value(root, ()) if root is not None else None
+        except RecursionError as exc:
+            raise InputError(f"{self.path}: nested too deep to be a flow") from exc
 
     def _value(self, node: yaml.Node, path: tuple[str, ...]) -> Any:
+        self.values += 1
+        if self.values > MAX_VALUES:  # aliases of aliases (a "billion laughs") would expand without end
+            raise InputError(f"{self.path}:{node.start_mark.line + 1}: more than {MAX_VALUES:,} values: not a flow (aliases?)")
         if isinstance(node, yaml.MappingNode):
             out: dict[str, Any] = {}
             for key_node, value_node in node.value:
@@ -186,6 +195,10 @@ def load_flow(path: str | Path) -> Flow:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise InputError(f"{path}: cannot read: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raw = Path(path).read_bytes()
+        line = raw[: exc.start].count(b"\n") + 1
+        raise InputError(f"{path}:{line}: not UTF-8 (byte 0x{raw[exc.start]:02x}): save the flow as UTF-8") from exc
     loader = _Loader(path)
     data = loader.load(text)
     problems = loader.problems
@@ -247,9 +260,12 @@ def load_flow(path: str | Path) -> Flow:
         problem(("start",), f"start node '{start}' is not defined")
     for node in nodes.values():
         for label, target in node.edges().items():
-            if isinstance(target, str) and target not in nodes:
-                key = ("options", label.split(" ", 1)[1]) if label.startswith("option ") else (label,)
+            key = ("options", label.split(" ", 1)[1]) if label.startswith("option ") else (label,)
+            if not isinstance(target, str):
+                problem(("nodes", node.id) + key, f"node '{node.id}': {label} goes to {target!r}: a target is one node's name")
+            elif target not in nodes:
                 problem(("nodes", node.id) + key, f"node '{node.id}': {label} goes to unknown node '{target}'")
+    _check_entry(data.get("entry"), problem)
     if not problems and isinstance(start, str):
         _check_graph(nodes, start, path, problems)
     if problems:
@@ -257,7 +273,28 @@ def load_flow(path: str | Path) -> Flow:
     return Flow(str(data["flow"]), path, start, nodes, languages, default_language, tz, frozenset(holidays), dict(data.get("entry") or {}))
 
 
+def _check_entry(entry: object, problem) -> None:  # type: ignore[no-untyped-def]
+    """Where calls come in: dnid a number in quotes (or a list of them), context a name."""
+    if not isinstance(entry, dict):
+        return
+    dnid = entry.get("dnid")
+    dnids = dnid if isinstance(dnid, list) else [dnid] if dnid is not None else []
+    for index, one in enumerate(dnids):
+        if not isinstance(one, str):
+            where = ("entry", "dnid", str(index)) if isinstance(dnid, list) else ("entry", "dnid")
+            problem(where, f'entry dnid {one!r} must be text in quotes ("08007770000": a number loses its leading 0)')
+    if "context" in entry and not isinstance(entry["context"], str):
+        problem(("entry", "context"), "entry context must be a dialplan context's name")
+    for key in entry:
+        if key not in ("dnid", "context"):
+            problem(("entry", key), f"unknown key '{key}' in entry (dnid, context)")
+
+
 def _check_node(node_id: str, kind: str, spec: dict[str, Any], languages: tuple[str, ...], where: tuple[str, ...], problem) -> None:
+    for key in ("timeout", "retries", "max_digits", "min_digits", "priority"):
+        value = spec.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and (value < 0 or (key == "timeout" and value == 0)):
+            problem(where + (key,), f"node '{node_id}': '{key}' must be {'more than 0' if key == 'timeout' else '0 or more'}, not {value}")
     for key in ("prompt", "invalid_prompt", "timeout_prompt"):
         value = spec.get(key)
         if isinstance(value, dict):

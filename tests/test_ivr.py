@@ -83,6 +83,11 @@ def test_documented_flow_loads():
         (('mon-fri: "08:00-20:00"', 'mon-fri: "20:00-08:00"'), "node 'hours': '20:00-08:00' is not a time span within a day"),
         (("kind: callback", "kind: callbak"), "node 'callback': unknown kind 'callbak'"),
         (('terminator: "#"', 'terminator: "*"'), "node 'account': terminator must be '#' (Asterisk's GET DATA ends input on '#' only)"),
+        (('"1": support', '"1": 5'), "node 'main': option 1 goes to 5: a target is one node's name"),
+        (('"1": support', '"1": [support, sales]'), "node 'main': option 1 goes to ['support', 'sales']: a target is one node's name"),
+        (('dnid: ["08007770000", "1130000000"]', "dnid: 8007770000"), "entry dnid 8007770000 must be text in quotes"),
+        (("timeout: 5", "timeout: -5"), "node 'main': 'timeout' must be more than 0, not -5"),
+        (("retries: 3", "retries: -1"), "node 'main': 'retries' must be 0 or more, not -1"),
     ],
 )
 def test_malformed_flows_are_rejected_with_file_line_and_node(tmp_path, change, message):
@@ -116,6 +121,19 @@ def test_unreachable_nodes_and_loops_without_exit(tmp_path):
     text = str(info.value)
     assert "flow.yaml:6: node 'lost': never reached from start 'a'" in text
     assert "flow.yaml:4: node 'a': loop with no exit" in text and "flow.yaml:5: node 'b': loop with no exit" in text
+
+
+def test_files_that_are_no_flow_at_all_are_refused_quickly_not_crashing(tmp_path):
+    """Measured before: a non-UTF-8 file, 5,000-deep YAML and an alias bomb (still running after 40 s) were tracebacks."""
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes(b"flow: x\n# Op\xe7\xe3o\n")
+    with pytest.raises(InputError, match=r"latin.yaml:2: not UTF-8 \(byte 0xe7\)"):
+        load_flow(latin)
+    with pytest.raises(InputError, match="nested too deep to be a flow"):
+        load_flow(write(tmp_path, "flow: x\nnodes: " + "[" * 5000 + "]" * 5000 + "\n"))
+    bomb = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"] + [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 10)]
+    with pytest.raises(InputError, match="more than 100,000 values: not a flow"):
+        load_flow(write(tmp_path, "\n".join(bomb) + "\nflow: x\n"))
 
 
 def test_bad_yaml_and_missing_file(tmp_path):
