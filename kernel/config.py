@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -23,6 +24,7 @@ from kernel.exceptions import ConfigError
 
 ENV_PREFIX = "CALLCENTER_"
 CONFIG_ENV = "CALLCENTER_CONFIG"
+QUEUE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,80}")
 DEFAULT_FILE = "callcenter.toml"
 
 
@@ -157,6 +159,17 @@ class ACDSettings(_Section):
     pause_reasons: list[str] = ["break", "lunch", "training", "meeting", "coaching", "after_call_work"]
     queues: dict[str, ACDQueue] = {}
     agents: list[ACDAgent] = []
+
+    @field_validator("queues")
+    @classmethod
+    def _queue_names(cls, queues: dict[str, ACDQueue]) -> dict[str, ACDQueue]:
+        for name in queues:
+            if not QUEUE_NAME.fullmatch(name):
+                raise ValueError(
+                    f"queue name {name!r}: letters, digits, '_', '-' and '.' only (a ',' splits Queue()'s arguments, '|' queue_log's"
+                    " fields)"
+                )
+        return queues
 
 
 class RecordingPolicy(_Section):

@@ -41,6 +41,7 @@ def test_secret_never_shows_in_repr(tmp_path):
         ("[panel]\nzzz = 1\n", "panel.zzz: unknown key"),
         ('[panel]\ntimezone = "Mars/Olympus"\n', "panel.timezone: Value error, unknown time zone 'Mars/Olympus'"),
         ('[database]\nurl = "nosuchdb://"\n', "database.url: Value error, not a database URL SQLAlchemy can open"),
+        ('[acd.queues."sup,port"]\n', "acd.queues: Value error, queue name 'sup,port': letters, digits"),
         ("[ami\n", "not valid TOML"),
         ('[acd.queues.support]\nstrategy = "loudest"\n', "acd.queues.support.strategy: Value error, unknown strategy 'loudest'"),
     ],
