@@ -12,7 +12,7 @@ import pytest
 
 from acd.machine import ACD, Abandoned, Connected, Overflow, Ring, StateChange
 from acd.model import QueueSettings
-from acd.native import NativeACD
+from acd.native import Held, NativeACD
 from ivr.engine import IVREngine
 from ivr.flow import load_flow
 from pbx.client import AMIClient, ClientOptions
@@ -381,3 +381,35 @@ def test_supervisor_moves_a_waiting_caller_to_a_queue_with_an_agent(tmp_path):
     rig = asyncio.run(run())
     [connected] = [c for c in rig.seen if isinstance(c, Connected)]
     assert (connected.agent, connected.queue) == ("bob", "vip")
+
+
+class _AnswerWinsClient:
+    """An AMI client that answers every AGI command even when the caller was cancelled meanwhile, as Python 3.11's
+    wait_for did when the answer landed in the same step as the cancel (the root of the callback race once seen in CI:
+    an announcement went on after the call back's HANGUP)."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    async def send_action(self, action, timeout=None, check=True, **_):
+        self.sent.append(action["Command"])
+        try:
+            await asyncio.sleep(0.05)
+        except asyncio.CancelledError:
+            pass  # the cancel is lost: the answer comes back as if nothing happened
+        return []
+
+
+def test_a_cut_batch_of_agi_commands_sends_nothing_more_even_if_its_cancel_is_lost():
+    async def run() -> list[str]:
+        client = _AnswerWinsClient()
+        native = NativeACD(client, ACD({"support": QueueSettings("support")}))  # type: ignore[arg-type]
+        held = Held("Local/s@x-1;2", "1.1", "support", "default")
+        native._lane(held, native._agi(held.channel, "GET DATA cc/your-position 1 1", 'SAY DIGITS 2 ""', "SET MUSIC on default"))
+        await eventually(lambda: client.sent, what="the announcement begins")
+        announcement = held.lane
+        native._lane(held, native._agi(held.channel, "SET MUSIC off", "GET DATA cc/callback-ok 1 1", "HANGUP"))
+        await eventually(lambda: held.lane.done() and announcement.done(), what="both batches over")
+        return client.sent
+
+    assert asyncio.run(run()) == ["GET DATA cc/your-position 1 1", "SET MUSIC off", "GET DATA cc/callback-ok 1 1", "HANGUP"]
