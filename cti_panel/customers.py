@@ -100,14 +100,23 @@ def import_csv(sessions: sessionmaker[Session], path: Path) -> tuple[int, int]:
     rows: dict[str, dict[str, str | None]] = {}
     with path.open(newline="", encoding="utf-8-sig") as f:
         reader = csv.DictReader(f)
-        missing = {"number", "name"} - set(reader.fieldnames or ())
-        if missing:
-            raise InputError(f"{path}:1: missing column(s) {', '.join(sorted(missing))}; the header needs number,name")
-        for row in reader:
-            number, name = normalise(row.get("number")), (row.get("name") or "").strip()
-            if len(number) < 3 or not name:
-                raise InputError(f"{path}:{reader.line_num}: needs a phone number (digits) and a name, got {row.get('number')!r}, {name!r}")
-            rows[number] = {k: (row.get(k) or "").strip() or None for k in FIELDS} | {"number": number, "name": name}
+        try:
+            missing = {"number", "name"} - set(reader.fieldnames or ())
+            if missing:
+                raise InputError(f"{path}:1: missing column(s) {', '.join(sorted(missing))}; the header needs number,name")
+            for row in reader:
+                number, name = normalise(row.get("number")), (row.get("name") or "").strip()
+                if len(number) < 3 or not name:
+                    raise InputError(
+                        f"{path}:{reader.line_num}: needs a phone number (digits) and a name, got {row.get('number')!r}, {name!r}"
+                    )
+                if any("\x00" in (value or "") for value in row.values() if isinstance(value, str)):
+                    raise InputError(f"{path}:{reader.line_num}: a NUL byte in the row (no database stores one in text)")
+                rows[number] = {k: (row.get(k) or "").strip() or None for k in FIELDS} | {"number": number, "name": name}
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{path}:{reader.line_num + 1}: not UTF-8 (save the file as UTF-8)") from exc
+        except csv.Error as exc:
+            raise InputError(f"{path}:{reader.line_num}: not a CSV row: {exc}") from exc
     with sessions.begin() as s:
         known = {c.number: c for c in s.scalars(select(Customer).where(Customer.number.in_(rows)))}
         for number, data in rows.items():

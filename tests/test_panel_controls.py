@@ -198,6 +198,15 @@ def test_a_bad_customer_row_stops_the_import_with_its_line(tmp_path):
     with pytest.raises(InputError, match=r"customers.csv:3: needs a phone number"):
         import_csv(sessionmaker(engine), csv)
     assert TableLookup(sessionmaker(engine)).find("5511911112222") is None, "nothing stored"
+    csv.write_text("number,name\n5511911112222,Ana\n5511933334444,Bru\x00no\n")
+    with pytest.raises(InputError, match=r"customers.csv:3: a NUL byte in the row"):  # PostgreSQL refused it with a traceback
+        import_csv(sessionmaker(engine), csv)
+    csv.write_bytes(b"number,name\n5511911112222,Ana\n5511933334444,Jo\xe3o\n")
+    with pytest.raises(InputError, match=r"customers.csv:\d+: not UTF-8"):
+        import_csv(sessionmaker(engine), csv)
+    csv.write_text("number,name\n5511911112222," + "x" * 140_000 + "\n")
+    with pytest.raises(InputError, match=r"customers.csv:\d+: not a CSV row: field larger than field limit"):
+        import_csv(sessionmaker(engine), csv)
 
 
 def test_users_command_adds_lists_and_disables(tmp_path):
