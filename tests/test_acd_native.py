@@ -57,6 +57,9 @@ exten => impatient,1,Wait(1)
 """
 
 
+ANN_AND_BOB = [("ann", "Local/2001@phones/n"), ("bob", "Local/2002@phones/n")]
+
+
 class Rig:
     """The simulator with the contrib dialplan, the IVR engine handing callers to a native ACD, over real sockets."""
 
@@ -168,7 +171,7 @@ def test_the_caller_rings_an_agent_who_does_not_answer_then_one_who_does(tmp_pat
         scenario(
             tmp_path,
             "patient",
-            [("ann", "Local/2001@phones/n"), ("bob", "Local/2002@phones/n")],
+            ANN_AND_BOB,
             300,
             done=lambda r: len(r.records) == 1 and not r.server.sim.channels,
         )
@@ -194,7 +197,7 @@ def test_an_agent_who_misses_a_ring_is_paused_and_the_next_one_answers(tmp_path)
         scenario(
             tmp_path,
             "patient",
-            [("ann", "Local/2001@phones/n"), ("bob", "Local/2002@phones/n")],
+            ANN_AND_BOB,
             300,
             done=lambda rig: any(isinstance(c, Connected) for c in rig.seen),
             autopause_after=1,
@@ -317,7 +320,7 @@ def test_each_policy_on_the_simulator_ends_with_bob(tmp_path, strategy, first_di
         scenario(
             tmp_path,
             "patient",
-            [("ann", "Local/2001@phones/n"), ("bob", "Local/2002@phones/n")],
+            ANN_AND_BOB,
             120,
             strategy=strategy,
             skills={"ann": {"es": 2}, "bob": {"es": 9}},

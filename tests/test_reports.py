@@ -177,12 +177,15 @@ def test_a_malformed_log_is_read_around_its_bad_lines(tmp_path):
     builder = VisitBuilder()
     list(read_visits(read_lines(path), builder))
     assert [e.number for e in builder.errors] == [11, 12, 13, 22], "the import names the same lines"
-    run = subprocess.run(
-        [sys.executable, "-m", "callcenter.cli", "report", "--queue-log", str(path), "--format", "json"], capture_output=True, text=True
-    )
+    run = callcenter("report", "--queue-log", str(path), "--format", "json")
     assert run.returncode == 1, "the report is out, and the exit code says lines were left out"
     assert json.loads(run.stdout)["queues"]["q"]["offered"] == 7
     assert "line 11: expected at least 5" in run.stderr and "line 12: time '12x4' is not a Unix epoch" in run.stderr
+
+
+def callcenter(*args: str, **options) -> subprocess.CompletedProcess:
+    """The command line, as a user runs it (text output captured)."""
+    return subprocess.run([sys.executable, "-m", "callcenter.cli", *args], capture_output=True, text=True, **options)
 
 
 GOOD_VISIT = "1700000000|c1|q|NONE|ENTERQUEUE||5511|1\n1700000004|c1|q|Ann|CONNECT|4|a1|1\n1700000060|c1|q|Ann|COMPLETECALLER|4|56|1\n"
@@ -227,20 +230,12 @@ def test_a_bad_line_is_named_and_every_good_one_imported(tmp_path, kind, bad, wh
     path = tmp_path / ("queue_log" if kind == "queue_log" else "Master.csv")
     path.write_text((GOOD_VISIT if kind == "queue_log" else CDR_ROW) + bad, encoding="utf-8")
     env = {"PATH": "/usr/bin:/bin", "CALLCENTER_DATABASE_URL": f"sqlite:///{tmp_path}/c.db"}
-    run = subprocess.run(
-        [sys.executable, "-m", "callcenter.cli", "import", f"--{kind.replace('_', '-')}", str(path)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-    )
+    run = callcenter("import", f"--{kind.replace('_', '-')}", str(path), env=env, cwd=tmp_path)
     assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr
     assert why in run.stderr
     assert ("1 new calls" if kind == "queue_log" else "1 new calls outside the queues") in run.stdout, "the good line is kept"
     if kind == "queue_log":
-        report = subprocess.run(
-            [sys.executable, "-m", "callcenter.cli", "report", "--queue-log", str(path), "--format", "json"], capture_output=True, text=True
-        )
+        report = callcenter("report", "--queue-log", str(path), "--format", "json")
         assert report.returncode == 1 and why in report.stderr and "Traceback" not in report.stderr
         assert json.loads(report.stdout)["queues"]["q"]["asa_s"] == 4.0, "a negative wait is no wait: ASA stays 4 s"
 
@@ -248,11 +243,7 @@ def test_a_bad_line_is_named_and_every_good_one_imported(tmp_path, kind, bad, wh
 def test_a_report_from_after_to_is_refused(tmp_path):
     path = tmp_path / "queue_log"
     path.write_text(GOOD_VISIT)
-    run = subprocess.run(
-        [sys.executable, "-m", "callcenter.cli", "report", "--queue-log", str(path), "--from", "2026-11-23", "--to", "2026-11-22"],
-        capture_output=True,
-        text=True,
-    )
+    run = callcenter("report", "--queue-log", str(path), "--from", "2026-11-23", "--to", "2026-11-22")
     assert run.returncode == 2 and "--from 2026-11-23 is not before --to 2026-11-22" in run.stderr
 
 
@@ -349,12 +340,7 @@ def test_staffing_and_report_commands(tmp_path):
     }
     path = tmp_path / "queue_log"
     path.write_text(LOG)
-    html = subprocess.run(
-        [sys.executable, "-m", "callcenter.cli", "report", "--queue-log", str(path), "--format", "html", "--interval", "1h"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    html = callcenter("report", "--queue-log", str(path), "--format", "html", "--interval", "1h", check=True).stdout
     assert html.count("<svg") == 3 and "Service level per interval" in html
     csv_text = subprocess.run(
         [sys.executable, "-m", "callcenter.cli", "report", "--queue-log", str(path), "--format", "csv"],
@@ -469,13 +455,7 @@ def test_a_cdr_call_is_stored_under_its_linkedid_so_importing_it_over_the_engine
     engine = make_engine(url)
     migrate(engine)
     assert CallStore(engine).save([call]) == 1  # the engine followed it live
-    run = subprocess.run(
-        [sys.executable, "-m", "callcenter.cli", "import", "--cdr", str(NEW_CDR)],
-        capture_output=True,
-        text=True,
-        env={"PATH": "/usr/bin:/bin", "CALLCENTER_DATABASE_URL": url},
-        cwd=tmp_path,
-    )
+    run = callcenter("import", "--cdr", str(NEW_CDR), env={"PATH": "/usr/bin:/bin", "CALLCENTER_DATABASE_URL": url}, cwd=tmp_path)
     assert "0 new calls outside the queues" in run.stdout, run.stdout + run.stderr
 
 
