@@ -178,6 +178,7 @@ def main() -> None:
     finally:  # os._exit skips multiprocessing's own clean-up: the sockets' process would live on (it did, 26 min)
         agents.terminate()
         agents.join(10)
+        multiprocessing.util._run_finalizers()  # the queue's and event's semaphores, which os._exit would leave behind
     os._exit(0)  # 200 client threads would each take seconds to close politely; nothing is left to write
 
 
