@@ -58,7 +58,9 @@ def env_for(port: int, tmp_path, secret: str = SECRET) -> dict[str, str]:
     return env
 
 
-def test_monitor_prints_the_call_and_stores_it(playback, tmp_path):
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_monitor_prints_the_call_and_stores_it(playback, tmp_path, stop):
+    """Stopped by Ctrl-C, or by SIGTERM as systemctl and docker stop a service (which used to kill it on the spot)."""
     proc = subprocess.Popen(
         cli("monitor", "--json"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env_for(playback, tmp_path), cwd=tmp_path
     )
@@ -73,8 +75,8 @@ def test_monitor_prints_the_call_and_stores_it(playback, tmp_path):
         if event["kind"] == "call_ended":
             assert event["record"]["agent"] == "Bob" and event["record"]["outcome"] == "answered"
             break
-    proc.send_signal(signal.SIGINT)
-    proc.wait(timeout=10)
+    proc.send_signal(stop)
+    assert proc.wait(timeout=10) == 0, "a clean stop"
     assert kinds == ["call_started", "dtmf", "queue_joined", "agent_ringing", "answered", "call_ended"]
     with create_engine(f"sqlite:///{tmp_path}/cc.db").connect() as conn:
         assert conn.execute(text("select caller_number, outcome from calls")).all() == [("5511999990001", "answered")]

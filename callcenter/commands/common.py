@@ -1,9 +1,10 @@
-"""What the command groups share: the store the config names, a file that must exist, a coroutine run until Ctrl-C."""
+"""What the command groups share: the store the config names, a file that must exist, a coroutine run until stopped."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
@@ -16,9 +17,23 @@ TRACES_ENV = "CALLCENTER_TRACES"
 
 
 def run_interruptible(main: Coroutine[Any, Any, None]) -> None:
-    """Run until done or Ctrl-C; either way the coroutine's cleanup has run."""
+    """Run until done, Ctrl-C or SIGTERM (how systemctl and docker stop a service); each way the coroutine's cleanup
+    has run (the engine hands its IVR callers to the fallback queue, the monitor logs off) and the exit code is 0."""
+
+    async def until_stopped() -> None:
+        task = asyncio.ensure_future(main)
+        try:
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+        except (ValueError, RuntimeError):  # not the main thread: Ctrl-C only
+            pass
+        try:
+            await task
+        except asyncio.CancelledError:
+            if not task.cancelled():
+                raise
+
     try:
-        asyncio.run(main)
+        asyncio.run(until_stopped())
     except KeyboardInterrupt:
         pass
 

@@ -49,9 +49,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     monitor = Monitor(CallTracker(), store, sys.stdout, as_json=args.json, queue_log=settings.ami.queue_log, cdr=settings.ami.cdr)
     record = open(args.record, "a", encoding="utf-8") if args.record else None
     try:
-        asyncio.run(_monitor(ClientOptions.of(settings.ami), monitor, args.once, record))
-    except KeyboardInterrupt:
-        pass
+        run_interruptible(_monitor(ClientOptions.of(settings.ami), monitor, args.once, record))
     finally:
         if record is not None:
             record.close()
