@@ -240,6 +240,12 @@ def test_a_bad_line_is_named_and_every_good_one_imported(tmp_path, kind, bad, wh
         assert json.loads(report.stdout)["queues"]["q"]["asa_s"] == 4.0, "a negative wait is no wait: ASA stays 4 s"
 
 
+@pytest.mark.parametrize("command", [["import", "--queue-log"], ["import", "--cdr"], ["report", "--queue-log"], ["report", "--cdr"]])
+def test_a_folder_given_as_a_file_is_named_not_a_traceback(tmp_path, command):
+    run = callcenter(*command, str(tmp_path), env={"PATH": "/usr/bin:/bin", "CALLCENTER_DATABASE_URL": f"sqlite:///{tmp_path}/c.db"})
+    assert run.returncode == 1 and f"{tmp_path}: not a file (a folder?)" in run.stderr and "Traceback" not in run.stderr
+
+
 def test_a_report_from_after_to_is_refused(tmp_path):
     path = tmp_path / "queue_log"
     path.write_text(GOOD_VISIT)

@@ -42,6 +42,8 @@ def must_exist(path: Path) -> None:
     """A file the command reads is there, or a clear error naming it (never a traceback)."""
     if not path.exists():
         raise InputError(f"{path}: no such file")
+    if not path.is_file():
+        raise InputError(f"{path}: not a file (a folder?)")
 
 
 def configured_store(args: argparse.Namespace) -> CallStore:
