@@ -110,7 +110,9 @@ class Monitor:
             if not self.tracker.knows(v.callid):
                 lost.setdefault(v.callid, []).append(v)
         records = [visits_record(vs, recovered=True) for vs in lost.values() if all(v.outcome is not None for v in vs)]
-        outside = await self._gap_calls_outside_queues(since, {v.callid for v in visits})
+        # Every channel queue_log saw in a queue, not only this gap's: a caller who timed out just before the gap's start
+        # and hung up inside it has a CDR row (Hangup, not Queue) of a call that is queue_log's.
+        outside = await self._gap_calls_outside_queues(since, self.queue_log.callids() if self.queue_log else set())
         if records or outside:
             log.info("%d call(s) of the AMI gap recovered from queue_log, %d from the CDR", len(records), len(outside))
         events = [

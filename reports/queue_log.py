@@ -225,6 +225,10 @@ class QueueLogTail:
         newest = max((v.ended or 0 for v in self.finished), default=0)
         self.finished = [v for v in self.finished if (v.ended or 0) >= newest - self.keep_s]
 
+    def callids(self) -> set[str]:
+        """Every channel that queue_log shows in a queue in what is kept (hours): a CDR row of one is a queue call."""
+        return {v.callid for v in self.finished} | {v.callid for v in self.builder.open.values()}
+
     def visits(self, since: float) -> list[Visit]:
         """The visits that ended at or after `since`, and those still open."""
         return [v for v in self.finished if (v.ended or 0) >= since] + list(self.builder.open.values())
