@@ -117,7 +117,7 @@ class Users:
         with self.sessions.begin() as s:
             user = s.get(User, user_id)
             if user is not None:
-                user.session_epoch = (user.session_epoch or 0) + 1
+                _next_epoch(user)
 
     def set_lang(self, login: str, lang: str) -> None:
         """The panel's language for this user."""
@@ -132,7 +132,7 @@ class Users:
                 raise Refused(f"no user {login!r}")
             change(user)
             if end_sessions:
-                user.session_epoch = (user.session_epoch or 0) + 1
+                _next_epoch(user)
 
     def check(self, login: str, password: str) -> Who | None:
         """The user if the password is right and the account enabled, else None (same time either way)."""
@@ -153,6 +153,11 @@ class Users:
         if user is None or user.disabled or (user.session_epoch or 0) != epoch:
             return None
         return Who.of(user)
+
+
+def _next_epoch(user: User) -> None:
+    """Move the user's session epoch on: every session begun before ends."""
+    user.session_epoch = (user.session_epoch or 0) + 1
 
 
 class RateLimit:
