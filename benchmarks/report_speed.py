@@ -16,6 +16,7 @@ Goal (issue 8): ours <= 10 s on 1,000,000 calls, faster than pandas, within 2x o
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import random
 import resource
@@ -217,6 +218,8 @@ def main() -> None:
     if args.child:
         child(args.child, args.file)
         return
+    if importlib.util.find_spec("pandas") is None:
+        sys.exit("pandas is missing: pip install -e '.[bench]' (or make bench)")
     with tempfile.TemporaryDirectory() as folder:
         full, quarter = Path(folder) / "queue_log", Path(folder) / "queue_log.quarter"
         generate(full, args.calls)
