@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from acd.machine import StateChange
+from acd.wrapup import ACW_REASON
 from kernel.exceptions import ActionError
 from kernel.values import AgentState
 from pbx.client import AMIClient
@@ -31,6 +32,7 @@ class Member:
     reason: str | None = None
     caller: str | None = None
     since: float = 0.0
+    paused: str | None = None  # paused in app_queue, with this reason ('' without one): the state after the call in progress
 
 
 class AgentRegistry:
@@ -57,12 +59,20 @@ class AgentRegistry:
         member.state, member.reason, member.since = state, reason, t
         out.append(StateChange(member.name, state, reason, t))
 
-    def _idle_state(self, m: Mapping[str, str]) -> tuple[AgentState, str | None]:
-        if m.get("Paused") == "1":
-            return AgentState.PAUSED, m.get("PausedReason") or None
+    def _idle_state(self, m: Mapping[str, str], member: Member | None = None) -> tuple[AgentState, str | None]:
+        """A member's state from an event's fields: on a call whatever its pause (a pause asked for during a call starts
+        when the call ends), else paused (after-call work when paused for `ACW_REASON`), else available."""
+        if member is not None and "Paused" in m:
+            member.paused = (m.get("PausedReason") or "") if m.get("Paused") == "1" else None
         if m.get("InCall") == "1" or m.get("Status") in ("2", "3"):
             return AgentState.ON_CALL, None
+        if m.get("Paused") == "1":
+            return self._paused(m.get("PausedReason") or "")
         return AgentState.AVAILABLE, None
+
+    @staticmethod
+    def _paused(reason: str) -> tuple[AgentState, str | None]:
+        return (AgentState.WRAP_UP, None) if reason == ACW_REASON else (AgentState.PAUSED, reason or None)
 
     def feed(self, m: Mapping[str, str], t: float) -> list[StateChange]:
         """Apply one AMI event; return the agent state changes it means."""
@@ -71,8 +81,8 @@ class AgentRegistry:
         if name in ("QueueMemberAdded", "QueueMemberPause"):
             member = self._member(m)
             member.queues.add(m.get("Queue", ""))
-            state, reason = self._idle_state(m)
-            self._set(member, state, t, out, reason)
+            state, reason = self._idle_state(m, member)
+            self._set(member, state, t, out, reason, member.caller if state is AgentState.ON_CALL else None)
         elif name == "QueueMemberRemoved":
             member = self._member(m)
             member.queues.discard(m.get("Queue", ""))
@@ -82,7 +92,7 @@ class AgentRegistry:
             member = self._member(m)
             member.queues.add(m.get("Queue", ""))
             if member.state not in (AgentState.RINGING,) or m.get("Status") in ("2", "3"):
-                state, reason = self._idle_state(m)
+                state, reason = self._idle_state(m, member)
                 if not (member.state is AgentState.ON_CALL and state is AgentState.ON_CALL):
                     self._set(member, state, t, out, reason, member.caller if state is AgentState.ON_CALL else None)
         elif name == "AgentCalled":
@@ -96,7 +106,8 @@ class AgentRegistry:
         elif name == "AgentComplete":
             member = self._member(m)
             if member.state is AgentState.ON_CALL:
-                self._set(member, AgentState.AVAILABLE, t, out)
+                state, reason = self._paused(member.paused) if member.paused is not None else (AgentState.AVAILABLE, None)
+                self._set(member, state, t, out, reason)
         return out
 
     def resync(self, members: list[Mapping[str, str]], t: float) -> list[StateChange]:
@@ -106,7 +117,7 @@ class AgentRegistry:
         for m in members:
             member = self._member(m)
             seen.setdefault(member.name, set()).add(m.get("Queue", ""))
-            state, reason = self._idle_state(m)
+            state, reason = self._idle_state(m, member)
             if member.state is AgentState.RINGING and state is AgentState.AVAILABLE:
                 continue
             self._set(member, state, t, out, reason, member.caller if state is AgentState.ON_CALL else None)

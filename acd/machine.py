@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -115,6 +116,13 @@ class CallbackRequested:
     at: float
 
 
+@dataclass(frozen=True)
+class WrapupSaved:
+    agent: str
+    linkedid: str
+    at: float
+
+
 Event = (
     AgentLogin
     | AgentLogout
@@ -129,6 +137,7 @@ Event = (
     | MoveCaller
     | SetPriority
     | CallbackRequested
+    | WrapupSaved
 )
 
 
@@ -237,6 +246,7 @@ class ACD:
             RingNoAnswer: self._on_RingNoAnswer,
             CallEnded: self._on_CallEnded,
             Tick: self._on_Tick,
+            WrapupSaved: self._on_WrapupSaved,
         }
 
     # the one entry point ----------------------------------------------------
@@ -296,7 +306,7 @@ class ACD:
 
     def _on_AgentUnpause(self, e: AgentUnpause, out: list[Command]) -> None:
         agent = self.agents.get(e.agent)
-        if agent is not None and agent.state is AgentState.PAUSED:
+        if agent is not None and agent.state in (AgentState.PAUSED, AgentState.WRAP_UP):
             agent.missed = 0
             self._set(agent, AgentState.AVAILABLE, e.at, out)
             self._serve_agent(agent, e.at, out)
@@ -421,7 +431,7 @@ class ACD:
             self._cancel(other, caller, out, e.at)
         caller.ringing.clear()
         self.connected[caller.id] = agent.id
-        agent.caller, agent.call_queue, agent.missed = caller.id, caller.queue, 0
+        agent.caller, agent.call_queue, agent.missed, agent.wrap_saved = caller.id, caller.queue, 0, False
         agent.calls_taken += 1
         self.ctx.last[caller.queue] = agent.id
         self._set(agent, AgentState.ON_CALL, e.at, out)
@@ -461,10 +471,23 @@ class ACD:
         pending, agent.pause_after = agent.pause_after, None
         if pending:
             self._set(agent, AgentState.PAUSED, e.at, out, pending)
-        elif settings is not None and settings.wrapup_s > 0:
-            agent.wrap_until = e.at + settings.wrapup_s
+        elif settings is not None and (settings.wrapup_s > 0 or settings.wrapup_until_saved and not agent.wrap_saved):
+            agent.wrap_until = e.at + settings.wrapup_s if settings.wrapup_s > 0 else math.inf
+            agent.wrap_needs_save = settings.wrapup_until_saved and not agent.wrap_saved
             self._set(agent, AgentState.WRAP_UP, e.at, out)
         else:
+            self._set(agent, AgentState.AVAILABLE, e.at, out)
+            self._serve_agent(agent, e.at, out)
+
+    def _on_WrapupSaved(self, e: WrapupSaved, out: list[Command]) -> None:
+        """The agent saved the disposition of the call they are on or just finished (the engine checks which): after-call
+        work that lasts until the save ends with it, or is not needed once the call ends."""
+        agent = self.agents.get(e.agent)
+        if agent is None:
+            return
+        if agent.state is AgentState.ON_CALL:
+            agent.wrap_saved = True
+        elif agent.state is AgentState.WRAP_UP and agent.wrap_needs_save:
             self._set(agent, AgentState.AVAILABLE, e.at, out)
             self._serve_agent(agent, e.at, out)
 

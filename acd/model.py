@@ -25,6 +25,8 @@ class Agent:
     caller: str | None = None
     call_queue: str = ""
     wrap_until: float = 0.0
+    wrap_needs_save: bool = False  # after-call work that ends when the disposition is saved
+    wrap_saved: bool = False  # the disposition of the call in progress is already saved
 
 
 @dataclass
@@ -59,6 +61,7 @@ class QueueSettings:
     music_class: str = "default"
     service_level_s: float = 20.0
     wrapup_s: float = 0.0
+    wrapup_until_saved: bool = False
     ring_timeout_s: float = 15.0
     retry_s: float = 2.0
     autopause_after: int = 0

@@ -43,9 +43,10 @@ from acd.machine import (
     RingNoAnswer,
     SetPriority,
     Tick,
+    WrapupSaved,
 )
 from kernel.exceptions import AMIError, Refused
-from kernel.values import Outcome
+from kernel.values import AgentState, Outcome
 from pbx.agi import guard, handback, play
 from pbx.client import AMIClient
 from pbx.codec import Message
@@ -149,6 +150,15 @@ class NativeACD:
     def unpause(self, agent: str) -> None:
         """An agent is back."""
         self._apply(self.acd.step(AgentUnpause(agent, self.clock())))
+
+    def wrapup_saved(self, agent: str, linkedid: str) -> None:
+        """The agent saved the disposition of the call they are on or just finished."""
+        self._apply(self.acd.step(WrapupSaved(agent, linkedid, self.clock())))
+
+    def must_save(self, agent: str) -> bool:
+        """Whether the agent's after-call work lasts until they save a disposition."""
+        state = self.acd.agents.get(agent)
+        return state is not None and state.state is AgentState.WRAP_UP and state.wrap_needs_save
 
     def move_caller(self, channel: str, queue: str) -> None:
         """Supervisor: a waiting caller goes to another queue."""

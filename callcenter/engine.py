@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from acd.app_queue import AgentRegistry, AppQueueACD
 from acd.machine import ACD, StateChange
@@ -35,7 +35,7 @@ from ivr.flow import Flow
 from kernel import config
 from kernel.db import CallStore
 from kernel.exceptions import AMIError, CallCenterError, Refused
-from kernel.models import Call, User
+from kernel.models import User
 from kernel.records import DomainEvent
 from kernel.who import Who
 from pbx.agi import guard, send_to_fallback
@@ -122,7 +122,13 @@ class Engine:
         )
         skills = {a.name: a.skills for a in settings.acd.agents}
         queue_skills = {name: q.skill for name, q in settings.acd.queues.items() if q.skill}
-        self.desk = desk = NativeDesk(self.native, skills) if self.native else AppQueueDesk(AppQueueACD(self.client, queue_skills), skills)
+        wrapups = {name: (q.wrapup_s, q.wrapup_until_saved) for name, q in settings.acd.queues.items()}
+        self.desk: NativeDesk | AppQueueDesk = (
+            NativeDesk(self.native, skills)
+            if self.native
+            else AppQueueDesk(AppQueueACD(self.client, queue_skills), skills, wrapups, self._phone_of)
+        )
+        desk = self.desk
         self.directory = directory(settings, store)
         self.recorder: Recorder | None = None
         self.library: Library | None = None
@@ -151,6 +157,11 @@ class Engine:
         if self.native is not None:
             phones |= {a.interface: a.name for a in self.native.acd.agents.values() if a.interface}
         return phones
+
+    def _phone_of(self, agent: str) -> str | None:
+        """An app_queue member's interface (where QueuePause finds them)."""
+        member = self.registry.members.get(agent)
+        return member.interface if member is not None and member.interface else None
 
     def _native(self) -> NativeACD:
         acd = self.settings.acd
@@ -200,6 +211,7 @@ class Engine:
             return
         save_agent_changes(self.store, [AgentChange(int(c.at), c.agent, None, c.state.value, c.reason) for c in changes])
         for change in changes:
+            self.desk.on_state(change)
             self.notifier.send(self.board.on_agent(change))
 
     async def _record(self, call: LiveCall, who: Who, op: str) -> None:
@@ -211,6 +223,8 @@ class Engine:
             if self.recorder is not None:
                 self.recorder.on_call(event)
             notes = self.board.on_call(event)
+            for ended in (n.payload for n in notes if n.event == "ended"):
+                self._tasks.spawn(self.desk.after_call(ended["agent"], ended["linkedid"], ended["queue"], event.t))
             pops = [n for n in notes if n.event == "pop"]
             self.notifier.send([n for n in notes if n.event != "pop"])
             for pop in pops:
@@ -242,11 +256,15 @@ class Engine:
         return await self.client.send_action(action)
 
     def _wrapup(self, linkedid: str, agent: str, disposition: str, notes: str) -> bool:
-        with self.store.sessions.begin() as s:
-            done = s.execute(
-                update(Call).where(Call.linkedid == linkedid, Call.agent == agent).values(disposition=disposition, notes=notes)
-            )
-            return bool(done.rowcount)
+        """The agent's disposition of a call they are on, worked today, or whose stored legs name them."""
+        current = self.board.call_of(agent)
+        live = self.board.has_worked(agent, linkedid) or (current is not None and current.linkedid == linkedid)
+        saved = self.store.save_wrapup(linkedid, agent, disposition, notes, self.clock(), seen_live=live)
+        if saved:
+            self.board.wrapped_up(agent, linkedid)
+            if live and linkedid in (self.board.last_part.get(agent), current.linkedid if current else None):
+                self._tasks.spawn(self.desk.wrapup_saved(agent, linkedid, self.clock()))
+        return saved
 
     # requests from the panel -----------------------------------------------------------
     def submit(self, payload: dict[str, Any]) -> None:
@@ -374,6 +392,7 @@ class Engine:
                     self.native.tick()
                     self.notifier.send(self.board.callbacks(self.native.acd.callbacks_waiting()))
                 self.notifier.send(self.board.tick(self.clock()))
+                await self.desk.tick(self.clock())
 
 
 def recordings_library(settings: config.Settings, store: CallStore) -> Library | None:

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from acd.machine import StateChange
 from cti_panel.live import LiveBoard, LiveCall
 from kernel.exceptions import Refused
 from kernel.who import Who
@@ -90,8 +91,9 @@ def _agent(data: dict[str, Any], directory: Directory, who: Who | None = None) -
     return value, interface, extension
 
 
-def _no_fields(data: dict[str, Any], who: Who, directory: Directory) -> dict[str, Any]:
-    return {}
+def _call_id(data: dict[str, Any], who: Who, directory: Directory) -> dict[str, Any]:
+    """The call the agent's screen acts on: an action meant for a call that has ended never reaches the next one."""
+    return {"linkedid": _text(data, "linkedid", 64)}
 
 
 def _parse_state(data: dict[str, Any], who: Who, directory: Directory) -> dict[str, Any]:
@@ -106,11 +108,11 @@ def _parse_dial(data: dict[str, Any], who: Who, directory: Directory) -> dict[st
 
 
 def _parse_record(data: dict[str, Any], who: Who, directory: Directory) -> dict[str, Any]:
-    return {"op": _choice(data, "op", ("start", "pause", "resume"))}
+    return {"op": _choice(data, "op", ("start", "pause", "resume")), **_call_id(data, who, directory)}
 
 
 def _parse_transfer(data: dict[str, Any], who: Who, directory: Directory) -> dict[str, Any]:
-    values: dict[str, Any] = {"how": _choice(data, "how", ("blind", "attended"))}
+    values: dict[str, Any] = {"how": _choice(data, "how", ("blind", "attended")), **_call_id(data, who, directory)}
     kind = values["kind"] = _choice(data, "kind", ("agent", "queue", "number"))
     values["context"] = directory.transfer_context
     if kind == "agent":
@@ -123,7 +125,7 @@ def _parse_transfer(data: dict[str, Any], who: Who, directory: Directory) -> dic
 
 
 def _parse_wrapup(data: dict[str, Any], who: Who, directory: Directory) -> dict[str, Any]:
-    values: dict[str, Any] = {"linkedid": _text(data, "linkedid", 64), "disposition": _choice(data, "disposition", directory.dispositions)}
+    values: dict[str, Any] = {**_call_id(data, who, directory), "disposition": _choice(data, "disposition", directory.dispositions)}
     notes = data.get("notes", "")
     if not isinstance(notes, str) or len(notes) > MAX_NOTES:
         raise Refused(f"notes: text of at most {MAX_NOTES} characters")
@@ -171,11 +173,11 @@ RULES: dict[str, Rule] = {
     "state": Rule(AGENT, True, _parse_state),
     "dial": Rule(AGENT, True, _parse_dial),
     "record": Rule(AGENT, True, _parse_record),
-    "hangup": Rule(AGENT, True, _no_fields),
-    "hold": Rule(AGENT, True, _no_fields),
-    "unhold": Rule(AGENT, True, _no_fields),
+    "hangup": Rule(AGENT, True, _call_id),
+    "hold": Rule(AGENT, True, _call_id),
+    "unhold": Rule(AGENT, True, _call_id),
     "transfer": Rule(AGENT, True, _parse_transfer),
-    "complete": Rule(AGENT, True, _no_fields),
+    "complete": Rule(AGENT, True, _call_id),
     "wrapup": Rule(AGENT, False, _parse_wrapup),
     "spy": Rule(SUPERVISOR, False, _parse_spy),
     "force": Rule(SUPERVISOR, False, _parse_force),
@@ -229,6 +231,16 @@ class AgentDesk(Protocol):
 
     async def call_back(self, channel: str, linkedid: str, queue: str, number: str, data: Mapping[str, str]) -> None: ...
 
+    async def after_call(self, agent: str, linkedid: str, queue: str | None, at: float) -> None: ...
+
+    async def wrapup_saved(self, agent: str, linkedid: str, at: float) -> None: ...
+
+    async def tick(self, at: float) -> None: ...
+
+    def on_state(self, change: StateChange) -> None: ...
+
+    def must_save(self, agent: str) -> bool: ...
+
 
 class Controls:
     """Carries out checked requests: AMI actions for calls, the desk for agent states, the store for wrap-ups."""
@@ -268,14 +280,16 @@ class Controls:
     def _agent_queues(self, who: Who) -> list[str]:
         return list(who.queues) or list(self.directory.queues)
 
-    def _my_call(self, who: Who) -> LiveCall:
+    def _my_call(self, who: Who, linkedid: str) -> LiveCall:
         call = self.board.call_of(who.agent or "")
         if call is None or not call.channel:
             raise Refused("no call in progress")
+        if call.linkedid != linkedid:
+            raise Refused(f"call {linkedid!r} is no longer yours (you are on {call.number or call.linkedid})")
         return call
 
-    def _agent_leg(self, who: Who, what: str) -> str:
-        call = self._my_call(who)
+    def _agent_leg(self, who: Who, linkedid: str, what: str) -> str:
+        call = self._my_call(who, linkedid)
         if not call.agent_channel:
             raise Refused(f"{what}: the agent's leg of this call is not known yet")
         return call.agent_channel
@@ -294,6 +308,8 @@ class Controls:
         if state == "logout":
             await self.desk.logout(who.agent, who.interface, self._agent_queues(who))
             return
+        if state == "available" and self.desk.must_save(who.agent):
+            raise Refused("save the wrap-up of your last call first: this queue's after-call work lasts until it is saved")
         await self.desk.login(who.agent, who.interface, self._agent_queues(who))
         if state == "pause":
             await self.desk.pause(who.agent, who.interface, reason or "")
@@ -315,36 +331,36 @@ class Controls:
             }
         )
 
-    async def _record(self, who: Who, op: str) -> None:
+    async def _record(self, who: Who, op: str, linkedid: str) -> None:
         if self.record is None:
             raise Refused("recordings are off")
-        await self.record(self._my_call(who), who, op)
+        await self.record(self._my_call(who, linkedid), who, op)
 
-    async def _hangup(self, who: Who) -> None:
+    async def _hangup(self, who: Who, linkedid: str) -> None:
         """The agent hangs up their own phone (so Asterisk, its queue_log and the record say the agent ended the call)."""
-        call = self._my_call(who)
+        call = self._my_call(who, linkedid)
         await self.send({"Action": "Hangup", "Channel": phone_side(call.agent_channel) if call.agent_channel else call.channel or ""})
 
-    async def _hold(self, who: Who, held: bool = True) -> None:
-        call = self._my_call(who)
+    async def _hold(self, who: Who, linkedid: str, held: bool = True) -> None:
+        call = self._my_call(who, linkedid)
         await self.send({"Action": "Setvar", "Channel": call.channel or "", "Variable": "MUTEAUDIO(all)", "Value": "on" if held else "off"})
         self.on_hold(call.linkedid, held)
 
-    async def _unhold(self, who: Who) -> None:
-        await self._hold(who, held=False)
+    async def _unhold(self, who: Who, linkedid: str) -> None:
+        await self._hold(who, linkedid, held=False)
 
-    async def _transfer(self, who: Who, how: str, kind: str, context: str, exten: str, target: str) -> None:
+    async def _transfer(self, who: Who, how: str, linkedid: str, kind: str, context: str, exten: str, target: str) -> None:
         """Both legs carry where the call goes (inherited by the consultation leg of an attended transfer), then the
         PBX transfers to a numeric door of `callcenter-transfer` (Atxfer dials its target as DTMF)."""
-        call, leg = self._my_call(who), self._agent_leg(who, "transfer")
+        call, leg = self._my_call(who, linkedid), self._agent_leg(who, linkedid, "transfer")
         for channel in (leg, call.channel or ""):
             await self.send({"Action": "Setvar", "Channel": channel, "Variable": f"__{TRANSFER_VARIABLE}", "Value": target})
         action = "BlindTransfer" if how == "blind" else "Atxfer"
         await self.send({"Action": action, "Channel": leg, "Context": context, "Exten": exten})
 
-    async def _complete(self, who: Who) -> None:
+    async def _complete(self, who: Who, linkedid: str) -> None:
         """The agent leaves an attended transfer: hanging up their own leg hands the caller to the consulted party."""
-        await self.send({"Action": "Hangup", "Channel": phone_side(self._agent_leg(who, "complete"))})
+        await self.send({"Action": "Hangup", "Channel": phone_side(self._agent_leg(who, linkedid, "complete"))})
 
     async def _wrapup(self, who: Who, linkedid: str, disposition: str, notes: str) -> None:
         if not self.wrapup(linkedid, who.agent or "", disposition, notes):

@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from kernel.exceptions import InputError
-from kernel.models import Call, Customer
+from kernel.models import Call, Customer, Wrapup
 
 log = logging.getLogger(__name__)
 FIELDS = ("number", "name", "company", "email", "notes")
@@ -77,21 +77,24 @@ class HttpLookup:
 
 
 def last_calls(sessions: sessionmaker[Session], number: str, limit: int = 5) -> list[dict[str, Any]]:
-    """This number's last calls with their dispositions, newest first."""
+    """This number's last calls with every agent's disposition of each, newest first."""
     with sessions() as s:
-        rows = s.scalars(
-            select(Call).where(Call.caller_number.in_({number, normalise(number)})).order_by(Call.started_at.desc()).limit(limit)
+        calls = list(
+            s.scalars(select(Call).where(Call.caller_number.in_({number, normalise(number)})).order_by(Call.started_at.desc()).limit(limit))
         )
+        wrapups: dict[str, list[dict[str, str]]] = {}
+        for w in s.scalars(select(Wrapup).where(Wrapup.linkedid.in_([c.linkedid for c in calls])).order_by(Wrapup.saved_at)):
+            wrapups.setdefault(w.linkedid, []).append({"agent": w.agent, "disposition": w.disposition, "notes": w.notes})
         return [
             {
+                "linkedid": c.linkedid,
                 "at": c.started_at.isoformat(),
                 "queue": c.queue,
                 "agent": c.agent,
                 "outcome": c.outcome,
-                "disposition": c.disposition,
-                "notes": c.notes,
+                "wrapups": wrapups.get(c.linkedid, []),
             }
-            for c in rows
+            for c in calls
         ]
 
 

@@ -7,19 +7,66 @@ both, the ACD knows nothing of the panel.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+from collections.abc import Callable, Mapping
 
 from acd.app_queue import AppQueueACD
+from acd.machine import StateChange, Tick, WrapupSaved
 from acd.native import NativeACD
+from acd.wrapup import ACW_REASON, AfterCallWork, Command, PartEnded, StartWrapup
 from cti_panel.live import LiveCall
-from kernel.exceptions import Refused
+from kernel.exceptions import AMIError, Refused
+
+log = logging.getLogger(__name__)
 
 
 class AppQueueDesk:
-    """Agent states through app_queue's manager actions."""
+    """Agent states through app_queue's manager actions; after-call work as a pause of ours (`acd.wrapup`)."""
 
-    def __init__(self, acd: AppQueueACD, skills: Mapping[str, Mapping[str, int]] | None = None) -> None:
-        self.acd, self.skills = acd, dict(skills or {})
+    def __init__(
+        self,
+        acd: AppQueueACD,
+        skills: Mapping[str, Mapping[str, int]] | None = None,
+        wrapups: Mapping[str, tuple[float, bool]] | None = None,
+        phone_of: Callable[[str], str | None] = lambda agent: None,
+    ) -> None:
+        self.acd, self.skills, self.phone_of = acd, dict(skills or {}), phone_of
+        self.after_call_work = AfterCallWork(wrapups or {})
+
+    async def after_call(self, agent: str, linkedid: str, queue: str | None, at: float) -> None:
+        """The agent's part of a call ended: their queue's after-call work begins."""
+        await self._carry_out(self.after_call_work.step(PartEnded(agent, linkedid, queue, at)))
+
+    async def wrapup_saved(self, agent: str, linkedid: str, at: float) -> None:
+        """The agent saved the call's disposition: after-call work that waits for it ends."""
+        await self._carry_out(self.after_call_work.step(WrapupSaved(agent, linkedid, at)))
+
+    async def tick(self, at: float) -> None:
+        """After-call work past its time limit ends."""
+        await self._carry_out(self.after_call_work.step(Tick(at)))
+
+    def on_state(self, change: StateChange) -> None:
+        """An agent's state as app_queue reports it (one who leaves after-call work by hand is no longer in it)."""
+        self.after_call_work.step(change)
+
+    def must_save(self, agent: str) -> bool:
+        """Whether the agent must save a disposition before taking calls again."""
+        return self.after_call_work.must_save(agent) is not None
+
+    async def _carry_out(self, commands: list[Command]) -> None:
+        for command in commands:
+            interface = self.phone_of(command.agent)
+            if interface is None:
+                continue
+            try:
+                if isinstance(command, StartWrapup):
+                    await self.acd.pause(interface, ACW_REASON)
+                else:
+                    await self.acd.unpause(interface)
+            except AMIError as exc:
+                log.warning(
+                    "after-call work of %s not %s: %s", command.agent, "started" if isinstance(command, StartWrapup) else "ended", exc
+                )
 
     async def login(self, agent: str, interface: str, queues: list[str]) -> None:
         """QueueAdd in the agent's queues (already a member: nothing changes)."""
@@ -73,6 +120,23 @@ class NativeDesk:
     async def unpause(self, agent: str, interface: str) -> None:
         """Available again."""
         self.acd.unpause(agent)
+
+    async def after_call(self, agent: str, linkedid: str, queue: str | None, at: float) -> None:
+        """Nothing to do: the ACD starts after-call work itself when the call ends, before it could offer another."""
+
+    async def wrapup_saved(self, agent: str, linkedid: str, at: float) -> None:
+        """The agent saved the call's disposition: after-call work that waits for it ends."""
+        self.acd.wrapup_saved(agent, linkedid)
+
+    async def tick(self, at: float) -> None:
+        """Nothing to do: the ACD's own tick ends after-call work past its time."""
+
+    def on_state(self, change: StateChange) -> None:
+        """Nothing to do: the ACD made the change."""
+
+    def must_save(self, agent: str) -> bool:
+        """Whether the agent must save a disposition before taking calls again."""
+        return self.acd.must_save(agent)
 
     async def call_back(self, channel: str, linkedid: str, queue: str, number: str, data: Mapping[str, str]) -> None:
         """The caller's place kept in our ACD; the agent is rung first when it comes."""

@@ -152,6 +152,10 @@ class LiveBoard:
         self.queues: dict[str, QueueDay] = {}
         self.day: str | None = None
         self.now = 0.0
+        # (linkedid, agent) -> when the agent's part ended: calls the agent worked and may wrap up, though the call may go on
+        # with another agent or not be stored yet
+        self.worked: dict[tuple[str, str], float] = {}
+        self.last_part: dict[str, str] = {}  # agent -> the call whose part ended last (their after-call work is for it)
 
     # inputs -----------------------------------------------------------------------
     def on_call(self, e: DomainEvent) -> list[Note]:
@@ -205,9 +209,12 @@ class LiveBoard:
         return [Note(SUPERVISORS, "agent", row), Note(agent_room(agent.name), "me", row)]
 
     def tick(self, now: float) -> list[Note]:
-        """The clock moves on: a new day starts today's figures afresh."""
+        """The clock moves on: a new day starts today's figures afresh; calls ended a day ago are no longer waiting for a wrap-up
+        here (the stored call's legs still say who worked it)."""
         before = self.day
         self._clock(now)
+        for key in [k for k, ended in self.worked.items() if ended < self.now - 86400]:
+            del self.worked[key]
         return [self._tile(q) for q in self.queues.values()] if before != self.day else []
 
     def callbacks(self, waiting: Mapping[str, int]) -> list[Note]:
@@ -235,7 +242,7 @@ class LiveBoard:
         """What an agent's screen shows when it (re)connects: their state and their current call."""
         agent = self.agents.get(name, AgentRow(name))
         call = self.calls.get(agent.call or "")
-        return {"me": agent.row(self.calls, self.now), "call": call.card(self.now) if call else None}
+        return {"me": agent.row(self.calls, self.now), "call": call.card(self.now) if call else None, "now": self.now, "tz": str(self.tz)}
 
     def call_of(self, agent: str) -> LiveCall | None:
         """The call an agent is on now, for call controls: the server decides which channels, never the browser."""
@@ -244,6 +251,14 @@ class LiveBoard:
         if call is None:
             call = next((c for c in self.calls.values() if c.agent == agent), None)
         return call
+
+    def has_worked(self, agent: str, linkedid: str) -> bool:
+        """Whether the agent worked this call (it ended, or went on without them, since the engine started)."""
+        return (linkedid, agent) in self.worked
+
+    def wrapped_up(self, agent: str, linkedid: str) -> None:
+        """The agent saved their wrap-up of the call."""
+        self.worked.pop((linkedid, agent), None)
 
     def find_waiting(self, linkedid: str) -> LiveCall | None:
         """A caller still waiting in a queue."""
@@ -273,12 +288,15 @@ class LiveBoard:
         return out
 
     def _requeued(self, call: LiveCall) -> list[Note]:
-        """A transferred call (to a queue, where it waits again, or anywhere else): its last agent (and that agent's leg) is off it."""
+        """A transferred call (to a queue, where it waits again, or anywhere else): its last agent (and that agent's leg) is
+        off it, and their wrap-up of it begins."""
         out: list[Note] = []
         row = self.agents.get(call.agent or "")
         if row is not None and row.call == call.linkedid:
             row.call = None
             out.append(Note(SUPERVISORS, "agent", row.row(self.calls, self.now)))
+        if call.agent:
+            out.append(self._part_ended(call, "transferred"))
         call.agent = call.agent_channel = call.answered_at = call.waiting_since = None
         call.held = False
         return out
@@ -289,10 +307,16 @@ class LiveBoard:
         if call.queue and self._queue(call.queue).waiting.pop(call.linkedid, None) is not None:
             out.append(self._tile(self._queue(call.queue)))
         if call.agent:
-            out.append(
-                Note(agent_room(call.agent), "ended", {"linkedid": call.linkedid, "number": call.number, "outcome": e.data.get("outcome")})
-            )
+            out.append(self._part_ended(call, e.data.get("outcome")))
         return out
+
+    def _part_ended(self, call: LiveCall, outcome: str | None) -> Note:
+        """The agent's part of a call is over (hung up, or handed on): the call their wrap-up form is for."""
+        assert call.agent
+        self.worked[(call.linkedid, call.agent)] = self.now
+        self.last_part[call.agent] = call.linkedid
+        card = {**call.card(self.now), "agent": call.agent, "outcome": outcome, "ended_at": self.now}
+        return Note(agent_room(call.agent), "ended", card)
 
     def _queue(self, name: str | None) -> QueueDay:
         name = name or "?"

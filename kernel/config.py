@@ -127,6 +127,7 @@ class ACDQueue(_Section):
     music_class: str = "default"
     service_level_s: float = Field(20.0, ge=0)
     wrapup_s: float = Field(0.0, ge=0)
+    wrapup_until_saved: bool = False
     ring_timeout_s: float = Field(15.0, gt=0)
     retry_s: float = Field(2.0, ge=0)
     autopause_after: int = Field(0, ge=0)

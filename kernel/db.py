@@ -9,12 +9,12 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, func, select
+from sqlalchemy import Engine, create_engine, event, func, or_, select
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from kernel.exceptions import DatabaseError
-from kernel.models import Call, CallEvent, CallLeg
+from kernel.models import Call, CallEvent, CallLeg, Wrapup
 from kernel.records import CallRecord, DomainEvent
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -100,6 +100,28 @@ class CallStore:
                 session.add_all(CallEvent(linkedid=linkedid, at=utc(t), kind=kind, data=data) for kind, t, data in entries)
         except SQLAlchemyError as exc:
             raise DatabaseError(f"cannot store the timeline of {linkedid}: {exc}") from exc
+
+    def save_wrapup(self, linkedid: str, agent: str, disposition: str, notes: str, at: float, *, seen_live: bool) -> bool:
+        """An agent's disposition of a call they worked, replacing their earlier one; False if they did not work it (unless
+        the panel saw them on it live, the stored call must have their leg)."""
+        try:
+            with self.sessions.begin() as session:
+                if (
+                    not seen_live
+                    and session.scalar(
+                        select(Call.id).where(Call.linkedid == linkedid, or_(Call.agent == agent, Call.legs.any(CallLeg.agent == agent)))
+                    )
+                    is None
+                ):
+                    return False
+                row = session.scalar(select(Wrapup).where(Wrapup.linkedid == linkedid, Wrapup.agent == agent))
+                if row is None:
+                    row = Wrapup(linkedid=linkedid, agent=agent)
+                    session.add(row)
+                row.disposition, row.notes, row.saved_at = disposition, notes, utc(at)
+                return True
+        except SQLAlchemyError as exc:
+            raise DatabaseError(f"cannot store the wrap-up of {linkedid}: {exc}") from exc
 
     @staticmethod
     def _row(r: CallRecord, source: str) -> Call:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text, TypeDecorator
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text, TypeDecorator, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -85,8 +85,6 @@ class Call(Base):
     hangup_cause: Mapped[int | None] = mapped_column(Integer)
     transfers: Mapped[int] = mapped_column(Integer, default=0)
     resynced: Mapped[bool] = mapped_column(default=False)
-    disposition: Mapped[str | None] = mapped_column(String(80))
-    notes: Mapped[str | None] = mapped_column(Text)
 
     legs: Mapped[list[CallLeg]] = relationship(order_by="CallLeg.n", lazy="selectin", cascade="all, delete-orphan")
 
@@ -112,6 +110,21 @@ class CallLeg(Base):
     callid: Mapped[str | None] = mapped_column(String(64), index=True)
 
     __table_args__ = (Index("ix_call_legs_queue_enqueued", "queue", "enqueued_at"),)
+
+
+class Wrapup(Base):
+    """An agent's disposition and notes for a call they worked: one per agent and call (a transferred call has one per
+    agent), saved while the call may still be going on elsewhere, so it is keyed by the linkedid, not by a stored call."""
+
+    __tablename__ = "wrapups"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    linkedid: Mapped[str] = mapped_column(String(64), index=True)
+    agent: Mapped[str] = mapped_column(String(120))
+    disposition: Mapped[str] = mapped_column(String(80))
+    notes: Mapped[str] = mapped_column(Text, default="")
+    saved_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (UniqueConstraint("linkedid", "agent"),)
 
 
 class CallEvent(Base):

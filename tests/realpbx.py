@@ -205,8 +205,13 @@ def _alive(pid: int) -> bool:
 # The engine on a real Asterisk -------------------------------------------------------------
 
 
+# The agent's screen sends these with the id of the call it shows.
+CALL_ACTIONS = ("hangup", "hold", "unhold", "record", "transfer", "complete")
+
+
 def submit_request(users, engine, login: str, name: str, values: dict, ident: int = 1) -> None:
-    """A request as the panel sends it: checked against the user's role and the engine's directory, then submitted."""
+    """A request as the panel sends it: checked against the user's role and the engine's directory, then submitted (a call
+    action for the call the agent's screen shows, unless the test names one)."""
     from cti_panel.controls import check
     from kernel.who import Who
 
@@ -221,6 +226,9 @@ def submit_request(users, engine, login: str, name: str, values: dict, ident: in
         "extension": user.extension,
         "queues": user.queues,
     }
+    if name in CALL_ACTIONS and "linkedid" not in values:
+        shown = engine.board.call_of(user.agent or "")
+        values = {**values, "linkedid": shown.linkedid if shown is not None else "no-call"}
     checked = check(Who(**{**who, "queues": tuple(user.queues or ())}), name, values, engine.directory)
     engine.submit({"who": who, "name": name, "values": checked.values, "sid": login, "id": ident})
 

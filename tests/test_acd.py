@@ -26,6 +26,7 @@ from acd.machine import (
     SetPriority,
     StateChange,
     Tick,
+    WrapupSaved,
 )
 from acd.model import QueueSettings
 from kernel.values import AgentState
@@ -190,6 +191,30 @@ def test_abandon_wrapup_pause_after_call_and_phone_lost():
     a.step(Answered("ann", "c4", 81))
     a.step(AgentLogout("ann", 90))
     assert "c4" not in a.callers and not a.connected
+
+
+@pytest.mark.parametrize("limit_s, free_at", [(0.0, 45), (30.0, 45), (3.0, 43)])
+def test_after_call_work_until_saved_holds_the_next_caller_until_the_save_or_the_limit(limit_s, free_at):
+    a = acd(wrapup_s=limit_s, wrapup_until_saved=True)
+    login(a, "ann")
+    a.step(CallerArrived("c1", "q", 0))
+    a.step(Answered("ann", "c1", 2))
+    a.step(CallEnded("ann", 40))
+    a.step(CallerArrived("c2", "q", 41))
+    a.step(WrapupSaved("bob", "L1", 42))
+    out = a.step(Tick(43))
+    if free_at == 43:
+        assert rings(out) == ["ann"], "the limit ends it before the save"
+        return
+    assert a.agents["ann"].state is AgentState.WRAP_UP and not rings(out), "no call is offered while she writes"
+    out = a.step(WrapupSaved("ann", "L1", 45))
+    assert rings(out) == ["ann"] and a.agents["ann"].caller == "c2", "the save frees her, and the waiting caller rings her at once"
+    a.step(Answered("ann", "c2", 46))
+    a.step(WrapupSaved("ann", "L2", 50))
+    a.step(CallEnded("ann", 60))
+    assert a.agents["ann"].state is (AgentState.AVAILABLE if limit_s == 0 else AgentState.WRAP_UP), (
+        "saved during the call: no wait for a save"
+    )
 
 
 def test_an_agent_finishing_a_call_never_takes_a_new_caller_with_the_old_ones_id_along():

@@ -99,9 +99,12 @@ def test_agent_rows_follow_state_changes_and_calls():
         ("dial", {"number": "5511\r\nAction: Originate"}, "digits only"),
         ("dial", {"number": "123,Application"}, "digits only"),
         ("dial", {"number": 5511999}, "digits only"),
-        ("transfer", {"how": "blind", "kind": "number", "number": "1;Hangup"}, "digits only"),
-        ("transfer", {"how": "blind", "kind": "queue", "queue": "vip"}, "one of support, sales"),
-        ("transfer", {"how": "blind", "kind": "agent", "agent": "zed"}, "no such agent"),
+        ("transfer", {"how": "blind", "linkedid": "L1", "kind": "number", "number": "1;Hangup"}, "digits only"),
+        ("transfer", {"how": "blind", "linkedid": "L1", "kind": "queue", "queue": "vip"}, "one of support, sales"),
+        ("transfer", {"how": "blind", "linkedid": "L1", "kind": "agent", "agent": "zed"}, "no such agent"),
+        ("transfer", {"how": "blind", "kind": "queue", "queue": "sales"}, "linkedid: expected text"),
+        ("hold", {}, "linkedid: expected text"),
+        ("wrapup", {"disposition": "sale"}, "linkedid: expected text"),
         ("state", {"state": "pause", "reason": "nap"}, "one of lunch, break"),
         ("spy", {"agent": "bruno", "mode": "listen"}, "not allowed for the agent role"),
         ("hangup", ["not", "an", "object"], "expected an object"),
@@ -118,15 +121,19 @@ def test_clean_requests_carry_only_server_chosen_contexts():
     agent = Who(1, "ana", "agent", "en", "ana", "PJSIP/1001", "1001", ())
     boss = Who(2, "sue", "supervisor", "en", None, "PJSIP/1900", "1900", ())
     assert check(agent, "dial", {"number": "+5511988887777"}, DIRECTORY).values == {"number": "5511988887777"}
-    assert check(agent, "transfer", {"how": "blind", "kind": "agent", "agent": "bruno", "context": "evil"}, DIRECTORY).values == {
+    assert check(
+        agent, "transfer", {"how": "blind", "linkedid": "L1", "kind": "agent", "agent": "bruno", "context": "evil"}, DIRECTORY
+    ).values == {
         "how": "blind",
+        "linkedid": "L1",
         "kind": "agent",
         "context": "callcenter-transfer",
         "exten": "8002",
         "target": "PJSIP/1002",
     }
-    assert check(agent, "transfer", {"how": "attended", "kind": "queue", "queue": "sales"}, DIRECTORY).values == {
+    assert check(agent, "transfer", {"how": "attended", "linkedid": "L1", "kind": "queue", "queue": "sales"}, DIRECTORY).values == {
         "how": "attended",
+        "linkedid": "L1",
         "kind": "queue",
         "context": "callcenter-transfer",
         "exten": "8001",
@@ -293,7 +300,7 @@ def test_requests_are_checked_and_stamped_with_the_server_side_user(panel):
 
 def test_a_flood_of_requests_is_cut_off(panel):
     ana = socket(panel, logged_in(panel, "ana"))
-    answers = [ana.emit("request", {"name": "hangup", "data": {}}, callback=True) for _ in range(8)]
+    answers = [ana.emit("request", {"name": "hangup", "data": {"linkedid": "L1"}}, callback=True) for _ in range(8)]
     assert [a["ok"] for a in answers[:5]] == [True] * 5
     assert all("too many" in a["error"] for a in answers[5:])
 

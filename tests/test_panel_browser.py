@@ -15,6 +15,7 @@ import pytest
 import redis
 import requests
 from flask_socketio import SocketIO
+from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
 from callcenter.engine import Engine
@@ -24,7 +25,7 @@ from cti_panel.server import PanelServer
 from cti_panel.users import Users
 from kernel import config
 from kernel.db import CallStore, make_engine, migrate
-from kernel.models import Customer
+from kernel.models import Customer, Wrapup
 from pbx.client import ClientOptions
 from pbx.codec import Message
 from pbx.simulator.app_queue import QueueConf
@@ -119,7 +120,12 @@ class CallCenter:
     """Simulator + engine on an asyncio loop in a thread, the panel on another, all on loopback."""
 
     def __init__(
-        self, tmp_path: Path, redis_url: str | None = None, recordings: config.RecordingSettings | None = None, flows: list | None = None
+        self,
+        tmp_path: Path,
+        redis_url: str | None = None,
+        recordings: config.RecordingSettings | None = None,
+        flows: list | None = None,
+        support: config.ACDQueue | None = None,
     ) -> None:
         dialplan = tmp_path / "extensions.conf"
         dialplan.write_text((ROOT / "contrib" / "asterisk" / "extensions.conf").read_text() + PHONES)
@@ -135,7 +141,7 @@ class CallCenter:
         with self.store.sessions.begin() as s:
             s.add(Customer(number="5511977776666", name="Maria Silva", company="Padaria Aurora"))
         self.settings = config.Settings(
-            acd=config.ACDSettings(queues={"support": config.ACDQueue()}),
+            acd=config.ACDSettings(queues={"support": support or config.ACDQueue()}),
             panel=config.PanelSettings(message_queue=redis_url),
             recordings=recordings or config.RecordingSettings(),
             paths=config.PathSettings(data_dir=str(tmp_path / "var"), recordings=str(tmp_path / "spool")),
@@ -240,12 +246,17 @@ def test_agent_gets_the_pop_and_the_wallboard_follows_the_call(tmp_path, browser
         agent.wait_for_selector("#call-state:text-is('5511977776666')", timeout=10_000)
 
         agent.click("#hangup")
-        agent.wait_for_selector("#wrapup:not([hidden])", timeout=15_000)
-        agent.select_option("#disposition", "resolved")
-        agent.fill("#notes", "Pediu segunda via")
-        agent.click("#save-wrapup")
+        form = "#wrapups section.wrapup"
+        agent.wait_for_selector(f"{form} .what:text-is('5511977776666 · support')", timeout=15_000)
+        agent.select_option(f"{form} .disposition", "resolved")
+        agent.fill(f"{form} .notes", "Pediu segunda via")
+        agent.click(f"{form} .save")
         agent.wait_for_selector("#message:text-is('Saved')", timeout=10_000)
+        assert agent.locator(form).count() == 0, "the saved form goes away"
         [call] = center.store.calls()
-        assert (call.agent, call.outcome, call.disposition, call.notes) == ("ana", "answered", "resolved", "Pediu segunda via")
+        with center.store.sessions() as s:
+            [wrapup] = s.scalars(select(Wrapup))
+        assert (call.agent, call.outcome) == ("ana", "answered")
+        assert (wrapup.linkedid, wrapup.agent, wrapup.disposition, wrapup.notes) == (call.linkedid, "ana", "resolved", "Pediu segunda via")
     finally:
         center.stop()

@@ -14,11 +14,14 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 import requests
+from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
 from cti_panel.customers import HttpLookup, TableLookup
 from cti_panel.users import Users
+from kernel import config
 from kernel.db import make_engine, migrate
+from kernel.models import Agent, AgentStateChange, Wrapup
 from pbx.simulator.core import STATE_DESC
 from tests.realpbx import submit_request
 from tests.test_panel_browser import CallCenter
@@ -146,6 +149,68 @@ def test_an_attended_transfer_consults_then_hands_the_caller_over_when_the_agent
     call = stored_call(center, "5511977776666")
     assert (call.outcome, call.agent, call.transfers) == ("answered", "ana", 1)
     assert all(payload["ok"] for event, payload in replies.got if event == "reply")
+
+
+def test_a_wrap_up_lands_on_its_own_call_and_an_action_for_an_ended_call_never_reaches_the_next(rig):
+    center, replies, _ = rig
+    pushed: list = []
+    send = center.notifier.send
+    center.notifier.send = lambda notes: (pushed.extend(notes := list(notes)), send(notes))  # type: ignore[method-assign]
+    center.users.add("bob", "a long password", "agent", agent="bob", interface="Local/2003@e2e-phones/n", extension="2003")
+    go_available(center)
+    center.call("5511977776666")
+    until_answered(center)
+    first = center.engine.board.call_of("ana").linkedid
+    ask(center, "ana", "transfer", {"how": "blind", "kind": "agent", "agent": "bob"})
+    ended = until(lambda: next((n for n in pushed if n.event == "ended" and n.room == "agent:ana"), None), 15, "ana's part ended")
+    assert (ended.payload["linkedid"], ended.payload["outcome"], ended.payload["number"]) == (first, "transferred", "5511977776666")
+
+    center.call("5511955554444")
+    until(lambda: (c := center.engine.board.call_of("ana")) is not None and c.linkedid != first and c.answered_at is not None, 15)
+    second = center.engine.board.call_of("ana").linkedid
+    ask(center, "ana", "hold", {"linkedid": first})
+    refused = until(lambda: next((p for e, p in replies.got if e == "reply" and not p["ok"]), None), 10, "the refusal")
+    assert "no longer yours" in refused["error"] and not center.engine.board.call_of("ana").held, "the next caller is not put on hold"
+    ask(center, "ana", "wrapup", {"linkedid": first, "disposition": "sale", "notes": "vendeu antes de transferir"})
+    ask(center, "ana", "hangup", {})
+    stored_call(center, "5511955554444")
+    ask(center, "ana", "wrapup", {"linkedid": second, "disposition": "resolved", "notes": ""})
+    until(lambda: len(wrapups(center)) == 2, 10, "both wrap-ups stored")
+    assert wrapups(center) == {(first, "ana"): ("sale", "vendeu antes de transferir"), (second, "ana"): ("resolved", "")}
+    ask(center, "bob", "wrapup", {"linkedid": second, "disposition": "complaint", "notes": ""})
+    until(lambda: any(e == "reply" and not p["ok"] and "not one of your calls" in p["error"] for e, p in replies.got), 10)
+
+
+def test_after_call_work_until_the_wrap_up_is_saved_keeps_the_next_caller_off_the_agent_in_app_queue_mode(tmp_path):
+    center = CallCenter(tmp_path, support=config.ACDQueue(wrapup_until_saved=True))
+    replies = Replies(center)
+    board = center.engine.board
+    try:
+        go_available(center)
+        center.call("5511977776666")
+        until_answered(center)
+        first = board.call_of("ana").linkedid
+        ask(center, "ana", "hangup", {})
+        until(lambda: board.agents["ana"].state == "wrap_up", 10, "ana in after-call work")
+        center.call("5511955554444")
+        until(lambda: board.queues["support"].waiting, 10, "the next caller waits")
+        ask(center, "ana", "state", {"state": "available"})
+        refused = until(lambda: next((p for e, p in replies.got if e == "reply" and not p["ok"]), None), 10, "the refusal")
+        assert "save the wrap-up" in refused["error"]
+        center.talk(3.0)
+        assert board.agents["ana"].state == "wrap_up" and board.call_of("ana") is None, "no call is offered while she writes"
+        ask(center, "ana", "wrapup", {"linkedid": first, "disposition": "resolved", "notes": ""})
+        until(lambda: (c := board.call_of("ana")) is not None and c.number == "5511955554444", 15, "the next caller rings her")
+        with center.store.sessions() as s:
+            stored = list(s.scalars(select(AgentStateChange.state).join(Agent).where(Agent.name == "ana").order_by(AgentStateChange.at)))
+        assert stored[-4:] == ["wrap_up", "available", "ringing", "on_call"], "the after-call work is in the stored states, until the save"
+    finally:
+        center.stop()
+
+
+def wrapups(center: CallCenter) -> dict:
+    with center.store.sessions() as s:
+        return {(w.linkedid, w.agent): (w.disposition, w.notes) for w in s.scalars(select(Wrapup))}
 
 
 class CRM(BaseHTTPRequestHandler):

@@ -14,17 +14,20 @@
   let currentCall = null;
   const pending = new Map();
 
-  function send(name, data) {
+  // Each request's answer goes to `answered(reply)` (by default, the status line): the browser's check refused it at once
+  // (ack), or the engine said what happened (reply).
+  const told = (r) => say(r.ok ? words.done : words.refused + ": " + r.error);
+  function send(name, data, answered) {
     const id = nextId++;
-    pending.set(id, name);
+    pending.set(id, answered || told);
     socket.emit("request", { id: id, name: name, data: data || {} }, (ack) => {
-      if (ack && !ack.ok) { pending.delete(id); say(words.refused + ": " + ack.error); }
+      if (ack && !ack.ok) { const done = pending.get(id); pending.delete(id); if (done) done(ack); }
     });
   }
   socket.on("reply", (r) => {
-    const name = pending.get(r.id);
+    const done = pending.get(r.id);
     pending.delete(r.id);
-    say(r.ok ? (name === "wrapup" ? words.saved : words.done) : words.refused + ": " + r.error);
+    if (done) done(r);
   });
   socket.on("connect_error", (err) => say(String(err.message || err)));
 
@@ -38,6 +41,9 @@
     const now = serverNow === null ? Date.now() / 1000 : serverNow + (Date.now() / 1000 - seenAt);
     return Math.max(0, Math.round(now - since));
   }
+  // The center's time zone (from the server's snapshot), not the browser's: the agent and the reports see the same clock.
+  let tz;
+  const localTime = (iso) => new Date(iso).toLocaleString(document.documentElement.lang || "en", { timeZone: tz, dateStyle: "short", timeStyle: "short" });
   function hms(total) {
     const two = (n) => String(n).padStart(2, "0");
     const h = Math.floor(total / 3600), m = Math.floor((total % 3600) / 60), sec = total % 60;
@@ -54,10 +60,11 @@
       currentCall = call;
       $("call-state").textContent = call ? (call.number || "") + (call.held ? " (" + words.hold + ")" : "") : words.no_call;
     };
-    socket.on("snapshot", (view) => { showMe(view.me); showCall(view.call); });
+    socket.on("snapshot", (view) => { tz = view.tz; clock(view.now); showMe(view.me); showCall(view.call); });
     socket.on("me", showMe);
     socket.on("pop", (pop) => {
       $("pop").hidden = false;
+      $("pop").dataset.linkedid = pop.linkedid;
       const c = pop.customer;
       $("pop-name").textContent = c ? c.name : words.unknown_customer;
       $("pop-company").textContent = c && c.company ? "· " + c.company : "";
@@ -66,46 +73,60 @@
       $("pop-wait").textContent = pop.wait_s === null || pop.wait_s === undefined ? "" : pop.wait_s;
       $("pop-digits").textContent = pop.digits || "";
       const list = $("pop-history");
-      list.replaceChildren(...(pop.last_calls || []).map((h) => el("li", [h.at.slice(0, 16).replace("T", " "), h.queue || "", label(h.outcome), h.disposition ? code(h.disposition) : "", h.notes || ""].join(" · "))));
+      list.replaceChildren(...(pop.last_calls || []).map((h) => el("li", [
+        localTime(h.at), h.queue || "", label(h.outcome),
+        ...(h.wrapups || []).map((w) => [w.agent, code(w.disposition), w.notes].filter(Boolean).join(": ")),
+      ].filter(Boolean).join(" · "))));
     });
     socket.on("call", showCall);
+    // One wrap-up form per call the agent's part of ended (hung up or handed on), kept until the server says it is saved.
     socket.on("ended", (end) => {
-      showCall(null);
-      $("wrapup").hidden = false;
-      $("wrapup").dataset.linkedid = end.linkedid;
+      if (currentCall && currentCall.linkedid === end.linkedid) showCall(null);
+      if (document.querySelector('#wrapups [data-linkedid="' + CSS.escape(end.linkedid) + '"]')) return;
+      const form = $("wrapup-form").content.firstElementChild.cloneNode(true);
+      form.dataset.linkedid = end.linkedid;
+      form.querySelector(".what").textContent = [end.number || "", end.name || "", end.queue || ""].filter(Boolean).join(" · ");
+      form.querySelector(".save").addEventListener("click", () => {
+        const notes = form.querySelector(".notes");
+        form.querySelector(".error").textContent = "";
+        send("wrapup", { linkedid: end.linkedid, disposition: form.querySelector(".disposition").value, notes: notes.value }, (r) => {
+          if (!r.ok) { form.querySelector(".error").textContent = words.refused + ": " + r.error; return; }
+          form.remove();
+          say(words.saved);
+          if ($("pop").dataset.linkedid === end.linkedid) $("pop").hidden = true;
+        });
+      });
+      $("wrapups").append(form);
     });
+    const onCall = (name, data) => {
+      if (!currentCall) { say(words.no_call); return; }
+      send(name, Object.assign({ linkedid: currentCall.linkedid }, data || {}));
+    };
     document.querySelectorAll("[data-state]").forEach((b) => b.addEventListener("click", () => {
       const state = b.dataset.state;
       send("state", state === "pause" ? { state: state, reason: $("pause-reason").value } : { state: state });
     }));
     $("dial").addEventListener("click", () => send("dial", { number: $("dial-number").value.trim() }));
-    $("hangup").addEventListener("click", () => send("hangup"));
-    $("hold").addEventListener("click", () => send("hold"));
-    $("unhold").addEventListener("click", () => send("unhold"));
-    $("rec-start").addEventListener("click", () => send("record", { op: "start" }));
-    $("rec-pause").addEventListener("click", () => send("record", { op: "pause" }));
-    $("rec-resume").addEventListener("click", () => send("record", { op: "resume" }));
+    $("hangup").addEventListener("click", () => onCall("hangup"));
+    $("hold").addEventListener("click", () => onCall("hold"));
+    $("unhold").addEventListener("click", () => onCall("unhold"));
+    $("rec-start").addEventListener("click", () => onCall("record", { op: "start" }));
+    $("rec-pause").addEventListener("click", () => onCall("record", { op: "pause" }));
+    $("rec-resume").addEventListener("click", () => onCall("record", { op: "resume" }));
     const transfer = (how) => {
       const kind = $("xfer-kind").value, target = $("xfer-target").value.trim();
       const data = { how: how, kind: kind };
       data[kind] = target;
-      send("transfer", data);
+      onCall("transfer", data);
     };
     $("xfer-blind").addEventListener("click", () => transfer("blind"));
     $("xfer-attended").addEventListener("click", () => transfer("attended"));
-    $("xfer-complete").addEventListener("click", () => send("complete"));
-    $("save-wrapup").addEventListener("click", () => {
-      send("wrapup", { linkedid: $("wrapup").dataset.linkedid, disposition: $("disposition").value, notes: $("notes").value });
-      $("wrapup").hidden = true;
-      $("notes").value = "";
-      $("pop").hidden = true;
-    });
+    $("xfer-complete").addEventListener("click", () => onCall("complete"));
   }
 
   if (page === "wallboard") {
     const queues = new Map();
     const agents = new Map();
-    let tz;
     const hhmm = (t) => new Date(t * 1000).toLocaleTimeString("en-GB", { timeZone: tz, hour: "2-digit", minute: "2-digit" });
 
     function tile(q) {

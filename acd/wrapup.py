@@ -1,0 +1,96 @@
+"""After-call work in app_queue mode, as a pure machine: `step(event) -> [commands]`.
+
+Asterisk's app_queue knows only a fixed `wrapuptime`, invisible over AMI, that no save can end. So the engine pauses
+the agent with the reason `ACW_REASON` the moment their part of a call ends (hung up, or handed on by a transfer) and
+takes the pause off when the queue's after-call work is over: after `wrapup_s`, or when the agent saves the call's
+disposition (`wrapup_until_saved`; with a `wrapup_s` too, whichever comes first). The agent registry reports a member
+paused for `ACW_REASON` as `wrap_up`, so the screen, the wallboard and the stored states say after-call work, not a
+pause. (The native ACD does the same inside its own machine: `acd.machine`, `WRAP_UP`.)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from acd.machine import StateChange, Tick, WrapupSaved
+from kernel.values import AgentState
+
+ACW_REASON = "after_call_work"
+
+
+@dataclass(frozen=True)
+class PartEnded:
+    """An agent's part of a call is over: the call ended, or went on without them."""
+
+    agent: str
+    linkedid: str
+    queue: str | None
+    at: float
+
+
+@dataclass(frozen=True)
+class StartWrapup:
+    """Pause the agent for after-call work."""
+
+    agent: str
+
+
+@dataclass(frozen=True)
+class EndWrapup:
+    """After-call work is over: the agent takes calls again."""
+
+    agent: str
+
+
+@dataclass
+class Wrapping:
+    """One agent's after-call work: for which call, until when, and whether the save ends it."""
+
+    linkedid: str
+    until: float
+    until_saved: bool
+
+
+Event = PartEnded | WrapupSaved | Tick | StateChange
+Command = StartWrapup | EndWrapup
+
+
+class AfterCallWork:
+    """Who is in after-call work, for which call and until when; `rules` maps a queue to (wrapup_s, wrapup_until_saved)."""
+
+    def __init__(self, rules: Mapping[str, tuple[float, bool]]) -> None:
+        self.rules = dict(rules)
+        self.wrapping: dict[str, Wrapping] = {}
+        self.saved: dict[str, str] = {}  # agent -> the last call they saved a disposition of (maybe before its end)
+
+    def step(self, event: Event) -> list[Command]:
+        """Apply one event; return the pauses to start or end."""
+        if isinstance(event, PartEnded):
+            limit_s, until_saved = self.rules.get(event.queue or "", (0.0, False))
+            until_saved = until_saved and self.saved.get(event.agent) != event.linkedid
+            if limit_s <= 0 and not until_saved:
+                return []
+            self.wrapping[event.agent] = Wrapping(event.linkedid, event.at + limit_s if limit_s > 0 else math.inf, until_saved)
+            return [StartWrapup(event.agent)]
+        if isinstance(event, WrapupSaved):
+            self.saved[event.agent] = event.linkedid
+            wrapping = self.wrapping.get(event.agent)
+            if wrapping is not None and wrapping.until_saved and wrapping.linkedid == event.linkedid:
+                del self.wrapping[event.agent]
+                return [EndWrapup(event.agent)]
+            return []
+        if isinstance(event, Tick):
+            done = [agent for agent, w in self.wrapping.items() if w.until <= event.at]
+            for agent in done:
+                del self.wrapping[agent]
+            return [EndWrapup(agent) for agent in done]
+        if event.agent in self.wrapping and event.state in (AgentState.AVAILABLE, AgentState.PAUSED, AgentState.LOGGED_OUT):
+            del self.wrapping[event.agent]
+        return []
+
+    def must_save(self, agent: str) -> str | None:
+        """The call whose disposition the agent must save before taking calls again, if any."""
+        wrapping = self.wrapping.get(agent)
+        return wrapping.linkedid if wrapping is not None and wrapping.until_saved else None
