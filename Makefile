@@ -1,9 +1,11 @@
 # Every install step lives here: a fresh machine needs only python3 (>= 3.11),
-# npm (the panel's Socket.IO client) and Debian's apt (GNU make >= 4.3).
+# npm (the panel's Socket.IO client and CSS toolkit) and Debian's apt (GNU make >= 4.3).
 VENV  := .venv
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# The panel's browser side from npm: Socket.IO's client, and Pico CSS (styles semantic HTML, no build step).
 SIO   := $(VENV)/npm/node_modules/socket.io-client/dist/socket.io.min.js
+PICO  := $(VENV)/npm/node_modules/@picocss/pico/css/pico.min.css
 # Debian packages, each by a file it installs: Chromium for the browser tests,
 # espeak-ng and sox to make the IVR's prompts, Asterisk's own prompts and music
 # on hold for a real Asterisk (../shared/asterisk links them).
@@ -21,8 +23,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $@
 
-$(SIO):
-	npm install --silent --no-audit --no-fund --prefix $(VENV)/npm socket.io-client@4.8.1
+$(SIO) $(PICO) &:
+	npm install --silent --no-audit --no-fund --prefix $(VENV)/npm socket.io-client@4.8.1 @picocss/pico@2.1.1
 
 # One apt-get run for all of them, only when one is missing (a grouped target).
 $(APT_FILES) &:
@@ -33,17 +35,17 @@ $(PROMPTS): contrib/prompts/prompts.yaml ivr/prompts.py | $(STAMP) $(APT_FILES)
 	$(PY) -m ivr.prompts contrib/prompts/prompts.yaml var/prompts/sounds
 	touch $@
 
-demo: $(STAMP) $(SIO) $(APT_FILES) $(PROMPTS)
+demo: $(STAMP) $(SIO) $(PICO) $(APT_FILES) $(PROMPTS)
 	$(VENV)/bin/callcenter demo $(ARGS)
 
 # The linter, the formatter's check and the type checker first (pyproject.toml says what each holds), then the tests.
-test: $(STAMP) $(SIO) $(APT_FILES) $(PROMPTS)
+test: $(STAMP) $(SIO) $(PICO) $(APT_FILES) $(PROMPTS)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
 	$(PY) -m pytest $(ARGS)
 
-bench: $(STAMP) $(SIO)
+bench: $(STAMP) $(SIO) $(PICO)
 	$(PY) -m pip install --quiet -e '.[test,bench]'
 	$(PY) benchmarks/ami_throughput.py
 	$(PY) benchmarks/simulator_load.py

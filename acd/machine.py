@@ -33,6 +33,7 @@ class AgentLogin:
     queues: frozenset[str]
     at: float
     skills: tuple[tuple[str, int], ...] = ()
+    wraps_up: bool = False  # works from the panel, so can save a disposition (after-call work may wait for it)
 
 
 @dataclass(frozen=True)
@@ -274,6 +275,7 @@ class ACD:
     def _on_AgentLogin(self, e: AgentLogin, out: list[Command]) -> None:
         agent = self.agents.get(e.agent) or Agent(e.agent)
         self.agents[e.agent] = agent
+        agent.wraps_up = agent.wraps_up or e.wraps_up
         if agent.state is not AgentState.LOGGED_OUT:
             return
         agent.interface, agent.queues, agent.skills = e.interface, set(e.queues) & set(self.queues), dict(e.skills)
@@ -288,7 +290,7 @@ class ACD:
         if agent.state is AgentState.ON_CALL and agent.caller is not None:
             self.connected.pop(agent.caller, None)
             self.callers.pop(agent.caller, None)
-        agent.caller = None
+        agent.caller, agent.wraps_up = None, False
         self._set(agent, AgentState.LOGGED_OUT, e.at, out)
 
     def _on_AgentPause(self, e: AgentPause, out: list[Command]) -> None:
@@ -471,13 +473,18 @@ class ACD:
         pending, agent.pause_after = agent.pause_after, None
         if pending:
             self._set(agent, AgentState.PAUSED, e.at, out, pending)
-        elif settings is not None and (settings.wrapup_s > 0 or settings.wrapup_until_saved and not agent.wrap_saved):
+        elif settings is not None and (settings.wrapup_s > 0 or self._waits_for_save(agent, settings)):
             agent.wrap_until = e.at + settings.wrapup_s if settings.wrapup_s > 0 else math.inf
-            agent.wrap_needs_save = settings.wrapup_until_saved and not agent.wrap_saved
+            agent.wrap_needs_save = self._waits_for_save(agent, settings)
             self._set(agent, AgentState.WRAP_UP, e.at, out)
         else:
             self._set(agent, AgentState.AVAILABLE, e.at, out)
             self._serve_agent(agent, e.at, out)
+
+    @staticmethod
+    def _waits_for_save(agent: Agent, settings: QueueSettings) -> bool:
+        """After-call work waits for the disposition only from an agent who can save one (on the panel) and has not yet."""
+        return settings.wrapup_until_saved and agent.wraps_up and not agent.wrap_saved
 
     def _on_WrapupSaved(self, e: WrapupSaved, out: list[Command]) -> None:
         """The agent saved the disposition of the call they are on or just finished (the engine checks which): after-call

@@ -27,6 +27,7 @@ class Agent:
     wrap_until: float = 0.0
     wrap_needs_save: bool = False  # after-call work that ends when the disposition is saved
     wrap_saved: bool = False  # the disposition of the call in progress is already saved
+    wraps_up: bool = False  # logged in from the panel: can save a disposition
 
 
 @dataclass

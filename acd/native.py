@@ -135,9 +135,9 @@ class NativeACD:
             self._tell("joined", channel, queue=queue)
         self._apply(commands)
 
-    def login(self, agent: str, interface: str, queues: list[str], skills: dict[str, int] | None = None) -> None:
-        """An agent logs in with a phone interface."""
-        self._apply(self.acd.step(AgentLogin(agent, interface, frozenset(queues), self.clock(), tuple((skills or {}).items()))))
+    def login(self, agent: str, interface: str, queues: list[str], skills: dict[str, int] | None = None, *, wraps_up: bool = False) -> None:
+        """An agent logs in with a phone interface (`wraps_up`: from the panel, where they save dispositions)."""
+        self._apply(self.acd.step(AgentLogin(agent, interface, frozenset(queues), self.clock(), tuple((skills or {}).items()), wraps_up)))
 
     def logout(self, agent: str) -> None:
         """An agent logs out."""

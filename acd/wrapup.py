@@ -28,6 +28,7 @@ class PartEnded:
     linkedid: str
     queue: str | None
     at: float
+    wraps_up: bool = True  # the agent saves dispositions (on the panel); else after-call work never waits for one
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ class AfterCallWork:
         """Apply one event; return the pauses to start or end."""
         if isinstance(event, PartEnded):
             limit_s, until_saved = self.rules.get(event.queue or "", (0.0, False))
-            until_saved = until_saved and self.saved.get(event.agent) != event.linkedid
+            until_saved = until_saved and event.wraps_up and self.saved.get(event.agent) != event.linkedid
             if limit_s <= 0 and not until_saved:
                 return []
             self.wrapping[event.agent] = Wrapping(event.linkedid, event.at + limit_s if limit_s > 0 else math.inf, until_saved)

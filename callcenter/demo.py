@@ -57,6 +57,18 @@ exten => _20XX,1,Wait(3)
  same => n,Answer()
  same => n,Wait(${SIM_DRAW(handle_time)})
  same => n,Hangup()
+
+; The world outside, where contrib's dialplan sends the numbers agents dial (click-to-dial,
+; transfers to a number, call backs): each answers after a few seconds and talks a while.
+[globals]
+CALLCENTER_TRUNK=Local
+CALLCENTER_TRUNK_SUFFIX=@demo-world
+
+[demo-world]
+exten => _X.,1,Wait(${SIM_DRAW(answer_delay)})
+ same => n,Answer()
+ same => n,Wait(${SIM_DRAW(handle_time)})
+ same => n,Hangup()
 """
 
 

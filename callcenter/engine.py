@@ -25,6 +25,7 @@ from acd.machine import ACD, StateChange
 from acd.model import QueueSettings
 from acd.native import NativeACD
 from callcenter.monitor import Monitor
+from cti_panel import i18n
 from cti_panel.controls import Controls, Directory, Request
 from cti_panel.customers import HttpLookup, Lookup, TableLookup, last_calls
 from cti_panel.desk import AppQueueDesk, NativeDesk
@@ -76,6 +77,7 @@ def directory(settings: config.Settings, store: CallStore) -> Directory:
         p.dial_context,
         p.transfer_context,
         p.queue_context,
+        p.dial_ring_s,
     )
 
 
@@ -129,6 +131,9 @@ class Engine:
             else AppQueueDesk(AppQueueACD(self.client, queue_skills), skills, wrapups, self._phone_of)
         )
         desk = self.desk
+        if self.native is not None:
+            for agent in settings.acd.agents:
+                self.native.login(agent.name, agent.interface, agent.queues, agent.skills)
         self.directory = directory(settings, store)
         self.recorder: Recorder | None = None
         self.library: Library | None = None
@@ -173,8 +178,6 @@ class Engine:
             clock=self.clock,
             on_call=self.monitor.on_acd,
         )
-        for agent in acd.agents:
-            native.login(agent.name, agent.interface, agent.queues, agent.skills)
         return native
 
     def _ivr_records(self, linkedid: str, records: list[Any]) -> None:
@@ -252,8 +255,8 @@ class Engine:
         if self.native is not None:
             self.native.on_resync(snapshot.channels)
 
-    async def _send(self, action: dict[str, str]) -> Any:
-        return await self.client.send_action(action)
+    async def _send(self, action: dict[str, str], **options: Any) -> Any:
+        return await self.client.send_action(action, **options)
 
     def _wrapup(self, linkedid: str, agent: str, disposition: str, notes: str) -> bool:
         """The agent's disposition of a call they are on, worked today, or whose stored legs name them."""
@@ -286,12 +289,19 @@ class Engine:
             return
         try:
             result = await self.controls.run(Request(who, payload["name"], payload["values"]))
+            said = result.pop("say", None)
             reply = {"id": payload.get("id", 0), "ok": True, **result}
+            if said is not None:
+                reply["message"] = i18n.message(who.lang, said[0], said[1], said[0])
         except Refused as exc:
-            reply = {"id": payload.get("id", 0), "ok": False, "error": str(exc)}
+            reply = {"id": payload.get("id", 0), "ok": False, "error": i18n.message(who.lang, exc.key, exc.params, str(exc))}
         except AMIError as exc:
             log.warning("%s by %s failed: %s", payload["name"], who.login, exc)
-            reply = {"id": payload.get("id", 0), "ok": False, "error": f"the PBX refused: {exc}"}
+            reply = {
+                "id": payload.get("id", 0),
+                "ok": False,
+                "error": i18n.message(who.lang, "pbx_refused", {"why": str(exc)}, f"the PBX refused: {exc}"),
+            }
         self.notifier.to_socket(sid, "reply", reply)
 
     async def listen_redis(self, url: str) -> None:

@@ -59,7 +59,7 @@ def create_app(
         manage_session=False,
     )
     sockets = SocketRegistry(users, RateLimit(*socket_rate))
-    vendor = vendor_dir or Path(__file__).resolve().parents[1] / ".venv" / "npm" / "node_modules" / "socket.io-client" / "dist"
+    vendor = vendor_dir or Path(__file__).resolve().parents[1] / ".venv" / "npm" / "node_modules"
     logins = LoginThrottle(RateLimit(*login_rate), RateLimit(*address_rate))
     app.extensions["cc_panel"] = Panel(users, directory, logins, sockets, library, vendor, frozenset(trusted_proxies))
     for blueprint in BLUEPRINTS:

@@ -15,6 +15,7 @@ caller both ways with MUTEAUDIO (set through Setvar, so the AMI user needs no
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -22,10 +23,11 @@ from typing import Any, Protocol
 
 from acd.machine import StateChange
 from cti_panel.live import LiveBoard, LiveCall
-from kernel.exceptions import Refused
+from kernel.exceptions import ActionError, Refused
 from kernel.who import Who
 from pbx.tracker import DIAL_AGENT_VAR
 
+log = logging.getLogger(__name__)
 NUMBER = re.compile(r"\+?[0-9]{2,15}")
 NAME = re.compile(r"[A-Za-z0-9_.-]{1,80}")
 SPY_OPTIONS = {"listen": "qE", "whisper": "qwE", "barge": "qBE"}
@@ -34,6 +36,14 @@ MAX_NOTES = 4000
 QUEUE_DOOR, AGENT_DOOR, TRANSFER_VARIABLE = "8001", "8002", "CALLCENTER_XFER"
 
 AGENT, SUPERVISOR = ("agent",), ("supervisor", "admin")
+# OriginateResponse's Reason (the control frame that ended the originated channel's dialling), as Asterisk 22 gives it
+# for a Local phone: 3 rang out, 5 Busy(), 8 Congestion(); 0 a phone that hung up before answering, or no such extension.
+ORIGINATE_FAILURES = {
+    "0": ("phone_unreachable", "your phone ({phone}) did not take the call: it rejected it or cannot be reached"),
+    "3": ("phone_no_answer", "your phone ({phone}) did not answer"),
+    "5": ("phone_busy", "your phone ({phone}) is busy"),
+    "8": ("phone_unreachable", "your phone ({phone}) did not take the call: it rejected it or cannot be reached"),
+}
 
 
 @dataclass(frozen=True)
@@ -47,6 +57,7 @@ class Directory:
     dial_context: str = "callcenter-outbound"
     transfer_context: str = "callcenter-transfer"
     queue_context: str = "callcenter-queues"
+    dial_ring_s: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -89,6 +100,10 @@ def _agent(data: dict[str, Any], directory: Directory, who: Who | None = None) -
     if who is not None and who.queues and queues and not set(queues) & set(who.queues):
         raise Refused(f"agent {value!r} works in none of the queues you supervise")
     return value, interface, extension
+
+
+def _no_fields(data: dict[str, Any], who: Who, directory: Directory) -> dict[str, Any]:
+    return {}
 
 
 def _call_id(data: dict[str, Any], who: Who, directory: Directory) -> dict[str, Any]:
@@ -179,6 +194,7 @@ RULES: dict[str, Rule] = {
     "transfer": Rule(AGENT, True, _parse_transfer),
     "complete": Rule(AGENT, True, _call_id),
     "wrapup": Rule(AGENT, False, _parse_wrapup),
+    "refresh": Rule(AGENT, False, _no_fields),
     "spy": Rule(SUPERVISOR, False, _parse_spy),
     "force": Rule(SUPERVISOR, False, _parse_force),
     "move": Rule(SUPERVISOR, False, _parse_move),
@@ -247,7 +263,7 @@ class Controls:
 
     def __init__(
         self,
-        send: Callable[[dict[str, str]], Any],
+        send: Callable[..., Awaitable[Any]],
         board: LiveBoard,
         desk: AgentDesk,
         directory: Directory,
@@ -267,6 +283,7 @@ class Controls:
             "transfer": self._transfer,
             "complete": self._complete,
             "wrapup": self._wrapup,
+            "refresh": self._refresh,
             "spy": self._spy,
             "force": self._force,
             "move": self._move,
@@ -283,9 +300,10 @@ class Controls:
     def _my_call(self, who: Who, linkedid: str) -> LiveCall:
         call = self.board.call_of(who.agent or "")
         if call is None or not call.channel:
-            raise Refused("no call in progress")
+            raise Refused("no call in progress", "no_call")
         if call.linkedid != linkedid:
-            raise Refused(f"call {linkedid!r} is no longer yours (you are on {call.number or call.linkedid})")
+            current = call.number or call.linkedid
+            raise Refused(f"call {linkedid!r} is no longer yours (you are on {current})", "not_yours", call=linkedid, current=current)
         return call
 
     def _agent_leg(self, who: Who, linkedid: str, what: str) -> str:
@@ -309,26 +327,42 @@ class Controls:
             await self.desk.logout(who.agent, who.interface, self._agent_queues(who))
             return
         if state == "available" and self.desk.must_save(who.agent):
-            raise Refused("save the wrap-up of your last call first: this queue's after-call work lasts until it is saved")
+            raise Refused("save the wrap-up of your last call first: this queue's after-call work lasts until it is saved", "save_first")
         await self.desk.login(who.agent, who.interface, self._agent_queues(who))
         if state == "pause":
             await self.desk.pause(who.agent, who.interface, reason or "")
         else:
             await self.desk.unpause(who.agent, who.interface)
 
-    async def _dial(self, who: Who, number: str) -> None:
-        await self.send(
+    async def _dial(self, who: Who, number: str) -> dict[str, Any]:
+        """Click-to-dial: the agent's phone rings first; done only once it answered (Asterisk's OriginateResponse), then the
+        number is dialled from it; a phone that does not answer, is busy or cannot be reached is said so."""
+        phone = who.interface or ""
+        try:
+            replies = await self._originate_to_agent(who, phone, number)
+        except ActionError as exc:
+            log.warning("click-to-dial from %s: %s", phone, exc)
+            raise Refused(f"your phone ({phone}) cannot be reached", "phone_unreachable", phone=phone) from exc
+        outcome = next((m for m in replies if m.get("Event") == "OriginateResponse"), None) if isinstance(replies, list) else None
+        if outcome is None or outcome.get("Response") != "Success":
+            key, english = ORIGINATE_FAILURES.get(outcome.get("Reason", "") if outcome else "", ORIGINATE_FAILURES["0"])
+            raise Refused(english.format(phone=phone), key, phone=phone)
+        return {"ok": True, "say": ("calling", {"number": number})}
+
+    async def _originate_to_agent(self, who: Who, phone: str, number: str) -> Any:
+        return await self.send(
             {
                 "Action": "Originate",
-                "Channel": who.interface or "",
+                "Channel": phone,
                 "Context": self.directory.dial_context,
                 "Exten": number,
                 "Priority": "1",
                 "CallerID": f"<{who.extension or ''}>",
                 "Async": "true",
-                "Timeout": "30000",
+                "Timeout": str(int(self.directory.dial_ring_s * 1000)),
                 "Variable": f"{DIAL_AGENT_VAR}={who.agent}",
-            }
+            },
+            timeout=self.directory.dial_ring_s + 15,
         )
 
     async def _record(self, who: Who, op: str, linkedid: str) -> None:
@@ -364,7 +398,11 @@ class Controls:
 
     async def _wrapup(self, who: Who, linkedid: str, disposition: str, notes: str) -> None:
         if not self.wrapup(linkedid, who.agent or "", disposition, notes):
-            raise Refused(f"call {linkedid!r}: not one of your calls")
+            raise Refused(f"call {linkedid!r}: not one of your calls", "not_your_call", call=linkedid)
+
+    async def _refresh(self, who: Who) -> dict[str, Any]:
+        """The agent's screen as it would be on reconnecting (colleagues' states for the transfer picker)."""
+        return {"view": self.board.agent_view(who.agent or "")}
 
     async def _spy(self, who: Who, agent: str, interface: str, mode: str) -> None:
         call = self.board.call_of(agent)

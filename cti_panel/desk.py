@@ -32,10 +32,11 @@ class AppQueueDesk:
     ) -> None:
         self.acd, self.skills, self.phone_of = acd, dict(skills or {}), phone_of
         self.after_call_work = AfterCallWork(wrapups or {})
+        self.on_panel: set[str] = set()  # agents who logged in from the panel since the engine started: they save dispositions
 
     async def after_call(self, agent: str, linkedid: str, queue: str | None, at: float) -> None:
         """The agent's part of a call ended: their queue's after-call work begins."""
-        await self._carry_out(self.after_call_work.step(PartEnded(agent, linkedid, queue, at)))
+        await self._carry_out(self.after_call_work.step(PartEnded(agent, linkedid, queue, at, agent in self.on_panel)))
 
     async def wrapup_saved(self, agent: str, linkedid: str, at: float) -> None:
         """The agent saved the call's disposition: after-call work that waits for it ends."""
@@ -69,12 +70,14 @@ class AppQueueDesk:
                 )
 
     async def login(self, agent: str, interface: str, queues: list[str]) -> None:
-        """QueueAdd in the agent's queues (already a member: nothing changes)."""
+        """QueueAdd in the agent's queues (already a member: nothing changes), as one who saves dispositions."""
         await self.acd.login(agent, interface, queues, self.skills.get(agent))
+        self.on_panel.add(agent)
 
     async def logout(self, agent: str, interface: str, queues: list[str]) -> None:
         """QueueRemove from every queue."""
         await self.acd.logout(interface, queues)
+        self.on_panel.discard(agent)
 
     async def pause(self, agent: str, interface: str, reason: str) -> None:
         """QueuePause with the reason."""
@@ -106,8 +109,8 @@ class NativeDesk:
         self.acd, self.skills = acd, dict(skills or {})
 
     async def login(self, agent: str, interface: str, queues: list[str]) -> None:
-        """Log in (the ACD leaves an agent already in as they are)."""
-        self.acd.login(agent, interface, queues, dict(self.skills.get(agent, {})))
+        """Log in (the ACD leaves an agent already in as they are), as one who saves dispositions."""
+        self.acd.login(agent, interface, queues, dict(self.skills.get(agent, {})), wraps_up=True)
 
     async def logout(self, agent: str, interface: str, queues: list[str]) -> None:
         """Log out."""

@@ -33,11 +33,29 @@ WORDS: dict[str, tuple[str, str]] = {
     "keyed": ("Keyed in the menu", "Digitado na URA"),
     "queue": ("Queue", "Fila"),
     "wait": ("Wait", "Espera"),
+    "queue_wait": ("Waited in queue", "Tempo na fila"),
+    "talk_time": ("Talk time", "Tempo de conversa"),
+    "hold_time": ("On hold", "Em espera"),
+    "on_hold": ("on hold", "em espera"),
+    "offline": (
+        "Connection to the server lost: actions are blocked until it is back.",
+        "Conexão com o servidor perdida: as ações ficam bloqueadas até ela voltar.",
+    ),
+    "leave_queues": ("Leave queues", "Sair das filas"),
+    "leave_queues_help": ("Stop taking calls (you stay logged in to the panel)", "Parar de receber chamadas (continua no painel)"),
+    "transfer_to": ("Transfer to", "Transferir para"),
+    "queues": ("Queues", "Filas"),
+    "other_number": ("Another number…", "Outro número…"),
+    "calling_phone": ("Calling your phone…", "Chamando seu telefone…"),
+    "shortcuts": (
+        "Keys: Alt+A available · Alt+P pause · Alt+H hang up · Alt+O hold/resume · Alt+T transfer · Alt+D dial · Alt+S save wrap-up",
+        "Teclas: Alt+A disponível · Alt+P pausa · Alt+H desligar · Alt+O segurar/retomar · Alt+T transferir · Alt+D ligar · Alt+S salvar tabulação",
+    ),
     "last_calls": ("Last calls", "Últimas chamadas"),
     "dial": ("Call", "Ligar"),
     "number": ("Number", "Número"),
     "hangup": ("Hang up", "Desligar"),
-    "hold": ("Hold", "Espera"),
+    "hold": ("Hold", "Segurar"),
     "unhold": ("Resume", "Retomar"),
     "transfer": ("Transfer", "Transferir"),
     "blind": ("Blind", "Direta"),
@@ -97,6 +115,44 @@ WORDS: dict[str, tuple[str, str]] = {
     "code.wrong_number": ("Wrong number", "Número errado"),
     "code.complaint": ("Complaint", "Reclamação"),
 }
+
+
+# What the server answers to a request, by `Refused.key`, with `{name}` filled from its params (a message with no key is
+# shown in English as it is).
+MESSAGES: dict[str, tuple[str, str]] = {
+    "no_call": ("No call in progress.", "Nenhuma chamada em andamento."),
+    "not_yours": (
+        "That call ({call}) is no longer yours; you are on {current}.",
+        "Essa chamada ({call}) não é mais sua; você está em {current}.",
+    ),
+    "not_your_call": ("Call {call} is not one of your calls.", "A chamada {call} não é uma das suas."),
+    "save_first": (
+        "Save the wrap-up of your last call first: this queue's after-call work lasts until it is saved.",
+        "Salve a tabulação da sua última chamada primeiro: o pós-atendimento desta fila dura até ela ser salva.",
+    ),
+    "phone_no_answer": ("Your phone ({phone}) did not answer.", "Seu telefone ({phone}) não atendeu."),
+    "phone_busy": ("Your phone ({phone}) is busy.", "Seu telefone ({phone}) está ocupado."),
+    "phone_unreachable": (
+        "Your phone ({phone}) did not take the call: it rejected it or cannot be reached.",
+        "Seu telefone ({phone}) não recebeu a chamada: recusou ou não pode ser alcançado.",
+    ),
+    "calling": ("Your phone answered: calling {number}.", "Seu telefone atendeu: ligando para {number}."),
+    "pbx_refused": ("The PBX refused: {why}", "O PABX recusou: {why}"),
+    "too_fast": ("Too many requests: slow down.", "Pedidos demais: vá mais devagar."),
+    "session_ended": ("Your session has ended: log in again.", "Sua sessão terminou: entre novamente."),
+}
+
+
+def message(lang: str, key: str | None, params: dict[str, str], english: str) -> str:
+    """A server message in the user's language (the English text when it has no key or the language is unknown)."""
+    pair = MESSAGES.get(key or "")
+    if pair is None:
+        return english
+    text = pair[LANGS.index(lang)] if lang in LANGS else pair[0]
+    try:
+        return text.format(**params)
+    except (KeyError, IndexError):
+        return english
 
 
 def catalog(lang: str) -> dict[str, str]:

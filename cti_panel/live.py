@@ -62,6 +62,7 @@ class LiveCall:
     agent_channel: str | None = None
     answered_at: float | None = None
     held: bool = False
+    held_since: float | None = None
 
     def card(self, now: float) -> dict[str, Any]:
         """The call as an agent's call card shows it."""
@@ -74,6 +75,7 @@ class LiveCall:
             "wait_s": round((self.answered_at or now) - self.waiting_since, 1) if self.waiting_since is not None else None,
             "answered_at": self.answered_at,
             "held": self.held,
+            "held_since": self.held_since,
         }
 
 
@@ -193,6 +195,7 @@ class LiveBoard:
             out.append(self._tile(queue))
         elif e.kind in ("hold", "unhold") and call.agent:
             call.held = e.kind == "hold"
+            call.held_since = e.t if call.held else None
             out.append(Note(agent_room(call.agent), "call", call.card(e.t)))
         elif e.kind == "call_ended":
             out += self._ended(call, e)
@@ -242,7 +245,13 @@ class LiveBoard:
         """What an agent's screen shows when it (re)connects: their state and their current call."""
         agent = self.agents.get(name, AgentRow(name))
         call = self.calls.get(agent.call or "")
-        return {"me": agent.row(self.calls, self.now), "call": call.card(self.now) if call else None, "now": self.now, "tz": str(self.tz)}
+        return {
+            "me": agent.row(self.calls, self.now),
+            "call": call.card(self.now) if call else None,
+            "agents": [{"name": a.name, "state": a.state} for a in sorted(self.agents.values(), key=lambda a: a.name) if a.name != name],
+            "now": self.now,
+            "tz": str(self.tz),
+        }
 
     def call_of(self, agent: str) -> LiveCall | None:
         """The call an agent is on now, for call controls: the server decides which channels, never the browser."""
@@ -297,7 +306,7 @@ class LiveBoard:
             out.append(Note(SUPERVISORS, "agent", row.row(self.calls, self.now)))
         if call.agent:
             out.append(self._part_ended(call, "transferred"))
-        call.agent = call.agent_channel = call.answered_at = call.waiting_since = None
+        call.agent = call.agent_channel = call.answered_at = call.waiting_since = call.held_since = None
         call.held = False
         return out
 

@@ -22,7 +22,11 @@ from recordings.library import Library
 from recordings.vault import VaultError
 
 log = logging.getLogger(__name__)
-SOCKET_IO_JS = "socket.io.min.js"
+# The browser's libraries, installed from npm by make into .venv/npm/node_modules: name served -> (file there, type).
+VENDOR = {
+    "socket.io.min.js": ("socket.io-client/dist/socket.io.min.js", "text/javascript"),
+    "pico.min.css": ("@picocss/pico/css/pico.min.css", "text/css"),
+}
 auth = Blueprint("auth", __name__)
 screens = Blueprint("screens", __name__)
 admin = Blueprint("admin", __name__)
@@ -136,7 +140,8 @@ def home():  # type: ignore[no-untyped-def]
 
 @screens.get("/agent")
 def agent() -> str:
-    return page("agent.html", who(lambda me: me.role == "agent"))
+    me = who(lambda me: me.role == "agent")
+    return page("agent.html", me, colleagues=sorted(name for name in panel().directory.agents() if name != me.agent))
 
 
 @screens.get("/wallboard")
@@ -144,12 +149,15 @@ def wallboard() -> str:
     return page("wallboard.html", who(lambda me: me.supervises))
 
 
-@screens.get("/vendor/socket.io.min.js")
-def socket_io_js():  # type: ignore[no-untyped-def]
-    path = panel().vendor / SOCKET_IO_JS
+@screens.get("/vendor/<name>")
+def vendor(name: str):  # type: ignore[no-untyped-def]
+    if name not in VENDOR:
+        abort(404)
+    file, mimetype = VENDOR[name]
+    path = panel().vendor / file
     if not path.is_file():
-        abort(404, "socket.io-client is not installed: run make (it installs it with npm)")
-    return send_file(path, mimetype="text/javascript", max_age=3600)
+        abort(404, f"{file.split('/')[0]} is not installed: run make (it installs it with npm)")
+    return send_file(path, mimetype=mimetype, max_age=3600)
 
 
 @admin.get("/admin/users")

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from flask import request, session
 from flask_socketio import SocketIO, disconnect, join_room
 
+from cti_panel import i18n
 from cti_panel.controls import Directory, check
 from cti_panel.live import SUPERVISORS, agent_room, queue_room
 from cti_panel.users import RateLimit, Users
@@ -61,7 +62,7 @@ def serve_sockets(socketio: SocketIO, users: Users, bus: Bus, directory: Directo
             disconnect()
             return {"ok": False, "error": "session ended"}
         if not sockets.limit.allow(sid):
-            return {"ok": False, "error": "too many requests: slow down"}
+            return {"ok": False, "error": i18n.message(me.lang, "too_fast", {}, "too many requests: slow down")}
         request_id = message.get("id") if isinstance(message, dict) else None
         try:
             checked = check(
@@ -72,7 +73,7 @@ def serve_sockets(socketio: SocketIO, users: Users, bus: Bus, directory: Directo
             )
         except Refused as exc:
             log.info("refused %s from %s: %s", str(message)[:120], me.login, exc)
-            return {"ok": False, "error": str(exc)}
+            return {"ok": False, "error": i18n.message(me.lang, exc.key, exc.params, str(exc))}
         if not isinstance(request_id, int):
             request_id = 0
         bus.submit({"who": asdict(me), "name": checked.name, "values": checked.values, "sid": sid, "id": request_id})
@@ -104,11 +105,14 @@ class SocketRegistry:
             who = self._who.get(sid)
         return self.users.current(who.user_id, who.epoch) if who is not None else None
 
+    def of_user(self, uid: int) -> list[str]:
+        """The sockets a user holds now."""
+        with self._lock:
+            return [sid for sid, who in self._who.items() if who.user_id == uid]
+
     def drop_user(self, uid: int) -> None:
         """Close every socket of a user (logged out or disabled)."""
-        with self._lock:
-            sids = [sid for sid, who in self._who.items() if who.user_id == uid]
-        for sid in sids:
+        for sid in self.of_user(uid):
             self._close(sid)
 
     def sweep(self) -> None:

@@ -103,6 +103,7 @@ class PanelSettings(_Section):
     crm_url: str | None = None
     crm_timeout_s: float = Field(1.0, gt=0, le=30)
     dial_context: str = "callcenter-outbound"
+    dial_ring_s: float = Field(30.0, gt=0, le=120)
     transfer_context: str = "callcenter-transfer"
     queue_context: str = "callcenter-queues"
 

@@ -33,7 +33,12 @@ class DatabaseError(CallCenterError):
 
 
 class Refused(CallCenterError):
-    """A panel user asked for something their role does not allow, or sent malformed data; the message says which."""
+    """A panel user asked for something their role does not allow, or sent malformed data, or the PBX could not do it; the
+    message says which (in English; `key` and `params` let the panel say it in the user's language)."""
+
+    def __init__(self, message: str, key: str | None = None, **params: str) -> None:
+        super().__init__(message)
+        self.key, self.params = key, params
 
 
 class AMIError(CallCenterError):

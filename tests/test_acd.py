@@ -196,7 +196,9 @@ def test_abandon_wrapup_pause_after_call_and_phone_lost():
 @pytest.mark.parametrize("limit_s, free_at", [(0.0, 45), (30.0, 45), (3.0, 43)])
 def test_after_call_work_until_saved_holds_the_next_caller_until_the_save_or_the_limit(limit_s, free_at):
     a = acd(wrapup_s=limit_s, wrapup_until_saved=True)
-    login(a, "ann")
+    a.step(AgentLogin("ann", "PJSIP/ann", frozenset({"q"}), 0, (), wraps_up=True))
+    login(a, "bob")
+    a.step(AgentPause("bob", "lunch", 0))
     a.step(CallerArrived("c1", "q", 0))
     a.step(Answered("ann", "c1", 2))
     a.step(CallEnded("ann", 40))

@@ -46,6 +46,9 @@ exten => 2003,1,Wait(1)
  same => n,Wait(4)
  same => n,Hangup()
 
+exten => 2009,1,Wait(60)
+ same => n,Hangup()
+
 exten => 1900,1,Answer()
  same => n,Wait(60)
  same => n,Hangup()
@@ -126,6 +129,7 @@ class CallCenter:
         recordings: config.RecordingSettings | None = None,
         flows: list | None = None,
         support: config.ACDQueue | None = None,
+        dial_ring_s: float = 30.0,
     ) -> None:
         dialplan = tmp_path / "extensions.conf"
         dialplan.write_text((ROOT / "contrib" / "asterisk" / "extensions.conf").read_text() + PHONES)
@@ -142,7 +146,7 @@ class CallCenter:
             s.add(Customer(number="5511977776666", name="Maria Silva", company="Padaria Aurora"))
         self.settings = config.Settings(
             acd=config.ACDSettings(queues={"support": support or config.ACDQueue()}),
-            panel=config.PanelSettings(message_queue=redis_url),
+            panel=config.PanelSettings(message_queue=redis_url, dial_ring_s=dial_ring_s),
             recordings=recordings or config.RecordingSettings(),
             paths=config.PathSettings(data_dir=str(tmp_path / "var"), recordings=str(tmp_path / "spool")),
         )
@@ -246,7 +250,7 @@ def test_agent_gets_the_pop_and_the_wallboard_follows_the_call(tmp_path, browser
         agent.wait_for_selector("#call-state:text-is('5511977776666')", timeout=10_000)
 
         agent.click("#hangup")
-        form = "#wrapups section.wrapup"
+        form = "#wrapups .wrapup"
         agent.wait_for_selector(f"{form} .what:text-is('5511977776666 · support')", timeout=15_000)
         agent.select_option(f"{form} .disposition", "resolved")
         agent.fill(f"{form} .notes", "Pediu segunda via")

@@ -196,7 +196,7 @@ def test_after_call_work_until_the_wrap_up_is_saved_keeps_the_next_caller_off_th
         until(lambda: board.queues["support"].waiting, 10, "the next caller waits")
         ask(center, "ana", "state", {"state": "available"})
         refused = until(lambda: next((p for e, p in replies.got if e == "reply" and not p["ok"]), None), 10, "the refusal")
-        assert "save the wrap-up" in refused["error"]
+        assert refused["error"].startswith("Save the wrap-up of your last call first")
         center.talk(3.0)
         assert board.agents["ana"].state == "wrap_up" and board.call_of("ana") is None, "no call is offered while she writes"
         ask(center, "ana", "wrapup", {"linkedid": first, "disposition": "resolved", "notes": ""})
@@ -204,6 +204,27 @@ def test_after_call_work_until_the_wrap_up_is_saved_keeps_the_next_caller_off_th
         with center.store.sessions() as s:
             stored = list(s.scalars(select(AgentStateChange.state).join(Agent).where(Agent.name == "ana").order_by(AgentStateChange.at)))
         assert stored[-4:] == ["wrap_up", "available", "ringing", "on_call"], "the after-call work is in the stored states, until the save"
+    finally:
+        center.stop()
+
+
+def test_click_to_dial_is_done_only_when_the_agents_phone_answered_and_says_why_it_failed(tmp_path):
+    center = CallCenter(tmp_path, dial_ring_s=4.0)
+    replies = Replies(center)
+    center.users.add("noah", "a long password", "agent", agent="noah", interface="Local/2009@e2e-phones/n", extension="2009", lang="pt-BR")
+    center.users.add("zoe", "a long password", "agent", agent="zoe", interface="Local/2099@e2e-phones/n", extension="2099")
+    try:
+        for login, ident in (("ana", 1), ("noah", 2), ("zoe", 3)):
+            submit_request(center.users, center.engine, login, "dial", {"number": "5511955554444"}, ident)
+
+        def three() -> dict | None:
+            got = {p["id"]: p for e, p in replies.got if e == "reply"}
+            return got if len(got) == 3 else None
+
+        answers = until(three, 20, "the three replies")
+        assert (answers[1]["ok"], answers[1]["message"]) == (True, "Your phone answered: calling 5511955554444.")
+        assert (answers[2]["ok"], answers[2]["error"]) == (False, "Seu telefone (Local/2009@e2e-phones/n) não atendeu."), "in his language"
+        assert not answers[3]["ok"] and "Local/2099@e2e-phones/n" in answers[3]["error"], "a phone that is not there is named"
     finally:
         center.stop()
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from cti_panel.controls import SPY_OPTIONS, phone_side
+from kernel import config
 from kernel.exceptions import InputError
 from kernel.who import Who
 from pbx.tracker import local_partner
@@ -213,6 +214,27 @@ def test_click_to_dial_is_the_agents_own_call_on_the_panel_on_both_pbxs(pbx, sim
     assert (call.outcome, call.agent, call.hangup_by) == ("outbound", "ana", "agent")
     assert (sim_call.outcome, sim_call.agent, sim_call.hangup_by) == (call.outcome, call.agent, call.hangup_by)
     assert_alike(runs[0], runs[1], pbx, sim, [])
+
+
+RAY = {**ANA, "login": "ray", "agent": "ray", "interface": "Local/2001@test-phones/n", "extension": "2001"}  # never answers
+ROB = {**ANA, "login": "rob", "agent": "rob", "interface": "Local/4001@test-phones/n", "extension": "4001", "lang": "pt-BR"}  # rejects
+
+
+def dial_answers(cc: Center, dialled: str) -> dict[str, dict]:
+    """Each agent's click-to-dial reply: ana's phone answers, ray's rings out, rob's rejects the call."""
+    return {login: cc.ask(login, "dial", {"number": dialled}) for login in ("rob", "ray", "ana")}
+
+
+def test_click_to_dial_is_done_when_the_agents_phone_answered_and_says_why_not_on_both_pbxs(pbx, sim, center, tmp_path):
+    quick = settings(tmp_path).model_copy(update={"panel": config.PanelSettings(dial_ring_s=3)})
+    runs = [center(on=on, settings=quick, users=[ANA, RAY, ROB]) for on in (pbx, sim)]
+    dialled = number()
+    real, simulated = side_by_side(dial_answers, (runs[0], dialled), (runs[1], dialled))
+    assert real["ana"] == {**real["ana"], "ok": True, "message": f"Your phone answered: calling {dialled}."}
+    assert real["ray"]["error"] == "Your phone (Local/2001@test-phones/n) did not answer."
+    assert real["rob"]["error"] == "Seu telefone (Local/4001@test-phones/n) não recebeu a chamada: recusou ou não pode ser alcançado."
+    strip = lambda replies: {login: {k: v for k, v in r.items() if k != "id"} for login, r in replies.items()}  # noqa: E731
+    assert strip(simulated) == strip(real), "the simulator answers as Asterisk does"
 
 
 def test_hold_mutes_the_caller_both_ways_in_the_bridge_and_the_record_counts_the_held_time(pbx, center, tmp_path):

@@ -16,7 +16,7 @@
 
   // Each request's answer goes to `answered(reply)` (by default, the status line): the browser's check refused it at once
   // (ack), or the engine said what happened (reply).
-  const told = (r) => say(r.ok ? words.done : words.refused + ": " + r.error);
+  const told = (r) => say(r.ok ? r.message || words.done : words.refused + ": " + r.error);
   function send(name, data, answered) {
     const id = nextId++;
     pending.set(id, answered || told);
@@ -29,7 +29,13 @@
     pending.delete(r.id);
     if (done) done(r);
   });
-  socket.on("connect_error", (err) => say(String(err.message || err)));
+  // A refused connection after the session ended (logged out, disabled, new password) goes back to the login page.
+  socket.on("connect_error", (err) => {
+    say(String(err.message || err));
+    if (String(err.message).includes("log in")) window.location.assign("/login");
+  });
+  // The server closing this socket on purpose is not retried by Socket.IO itself: try once more (a resync, or the login page).
+  socket.on("disconnect", (reason) => { if (reason === "io server disconnect") setTimeout(() => socket.connect(), 1000); });
 
   function label(state) { return words[state] || state; }
   function code(c) { return words["code." + c] || c; }
@@ -51,26 +57,68 @@
   }
 
   if (page === "agent") {
-    const showMe = (me) => {
-      $("state").textContent = label(me.state);
-      $("state").className = "state-" + me.state;
-      $("reason").textContent = me.reason ? code(me.reason) : "";
+    let me = null;
+    let online = false;
+    const buttons = () => app.querySelectorAll("button, select, input, textarea");
+    // Buttons apply only when they can: call controls with a call, dial without one, nothing while offline.
+    function enable() {
+      buttons().forEach((b) => { b.disabled = !online; });
+      if (!online) return;
+      app.querySelectorAll(".call-only").forEach((b) => { b.disabled = !currentCall; });
+      $("dial").disabled = !!currentCall;
+      $("go-available").disabled = !!me && me.state === "available";
+      $("hold").hidden = !!(currentCall && currentCall.held);
+      $("unhold").hidden = !(currentCall && currentCall.held);
+    }
+    const mmss = (secs) => (secs === null || secs === undefined ? "" : hms(Math.round(secs)));
+    const showMe = (row) => {
+      me = row;
+      clock(row.now);
+      $("state").textContent = label(row.state);
+      $("state").className = "badge state-" + row.state;
+      $("reason").textContent = row.reason ? code(row.reason) : "";
+      enable();
+      tickTimers();
     };
     const showCall = (call) => {
       currentCall = call;
-      $("call-state").textContent = call ? (call.number || "") + (call.held ? " (" + words.hold + ")" : "") : words.no_call;
+      const card = $("call");
+      card.classList.toggle("idle", !call);
+      card.classList.toggle("held", !!(call && call.held));
+      $("call-state").textContent = call ? [call.number || "", call.name || ""].filter(Boolean).join(" · ") : words.no_call;
+      if (!call) $("pop").hidden = true;
+      enable();
+      tickTimers();
     };
-    socket.on("snapshot", (view) => { tz = view.tz; clock(view.now); showMe(view.me); showCall(view.call); });
+    function tickTimers() {
+      $("state-time").textContent = me && me.since ? hms(seconds(me.since)) : "";
+      $("call-timer").textContent = currentCall && currentCall.answered_at ? hms(seconds(currentCall.answered_at)) : "";
+      const held = currentCall && currentCall.held && currentCall.held_since;
+      $("hold-timer").hidden = !held;
+      $("hold-timer").textContent = held ? words.on_hold + " " + hms(seconds(currentCall.held_since)) : "";
+    }
+    setInterval(tickTimers, 1000);
+    function colleagues(list) {
+      const states = new Map((list || []).map((a) => [a.name, a.state]));
+      document.querySelectorAll("#xfer-target option[data-agent]").forEach((o) => {
+        const state = states.get(o.dataset.agent);
+        o.textContent = o.dataset.agent + (state ? " (" + label(state) + ")" : "");
+      });
+    }
+    const view = (v) => { tz = v.tz; clock(v.now); showMe(v.me); showCall(v.call); colleagues(v.agents); };
+    socket.on("snapshot", view);
+    socket.on("connect", () => { online = true; $("offline").hidden = true; enable(); });
+    socket.on("disconnect", () => { online = false; $("offline").hidden = false; enable(); });
     socket.on("me", showMe);
     socket.on("pop", (pop) => {
       $("pop").hidden = false;
       $("pop").dataset.linkedid = pop.linkedid;
       const c = pop.customer;
-      $("pop-name").textContent = c ? c.name : words.unknown_customer;
+      $("pop-name").textContent = c && c.name ? c.name : pop.name || words.unknown_customer;
       $("pop-company").textContent = c && c.company ? "· " + c.company : "";
       $("pop-number").textContent = pop.number || "";
       $("pop-queue").textContent = pop.queue || "";
-      $("pop-wait").textContent = pop.wait_s === null || pop.wait_s === undefined ? "" : pop.wait_s;
+      $("pop-wait").textContent = mmss(pop.wait_s);
       $("pop-digits").textContent = pop.digits || "";
       const list = $("pop-history");
       list.replaceChildren(...(pop.last_calls || []).map((h) => el("li", [
@@ -86,42 +134,66 @@
       const form = $("wrapup-form").content.firstElementChild.cloneNode(true);
       form.dataset.linkedid = end.linkedid;
       form.querySelector(".what").textContent = [end.number || "", end.name || "", end.queue || ""].filter(Boolean).join(" · ");
-      form.querySelector(".save").addEventListener("click", () => {
+      form.querySelector(".when").textContent = localTime(end.ended_at * 1000);
+      const save = form.querySelector(".save");
+      save.addEventListener("click", () => {
         const notes = form.querySelector(".notes");
         form.querySelector(".error").textContent = "";
+        save.setAttribute("aria-busy", "true");
         send("wrapup", { linkedid: end.linkedid, disposition: form.querySelector(".disposition").value, notes: notes.value }, (r) => {
+          save.removeAttribute("aria-busy");
           if (!r.ok) { form.querySelector(".error").textContent = words.refused + ": " + r.error; return; }
           form.remove();
           say(words.saved);
-          if ($("pop").dataset.linkedid === end.linkedid) $("pop").hidden = true;
+          if ($("pop").dataset.linkedid === end.linkedid && !currentCall) $("pop").hidden = true;
         });
       });
       $("wrapups").append(form);
+      enable();
     });
-    const onCall = (name, data) => {
-      if (!currentCall) { say(words.no_call); return; }
-      send(name, Object.assign({ linkedid: currentCall.linkedid }, data || {}));
+    // A call action names the call the screen shows; the button waits for the server's answer.
+    const act = (button, name, data) => {
+      if (!currentCall && name !== "dial" && name !== "state") { say(words.no_call); return; }
+      const payload = name === "dial" || name === "state" ? data : Object.assign({ linkedid: currentCall.linkedid }, data || {});
+      button.setAttribute("aria-busy", "true");
+      send(name, payload, (r) => { button.removeAttribute("aria-busy"); told(r); });
     };
     document.querySelectorAll("[data-state]").forEach((b) => b.addEventListener("click", () => {
       const state = b.dataset.state;
-      send("state", state === "pause" ? { state: state, reason: $("pause-reason").value } : { state: state });
+      act(b, "state", state === "pause" ? { state: state, reason: $("pause-reason").value } : { state: state });
     }));
-    $("dial").addEventListener("click", () => send("dial", { number: $("dial-number").value.trim() }));
-    $("hangup").addEventListener("click", () => onCall("hangup"));
-    $("hold").addEventListener("click", () => onCall("hold"));
-    $("unhold").addEventListener("click", () => onCall("unhold"));
-    $("rec-start").addEventListener("click", () => onCall("record", { op: "start" }));
-    $("rec-pause").addEventListener("click", () => onCall("record", { op: "pause" }));
-    $("rec-resume").addEventListener("click", () => onCall("record", { op: "resume" }));
-    const transfer = (how) => {
-      const kind = $("xfer-kind").value, target = $("xfer-target").value.trim();
+    $("dial").addEventListener("click", () => { say(words.calling_phone); act($("dial"), "dial", { number: $("dial-number").value.trim() }); });
+    $("hangup").addEventListener("click", () => act($("hangup"), "hangup"));
+    $("hold").addEventListener("click", () => act($("hold"), "hold"));
+    $("unhold").addEventListener("click", () => act($("unhold"), "unhold"));
+    $("rec-start").addEventListener("click", () => act($("rec-start"), "record", { op: "start" }));
+    $("rec-pause").addEventListener("click", () => act($("rec-pause"), "record", { op: "pause" }));
+    $("rec-resume").addEventListener("click", () => act($("rec-resume"), "record", { op: "resume" }));
+    $("xfer-target").addEventListener("change", () => { $("xfer-number").hidden = $("xfer-target").value !== "number:"; });
+    $("xfer-target").addEventListener("focus", () => send("refresh", {}, (r) => { if (r.ok && r.view) colleagues(r.view.agents); }));
+    const transfer = (button, how) => {
+      const [kind, value] = $("xfer-target").value.split(/:(.*)/s);
       const data = { how: how, kind: kind };
-      data[kind] = target;
-      onCall("transfer", data);
+      data[kind] = kind === "number" ? $("xfer-number").value.trim() : value;
+      act(button, "transfer", data);
     };
-    $("xfer-blind").addEventListener("click", () => transfer("blind"));
-    $("xfer-attended").addEventListener("click", () => transfer("attended"));
-    $("xfer-complete").addEventListener("click", () => onCall("complete"));
+    $("xfer-blind").addEventListener("click", () => transfer($("xfer-blind"), "blind"));
+    $("xfer-attended").addEventListener("click", () => transfer($("xfer-attended"), "attended"));
+    $("xfer-complete").addEventListener("click", () => act($("xfer-complete"), "complete"));
+    const keys = {
+      a: () => $("go-available").click(),
+      p: () => $("go-pause").click(),
+      h: () => $("hangup").click(),
+      o: () => (currentCall && currentCall.held ? $("unhold") : $("hold")).click(),
+      t: () => $("xfer-target").focus(),
+      d: () => $("dial-number").focus(),
+      s: () => { const b = document.querySelector("#wrapups .save"); if (b) b.click(); },
+    };
+    document.addEventListener("keydown", (e) => {
+      const run = e.altKey && !e.ctrlKey && !e.metaKey ? keys[e.key.toLowerCase()] : null;
+      if (run) { e.preventDefault(); run(); }
+    });
+    enable();
   }
 
   if (page === "wallboard") {

@@ -73,6 +73,11 @@ Known differences from Asterisk (not hidden, not yet needed):
 - Events of different channels at the same instant can interleave in another
   order than Asterisk's threads produce (the recordings differ among
   themselves there too); OriginateResponse always follows DialEnd.
+- Originate: answered (Reason 4), rang out (3, no DialEnd, cause 19), hung up
+  before answering (0 at once, DialEnd by the cause) and no such
+  extension/context (0, queued first) as Asterisk 22 answers them; no Busy()
+  or Congestion() (Asterisk's Reasons 5 and 8), and a missing extension
+  creates no Local pair (Asterisk makes one and hangs it up at once).
 - Dest* fields of AgentCalled/DialBegin show the channel as it is, where
   Asterisk's cache sometimes shows an older snapshot.
 - Timings are the recordings' typical ones (Answer 500 ms, SendDTMF 100 ms

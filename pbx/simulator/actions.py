@@ -58,9 +58,32 @@ def originate(sim: Sim, action: Message) -> Frames:
     if "Exten" not in action and "Application" not in action:
         return [reply(action, "Error", Message="Exten not specified")]
     exten, context = match.group(1), match.group(2)
-    if not sim.dialplan.exists(context, exten):
-        return [reply(action, "Error", Message="Originate failed")]
     num, name = parse_callerid(action.get("CallerID", ""))
+    action_id = action.get("ActionID")
+
+    def respond(response: str, reason: str, leg: Channel | None = None) -> None:
+        """OriginateResponse: on a failure Asterisk names the action's own Channel string and no uniqueid."""
+        frame = {"Event": "OriginateResponse", "Privilege": "call,all"}
+        if action_id is not None:
+            frame["ActionID"] = action_id
+        frame.update(
+            {
+                "Response": response,
+                "Channel": leg.name if leg is not None else target,
+                "Context": action.get("Context", ""),
+                "Exten": action.get("Exten", ""),
+                "Reason": reason,
+                "Uniqueid": leg.uniqueid if leg is not None else "<unknown>",
+                "CallerIDNum": num or "<unknown>",
+                "CallerIDName": name or "<unknown>",
+            }
+        )
+        sim.emit(frame)
+
+    if not sim.dialplan.exists(context, exten):
+        # Asterisk queues it, then fails it (Reason 0) at once: core_local finds no such extension/context.
+        sim.at(0.0, respond, "Failure", "0")
+        return [reply(action, Message="Originate successfully queued")]
     variables = [kv for value in action.getall("Variable") for kv in value.split(",") if "=" in kv]
     one, two = sim.local_pair(exten, context)
     one.cdr_party, one.app, one.appdata = True, "AppDial2", "(Outgoing Line)"
@@ -74,31 +97,12 @@ def originate(sim: Sim, action: Message) -> Frames:
             sim.set_connected(leg, num, name)
     sim.local_bridge(one, two)
     sim.event("DialBegin", "call", sim.fields(one, "Dest"), ("DialString", f"{exten}@{context}"))
-    action_id = action.get("ActionID")
     timeout = float(action.get("Timeout", "30000") or 30000) / 1000
-
-    def respond(response: str, reason: str) -> None:
-        frame = {"Event": "OriginateResponse", "Privilege": "call,all"}
-        if action_id is not None:
-            frame["ActionID"] = action_id
-        frame.update(
-            {
-                "Response": response,
-                "Channel": one.name,
-                "Context": action.get("Context", ""),
-                "Exten": action.get("Exten", ""),
-                "Reason": reason,
-                "Uniqueid": one.uniqueid,
-                "CallerIDNum": one.cid_num,
-                "CallerIDName": one.cid_name,
-            }
-        )
-        sim.emit(frame)
 
     def answered(leg: Channel) -> None:
         expiry.cancel()
         sim.event("DialEnd", "call", sim.fields(leg, "Dest"), ("DialStatus", "ANSWER"))
-        respond("Success", "4")
+        respond("Success", "4", leg)
         if "Application" in action:
             leg.context, leg.exten = "default", "s"
             leg.app, leg.appdata = action["Application"], action.get("Data", "")
@@ -110,12 +114,24 @@ def originate(sim: Sim, action: Message) -> Frames:
             sim.start_pbx(leg, action.get("Context", "default"), action.get("Exten", "s"), int(action.get("Priority", "1") or 1))
 
     def expired() -> None:
+        """Rang out: Reason 3, no DialEnd, both halves end with 19 (no answer), as Asterisk 22 does."""
         one.on_answer = None
-        sim.event("DialEnd", "call", sim.fields(one, "Dest"), ("DialStatus", "NOANSWER"))
         respond("Failure", "3")
+        one.vars["__cause"] = "19"
         sim.hangup(one)
 
+    def refused(leg: Channel) -> None:
+        """The phone hung up before answering (a Hangup(), a rejected call): Reason 0 at once; Dial's status from the cause."""
+        if one.on_answer is None:
+            return
+        one.on_answer = None
+        expiry.cancel()
+        cause = leg.vars.get("__cause", "16")
+        sim.event("DialEnd", "call", sim.fields(leg, "Dest"), ("DialStatus", {"17": "BUSY", "34": "CONGESTION"}.get(cause, "NOANSWER")))
+        respond("Failure", "0")
+
     one.on_answer = answered
+    one.on_hangup.append(refused)
     expiry = sim.at(timeout, expired)
     sim.start_pbx(two, context, exten, 1)
     return [reply(action, Message="Originate successfully queued")]
