@@ -150,6 +150,7 @@ class Engine:
             self._wrapup,
             lambda linkedid, held: self.monitor.on_acd("hold" if held else "unhold", linkedid, self.clock()),
             self._record if self.recorder else None,
+            self.client.expect,
         )
         table = TableLookup(store.sessions)
         self.lookup: Lookup = HttpLookup(settings.panel.crm_url, settings.panel.crm_timeout_s, table) if settings.panel.crm_url else table

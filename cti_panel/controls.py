@@ -15,6 +15,7 @@ caller both ways with MUTEAUDIO (set through Setvar, so the AMI user needs no
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
@@ -25,6 +26,7 @@ from acd.machine import StateChange
 from cti_panel.live import LiveBoard, LiveCall
 from kernel.exceptions import ActionError, Refused
 from kernel.who import Who
+from pbx.codec import Message
 from pbx.tracker import DIAL_AGENT_VAR
 
 log = logging.getLogger(__name__)
@@ -58,6 +60,7 @@ class Directory:
     transfer_context: str = "callcenter-transfer"
     queue_context: str = "callcenter-queues"
     dial_ring_s: float = 30.0
+    confirm_s: float = 10.0  # how long the PBX has to confirm an action by its events
 
 
 @dataclass(frozen=True)
@@ -131,11 +134,14 @@ def _parse_transfer(data: dict[str, Any], who: Who, directory: Directory) -> dic
     kind = values["kind"] = _choice(data, "kind", ("agent", "queue", "number"))
     values["context"] = directory.transfer_context
     if kind == "agent":
-        values["exten"], values["target"] = AGENT_DOOR, _agent(data, directory)[1]
+        agent, interface, _ = _agent(data, directory)
+        values["exten"], values["target"], values["label"] = AGENT_DOOR, interface, agent
     elif kind == "queue":
-        values["exten"], values["target"] = QUEUE_DOOR, _choice(data, "queue", directory.queues)
+        values["exten"] = QUEUE_DOOR
+        values["target"] = values["label"] = _choice(data, "queue", directory.queues)
     else:
         values["exten"], values["target"] = _number(data), ""
+        values["label"] = values["exten"]
     return values
 
 
@@ -193,6 +199,7 @@ RULES: dict[str, Rule] = {
     "unhold": Rule(AGENT, True, _call_id),
     "transfer": Rule(AGENT, True, _parse_transfer),
     "complete": Rule(AGENT, True, _call_id),
+    "cancel": Rule(AGENT, True, _call_id),
     "wrapup": Rule(AGENT, False, _parse_wrapup),
     "refresh": Rule(AGENT, False, _no_fields),
     "spy": Rule(SUPERVISOR, False, _parse_spy),
@@ -270,9 +277,11 @@ class Controls:
         wrapup: Callable[[str, str, str, str], bool],
         on_hold: Callable[[str, bool], None],
         record: Callable[[LiveCall, Who, str], Awaitable[None]] | None = None,
+        expect: Callable[[Callable[[Message], bool]], asyncio.Future[Message]] | None = None,
     ) -> None:
         self.send, self.board, self.desk, self.directory, self.wrapup, self.on_hold = send, board, desk, directory, wrapup, on_hold
-        self.record = record
+        self.record, self.expect = record, expect
+        self._consults: dict[str, str] = {}  # linkedid -> the agent's leg consulting someone (an attended transfer begun)
         self._run: dict[str, Callable[..., Awaitable[dict[str, Any] | None]]] = {
             "state": self._state,
             "dial": self._dial,
@@ -282,6 +291,7 @@ class Controls:
             "unhold": self._unhold,
             "transfer": self._transfer,
             "complete": self._complete,
+            "cancel": self._cancel,
             "wrapup": self._wrapup,
             "refresh": self._refresh,
             "spy": self._spy,
@@ -383,18 +393,76 @@ class Controls:
     async def _unhold(self, who: Who, linkedid: str) -> None:
         await self._hold(who, linkedid, held=False)
 
-    async def _transfer(self, who: Who, how: str, linkedid: str, kind: str, context: str, exten: str, target: str) -> None:
+    async def _transfer(
+        self, who: Who, how: str, linkedid: str, kind: str, context: str, exten: str, target: str, label: str
+    ) -> dict[str, Any]:
         """Both legs carry where the call goes (inherited by the consultation leg of an attended transfer), then the
         PBX transfers to a numeric door of `callcenter-transfer` (Atxfer dials its target as DTMF)."""
         call, leg = self._my_call(who, linkedid), self._agent_leg(who, linkedid, "transfer")
         for channel in (leg, call.channel or ""):
             await self.send({"Action": "Setvar", "Channel": channel, "Variable": f"__{TRANSFER_VARIABLE}", "Value": target})
-        action = "BlindTransfer" if how == "blind" else "Atxfer"
-        await self.send({"Action": action, "Channel": leg, "Context": context, "Exten": exten})
+        if how == "blind":
+            await self.send({"Action": "BlindTransfer", "Channel": leg, "Context": context, "Exten": exten})
+            return {"ok": True, "say": ("transferred", {})}
+        # Atxfer keys the door's digits into the agent's channel: the consultation has begun when its channel exists (an abort
+        # or a hang-up keyed before that would mix with the digits).
+        door = f"Local/{exten}@{context}-"
+        await self._confirmed(
+            {"Action": "Atxfer", "Channel": leg, "Context": context, "Exten": exten},
+            lambda m: m.get("Event") == "Newchannel" and m.get("Channel", "").startswith(door) and m.get("Linkedid") == linkedid,
+            Refused(f"the PBX did not start the consultation with {label}", "no_consultation_started", target=label),
+        )
+        self._consults = {k: v for k, v in self._consults.items() if k in self.board.calls} | {linkedid: leg}
+        return {"ok": True, "say": ("consulting", {"target": label})}
 
-    async def _complete(self, who: Who, linkedid: str) -> None:
-        """The agent leaves an attended transfer: hanging up their own leg hands the caller to the consulted party."""
-        await self.send({"Action": "Hangup", "Channel": phone_side(self._agent_leg(who, linkedid, "complete"))})
+    async def _complete(self, who: Who, linkedid: str) -> dict[str, Any]:
+        """The agent leaves an attended transfer: hanging up their own leg hands the caller to the consulted party; done
+        when Asterisk says the transfer happened (its AttendedTransfer event)."""
+        leg = self._consulting(who, linkedid, "complete")
+        event = await self._confirmed(
+            {"Action": "Hangup", "Channel": phone_side(leg)},
+            lambda m: m.get("Event") == "AttendedTransfer" and m.get("OrigTransfererChannel") == leg,
+            Refused("no transfer: the PBX did not hand the caller over (no consultation in progress?)", "no_transfer"),
+        )
+        self._consults.pop(linkedid, None)
+        if event is not None and event.get("Result") != "Success":
+            raise Refused(f"the transfer failed: {event.get('Result')}", "transfer_failed", why=event.get("Result", ""))
+        return {"ok": True, "say": ("transferred", {})}
+
+    async def _cancel(self, who: Who, linkedid: str) -> dict[str, Any]:
+        """The agent gives up an attended transfer (CancelAtxfer); done when their leg is back with the caller, off hold
+        (Asterisk queues the abort code whether or not a transfer is in progress, so its answer proves nothing)."""
+        leg = self._consulting(who, linkedid, "cancel")
+        await self._confirmed(
+            {"Action": "CancelAtxfer", "Channel": leg},
+            lambda m: m.get("Event") == "Unhold" and m.get("Channel") == leg,
+            Refused("cancel: the PBX did not bring you back to the caller", "not_back"),
+        )
+        self._consults.pop(linkedid, None)
+        return {"ok": True, "say": ("back_with_caller", {})}
+
+    def _consulting(self, who: Who, linkedid: str, what: str) -> str:
+        """The agent's leg, if they are consulting someone (Asterisk holds the caller during an Atxfer's consultation):
+        hanging up a leg that is not consulting would end the call, not transfer it."""
+        leg = self._agent_leg(who, linkedid, what)
+        if self._consults.get(linkedid) != leg or not self._my_call(who, linkedid).consulting:
+            raise Refused(f"{what}: no consultation in progress (start an attended transfer first)", "no_consultation")
+        return leg
+
+    async def _confirmed(self, action: dict[str, str], proof: Callable[[Message], bool], otherwise: Refused) -> Message | None:
+        """Send an action and wait for the event that proves it happened (`otherwise` if none comes in time)."""
+        done = self.expect(proof) if self.expect else None
+        try:
+            await self.send(action)
+            if done is None:
+                return None
+            async with asyncio.timeout(self.directory.confirm_s):
+                return await done
+        except TimeoutError as exc:
+            raise otherwise from exc
+        finally:
+            if done is not None:
+                done.cancel()
 
     async def _wrapup(self, who: Who, linkedid: str, disposition: str, notes: str) -> None:
         if not self.wrapup(linkedid, who.agent or "", disposition, notes):

@@ -63,6 +63,7 @@ class LiveCall:
     answered_at: float | None = None
     held: bool = False
     held_since: float | None = None
+    consulting: bool = False  # the agent's own leg is on hold: an attended transfer's consultation (Asterisk holds it)
 
     def card(self, now: float) -> dict[str, Any]:
         """The call as an agent's call card shows it."""
@@ -76,6 +77,7 @@ class LiveCall:
             "answered_at": self.answered_at,
             "held": self.held,
             "held_since": self.held_since,
+            "consulting": self.consulting,
         }
 
 
@@ -196,6 +198,8 @@ class LiveBoard:
         elif e.kind in ("hold", "unhold") and call.agent:
             call.held = e.kind == "hold"
             call.held_since = e.t if call.held else None
+            if d.get("channel") == call.agent_channel:
+                call.consulting = call.held
             out.append(Note(agent_room(call.agent), "call", call.card(e.t)))
         elif e.kind == "call_ended":
             out += self._ended(call, e)
@@ -307,7 +311,7 @@ class LiveBoard:
         if call.agent:
             out.append(self._part_ended(call, "transferred"))
         call.agent = call.agent_channel = call.answered_at = call.waiting_since = call.held_since = None
-        call.held = False
+        call.held = call.consulting = False
         return out
 
     def _ended(self, call: LiveCall, e: DomainEvent) -> list[Note]:

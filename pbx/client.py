@@ -226,13 +226,26 @@ class AMIClient:
         self.asterisk_version: str | None = None
         self._protocol: _Protocol | None = None
         self._closing = False
+        self._expected: list[tuple[Callable[[Message], bool], asyncio.Future[Message]]] = []
 
     @property
     def address(self) -> str:
         """host:port of the manager interface."""
         return f"{self.options.host}:{self.options.port}"
 
+    def expect(self, match: Callable[[Message], bool]) -> asyncio.Future[Message]:
+        """The next event `match` accepts (ask before sending the action that causes it, so it cannot be missed; cancel the
+        future when no longer waiting)."""
+        future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+        self._expected.append((match, future))
+        return future
+
     def _deliver(self, message: Message, arrival: float) -> None:
+        if self._expected:
+            for match, future in self._expected:
+                if not future.done() and match(message):
+                    future.set_result(message)
+            self._expected = [(match, future) for match, future in self._expected if not future.done()]
         if message.get("Event") == "Shutdown":
             log.warning("Asterisk is shutting down (%s); will reconnect", message.get("Shutdown", "?"))
         try:

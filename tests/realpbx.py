@@ -206,7 +206,7 @@ def _alive(pid: int) -> bool:
 
 
 # The agent's screen sends these with the id of the call it shows.
-CALL_ACTIONS = ("hangup", "hold", "unhold", "record", "transfer", "complete")
+CALL_ACTIONS = ("hangup", "hold", "unhold", "record", "transfer", "complete", "cancel")
 
 
 def submit_request(users, engine, login: str, name: str, values: dict, ident: int = 1) -> None:

@@ -130,6 +130,7 @@ def test_clean_requests_carry_only_server_chosen_contexts():
         "context": "callcenter-transfer",
         "exten": "8002",
         "target": "PJSIP/1002",
+        "label": "bruno",
     }
     assert check(agent, "transfer", {"how": "attended", "linkedid": "L1", "kind": "queue", "queue": "sales"}, DIRECTORY).values == {
         "how": "attended",
@@ -138,6 +139,7 @@ def test_clean_requests_carry_only_server_chosen_contexts():
         "context": "callcenter-transfer",
         "exten": "8001",
         "target": "sales",
+        "label": "sales",
     }
     assert check(boss, "spy", {"agent": "ana", "mode": "whisper"}, DIRECTORY).values == {
         "agent": "ana",

@@ -237,6 +237,33 @@ def test_click_to_dial_is_done_when_the_agents_phone_answered_and_says_why_not_o
     assert strip(simulated) == strip(real), "the simulator answers as Asterisk does"
 
 
+def consult_then_cancel(pbx, cc: Center, caller: str) -> dict[str, dict]:
+    """Ana, talking to a caller, asks to complete a transfer she has not begun, consults ray (who never answers), cancels."""
+    assert cc.ask("ana", "state", {"state": "available"})["ok"]
+    pbx.call("support@callcenter-queues", "keys", caller, CALLER_WAIT="30")
+    until(lambda: (c := cc.call_of("ana")) and c.answered_at and c.number == caller, 20, "ana talks to the caller")
+    replies = {"early": cc.ask("ana", "complete", {})}
+    replies["consult"] = cc.ask("ana", "transfer", {"how": "attended", "kind": "agent", "agent": "ray"})
+    until(lambda: cc.call_of("ana").consulting, 10, "ana consulting ray, the caller held")
+    replies["cancel"] = cc.ask("ana", "cancel", {})
+    call = cc.call_of("ana")
+    assert (call.number, call.consulting) == (caller, False), "back with the caller"
+    assert cc.ask("ana", "hangup", {})["ok"]
+    return {name: {k: v for k, v in r.items() if k != "id"} for name, r in replies.items()}
+
+
+def test_an_attended_transfer_is_cancelled_and_completing_none_ends_no_call_on_both_pbxs(pbx, sim, center):
+    runs = [center(on=on, users=[ANA, RAY]) for on in (pbx, sim)]
+    caller = number()
+    real, simulated = side_by_side(consult_then_cancel, (pbx, runs[0], caller), (sim, runs[1], caller))
+    assert real == {
+        "early": {"ok": False, "error": "No consultation in progress: start an attended transfer first."},
+        "consult": {"ok": True, "message": "Calling ray: talk, then Complete transfer, or Cancel."},
+        "cancel": {"ok": True, "message": "Transfer cancelled: you are back with the caller."},
+    }
+    assert simulated == real, "the simulator answers as Asterisk does"
+
+
 def test_hold_mutes_the_caller_both_ways_in_the_bridge_and_the_record_counts_the_held_time(pbx, center, tmp_path):
     cc = center(settings=settings(tmp_path, record=True))
     assert cc.ask("ana", "state", {"state": "available"})["ok"]

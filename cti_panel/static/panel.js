@@ -66,6 +66,9 @@
       if (!online) return;
       app.querySelectorAll(".call-only").forEach((b) => { b.disabled = !currentCall; });
       $("dial").disabled = !!currentCall;
+      const consulting = !!(currentCall && currentCall.consulting);
+      $("xfer-complete").disabled = $("xfer-cancel").disabled = !consulting;
+      $("xfer-blind").disabled = $("xfer-attended").disabled = !currentCall || consulting;
       $("go-available").disabled = !!me && me.state === "available";
       $("hold").hidden = !!(currentCall && currentCall.held);
       $("unhold").hidden = !(currentCall && currentCall.held);
@@ -180,6 +183,7 @@
     $("xfer-blind").addEventListener("click", () => transfer($("xfer-blind"), "blind"));
     $("xfer-attended").addEventListener("click", () => transfer($("xfer-attended"), "attended"));
     $("xfer-complete").addEventListener("click", () => act($("xfer-complete"), "complete"));
+    $("xfer-cancel").addEventListener("click", () => act($("xfer-cancel"), "cancel"));
     const keys = {
       a: () => $("go-available").click(),
       p: () => $("go-pause").click(),

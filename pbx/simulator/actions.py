@@ -359,6 +359,15 @@ def atxfer(sim: Sim, action: Message) -> Frames:
     return [reply(action, Message="Atxfer successfully queued")]
 
 
+def cancel_atxfer(sim: Sim, action: Message) -> Frames:
+    """CancelAtxfer: the transferer gives up the consultation and is back with the peer, 250 ms later as on Asterisk (which
+    queues the atxferabort code's DTMF on the channel, and so says queued whether or not a transfer is in progress)."""
+    ch = _need_channel(sim, action, "No such channel")
+    if ch.atxfer is not None:
+        sim.at(0.25, ch.atxfer.cancel)
+    return [reply(action, Message="CancelAtxfer successfully queued")]
+
+
 def mixmonitor(sim: Sim, action: Message) -> Frames:
     """MixMonitor: start recording a channel to a WAV file."""
     ch = _need_channel(sim, action, "No such channel")
@@ -393,6 +402,7 @@ HANDLERS: dict[str, Callable[[Sim, Message], Frames]] = {
     "bridge": bridge,
     "blindtransfer": blind_transfer,
     "atxfer": atxfer,
+    "cancelatxfer": cancel_atxfer,
     "mixmonitor": mixmonitor,
     "stopmixmonitor": stop_mixmonitor,
     "mixmonitormute": mixmonitor_mute,

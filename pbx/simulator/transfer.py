@@ -34,6 +34,7 @@ class AttendedTransfer:
         assert original is not None
         peer = next(c for c in original.channels if c is not transferer)
         original.holding = True
+        sim.chan_event("Hold", transferer)
         sim.chan_event("MusicOnHoldStart", peer, ("Class", "default"))
         sim.leave_bridge(transferer)
         one, two, target = sim.call_local(transferer, f"Local/{exten}@{context}", "AppDial")
@@ -48,6 +49,25 @@ class AttendedTransfer:
         self.sim.event("DialEnd", "call", self.sim.fields(self.transferer), self.sim.fields(leg, "Dest"), ("DialStatus", "ANSWER"))
         if not self.transferer.hungup:
             self.sim.bridge(leg, self.transferer)
+
+    def cancel(self) -> None:
+        """CancelAtxfer: the consultation ends and the transferer is back with the peer (Asterisk does it a moment later, by
+        playing the atxferabort code's DTMF on the transferer's channel)."""
+        sim, target = self.sim, self.target
+        if self.transferer.atxfer is not self or self.transferer.hungup:
+            return
+        self.transferer.atxfer = None
+        self.original.holding = False
+        if self.transferer.bridge is not None:
+            sim.leave_bridge(self.transferer)
+        sim.join_bridge(self.original, self.transferer)
+        sim.chan_event("MusicOnHoldStop", self.peer)
+        sim.chan_event("Unhold", self.transferer)
+        if target.on_answer is not None:
+            target.on_answer = None
+            sim.event("DialEnd", "call", sim.fields(self.transferer), sim.fields(target, "Dest"), ("DialStatus", "CANCEL"))
+        if not target.hungup:
+            sim.hangup(target)
 
     def transferer_gone(self) -> None:
         """The transferer hung up: complete the transfer if the target is talking to them, else abandon it."""
