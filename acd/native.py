@@ -56,6 +56,11 @@ from pbx.tracker import CALLBACK_AGENT_VAR, CALLBACK_QUEUE_VAR, agent_for
 log = logging.getLogger(__name__)
 
 
+def acd_prompt(name: str, language: str = "") -> str:
+    """The native ACD's own prompt in the caller's language (contrib/prompts: `cc/NAME` in Portuguese, `cc/NAME-en`)."""
+    return f"cc/{name}-en" if language.startswith("en") else f"cc/{name}"
+
+
 @dataclass
 class Held:
     """A caller held in AsyncAGI for the ACD."""
@@ -70,6 +75,7 @@ class Held:
     callback: bool = False
     agent_channel: str | None = None
     on_line: bool = True  # a caller to be called back may still hear the call-back message before we hang up
+    language: str = ""  # the one the caller chose in the IVR: the ACD's announcements are in it
 
 
 class NativeACD:
@@ -105,10 +111,12 @@ class NativeACD:
         priority: int = 0,
         skills: dict[str, int] | None = None,
         data: dict[str, str] | None = None,
+        language: str = "",
     ) -> None:
-        """A caller arrives from the IVR, still in AsyncAGI (music already on), with what it keyed in for the screen pop."""
+        """A caller arrives from the IVR, still in AsyncAGI (music already on), with what it keyed in for the screen pop and
+        the language it chose."""
         music = self.acd.queues[queue].music_class if queue in self.acd.queues else "default"
-        self.held[channel] = Held(channel, linkedid, queue, music)
+        self.held[channel] = Held(channel, linkedid, queue, music, language=language)
         self.linkedids[channel] = linkedid
         self._arrive(channel, queue, priority, tuple((skills or {}).items()), tuple((data or {}).items()))
 
@@ -269,9 +277,9 @@ class NativeACD:
                     held,
                     self._agi(
                         held.channel,
-                        play("cc/your-position"),
+                        play(acd_prompt("your-position", held.language)),
                         f'SAY DIGITS {command.position} ""',
-                        play("cc/expected-wait"),
+                        play(acd_prompt("expected-wait", held.language)),
                         f'SAY DIGITS {minutes} ""',
                         f"SET MUSIC on {held.music}",
                     ),
@@ -302,7 +310,7 @@ class NativeACD:
     def _to_callback(self, held: Held) -> None:
         """The caller keeps the place and hangs up; the turn comes as an Originate (`_call_back`)."""
         held.callback = True
-        self._lane(held, self._agi(held.channel, "SET MUSIC off", play("cc/callback-ok"), "HANGUP"))
+        self._lane(held, self._agi(held.channel, "SET MUSIC off", play(acd_prompt("callback-ok", held.language)), "HANGUP"))
 
     def _lane(self, held: Held, coroutine) -> None:
         """One caller's AGI commands go one batch at a time: a new batch (a ring, an overflow) cuts what was still to say.

@@ -65,6 +65,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from acd.native import acd_prompt
 from ivr.flow import Flow
 from kernel.config import Settings
 from kernel.exceptions import ActionTimeout, AMIConnectionError, AuthenticationError
@@ -664,12 +665,14 @@ class Check:
                                 where.append(node.id)
         if self.settings.acd.mode == "native":
             mine = out.setdefault("native ACD", {})
+            languages = {language for flow in self.flows for language in flow.languages} or {""}
             for name, queue in self.settings.acd.queues.items():
-                wanted = []
+                own = []
                 if queue.announce_every_s > 0:
-                    wanted += ["cc/your-position", "cc/expected-wait"]
+                    own += ["your-position", "expected-wait"]
                 if queue.callback_key or queue.overflow == "callback":
-                    wanted.append("cc/callback-ok")
+                    own.append("callback-ok")
+                wanted = list(dict.fromkeys(acd_prompt(p, language) for p in own for language in sorted(languages)))
                 if queue.overflow == "message" and queue.overflow_target:
                     wanted.append(queue.overflow_target)
                 for prompt in wanted:

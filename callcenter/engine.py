@@ -192,7 +192,13 @@ class Engine:
             return
         assert self.native is not None
         self.native.handoff(
-            channel, linkedid, done["queue"], done["priority"], {skill: 1 for skill in done.get("skills", [])}, done.get("attached")
+            channel,
+            linkedid,
+            done["queue"],
+            done["priority"],
+            {skill: 1 for skill in done.get("skills", [])},
+            done.get("attached"),
+            done.get("language", ""),
         )
 
     async def _call_back(self, channel: str, linkedid: str, done: dict[str, Any]) -> None:

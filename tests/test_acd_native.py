@@ -92,7 +92,9 @@ class Rig:
             self.client,
             [self.flow],
             clock=lambda: NOON,
-            on_handoff=lambda ch, linkedid, done: self.native.handoff(ch, linkedid, done["queue"], done["priority"], self.needs),
+            on_handoff=lambda ch, linkedid, done: self.native.handoff(
+                ch, linkedid, done["queue"], done["priority"], self.needs, language=done["language"]
+            ),
         )
         self.task = asyncio.create_task(self.client.run())
         await self.client.connected.wait()
@@ -250,7 +252,7 @@ def test_announcements_then_overflow_to_voicemail(tmp_path):
         return rig
 
     commands = asyncio.run(run()).agi()
-    assert commands.count("GET DATA cc/your-position 1 1") >= 1 and 'SAY DIGITS 1 ""' in commands
+    assert commands.count("GET DATA cc/your-position-en 1 1") >= 1 and 'SAY DIGITS 1 ""' in commands, "in the caller's language"
     assert commands[-2:] == ["SET MUSIC off", "EXEC VoiceMail 200@default,u"], "the rest of an announcement is dropped for the overflow"
 
 
@@ -286,7 +288,7 @@ def test_callback_keeps_the_place_and_calls_the_caller_back(tmp_path, script, se
     assert not [c for c in rig.seen if isinstance(c, Abandoned)]
     [record] = [r for r in rig.records if r.caller_number == "5511955554444" and r.queue]
     assert (record.outcome, record.queue) == (why, "support"), "the call is recorded as a call back, not an abandon"
-    assert rig.agi()[-3:] == ["SET MUSIC off", "GET DATA cc/callback-ok 1 1", "HANGUP"]
+    assert rig.agi()[-3:] == ["SET MUSIC off", "GET DATA cc/callback-ok-en 1 1", "HANGUP"]
     assert len([c for c in rig.seen if isinstance(c, Overflow)]) == (why == "timeout"), "waiting for the call back is no more overflow"
     [connected] = [c for c in rig.seen if isinstance(c, Connected)]
     assert connected.agent == "bob"
