@@ -89,7 +89,7 @@ def _choice(data: dict[str, Any], key: str, allowed: tuple[str, ...] | dict[str,
 def _number(data: dict[str, Any], key: str = "number") -> str:
     value = data.get(key)
     if not isinstance(value, str) or not NUMBER.fullmatch(value):
-        raise Refused(f"{key}: digits only (E.164, an optional leading +, at most 15 digits)")
+        raise Refused(f"{key}: digits only (E.164, an optional leading +, at most 15 digits)", "digits_only", field=key)
     return value.lstrip("+")
 
 
@@ -98,10 +98,10 @@ def _agent(data: dict[str, Any], directory: Directory, who: Who | None = None) -
     value = _text(data, "agent")
     known = directory.agents().get(value)
     if known is None:
-        raise Refused(f"agent {value!r}: no such agent")
+        raise Refused(f"agent {value!r}: no such agent", "no_such_agent", agent=value)
     interface, extension, queues = known
     if who is not None and who.queues and queues and not set(queues) & set(who.queues):
-        raise Refused(f"agent {value!r} works in none of the queues you supervise")
+        raise Refused(f"agent {value!r} works in none of the queues you supervise", "not_your_agent", agent=value)
     return value, interface, extension
 
 
@@ -155,7 +155,7 @@ def _parse_wrapup(data: dict[str, Any], who: Who, directory: Directory) -> dict[
 
 def _parse_spy(data: dict[str, Any], who: Who, directory: Directory) -> dict[str, Any]:
     if not who.interface:
-        raise Refused("spy: this supervisor has no phone to listen on")
+        raise Refused("spy: this supervisor has no phone to listen on", "no_phone")
     agent, interface, _ = _agent(data, directory, who)
     return {"agent": agent, "interface": interface, "mode": _choice(data, "mode", SPY_OPTIONS)}
 
@@ -319,16 +319,16 @@ class Controls:
     def _agent_leg(self, who: Who, linkedid: str, what: str) -> str:
         call = self._my_call(who, linkedid)
         if not call.agent_channel:
-            raise Refused(f"{what}: the agent's leg of this call is not known yet")
+            raise Refused(f"{what}: the agent's leg of this call is not known yet", "leg_unknown")
         return call.agent_channel
 
     def _waiting(self, who: Who, linkedid: str, *queues: str) -> LiveCall:
         call = self.board.find_waiting(linkedid)
         if call is None:
-            raise Refused(f"caller {linkedid!r} is not waiting in a queue")
+            raise Refused(f"caller {linkedid!r} is not waiting in a queue", "not_waiting")
         outside = [q for q in (call.queue or "", *queues) if who.queues and q not in who.queues]
         if outside:
-            raise Refused(f"queue {outside[0]!r} is not one you supervise")
+            raise Refused(f"queue {outside[0]!r} is not one you supervise", "not_your_queue", queue=outside[0])
         return call
 
     async def _state(self, who: Who, state: str, reason: str | None = None) -> None:
@@ -377,7 +377,7 @@ class Controls:
 
     async def _record(self, who: Who, op: str, linkedid: str) -> None:
         if self.record is None:
-            raise Refused("recordings are off")
+            raise Refused("recordings are off", "recordings_off")
         await self.record(self._my_call(who, linkedid), who, op)
 
     async def _hangup(self, who: Who, linkedid: str) -> None:

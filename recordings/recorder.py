@@ -134,19 +134,21 @@ class Recorder:
     async def request(self, linkedid: str | None, agent: str, op: str, channel: str | None = None, queue: str | None = None) -> None:
         """The agent's buttons: start (on-demand queues), pause, resume."""
         if linkedid is None:
-            raise Refused("no call in progress")
+            raise Refused("no call in progress", "no_call")
         if op == "start":
             if linkedid in self.active:
-                raise Refused("this call is already being recorded")
+                raise Refused("this call is already being recorded", "already_recording")
             if linkedid in self.opted_out or not self.settings.enabled:
-                raise Refused("this caller asked not to be recorded" if linkedid in self.opted_out else "recordings are off")
+                if linkedid in self.opted_out:
+                    raise Refused("this caller asked not to be recorded", "opted_out")
+                raise Refused("recordings are off", "recordings_off")
             refused = await self.start(linkedid, channel or "", queue, agent)
             if refused:
-                raise Refused(f"the recording did not start: {refused}")
+                raise Refused(f"the recording did not start: {refused}", "recording_refused", why=str(refused))
             return
         active = self.active.get(linkedid)
         if active is None:
-            raise Refused("this call is not being recorded")
+            raise Refused("this call is not being recorded", "not_recording")
         await self.send(
             {"Action": "MixMonitorMute", "Channel": active.channel, "Direction": "both", "State": "1" if op == "pause" else "0"}
         )
