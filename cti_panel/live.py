@@ -64,6 +64,7 @@ class LiveCall:
     held: bool = False
     held_since: float | None = None
     consulting: bool = False  # the agent's own leg is on hold: an attended transfer's consultation (Asterisk holds it)
+    popped: set[str] = field(default_factory=set)  # agents whose screen has had this call's pop
 
     def card(self, now: float) -> dict[str, Any]:
         """The call as an agent's call card shows it."""
@@ -174,6 +175,8 @@ class LiveBoard:
             call.digits += str(d.get("digit", ""))
         elif e.kind == "transferred" and call.answered_at is not None:
             out += self._requeued(call)
+            if d.get("agent"):
+                out += self._answered(call, e)
         elif e.kind == "queue_joined":
             if call.answered_at is not None:
                 out += self._requeued(call)
@@ -187,7 +190,7 @@ class LiveBoard:
             out.append(self._tile(queue))
         elif e.kind == "agent_ringing" and d.get("agent"):
             call.channel = d.get("channel") or call.channel
-            out.append(Note(agent_room(d["agent"]), "pop", {**call.card(e.t), "agent": d["agent"], "queue": d.get("queue") or call.queue}))
+            out.append(self._pop(call, d["agent"], d.get("queue") or call.queue, e.t))
         elif e.kind == "answered":
             out += self._answered(call, e)
         elif e.kind == "queue_left" and d.get("reason") != Outcome.ANSWERED:
@@ -297,8 +300,15 @@ class LiveBoard:
         if call.agent:
             agent = self.agents.setdefault(call.agent, AgentRow(call.agent))
             agent.call = call.linkedid
+            if call.agent not in call.popped:
+                out.append(self._pop(call, call.agent, call.queue, e.t))
             out += [Note(agent_room(call.agent), "call", call.card(e.t)), Note(SUPERVISORS, "agent", agent.row(self.calls, self.now))]
         return out
+
+    def _pop(self, call: LiveCall, agent: str, queue: str | None, t: float) -> Note:
+        """The screen pop of this call on the agent's screen (once per agent: ringing, or reached by a transfer)."""
+        call.popped.add(agent)
+        return Note(agent_room(agent), "pop", {**call.card(t), "agent": agent, "queue": queue})
 
     def _requeued(self, call: LiveCall) -> list[Note]:
         """A transferred call (to a queue, where it waits again, or anywhere else): its last agent (and that agent's leg) is

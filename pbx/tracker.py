@@ -807,7 +807,7 @@ class CallTracker:
         """A call back, or the agent's own click-to-dial, is connected when the agent's leg, already answered, reaches the
         caller; a transfer that dials an agent's phone (not a queue) reaches that agent."""
         if m.get("DialStatus") == "ANSWER" and m.get("Channel") and m.get("DestChannel"):
-            self._dialed_agent(call, m["Channel"], m["DestChannel"], t)
+            self._dialed_agent(call, m["Channel"], m["DestChannel"], t, out)
         if (
             (call.callback_queue is not None or call.dialed_out)
             and call.visit.agent is not None
@@ -832,8 +832,9 @@ class CallTracker:
                 agent_channel=m["Channel"],
             )
 
-    def _dialed_agent(self, call: _Call, channel: str, dest: str, t: float) -> None:
-        """A blind transfer's caller, or an attended transfer's consultation, answered at an agent's phone: that agent's leg."""
+    def _dialed_agent(self, call: _Call, channel: str, dest: str, t: float, out: list[DomainEvent]) -> None:
+        """A blind transfer's caller, or an attended transfer's consultation, answered at an agent's phone: that agent's leg
+        (a blind transfer's agent talks to the caller at once: answered)."""
         open_leg = call.legs.open
         blind = open_leg is None and call.legs.transferred_at is not None and channel in (call.root, call.inbound)
         consulting = (
@@ -848,6 +849,7 @@ class CallTracker:
             call.legs.answer(agent, t, None, call.visit.held_since)
             call.visit.agent = agent
             self._agent_legs(call, dest)
+            self._emit(out, "answered", call, t, queue=None, agent=agent, interface=None, wait_s=None, channel=channel, agent_channel=dest)
         else:
             call.consult, call.consult_agents = _OpenLeg(None, agent=agent, answered_at=t), {c for c in (dest, local_partner(dest)) if c}
 
@@ -904,14 +906,16 @@ class CallTracker:
         self._end_holds(call, t)
         call.legs.transfer(LegEnd.TRANSFERRED_BLIND if kind == "blind" else LegEnd.TRANSFERRED_ATTENDED, t, call.visit.held_since)
         consult, call.consult = call.consult, None
+        reached: dict[str, Any] = {}
         if kind == "attended" and consult is not None and consult.answered_at is not None:
+            reached = {"agent": consult.agent, "agent_channel": next(iter(sorted(call.consult_agents)), None)}
             call.legs.open, call.legs.transferred_at = consult, None
             if consult.callid:
                 call.adopted.add(consult.callid)
             call.agent_channels |= call.consult_agents
             call.visit.agent, call.visit.completed_at, call.visit.complete_reason = consult.agent, None, None
         target = m.get("Extension") or m.get("TransferTargetChannel") or m.get("SecondTransfererConnectedLineNum")
-        self._emit(out, "transferred", call, t, how=kind, target=target)
+        self._emit(out, "transferred", call, t, how=kind, target=target, **reached)
 
     def _on_hangup_request(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
         if m.get("Event") == "SoftHangupRequest" and m.get("Cause") == "4":  # AST_SOFTHANGUP_SHUTDOWN: core stop/restart now

@@ -181,6 +181,31 @@ def test_a_wrap_up_lands_on_its_own_call_and_an_action_for_an_ended_call_never_r
     until(lambda: any(e == "reply" and not p["ok"] and "not one of your calls" in p["error"] for e, p in replies.got), 10)
 
 
+def test_the_agent_a_transfer_reaches_gets_the_pop_the_call_and_the_wrap_up(rig):
+    center, replies, _ = rig
+    pushed: list = []
+    send = center.notifier.send
+    center.notifier.send = lambda notes: (pushed.extend(notes := list(notes)), send(notes))  # type: ignore[method-assign]
+    center.users.add("bob", "a long password", "agent", agent="bob", interface="Local/2003@e2e-phones/n", extension="2003")
+    go_available(center)
+    center.call("5511977776666")
+    until_answered(center)
+    linkedid = center.engine.board.call_of("ana").linkedid
+    ask(center, "bob", "state", {"state": "available"})
+    until(lambda: center.engine.board.agents.get("bob") and center.engine.board.agents["bob"].state == "available")
+    ask(center, "ana", "transfer", {"how": "blind", "kind": "agent", "agent": "bob"})
+    pop = until(lambda: next((n for n in pushed if n.event == "pop" and n.room == "agent:bob"), None), 15, "bob's pop")
+    assert (pop.payload["linkedid"], pop.payload["number"]) == (linkedid, "5511977776666")
+    until(lambda: (c := center.engine.board.call_of("bob")) is not None and c.linkedid == linkedid, 10, "bob's call card")
+    until(lambda: any(n.event == "ended" and n.room == "agent:bob" for n in pushed), 15, "bob's part ended: his wrap-up form")
+    ask(center, "ana", "wrapup", {"linkedid": linkedid, "disposition": "follow_up", "notes": ""})
+    ask(center, "bob", "wrapup", {"linkedid": linkedid, "disposition": "resolved", "notes": "resolvido"})
+    until(lambda: len(wrapups(center)) == 2, 10, "both agents' wrap-ups")
+    assert wrapups(center) == {(linkedid, "ana"): ("follow_up", ""), (linkedid, "bob"): ("resolved", "resolvido")}
+    call = stored_call(center, "5511977776666")
+    assert [(leg.agent, leg.ended_by) for leg in call.legs] == [("ana", "transferred_blind"), ("bob", "completed")]
+
+
 def test_after_call_work_until_the_wrap_up_is_saved_keeps_the_next_caller_off_the_agent_in_app_queue_mode(tmp_path):
     center = CallCenter(tmp_path, support=config.ACDQueue(wrapup_until_saved=True))
     replies = Replies(center)

@@ -508,7 +508,7 @@ def test_native_acd_announces_overflows_past_a_missing_prompt_and_calls_back_on_
     )
     call, left, back, said = real
     assert (call.outcome, call.queue) == ("timeout", "support"), "the maximum wait, then the overflow message"
-    assert said.count("GET DATA cc/your-position 1 1") == 1, "announced after 2 s, cut a second later (the prompt lasts 2 s)"
+    assert said.count("GET DATA cc/your-position-en 1 1") == 1, "announced after 2 s in the caller's language, cut a second later"
     assert said[-2:] == ["GET DATA cc/no-such-prompt 1 1", "HANGUP"], "the missing message is not the end of AsyncAGI: we hang up"
     assert not queue_log_of(pbx, overflowed), "the caller never dropped into the dialplan's fallback queue"
     assert (left.outcome, left.queue) == ("exit_key", "sales"), "the caller pressed the call-back key and hung up"
