@@ -1,14 +1,18 @@
 """IVR flows: declared in YAML, checked on load, errors naming the file, the line and the node.
 
 A flow is a graph of nodes; each node has a kind and names the nodes it can go
-to. Checked: every key and type, every reference, prompts for every language,
-digit maps, nodes never reached from `start`, and nodes from which no path
-ever ends the IVR (a loop with no exit). See contrib/ivr/*.yaml for examples.
+to. Checked: every key and type, every number within what a real IVR needs,
+every name that reaches an AGI command or the dialplan (prompts, queues,
+contexts, variables) in a form the command cannot misread, every reference,
+prompts for every language, digit maps, nodes never reached from `start`, and
+nodes from which no path ever ends the IVR (a loop with no exit). See
+contrib/ivr/*.yaml for examples.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, time
 from pathlib import Path
@@ -16,13 +20,42 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
+from yaml.constructor import SafeConstructor
 
+from ivr.prompts import NAME as SOUND
+from ivr.prompts import VOICES
 from ivr.validators import CHECKS
+from kernel.config import QUEUE_NAME
 from kernel.exceptions import InputError
 
 TERMINAL = {"queue", "voicemail", "callback", "hangup"}
-DTMF = re.compile(r"^[0-9*#]+$")
+KEY = re.compile(r"[0-9*#]")
+DTMF = re.compile(r"[0-9*#]+")
 DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+MERGE = "tag:yaml.org,2002:merge"
+NAMES = "letters, digits, '_', '-' and '.'"
+VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,79}")
+VARIABLE_RULE = "a variable name (letters, digits and '_', not starting with a digit)"
+SOUND_RULE = "a sound name: letters, digits, '-' and '_' in folders like cc/main-menu-pt (no extension, no leading '/', no '..')"
+# key -> what its text must match, and what that allows: each ends up in an AGI command (a ',' splits an application's
+# arguments, a space a command's)
+TEXT_RULES: dict[str, tuple[re.Pattern[str], str]] = {
+    "queue": (QUEUE_NAME, f"a queue name ({NAMES})"),
+    "context": (QUEUE_NAME, f"a dialplan context ({NAMES})"),
+    "music": (QUEUE_NAME, f"a music on hold class ({NAMES})"),
+    "exten": (re.compile(r"[A-Za-z0-9_.*#+-]{1,80}"), "an extension (letters, digits, '*', '#', '+', '_', '-' and '.')"),
+    "mailbox": (re.compile(r"[A-Za-z0-9_.-]{1,80}(@[A-Za-z0-9_.-]{1,80})?"), f"a mailbox like 100@default ({NAMES})"),
+    "store_as": (VARIABLE, VARIABLE_RULE),
+}
+# key -> (lowest, highest, unit): what a real IVR needs (the panel sets priorities from 0 to 10 too)
+RANGES = {
+    "timeout": (0.5, 300, " seconds"),
+    "retries": (0, 10, ""),
+    "max_digits": (1, 64, ""),
+    "min_digits": (1, 64, ""),
+    "priority": (0, 10, ""),
+}
 
 # kind -> {key: (required, type, is a node reference)}
 SCHEMA: dict[str, dict[str, tuple[bool, type | tuple[type, ...], bool]]] = {
@@ -73,7 +106,8 @@ SCHEMA: dict[str, dict[str, tuple[bool, type | tuple[type, ...], bool]]] = {
     "callback": {"queue": (True, str, False), "prompt": (True, (str, dict), False)},
     "hangup": {"prompt": (False, (str, dict), False)},
 }
-MAX_VALUES = 100_000  # a big flow has a few thousand
+PARSER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's, when PyYAML has it, reads a big flow six times faster
+MAX_VALUES = 1_000_000  # a big flow has a few thousand nodes of a few values each
 TOP = {
     "flow": (True, str),
     "start": (True, str),
@@ -97,7 +131,7 @@ class Node:
 
     def edges(self) -> dict[str, str]:
         """Where this node can go: label -> node id."""
-        out = {f"option {k}": v for k, v in self.spec["options"].items()} if self.kind == "menu" else {}
+        out = {f"option {k}": v for k, v in self.spec.get("options", {}).items()}
         out.update({key: self.spec[key] for key, (_, _, ref) in SCHEMA[self.kind].items() if ref and key in self.spec})
         return out
 
@@ -128,19 +162,23 @@ class Flow:
         return (dnid is not None and dnid in dnids) or (context is not None and context == self.entry.get("context"))
 
 
+Problem = Callable[[tuple[str, ...], str], None]
+
+
 class _Loader:
-    """YAML to plain data, remembering the line of every mapping key."""
+    """YAML to plain data, remembering the line of every mapping key and the values it refused itself."""
 
     def __init__(self, path: str) -> None:
         self.path = path
         self.lines: dict[tuple[str, ...], int] = {}
         self.problems: list[str] = []
+        self.refused: set[tuple[str, ...]] = set()
         self.values = 0
+        self.scalars = SafeConstructor()
 
     def load(self, text: str) -> Any:
         try:
-            root = yaml.compose(text, Loader=yaml.SafeLoader)
-            self.values = 0
+            root = yaml.compose(text, Loader=PARSER)
             return self._value(root, ()) if root is not None else None
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
@@ -149,29 +187,68 @@ class _Loader:
         except RecursionError as exc:
             raise InputError(f"{self.path}: nested too deep to be a flow") from exc
 
+    def _refuse(self, path: tuple[str, ...], line: int, text: str) -> None:
+        self.refused.add(path)
+        self.problems.append(f"{self.path}:{line}: {text}")
+
+    def _text(self, text: str, path: tuple[str, ...], line: int) -> None:
+        control = CONTROL.search(text)
+        if control:
+            self._refuse(path, line, f"{_name(path)}: {text!r} has a control character ({control.group()!r})")
+
     def _value(self, node: yaml.Node, path: tuple[str, ...]) -> Any:
         self.values += 1
         if self.values > MAX_VALUES:  # aliases of aliases (a "billion laughs") would expand without end
-            raise InputError(f"{self.path}:{node.start_mark.line + 1}: more than {MAX_VALUES:,} values: not a flow (aliases?)")
+            raise InputError(
+                f"{self.path}:{node.start_mark.line + 1}: more than {MAX_VALUES:,} values (each copy an alias makes counts): too big for a flow"
+            )
         if isinstance(node, yaml.MappingNode):
             out: dict[str, Any] = {}
             for key_node, value_node in node.value:
-                key = str(yaml.safe_load(yaml.serialize(key_node)))
                 line = key_node.start_mark.line + 1
+                if key_node.tag == MERGE:
+                    self._refuse(path, line, f"{_name(path)}: merge keys (<<) are not supported: write the keys out")
+                    continue
+                if not isinstance(key_node, yaml.ScalarNode):
+                    self.problems.append(f"{self.path}:{line}: {_name(path)}: a key must be text, not a list or a mapping")
+                    continue
+                key = key_node.value  # as written: YAML would make the key 01 the number 1
+                self._text(key, path + (key,), line)
                 if key in out:
-                    self.problems.append(f"{self.path}:{line}: {'.'.join(path + (key,))}: key appears twice")
+                    self.problems.append(f"{self.path}:{line}: {_name(path + (key,))} appears twice")
                 self.lines[path + (key,)] = line
                 out[key] = self._value(value_node, path + (key,))
             return out
         if isinstance(node, yaml.SequenceNode):
             return [self._value(item, path + (str(i),)) for i, item in enumerate(node.value)]
-        return yaml.safe_load(yaml.serialize(node))
+        if node.value == "" and not node.style:  # plain: None in Python's YAML, '' in libyaml's
+            self._refuse(path, self.line(*path), f"{_name(path)} is empty")
+            return None
+        self._text(node.value, path, node.start_mark.line + 1)
+        build = self.scalars.yaml_constructors.get(node.tag, self.scalars.yaml_constructors[None])
+        try:
+            return build(self.scalars, node)
+        except ValueError:  # a date like 2026-13-45 stays text, for its key's check to name
+            return node.value
 
     def line(self, *path: str) -> int:
         for size in range(len(path), 0, -1):
             if path[:size] in self.lines:
                 return self.lines[path[:size]]
         return 1
+
+
+def _name(path: tuple[str, ...]) -> str:
+    """A place in a flow as messages name it: node 'main', node 'main': 'options.1', 'languages'."""
+    if len(path) > 1 and path[0] == "nodes":
+        return f"node '{path[1]}'" + (f": '{'.'.join(path[2:])}'" if len(path) > 2 else "")
+    return f"'{'.'.join(path)}'" if path else "the flow"
+
+
+def _is(value: object, kind: type | tuple[type, ...]) -> bool:
+    """isinstance, where true and false are no numbers (in Python they are ints)."""
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return isinstance(value, kinds) and (bool in kinds or not isinstance(value, bool))
 
 
 def _type_name(kind: type | tuple[type, ...]) -> str:
@@ -186,6 +263,29 @@ def _type_name(kind: type | tuple[type, ...]) -> str:
         type(None): "empty",
     }
     return " or ".join(names.get(k, k.__name__) for k in kinds)
+
+
+def _typed(
+    values: dict[str, Any],
+    schema: Mapping[str, tuple[Any, ...]],
+    where: tuple[str, ...],
+    problem: Problem,
+    prefix: str = "",
+    unknown: str = "",
+) -> dict[str, Any]:
+    """The values of the type their schema says; unknown keys, values of another type and required keys missing are problems."""
+    out = {}
+    for key, value in values.items():
+        if key not in schema:
+            problem(where + (key,), f"{prefix}unknown key '{key}'{unknown}")
+        elif _is(value, schema[key][1]):
+            out[key] = value
+        else:
+            problem(where + (key,), f"{prefix}'{key}' must be {_type_name(schema[key][1])}")
+    for key, (required, *_) in schema.items():
+        if required and key not in values:
+            problem(where, f"{prefix}missing '{key}'" + (" (the prompt to play)" if key == "prompt" else ""))
+    return out
 
 
 def load_flow(path: str | Path) -> Flow:
@@ -206,19 +306,17 @@ def load_flow(path: str | Path) -> Flow:
         raise InputError(f"{path}:1: a flow is a mapping with flow, start and nodes")
 
     def problem(line_path: tuple[str, ...], text: str) -> None:
-        problems.append(f"{path}:{loader.line(*line_path)}: {text}")
+        if not any(line_path[:size] in loader.refused for size in range(len(line_path) + 1)):
+            problems.append(f"{path}:{loader.line(*line_path)}: {text}")
 
-    for key, (required, kind) in TOP.items():
-        if required and key not in data:
-            problem((), f"missing '{key}'")
-        elif key in data and not isinstance(data[key], kind):
-            problem((key,), f"'{key}' must be {_type_name(kind)}")
-    for key in data:
-        if key not in TOP:
-            problem((key,), f"unknown key '{key}'")
-    if problems and not isinstance(data.get("nodes"), dict):
-        raise InputError("invalid IVR flow:\n  " + "\n  ".join(problems))
-    languages = tuple(str(x) for x in data.get("languages") or ["pt-BR"])
+    data = _typed(data, TOP, (), problem)
+    languages = tuple(data.get("languages", ["pt-BR"]))
+    if not languages:
+        problem(("languages",), "'languages' is empty: list the flow's languages (or leave it out for pt-BR alone)")
+    for index, language in enumerate(languages):
+        if not isinstance(language, str) or language.lower() not in VOICES:
+            problem(("languages", str(index)), f"unknown language {language!r} (one of {', '.join(VOICES)}, in any case)")
+    languages = tuple(str(x) for x in languages) or ("pt-BR",)
     default_language = str(data.get("default_language") or languages[0])
     if default_language not in languages:
         problem(("default_language",), f"default_language '{default_language}' is not one of the languages {list(languages)}")
@@ -228,35 +326,26 @@ def load_flow(path: str | Path) -> Flow:
         problem(("timezone",), f"unknown time zone '{data.get('timezone')}'")
         tz = ZoneInfo("UTC")
     holidays = set()
-    for index, day in enumerate(data.get("holidays") or []):
+    for index, day in enumerate(data.get("holidays", [])):
         try:
-            holidays.add(day if isinstance(day, date) else date.fromisoformat(str(day)))
+            holidays.add(date.fromisoformat(str(day)))
         except ValueError:
             problem(("holidays", str(index)), f"holiday '{day}' is not a date (YYYY-MM-DD)")
     nodes: dict[str, Node] = {}
-    for node_id, spec in (data.get("nodes") or {}).items():
+    for node_id, spec in data.get("nodes", {}).items():
         where = ("nodes", node_id)
         if not isinstance(spec, dict) or "kind" not in spec:
             problem(where, f"node '{node_id}': needs a 'kind' (one of {', '.join(SCHEMA)})")
             continue
         kind = spec["kind"]
-        if kind not in SCHEMA:
-            problem(where + ("kind",), f"node '{node_id}': unknown kind '{kind}' (one of {', '.join(SCHEMA)})")
+        if not isinstance(kind, str) or kind not in SCHEMA:
+            problem(where + ("kind",), f"node '{node_id}': unknown kind {kind!r} (one of {', '.join(SCHEMA)})")
             continue
-        schema = SCHEMA[kind]
-        for key, (required, kind_type, _) in schema.items():
-            if key not in spec:
-                if required:
-                    problem(where, f"node '{node_id}': missing '{key}'" + (" (the prompt to play)" if key == "prompt" else ""))
-            elif not isinstance(spec[key], kind_type) or (kind_type is int and isinstance(spec[key], bool)):
-                problem(where + (key,), f"node '{node_id}': '{key}' must be {_type_name(kind_type)}")
-        for key in spec:
-            if key != "kind" and key not in schema:
-                problem(where + (key,), f"node '{node_id}': unknown key '{key}' for a {kind} node")
-        _check_node(node_id, kind, spec, languages, where, problem)
-        nodes[node_id] = Node(node_id, kind, loader.line(*where), spec)
-    start = data.get("start")
-    if isinstance(start, str) and start not in nodes and "nodes" in data:
+        checked = _typed(spec, {"kind": (True, str), **SCHEMA[kind]}, where, problem, f"node '{node_id}': ", f" for a {kind} node")
+        _check_node(node_id, kind, checked, languages, where, problem)
+        nodes[node_id] = Node(node_id, kind, loader.line(*where), checked)
+    start: str = data.get("start", "")
+    if "start" in data and "nodes" in data and start not in nodes:
         problem(("start",), f"start node '{start}' is not defined")
     for node in nodes.values():
         for label, target in node.edges().items():
@@ -266,14 +355,14 @@ def load_flow(path: str | Path) -> Flow:
             elif target not in nodes:
                 problem(("nodes", node.id) + key, f"node '{node.id}': {label} goes to unknown node '{target}'")
     _check_entry(data.get("entry"), problem)
-    if not problems and isinstance(start, str):
+    if not problems:
         _check_graph(nodes, start, path, problems)
     if problems:
         raise InputError("invalid IVR flow:\n  " + "\n  ".join(problems))
     return Flow(str(data["flow"]), path, start, nodes, languages, default_language, tz, frozenset(holidays), dict(data.get("entry") or {}))
 
 
-def _check_entry(entry: object, problem) -> None:  # type: ignore[no-untyped-def]
+def _check_entry(entry: object, problem: Problem) -> None:
     """Where calls come in: dnid a number in quotes (or a list of them), context a name."""
     if not isinstance(entry, dict):
         return
@@ -290,61 +379,78 @@ def _check_entry(entry: object, problem) -> None:  # type: ignore[no-untyped-def
             problem(("entry", key), f"unknown key '{key}' in entry (dnid, context)")
 
 
-def _check_node(node_id: str, kind: str, spec: dict[str, Any], languages: tuple[str, ...], where: tuple[str, ...], problem) -> None:
-    for key in ("timeout", "retries", "max_digits", "min_digits", "priority"):
-        value = spec.get(key)
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and (value < 0 or (key == "timeout" and value == 0)):
-            problem(where + (key,), f"node '{node_id}': '{key}' must be {'more than 0' if key == 'timeout' else '0 or more'}, not {value}")
+def _check_node(
+    node_id: str, kind: str, spec: dict[str, Any], languages: tuple[str, ...], where: tuple[str, ...], problem: Problem
+) -> None:
+    """What a node's types alone do not check; `spec` holds only the values of the right type."""
+
+    def bad(key: tuple[str, ...], text: str) -> None:
+        problem(where + key, f"node '{node_id}': {text}")
+
+    for key, (low, high, unit) in RANGES.items():
+        if key in spec and not low <= spec[key] <= high:
+            bad((key,), f"'{key}' must be from {low} to {high}{unit}, not {spec[key]}")
+    for key, (rule, allowed) in TEXT_RULES.items():
+        if key in spec and not rule.fullmatch(spec[key]):
+            bad((key,), f"'{key}' {spec[key]!r} is not {allowed}")
+    for index, skill in enumerate(spec.get("skills", [])):
+        if not isinstance(skill, str) or not QUEUE_NAME.fullmatch(skill):
+            bad(("skills", str(index)), f"skill {skill!r} is not a skill name ({NAMES})")
     for key in ("prompt", "invalid_prompt", "timeout_prompt"):
         value = spec.get(key)
         if isinstance(value, dict):
-            missing = [lang for lang in languages if not value.get(lang)]
+            missing = [lang for lang in languages if lang not in value]
             if missing:
-                problem(where + (key,), f"node '{node_id}': '{key}' has no prompt for {', '.join(missing)}")
-        elif isinstance(value, str) and not value.strip():
-            problem(where + (key,), f"node '{node_id}': '{key}' is empty")
+                bad((key,), f"'{key}' has no prompt for {', '.join(missing)}")
+            for language in value:
+                if language not in languages:
+                    bad((key, language), f"'{key}' has a prompt for {language}, not one of the languages {list(languages)}")
+            sounds = {(key, language): name for language, name in value.items()}
+        else:
+            sounds = {(key,): value} if value is not None else {}
+        for sub, name in sounds.items():
+            if not isinstance(name, str) or not SOUND.fullmatch(name):
+                bad(sub, f"'{key}' {name!r} is not {SOUND_RULE}")
+    for key in ("options", "choices", "values"):
+        if key in spec and not spec[key]:
+            bad((key,), f"'{key}' is empty")
     for key in ("options", "choices"):
-        mapping = spec.get(key)
-        if isinstance(mapping, dict):
-            if not mapping:
-                problem(where + (key,), f"node '{node_id}': '{key}' is empty")
-            for digits in mapping:
-                if not DTMF.match(str(digits)):
-                    problem(where + (key, str(digits)), f"node '{node_id}': '{digits}' is not a key a phone can send (0-9, * and #)")
-            if key == "choices":
-                for digits, lang in mapping.items():
-                    if lang not in languages:
-                        problem(
-                            where + (key, str(digits)),
-                            f"node '{node_id}': choice '{digits}' is language '{lang}', not one of {list(languages)}",
-                        )
+        for digits in spec.get(key, {}):
+            if not DTMF.fullmatch(digits):
+                bad((key, digits), f"'{digits}' is not a key a phone can send (0-9, * and #)")
+    for digits, lang in spec.get("choices", {}).items():
+        if lang not in languages:
+            bad(("choices", digits), f"choice '{digits}' is language '{lang}', not one of {list(languages)}")
     repeat = spec.get("repeat_key")
-    if isinstance(repeat, str) and (not DTMF.match(repeat) or repeat in (spec.get("options") or {})):
-        problem(where + ("repeat_key",), f"node '{node_id}': repeat_key '{repeat}' must be a phone key not used by an option")
+    if repeat is not None and (not KEY.fullmatch(repeat) or any(k.startswith(repeat) for k in spec.get("options", {}))):
+        bad(("repeat_key",), f"repeat_key '{repeat}' must be one phone key that no option starts with")
+    for name, value in spec.get("values", {}).items():
+        if not VARIABLE.fullmatch(name):
+            bad(("values", name), f"'values': {name!r} is not {VARIABLE_RULE}")
+        if not _is(value, (str, int, float)) or any(c in str(value) for c in '"\\'):
+            bad(("values", name), f"'values': {name} must be text (without '\"' or '\\') or a number, not {value!r}")
     if kind == "collect":
         check = spec.get("validate")
         if check is not None and check not in ("length", "regex", *CHECKS):
-            problem(where + ("validate",), f"node '{node_id}': validate must be one of length, regex, {', '.join(CHECKS)}")
+            bad(("validate",), f"validate must be one of length, regex, {', '.join(CHECKS)}")
         if check == "regex":
             try:
-                re.compile(str(spec.get("regex") or ""))
+                re.compile(spec.get("regex", ""))
             except re.error as exc:
-                problem(where + ("regex",), f"node '{node_id}': regex does not compile: {exc}")
+                bad(("regex",), f"regex does not compile: {exc}")
             if not spec.get("regex"):
-                problem(where, f"node '{node_id}': validate: regex needs a 'regex'")
-        terminator = spec.get("terminator", "#")
-        if terminator != "#":
-            problem(where + ("terminator",), f"node '{node_id}': terminator must be '#' (Asterisk's GET DATA ends input on '#' only)")
-        if isinstance(spec.get("max_digits"), int) and isinstance(spec.get("min_digits"), int) and spec["min_digits"] > spec["max_digits"]:
-            problem(where + ("min_digits",), f"node '{node_id}': min_digits is more than max_digits")
-    if kind == "queue" and spec.get("mode", "app_queue") not in ("app_queue", "native"):
-        problem(where + ("mode",), f"node '{node_id}': mode must be app_queue (Asterisk's queues) or native (our ACD)")
-    if kind == "business_hours" and isinstance(spec.get("open"), dict):
-        for days, hours in spec["open"].items():
-            try:
-                parse_hours(str(days), str(hours))
-            except ValueError as exc:
-                problem(where + ("open", str(days)), f"node '{node_id}': {exc}")
+                bad((), "validate: regex needs a 'regex'")
+        if spec.get("terminator", "#") != "#":
+            bad(("terminator",), "terminator must be '#' (Asterisk's GET DATA ends input on '#' only)")
+        if spec.get("min_digits", 1) > spec.get("max_digits", 64):
+            bad(("min_digits",), "min_digits is more than max_digits")
+    if spec.get("mode", "app_queue") not in ("app_queue", "native"):
+        bad(("mode",), "mode must be app_queue (Asterisk's queues) or native (our ACD)")
+    for days, hours in spec.get("open", {}).items():
+        try:
+            parse_hours(days, str(hours))
+        except ValueError as exc:
+            bad(("open", days), str(exc))
 
 
 def parse_hours(days: str, hours: str) -> tuple[set[int], list[tuple[time, time]]]:
@@ -369,25 +475,29 @@ def parse_hours(days: str, hours: str) -> tuple[set[int], list[tuple[time, time]
 
 
 def _check_graph(nodes: dict[str, Node], start: str, path: str, problems: list[str]) -> None:
-    reached, todo = {start}, [start]
-    while todo:
-        for target in nodes[todo.pop()].edges().values():
-            if target not in reached:
-                reached.add(target)
-                todo.append(target)
+    """Nodes never reached from the start, and nodes from which no path reaches an ending."""
+    ahead = {node.id: list(node.edges().values()) for node in nodes.values()}
+    behind: dict[str, list[str]] = {}
+    for source, targets in ahead.items():
+        for target in targets:
+            behind.setdefault(target, []).append(source)
+    reached = _closure([start], ahead)
+    exits = _closure([n.id for n in nodes.values() if n.kind in TERMINAL], behind)
     for node in nodes.values():
         if node.id not in reached:
             problems.append(f"{path}:{node.line}: node '{node.id}': never reached from start '{start}'")
-    exits = {n.id for n in nodes.values() if n.kind in TERMINAL}
-    changed = True
-    while changed:
-        changed = False
-        for node in nodes.values():
-            if node.id not in exits and any(t in exits for t in node.edges().values()):
-                exits.add(node.id)
-                changed = True
-    for node in nodes.values():
-        if node.id in reached and node.id not in exits:
+        elif node.id not in exits:
             problems.append(
                 f"{path}:{node.line}: node '{node.id}': loop with no exit (no path from here ever reaches a queue, voicemail, callback or hangup)"
             )
+
+
+def _closure(first: list[str], edges: dict[str, list[str]]) -> set[str]:
+    """Every node `edges` lead to from `first` (and `first`), each edge followed once."""
+    seen, todo = set(first), list(first)
+    while todo:
+        for target in edges.get(todo.pop(), ()):
+            if target not in seen:
+                seen.add(target)
+                todo.append(target)
+    return seen
