@@ -14,23 +14,23 @@ import logging
 import re
 import urllib.error
 import urllib.request
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote
 
-from sqlalchemy import select
+from sqlalchemy import String, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from kernel.exceptions import InputError
 from kernel.models import Call, Customer, Wrapup
+from kernel.numbers import normalise
 
 log = logging.getLogger(__name__)
 FIELDS = ("number", "name", "company", "email", "notes")
-
-
-def normalise(number: str | None) -> str:
-    """A phone number as digits only, so '+55 (11) 9...' and '5511 9...' find the same customer."""
-    return re.sub(r"\D", "", number or "")
+_LENGTHS = {c.name: c.type.length for c in Customer.__table__.columns if isinstance(c.type, String) and c.type.length}
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_OTHER_DIGIT = re.compile(r"(?![0-9])\d")
 
 
 class Lookup(Protocol):
@@ -101,23 +101,22 @@ def last_calls(sessions: sessionmaker[Session], number: str, limit: int = 5) -> 
 def import_csv(sessions: sessionmaker[Session], path: Path) -> tuple[int, int]:
     """Load customers from a CSV with a header (number,name[,company,email,notes]); (added, updated). A bad row stops the import with its line, storing nothing."""
     rows: dict[str, dict[str, str | None]] = {}
-    with path.open(newline="", encoding="utf-8-sig") as f:
-        reader = csv.DictReader(f)
+    lines: dict[str, int] = {}
+    # A byte that is not UTF-8 becomes a surrogate found in its own row: the decoder reads ahead, so its error has no line.
+    with path.open(newline="", encoding="utf-8-sig", errors="surrogateescape") as f:
+        reader = csv.reader(f, strict=True)
         try:
-            missing = {"number", "name"} - set(reader.fieldnames or ())
-            if missing:
-                raise InputError(f"{path}:1: missing column(s) {', '.join(sorted(missing))}; the header needs number,name")
-            for row in reader:
-                number, name = normalise(row.get("number")), (row.get("name") or "").strip()
-                if len(number) < 3 or not name:
-                    raise InputError(
-                        f"{path}:{reader.line_num}: needs a phone number (digits) and a name, got {row.get('number')!r}, {name!r}"
-                    )
-                if any("\x00" in (value or "") for value in row.values() if isinstance(value, str)):
-                    raise InputError(f"{path}:{reader.line_num}: a NUL byte in the row (no database stores one in text)")
-                rows[number] = {k: (row.get(k) or "").strip() or None for k in FIELDS} | {"number": number, "name": name}
-        except UnicodeDecodeError as exc:
-            raise InputError(f"{path}:{reader.line_num + 1}: not UTF-8 (save the file as UTF-8)") from exc
+            header = _header(path, next(reader, []))
+            for fields in reader:
+                where = f"{path}:{reader.line_num}"
+                if len(fields) > len(header):
+                    raise InputError(f"{where}: {len(fields)} fields, the header has {len(header)} ({','.join(header)})")
+                if not fields:
+                    continue
+                number, customer = _customer(where, dict(zip(header, fields)))
+                if number in lines:
+                    raise InputError(f"{where}: number {number} again (first on line {lines[number]})")
+                rows[number], lines[number] = customer, reader.line_num
         except csv.Error as exc:
             raise InputError(f"{path}:{reader.line_num}: not a CSV row: {exc}") from exc
     with sessions.begin() as s:
@@ -129,3 +128,48 @@ def import_csv(sessions: sessionmaker[Session], path: Path) -> tuple[int, int]:
             else:
                 s.add(Customer(**data))
     return len(rows) - len(known), len(known)
+
+
+def _header(path: Path, fields: list[str]) -> list[str]:
+    """The header's columns: number and name among them, each known and named once (a second one would silently win)."""
+    _storable(f"{path}:1", fields)
+    names = [name.strip() for name in fields]
+    missing = {"number", "name"} - set(names)
+    if missing:
+        raise InputError(f"{path}:1: missing column(s) {', '.join(sorted(missing))}; the header needs number,name")
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise InputError(f"{path}:1: column(s) {', '.join(twice)} more than once")
+    unknown = [name for name in names if name not in FIELDS]
+    if unknown:
+        raise InputError(f"{path}:1: unknown column(s) {', '.join(map(repr, unknown))}; the columns are {','.join(FIELDS)}")
+    return names
+
+
+def _customer(where: str, row: dict[str, str]) -> tuple[str, dict[str, str | None]]:
+    """A row's (number, customer), or the first thing wrong with it: what the columns hold and a caller ID can match."""
+    values = {k: row.get(k, "").strip() for k in FIELDS}
+    _storable(where, values.values())
+    number = normalise(values["number"])
+    if _OTHER_DIGIT.search(values["number"]):
+        raise InputError(f"{where}: number {values['number']!r}: digits 0-9 only (a caller ID has no others)")
+    if len(number) < 3 or not values["name"]:
+        raise InputError(f"{where}: needs a phone number (digits) and a name, got {row.get('number')!r}, {values['name']!r}")
+    for k, limit in _LENGTHS.items():
+        length = len(number if k == "number" else values[k])
+        if length > limit:
+            raise InputError(f"{where}: {k}: {length} characters, at most {limit}")
+    if values["email"] and not _EMAIL.fullmatch(values["email"]):
+        raise InputError(f"{where}: email {values['email']!r}: not an email address")
+    return number, {k: v or None for k, v in values.items()} | {"number": number}
+
+
+def _storable(where: str, values: Iterable[str]) -> None:
+    """Text a database keeps: no NUL, and UTF-8 (a byte that is not was decoded to a surrogate)."""
+    for value in values:
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InputError(f"{where}: not UTF-8 (save the file as UTF-8)") from exc
+        if "\x00" in value:
+            raise InputError(f"{where}: a NUL byte in the row (no database stores one in text)")

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from kernel.config import AGENT_NAME, AGENT_NAME_RULE, QUEUE_NAME, QUEUE_NAME_RULE
 from kernel.exceptions import Refused
 from kernel.models import User
 from kernel.who import LANGS, ROLES, Who
@@ -24,13 +25,27 @@ from kernel.who import LANGS, ROLES, Who
 _LOGIN = re.compile(r"[a-z0-9_.-]{2,80}")
 _INTERFACE = re.compile(r"[A-Za-z0-9_./@-]{3,200}")
 _EXTENSION = re.compile(r"[0-9]{2,20}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 MIN_PASSWORD = 8
+# No one types more; hashing a megabyte on every login attempt would only be a cheap way to load the server.
+MAX_PASSWORD = 1024
+MAX_NAME = User.display_name.type.length
 # A hash to check against when the login is unknown, so a wrong login takes as long as a wrong password.
 _DUMMY = generate_password_hash("not a password")
 
 
-def check_user_fields(login: str, role: str, lang: str, agent: str | None, interface: str | None, extension: str | None) -> None:
-    """Refuse a user that could not work: bad login, unknown role or language, an agent without a phone."""
+def check_user_fields(
+    login: str,
+    role: str,
+    lang: str,
+    display_name: str,
+    agent: str | None,
+    interface: str | None,
+    extension: str | None,
+    queues: list[str],
+) -> None:
+    """Refuse a user that could not work: bad login, unknown role or language, an agent without a phone, a name, agent or
+    queue the panel, the AMI or queue_log could not carry."""
     if not _LOGIN.fullmatch(login):
         raise Refused(f"login {login!r}: use 2-80 of a-z, 0-9, '_', '.', '-'")
     if role not in ROLES:
@@ -43,11 +58,22 @@ def check_user_fields(login: str, role: str, lang: str, agent: str | None, inter
         raise Refused(f"interface {interface!r}: a channel like PJSIP/1001")
     if extension is not None and not _EXTENSION.fullmatch(extension):
         raise Refused(f"extension {extension!r}: digits only")
+    if len(display_name) > MAX_NAME or _CONTROL.search(display_name):
+        raise Refused(f"name {display_name[:40]!r}{'...' if len(display_name) > 40 else ''}: at most {MAX_NAME} characters, on one line")
+    if agent is not None and not AGENT_NAME.fullmatch(agent):
+        raise Refused(f"agent {agent!r}: {AGENT_NAME_RULE}")
+    bad = [q for q in queues if not QUEUE_NAME.fullmatch(q)]
+    if bad:
+        raise Refused(f"queue {bad[0]!r}: {QUEUE_NAME_RULE}")
 
 
 def _password(password: str) -> str:
     if len(password) < MIN_PASSWORD:
         raise Refused(f"password: at least {MIN_PASSWORD} characters")
+    if len(password) > MAX_PASSWORD:
+        raise Refused(f"password: at most {MAX_PASSWORD} characters")
+    if _CONTROL.search(password):
+        raise Refused("password: a control character (NUL, a tab, a line break...) that cannot be typed into the login form")
     return generate_password_hash(password)
 
 
@@ -71,7 +97,7 @@ class Users:
         queues: list[str] | None = None,
     ) -> Who:
         """A new user; refused if the login or agent is taken."""
-        check_user_fields(login, role, lang, agent, interface, extension)
+        check_user_fields(login, role, lang, display_name, agent, interface, extension, list(queues or []))
         with self.sessions.begin() as s:
             if s.scalar(select(User.id).where(User.login == login)) is not None:
                 raise Refused(f"login {login!r} is taken")
@@ -135,7 +161,10 @@ class Users:
                 _next_epoch(user)
 
     def check(self, login: str, password: str) -> Who | None:
-        """The user if the password is right and the account enabled, else None (same time either way)."""
+        """The user if the password is right and the account enabled, else None (same time either way, but for a password
+        too long to be anyone's, refused before scrypt spends time on it)."""
+        if len(password) > MAX_PASSWORD:
+            return None
         with self.sessions() as s:
             user = s.scalar(select(User).where(User.login == login))
         if user is None:

@@ -7,16 +7,21 @@ Secrets are `SecretStr`: they never appear in a repr, a log line or an error.
 
 from __future__ import annotations
 
+import base64
+import codecs
 import difflib
+import ipaddress
+import json
 import os
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, get_origin
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, ValidationError, ValidationInfo, field_validator
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
@@ -25,6 +30,10 @@ from kernel.exceptions import ConfigError
 ENV_PREFIX = "CALLCENTER_"
 CONFIG_ENV = "CALLCENTER_CONFIG"
 QUEUE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,80}")
+QUEUE_NAME_RULE = "letters, digits, '_', '-' and '.' only (a ',' splits Queue()'s arguments, '|' queue_log's fields)"
+AGENT_NAME = re.compile(r"[A-Za-z0-9_.@-]{1,120}")
+AGENT_NAME_RULE = "1-120 of letters, digits, '_', '.', '-', '@' (AMI actions and queue_log split on others)"
+_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 DEFAULT_FILE = "callcenter.toml"
 
 
@@ -32,14 +41,43 @@ DEFAULT_FILE = "callcenter.toml"
 STRATEGIES = ("longest_idle", "fewest_calls", "round_robin", "random", "ring_all", "skills", "skills_idle")
 
 
+def _ip(value: str) -> bool:
+    """Whether this is an IPv4 or IPv6 address."""
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _host(value: str) -> str:
+    """An IP address or a host name: a typo such as 999.1.1.1 stops the command, not the first connection hours later."""
+    labels = value.removesuffix(".").split(".")
+    if not _ip(value) and (len(value) > 253 or labels[-1].isdigit() or not all(_HOST_LABEL.fullmatch(label) for label in labels)):
+        raise ValueError(f"{value!r} is neither an IP address nor a host name")
+    return value
+
+
+def _url(value: str, schemes: tuple[str, ...], example: str) -> str:
+    """A URL with one of these schemes and a host (or, for unix://, a path)."""
+    parts = urlsplit(value)
+    if parts.scheme not in schemes or not (parts.netloc or parts.scheme == "unix" and parts.path):
+        raise ValueError(f"{value!r}: a URL starting {' or '.join(f'{s}://' for s in schemes)}, e.g. {example}")
+    return value
+
+
+Host = Annotated[str, AfterValidator(_host)]
+
+
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    # No inf or nan in any float: a ping every inf seconds or a nan timeout would make no sense and fail far from here.
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
 
 
 class AMISettings(_Section):
     """Where the Asterisk Manager Interface is and how to stay connected to it."""
 
-    host: str = "127.0.0.1"
+    host: Host = "127.0.0.1"
     port: int = Field(5038, ge=1, le=65535)
     username: str = "callcenter"
     secret: SecretStr | None = None
@@ -56,6 +94,15 @@ class AMISettings(_Section):
     # read it: the calls of a gap that never reached a queue (a caller who stayed in the IVR) are recovered from it.
     cdr: str = ""
 
+    @field_validator("reconnect_max")
+    @classmethod
+    def _not_under_min(cls, value: float, info: ValidationInfo) -> float:
+        """The wait between reconnects grows from reconnect_min to reconnect_max, so min may not be the larger."""
+        low = info.data.get("reconnect_min")
+        if low is not None and value < low:
+            raise ValueError(f"{value:g} is less than reconnect_min ({low:g})")
+        return value
+
 
 class DatabaseSettings(_Section):
     """SQLAlchemy URL: SQLite file by default, PostgreSQL in production."""
@@ -66,18 +113,24 @@ class DatabaseSettings(_Section):
     @classmethod
     def _known_database(cls, value: str) -> str:
         try:
-            make_url(value).get_dialect()
+            url = make_url(value)
+            url.get_dialect()
         except (ArgumentError, NoSuchModuleError) as exc:
             raise ValueError(
                 f"not a database URL SQLAlchemy can open ({exc}): e.g. sqlite:///var/callcenter.db or postgresql+psycopg://..."
             ) from exc
+        if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+            raise ValueError(
+                f"{value!r} names no file: SQLite would keep the data in memory and lose it when the command ends "
+                "(e.g. sqlite:///var/callcenter.db)"
+            )
         return value
 
 
 class PanelSettings(_Section):
     """The CTI panel's web server."""
 
-    host: str = "127.0.0.1"
+    host: Host = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
     secret_key: SecretStr | None = None
     enabled: bool = True
@@ -106,6 +159,39 @@ class PanelSettings(_Section):
     dial_ring_s: float = Field(30.0, gt=0, le=120)
     transfer_context: str = "callcenter-transfer"
     queue_context: str = "callcenter-queues"
+
+    @field_validator("origins")
+    @classmethod
+    def _exact_origins(cls, origins: list[str]) -> list[str]:
+        """Socket.IO compares each with the browser's Origin header as sent, so scheme://host[:port]; "*" would let any site in."""
+        for origin in origins:
+            parts = urlsplit(origin)
+            if parts.scheme not in ("http", "https") or not parts.hostname or parts.path or parts.query or parts.fragment:
+                raise ValueError(f"{origin!r}: an origin is scheme://host[:port] as browsers send it, e.g. https://panel.example.com")
+        return origins
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_addresses(cls, proxies: list[str]) -> list[str]:
+        """The panel compares each with the peer's address, so each is one IP address (not a network, not a name)."""
+        bad = [proxy for proxy in proxies if not _ip(proxy)]
+        if bad:
+            raise ValueError(f"{bad[0]!r}: an IP address, e.g. 127.0.0.1 (each proxy by its own address, no networks or names)")
+        return proxies
+
+    @field_validator("message_queue")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        """Flask-SocketIO and the engine reach Redis with it, and take nothing else."""
+        return None if value is None else _url(value, ("redis", "rediss", "unix"), "redis://127.0.0.1:6379/0")
+
+    @field_validator("crm_url")
+    @classmethod
+    def _crm_template(cls, value: str | None) -> str | None:
+        """An http(s) URL with {number} where the caller's number goes, checked here so the message names the file and key."""
+        if value is not None and "{number}" not in _url(value, ("http", "https"), "https://crm.example/api?phone={number}"):
+            raise ValueError(f"{value!r}: put {{number}} where the caller's number goes")
+        return value
 
 
 class PathSettings(_Section):
@@ -153,6 +239,13 @@ class ACDAgent(_Section):
     queues: list[str]
     skills: dict[str, int] = {}
 
+    @field_validator("name")
+    @classmethod
+    def _agent_name(cls, value: str) -> str:
+        if not AGENT_NAME.fullmatch(value):
+            raise ValueError(f"agent name {value!r}: {AGENT_NAME_RULE}")
+        return value
+
 
 class ACDSettings(_Section):
     """Who routes calls: Asterisk's app_queue (default) or our own ACD (native)."""
@@ -167,11 +260,21 @@ class ACDSettings(_Section):
     def _queue_names(cls, queues: dict[str, ACDQueue]) -> dict[str, ACDQueue]:
         for name in queues:
             if not QUEUE_NAME.fullmatch(name):
-                raise ValueError(
-                    f"queue name {name!r}: letters, digits, '_', '-' and '.' only (a ',' splits Queue()'s arguments, '|' queue_log's"
-                    " fields)"
-                )
+                raise ValueError(f"queue name {name!r}: {QUEUE_NAME_RULE}")
         return queues
+
+    @field_validator("agents")
+    @classmethod
+    def _agents_in_known_queues(cls, agents: list[ACDAgent], info: ValidationInfo) -> list[ACDAgent]:
+        """With [acd.queues] given, an agent's queue must be one of them (a typo would leave the agent in no queue)."""
+        queues = info.data.get("queues") or {}
+        for agent in agents:
+            unknown = [q for q in agent.queues if q not in queues]
+            if queues and unknown:
+                raise ValueError(
+                    f"agent {agent.name!r}: queue(s) {', '.join(map(repr, unknown))} not in [acd.queues] ({', '.join(queues)})"
+                )
+        return agents
 
 
 class RecordingPolicy(_Section):
@@ -196,6 +299,19 @@ class RecordingSettings(_Section):
     s3_prefix: str = "recordings/"
     encrypt: bool = False
     key: SecretStr | None = None
+
+    @field_validator("key")
+    @classmethod
+    def _base64_key(cls, key: SecretStr | None) -> SecretStr | None:
+        """Checked here so the message names the file; the vault checks its length when encryption is on."""
+        if key is not None:
+            try:
+                base64.b64decode(key.get_secret_value(), validate=True)
+            except ValueError as exc:
+                raise ValueError(
+                    "not base64 (make one with: python3 -c 'import os,base64;print(base64.b64encode(os.urandom(32)).decode())')"
+                ) from exc
+        return key
 
     def policy(self, queue: str | None) -> RecordingPolicy:
         """The queue's own policy, or the default."""
@@ -249,14 +365,41 @@ def _env_overrides(environ: Mapping[str, str]) -> tuple[dict[str, dict[str, Any]
                 problems.append(f"{name}: unknown setting ({hint})")
             continue
         section, key = names[name]
+        annotation = _SECTIONS[section].model_fields[key].annotation
         try:
-            value = TypeAdapter(_SECTIONS[section].model_fields[key].annotation).validate_strings(raw)
+            if _structured(annotation):
+                value = json.loads(raw)
+            else:
+                value = TypeAdapter(annotation).validate_strings(raw)
+        except json.JSONDecodeError as exc:
+            problems.append(f'{name}: not JSON ({exc}); a list or table is set as JSON, e.g. {name}=\'["a", "b"]\'')
+            continue
         except ValidationError as exc:
             problems.append(f"{name}: {exc.errors()[0]['msg']}")
             continue
         data.setdefault(section, {})[key] = value.get_secret_value() if isinstance(value, SecretStr) else value
         origin[(section, key)] = name
     return data, origin, problems
+
+
+def _structured(annotation: Any) -> bool:
+    """Whether a setting is a list or a table: the environment gives those as JSON, as TOML would nest them."""
+    return get_origin(annotation) in (list, dict) or isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+def _read_toml(file: Path) -> dict[str, Any]:
+    """The file's TOML (a UTF-8 BOM, as Windows editors write, is allowed); a byte that is not UTF-8 is named by line and column."""
+    raw = file.read_bytes().removeprefix(codecs.BOM_UTF8)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line, start = raw.count(b"\n", 0, exc.start) + 1, raw.rfind(b"\n", 0, exc.start) + 1
+        column = len(raw[start : exc.start].decode("utf-8", "replace")) + 1
+        raise ConfigError(f"{file}: line {line}, column {column}: not UTF-8 (save the file as UTF-8)") from exc
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{file}: not valid TOML: {exc}") from exc
 
 
 def _known_keys(parent: tuple[str, ...]) -> list[str]:
@@ -275,9 +418,7 @@ def load(path: str | Path | None = None, *, require: Iterable[str] = (), environ
     data: dict[str, Any] = {}
     if file.exists():
         try:
-            data = tomllib.loads(file.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{file}: not valid TOML: {exc}") from exc
+            data = _read_toml(file)
         except OSError as exc:  # a folder, no permission
             raise ConfigError(f"{file}: cannot read the config file: {exc.strerror or exc}") from exc
         source = str(file)

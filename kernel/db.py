@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -9,8 +10,8 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, func, or_, select
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy import URL, Engine, create_engine, event, func, make_url, or_, select
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from kernel.exceptions import DatabaseError
@@ -29,12 +30,29 @@ def open_store(url: str) -> CallStore:
 
 def make_engine(url: str) -> Engine:
     """An engine for `url`; a SQLite file's folder is created, and SQLite enforces foreign keys."""
-    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
-        Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, pool_pre_ping=True)
+    where = make_url(url)
+    file = _sqlite_file(where)
+    if file is not None:
+        try:
+            file.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            why = "a file is in the way" if isinstance(exc, FileExistsError | NotADirectoryError) else exc.strerror
+            raise DatabaseError(f"{file}: cannot make the database's folder {file.parent}: {why}") from exc
+    try:
+        engine = create_engine(where, pool_pre_ping=True)
+    except ModuleNotFoundError as exc:
+        raise DatabaseError(
+            f"{where.render_as_string(hide_password=True)}: its driver ({exc.name}) is not installed: install it, or use "
+            "sqlite:///FILE or postgresql+psycopg://..., whose drivers come with callcenter"
+        ) from exc
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def _sqlite_file(url: URL) -> Path | None:
+    """The file of a SQLite URL (None for another database, or SQLite in memory)."""
+    return Path(url.database) if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:") else None
 
 
 def _sqlite_pragmas(conn: Any, _: Any) -> None:
@@ -57,8 +75,25 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     """Bring the schema to `revision` (default: the newest)."""
     try:
         command.upgrade(alembic_config(engine), revision)
-    except OperationalError as exc:
-        raise DatabaseError(f"cannot migrate {engine.url.render_as_string(hide_password=True)}: {exc.orig}") from exc
+    except DBAPIError as exc:
+        raise DatabaseError(_cannot_migrate(engine.url, exc)) from exc
+
+
+def _cannot_migrate(url: URL, exc: DBAPIError) -> str:
+    """Why the database would not open or migrate, in words a person can act on when SQLite's own are cryptic."""
+    file, code = _sqlite_file(url), getattr(exc.orig, "sqlite_errorname", None)
+    if file is not None and code == "SQLITE_NOTADB":
+        return f"{file} is not a SQLite database"
+    if file is not None and file.is_dir():
+        return f"{file} is a folder, not a SQLite database"
+    if file is not None and code in ("SQLITE_CANTOPEN", "SQLITE_READONLY") and not _writable(file):
+        return f"{file}: read-only (SQLite must write the file and its folder, for its -wal and -shm files, even to read)"
+    return f"cannot migrate {url.render_as_string(hide_password=True)}: {exc.orig}"
+
+
+def _writable(file: Path) -> bool:
+    """Whether SQLite can write the file (if it is there) and its folder (a read-only mount writes neither)."""
+    return os.access(file.parent, os.W_OK) and (not file.exists() or os.access(file, os.W_OK))
 
 
 def downgrade(engine: Engine, revision: str) -> None:

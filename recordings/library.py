@@ -13,6 +13,7 @@ from kernel.config import RecordingSettings
 from kernel.db import utc
 from kernel.exceptions import Refused
 from kernel.models import Recording, RecordingAccess
+from kernel.numbers import normalise
 from kernel.who import Who
 from recordings.policy import Kept, to_purge
 from recordings.vault import Vault, VaultError
@@ -75,13 +76,15 @@ class Library:
 
     def visible(self, who: Who, limit: int = 200) -> list[Recording]:
         """The newest recordings this user may hear."""
+        if not _possible(limit):  # the database takes no LIMIT past a 64-bit integer, and a negative one means none
+            raise Refused(f"limit {limit}: from 1 to {MAX_ID}")
         with self.sessions() as s:
             rows = s.scalars(select(Recording).where(Recording.deleted_at.is_(None)).order_by(Recording.started_at.desc()).limit(limit * 5))
             return [r for r in rows if self.may_hear(who, r)][:limit]
 
     def fetch(self, recording_id: int, who: Who, remote_addr: str | None, action: str) -> tuple[Recording, bytes]:
         """The recording's audio for this user, or Refused; every attempt is logged, allowed or not."""
-        if not 0 < recording_id <= MAX_ID:  # no row can have it, and the database would refuse to look it up
+        if not _possible(recording_id):
             self._log(0, who, "denied", remote_addr, f"{action}: no recording {recording_id}"[:200])
             raise Refused(f"recording {recording_id}: not found or not yours to hear")
         with self.sessions() as s:
@@ -123,7 +126,7 @@ class Library:
     def hold(self, recording_id: int, on: bool) -> None:
         """Put a recording on legal hold (retention and erasure leave it), or release it."""
         with self.sessions.begin() as s:
-            row = s.get(Recording, recording_id)
+            row = s.get(Recording, recording_id) if _possible(recording_id) else None
             if row is None:
                 raise Refused(f"no recording {recording_id}")
             row.legal_hold = on
@@ -132,6 +135,8 @@ class Library:
         self, now: datetime, *, dry_run: bool = False, customer: str | None = None
     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """Delete what retention (or a customer's erasure request) says; (deleted, kept with why). With dry_run nothing changes."""
+        if customer is not None and not normalise(customer):  # it would match every caller with no number
+            raise Refused(f"customer {customer!r}: no digits in the number")
         with self.sessions() as s:
             rows = list(s.scalars(select(Recording).where(Recording.deleted_at.is_(None))))
         by_id = {r.id: r for r in rows}
@@ -152,3 +157,8 @@ class Library:
                 s.get(Recording, row.id).deleted_at = now
             log.info("recording %s (%s) deleted%s", row.id, row.linkedid, f" on request of {customer}" if customer else " by retention")
         return deleted, [{"id": k.id, "why": why} for k, why in kept]
+
+
+def _possible(n: int) -> bool:
+    """Whether a number fits the ids' 32-bit column: no row has an id past it, and the database refuses to compare with one."""
+    return 0 < n <= MAX_ID

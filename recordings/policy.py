@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from kernel.config import RecordingSettings
+from kernel.numbers import normalise
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
@@ -54,13 +55,15 @@ class Kept:
 def to_purge(
     rows: Iterable[Kept], settings: RecordingSettings, now: datetime, customer: str | None = None
 ) -> tuple[list[Kept], list[tuple[Kept, str]]]:
-    """(to delete, kept with why): past its queue's retention (never under the legal minimum), or one customer's on request; never on hold."""
+    """(to delete, kept with why): past its queue's retention (never under the legal minimum), or one customer's on request
+    (their number however written, as caller IDs and the customers table compare it); never on hold."""
     delete: list[Kept] = []
     kept: list[tuple[Kept, str]] = []
     floor = timedelta(days=settings.min_retention_days)
+    wanted = None if customer is None else normalise(customer)
     for row in rows:
         age = now - row.started_at
-        if customer is not None and row.caller_number != customer:
+        if wanted is not None and normalise(row.caller_number) != wanted:
             continue
         if row.legal_hold:
             kept.append((row, "legal hold"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -16,6 +17,9 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
+from callcenter.cli import main
+from cti_panel.users import Users
+from kernel.db import open_store
 from tests.conftest import TRACES
 from tests.waiting import until
 
@@ -261,3 +265,134 @@ def test_engine_in_native_mode_answers_simulated_traffic_with_our_acd(tmp_path):
     assert answered and all(agent.startswith("agent") for agent in answered), "calls were answered by the native ACD's agents"
     assert {"ringing", "on_call"} <= states, "the native ACD's agent states were stored"
     assert steps > 0, "the IVR handed calls over"
+
+
+@pytest.fixture
+def command(tmp_path, monkeypatch, capsys):
+    """`callcenter ARGS` in this process, on a fresh database and tmp_path's callcenter.toml: (exit code, stdout, stderr)."""
+    for name in [k for k in os.environ if k.startswith("CALLCENTER_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("CALLCENTER_DATABASE_URL", f"sqlite:///{tmp_path}/cc.db")
+    monkeypatch.chdir(tmp_path)
+
+    def run(*args: str, stdin: bytes = b"") -> tuple[int, str, str]:
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin)))
+        code = main(list(args))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"number,name\n5511911112222,Ana\n5511933334444,Bia\n5511955556666,Caio\n5511977778888,Jo\xe3o\n", ":5: not UTF-8"),
+        ("number,name,notes\n5511911112222,Ana," + "x" * 140_000 + "\n", ":2: not a CSV row: field larger than field limit"),
+        ("number,name\n5511911112222,Ana\n+55 (11) 91111-2222,Ana Two\n", ":3: number 5511911112222 again (first on line 2)"),
+        ("number,name,number\n5511911112222,Ana,5511933334444\n", ":1: column(s) number more than once"),
+        ("number,name,notes\n5511911112222," + "N" * 100_000 + ",ok\n", ":2: name: 100000 characters, at most 200"),
+        ("number,name\n" + "1" * 500 + ",Ana\n", ":2: number: 500 characters, at most 40"),
+        ("number,name\n\u0665\u0665\u0661\u0661\u0669\u0661\u0661\u0661,Ana\n", ":2: number '٥٥١١٩١١١': digits 0-9 only"),
+        ('number,name\n5511911112222,"Ana "Q" Souza"\n', ":2: not a CSV row: ',' expected after '\"'"),
+        ("number,name\n5511911112222,Ana,ACME\n", ":2: 3 fields, the header has 2 (number,name)"),
+        ("number,name,phone2\n5511911112222,Ana,5511933334444\n", ":1: unknown column(s) 'phone2'; the columns are number,name"),
+        ("number,name,email\n5511911112222,Ana,ana at example\n", ":2: email 'ana at example': not an email address"),
+    ],
+    ids=[
+        "late-utf8",
+        "field-limit",
+        "same-number",
+        "column-twice",
+        "long-name",
+        "long-number",
+        "arabic-digits",
+        "stray-quote",
+        "extra-field",
+        "unknown-column",
+        "email",
+    ],
+)
+def test_a_bad_customers_file_stops_at_its_line_storing_nothing(command, tmp_path, content, message):
+    path = tmp_path / "customers.csv"
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    code, _, err = command("customers", str(path))
+    assert code == 1 and f"callcenter: {path}{message}" in err
+    with create_engine(f"sqlite:///{tmp_path}/cc.db").connect() as conn:
+        assert conn.execute(text("select count(*) from customers")).scalar() == 0
+
+
+def test_customers_are_stored_as_written_even_what_a_spreadsheet_would_run(command, tmp_path):
+    """No CSV of customers is ever written back, so a cell starting with = is kept as text (nothing to neutralise)."""
+    path = tmp_path / "customers.csv"
+    path.write_text("number,name,email,notes\n+55 (11) 91111-2222,=cmd|' /C calc'!A0,ana.souza@example.com.br,-2+3\n")
+    assert command("customers", str(path))[0] == 0
+    with create_engine(f"sqlite:///{tmp_path}/cc.db").connect() as conn:
+        assert conn.execute(text("select number, name, email, notes from customers")).all() == [
+            ("5511911112222", "=cmd|' /C calc'!A0", "ana.souza@example.com.br", "-2+3")
+        ]
+
+
+QUEUES = "[acd.queues.support]\n[acd.queues.sales]\n"
+
+
+@pytest.mark.parametrize(
+    "args, stdin, toml, message",
+    [
+        (("u8", "--role", "admin"), b"caf\xe9 au lait\n", "", "the password on stdin is not UTF-8"),
+        (("u1", "--role", "admin"), b"x" * 1_000_000 + b"\n", "", "password: at most 1024 characters"),
+        (("u2", "--role", "admin"), b"a long\x00password\n", "", "password: a control character"),
+        (("s1", "--role", "supervisor", "--queues", "support", "nosuch"), b"a long password\n", QUEUES, "--queues 'nosuch': not a queue"),
+        (("s2", "--role", "supervisor", "--queues", "a,b"), b"a long password\n", "", "queue 'a,b': letters, digits"),
+        (("s3", "--role", "supervisor", "--queues", ""), b"a long password\n", "", "queue '': letters, digits"),
+        (("a5", "--role", "agent", "--agent", "a|b,c", "--interface", "PJSIP/1"), b"a long password\n", "", "agent 'a|b,c': 1-120 of"),
+        (("u11", "--role", "admin", "--name", "N" * 20_000), b"a long password\n", "", f"name '{'N' * 40}'...: at most 120 characters"),
+        (
+            ("u12", "--role", "admin", "--name", "Ana\nSouza"),
+            b"a long password\n",
+            "",
+            "name 'Ana\\nSouza': at most 120 characters, on one line",
+        ),
+    ],
+    ids=["not-utf8", "megabyte", "nul", "unknown-queue", "comma-queue", "empty-queue", "agent-pipe", "long-name", "newline-name"],
+)
+def test_a_user_the_panel_ami_or_login_could_not_carry_is_refused(command, tmp_path, args, stdin, toml, message):
+    (tmp_path / "callcenter.toml").write_text(toml)
+    code, _, err = command("users", "add", *args, "--password-stdin", stdin=stdin)
+    assert code == 1 and f"callcenter: {message}" in err
+    assert command("users", "list")[1] == "", "nobody added"
+
+
+def test_without_a_terminal_the_password_is_refused_not_read_echoed(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CALLCENTER_")} | {
+        "CALLCENTER_DATABASE_URL": f"sqlite:///{tmp_path}/u.db"
+    }
+    result = subprocess.run(
+        cli("users", "add", "u10", "--role", "admin"),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        start_new_session=True,  # no controlling terminal, as under cron or a deploy script
+    )
+    assert result.returncode == 1
+    assert "callcenter: no terminal to ask the password on: give it on stdin with --password-stdin" in result.stderr
+    assert "Traceback" not in result.stderr and "GetPassWarning" not in result.stderr
+
+
+def test_a_password_too_long_for_anyone_is_refused_at_login_before_scrypt(command, monkeypatch):
+    assert command("users", "add", "ana", "--role", "admin", "--password-stdin", stdin=b"a long password\n")[0] == 0
+    users = Users(open_store(os.environ["CALLCENTER_DATABASE_URL"]).sessions)
+    hashed: list[int] = []
+    monkeypatch.setattr("cti_panel.users.check_password_hash", lambda stored, password: hashed.append(len(password)) or False)
+    assert users.check("ana", "x" * 1_000_000) is None and hashed == []
+    assert users.check("ana", "x" * 1024) is None and hashed == [1024]
+
+
+def test_a_drawing_piped_into_a_reader_that_stops_early_ends_quietly(tmp_path):
+    flow = Path(__file__).resolve().parent.parent / "contrib" / "ivr" / "main.yaml"
+    proc = subprocess.Popen(cli("ivr", "draw", "--dot", str(flow)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
+    proc.stdout.close()  # as `| head -c1` does, before the drawing is written
+    assert proc.wait(timeout=30) == 1, "Python's exit code on a broken pipe"
+    assert proc.stderr.read() == b""

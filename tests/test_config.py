@@ -117,3 +117,77 @@ def test_the_strategies_the_config_accepts_are_the_acds_policies():
     from acd.policies import POLICIES
 
     assert set(config.STRATEGIES) == set(POLICIES)
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ('[database]\nurl = "sqlite:///"\n', "database.url: Value error, 'sqlite:///' names no file"),
+        ('[database]\nurl = "sqlite://"\n', "database.url: Value error, 'sqlite://' names no file"),
+        ('[database]\nurl = "sqlite:///:memory:"\n', "database.url: Value error, 'sqlite:///:memory:' names no file"),
+        ("[ami]\nping_interval = inf\n", "ami.ping_interval: Input should be a finite number"),
+        ("[ami]\nconnect_timeout = nan\n", "ami.connect_timeout: Input should be a finite number"),
+        ("[panel]\nservice_level_s = {support = inf}\n", "panel.service_level_s.support: Input should be a finite number"),
+        ("[ami]\nreconnect_min = 60.0\nreconnect_max = 1.0\n", "ami.reconnect_max: Value error, 1 is less than reconnect_min (60)"),
+        ('[panel]\norigins = ["*"]\n', "panel.origins: Value error, '*': an origin is scheme://host[:port]"),
+        ('[panel]\norigins = ["https://panel.example.com/"]\n', "panel.origins: Value error, 'https://panel.example.com/': an origin"),
+        ('[panel]\ncrm_url = "crm.example/api?phone={number}"\n', "panel.crm_url: Value error, 'crm.example/api?phone={number}': a URL"),
+        ('[panel]\ncrm_url = "https://crm.example/api"\n', "panel.crm_url: Value error, 'https://crm.example/api': put {number}"),
+        ('[panel]\nmessage_queue = "ftp://x"\n', "panel.message_queue: Value error, 'ftp://x': a URL starting redis:// or rediss://"),
+        ('[panel]\ntrusted_proxies = ["not-an-ip"]\n', "panel.trusted_proxies: Value error, 'not-an-ip': an IP address"),
+        ('[panel]\nhost = "999.1.1.1"\n', "panel.host: Value error, '999.1.1.1' is neither an IP address nor a host name"),
+        ('[ami]\nhost = "pbx .example"\n', "ami.host: Value error, 'pbx .example' is neither an IP address nor a host name"),
+        ('[[acd.agents]]\nname = ""\ninterface = "PJSIP/1"\nqueues = []\n', "acd.agents.0.name: Value error, agent name ''"),
+        ('[[acd.agents]]\nname = "a|b"\ninterface = "PJSIP/1"\nqueues = []\n', "acd.agents.0.name: Value error, agent name 'a|b'"),
+        (
+            '[acd.queues.support]\n[[acd.agents]]\nname = "ana"\ninterface = "PJSIP/1"\nqueues = ["support", "nosuch"]\n',
+            "acd.agents: Value error, agent 'ana': queue(s) 'nosuch' not in [acd.queues] (support)",
+        ),
+        ('[recordings]\nencrypt = true\nkey = "notbase64!!"\n', "recordings.key: Value error, not base64"),
+    ],
+)
+def test_values_that_would_fail_far_from_the_file_are_refused_on_load(tmp_path, text, expected):
+    with pytest.raises(ConfigError) as info:
+        config.load(write(tmp_path, text), environ={})
+    assert expected in str(info.value)
+    assert f"{tmp_path / 'callcenter.toml'}: " in str(info.value)
+
+
+def test_hosts_origins_proxies_and_urls_written_as_documented_still_load(tmp_path):
+    text = (
+        '[ami]\nhost = "pbx-1.example.com"\n[acd]\n[[acd.agents]]\nname = "ana.souza@sp"\ninterface = "PJSIP/1"\nqueues = ["any"]\n'
+        '[panel]\nhost = "0.0.0.0"\norigins = ["https://panel.example.com", "http://10.0.0.5:8080"]\n'
+        'trusted_proxies = ["127.0.0.1", "::1"]\nmessage_queue = "unix:///run/redis.sock"\n'
+        'crm_url = "https://crm.example.com/api/customers?phone={number}"\n'
+    )
+    settings = config.load(write(tmp_path, text), environ={"CALLCENTER_AMI_HOST": "localhost"})
+    assert settings.ami.host == "localhost" and settings.panel.trusted_proxies == ["127.0.0.1", "::1"]
+    assert settings.acd.agents[0].queues == ["any"], "with no [acd.queues], app_queue's own queues are not known here"
+
+
+def test_a_bom_is_read_and_a_byte_that_is_not_utf8_is_named_by_line_and_column(tmp_path):
+    path = tmp_path / "callcenter.toml"
+    path.write_bytes(b"\xef\xbb\xbf[ami]\nport = 5039\n")
+    assert config.load(path, environ={}).ami.port == 5039, "as Windows' Notepad saves it"
+    path.write_bytes(b'[ami]\nhost = "h\xff"\n')
+    with pytest.raises(ConfigError, match=r"callcenter.toml: line 2, column 10: not UTF-8 \(save the file as UTF-8\)"):
+        config.load(path, environ={})
+
+
+def test_lists_and_tables_are_set_from_the_environment_as_json(tmp_path):
+    environ = {
+        "CALLCENTER_PANEL_ORIGINS": '["https://panel.example.com"]',
+        "CALLCENTER_PANEL_SERVICE_LEVEL_S": '{"support": 30}',
+        "CALLCENTER_ACD_QUEUES": '{"support": {"strategy": "round_robin"}}',
+    }
+    settings = config.load(write(tmp_path, ""), environ=environ)
+    assert settings.panel.origins == ["https://panel.example.com"] and settings.panel.service_level_s == {"support": 30.0}
+    assert settings.acd.queues["support"].strategy == "round_robin"
+    for raw, expected in (
+        ("https://x", r"CALLCENTER_PANEL_ORIGINS: not JSON \(.*\); a list or table is set as JSON"),
+        ('["*"]', r"CALLCENTER_PANEL_ORIGINS: panel.origins: Value error, '\*'"),
+    ):
+        with pytest.raises(ConfigError, match=expected):
+            config.load(write(tmp_path, ""), environ={"CALLCENTER_PANEL_ORIGINS": raw})
+    with pytest.raises(ConfigError, match="CALLCENTER_AMI_PING_INTERVAL: ami.ping_interval: Input should be a finite number"):
+        config.load(write(tmp_path, ""), environ={"CALLCENTER_AMI_PING_INTERVAL": "inf"})

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 from datetime import timezone
 
 import pytest
@@ -93,3 +97,47 @@ def test_agent_state_changes_round_trip_in_utc(engine):
 def test_unreachable_database_is_a_clear_error():
     with pytest.raises(DatabaseError, match="cannot migrate postgresql"):
         migrate(make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none"))
+
+
+@pytest.mark.parametrize(
+    "content", [b"just some text\n", bytes(range(256)) * 32, b"SQLite format 3\x00 but no more"], ids=["text", "bytes", "header"]
+)
+def test_a_file_that_is_no_database_is_named_and_left_as_it_was(tmp_path, content):
+    path = tmp_path / "cc.db"
+    path.write_bytes(content)
+    with pytest.raises(DatabaseError, match=f"^{path} is not a SQLite database$"):
+        migrate(make_engine(f"sqlite:///{path}"))
+    assert path.read_bytes() == content
+
+
+def test_a_url_whose_driver_is_missing_says_so_and_what_works():
+    with pytest.raises(DatabaseError, match=r"mysql://u:\*\*\*@127.0.0.1:1/x: its driver \(MySQLdb\) is not installed: .*sqlite:///FILE"):
+        make_engine("mysql://u:secret@127.0.0.1:1/x")
+
+
+def test_a_database_whose_folder_cannot_be_made_is_a_clear_error(tmp_path):
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(DatabaseError, match=f"cannot make the database's folder {tmp_path}/a-file: a file is in the way"):
+        make_engine(f"sqlite:///{tmp_path}/a-file/cc.db")
+
+
+def test_a_database_on_a_read_only_mount_is_named_read_only(tmp_path):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    engine = make_engine(f"sqlite:///{folder}/cc.db")
+    migrate(engine)
+    engine.dispose()
+    read_only = f"mount --bind {folder} {folder} && mount -o remount,bind,ro {folder}"
+    if shutil.which("unshare") is None or subprocess.run(["unshare", "-m", "sh", "-c", read_only], capture_output=True).returncode:
+        pytest.skip("cannot mount a folder read-only here (needs unshare and root)")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CALLCENTER_")} | {
+        "CALLCENTER_DATABASE_URL": f"sqlite:///{folder}/cc.db"
+    }
+    result = subprocess.run(
+        ["unshare", "-m", "sh", "-c", f'{read_only} && exec "$0" -m callcenter.cli users list', sys.executable],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 1 and f"callcenter: {folder}/cc.db: read-only" in result.stderr

@@ -344,3 +344,27 @@ def test_s3_compatible_storage_keeps_recordings_encrypted(tmp_path, monkeypatch)
             vault.get("2026/11/23/support/1.wav")
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("absurd", [9223372036854775808, 2**31, 0, -1])
+def test_a_hold_or_a_list_past_what_the_ids_column_holds_is_refused_not_a_traceback(library, absurd):
+    """Once an OverflowError out of SQLite, and `list --limit -1` showed rows anyway."""
+    admin = Who(0, "cli", "admin", "en", None, None, None, ())
+    with pytest.raises(Refused, match=f"^no recording {absurd}$"):
+        library.hold(absurd, True)
+    with pytest.raises(Refused, match=f"^limit {absurd}: from 1 to 2147483647$"):
+        library.visible(admin, limit=absurd)
+
+
+def test_erasure_finds_a_customer_however_their_number_is_written(library):
+    old = NOW - timedelta(days=400)
+    rows = [
+        Kept(1, "support", "5511999990001", old, False),
+        Kept(2, "support", None, old, False),
+        Kept(3, "support", "anonymous", old, False),
+    ]
+    delete, _ = to_purge(rows, config.RecordingSettings(), NOW, customer="+55 (11) 99999-0001")
+    assert [r.id for r in delete] == [1]
+    library.add(linkedid="x.1", queue="support", agent="ana", caller_number="anonymous", status="stored", started=old.timestamp())
+    with pytest.raises(Refused, match="customer 'anonymous': no digits in the number"):  # else every caller with no number
+        library.purge(NOW, dry_run=True, customer="anonymous")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import os
 import sys
+import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,7 +25,8 @@ from kernel.who import LANGS, ROLES, Who
 def cmd_users(args: argparse.Namespace) -> int:
     """Add, list, disable users, change a role or set a password (asked for twice, never on the command line); every
     change but add and list ends the user's sessions."""
-    users = Users(configured_store(args).sessions)
+    settings = config.load(args.config)
+    users = Users(open_store(settings.database.url).sessions)
     if args.users_command == "list":
         for u in users.list():
             print(
@@ -38,30 +41,41 @@ def cmd_users(args: argparse.Namespace) -> int:
         users.set_role(args.login, args.role)
         print(f"{args.login}: now {args.role} (their sessions ended)")
         return 0
-    password = _ask_password(args.password_stdin)
-    if args.users_command == "add":
-        users.add(
-            args.login,
-            password,
-            args.role,
-            lang=args.lang,
-            display_name=args.name or "",
-            agent=args.agent,
-            interface=args.interface,
-            extension=args.extension,
-            queues=args.queues,
-        )
-        print(f"{args.login}: added as {args.role}")
-    else:
-        users.passwd(args.login, password)
+    if args.users_command == "passwd":
+        users.passwd(args.login, _ask_password(args.password_stdin))
         print(f"{args.login}: password changed")
+        return 0
+    unknown = [q for q in args.queues if q not in settings.acd.queues]
+    if settings.acd.queues and unknown:
+        raise Refused(f"--queues {unknown[0]!r}: not a queue of [acd.queues] in {settings.source} ({', '.join(settings.acd.queues)})")
+    users.add(
+        args.login,
+        _ask_password(args.password_stdin),
+        args.role,
+        lang=args.lang,
+        display_name=args.name or "",
+        agent=args.agent,
+        interface=args.interface,
+        extension=args.extension,
+        queues=args.queues,
+    )
+    print(f"{args.login}: added as {args.role}")
     return 0
 
 
 def _ask_password(from_stdin: bool) -> str:
+    """The password from stdin's first line, or asked twice on the terminal (never echoed: with no terminal, refused)."""
     if from_stdin:
-        return sys.stdin.readline().rstrip("\r\n")
-    first, second = getpass.getpass("Password: "), getpass.getpass("Again: ")
+        try:
+            return sys.stdin.buffer.readline().decode("utf-8").rstrip("\r\n")
+        except UnicodeDecodeError as exc:
+            raise Refused("the password on stdin is not UTF-8") from exc
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", getpass.GetPassWarning)
+        try:
+            first, second = getpass.getpass("Password: "), getpass.getpass("Again: ")
+        except (getpass.GetPassWarning, EOFError) as exc:
+            raise Refused("no terminal to ask the password on: give it on stdin with --password-stdin") from exc
     if first != second:
         raise Refused("the two passwords differ")
     return first
@@ -114,7 +128,12 @@ def cmd_ivr_check(args: argparse.Namespace) -> int:
 def cmd_ivr_draw(args: argparse.Namespace) -> int:
     """Print a flow's menu tree as text, or as Graphviz DOT with --dot."""
     flow = load_flow(args.flow)
-    sys.stdout.write(to_dot(flow) if args.dot else to_text(flow))
+    try:
+        sys.stdout.write(to_dot(flow) if args.dot else to_text(flow))
+        sys.stdout.flush()
+    except BrokenPipeError:  # a reader that stopped early (| head): quietly, as Python's signal docs show
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     return 0
 
 
