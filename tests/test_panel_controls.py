@@ -151,16 +151,27 @@ def test_an_attended_transfer_consults_then_hands_the_caller_over_when_the_agent
     assert all(payload["ok"] for event, payload in replies.got if event == "reply")
 
 
-def test_a_wrap_up_lands_on_its_own_call_and_an_action_for_an_ended_call_never_reaches_the_next(rig):
-    center, replies, _ = rig
+def watch(center: CallCenter) -> list:
+    """Every note the engine pushes to the panel's rooms, as it pushes them."""
     pushed: list = []
     send = center.notifier.send
     center.notifier.send = lambda notes: (pushed.extend(notes := list(notes)), send(notes))  # type: ignore[method-assign]
+    return pushed
+
+
+def ana_talks_and_bob_is_a_user(center: CallCenter) -> str:
+    """Bob can be transferred to; ana answers a caller: the call's linkedid."""
     center.users.add("bob", "a long password", "agent", agent="bob", interface="Local/2003@e2e-phones/n", extension="2003")
     go_available(center)
     center.call("5511977776666")
     until_answered(center)
-    first = center.engine.board.call_of("ana").linkedid
+    return center.engine.board.call_of("ana").linkedid
+
+
+def test_a_wrap_up_lands_on_its_own_call_and_an_action_for_an_ended_call_never_reaches_the_next(rig):
+    center, replies, _ = rig
+    pushed = watch(center)
+    first = ana_talks_and_bob_is_a_user(center)
     ask(center, "ana", "transfer", {"how": "blind", "kind": "agent", "agent": "bob"})
     ended = until(lambda: next((n for n in pushed if n.event == "ended" and n.room == "agent:ana"), None), 15, "ana's part ended")
     assert (ended.payload["linkedid"], ended.payload["outcome"], ended.payload["number"]) == (first, "transferred", "5511977776666")
@@ -183,14 +194,8 @@ def test_a_wrap_up_lands_on_its_own_call_and_an_action_for_an_ended_call_never_r
 
 def test_the_agent_a_transfer_reaches_gets_the_pop_the_call_and_the_wrap_up(rig):
     center, replies, _ = rig
-    pushed: list = []
-    send = center.notifier.send
-    center.notifier.send = lambda notes: (pushed.extend(notes := list(notes)), send(notes))  # type: ignore[method-assign]
-    center.users.add("bob", "a long password", "agent", agent="bob", interface="Local/2003@e2e-phones/n", extension="2003")
-    go_available(center)
-    center.call("5511977776666")
-    until_answered(center)
-    linkedid = center.engine.board.call_of("ana").linkedid
+    pushed = watch(center)
+    linkedid = ana_talks_and_bob_is_a_user(center)
     ask(center, "bob", "state", {"state": "available"})
     until(lambda: center.engine.board.agents.get("bob") and center.engine.board.agents["bob"].state == "available")
     ask(center, "ana", "transfer", {"how": "blind", "kind": "agent", "agent": "bob"})
