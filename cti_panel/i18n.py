@@ -101,6 +101,9 @@ WORDS: dict[str, tuple[str, str]] = {
     "pause_recording": ("Pause recording", "Pausar gravação"),
     "resume_recording": ("Resume recording", "Retomar gravação"),
     "enable": ("Enable", "Ativar"),
+    "role.agent": ("agent", "agente"),
+    "role.supervisor": ("supervisor", "supervisor"),
+    "role.admin": ("admin", "administrador"),
     # the default pause reasons and dispositions (configured codes not listed here are shown as they are)
     "code.break": ("Break", "Intervalo"),
     "code.lunch": ("Lunch", "Almoço"),

@@ -31,6 +31,7 @@ def test_an_agent_works_a_call_through_hold_a_lost_connection_and_after_call_wor
         agent = log_in(browser, center.panel.url, "ana")
         agent.set_viewport_size({"width": 1366, "height": 768})
         agent.wait_for_selector("#state:text-is('Logged out')")
+        agent.wait_for_selector("#dial:enabled", timeout=10_000)  # connected: until then every button waits
         assert agent.is_disabled("#hangup") and agent.is_disabled("#hold"), "no call: no call controls"
         assert agent.is_enabled("#dial")
         shot(agent, "01-logged-out-en")
@@ -86,6 +87,7 @@ def test_an_agent_works_a_call_through_hold_a_lost_connection_and_after_call_wor
         agent.reload()
         agent.wait_for_selector("#state:text-is('Disponível')", timeout=10_000)
         assert agent.text_content("#go-logout") == "Sair das filas", "leaving the queues is not logging out of the panel"
+        assert agent.text_content(".who") == "ana (agente)"
         agent.fill("#dial-number", "5511955554444")
         agent.click("#dial")
         agent.wait_for_selector("#message:text-is('Seu telefone atendeu: ligando para 5511955554444.')", timeout=15_000)
