@@ -290,7 +290,7 @@ class ACD:
         if agent.state is AgentState.ON_CALL and agent.caller is not None:
             self.connected.pop(agent.caller, None)
             self.callers.pop(agent.caller, None)
-        agent.caller, agent.wraps_up = None, False
+        agent.caller, agent.wraps_up, agent.wrap_needs_save = None, False, False
         self._set(agent, AgentState.LOGGED_OUT, e.at, out)
 
     def _on_AgentPause(self, e: AgentPause, out: list[Command]) -> None:
@@ -494,9 +494,11 @@ class ACD:
             return
         if agent.state is AgentState.ON_CALL:
             agent.wrap_saved = True
-        elif agent.state is AgentState.WRAP_UP and agent.wrap_needs_save:
-            self._set(agent, AgentState.AVAILABLE, e.at, out)
-            self._serve_agent(agent, e.at, out)
+        elif agent.wrap_needs_save:
+            agent.wrap_needs_save = False
+            if agent.state is AgentState.WRAP_UP:
+                self._set(agent, AgentState.AVAILABLE, e.at, out)
+                self._serve_agent(agent, e.at, out)
 
     # time ---------------------------------------------------------------------
     def _on_Tick(self, e: Tick, out: list[Command]) -> None:

@@ -46,7 +46,7 @@ from acd.machine import (
     WrapupSaved,
 )
 from kernel.exceptions import AMIError, Refused
-from kernel.values import AgentState, Outcome
+from kernel.values import Outcome
 from pbx.agi import guard, handback, play
 from pbx.client import AMIClient
 from pbx.codec import Message
@@ -164,9 +164,10 @@ class NativeACD:
         self._apply(self.acd.step(WrapupSaved(agent, linkedid, self.clock())))
 
     def must_save(self, agent: str) -> bool:
-        """Whether the agent's after-call work lasts until they save a disposition."""
+        """Whether the agent owes a disposition before taking calls again (after-call work that lasts until it is saved, even
+        if they paused meanwhile)."""
         state = self.acd.agents.get(agent)
-        return state is not None and state.state is AgentState.WRAP_UP and state.wrap_needs_save
+        return state is not None and state.wrap_needs_save
 
     def move_caller(self, channel: str, queue: str) -> None:
         """Supervisor: a waiting caller goes to another queue."""

@@ -52,6 +52,7 @@ class Wrapping:
     linkedid: str
     until: float
     until_saved: bool
+    paused: bool = False  # the agent paused meanwhile: the save no longer ends a pause of ours, but is still owed
 
 
 Event = PartEnded | WrapupSaved | Tick | StateChange
@@ -80,14 +81,17 @@ class AfterCallWork:
             wrapping = self.wrapping.get(event.agent)
             if wrapping is not None and wrapping.until_saved and wrapping.linkedid == event.linkedid:
                 del self.wrapping[event.agent]
-                return [EndWrapup(event.agent)]
+                return [] if wrapping.paused else [EndWrapup(event.agent)]
             return []
         if isinstance(event, Tick):
-            done = [agent for agent, w in self.wrapping.items() if w.until <= event.at]
+            done = [agent for agent, w in self.wrapping.items() if w.until <= event.at and not w.paused]
             for agent in done:
                 del self.wrapping[agent]
             return [EndWrapup(agent) for agent in done]
-        if event.agent in self.wrapping and event.state in (AgentState.AVAILABLE, AgentState.PAUSED, AgentState.LOGGED_OUT):
+        wrapping = self.wrapping.get(event.agent)
+        if wrapping is not None and event.state is AgentState.PAUSED and wrapping.until_saved:
+            wrapping.paused = True
+        elif wrapping is not None and event.state in (AgentState.AVAILABLE, AgentState.PAUSED, AgentState.LOGGED_OUT):
             del self.wrapping[event.agent]
         return []
 

@@ -149,8 +149,10 @@ def demo_queues(agents: int) -> dict[str, QueueConf]:
 
 
 def settings_for_demo(settings: config.Settings) -> config.Settings:
-    """The demo's queues on the wallboard, its timezone, and a quarter of calls recorded unless the config says otherwise."""
-    acd = settings.acd.model_copy(update={"queues": {q: settings.acd.queues.get(q, config.ACDQueue()) for q in QUEUES}})
+    """The demo's queues on the wallboard (after-call work until the agent on the panel saves the disposition), its timezone,
+    and a quarter of calls recorded, unless the config says otherwise."""
+    queues = {q: settings.acd.queues.get(q, config.ACDQueue(wrapup_until_saved=True)) for q in QUEUES}
+    acd = settings.acd.model_copy(update={"queues": queues})
     panel = settings.panel.model_copy(update={"timezone": "America/Sao_Paulo"})
     recordings = settings.recordings
     if not recordings.queues and recordings.default == config.RecordingPolicy():

@@ -38,6 +38,8 @@ MAX_NOTES = 4000
 QUEUE_DOOR, AGENT_DOOR, TRANSFER_VARIABLE = "8001", "8002", "CALLCENTER_XFER"
 
 AGENT, SUPERVISOR = ("agent",), ("supervisor", "admin")
+# An agent in one of these states is not offered a transfer (the PBX would ring their phone whatever they are doing).
+BUSY_STATES = ("ringing", "on_call", "wrap_up", "paused")
 # OriginateResponse's Reason (the control frame that ended the originated channel's dialling), as Asterisk 22 gives it
 # for a Local phone: 3 rang out, 5 Busy(), 8 Congestion(); 0 a phone that hung up before answering, or no such extension.
 ORIGINATE_FAILURES = {
@@ -399,6 +401,9 @@ class Controls:
         """Both legs carry where the call goes (inherited by the consultation leg of an attended transfer), then the
         PBX transfers to a numeric door of `callcenter-transfer` (Atxfer dials its target as DTMF)."""
         call, leg = self._my_call(who, linkedid), self._agent_leg(who, linkedid, "transfer")
+        busy = self.board.agents.get(label) if kind == "agent" else None
+        if busy is not None and busy.state in BUSY_STATES:
+            raise Refused(f"agent {label} cannot take it now ({busy.state})", "agent_busy", agent=label, state=busy.state)
         for channel in (leg, call.channel or ""):
             await self.send({"Action": "Setvar", "Channel": channel, "Variable": f"__{TRANSFER_VARIABLE}", "Value": target})
         if how == "blind":

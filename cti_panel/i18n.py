@@ -101,6 +101,21 @@ WORDS: dict[str, tuple[str, str]] = {
     "pause_recording": ("Pause recording", "Pausar gravação"),
     "resume_recording": ("Resume recording", "Retomar gravação"),
     "enable": ("Enable", "Ativar"),
+    "outcome.answered": ("answered", "atendida"),
+    "outcome.abandoned": ("abandoned", "abandonada"),
+    "outcome.timeout": ("timed out in the queue", "tempo esgotado na fila"),
+    "outcome.exit_key": ("asked for a call back", "pediu retorno"),
+    "outcome.exit_empty": ("left: no agents", "saiu: sem agentes"),
+    "outcome.full": ("queue full", "fila cheia"),
+    "outcome.moved": ("moved", "movida"),
+    "outcome.left_queue": ("left the queue", "saiu da fila"),
+    "outcome.ivr_only": ("menu only", "só na URA"),
+    "outcome.outbound": ("outbound", "chamada feita"),
+    "outcome.supervision": ("supervision", "supervisão"),
+    "outcome.callback": ("call back", "retorno"),
+    "outcome.answered_direct": ("answered", "atendida"),
+    "outcome.unanswered_direct": ("not answered", "não atendida"),
+    "outcome.transferred": ("transferred", "transferida"),
     "role.agent": ("agent", "agente"),
     "role.supervisor": ("supervisor", "supervisor"),
     "role.admin": ("admin", "administrador"),
@@ -182,6 +197,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "opted_out": ("This caller asked not to be recorded.", "Este cliente pediu para não ser gravado."),
     "recording_refused": ("The recording did not start: {why}", "A gravação não começou: {why}"),
     "not_recording": ("This call is not being recorded.", "Esta chamada não está sendo gravada."),
+    "agent_busy": ("Agent {agent} cannot take it now ({state}).", "O agente {agent} não pode atender agora ({state})."),
     "pbx_refused": ("The PBX refused: {why}", "O PABX recusou: {why}"),
     "too_fast": ("Too many requests: slow down.", "Pedidos demais: vá mais devagar."),
     "session_ended": ("Your session has ended: log in again.", "Sua sessão terminou: entre novamente."),
@@ -194,6 +210,8 @@ def message(lang: str, key: str | None, params: dict[str, str], english: str) ->
     if pair is None:
         return english
     text = pair[LANGS.index(lang)] if lang in LANGS else pair[0]
+    if "state" in params:
+        params = {**params, "state": catalog(lang).get(params["state"], params["state"]).lower()}
     try:
         return text.format(**params)
     except (KeyError, IndexError):

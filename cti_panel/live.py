@@ -79,6 +79,7 @@ class LiveCall:
             "held": self.held,
             "held_since": self.held_since,
             "consulting": self.consulting,
+            "now": now,
         }
 
 
@@ -157,9 +158,9 @@ class LiveBoard:
         self.queues: dict[str, QueueDay] = {}
         self.day: str | None = None
         self.now = 0.0
-        # (linkedid, agent) -> when the agent's part ended: calls the agent worked and may wrap up, though the call may go on
-        # with another agent or not be stored yet
-        self.worked: dict[tuple[str, str], float] = {}
+        # (linkedid, agent) -> the call as it was when the agent's part ended: calls the agent worked and has not wrapped up
+        # yet (the call may go on with another agent, or not be stored yet); a reloaded screen shows their forms again
+        self.worked: dict[tuple[str, str], dict[str, Any]] = {}
         self.last_part: dict[str, str] = {}  # agent -> the call whose part ended last (their after-call work is for it)
 
     # inputs -----------------------------------------------------------------------
@@ -171,6 +172,8 @@ class LiveBoard:
         out: list[Note] = []
         if e.kind == "call_started":
             call.number, call.name = d.get("caller_number"), d.get("caller_name")
+        elif e.kind == "dialled":
+            call.number = d.get("number") or call.number
         elif e.kind == "dtmf" and not d.get("in_queue"):
             call.digits += str(d.get("digit", ""))
         elif e.kind == "transferred" and call.answered_at is not None:
@@ -223,7 +226,7 @@ class LiveBoard:
         here (the stored call's legs still say who worked it)."""
         before = self.day
         self._clock(now)
-        for key in [k for k, ended in self.worked.items() if ended < self.now - 86400]:
+        for key in [k for k, ended in self.worked.items() if ended["ended_at"] < self.now - 86400]:
             del self.worked[key]
         return [self._tile(q) for q in self.queues.values()] if before != self.day else []
 
@@ -256,6 +259,7 @@ class LiveBoard:
             "me": agent.row(self.calls, self.now),
             "call": call.card(self.now) if call else None,
             "agents": [{"name": a.name, "state": a.state} for a in sorted(self.agents.values(), key=lambda a: a.name) if a.name != name],
+            "wrapups": sorted((card for (_, agent), card in self.worked.items() if agent == name), key=lambda c: c["ended_at"]),
             "now": self.now,
             "tz": str(self.tz),
         }
@@ -336,9 +340,9 @@ class LiveBoard:
     def _part_ended(self, call: LiveCall, outcome: str | None) -> Note:
         """The agent's part of a call is over (hung up, or handed on): the call their wrap-up form is for."""
         assert call.agent
-        self.worked[(call.linkedid, call.agent)] = self.now
-        self.last_part[call.agent] = call.linkedid
         card = {**call.card(self.now), "agent": call.agent, "outcome": outcome, "ended_at": self.now}
+        self.worked[(call.linkedid, call.agent)] = card
+        self.last_part[call.agent] = call.linkedid
         return Note(agent_room(call.agent), "ended", card)
 
     def _queue(self, name: str | None) -> QueueDay:

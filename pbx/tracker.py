@@ -802,6 +802,11 @@ class CallTracker:
             self._agent_legs(call, m.get("DestChannel"))
         elif call.visit.queue is None and m.get("DestChannel") not in call.agent_channels:
             call.dialed_out = True
+            number = _known(m.get("Exten"))
+            if call.callback_queue is None and number and number.isdigit() and number != call.caller.number:
+                # click-to-dial: the call is the agent's (their phone rang first), its number the one they dialled
+                call.caller.dnid, call.caller.number = call.caller.number, number
+                self._emit(out, "dialled", call, t, number=number)
 
     def _on_dial_end(self, call: _Call, m: Mapping[str, str], t: float, out: list[DomainEvent]) -> None:
         """A call back, or the agent's own click-to-dial, is connected when the agent's leg, already answered, reaches the

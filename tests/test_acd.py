@@ -29,6 +29,7 @@ from acd.machine import (
     WrapupSaved,
 )
 from acd.model import QueueSettings
+from acd.wrapup import AfterCallWork, EndWrapup, PartEnded, StartWrapup
 from kernel.values import AgentState
 
 
@@ -217,6 +218,26 @@ def test_after_call_work_until_saved_holds_the_next_caller_until_the_save_or_the
     assert a.agents["ann"].state is (AgentState.AVAILABLE if limit_s == 0 else AgentState.WRAP_UP), (
         "saved during the call: no wait for a save"
     )
+
+
+def test_a_pause_during_after_call_work_that_waits_for_the_save_does_not_get_round_it():
+    native = acd(wrapup_until_saved=True)
+    native.step(AgentLogin("ann", "PJSIP/ann", frozenset({"q"}), 0, (), wraps_up=True))
+    native.step(CallerArrived("c1", "q", 0))
+    native.step(Answered("ann", "c1", 1))
+    native.step(CallEnded("ann", 10))
+    native.step(AgentPause("ann", "break", 11))
+    assert native.agents["ann"].state is AgentState.PAUSED and native.agents["ann"].wrap_needs_save, "still owes the disposition"
+    native.step(WrapupSaved("ann", "L1", 12))
+    assert native.agents["ann"].state is AgentState.PAUSED and not native.agents["ann"].wrap_needs_save, "saved: her break goes on"
+
+    work = AfterCallWork({"q": (30.0, True)})
+    assert work.step(PartEnded("ann", "L1", "q", 10)) == [StartWrapup("ann")]
+    work.step(StateChange("ann", AgentState.PAUSED, "break", 11))
+    assert work.step(Tick(100)) == [] and work.must_save("ann") == "L1", "no end of a pause she chose; the save still owed"
+    assert work.step(WrapupSaved("ann", "L1", 101)) == [] and work.must_save("ann") is None
+    assert work.step(PartEnded("bob", "L2", "q", 10, wraps_up=False)) == [StartWrapup("bob")]
+    assert work.must_save("bob") is None and work.step(Tick(40)) == [EndWrapup("bob")], "off the panel: the time limit alone"
 
 
 def test_an_agent_finishing_a_call_never_takes_a_new_caller_with_the_old_ones_id_along():

@@ -176,7 +176,9 @@ def test_click_to_dial_rings_the_agents_phone_first_then_dials_the_number_throug
     # She puts the phone down (the panel's own hang-up of a click-to-dial call: see the next test).
     assert pbx.action({"Action": "Hangup", "Channel": phone_side(out_begin["Channel"])}).get("Response") == "Success"
     call = stored_by_linkedid(cc, seen["linkedid"])
-    assert (call.outcome, call.queue, call.caller_number, call.wait_s) == ("outbound", None, ANA["extension"], None)
+    assert (call.outcome, call.queue, call.caller_number, call.dnid, call.wait_s) == ("outbound", None, dialled, ANA["extension"], None), (
+        "the call's number is the one dialled, from the agent's extension"
+    )
 
     rows = until(lambda: [r for r in pbx.cdr() if r["uniqueid"] == seen["linkedid"]], 10, "Asterisk's CDR of the call")
     assert [

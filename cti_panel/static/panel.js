@@ -31,20 +31,33 @@
   });
   // A refused connection after the session ended (logged out, disabled, new password) goes back to the login page.
   socket.on("connect_error", (err) => {
-    say(String(err.message || err));
+    say(words.offline);
     if (String(err.message).includes("log in")) window.location.assign("/login");
   });
-  // The server closing this socket on purpose is not retried by Socket.IO itself: try once more (a resync, or the login page).
-  socket.on("disconnect", (reason) => { if (reason === "io server disconnect") setTimeout(() => socket.connect(), 1000); });
+  // Every screen says when the server is gone (what it shows is then no longer the truth); a closed socket is not retried
+  // by Socket.IO itself when the server closed it on purpose: try once more (a resync, or the login page).
+  const offline = $("offline");
+  socket.on("connect", () => { if (offline) offline.hidden = true; });
+  socket.on("disconnect", (reason) => {
+    if (offline) offline.hidden = false;
+    if (reason === "io server disconnect") setTimeout(() => socket.connect(), 1000);
+  });
 
   function label(state) { return words[state] || state; }
   function code(c) { return words["code." + c] || c; }
   // Times in state are on the PBX's clock (the demo's simulator runs its day faster, and a browser's clock may be off):
   // the last server time seen, moved on by the time passed here since.
-  let serverNow = null, seenAt = 0;
-  function clock(t) { if (typeof t === "number") { serverNow = t; seenAt = Date.now() / 1000; } }
+  // Its pace too: the demo's PBX runs faster than real time, so the pace is measured from the first server time seen.
+  let serverNow = null, seenAt = 0, firstServer = null, firstSeen = 0, pace = 1;
+  function clock(t) {
+    if (typeof t !== "number" || (serverNow !== null && t < serverNow)) return;
+    const here = Date.now() / 1000;
+    if (firstServer === null) { firstServer = t; firstSeen = here; }
+    else if (here - firstSeen > 5) pace = Math.min(100, Math.max(0.1, (t - firstServer) / (here - firstSeen)));
+    serverNow = t; seenAt = here;
+  }
   function seconds(since) {
-    const now = serverNow === null ? Date.now() / 1000 : serverNow + (Date.now() / 1000 - seenAt);
+    const now = serverNow === null ? Date.now() / 1000 : serverNow + pace * (Date.now() / 1000 - seenAt);
     return Math.max(0, Math.round(now - since));
   }
   // The center's time zone (from the server's snapshot), not the browser's: the agent and the reports see the same clock.
@@ -70,6 +83,7 @@
       $("xfer-complete").disabled = $("xfer-cancel").disabled = !consulting;
       $("xfer-blind").disabled = $("xfer-attended").disabled = !currentCall || consulting;
       $("go-available").disabled = !!me && me.state === "available";
+      $("go-logout").disabled = !me || me.state === "logged_out";
       $("hold").hidden = !!(currentCall && currentCall.held);
       $("unhold").hidden = !(currentCall && currentCall.held);
     }
@@ -84,6 +98,7 @@
       tickTimers();
     };
     const showCall = (call) => {
+      if (call) clock(call.now);
       currentCall = call;
       const card = $("call");
       card.classList.toggle("idle", !call);
@@ -108,10 +123,10 @@
         o.textContent = o.dataset.agent + (state ? " (" + label(state) + ")" : "");
       });
     }
-    const view = (v) => { tz = v.tz; clock(v.now); showMe(v.me); showCall(v.call); colleagues(v.agents); };
+    const view = (v) => { tz = v.tz; clock(v.now); showMe(v.me); showCall(v.call); colleagues(v.agents); (v.wrapups || []).forEach(wrapupForm); };
     socket.on("snapshot", view);
-    socket.on("connect", () => { online = true; $("offline").hidden = true; enable(); });
-    socket.on("disconnect", () => { online = false; $("offline").hidden = false; enable(); });
+    socket.on("connect", () => { online = true; enable(); });
+    socket.on("disconnect", () => { online = false; enable(); });
     socket.on("me", showMe);
     socket.on("pop", (pop) => {
       $("pop").hidden = false;
@@ -125,14 +140,13 @@
       $("pop-digits").textContent = pop.digits || "";
       const list = $("pop-history");
       list.replaceChildren(...(pop.last_calls || []).map((h) => el("li", [
-        localTime(h.at), h.queue || "", label(h.outcome),
+        localTime(h.at), h.queue || "", words["outcome." + h.outcome] || h.outcome,
         ...(h.wrapups || []).map((w) => [w.agent, code(w.disposition), w.notes].filter(Boolean).join(": ")),
       ].filter(Boolean).join(" · "))));
     });
     socket.on("call", showCall);
     // One wrap-up form per call the agent's part of ended (hung up or handed on), kept until the server says it is saved.
-    socket.on("ended", (end) => {
-      if (currentCall && currentCall.linkedid === end.linkedid) showCall(null);
+    function wrapupForm(end) {
       if (document.querySelector('#wrapups [data-linkedid="' + CSS.escape(end.linkedid) + '"]')) return;
       const form = $("wrapup-form").content.firstElementChild.cloneNode(true);
       form.dataset.linkedid = end.linkedid;
@@ -153,6 +167,10 @@
       });
       $("wrapups").append(form);
       enable();
+    }
+    socket.on("ended", (end) => {
+      if (currentCall && currentCall.linkedid === end.linkedid) showCall(null);
+      wrapupForm(end);
     });
     // A call action names the call the screen shows; the button waits for the server's answer.
     const act = (button, name, data) => {
