@@ -7,7 +7,10 @@ far side of another row (its dstchannel, or the other half of that Local
 channel) and the originating half (;1) of a Local channel are not calls of
 their own. The columns are cdr_csv's with the unique id and userfield on, and
 newcdrcolumns' peer account, linkedid and sequence where Asterisk writes them
-(contrib/asterisk/cdr.conf).
+(contrib/asterisk/cdr.conf); a few more after those (a cdr_custom mapping that
+adds its own) are read past. A row cdr_csv could not have written (a stray
+quote, a time outside 2000-2099, an answer outside the call, a duration or
+billsec that is no whole seconds up to a week, dozens of extra columns) is bad.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from pathlib import Path
 from kernel.records import CallRecord
 from kernel.values import HangupBy, Outcome
 from pbx.tracker import local_partner
-from reports.queue_log import LineError
+from reports.queue_log import FIRST_EPOCH, LAST_EPOCH, MAX_SECONDS, LineError, is_seconds
 from reports.tail import FileTail
 
 log = logging.getLogger(__name__)
@@ -49,6 +52,7 @@ COLUMNS = [
 # newcdrcolumns = yes adds these (contrib/asterisk/cdr.conf): the linkedid ties a CDR row to the engine's call.
 NEW_COLUMNS = ["peeraccount", "linkedid", "sequence"]
 CDR_COLUMNS = COLUMNS + NEW_COLUMNS
+EXTRA_COLUMNS = 20  # a cdr_custom mapping may add a few columns of its own; more than this is no CDR
 IVR_APPS = {"hangup", "playback", "background", "waitexten", "read", "agi", "wait", "noop", "voicemail"}
 
 
@@ -61,8 +65,8 @@ def _time(value: str) -> float | None:
 def parse_row(number: int, row: list[str]) -> dict[str, str] | LineError:
     """One CDR row by column name (with `line`, its number), or why it cannot be read."""
     text = ",".join(row)
-    if len(row) < len(COLUMNS):
-        return LineError(number, f"expected {len(COLUMNS)} CDR columns, found {len(row)}", text)
+    if not len(COLUMNS) <= len(row) <= len(CDR_COLUMNS) + EXTRA_COLUMNS:
+        return LineError(number, f"expected {len(COLUMNS)} to {len(CDR_COLUMNS) + EXTRA_COLUMNS} CDR columns, found {len(row)}", text)
     if "\x00" in text:
         return LineError(number, "NUL byte in the row", text.replace("\x00", "\\0"))
     record = dict(zip(CDR_COLUMNS, row))
@@ -72,10 +76,19 @@ def parse_row(number: int, row: list[str]) -> dict[str, str] | LineError:
             times[column] = _time(record[column])
         except ValueError:
             return LineError(number, f"{column} {record[column][:40]!r} is not 'YYYY-MM-DD HH:MM:SS'", text)
-    if times["start"] is None or times["end"] is None:
+    start, answer, end = times["start"], times["answer"], times["end"]
+    if start is None or end is None:
         return LineError(number, "start and end are required", text)
-    if times["end"] < times["start"]:
+    outside = next((column for column, t in times.items() if t is not None and not FIRST_EPOCH <= t <= LAST_EPOCH), None)
+    if outside:
+        return LineError(number, f"{outside} {record[outside]} is not a time from 2000 to 2099", text)
+    if end < start:
         return LineError(number, f"ends ({record['end']}) before it starts ({record['start']})", text)
+    if answer is not None and not start <= answer <= end:
+        return LineError(number, f"answered ({record['answer']}) outside the call ({record['start']} to {record['end']})", text)
+    for column in ("duration", "billsec"):
+        if not is_seconds(record[column]):
+            return LineError(number, f"{column} {record[column][:40]!r} is not whole seconds from 0 to {MAX_SECONDS} (a week)", text)
     record["line"] = str(number)
     return record
 
@@ -83,7 +96,7 @@ def parse_row(number: int, row: list[str]) -> dict[str, str] | LineError:
 def _csv_rows(lines: Iterable[str]) -> Iterator[tuple[int, list[str]] | LineError]:
     """csv's rows with their line numbers; a row csv cannot read (a field past its limit, a stray quote) is a LineError
     and reading goes on with the next."""
-    reader = csv.reader(lines)
+    reader = csv.reader(lines, strict=True)  # cdr_csv doubles a quote inside a field: a lone one is a broken row
     while True:
         try:
             row = next(reader)
@@ -198,7 +211,7 @@ def cdr_calls(rows: list[dict[str, str]], queue_callids: Collection[str] = (), r
             ended_at=ended or started or 0.0,
             outcome=outcome,
             wait_s=None,
-            talk_s=float(r["billsec"]) if outcome is Outcome.ANSWERED_DIRECT and r["billsec"].isdigit() else None,
+            talk_s=float(r["billsec"]) if outcome is Outcome.ANSWERED_DIRECT else None,
             hold_s=0.0,
             hangup_by=HangupBy.UNKNOWN,
             hangup_cause=None,

@@ -6,9 +6,12 @@ for our job to be within 2x of DuckDB, so DuckDB is our engine (about 2.4 s on
 the same file). The SQL below is the one place where visits are counted;
 `Counters.figures` turns the sums into rates.
 
-Visits come either straight from a queue_log file (parsed by SQL; if any line
-is malformed, the Python reader names the exact line numbers) or from the
-database's calls table (streamed through a temporary CSV file).
+Visits come either straight from a queue_log file (parsed by SQL) or from the
+database's calls table (streamed through a temporary CSV file). A queue_log
+with anything the import would not take (a line parse_line refuses, a visit's
+lines out of the order VisitBuilder takes them in, a visit logged twice, bytes
+DuckDB cannot read) is read by the import's own reader instead, which names
+each line it leaves out: a report of a file counts what an import of it stores.
 """
 
 from __future__ import annotations
@@ -25,8 +28,16 @@ from reports.metrics import Counters, Options, Report
 from reports.queue_log import (
     AGENT_EVENTS,
     ANSWER_ENDS,
+    EVENTS,
+    FIRST_EPOCH,
     LAST_EPOCH,
+    MAX_LINE,
+    MAX_SECONDS,
+    SECONDS_DIGITS,
+    TALK_FIELD,
     UNANSWERED_ENDS,
+    VISIT_EVENTS,
+    WAIT_FIELD,
     AgentChange,
     LineError,
     Visit,
@@ -35,72 +46,89 @@ from reports.queue_log import (
     read_visits,
 )
 
-# The lines that end a queue visit (in the order the visit query lists them), and all those that make one.
+# The lines that end a queue visit (in the order the visit query lists them).
 _ENDS = (*ANSWER_ENDS, *UNANSWERED_ENDS)
-QUEUE_EVENTS = ("ENTERQUEUE", "CONNECT", "RINGNOANSWER", *_ENDS)
-VISIT_COLUMNS = (
-    "callid VARCHAR, queue VARCHAR, visit INTEGER, entered DOUBLE, ended DOUBLE, caller VARCHAR, outcome VARCHAR, "
-    "agent VARCHAR, wait DOUBLE, talk DOUBLE, hold DOUBLE, transferred BOOLEAN"
-)
+# The tables load_stream fills, as the SQL from a queue_log makes them.
+_STREAMED = {
+    "visits": {
+        "callid": "VARCHAR",
+        "queue": "VARCHAR",
+        "visit": "INTEGER",
+        "entered": "DOUBLE",
+        "ended": "DOUBLE",
+        "caller": "VARCHAR",
+        "outcome": "VARCHAR",
+        "agent": "VARCHAR",
+        "wait": "DOUBLE",
+        "talk": "DOUBLE",
+        "hold": "DOUBLE",
+        "transferred": "BOOLEAN",
+    },
+    "rna": {"agent": "VARCHAR", "entered": "DOUBLE"},
+    "changes": {"epoch": "BIGINT", "agent": "VARCHAR", "queue": "VARCHAR", "state": "VARCHAR", "reason": "VARCHAR"},
+}
 
 
-# One pass over the file: every line's fields, and whether it is a well-formed app_queue line. (No line
-# numbers here: numbering rows costs DuckDB half of the read; exact numbers come from the Python reader
-# whenever something is wrong.)
-_EVENTS = r"""
+def _field(fields: dict[str, int]) -> str:
+    """SQL: the line's wait or talk field (where app_queue writes it for the event), null if it has none."""
+    return "case f[5] " + " ".join(f"when '{event}' then f[{index + 6}]" for event, index in fields.items()) + " end"
+
+
+def _seconds_ok(field: str) -> str:
+    """SQL: parse_line's rule for a wait or talk field (is_seconds)."""
+    return f"({field} is null or (regexp_full_match({field}, '[0-9]{{1,{SECONDS_DIGITS}}}') and try_cast({field} as integer) <= {MAX_SECONDS}))"
+
+
+# One pass over the file: every line's fields, and whether parse_line would take it (the same checks, in SQL). The row
+# order of `ev` is the file's (DuckDB keeps insertion order), so `rowid` orders a visit's lines as the import reads them.
+_EVENTS = rf"""
 create temp table ev as
 select ok, f is null as blank, case when ok then cast(f[1] as bigint) end as t, f[2] as callid, f[3] as queue, f[4] as agent,
-       f[5] as event, f[6] as d1, f[7] as d2, f[8] as d3, f[9] as d4,
-       case f[5] when 'ENTERQUEUE' then 0 when 'RINGNOANSWER' then 1 when 'CONNECT' then 2 else 3 end as rank
+       f[5] as event, f[6] as d1, f[7] as d2, try_cast(wait as double) as wait, try_cast(talk as double) as talk
 from (
-  select f, coalesce(len(f) >= 5 and try_cast(f[1] as bigint) between 0 and @LAST_EPOCH@ and f[5] <> '' and f[5] = upper(f[5])
-                    and strpos(line, chr(0)) = 0, false) as ok
-  from (select string_split(line, '|') as f, line
-        from read_csv(?, columns={'line': 'VARCHAR'}, header=false, delim='\x01', quote='', escape='', auto_detect=false))
+  select f, wait, talk,
+    coalesce(length(line) <= {MAX_LINE} and len(f) >= 5 and regexp_full_match(f[1], '[0-9]+')
+             and try_cast(f[1] as bigint) between {FIRST_EPOCH} and {LAST_EPOCH} and strpos(line, chr(0)) = 0
+             and f[5] in {tuple(sorted(EVENTS))} and f[4] <> '' and (f[5] not in {tuple(sorted(VISIT_EVENTS))} or (f[2] <> '' and f[3] <> ''))
+             and {_seconds_ok("wait")} and {_seconds_ok("talk")}, false) as ok
+  from (select f, line, {_field(WAIT_FIELD)} as wait, {_field(TALK_FIELD)} as talk
+        from (select string_split(line, '|') as f, line
+              from read_csv(?, columns={{'line': 'VARCHAR'}}, header=false, delim='\x01', quote='', escape='', auto_detect=false)))
 )
-""".replace("@LAST_EPOCH@", str(LAST_EPOCH))
+"""
 
 _BAD = "select count(*) from ev where not ok and not blank"
-# Lines whose figures no report can take (a negative or non-finite time): VisitBuilder names them.
-_ODD = "select count(*) from ev where ok and " + " or ".join(
-    f"(try_cast({d} as double) is not null and not (isfinite(try_cast({d} as double)) and try_cast({d} as double) >= 0))"
-    for d in ("d1", "d2", "d3", "d4")
-)
-
-
-def _seconds(field: str) -> str:
-    """A wait or talk time as SQL: a finite, non-negative number, else null (queue_log's -5 or nan is no time)."""
-    return f"(case when isfinite(try_cast({field} as double)) and try_cast({field} as double) >= 0 then try_cast({field} as double) end)"
-
-
+# A visit read twice too far apart for VisitBuilder to name it counts once (its first), as the import stores it once.
+_ONCE = "create or replace temp table visits as select * from visits qualify row_number() over (partition by callid, queue, entered order by rowid) = 1"
 _MULTI = (
     "create temp table multi as select callid, queue from ev where ok and event = 'ENTERQUEUE' group by callid, queue having count(*) > 1"
 )
 
 
 def _visit_rows(source: str, visit: str) -> str:
-    """Per visit, its entry and its first ending line; events in time order (same second: entry, ring, connect, end)."""
-    order = "t * 4 + rank"
+    """Per visit its entry, its (first) ending line and its last CONNECT, in file order; and its first and last line and
+    earliest time, which tell whether VisitBuilder takes its lines as they come (_OUT_OF_ORDER)."""
     return f"""
-    select callid, queue, {visit} as visit, count(*) filter (where event = 'ENTERQUEUE') as enters,
-      arg_min({{'t': t, 'caller': d2}}, {order}) filter (where event = 'ENTERQUEUE') as entry,
-      arg_min({{'event': event, 't': t, 'agent': agent, 'd1': d1, 'd2': d2, 'd3': d3, 'd4': d4}}, {order}) filter (where event in {_ENDS}) as done,
-      arg_min({{'agent': agent, 'wait': d1}}, {order}) filter (where event = 'CONNECT') as connect,
-      list(agent) filter (where event = 'RINGNOANSWER') as no_answer
+    select callid, queue, {visit} as visit,
+      arg_min({{'n': n, 't': t, 'caller': d2}}, n) filter (where event = 'ENTERQUEUE') as entry,
+      arg_min({{'n': n, 'event': event, 't': t, 'agent': agent, 'wait': wait, 'talk': talk}}, n) filter (where event in {_ENDS}) as done,
+      arg_max({{'agent': agent, 'wait': wait}}, n) filter (where event = 'CONNECT') as connect,
+      list(agent) filter (where event = 'RINGNOANSWER') as no_answer,
+      min(n) as first, max(n) as last, min(t) as earliest
     from {source} group by all
     """
 
 
 def _assemble(multi: bool) -> str:
     """Visits from the events; (call, queue) pairs entered more than once are numbered by a window, the rest grouped directly."""
-    events = f"(select * from ev where ok and event in {QUEUE_EVENTS})"
+    events = f"(select rowid as n, * from ev where ok and event in {tuple(sorted(VISIT_EVENTS))})"
     if not multi:
         raw = _visit_rows(events, "1")
     else:
         single = f"(select e.* from {events} e anti join multi using (callid, queue))"
         numbered = (
             f"(select e.*, sum(case when event = 'ENTERQUEUE' then 1 else 0 end) over (partition by callid, queue "
-            f"order by t * 4 + rank rows unbounded preceding) as v from {events} e semi join multi using (callid, queue))"
+            f"order by n rows unbounded preceding) as v from {events} e semi join multi using (callid, queue))"
         )
         raw = _visit_rows(single, "1") + " union all " + _visit_rows(numbered, "v")
     return f"""
@@ -109,17 +137,26 @@ def _assemble(multi: bool) -> str:
     select callid, queue, visit, cast(entry.t as double) as entered, cast(done.t as double) as ended, nullif(entry.caller, '') as caller,
       case done.event {" ".join(f"when '{k}' then '{v}'" for k, v in UNANSWERED_ENDS.items())} else 'answered' end as outcome,
       case when done.event in {tuple(UNANSWERED_ENDS)} then null else coalesce(connect.agent, done.agent) end as agent,
-      coalesce(case when done.event in ('COMPLETECALLER', 'COMPLETEAGENT') then {_seconds("done.d1")}
-                    when done.event = 'EXITWITHKEY' then {_seconds("done.d4")}
-                    else {_seconds("done.d3")} end, {_seconds("connect.wait")}) as wait,
-      case when done.event in ('COMPLETECALLER', 'COMPLETEAGENT') then {_seconds("done.d2")}
-           when done.event in ('TRANSFER', 'BLINDTRANSFER', 'ATTENDEDTRANSFER') then {_seconds("done.d4")} end as talk,
+      case when done.event in {tuple(UNANSWERED_ENDS)} then coalesce(done.wait, done.t - entry.t) else coalesce(done.wait, connect.wait) end
+        as wait,
+      done.talk as talk,
       0.0 as hold,
       done.event in ('TRANSFER', 'BLINDTRANSFER', 'ATTENDEDTRANSFER') as transferred
-    from raw_visits where enters = 1 and done is not null;
+    from raw_visits where done is not null;
     create temp table rna as
-    select unnest(no_answer) as agent, callid, queue, visit from raw_visits where enters = 1 and done is not null and no_answer is not null;
+    select unnest(no_answer) as agent, cast(entry.t as double) as entered from raw_visits where done is not null and no_answer is not null;
     """
+
+
+# Visits whose lines VisitBuilder would not take as they come: not the ENTERQUEUE first, a line before its time, a line
+# after the (first) end; and of a call entered more than once in a queue, an entry while the last visit is open, or two
+# at the same second (a line logged twice).
+_OUT_OF_ORDER = """
+select (select count(*) from raw_visits
+        where not coalesce(entry.n = first and earliest >= entry.t and (done is null or done.n = last), false))
+     + (select count(*) from (select callid, queue from raw_visits semi join multi using (callid, queue) group by all
+                              having count(distinct entry.t) < count(*) or max(visit) filter (where done is null) < max(visit)))
+"""
 
 
 _AGENT_CHANGES = f"""
@@ -193,34 +230,43 @@ class ReportEngine:
         self.errors: list[LineError] = []
 
     def load_queue_log(self, path: Path) -> None:
-        """Parse a queue_log with SQL; name the exact lines that could not be read."""
+        """Parse a queue_log with SQL; a file with anything wrong in it is read by the import's reader instead, which names
+        each line it leaves out."""
         try:
             self.db.execute(_EVENTS, [str(path)])
-        except duckdb.InvalidInputException as exc:
-            if "unicode" not in str(exc).lower():
-                raise
-            with tempfile.TemporaryDirectory() as folder:
-                clean = Path(folder) / "queue_log"
-                with open(path, encoding="utf-8", errors="replace") as source, open(clean, "w", encoding="utf-8") as target:
-                    target.writelines(source)
-                self.db.execute(_EVENTS, [str(clean)])
-        self.db.execute(_MULTI)
-        multi = self.db.execute("select count(*) from multi").fetchone()[0] > 0
-        self.db.execute(_assemble(multi))
-        self.db.execute(_AGENT_CHANGES)
-        orphans = self.db.execute("select count(*) from raw_visits where enters = 0").fetchone()[0]
-        if orphans or self.db.execute(_BAD).fetchone()[0] or self.db.execute(_ODD).fetchone()[0]:
+            fine = self._count(_BAD) == 0 and self._assembled()
+        except duckdb.InvalidInputException:  # not UTF-8, line ends of two kinds, a line over DuckDB's 2 MB
+            fine = False
+        if not fine:
+            self.db = duckdb.connect()
             builder = VisitBuilder()
-            for _ in read_visits(read_lines(path), builder):
-                pass
-            self.errors = sorted(builder.errors, key=lambda e: e.number)
+            self.load_stream(read_visits(read_lines(path), builder))
+            self.errors = builder.errors
+            self.db.execute(_ONCE)
+
+    def _assembled(self) -> bool:
+        """The visits and agent changes of the lines in `ev`; False if a visit's lines are not as the import takes them."""
+        self.db.execute(_MULTI)
+        self.db.execute(_assemble(self._count("select count(*) from multi") > 0))
+        self.db.execute(_AGENT_CHANGES)
+        return self._count(_OUT_OF_ORDER) == 0
+
+    def _count(self, sql: str) -> int:
+        """What a check query counts (bad lines, visits out of order): 0 means the SQL's visits are the import's."""
+        row = self.db.execute(sql).fetchone()
+        return int(row[0]) if row else 0
 
     def load_stream(self, items: Iterable[Visit | AgentChange]) -> None:
-        """Visits and agent changes from Python (the database's calls), through temporary CSV files."""
+        """Visits, their agents who did not answer, and agent changes from Python (the database's calls, or a queue_log read
+        by the import's reader), through temporary CSV files."""
         with tempfile.TemporaryDirectory() as folder:
-            visits_path, changes_path = Path(folder) / "visits.csv", Path(folder) / "changes.csv"
-            with open(visits_path, "w", newline="") as vf, open(changes_path, "w", newline="") as cf:
-                visits, changes = csv.writer(vf), csv.writer(cf)
+            paths = {name: Path(folder) / f"{name}.csv" for name in _STREAMED}
+            with (
+                open(paths["visits"], "w", newline="") as vf,
+                open(paths["rna"], "w", newline="") as rf,
+                open(paths["changes"], "w", newline="") as cf,
+            ):
+                visits, rna, changes = csv.writer(vf), csv.writer(rf), csv.writer(cf)
                 for item in items:
                     if isinstance(item, Visit):
                         visits.writerow(
@@ -239,23 +285,14 @@ class ReportEngine:
                                 item.transferred,
                             ]
                         )
+                        rna.writerows([agent, item.entered] for agent in item.ring_no_answer)
                     else:
                         changes.writerow([item.epoch, item.agent, item.queue, item.state, item.reason])
-            self.db.execute(f"create temp table visits ({VISIT_COLUMNS})")
-            self.db.execute(
-                "insert into visits select * from read_csv(?, header=false, auto_detect=false, "
-                "columns={'callid':'VARCHAR','queue':'VARCHAR','visit':'INTEGER','entered':'DOUBLE','ended':'DOUBLE',"
-                "'caller':'VARCHAR','outcome':'VARCHAR','agent':'VARCHAR','wait':'DOUBLE','talk':'DOUBLE','hold':'DOUBLE',"
-                "'transferred':'BOOLEAN'})",
-                [str(visits_path)],
-            )
-            self.db.execute("create temp table changes (epoch BIGINT, agent VARCHAR, queue VARCHAR, state VARCHAR, reason VARCHAR)")
-            self.db.execute(
-                "insert into changes select * from read_csv(?, header=false, auto_detect=false, "
-                "columns={'epoch':'BIGINT','agent':'VARCHAR','queue':'VARCHAR','state':'VARCHAR','reason':'VARCHAR'})",
-                [str(changes_path)],
-            )
-            self.db.execute("create temp table rna (agent VARCHAR, callid VARCHAR, queue VARCHAR, visit INTEGER)")
+            for name, columns in _STREAMED.items():
+                self.db.execute(
+                    f"create temp table {name} as select * from read_csv(?, header=false, auto_detect=false, columns={columns})",
+                    [str(paths[name])],
+                )
 
     def callids(self) -> set[str]:
         """Call ids of every queue visit loaded."""
@@ -278,8 +315,7 @@ class ReportEngine:
         for key, counters in self._rows(_sums(slot, o, "queue is not null"), repeats=False):
             start, queue = key.split("|", 1)
             report.intervals[(int(start), queue)] = counters
-        for agent, count in self.db.execute(f"""select r.agent, count(*) from rna r join visits v using (callid, queue, visit)
-                                                where v.outcome is not null {where.replace("entered", "v.entered")} group by r.agent""").fetchall():
+        for agent, count in self.db.execute(f"select agent, count(*) from rna where true {where} group by agent").fetchall():
             report.ring_no_answer[agent] = count
         last = o.start or 0.0
         for epoch, agent, queue, state, reason in self.db.execute("select * from changes order by epoch").fetchall():
@@ -293,8 +329,7 @@ class ReportEngine:
         cursor = self.db.execute(sql)
         names = [column[0] for column in cursor.description]
         for row in cursor.fetchall():
-            values = {name: value or 0 for name, value in zip(names, row)}
-            key = values.pop("key")
+            key, values = row[0], {name: value or 0 for name, value in zip(names[1:], row[1:])}
             if not repeats:
                 for name in ("repeat_24h", "repeat_7d", "answered_repeated_24h", "answered_repeated_7d"):
                     values[name] = 0

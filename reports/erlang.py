@@ -55,10 +55,10 @@ def evaluate(agents: int, calls_per_hour: float, aht_seconds: float, answer_with
 
 def agents_needed(calls_per_hour: float, aht_seconds: float, target_sl: float, answer_within: float, max_agents: int = 100_000) -> Staffing:
     """The fewest agents whose service level reaches `target_sl` (0-1) for calls answered within `answer_within` s."""
+    if not (calls_per_hour < math.inf and 0 < aht_seconds < math.inf and 0 < target_sl < 1 and 0 <= answer_within < math.inf):
+        raise ValueError("need finite figures, aht_seconds > 0, 0 < target_sl < 1 and answer_within >= 0")  # nan never reaches a target
     if calls_per_hour <= 0:
         return Staffing(0, 1.0, 0.0, 0.0, 0.0, 0.0)
-    if aht_seconds <= 0 or not 0 < target_sl < 1 or answer_within < 0:
-        raise ValueError("need aht_seconds > 0, 0 < target_sl < 1 and answer_within >= 0")
     agents = max(1, math.floor(calls_per_hour * aht_seconds / 3600.0) + 1)
     while agents <= max_agents:
         result = evaluate(agents, calls_per_hour, aht_seconds, answer_within)

@@ -3,14 +3,18 @@
 One line is ``epoch|callid|queue|agent|event|data1|data2|...`` (app_queue).
 A caller's stay in one queue (a *visit*) opens with ENTERQUEUE and closes
 with CONNECT + COMPLETECALLER/COMPLETEAGENT/(BLIND|ATTENDED)TRANSFER,
-ABANDON, EXITWITHTIMEOUT, EXITWITHKEY or EXITEMPTY. Only open visits are held
-in memory, so memory stays flat in the file's size. A line that cannot be
-read is reported with its number and skipped; the rest is read.
+ABANDON, EXITWITHTIMEOUT, EXITWITHKEY or EXITEMPTY. Only open visits (and
+the keys of the last hour's finished ones) are held in memory, so memory
+stays flat in the file's size. A line that cannot be read (not a time of
+2000-2099, an event Asterisk does not write, a wait or talk time that is not
+whole seconds up to a week, a line out of its visit's order, a visit read
+again) is reported with its number and skipped; the rest is read.
 """
 
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,8 +49,46 @@ AGENT_EVENTS = {
     "PAUSEALL": "paused",
     "UNPAUSEALL": "available",
 }
-LAST_EPOCH = 253402300799  # 9999-12-31: a later time is no time a report can show
-IGNORED = {"QUEUESTART", "CONFIGRELOAD", "SYSCOMPAT", "PENALTY", "RINGCANCELED", "INFO", "DID", "AGENTDUMP"}
+VISIT_EVENTS = frozenset(("ENTERQUEUE", "CONNECT", "RINGNOANSWER", *ANSWER_ENDS, *UNANSWERED_ENDS))
+# Asterisk's other queue_log events (app_queue's, the agents', the logger's QUEUESTART; DID as FreePBX writes it): read, not
+# counted. Any other event (a typo, a QueueLog() of one's own) is a bad line.
+UNUSED_EVENTS = (
+    "AGENTCALLBACKLOGIN",
+    "AGENTCALLBACKLOGOFF",
+    "AGENTDUMP",
+    "CONFIGRELOAD",
+    "DID",
+    "FULL",
+    "INFO",
+    "JOINEMPTY",
+    "JOINUNAVAIL",
+    "PENALTY",
+    "QUEUESTART",
+    "RINGCANCELED",
+    "SYSCOMPAT",
+)
+EVENTS = frozenset((*VISIT_EVENTS, *AGENT_EVENTS, *UNUSED_EVENTS))
+# Where app_queue writes each event's wait and talk time: the index in the data fields after the event.
+WAIT_FIELD = {
+    "CONNECT": 0,
+    "COMPLETECALLER": 0,
+    "COMPLETEAGENT": 0,
+    "TRANSFER": 2,
+    "BLINDTRANSFER": 2,
+    "ATTENDEDTRANSFER": 2,
+    "ABANDON": 2,
+    "EXITWITHTIMEOUT": 2,
+    "EXITEMPTY": 2,
+    "EXITWITHKEY": 3,
+}
+TALK_FIELD = {"COMPLETECALLER": 1, "COMPLETEAGENT": 1, "TRANSFER": 3, "BLINDTRANSFER": 3, "ATTENDEDTRANSFER": 3}
+FIRST_EPOCH, LAST_EPOCH = 946684800, 4102444799  # 2000-01-01 to 2099-12-31 UTC: any other time is no call of ours
+MAX_SECONDS = 7 * 86400  # a wait, talk or call over a week is no figure
+SECONDS_DIGITS = len(str(MAX_SECONDS))
+MAX_LINE = 8192  # Asterisk writes a queue_log line from a buffer of this size: a longer one is not Asterisk's
+RECENT_S = 3600  # a visit read again within an hour of log time (a line logged twice) is named
+_EPOCH_DIGITS = len(str(LAST_EPOCH))
+_TIME_FIELDS = (("wait", WAIT_FIELD), ("talk", TALK_FIELD))
 
 
 class LogLine(NamedTuple):
@@ -84,31 +126,49 @@ class AgentChange:
     reason: str | None
 
 
+def is_seconds(text: str) -> bool:
+    """Whether a field is whole seconds from 0 to a week, as app_queue and cdr_csv write them (the SQL's rule too)."""
+    return len(text) <= SECONDS_DIGITS and text.isascii() and text.isdigit() and int(text) <= MAX_SECONDS
+
+
 def parse_line(number: int, text: str) -> LogLine | LineError:
     """One line, or why it cannot be read."""
-    parts = text.rstrip("\r\n").split("|")
+    line = text.rstrip("\r\n")
+    if len(line) > MAX_LINE:
+        return LineError(number, f"{len(line)} characters, more than Asterisk writes in a line ({MAX_LINE})", text)
+    parts = line.split("|")
     if len(parts) < 5:
         return LineError(number, f"expected at least 5 '|'-separated fields, found {len(parts)}", text)
     epoch, callid, queue, agent, event = parts[:5]
-    if not (epoch.isascii() and epoch.isdigit()) or int(epoch) > LAST_EPOCH:
-        return LineError(number, f"time {epoch!r} is not a Unix epoch", text)
+    when = int(epoch) if epoch.isascii() and epoch.isdigit() and len(epoch.lstrip("0")) <= _EPOCH_DIGITS else 0
+    if not FIRST_EPOCH <= when <= LAST_EPOCH:
+        return LineError(number, f"time {epoch!r} is not a Unix epoch from 2000 to 2099", text)
     if "\x00" in text:
         return LineError(number, "NUL byte in the line", text.replace("\x00", "\\0"))
-    if not (event.isupper() and event.replace("_", "").isalnum()):
-        return LineError(number, f"event {event!r} is not an app_queue event", text)
-    return LogLine(number, int(epoch), callid, queue, agent, event, tuple(parts[5:]))
+    if event not in EVENTS:
+        return LineError(number, f"event {event!r} is not an Asterisk queue_log event", text)
+    if not agent or event in VISIT_EVENTS and not (callid and queue):
+        empty = "agent" if not agent else "queue" if not queue else "call id"
+        return LineError(number, f"{event} with no {empty} (Asterisk writes NONE for none)", text)
+    data = tuple(parts[5:])
+    for what, fields in _TIME_FIELDS:
+        index = fields.get(event)
+        if index is not None and index < len(data) and not is_seconds(data[index]):
+            return LineError(number, f"{what} time {data[index]!r} is not whole seconds from 0 to {MAX_SECONDS} (a week)", text)
+    return LogLine(number, when, callid, queue, agent, event, data)
 
 
 def read_lines(path: str | Path) -> Iterator[LogLine | LineError]:
-    """Every line of a queue_log file, parsed or explained; bytes that are not UTF-8 are replaced."""
-    with open(path, encoding="utf-8", errors="replace") as handle:
+    """Every line of a queue_log file, parsed or explained; bytes that are not UTF-8 are replaced (a BOM is dropped, as
+    DuckDB drops it)."""
+    with open(path, encoding="utf-8-sig", errors="replace") as handle:
         for number, text in enumerate(handle, 1):
             if text.strip():
                 yield parse_line(number, text)
 
 
 def _num(value: str | None) -> float | None:
-    """A count or a duration: a finite number, else None (nan, inf and words are no figure)."""
+    """A count (a position, a ring time): a finite number, else None (nan, inf and words are no figure)."""
     try:
         number = float(value) if value not in (None, "") else None
     except ValueError:
@@ -116,68 +176,83 @@ def _num(value: str | None) -> float | None:
     return number if number is not None and math.isfinite(number) else None
 
 
+def _seconds(data: tuple[str, ...], index: int) -> float | None:
+    """A wait or talk field (checked by parse_line), None where the line has fewer fields."""
+    return float(data[index]) if index < len(data) else None
+
+
 class VisitBuilder:
-    """Turns lines into finished visits and agent changes, holding only open visits."""
+    """Turns lines into finished visits and agent changes, holding only open visits (and the last hour's keys)."""
 
     def __init__(self) -> None:
         self.open: dict[tuple[str, str], Visit] = {}
         self.errors: list[LineError] = []
+        self.recent: set[tuple[str, str, int]] = set()
+        self._recent_order: deque[tuple[int, tuple[str, str, int]]] = deque()
 
     def feed(self, line: LogLine) -> Iterator[Visit | AgentChange]:
-        """Apply one line; yield what it finished."""
+        """Apply one line; yield what it finished. A line out of its visit's order is named and skipped."""
         event, data = line.event, line.data
         if event in AGENT_EVENTS:
             reason = data[0] if data and event in ("PAUSE", "PAUSEALL") and data[0] else None
             queue = None if line.queue in ("NONE", "") else line.queue
             yield AgentChange(line.epoch, line.agent, queue, AGENT_EVENTS[event], reason)
             return
-        if event in IGNORED:
+        if event not in VISIT_EVENTS:
             return
         key = (line.callid, line.queue)
-        if event == "ENTERQUEUE":
-            caller = data[1] if len(data) > 1 and data[1] else None
-            position = _num(data[2] if len(data) > 2 else None)
-            self.open[key] = Visit(line.callid, line.queue, line.epoch, caller, int(position) if position is not None else None)
-            return
         visit = self.open.get(key)
+        if event == "ENTERQUEUE":
+            if visit is not None:
+                self._skip(line, f"ENTERQUEUE for a call already in queue {line.queue!r} (since {visit.entered})")
+            elif (line.callid, line.queue, line.epoch) in self.recent:
+                self._skip(line, f"ENTERQUEUE of a visit already read: the same call, queue {line.queue!r} and time")
+            else:
+                caller = data[1] if len(data) > 1 and data[1] else None
+                position = _num(data[2] if len(data) > 2 else None)
+                self.open[key] = Visit(line.callid, line.queue, line.epoch, caller, int(position) if position is not None else None)
+            return
         if visit is None:
-            if event in ANSWER_ENDS or event in UNANSWERED_ENDS or event in ("CONNECT", "RINGNOANSWER"):
-                self.errors.append(LineError(line.number, f"{event} for a call that never entered queue {line.queue!r}", line.callid))
+            self._skip(line, f"{event} for a call that is not in queue {line.queue!r}")
+            return
+        if line.epoch < visit.entered:
+            self._skip(line, f"{event} at {line.epoch}, before the call entered queue {line.queue!r} at {visit.entered}")
             return
         if event == "CONNECT":
             visit.agent = line.agent
             visit.outcome = Outcome.ANSWERED
-            visit.wait_s = self._duration(line, "wait", data[0] if data else None)
+            visit.wait_s = _seconds(data, WAIT_FIELD[event])
             visit.ring_s = _num(data[2] if len(data) > 2 else None)
             visit.agent_channel_id = data[1] if len(data) > 1 and data[1] else None
         elif event == "RINGNOANSWER":
             visit.ring_no_answer.append(line.agent)
         elif event in ANSWER_ENDS:
-            offset = 0 if event in ("COMPLETECALLER", "COMPLETEAGENT") else 2
+            wait = _seconds(data, WAIT_FIELD[event])
             visit.agent = visit.agent or line.agent
             visit.outcome = Outcome.ANSWERED
-            visit.wait_s = self._duration(line, "wait", data[offset]) if len(data) > offset else visit.wait_s
-            visit.talk_s = self._duration(line, "talk", data[offset + 1]) if len(data) > offset + 1 else None
+            visit.wait_s = wait if wait is not None else visit.wait_s
+            visit.talk_s = _seconds(data, TALK_FIELD[event])
             visit.completed_by = ANSWER_ENDS[event]
             visit.transferred = event.endswith("TRANSFER")
             yield self._close(key, visit, line.epoch)
-        elif event in UNANSWERED_ENDS:
-            offset = 1 if event == "EXITWITHKEY" else 0
+        else:
+            wait = _seconds(data, WAIT_FIELD[event])
             visit.outcome = UNANSWERED_ENDS[event]
-            visit.wait_s = self._duration(line, "wait", data[offset + 2]) if len(data) > offset + 2 else float(line.epoch - visit.entered)
+            visit.wait_s = wait if wait is not None else float(line.epoch - visit.entered)
             yield self._close(key, visit, line.epoch)
 
-    def _duration(self, line: LogLine, what: str, value: str | None) -> float | None:
-        """A wait or talk time of the line; a negative one is reported (with the line) and taken as unknown."""
-        seconds = _num(value)
-        if seconds is not None and seconds < 0:
-            self.errors.append(LineError(line.number, f"{what} time {value} is negative: taken as unknown", line.callid))
-            return None
-        return seconds
+    def _skip(self, line: LogLine, reason: str) -> None:
+        """A line the visit cannot take (named with the call, so the report and the import say the same)."""
+        self.errors.append(LineError(line.number, reason, line.callid))
 
     def _close(self, key: tuple[str, str], visit: Visit, epoch: int) -> Visit:
         del self.open[key]
         visit.ended = epoch
+        done = (*key, visit.entered)
+        self.recent.add(done)
+        self._recent_order.append((epoch, done))
+        while self._recent_order[0][0] < epoch - RECENT_S:
+            self.recent.discard(self._recent_order.popleft()[1])
         return visit
 
 

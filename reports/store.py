@@ -105,8 +105,11 @@ def _save_visits(store: CallStore, visits: list[Visit]) -> int:
     for callid, queue, enqueued, source in store.legs_holding(v.callid for v in visits):
         if enqueued is not None and source != "queue_log":
             followed.setdefault((callid, queue), []).append(enqueued.timestamp())
-    fresh = [v for v in visits if not any(abs(t - v.entered) < 2 for t in followed.get((v.callid, v.queue), ()))]
-    return store.save([visit_record(v) for v in fresh], source="queue_log")
+    fresh: dict[str, Visit] = {}
+    for v in visits:
+        if not any(abs(t - v.entered) < 2 for t in followed.get((v.callid, v.queue), ())):
+            fresh.setdefault(v.key, v)  # a visit logged twice is one call (its first), as in a report of the file
+    return store.save([visit_record(v) for v in fresh.values()], source="queue_log")
 
 
 def save_agent_changes(store: CallStore, changes: list[AgentChange]) -> int:

@@ -20,10 +20,12 @@ from reports.cdr import CdrTail, cdr_calls, read_cdr
 from reports.engine import ReportEngine
 from reports.erlang import agents_needed, erlang_c, evaluate
 from reports.metrics import Options
-from reports.queue_log import VisitBuilder, read_lines, read_visits
+from reports.queue_log import UNUSED_EVENTS, VisitBuilder, read_lines, read_visits
 from reports.store import save_stream, stored_stream
 from tests.conftest import TRACES, trace_names
 
+DAY = 1_795_305_600  # 2026-11-22 00:00 UTC
+# Times in seconds from DAY's midnight; on_day makes them the Unix epochs Asterisk writes.
 LOG = """\
 1000|c1|q|NONE|ENTERQUEUE||111|1
 1000|c2|q|NONE|ENTERQUEUE||222|2
@@ -46,9 +48,16 @@ LOG = """\
 """
 
 
+def on_day(text: str) -> str:
+    """A log of times in seconds from DAY's midnight, as Asterisk writes it (Unix epochs); a line not starting with one stays."""
+    return "".join(
+        f"{int(t) + DAY}|{rest}" if t.isdigit() else line for line in text.splitlines(True) for t, _, rest in [line.partition("|")]
+    )
+
+
 def report_of(text: str, tmp_path, **options) -> dict:
     path = tmp_path / "queue_log"
-    path.write_text(text)
+    path.write_text(on_day(text))
     engine = ReportEngine()
     engine.load_queue_log(path)
     return engine.report(Options(**options))
@@ -84,7 +93,7 @@ def test_thresholds_wrapup_agents_and_intervals(tmp_path):
     assert q["aht_s"] == pytest.approx(250 / 3, abs=0.01) and q["avg_talk_s"] == pytest.approx(220 / 3, abs=0.01)
     agents = result["agents"]
     assert (agents["A"]["answered"], agents["A"]["talk_s"], agents["B"]["transferred"], agents["B"]["ring_no_answer"]) == (2, 120, 1, 1)
-    assert [(i["start"], i["offered"]) for i in result["intervals"]] == [("1970-01-01T00:15:00Z", 6), ("1970-01-01T00:30:00Z", 1)]
+    assert [(i["start"], i["offered"]) for i in result["intervals"]] == [("2026-11-22T00:15:00Z", 6), ("2026-11-22T00:30:00Z", 1)]
 
 
 def test_transfers_do_not_inflate_talk_time(tmp_path):
@@ -168,12 +177,12 @@ def test_a_malformed_log_is_read_around_its_bad_lines(tmp_path):
     )
     bad += "2100|ghost|q|A|COMPLETECALLER|1|2|1\n"
     path = tmp_path / "queue_log"
-    path.write_bytes(bad.encode() + b"2200|c8|q|NONE|ENTERQUEUE||\xff\xfe|1\n")
+    path.write_bytes(on_day(bad).encode() + f"{DAY + 2200}|c8|q|NONE|ENTERQUEUE||".encode() + b"\xff\xfe|1\n")
     engine = ReportEngine()
     engine.load_queue_log(path)
     assert engine.report(Options())["queues"]["q"]["answered"] == 3
     assert [e.number for e in engine.errors] == [11, 12, 13, 22]
-    assert "never entered queue" in str(engine.errors[-1])
+    assert "COMPLETECALLER for a call that is not in queue 'q'" in str(engine.errors[-1])
     builder = VisitBuilder()
     list(read_visits(read_lines(path), builder))
     assert [e.number for e in builder.errors] == [11, 12, 13, 22], "the import names the same lines"
@@ -195,10 +204,18 @@ CDR_ROW = (
 )
 
 
-def _cdr_row(n: int, start: str = "2026-11-22 20:42:58", answer: str = "2026-11-22 20:42:58", clid: str = "x") -> str:
+def _cdr_row(
+    n: int,
+    start: str = "2026-11-22 20:42:58",
+    answer: str = "2026-11-22 20:42:58",
+    clid: str = "x",
+    end: str = "2026-11-22 20:43:05",
+    seconds: tuple[str, str] = ("7", "7"),
+    extra: str = "",
+) -> str:
     return (
-        f'"","55{n}","s","ivr","{clid}","Local/s@ivr-{n};2","","Hangup","","{start}","{answer}","2026-11-22 20:43:05",7,7,'
-        f'"ANSWERED","DOCUMENTATION","1.{n}",""\n'
+        f'"","55{n}","s","ivr","{clid}","Local/s@ivr-{n};2","","Hangup","","{start}","{answer}","{end}",{seconds[0]},{seconds[1]},'
+        f'"ANSWERED","DOCUMENTATION","1.{n}",""{extra}\n'
     )
 
 
@@ -207,7 +224,11 @@ def _cdr_row(n: int, start: str = "2026-11-22 20:42:58", answer: str = "2026-11-
     [
         ("queue_log", "²³|c2|q|NONE|ENTERQUEUE||5512|1\n", "line 4: time '²³' is not a Unix epoch"),
         ("queue_log", "99999999999999999999|c4|q|NONE|ENTERQUEUE||5514|1\n", "line 4: time '99999999999999999999' is not a Unix"),
-        ("queue_log", "1700000100|c3|q|NONE|ENTERQUEUE||5513|1\n1700000104|c3|q|Bo|CONNECT|-5|a|1\n", "line 5: wait time -5 is negative"),
+        (
+            "queue_log",
+            "1700000100|c3|q|NONE|ENTERQUEUE||5513|1\n1700000104|c3|q|Bo|CONNECT|-5|a|1\n",
+            "line 5: wait time '-5' is not whole",
+        ),
         ("queue_log", "1700000100|c3|q|NONE|ENTERQUEUE||55\x0013|1\n", "line 4: NUL byte in the line"),
         ("cdr", _cdr_row(2, answer="soon"), "line 2: answer 'soon' is not 'YYYY-MM-DD HH:MM:SS'"),
         ("cdr", _cdr_row(3, start="2026-11-22 20:50:00", answer=""), "line 2: ends (2026-11-22 20:43:05) before it starts"),
@@ -253,6 +274,239 @@ def test_a_report_from_after_to_is_refused(tmp_path):
     assert run.returncode == 2 and "--from 2026-11-23 is not before --to 2026-11-22" in run.stderr
 
 
+def sqlite_store(tmp_path) -> CallStore:
+    """A fresh SQLite store for an import (the `store` fixture would run each case twice, on PostgreSQL too)."""
+    engine = make_engine(f"sqlite:///{tmp_path}/c.db")
+    migrate(engine)
+    return CallStore(engine)
+
+
+ENTER = "1700000100|c3|q|NONE|ENTERQUEUE||5513|1\n"
+
+
+@pytest.mark.parametrize(
+    "bad, named, why",
+    [
+        pytest.param(GOOD_VISIT, [4, 5, 6], "line 4: ENTERQUEUE of a visit already read", id="29-a-call-twice"),
+        pytest.param(
+            ENTER + "1700000104|c3|q|Bo|CONNECT|1e308|a|1\n1700000160|c3|q|Bo|COMPLETECALLER|1e308|1e308|1\n",
+            [5, 6],
+            "line 5: wait time '1e308' is not whole seconds from 0 to 604800",
+            id="30-wait-1e308",
+        ),
+        pytest.param(
+            ENTER + "1700000104|c3|q|Bo|CONNECT|4|a|1\n1700000160|c3|q|Bo|COMPLETECALLER|4|604801|1\n",
+            [6],
+            "line 6: talk time '604801' is not whole seconds",
+            id="30-talk-over-a-week",
+        ),
+        *[
+            pytest.param(
+                f"{epoch}|c3|q|NONE|ENTERQUEUE||5513|1\n", [4], f"line 4: time '{epoch}' is not a Unix epoch from 2000 to 2099", id=name
+            )
+            for name, epoch in [("31-epoch-in-1999", 946684799), ("31-epoch-in-2100", 4102444800)]
+        ],
+        pytest.param(
+            "1700000100|c3||NONE|ENTERQUEUE||5513|1\n1700000130|c3||NONE|ABANDON|1|1|30\n",
+            [4, 5],
+            "line 4: ENTERQUEUE with no queue (Asterisk writes NONE for none)",
+            id="32-queue-empty",
+        ),
+        pytest.param(
+            ENTER + "1700000104|c3|q||CONNECT|4|a|1\n1700000160|c3|q||COMPLETECALLER|4|56|1\n",
+            [5, 6],
+            "line 5: CONNECT with no agent",
+            id="32-agent-empty",
+        ),
+        pytest.param(
+            "1700000100|" + "x" * 2_000_000 + "|q|NONE|ENTERQUEUE||5513|1\n",
+            [4],
+            "line 4: 2000037 characters, more than Asterisk writes in a line (8192)",
+            id="34-a-2-MB-field",
+        ),
+        pytest.param(ENTER.replace("\n", "\r\n") + "1700000130|c3|q|NONE|ABANDON|1|1|30\r\n", [], "", id="35-crlf-on-some-lines"),
+        pytest.param(
+            "1700000160|c3|q|Bo|COMPLETECALLER|4|56|1\n1700000104|c3|q|Bo|CONNECT|4|a|1\n" + ENTER,
+            [4, 5],
+            "line 4: COMPLETECALLER for a call that is not in queue 'q'",
+            id="36-a-call-upside-down",
+        ),
+        *[
+            pytest.param(
+                f"{epoch}|c3|q|NONE|ENTERQUEUE||5513|1\n", [4], f"line 4: time '{epoch}' is not a Unix epoch", id=f"37-epoch-{name}"
+            )
+            for name, epoch in [
+                ("fraction", "1700000100.4"),
+                ("plus", "+1700000100"),
+                ("space", " 1700000100"),
+                ("underscores", "1_700_000_100"),
+            ]
+        ],
+        *[
+            pytest.param(
+                ENTER + f"1700000130|c3|q|NONE|ABANDON|{fields}\n",
+                [5],
+                f"line 5: wait time '{wait}' is not whole seconds",
+                id=f"38-wait-{wait}",
+            )
+            for fields, wait in [("1|1|nan", "nan"), ("1|1|inf", "inf"), ("1|1|1e400", "1e400"), ("x|y|z", "z"), ("1|1|-5", "-5")]
+        ],
+        pytest.param(
+            ENTER + "1700000101|c3|q|NONE|ENTERQUEUE||5513|1\n1700000130|c3|q|NONE|ABANDON|1|1|30\n",
+            [5],
+            "line 5: ENTERQUEUE for a call already in queue 'q' (since 1700000100)",
+            id="39-entered-twice",
+        ),
+        pytest.param(
+            "1700000130|c3|q|NONE|ENTERQUEUE||5513|1\n1700000100|c3|q|NONE|ABANDON|1|1|30\n",
+            [5],
+            "line 5: ABANDON at 1700000100, before the call entered queue 'q' at 1700000130",
+            id="39-ended-before-it-entered",
+        ),
+        pytest.param(
+            "0|c3|q|NONE|ENTERQUEUE||5513|1\n0|c3|q|NONE|ABANDON|1|1|30\n", [4, 5], "line 4: time '0' is not a Unix epoch", id="39-epoch-0"
+        ),
+        *[
+            pytest.param(
+                f"1700000100|c3|q|NONE|{event}||5513|1\n",
+                [4],
+                f"line 4: event '{event}' is not an Asterisk queue_log event",
+                id=f"37-40-{event}",
+            )
+            for event in ("FOO-BAR", "FOOBAR", "ÉNTERQUEUE")
+        ],
+        pytest.param(
+            "".join(f"1700000100|NONE|q|Bo|{event}|\n" for event in UNUSED_EVENTS), [], "", id="40-asterisk-events-a-report-does-not-use"
+        ),
+    ],
+)
+def test_report_and_import_take_the_same_lines(tmp_path, bad, named, why):
+    """The sweep's cases (numbered): each was stored by the import but not counted by the report or the other way round,
+    taken silently by both, or crashed one of them. Now both name the same lines, and count what the other stores."""
+    path = tmp_path / "queue_log"
+    path.write_bytes((GOOD_VISIT + bad).encode())
+    builder, store = VisitBuilder(), sqlite_store(tmp_path)
+    save_stream(store, read_visits(read_lines(path), builder))
+    from_file, from_db = ReportEngine(), ReportEngine()
+    from_file.load_queue_log(path)
+    from_db.load_stream(stored_stream(store, None, None))
+    assert [e.number for e in from_file.errors] == [e.number for e in builder.errors] == named
+    assert why in "\n".join(map(str, builder.errors))
+    assert from_file.report(Options())["queues"] == from_db.report(Options())["queues"], "a report of the file counts what an import stores"
+
+
+def test_a_visit_logged_twice_hours_apart_is_stored_and_counted_once(tmp_path):
+    """29: two copies of a visit in one import batch stored nothing (UNIQUE constraint failed: calls.linkedid); farther
+    apart than the reader remembers (an hour of log), the copy is not named, but it is one call in the import and the report."""
+    path = tmp_path / "queue_log"
+    path.write_text(GOOD_VISIT + "1700010000|c5|q|NONE|ENTERQUEUE||5515|1\n1700010030|c5|q|NONE|ABANDON|1|1|30\n" + GOOD_VISIT)
+    store = sqlite_store(tmp_path)
+    assert save_stream(store, read_visits(read_lines(path))) == (2, 0)
+    engine = ReportEngine()
+    engine.load_queue_log(path)
+    assert engine.report(Options())["queues"]["q"]["offered"] == 2
+
+
+@pytest.mark.parametrize(
+    "row, why",
+    [
+        (_cdr_row(2, seconds=("7", "99999999999999999999")), "billsec '99999999999999999999' is not whole seconds from 0 to 604800"),
+        (_cdr_row(2, seconds=("7", "lots")), "billsec 'lots' is not whole seconds"),
+        (_cdr_row(2, seconds=("7", "-55")), "billsec '-55' is not whole seconds"),
+        (_cdr_row(2, seconds=("-7", "-7")), "duration '-7' is not whole seconds"),
+        (_cdr_row(2, answer="2020-01-01 00:00:00"), "answered (2020-01-01 00:00:00) outside the call"),
+        (_cdr_row(2, answer="2030-01-01 00:00:00"), "answered (2030-01-01 00:00:00) outside the call"),
+        (_cdr_row(2, start="0001-01-01 00:00:00", answer="", end="0001-01-01 00:00:05"), "start 0001-01-01 00:00:00 is not a time from 2000"),
+        (_cdr_row(2, start="9999-12-31 23:59:59", answer="", end="9999-12-31 23:59:59"), "start 9999-12-31 23:59:59 is not a time from 2000"),
+        (_cdr_row(2, extra=',"x"' * 50), "expected 18 to 41 CDR columns, found 68"),
+        (_cdr_row(2, extra=",1" * 100_000), "expected 18 to 41 CDR columns, found 100018"),
+        (_cdr_row(2, clid='clid"broken'), "not a CSV row: ',' expected after '\"'"),
+    ],
+    ids=["41-billsec-1e20", "41-billsec-a-word", "41-billsec-negative", "43-duration-negative", "42-answer-before-start",
+         "42-answer-after-end", "42-year-1", "42-year-9999", "43-50-extra-columns", "43-100000-extra-fields", "43-stray-quote"],
+)  # fmt: skip
+def test_a_cdr_row_cdr_csv_could_not_write_is_named_and_the_rest_read(tmp_path, row, why):
+    """41-43: each was stored (a 1e20 s call, a null talk time, a call answered before it began) or read silently."""
+    path = tmp_path / "Master.csv"
+    path.write_text(CDR_ROW + row + _cdr_row(3))
+    errors: list = []
+    rows = read_cdr(path, errors)
+    assert [r["line"] for r in rows] == ["1", "3"] and [e.number for e in errors] == [2]
+    assert why in str(errors[0])
+
+
+def test_a_few_columns_past_newcdrcolumns_are_read(tmp_path):
+    """A cdr_custom mapping may write a few columns of its own after Asterisk's: the row is read, the columns left aside."""
+    path = tmp_path / "Master.csv"
+    path.write_text(_cdr_row(2, extra=',"","1796350116.0","3","my-own","column"'))
+    errors: list = []
+    [row] = read_cdr(path, errors)
+    assert errors == [] and (row["linkedid"], row["sequence"]) == ("1796350116.0", "3")
+
+
+@pytest.mark.parametrize(
+    "args, option",
+    [
+        (["report", "--sl-seconds", "nan"], "--sl-seconds"),
+        (["report", "--sl-seconds", "inf"], "--sl-seconds"),
+        (["report", "--sl-seconds", "-1"], "--sl-seconds"),
+        (["report", "--wrapup-seconds", "-100"], "--wrapup-seconds"),
+        (["report", "--wrapup-seconds", "nan"], "--wrapup-seconds"),
+        (["report", "--short-abandon-seconds", "-5"], "--short-abandon-seconds"),
+        (["report-jobs", "--sl-seconds", "nan"], "--sl-seconds"),
+        (["report-jobs", "--day", "9999-12-31"], "--day"),
+        (["staffing", "--calls-per-hour", "100", "--aht-seconds", "180", "--answer-within", "nan"], "--answer-within"),
+        (["staffing", "--calls-per-hour", "100", "--aht-seconds", "180", "--answer-within", "inf"], "--answer-within"),
+        (["staffing", "--calls-per-hour", "inf", "--aht-seconds", "180"], "--calls-per-hour"),
+        (["staffing", "--calls-per-hour", "nan", "--aht-seconds", "180"], "--calls-per-hour"),
+        (["staffing", "--calls-per-hour", "-10", "--aht-seconds", "180"], "--calls-per-hour"),
+        (["staffing", "--calls-per-hour", "100", "--aht-seconds", "0"], "--aht-seconds"),
+        (["staffing", "--calls-per-hour", "100", "--aht-seconds", "180", "--target-sl", "1"], "--target-sl"),
+        (["staffing", "--forecast-day", "9999-12-31"], "--forecast-day"),
+    ],
+    ids=["57-sl-nan", "57-sl-inf", "65-sl-negative", "65-wrapup-negative", "57-wrapup-nan", "65-short-abandon-negative",
+         "57-jobs-sl-nan", "60-jobs-day-9999", "61-answer-within-nan", "64-answer-within-inf", "62-calls-inf", "63-calls-nan",
+         "64-calls-negative", "64-aht-0", "64-target-sl-1", "60-forecast-day-9999"],
+)  # fmt: skip
+def test_a_nonsense_option_is_refused_naming_it(args, option):
+    """57-65: each was a DuckDB BinderException, an OverflowError, an endless Erlang loop, or figures like an AHT of -83.5 s."""
+    run = callcenter(*args, timeout=60)
+    assert run.returncode == 2 and f"argument {option}: " in run.stderr and "Traceback" not in run.stderr, run.stderr
+
+
+@pytest.mark.parametrize(
+    "output, why",
+    [("{tmp}", "Is a directory"), ("/dev/full", "No space left on device"), ("{tmp}/queue_log/out.txt", "a file is in the way")],
+    ids=["a-folder", "a-full-disk", "under-a-file"],
+)
+def test_a_report_that_cannot_be_written_says_why(tmp_path, output, why):
+    """58: each was a traceback (IsADirectoryError, OSError: No space left on device, FileExistsError)."""
+    path = tmp_path / "queue_log"
+    path.write_text(GOOD_VISIT)
+    output = output.format(tmp=tmp_path)
+    run = callcenter("report", "--queue-log", str(path), "--output", output)
+    assert run.returncode == 1 and f"--output {output}: cannot write the report: {why}" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_report_jobs_into_a_file_says_why(tmp_path):
+    """59: FileExistsError traceback."""
+    (tmp_path / "a-file").write_text("")
+    env = {"PATH": "/usr/bin:/bin", "CALLCENTER_DATABASE_URL": f"sqlite:///{tmp_path}/c.db"}
+    run = callcenter("report-jobs", "--day", "2026-11-22", "--folder", str(tmp_path / "a-file"), env=env)
+    assert run.returncode == 1 and f"{tmp_path}/a-file: cannot write the reports there: a file is in the way" in run.stderr, run.stderr
+
+
+def test_a_forecast_from_a_log_with_bad_lines_names_them_as_a_report_does(tmp_path):
+    """66: the bad lines were ignored (exit 0); 32/33: a visit with no queue crashed it (TypeError in the report)."""
+    path = tmp_path / "queue_log"
+    path.write_text(on_day("36000|f1|q|NONE|ENTERQUEUE||5511|1\n36010|f1|q|A|CONNECT|10|x|1\n36190|f1|q|A|COMPLETEAGENT|10|180|1\n"
+                           "36200|f2||NONE|ENTERQUEUE||5512|1\n36230|f2||NONE|ABANDON|1|1|30\n"))  # fmt: skip
+    run = callcenter("staffing", "--forecast-day", "2026-11-22", "--queue-log", str(path), "--format", "json")
+    assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr
+    assert f"{path}: line 4: ENTERQUEUE with no queue" in run.stderr and f"{path}: line 5: ABANDON with no queue" in run.stderr
+    assert [(r["queue"], r["offered"]) for r in json.loads(run.stdout)] == [("q", 1)]
+
+
 def test_reading_stays_flat_in_memory(tmp_path):
     path = tmp_path / "big"
     with open(path, "w") as out:
@@ -279,7 +533,7 @@ def store(request, tmp_path):
 
 def test_import_is_idempotent_and_reports_the_same_from_the_database(store, tmp_path):
     path = tmp_path / "queue_log"
-    path.write_text(LOG + "0|NONE|q|A|ADDMEMBER|\n100|NONE|q|A|PAUSE|lunch\n200|NONE|q|A|UNPAUSE|\n")
+    path.write_text(on_day(LOG + "0|NONE|q|A|ADDMEMBER|\n100|NONE|q|A|PAUSE|lunch\n200|NONE|q|A|UNPAUSE|\n"))
     first = save_stream(store, read_visits(read_lines(path)))
     again = save_stream(store, read_visits(read_lines(path)))
     assert first == (7, 3) and again == (0, 0)
@@ -345,7 +599,7 @@ def test_staffing_and_report_commands(tmp_path):
         "erlangs": 10.0,
     }
     path = tmp_path / "queue_log"
-    path.write_text(LOG)
+    path.write_text(on_day(LOG))
     html = callcenter("report", "--queue-log", str(path), "--format", "html", "--interval", "1h", check=True).stdout
     assert html.count("<svg") == 3 and "Service level per interval" in html
     csv_text = subprocess.run(
@@ -365,11 +619,10 @@ def test_interval_and_daily_jobs_write_csv_and_html(tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path}/j.db")
     migrate(engine)
     store = CallStore(engine)
-    day = 1_795_305_600
     path = tmp_path / "queue_log"
-    path.write_text("".join(f"{int(line.split('|')[0]) + day}|{line.split('|', 1)[1]}\n" for line in LOG.splitlines()))
+    path.write_text(on_day(LOG))
     save_stream(store, read_visits(read_lines(path)))
-    written = run_due(store, tmp_path / "out", Options(interval_seconds=3600), ZoneInfo("UTC"), since=day, now=day + 86400 + 10)
+    written = run_due(store, tmp_path / "out", Options(interval_seconds=3600), ZoneInfo("UTC"), since=DAY, now=DAY + 86400 + 10)
     names = sorted(p.name for p in written)
     assert len(names) == 2 * 24 + 2
     assert "daily-2026-11-22.csv" in names and "interval-2026-11-22T0000.html" in names
@@ -494,10 +747,9 @@ def test_ivr_drop_off_per_menu_path():
 
 def test_forecast_staffs_each_interval_of_last_weeks_day(tmp_path):
     path = tmp_path / "queue_log"
-    day = 1_795_305_600
     with open(path, "w") as out:
         for i in range(120):
-            t = day + 9 * 3600 + i * 30
+            t = DAY + 9 * 3600 + i * 30
             out.write(
                 f"{t}|f{i}|q|NONE|ENTERQUEUE||5511{i:07d}|1\n{t + 10}|f{i}|q|A|CONNECT|10|x|1\n{t + 190}|f{i}|q|A|COMPLETEAGENT|10|180|1\n"
             )

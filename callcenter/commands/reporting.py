@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import sys
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -13,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from callcenter.commands.common import configured_store, must_exist, run_interruptible
 from kernel import config
 from kernel.db import open_store
-from kernel.exceptions import ConfigError
+from kernel.exceptions import ConfigError, InputError
 from reports import jobs as report_jobs
 from reports.cdr import cdr_calls, read_cdr
 from reports.engine import ReportEngine
@@ -21,11 +23,46 @@ from reports.erlang import agents_needed
 from reports.forecast import forecast
 from reports.ivr import ivr_section, record_rows, stored_ivr_rows
 from reports.metrics import Options
-from reports.queue_log import LineError, VisitBuilder, read_lines, read_visits
+from reports.queue_log import FIRST_EPOCH, LAST_EPOCH, LineError, VisitBuilder, read_lines, read_visits
 from reports.render import RENDERERS
 from reports.store import queue_callids, save_stream, stored_stream
 
 INTERVALS = {"15m": 900, "30m": 1800, "1h": 3600, "1d": 86400}
+DAYS = (datetime.fromtimestamp(FIRST_EPOCH, UTC).date(), datetime.fromtimestamp(LAST_EPOCH, UTC).date())  # as queue_log's times
+HOUR = 3600.0
+
+
+def _number(low: float, high: float, *, above: bool = False, below: bool = False) -> Callable[[str], float]:
+    """An argparse type: a number from `low` to `high` (over `low`, under `high`: the bound excluded), so nan, inf, a
+    negative time or a figure past what any center has is refused naming the option, not met later as a traceback."""
+
+    def number(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not ((low < value if above else low <= value) and (value < high if below else value <= high)):
+            bounds = f"{'over' if above else 'from'} {low:g} {'and under' if below else 'up to' if above else 'to'} {high:g}"
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number {bounds}")
+        return value
+
+    return number
+
+
+def _day(text: str) -> date:
+    """An argparse type: a day (YYYY-MM-DD) of the years queue_log's times are read in."""
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date: {text!r} (use YYYY-MM-DD)") from None
+    if not DAYS[0] <= day <= DAYS[1]:
+        raise argparse.ArgumentTypeError(f"{text} is not a day from {DAYS[0]} to {DAYS[1]}")
+    return day
+
+
+def _why(exc: OSError) -> str:
+    """Why a file or folder could not be written, in words one acts on ("File exists" says nothing of a file in the way)."""
+    return "a file is in the way" if isinstance(exc, FileExistsError | NotADirectoryError) else exc.strerror or str(exc)
 
 
 def _when(text: str | None) -> float | None:
@@ -86,13 +123,16 @@ def cmd_report(args: argparse.Namespace) -> int:
     result = engine.report(options)
     result["ivr"] = ivr_section(ivr_rows)
     text = RENDERERS[args.format](result)
-    if args.output:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(text, encoding="utf-8")
-    else:
-        sys.stdout.write(text)
     for path, found in errors.items():
         _report_errors(path, found)
+    if args.output:
+        try:
+            args.output.parent.mkdir(parents=True, exist_ok=True)
+            args.output.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise InputError(f"--output {args.output}: cannot write the report: {_why(exc)}") from exc
+    else:
+        sys.stdout.write(text)
     return 1 if any(errors.values()) else 0  # the report is out, but it left lines out: say so to a script
 
 
@@ -130,12 +170,13 @@ def cmd_report_jobs(args: argparse.Namespace) -> int:
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise ConfigError(f"--tz: unknown time zone {args.tz!r}") from exc
     options = _report_options(args)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        written = report_jobs.daily(store, folder, args.day, options, tz) if args.day else []
+    except OSError as exc:
+        raise InputError(f"{folder}: cannot write the reports there: {_why(exc)}") from exc
     if args.day:
-        try:
-            day = date.fromisoformat(args.day)
-        except ValueError as exc:
-            raise ConfigError(f"--day: not a date: {args.day!r} (use YYYY-MM-DD)") from exc
-        for path in report_jobs.daily(store, folder, day, options, tz):
+        for path in written:
             print(path)
         return 0
     print(f"Writing {args.interval} and daily reports into {folder} ({tz.key}); Ctrl-C to stop", flush=True)
@@ -166,10 +207,8 @@ def cmd_staffing(args: argparse.Namespace) -> int:
 
 
 def _forecast(args: argparse.Namespace) -> int:
-    try:
-        day = date.fromisoformat(args.forecast_day)
-    except ValueError as exc:
-        raise ConfigError(f"--forecast-day: not a date: {args.forecast_day!r} (use YYYY-MM-DD)") from exc
+    """The forecast of every interval; exit 1, as `report`, when lines of the queue_log could not be read."""
+    day = args.forecast_day
     start = datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()
     options = Options(interval_seconds=INTERVALS[args.interval], start=start, end=start + 86400)
     engine = ReportEngine()
@@ -181,19 +220,21 @@ def _forecast(args: argparse.Namespace) -> int:
     rows = forecast(engine.report(options), options.interval_seconds, args.target_sl, args.answer_within, args.queue)
     if args.format == "json":
         print(json.dumps(rows, indent=2))
-        return 0
-    columns = ["offered", "calls_per_hour", "aht_s", "agents", "service_level", "asa_s", "occupancy"]
-    if not rows:
-        print(f"no queue calls on {day.isoformat()}: nothing to forecast from")
-    for row in rows:
-        print(f"{row['start'][:16].replace('T', ' ')}  {row['queue']:<12} " + "  ".join(f"{c} {row[c]}" for c in columns))
-    return 0
+    else:
+        columns = ["offered", "calls_per_hour", "aht_s", "agents", "service_level", "asa_s", "occupancy"]
+        if not rows:
+            print(f"no queue calls on {day.isoformat()}: nothing to forecast from")
+        for row in rows:
+            print(f"{row['start'][:16].replace('T', ' ')}  {row['queue']:<12} " + "  ".join(f"{c} {row[c]}" for c in columns))
+    if args.queue_log:
+        _report_errors(args.queue_log, engine.errors)
+    return 1 if engine.errors else 0
 
 
 def _threshold_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--sl-seconds", type=float, default=20.0, help="service-level threshold T")
-    p.add_argument("--short-abandon-seconds", type=float, default=5.0)
-    p.add_argument("--wrapup-seconds", type=float, default=0.0, help="wrap-up added to each answered call's handle time")
+    p.add_argument("--sl-seconds", type=_number(0, HOUR), default=20.0, help="service-level threshold T")
+    p.add_argument("--short-abandon-seconds", type=_number(0, HOUR), default=5.0)
+    p.add_argument("--wrapup-seconds", type=_number(0, HOUR), default=0.0, help="wrap-up added to each answered call's handle time")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -212,7 +253,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report-jobs", help="write interval and daily reports (CSV, HTML) into the reports folder")
     p.add_argument("--folder", type=Path, help="default: [paths] reports of the config")
     p.add_argument("--tz", default="UTC", help="time zone of the days, e.g. America/Sao_Paulo")
-    p.add_argument("--day", help="write this day's report (YYYY-MM-DD) and exit")
+    p.add_argument("--day", type=_day, help="write this day's report (YYYY-MM-DD) and exit")
     p.add_argument("--interval", choices=sorted(INTERVALS), default="15m")
     _threshold_args(p)
     p.set_defaults(func=cmd_report_jobs, date_from=None, date_to=None)
@@ -223,11 +264,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_import)
 
     p = sub.add_parser("staffing", help="agents needed for a service level (Erlang C)")
-    p.add_argument("--calls-per-hour", type=float)
-    p.add_argument("--aht-seconds", type=float)
-    p.add_argument("--target-sl", type=float, default=0.8, help="fraction of calls answered within --answer-within (0-1)")
-    p.add_argument("--answer-within", type=float, default=20.0)
-    p.add_argument("--forecast-day", help="a past day (YYYY-MM-DD, UTC): staff each of its intervals for the same weekday next week")
+    p.add_argument("--calls-per-hour", type=_number(0, 100_000, above=True))
+    p.add_argument("--aht-seconds", type=_number(0, 2 * HOUR, above=True))
+    p.add_argument(
+        "--target-sl",
+        type=_number(0, 1, above=True, below=True),
+        default=0.8,
+        help="fraction of calls answered within --answer-within (0-1)",
+    )
+    p.add_argument("--answer-within", type=_number(0, HOUR), default=20.0)
+    p.add_argument(
+        "--forecast-day", type=_day, help="a past day (YYYY-MM-DD, UTC): staff each of its intervals for the same weekday next week"
+    )
     p.add_argument("--queue-log", type=Path, help="with --forecast-day: read this queue_log instead of the database")
     p.add_argument("--queue", help="with --forecast-day: only this queue")
     p.add_argument("--interval", choices=sorted(INTERVALS), default="1h")
