@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from acd.machine import StateChange
-from acd.wrapup import ACW_REASON
+from acd.wrapup import ACW_REASON, DIRECT_REASON
 from kernel.exceptions import ActionError
 from kernel.values import AgentState
 from pbx.client import AMIClient
@@ -72,6 +72,8 @@ class AgentRegistry:
 
     @staticmethod
     def _paused(reason: str) -> tuple[AgentState, str | None]:
+        if reason == DIRECT_REASON:
+            return AgentState.ON_CALL, None
         return (AgentState.WRAP_UP, None) if reason == ACW_REASON else (AgentState.PAUSED, reason or None)
 
     def feed(self, m: Mapping[str, str], t: float) -> list[StateChange]:

@@ -18,6 +18,9 @@ from acd.machine import StateChange, Tick, WrapupSaved
 from kernel.values import AgentState
 
 ACW_REASON = "after_call_work"
+# app_queue rings a member on a call it did not give them (a transfer to their phone, their own click-to-dial): while on
+# one, the member is paused for this reason, which the agent registry reports as on a call.
+DIRECT_REASON = "direct_call"
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,22 @@ class PartEnded:
     queue: str | None
     at: float
     wraps_up: bool = True  # the agent saves dispositions (on the panel); else after-call work never waits for one
+
+
+@dataclass(frozen=True)
+class DirectCall:
+    """The agent is talking on a call app_queue did not give them; `paused`: already off the queues (nothing to do)."""
+
+    agent: str
+    linkedid: str
+    paused: bool
+
+
+@dataclass(frozen=True)
+class HoldOff:
+    """Pause the member while on that call, so app_queue does not ring them on top of it."""
+
+    agent: str
 
 
 @dataclass(frozen=True)
@@ -55,8 +74,8 @@ class Wrapping:
     paused: bool = False  # the agent paused meanwhile: the save no longer ends a pause of ours, but is still owed
 
 
-Event = PartEnded | WrapupSaved | Tick | StateChange
-Command = StartWrapup | EndWrapup
+Event = PartEnded | WrapupSaved | Tick | StateChange | DirectCall
+Command = StartWrapup | EndWrapup | HoldOff
 
 
 class AfterCallWork:
@@ -66,14 +85,21 @@ class AfterCallWork:
         self.rules = dict(rules)
         self.wrapping: dict[str, Wrapping] = {}
         self.saved: dict[str, str] = {}  # agent -> the last call they saved a disposition of (maybe before its end)
+        self.direct: dict[str, str] = {}  # agent -> the call app_queue did not give them that they are paused for
 
     def step(self, event: Event) -> list[Command]:
         """Apply one event; return the pauses to start or end."""
+        if isinstance(event, DirectCall):
+            if event.paused or event.agent in self.direct:
+                return []
+            self.direct[event.agent] = event.linkedid
+            return [HoldOff(event.agent)]
         if isinstance(event, PartEnded):
+            was_direct = self.direct.get(event.agent) == event.linkedid and self.direct.pop(event.agent, None) is not None
             limit_s, until_saved = self.rules.get(event.queue or "", (0.0, False))
             until_saved = until_saved and event.wraps_up and self.saved.get(event.agent) != event.linkedid
             if limit_s <= 0 and not until_saved:
-                return []
+                return [EndWrapup(event.agent)] if was_direct else []
             self.wrapping[event.agent] = Wrapping(event.linkedid, event.at + limit_s if limit_s > 0 else math.inf, until_saved)
             return [StartWrapup(event.agent)]
         if isinstance(event, WrapupSaved):
@@ -88,6 +114,8 @@ class AfterCallWork:
             for agent in done:
                 del self.wrapping[agent]
             return [EndWrapup(agent) for agent in done]
+        if event.state in (AgentState.PAUSED, AgentState.LOGGED_OUT):
+            self.direct.pop(event.agent, None)  # they paused or left meanwhile: their own choice stands at the call's end
         wrapping = self.wrapping.get(event.agent)
         if wrapping is not None and event.state is AgentState.PAUSED and wrapping.until_saved:
             wrapping.paused = True

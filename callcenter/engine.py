@@ -128,7 +128,7 @@ class Engine:
         self.desk: NativeDesk | AppQueueDesk = (
             NativeDesk(self.native, skills)
             if self.native
-            else AppQueueDesk(AppQueueACD(self.client, queue_skills), skills, wrapups, self._phone_of)
+            else AppQueueDesk(AppQueueACD(self.client, queue_skills), skills, wrapups, self.registry.members)
         )
         desk = self.desk
         if self.native is not None:
@@ -163,11 +163,6 @@ class Engine:
         if self.native is not None:
             phones |= {a.interface: a.name for a in self.native.acd.agents.values() if a.interface}
         return phones
-
-    def _phone_of(self, agent: str) -> str | None:
-        """An app_queue member's interface (where QueuePause finds them)."""
-        member = self.registry.members.get(agent)
-        return member.interface if member is not None and member.interface else None
 
     def _native(self) -> NativeACD:
         acd = self.settings.acd
@@ -233,6 +228,9 @@ class Engine:
             if self.recorder is not None:
                 self.recorder.on_call(event)
             notes = self.board.on_call(event)
+            reached = event.data.get("agent") if event.kind in ("answered", "transferred") and not event.data.get("queue") else None
+            if reached:
+                self._tasks.spawn(self.desk.direct_call(reached, event.linkedid))
             for ended in (n.payload for n in notes if n.event == "ended"):
                 self._tasks.spawn(self.desk.after_call(ended["agent"], ended["linkedid"], ended["queue"], event.t))
             pops = [n for n in notes if n.event == "pop"]

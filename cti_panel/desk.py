@@ -7,13 +7,14 @@ both, the ACD knows nothing of the panel.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
-from acd.app_queue import AppQueueACD
+from acd.app_queue import AppQueueACD, Member
 from acd.machine import StateChange, Tick, WrapupSaved
 from acd.native import NativeACD
-from acd.wrapup import ACW_REASON, AfterCallWork, Command, PartEnded, StartWrapup
+from acd.wrapup import ACW_REASON, DIRECT_REASON, AfterCallWork, Command, DirectCall, HoldOff, PartEnded, StartWrapup
 from cti_panel.live import LiveCall
 from kernel.exceptions import AMIError, Refused
 
@@ -28,15 +29,23 @@ class AppQueueDesk:
         acd: AppQueueACD,
         skills: Mapping[str, Mapping[str, int]] | None = None,
         wrapups: Mapping[str, tuple[float, bool]] | None = None,
-        phone_of: Callable[[str], str | None] = lambda agent: None,
+        members: Mapping[str, Member] | None = None,
     ) -> None:
-        self.acd, self.skills, self.phone_of = acd, dict(skills or {}), phone_of
+        self.acd, self.skills, self.members = acd, dict(skills or {}), members if members is not None else {}
         self.after_call_work = AfterCallWork(wrapups or {})
+        self._locks: dict[str, asyncio.Lock] = {}  # one per agent: their pauses are sent in the order they were decided
         self.on_panel: set[str] = set()  # agents who logged in from the panel since the engine started: they save dispositions
 
+    async def direct_call(self, agent: str, linkedid: str) -> None:
+        """The agent talks on a call app_queue did not give them (a transfer, their click-to-dial): paused meanwhile, unless
+        already off the queues (paused, or no member)."""
+        member = self.members.get(agent)
+        paused = member is None or member.paused is not None
+        await self._carry_out(self.after_call_work.step(DirectCall(agent, linkedid, paused)), agent)
+
     async def after_call(self, agent: str, linkedid: str, queue: str | None, at: float) -> None:
-        """The agent's part of a call ended: their queue's after-call work begins."""
-        await self._carry_out(self.after_call_work.step(PartEnded(agent, linkedid, queue, at, agent in self.on_panel)))
+        """The agent's part of a call ended: their queue's after-call work begins (or a direct call's pause ends)."""
+        await self._carry_out(self.after_call_work.step(PartEnded(agent, linkedid, queue, at, agent in self.on_panel)), agent)
 
     async def wrapup_saved(self, agent: str, linkedid: str, at: float) -> None:
         """The agent saved the call's disposition: after-call work that waits for it ends."""
@@ -54,20 +63,25 @@ class AppQueueDesk:
         """Whether the agent must save a disposition before taking calls again."""
         return self.after_call_work.must_save(agent) is not None
 
-    async def _carry_out(self, commands: list[Command]) -> None:
-        for command in commands:
-            interface = self.phone_of(command.agent)
-            if interface is None:
-                continue
-            try:
-                if isinstance(command, StartWrapup):
-                    await self.acd.pause(interface, ACW_REASON)
-                else:
-                    await self.acd.unpause(interface)
-            except AMIError as exc:
-                log.warning(
-                    "after-call work of %s not %s: %s", command.agent, "started" if isinstance(command, StartWrapup) else "ended", exc
-                )
+    async def _carry_out(self, commands: list[Command], agent: str | None = None) -> None:
+        lock = self._locks.setdefault(agent, asyncio.Lock()) if agent else None
+        if lock is not None:
+            await lock.acquire()
+        try:
+            for command in commands:
+                member = self.members.get(command.agent)
+                if member is None or not member.interface:
+                    continue
+                try:
+                    if isinstance(command, StartWrapup | HoldOff):
+                        await self.acd.pause(member.interface, ACW_REASON if isinstance(command, StartWrapup) else DIRECT_REASON)
+                    else:
+                        await self.acd.unpause(member.interface)
+                except AMIError as exc:
+                    log.warning("%s of %s not carried out: %s", type(command).__name__, command.agent, exc)
+        finally:
+            if lock is not None:
+                lock.release()
 
     async def login(self, agent: str, interface: str, queues: list[str]) -> None:
         """QueueAdd in the agent's queues (already a member: nothing changes), as one who saves dispositions."""
@@ -123,6 +137,10 @@ class NativeDesk:
     async def unpause(self, agent: str, interface: str) -> None:
         """Available again."""
         self.acd.unpause(agent)
+
+    async def direct_call(self, agent: str, linkedid: str) -> None:
+        """Nothing to do here yet: the native ACD offers calls only to agents it knows free (a call it did not connect is
+        not seen: see the README)."""
 
     async def after_call(self, agent: str, linkedid: str, queue: str | None, at: float) -> None:
         """Nothing to do: the ACD starts after-call work itself when the call ends, before it could offer another."""

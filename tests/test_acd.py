@@ -29,7 +29,7 @@ from acd.machine import (
     WrapupSaved,
 )
 from acd.model import QueueSettings
-from acd.wrapup import AfterCallWork, EndWrapup, PartEnded, StartWrapup
+from acd.wrapup import AfterCallWork, DirectCall, EndWrapup, HoldOff, PartEnded, StartWrapup
 from kernel.values import AgentState
 
 
@@ -236,6 +236,11 @@ def test_a_pause_during_after_call_work_that_waits_for_the_save_does_not_get_rou
     work.step(StateChange("ann", AgentState.PAUSED, "break", 11))
     assert work.step(Tick(100)) == [] and work.must_save("ann") == "L1", "no end of a pause she chose; the save still owed"
     assert work.step(WrapupSaved("ann", "L1", 101)) == [] and work.must_save("ann") is None
+    assert work.step(DirectCall("cid", "L3", paused=False)) == [HoldOff("cid")], "a transfer to cid's phone: off the queues"
+    assert work.step(PartEnded("cid", "L3", None, 20)) == [EndWrapup("cid")], "and back once it ends"
+    assert work.step(DirectCall("cid", "L4", paused=True)) == [] and work.step(PartEnded("cid", "L4", None, 30)) == [], (
+        "a click-to-dial while paused leaves the pause as it is"
+    )
     assert work.step(PartEnded("bob", "L2", "q", 10, wraps_up=False)) == [StartWrapup("bob")]
     assert work.must_save("bob") is None and work.step(Tick(40)) == [EndWrapup("bob")], "off the panel: the time limit alone"
 

@@ -243,7 +243,17 @@ def test_engine_in_native_mode_answers_simulated_traffic_with_our_acd(tmp_path):
 
     def stored():
         with database.connect() as conn:
-            answered = conn.execute(text("select agent from calls where outcome = 'answered' and queue is not null")).scalars().all()
+            # the IVR's callers (not those the dialplan's fallback queued while the engine was still starting)
+            answered = (
+                conn.execute(
+                    text(
+                        "select agent from calls c where outcome = 'answered' and queue is not null and exists"
+                        " (select 1 from call_events e where e.linkedid = c.linkedid and e.kind = 'ivr_done')"
+                    )
+                )
+                .scalars()
+                .all()
+            )
             states = {row[0] for row in conn.execute(text("select state from agent_state_changes"))}
             steps = conn.execute(text("select count(*) from call_events where kind = 'ivr_done'")).scalar()
         return answered, states, steps

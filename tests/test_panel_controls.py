@@ -207,7 +207,16 @@ def test_the_agent_a_transfer_reaches_gets_the_pop_the_call_and_the_wrap_up(rig)
     pop = until(lambda: next((n for n in pushed if n.event == "pop" and n.room == "agent:bob"), None), 15, "bob's pop")
     assert (pop.payload["linkedid"], pop.payload["number"]) == (linkedid, "5511977776666")
     until(lambda: (c := center.engine.board.call_of("bob")) is not None and c.linkedid == linkedid, 10, "bob's call card")
+    until(lambda: center.engine.board.agents["bob"].state == "on_call", 10, "bob on a call app_queue did not give him")
+    ask(center, "ana", "state", {"state": "pause", "reason": "break"})
+    until(lambda: center.engine.board.agents["ana"].state == "paused", 10, "ana on a break")
+    center.call("5511955554444")
     until(lambda: any(n.event == "ended" and n.room == "agent:bob" for n in pushed), 15, "bob's part ended: his wrap-up form")
+    rung = [n.event for n in pushed if n.room == "agent:bob" and n.event in ("pop", "ended")]
+    next_pop = until(
+        lambda: next((n for n in pushed if n.event == "pop" and n.room == "agent:bob" and n.payload["linkedid"] != linkedid), None), 15
+    )
+    assert next_pop.payload["number"] == "5511955554444" and rung[:2] == ["pop", "ended"], "the queue rang bob only once he was free"
     ask(center, "ana", "wrapup", {"linkedid": linkedid, "disposition": "follow_up", "notes": ""})
     ask(center, "bob", "wrapup", {"linkedid": linkedid, "disposition": "resolved", "notes": "resolvido"})
     until(lambda: len(wrapups(center)) == 2, 10, "both agents' wrap-ups")
