@@ -471,11 +471,12 @@ class ACD:
         if settings is not None:
             self.handle_s[queue] = 0.9 * self.handle_s[queue] + 0.1 * (e.at - agent.since)
         pending, agent.pause_after = agent.pause_after, None
+        waits = settings is not None and self._waits_for_save(agent, settings)
         if pending:
             self._set(agent, AgentState.PAUSED, e.at, out, pending)
-        elif settings is not None and (settings.wrapup_s > 0 or self._waits_for_save(agent, settings)):
+        elif settings is not None and (settings.wrapup_s > 0 or waits):
+            agent.wrap_needs_save = waits
             agent.wrap_until = e.at + settings.wrapup_s if settings.wrapup_s > 0 else math.inf
-            agent.wrap_needs_save = self._waits_for_save(agent, settings)
             self._set(agent, AgentState.WRAP_UP, e.at, out)
         else:
             self._set(agent, AgentState.AVAILABLE, e.at, out)

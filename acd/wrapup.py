@@ -1,11 +1,14 @@
-"""After-call work in app_queue mode, as a pure machine: `step(event) -> [commands]`.
+"""The pauses of ours in app_queue mode, as a pure machine: `step(event) -> [commands]`: after-call work, and calls
+app_queue did not give the agent.
 
 Asterisk's app_queue knows only a fixed `wrapuptime`, invisible over AMI, that no save can end. So the engine pauses
 the agent with the reason `ACW_REASON` the moment their part of a call ends (hung up, or handed on by a transfer) and
 takes the pause off when the queue's after-call work is over: after `wrapup_s`, or when the agent saves the call's
 disposition (`wrapup_until_saved`; with a `wrapup_s` too, whichever comes first). The agent registry reports a member
 paused for `ACW_REASON` as `wrap_up`, so the screen, the wallboard and the stored states say after-call work, not a
-pause. (The native ACD does the same inside its own machine: `acd.machine`, `WRAP_UP`.)
+pause. (The native ACD does the same inside its own machine: `acd.machine`, `WRAP_UP`.) An agent talking on a call
+app_queue did not give them (a transfer to their phone, their click-to-dial) is paused for `DIRECT_REASON` until it
+ends, unless already paused.
 """
 
 from __future__ import annotations

@@ -42,11 +42,12 @@ AGENT, SUPERVISOR = ("agent",), ("supervisor", "admin")
 BUSY_STATES = ("ringing", "on_call", "wrap_up", "paused")
 # OriginateResponse's Reason (the control frame that ended the originated channel's dialling), as Asterisk 22 gives it
 # for a Local phone: 3 rang out, 5 Busy(), 8 Congestion(); 0 a phone that hung up before answering, or no such extension.
+UNREACHABLE = ("phone_unreachable", "your phone ({phone}) did not take the call: it rejected it or cannot be reached")
 ORIGINATE_FAILURES = {
-    "0": ("phone_unreachable", "your phone ({phone}) did not take the call: it rejected it or cannot be reached"),
+    "0": UNREACHABLE,
     "3": ("phone_no_answer", "your phone ({phone}) did not answer"),
     "5": ("phone_busy", "your phone ({phone}) is busy"),
-    "8": ("phone_unreachable", "your phone ({phone}) did not take the call: it rejected it or cannot be reached"),
+    "8": UNREACHABLE,
 }
 
 
@@ -320,11 +321,12 @@ class Controls:
             raise Refused(f"call {linkedid!r} is no longer yours (you are on {current})", "not_yours", call=linkedid, current=current)
         return call
 
-    def _agent_leg(self, who: Who, linkedid: str, what: str) -> str:
+    def _agent_leg(self, who: Who, linkedid: str, what: str) -> tuple[LiveCall, str]:
+        """The agent's call and their own leg of it."""
         call = self._my_call(who, linkedid)
         if not call.agent_channel:
             raise Refused(f"{what}: the agent's leg of this call is not known yet", "leg_unknown")
-        return call.agent_channel
+        return call, call.agent_channel
 
     def _waiting(self, who: Who, linkedid: str, *queues: str) -> LiveCall:
         call = self.board.find_waiting(linkedid)
@@ -353,31 +355,28 @@ class Controls:
         number is dialled from it; a phone that does not answer, is busy or cannot be reached is said so."""
         phone = who.interface or ""
         try:
-            replies = await self._originate_to_agent(who, phone, number)
+            replies = await self.send(
+                {
+                    "Action": "Originate",
+                    "Channel": phone,
+                    "Context": self.directory.dial_context,
+                    "Exten": number,
+                    "Priority": "1",
+                    "CallerID": f"<{who.extension or ''}>",
+                    "Async": "true",
+                    "Timeout": str(int(self.directory.dial_ring_s * 1000)),
+                    "Variable": f"{DIAL_AGENT_VAR}={who.agent}",
+                },
+                timeout=self.directory.dial_ring_s + 15,
+            )
         except ActionError as exc:
             log.warning("click-to-dial from %s: %s", phone, exc)
-            raise Refused(f"your phone ({phone}) cannot be reached", "phone_unreachable", phone=phone) from exc
+            raise Refused(UNREACHABLE[1].format(phone=phone), UNREACHABLE[0], phone=phone) from exc
         outcome = next((m for m in replies if m.get("Event") == "OriginateResponse"), None) if isinstance(replies, list) else None
         if outcome is None or outcome.get("Response") != "Success":
-            key, english = ORIGINATE_FAILURES.get(outcome.get("Reason", "") if outcome else "", ORIGINATE_FAILURES["0"])
+            key, english = ORIGINATE_FAILURES.get(outcome.get("Reason", "") if outcome else "", UNREACHABLE)
             raise Refused(english.format(phone=phone), key, phone=phone)
         return {"ok": True, "say": ("calling", {"number": number})}
-
-    async def _originate_to_agent(self, who: Who, phone: str, number: str) -> Any:
-        return await self.send(
-            {
-                "Action": "Originate",
-                "Channel": phone,
-                "Context": self.directory.dial_context,
-                "Exten": number,
-                "Priority": "1",
-                "CallerID": f"<{who.extension or ''}>",
-                "Async": "true",
-                "Timeout": str(int(self.directory.dial_ring_s * 1000)),
-                "Variable": f"{DIAL_AGENT_VAR}={who.agent}",
-            },
-            timeout=self.directory.dial_ring_s + 15,
-        )
 
     async def _record(self, who: Who, op: str, linkedid: str) -> None:
         if self.record is None:
@@ -402,7 +401,7 @@ class Controls:
     ) -> dict[str, Any]:
         """Both legs carry where the call goes (inherited by the consultation leg of an attended transfer), then the
         PBX transfers to a numeric door of `callcenter-transfer` (Atxfer dials its target as DTMF)."""
-        call, leg = self._my_call(who, linkedid), self._agent_leg(who, linkedid, "transfer")
+        call, leg = self._agent_leg(who, linkedid, "transfer")
         busy = self.board.agents.get(label) if kind == "agent" else None
         if busy is not None and busy.state in BUSY_STATES:
             raise Refused(f"agent {label} cannot take it now ({busy.state})", "agent_busy", agent=label, state=busy.state)
@@ -451,8 +450,8 @@ class Controls:
     def _consulting(self, who: Who, linkedid: str, what: str) -> str:
         """The agent's leg, if they are consulting someone (Asterisk holds the caller during an Atxfer's consultation):
         hanging up a leg that is not consulting would end the call, not transfer it."""
-        leg = self._agent_leg(who, linkedid, what)
-        if self._consults.get(linkedid) != leg or not self._my_call(who, linkedid).consulting:
+        call, leg = self._agent_leg(who, linkedid, what)
+        if self._consults.get(linkedid) != leg or not call.consulting:
             raise Refused(f"{what}: no consultation in progress (start an attended transfer first)", "no_consultation")
         return leg
 

@@ -41,11 +41,11 @@ class AppQueueDesk:
         already off the queues (paused, or no member)."""
         member = self.members.get(agent)
         paused = member is None or member.paused is not None
-        await self._carry_out(self.after_call_work.step(DirectCall(agent, linkedid, paused)), agent)
+        await self._carry_out(self.after_call_work.step(DirectCall(agent, linkedid, paused)))
 
     async def after_call(self, agent: str, linkedid: str, queue: str | None, at: float) -> None:
         """The agent's part of a call ended: their queue's after-call work begins (or a direct call's pause ends)."""
-        await self._carry_out(self.after_call_work.step(PartEnded(agent, linkedid, queue, at, agent in self.on_panel)), agent)
+        await self._carry_out(self.after_call_work.step(PartEnded(agent, linkedid, queue, at, agent in self.on_panel)))
 
     async def wrapup_saved(self, agent: str, linkedid: str, at: float) -> None:
         """The agent saved the call's disposition: after-call work that waits for it ends."""
@@ -63,15 +63,13 @@ class AppQueueDesk:
         """Whether the agent must save a disposition before taking calls again."""
         return self.after_call_work.must_save(agent) is not None
 
-    async def _carry_out(self, commands: list[Command], agent: str | None = None) -> None:
-        lock = self._locks.setdefault(agent, asyncio.Lock()) if agent else None
-        if lock is not None:
-            await lock.acquire()
-        try:
-            for command in commands:
-                member = self.members.get(command.agent)
-                if member is None or not member.interface:
-                    continue
+    async def _carry_out(self, commands: list[Command]) -> None:
+        """QueuePause on or off for each command; an agent's are sent one at a time, in the order they were decided."""
+        for command in commands:
+            member = self.members.get(command.agent)
+            if member is None or not member.interface:
+                continue
+            async with self._locks.setdefault(command.agent, asyncio.Lock()):
                 try:
                     if isinstance(command, StartWrapup | HoldOff):
                         await self.acd.pause(member.interface, ACW_REASON if isinstance(command, StartWrapup) else DIRECT_REASON)
@@ -79,9 +77,6 @@ class AppQueueDesk:
                         await self.acd.unpause(member.interface)
                 except AMIError as exc:
                     log.warning("%s of %s not carried out: %s", type(command).__name__, command.agent, exc)
-        finally:
-            if lock is not None:
-                lock.release()
 
     async def login(self, agent: str, interface: str, queues: list[str]) -> None:
         """QueueAdd in the agent's queues (already a member: nothing changes), as one who saves dispositions."""
@@ -139,8 +134,7 @@ class NativeDesk:
         self.acd.unpause(agent)
 
     async def direct_call(self, agent: str, linkedid: str) -> None:
-        """Nothing to do here yet: the native ACD offers calls only to agents it knows free (a call it did not connect is
-        not seen: see the README)."""
+        """Not handled yet: the native ACD does not see a call it did not connect, so it may still offer the agent one."""
 
     async def after_call(self, agent: str, linkedid: str, queue: str | None, at: float) -> None:
         """Nothing to do: the ACD starts after-call work itself when the call ends, before it could offer another."""

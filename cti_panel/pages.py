@@ -12,6 +12,7 @@ from typing import Any
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, send_file, session, url_for
 
+from acd.wrapup import ACW_REASON
 from cti_panel import i18n
 from cti_panel.controls import Directory
 from cti_panel.sockets import SocketRegistry
@@ -141,7 +142,13 @@ def home():  # type: ignore[no-untyped-def]
 @screens.get("/agent")
 def agent() -> str:
     me = who(lambda me: me.role == "agent")
-    return page("agent.html", me, colleagues=sorted(name for name in panel().directory.agents() if name != me.agent))
+    directory = panel().directory
+    return page(
+        "agent.html",
+        me,
+        colleagues=sorted(name for name in directory.agents() if name != me.agent),
+        pause_reasons=[r for r in directory.pause_reasons if r != ACW_REASON],  # the engine's own pause, not the agent's
+    )
 
 
 @screens.get("/wallboard")
