@@ -40,6 +40,7 @@ class AgentRegistry:
 
     def __init__(self) -> None:
         self.members: dict[str, Member] = {}
+        self.ringing: dict[str, str] = {}  # the channel app_queue rings a member on (AgentCalled's DestChannel) -> member
 
     def _member(self, m: Mapping[str, str]) -> Member:
         name = m.get("MemberName") or m.get("Name") or m.get("Interface") or m.get("Location") or "?"
@@ -98,24 +99,39 @@ class AgentRegistry:
                 if not (member.state is AgentState.ON_CALL and state is AgentState.ON_CALL):
                     self._set(member, state, t, out, reason, member.caller if state is AgentState.ON_CALL else None)
         elif name == "AgentCalled":
-            self._set(self._member(m), AgentState.RINGING, t, out, caller=m.get("Linkedid") or m.get("Uniqueid"))
-        elif name == "AgentRingNoAnswer":
             member = self._member(m)
-            if member.state is AgentState.RINGING:
-                self._set(member, AgentState.AVAILABLE, t, out)
+            self.ringing[m.get("DestChannel", "")] = member.name
+            self._set(member, AgentState.RINGING, t, out, caller=m.get("Linkedid") or m.get("Uniqueid"))
+        elif name == "DialEnd" and m.get("DestChannel", "") in self.ringing:
+            # the ring is over; unanswered, whatever ended it (the caller hung up or left, another member answered, the
+            # ring timed out), the member is free again: Asterisk sends no AgentRingNoAnswer when the caller hangs up
+            member = self.members[self.ringing.pop(m.get("DestChannel", ""))]
+            if m.get("DialStatus") != "ANSWER":
+                self._ring_over(member, t, out)
+        elif name == "AgentRingNoAnswer":
+            self._ring_over(self._member(m), t, out)
         elif name == "AgentConnect":
             self._set(self._member(m), AgentState.ON_CALL, t, out, caller=m.get("Linkedid") or m.get("Uniqueid"))
         elif name == "AgentComplete":
             member = self._member(m)
             if member.state is AgentState.ON_CALL:
-                state, reason = self._paused(member.paused) if member.paused is not None else (AgentState.AVAILABLE, None)
-                self._set(member, state, t, out, reason)
+                self._free(member, t, out)
         return out
+
+    def _ring_over(self, member: Member, t: float, out: list[StateChange]) -> None:
+        if member.state is AgentState.RINGING:
+            self._free(member, t, out)
+
+    def _free(self, member: Member, t: float, out: list[StateChange]) -> None:
+        """A ring or a call is over: the member goes back to their pause, if they had one, else is available."""
+        state, reason = self._paused(member.paused) if member.paused is not None else (AgentState.AVAILABLE, None)
+        self._set(member, state, t, out, reason)
 
     def resync(self, members: list[Mapping[str, str]], t: float) -> list[StateChange]:
         """Rebuild from QueueStatus's QueueMember items after a (re)connect: agents gone in the gap are logged out."""
         out: list[StateChange] = []
         seen: dict[str, set[str]] = {}
+        self.ringing.clear()
         for m in members:
             member = self._member(m)
             seen.setdefault(member.name, set()).add(m.get("Queue", ""))

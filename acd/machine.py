@@ -120,7 +120,7 @@ class CallbackRequested:
 @dataclass(frozen=True)
 class WrapupSaved:
     agent: str
-    linkedid: str
+    caller: str  # the call whose disposition was saved: only that call's after-call work ends with it
     at: float
 
 
@@ -465,7 +465,7 @@ class ACD:
         if agent.caller is not None:
             self.callers.pop(agent.caller, None)
             self.connected.pop(agent.caller, None)
-        agent.caller = None
+        agent.wrap_call, agent.caller = agent.caller, None
         queue = agent.call_queue
         settings = self.queues.get(queue)
         if settings is not None:
@@ -488,14 +488,14 @@ class ACD:
         return settings.wrapup_until_saved and agent.wraps_up and not agent.wrap_saved
 
     def _on_WrapupSaved(self, e: WrapupSaved, out: list[Command]) -> None:
-        """The agent saved the disposition of the call they are on or just finished (the engine checks which): after-call
-        work that lasts until the save ends with it, or is not needed once the call ends."""
+        """The agent saved the disposition of the call they are on (no wait for a save once it ends) or of the one they just
+        finished (its after-call work, if it lasts until the save, ends); a save of an older call changes nothing."""
         agent = self.agents.get(e.agent)
         if agent is None:
             return
         if agent.state is AgentState.ON_CALL:
-            agent.wrap_saved = True
-        elif agent.wrap_needs_save:
+            agent.wrap_saved = agent.wrap_saved or e.caller == agent.caller
+        elif agent.wrap_needs_save and e.caller == agent.wrap_call:
             agent.wrap_needs_save = False
             if agent.state is AgentState.WRAP_UP:
                 self._set(agent, AgentState.AVAILABLE, e.at, out)

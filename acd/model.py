@@ -25,6 +25,7 @@ class Agent:
     caller: str | None = None
     call_queue: str = ""
     wrap_until: float = 0.0
+    wrap_call: str | None = None  # the caller of the call whose after-call work this is
     wrap_needs_save: bool = False  # after-call work that ends when the disposition is saved
     wrap_saved: bool = False  # the disposition of the call in progress is already saved
     wraps_up: bool = False  # logged in from the panel: can save a disposition

@@ -94,6 +94,7 @@ class NativeACD:
         self.on_commands = on_commands
         self.on_call = on_call
         self.linkedids: dict[str, str] = {}
+        self.last_call: dict[str, tuple[str, str]] = {}  # agent -> (linkedid, caller channel) of the last call routed to them
         self.clock = clock
         self.held: dict[str, Held] = {}
         self._gone: dict[str, None] = {}
@@ -160,8 +161,11 @@ class NativeACD:
         self._apply(self.acd.step(AgentUnpause(agent, self.clock())))
 
     def wrapup_saved(self, agent: str, linkedid: str) -> None:
-        """The agent saved the disposition of the call they are on or just finished."""
-        self._apply(self.acd.step(WrapupSaved(agent, linkedid, self.clock())))
+        """The agent saved a disposition: told to the ACD if it is for the last call it gave them (the only one whose
+        after-call work a save can end)."""
+        last = self.last_call.get(agent)
+        if last is not None and last[0] == linkedid:
+            self._apply(self.acd.step(WrapupSaved(agent, last[1], self.clock())))
 
     def must_save(self, agent: str) -> bool:
         """Whether the agent owes a disposition before taking calls again (after-call work that lasts until it is saved, even
@@ -232,6 +236,7 @@ class NativeACD:
             self._apply(self.acd.step(CallerLeft(held.channel, self.clock())))
             if agent is not None:
                 self._apply(self.acd.step(CallEnded(agent, self.clock())))
+            self.linkedids.pop(held.channel, None)
 
     # what to do -----------------------------------------------------------------
     def _tell(self, kind: str, channel: str, **data: object) -> None:
@@ -246,6 +251,8 @@ class NativeACD:
             if isinstance(command, Connected):
                 agent = self.acd.agents.get(command.agent)
                 held = self.held.get(command.caller)
+                if command.caller in self.linkedids:
+                    self.last_call[command.agent] = (self.linkedids[command.caller], command.caller)
                 self._tell(
                     "connected",
                     command.caller,
@@ -298,6 +305,7 @@ class NativeACD:
             self._arrive(held.channel, command.target, command.priority, command.skills, command.data)
             return
         self.held.pop(held.channel, None)
+        self.linkedids.pop(held.channel, None)
         if command.kind == "voicemail":
             steps = [f"EXEC VoiceMail {command.target},u", "HANGUP"]
         elif command.kind == "message":
@@ -413,6 +421,7 @@ class NativeACD:
                 agent = self.acd.connected.get(held.channel)
                 if agent is not None:
                     self._apply(self.acd.step(CallEnded(agent, self.clock())))
+                self.linkedids.pop(held.channel, None)
 
     def waiting(self) -> list[str]:
         """Callers held in AsyncAGI: not being rung, not talking, not yet hung up (a call back's caller hears its message first)."""

@@ -106,9 +106,9 @@ class AfterCallWork:
             self.wrapping[event.agent] = Wrapping(event.linkedid, event.at + limit_s if limit_s > 0 else math.inf, until_saved)
             return [StartWrapup(event.agent)]
         if isinstance(event, WrapupSaved):
-            self.saved[event.agent] = event.linkedid
+            self.saved[event.agent] = event.caller
             wrapping = self.wrapping.get(event.agent)
-            if wrapping is not None and wrapping.until_saved and wrapping.linkedid == event.linkedid:
+            if wrapping is not None and wrapping.until_saved and wrapping.linkedid == event.caller:
                 del self.wrapping[event.agent]
                 return [] if wrapping.paused else [EndWrapup(event.agent)]
             return []

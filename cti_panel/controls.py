@@ -342,6 +342,9 @@ class Controls:
         if state == "logout":
             await self.desk.logout(who.agent, who.interface, self._agent_queues(who))
             return
+        row = self.board.agents.get(who.agent)
+        if state == "available" and row is not None and row.state in ("ringing", "on_call"):
+            raise Refused("you are on a call: you will be available when it ends", "on_a_call")
         if state == "available" and self.desk.must_save(who.agent):
             raise Refused("save the wrap-up of your last call first: this queue's after-call work lasts until it is saved", "save_first")
         await self.desk.login(who.agent, who.interface, self._agent_queues(who))
@@ -390,6 +393,8 @@ class Controls:
 
     async def _hold(self, who: Who, linkedid: str, held: bool = True) -> None:
         call = self._my_call(who, linkedid)
+        if call.consulting:
+            raise Refused("the caller is already on hold while you consult: complete or cancel the transfer", "held_by_consultation")
         await self.send({"Action": "Setvar", "Channel": call.channel or "", "Variable": "MUTEAUDIO(all)", "Value": "on" if held else "off"})
         self.on_hold(call.linkedid, held)
 

@@ -149,6 +149,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "Save the wrap-up of your last call first: this queue's after-call work lasts until it is saved.",
         "Salve a tabulação da sua última chamada primeiro: o pós-atendimento desta fila dura até ela ser salva.",
     ),
+    "on_a_call": (
+        "You are on a call: you will be available when it ends.",
+        "Você está em uma chamada: ficará disponível quando ela terminar.",
+    ),
+    "held_by_consultation": (
+        "The caller is already on hold while you consult: complete or cancel the transfer.",
+        "O cliente já está em espera durante a consulta: conclua ou cancele a transferência.",
+    ),
     "phone_no_answer": ("Your phone ({phone}) did not answer.", "Seu telefone ({phone}) não atendeu."),
     "phone_busy": ("Your phone ({phone}) is busy.", "Seu telefone ({phone}) está ocupado."),
     "phone_unreachable": (

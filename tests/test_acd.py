@@ -204,16 +204,20 @@ def test_after_call_work_until_saved_holds_the_next_caller_until_the_save_or_the
     a.step(Answered("ann", "c1", 2))
     a.step(CallEnded("ann", 40))
     a.step(CallerArrived("c2", "q", 41))
-    a.step(WrapupSaved("bob", "L1", 42))
+    a.step(WrapupSaved("bob", "c1", 42))
     out = a.step(Tick(43))
     if free_at == 43:
         assert rings(out) == ["ann"], "the limit ends it before the save"
         return
     assert a.agents["ann"].state is AgentState.WRAP_UP and not rings(out), "no call is offered while she writes"
-    out = a.step(WrapupSaved("ann", "L1", 45))
+    a.step(WrapupSaved("ann", "c0", 44))
+    assert a.agents["ann"].state is AgentState.WRAP_UP, "the save of some older call does not end this one's after-call work"
+    out = a.step(WrapupSaved("ann", "c1", 45))
     assert rings(out) == ["ann"] and a.agents["ann"].caller == "c2", "the save frees her, and the waiting caller rings her at once"
     a.step(Answered("ann", "c2", 46))
-    a.step(WrapupSaved("ann", "L2", 50))
+    a.step(WrapupSaved("ann", "c1", 48))
+    assert not a.agents["ann"].wrap_saved, "a late save of the last call is not the save of this one"
+    a.step(WrapupSaved("ann", "c2", 50))
     a.step(CallEnded("ann", 60))
     assert a.agents["ann"].state is (AgentState.AVAILABLE if limit_s == 0 else AgentState.WRAP_UP), (
         "saved during the call: no wait for a save"
@@ -228,7 +232,7 @@ def test_a_pause_during_after_call_work_that_waits_for_the_save_does_not_get_rou
     native.step(CallEnded("ann", 10))
     native.step(AgentPause("ann", "break", 11))
     assert native.agents["ann"].state is AgentState.PAUSED and native.agents["ann"].wrap_needs_save, "still owes the disposition"
-    native.step(WrapupSaved("ann", "L1", 12))
+    native.step(WrapupSaved("ann", "c1", 12))
     assert native.agents["ann"].state is AgentState.PAUSED and not native.agents["ann"].wrap_needs_save, "saved: her break goes on"
 
     work = AfterCallWork({"q": (30.0, True)})

@@ -15,6 +15,7 @@ from acd.model import QueueSettings
 from acd.native import Held, NativeACD
 from ivr.engine import IVREngine
 from ivr.flow import load_flow
+from kernel.values import AgentState
 from pbx.client import AMIClient, ClientOptions
 from pbx.codec import Message
 from pbx.simulator.dialplan import Step
@@ -347,6 +348,33 @@ def test_agent_phone_lost_mid_call_ends_the_call_and_frees_the_agent(tmp_path):
     )
     assert [c.agent for c in rig.seen if isinstance(c, Connected)] == ["cid"]
     assert rig.acd.agents["cid"].state.value == "available" and not rig.acd.callers and not rig.server.sim.channels
+
+
+def test_only_the_save_of_the_call_just_ended_frees_a_native_agent_from_after_call_work(tmp_path):
+    async def run():
+        rig = Rig(tmp_path, QueueSettings("support", ring_timeout_s=4, wrapup_until_saved=True))
+        await rig.start()
+        rig.native.login("bob", "Local/2002@phones/n", ["support"], wraps_up=True)
+        bob = rig.acd.agents["bob"]
+        rig.call("patient")
+        await rig.until(60, lambda r: bob.state is AgentState.WRAP_UP)
+        first = rig.native.last_call["bob"][0]
+        rig.native.wrapup_saved("bob", first)
+        assert bob.state is AgentState.AVAILABLE, "the first call's save frees him"
+        rig.call("patient", "5511955554444")
+        await rig.until(60, lambda r: bob.state is AgentState.ON_CALL)
+        second = rig.native.last_call["bob"][0]
+        rig.native.wrapup_saved("bob", first)
+        await rig.until(60, lambda r: bob.state is not AgentState.ON_CALL)
+        states = (bob.state, rig.native.must_save("bob"))
+        rig.native.wrapup_saved("bob", "some-other-call")
+        rig.native.wrapup_saved("bob", second)
+        await rig.stop()
+        return states, second != first, bob.state
+
+    (state, owes), distinct, after = asyncio.run(run())
+    assert distinct and (state, owes) == (AgentState.WRAP_UP, True), "a late save of the first call does not stand for the second"
+    assert after is AgentState.AVAILABLE, "the second call's own save ends its after-call work"
 
 
 def test_a_caller_who_hangs_up_while_the_engine_is_disconnected_leaves_the_acd(tmp_path):

@@ -144,11 +144,20 @@ def test_an_attended_transfer_consults_then_hands_the_caller_over_when_the_agent
     )
     assert caller in {c.name for c in sim.channels.values()}, "the caller waits while the agent consults"
     assert not any("TRANSFER" in line for line in queue_log)
+    linkedid = center.engine.board.call_of("ana").linkedid
+    until(lambda: center.engine.board.call_of("ana").consulting, 10, "ana consulting")
+    for name, values in (("state", {"state": "available"}), ("unhold", {"linkedid": linkedid})):
+        ask(center, "ana", name, values)
+    refusals = until(lambda: (r := [p["error"] for e, p in replies.got if e == "reply" and not p["ok"]])[1:] and r, 10, "two refusals")
+    assert refusals == [
+        "You are on a call: you will be available when it ends.",
+        "The caller is already on hold while you consult: complete or cancel the transfer.",
+    ], "neither unpauses her on top of the call nor says 'resumed' when the PBX holds the caller"
     ask(center, "ana", "complete", {})
     until(lambda: any("|ATTENDEDTRANSFER|" in line for line in queue_log))
     call = stored_call(center, "5511977776666")
     assert (call.outcome, call.agent, call.transfers) == ("answered", "ana", 1)
-    assert all(payload["ok"] for event, payload in replies.got if event == "reply")
+    assert sum(not payload["ok"] for event, payload in replies.got if event == "reply") == 2
 
 
 def watch(center: CallCenter) -> list:

@@ -26,6 +26,7 @@ from recordings.wav import duration, loudness
 from tests.realpbx import Asterisk, Center, run_script, side_by_side
 from tests.test_realpbx import (  # center and sim: the tier's fixtures, found by pytest by name
     ANA,
+    BEA,
     SUE,
     assert_alike,
     center,
@@ -405,3 +406,32 @@ def test_a_supervisor_listening_to_an_idle_agent_hears_her_next_call(pbx, center
     [start] = until(lambda: events(cc, "ChanSpyStart", seen), 10, "Asterisk's ChanSpyStart on ana's next call")
     assert start["SpyeeChannel"].startswith("Local/1001@test-phones-") and start["SpyeeLinkedid"] == live.linkedid
     assert cc.ask("ana", "hangup", {})["ok"]
+
+
+def rung_then_left(pbx, cc: Center, caller: str, answered: str) -> list[str]:
+    """Ray (whose phone never answers) is rung: the caller hangs up during the ring; then, in the ringall queue sales,
+    bea answers a caller who rang both of them. Ray's states meanwhile, as the panel shows them."""
+    seen: list[str] = []
+    watch = lambda: (seen.append(cc.agent_state("ray") or ""), seen[-1])[1]  # noqa: E731
+    assert cc.ask("ray", "state", {"state": "available"})["ok"] and cc.ask("bea", "state", {"state": "available"})["ok"]
+    until(lambda: watch() == "available" and cc.agent_state("bea") == "available", 10, "ray and bea available")
+    pbx.call("support@callcenter-queues", "keys", caller)
+    until(lambda: watch() == "ringing", 20, "ray's phone rings")
+    channel = next(c.channel for c in list(cc.engine.board.calls.values()) if c.number == caller)
+    assert pbx.action({"Action": "Hangup", "Channel": channel}).get("Response") == "Success"
+    assert cc.stored(caller).outcome == "abandoned"
+    until(lambda: watch() == "available", 10, "ray available again once the caller hung up")
+    pbx.call("sales@callcenter-queues", "keys", answered, CALLER_WAIT="3")
+    until(lambda: (watch(), cc.agent_state("bea") == "on_call")[1], 20, "bea answers")
+    until(lambda: watch() == "available", 10, "ray available again once bea answered")
+    assert cc.stored(answered).agent == "bea"
+    return [state for i, state in enumerate(seen) if i == 0 or seen[i - 1] != state]
+
+
+def test_an_agent_rung_for_a_caller_who_hangs_up_or_whom_another_answered_is_available_again_on_both_pbxs(pbx, sim, center):
+    ray = {**RAY, "queues": ["support", "sales"]}
+    runs = [center(on=on, users=[ray, BEA]) for on in (pbx, sim)]
+    caller, answered = number(), number()
+    real, simulated = side_by_side(rung_then_left, (pbx, runs[0], caller, answered), (sim, runs[1], caller, answered))
+    assert real[:3] == ["available", "ringing", "available"] and real[-1] == "available", real
+    assert simulated[:3] == real[:3] and simulated[-1] == real[-1], simulated
