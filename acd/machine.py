@@ -118,6 +118,16 @@ class CallbackRequested:
 
 
 @dataclass(frozen=True)
+class BusyElsewhere:
+    """The agent talks on a call the ACD did not give them (a transfer to their phone, their click-to-dial), or that call
+    ended (`busy` False): no caller is offered to them meanwhile."""
+
+    agent: str
+    busy: bool
+    at: float
+
+
+@dataclass(frozen=True)
 class WrapupSaved:
     agent: str
     caller: str  # the call whose disposition was saved: only that call's after-call work ends with it
@@ -139,6 +149,7 @@ Event = (
     | SetPriority
     | CallbackRequested
     | WrapupSaved
+    | BusyElsewhere
 )
 
 
@@ -248,6 +259,7 @@ class ACD:
             CallEnded: self._on_CallEnded,
             Tick: self._on_Tick,
             WrapupSaved: self._on_WrapupSaved,
+            BusyElsewhere: self._on_BusyElsewhere,
         }
 
     # the one entry point ----------------------------------------------------
@@ -259,6 +271,8 @@ class ACD:
 
     # agents -------------------------------------------------------------------
     def _set(self, agent: Agent, state: AgentState, at: float, out: list[Command], reason: str | None = None) -> None:
+        if state is AgentState.AVAILABLE and agent.busy_elsewhere:
+            state = AgentState.ON_CALL  # free of the ACD's calls, still on another: available when it ends
         if agent.state is state and agent.reason == reason:
             return
         for queue in agent.queues:
@@ -290,8 +304,23 @@ class ACD:
         if agent.state is AgentState.ON_CALL and agent.caller is not None:
             self.connected.pop(agent.caller, None)
             self.callers.pop(agent.caller, None)
-        agent.caller, agent.wraps_up, agent.wrap_needs_save = None, False, False
+        agent.caller, agent.wraps_up, agent.wrap_needs_save, agent.busy_elsewhere = None, False, False, False
         self._set(agent, AgentState.LOGGED_OUT, e.at, out)
+
+    def _on_BusyElsewhere(self, e: BusyElsewhere, out: list[Command]) -> None:
+        agent = self.agents.get(e.agent)
+        if agent is None or agent.state is AgentState.LOGGED_OUT or agent.busy_elsewhere == e.busy:
+            return
+        agent.busy_elsewhere = e.busy
+        if e.busy and agent.state is AgentState.AVAILABLE:
+            self._set(agent, AgentState.ON_CALL, e.at, out)
+        elif not e.busy and agent.state is AgentState.ON_CALL and agent.caller is None:
+            pending, agent.pause_after = agent.pause_after, None
+            if pending:
+                self._set(agent, AgentState.PAUSED, e.at, out, pending)
+            else:
+                self._set(agent, AgentState.AVAILABLE, e.at, out)
+                self._serve_agent(agent, e.at, out)
 
     def _on_AgentPause(self, e: AgentPause, out: list[Command]) -> None:
         agent = self.agents.get(e.agent)

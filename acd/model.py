@@ -29,6 +29,7 @@ class Agent:
     wrap_needs_save: bool = False  # after-call work that ends when the disposition is saved
     wrap_saved: bool = False  # the disposition of the call in progress is already saved
     wraps_up: bool = False  # logged in from the panel: can save a disposition
+    busy_elsewhere: bool = False  # on a call the ACD did not give them (a transfer to their phone, their click-to-dial)
 
 
 @dataclass

@@ -31,6 +31,7 @@ from acd.machine import (
     AgentUnpause,
     Announce,
     Answered,
+    BusyElsewhere,
     CallbackRequested,
     CallEnded,
     CallerArrived,
@@ -166,6 +167,10 @@ class NativeACD:
         last = self.last_call.get(agent)
         if last is not None and last[0] == linkedid:
             self._apply(self.acd.step(WrapupSaved(agent, last[1], self.clock())))
+
+    def busy_elsewhere(self, agent: str, busy: bool) -> None:
+        """The agent is on a call the ACD did not give them (or it ended): no caller is offered to them meanwhile."""
+        self._apply(self.acd.step(BusyElsewhere(agent, busy, self.clock())))
 
     def must_save(self, agent: str) -> bool:
         """Whether the agent owes a disposition before taking calls again (after-call work that lasts until it is saved, even

@@ -116,6 +116,7 @@ class NativeDesk:
 
     def __init__(self, acd: NativeACD, skills: Mapping[str, Mapping[str, int]] | None = None) -> None:
         self.acd, self.skills = acd, dict(skills or {})
+        self.direct: dict[str, str] = {}  # agent -> the call the ACD did not give them that they are on
 
     async def login(self, agent: str, interface: str, queues: list[str]) -> None:
         """Log in (the ACD leaves an agent already in as they are), as one who saves dispositions."""
@@ -134,10 +135,17 @@ class NativeDesk:
         self.acd.unpause(agent)
 
     async def direct_call(self, agent: str, linkedid: str) -> None:
-        """Not handled yet: the native ACD does not see a call it did not connect, so it may still offer the agent one."""
+        """The agent talks on a call the ACD did not connect (a transfer, their click-to-dial): it offers them none meanwhile."""
+        if agent not in self.direct:
+            self.direct[agent] = linkedid
+            self.acd.busy_elsewhere(agent, True)
 
     async def after_call(self, agent: str, linkedid: str, queue: str | None, at: float) -> None:
-        """Nothing to do: the ACD starts after-call work itself when the call ends, before it could offer another."""
+        """A call the ACD did not connect is over: the agent is free for it again. (After a call it connected, the ACD
+        starts after-call work itself, before it could offer another.)"""
+        if self.direct.get(agent) == linkedid:
+            del self.direct[agent]
+            self.acd.busy_elsewhere(agent, False)
 
     async def wrapup_saved(self, agent: str, linkedid: str, at: float) -> None:
         """The agent saved the call's disposition: after-call work that waits for it ends."""

@@ -14,6 +14,7 @@ from acd.machine import (
     AgentUnpause,
     Announce,
     Answered,
+    BusyElsewhere,
     CallbackRequested,
     CallEnded,
     CallerArrived,
@@ -221,6 +222,25 @@ def test_after_call_work_until_saved_holds_the_next_caller_until_the_save_or_the
     a.step(CallEnded("ann", 60))
     assert a.agents["ann"].state is (AgentState.AVAILABLE if limit_s == 0 else AgentState.WRAP_UP), (
         "saved during the call: no wait for a save"
+    )
+
+
+def test_an_agent_on_a_call_the_acd_did_not_give_them_is_offered_none_until_it_ends():
+    a = acd(wrapup_s=5)
+    login(a, "ann")
+    assert [c.state for c in a.step(BusyElsewhere("ann", True, 1)) if isinstance(c, StateChange)] == [AgentState.ON_CALL]
+    assert not rings(a.step(CallerArrived("c1", "q", 2))), "her click-to-dial call: the caller waits"
+    out = a.step(BusyElsewhere("ann", False, 10))
+    assert rings(out) == ["ann"], "the call over, the waiting caller rings her at once"
+    a.step(Answered("ann", "c1", 11))
+    a.step(BusyElsewhere("ann", True, 12))
+    a.step(CallEnded("ann", 20))
+    assert a.agents["ann"].state is AgentState.WRAP_UP, "the queue's call ends: its after-call work"
+    a.step(CallerArrived("c2", "q", 21))
+    assert not rings(a.step(Tick(26))) and a.agents["ann"].state is AgentState.ON_CALL, "still on the transfer she took"
+    a.step(AgentPause("ann", "lunch", 27))
+    assert not rings(a.step(BusyElsewhere("ann", False, 30))) and a.agents["ann"].state is AgentState.PAUSED, (
+        "a pause asked for meanwhile starts when it ends"
     )
 
 
