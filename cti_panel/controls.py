@@ -36,6 +36,8 @@ SPY_OPTIONS = {"listen": "qE", "whisper": "qwE", "barge": "qBE"}
 MAX_NOTES = 4000
 # The numeric doors of contrib/asterisk's [callcenter-transfer]: the queue, or the agent's phone, named in TRANSFER_VARIABLE.
 QUEUE_DOOR, AGENT_DOOR, TRANSFER_VARIABLE = "8001", "8002", "CALLCENTER_XFER"
+BACK_VARIABLE = "CALLCENTER_XFER_BACK"  # a blind transfer nobody answers: the queue the caller waits in again
+RING_VARIABLE = "CALLCENTER_XFER_RING"  # how long the agent a call is transferred to is rung (seconds)
 
 AGENT, SUPERVISOR = ("agent",), ("supervisor", "admin")
 # An agent in one of these states is not offered a transfer (the PBX would ring their phone whatever they are doing).
@@ -64,6 +66,7 @@ class Directory:
     queue_context: str = "callcenter-queues"
     dial_ring_s: float = 30.0
     confirm_s: float = 10.0  # how long the PBX has to confirm an action by its events
+    transfer_ring_s: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -410,9 +413,13 @@ class Controls:
         busy = self.board.agents.get(label) if kind == "agent" else None
         if busy is not None and busy.state in BUSY_STATES:
             raise Refused(f"agent {label} cannot take it now ({busy.state})", "agent_busy", agent=label, state=busy.state)
+        ring = {RING_VARIABLE: str(round(self.directory.transfer_ring_s))} if kind == "agent" else {}
         for channel in (leg, call.channel or ""):
-            await self.send({"Action": "Setvar", "Channel": channel, "Variable": f"__{TRANSFER_VARIABLE}", "Value": target})
+            for name, value in {TRANSFER_VARIABLE: target, **ring}.items():
+                await self.send({"Action": "Setvar", "Channel": channel, "Variable": f"__{name}", "Value": value})
         if how == "blind":
+            if call.queue and call.queue in self.directory.queues:
+                await self.send({"Action": "Setvar", "Channel": call.channel or "", "Variable": f"__{BACK_VARIABLE}", "Value": call.queue})
             await self.send({"Action": "BlindTransfer", "Channel": leg, "Context": context, "Exten": exten})
             return {"ok": True, "say": ("transferred", {})}
         # Atxfer keys the door's digits into the agent's channel: the consultation has begun when its channel exists (an abort

@@ -158,6 +158,7 @@ class PanelSettings(_Section):
     dial_context: str = "callcenter-outbound"
     dial_ring_s: float = Field(30.0, gt=0, le=120)
     transfer_context: str = "callcenter-transfer"
+    transfer_ring_s: float = Field(30.0, gt=0, le=120)
     queue_context: str = "callcenter-queues"
 
     @field_validator("origins")

@@ -435,3 +435,27 @@ def test_an_agent_rung_for_a_caller_who_hangs_up_or_whom_another_answered_is_ava
     real, simulated = side_by_side(rung_then_left, (pbx, runs[0], caller, answered), (sim, runs[1], caller, answered))
     assert real[:3] == ["available", "ringing", "available"] and real[-1] == "available", real
     assert simulated[:3] == real[:3] and simulated[-1] == real[-1], simulated
+
+
+def blind_to_nobody(pbx, cc: Center, caller: str) -> dict:
+    """Ana blind-transfers her caller to ray, whose phone never answers: the caller waits in support again and reaches
+    ana once more (support may ring ray first: he never answers); what the stored call says of it."""
+    assert cc.ask("ana", "state", {"state": "available"})["ok"] and cc.ask("ray", "state", {"state": "available"})["ok"]
+    pbx.call("support@callcenter-queues", "keys", caller, CALLER_WAIT="60")
+    until(lambda: (c := cc.call_of("ana")) and c.answered_at and c.number == caller, 20, "ana talks to the caller")
+    reply = cc.ask("ana", "transfer", {"how": "blind", "kind": "agent", "agent": "ray"})
+    until(lambda: cc.call_of("ana") is None or cc.call_of("ana").answered_at is None, 10, "ana's part over")
+    until(lambda: (c := cc.call_of("ana")) and c.answered_at and c.number == caller, 40, "the caller back with ana, through support")
+    assert cc.ask("ana", "hangup", {})["ok"]
+    call = cc.stored(caller)
+    return {"reply": reply["ok"], "outcome": call.outcome, "legs": [(leg.queue, leg.agent) for leg in call.legs]}
+
+
+def test_a_blind_transfer_nobody_answers_puts_the_caller_back_in_the_queue_on_both_pbxs(pbx, sim, center, tmp_path):
+    quick = settings(tmp_path).model_copy(update={"panel": config.PanelSettings(transfer_ring_s=3)})
+    runs = [center(on=on, settings=quick, users=[ANA, {**RAY, "queues": ["support"]}]) for on in (pbx, sim)]
+    caller = number()
+    real, simulated = side_by_side(blind_to_nobody, (pbx, runs[0], caller), (sim, runs[1], caller))
+    assert real["reply"] and real["outcome"] == "answered", real
+    assert real["legs"] == [("support", "ana"), ("support", "ana")], "two legs of ana's, in support: the caller was never cut off"
+    assert simulated == real, "the simulator does as Asterisk does"

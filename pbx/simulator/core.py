@@ -698,8 +698,12 @@ def _sum(text: str) -> Any:
 
 
 def _expr(expr: str) -> str:
-    """$[...]: comparisons of sums and differences, as a dialplan GotoIf uses them."""
+    """$[...]: comparisons of sums and differences joined by | and & (lowest precedence, as in Asterisk), as a dialplan
+    GotoIf uses them."""
     expr = expr.strip()
+    for op, join in (("|", any), ("&", all)):
+        if op in expr:
+            return "1" if join(_expr(part) not in ("0", "") for part in expr.split(op)) else "0"
     for op in ("!=", ">=", "<=", "=", ">", "<"):
         if op in expr:
             left, right = (_sum(p) for p in expr.split(op, 1))
