@@ -1004,13 +1004,14 @@ class CallTracker:
             talk = (call.visit.completed_at or t) - call.visit.answered_at - call.visit.hold_s
         queue, enqueued, answered, agent = call.visit.queue, call.visit.enqueued_at, call.visit.answered_at, call.visit.agent
         last = next((leg for leg in reversed(legs) if leg.queue is not None or leg.agent is not None), None)
-        if last is not None:  # the call's own queue, agent and times are its last leg's
+        if last is not None:  # the call's own agent and times are its last leg's; its queue and wait, its last queue's
+            queued = next((leg for leg in reversed(legs) if leg.queue is not None), last)
             queue, enqueued, answered, agent, wait, talk = (
-                last.queue,
-                last.enqueued_at,
+                queued.queue,
+                queued.enqueued_at,
                 last.answered_at,
                 last.agent,
-                last.wait_s,
+                queued.wait_s,
                 last.talk_s,
             )
         return CallRecord(

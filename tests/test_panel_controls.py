@@ -232,6 +232,7 @@ def test_the_agent_a_transfer_reaches_gets_the_pop_the_call_and_the_wrap_up(rig)
     assert wrapups(center) == {(linkedid, "ana"): ("follow_up", ""), (linkedid, "bob"): ("resolved", "resolvido")}
     call = stored_call(center, "5511977776666")
     assert [(leg.agent, leg.ended_by) for leg in call.legs] == [("ana", "transferred_blind"), ("bob", "completed")]
+    assert (call.queue, call.agent, call.wait_s) == ("support", "bob", call.legs[0].wait_s), "bob took it over; it came in through support"
 
 
 def test_after_call_work_until_the_wrap_up_is_saved_keeps_the_next_caller_off_the_agent_in_app_queue_mode(tmp_path):
