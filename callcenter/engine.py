@@ -232,6 +232,8 @@ class Engine:
             reached = event.data.get("agent") if event.kind in ("answered", "transferred") and not event.data.get("queue") else None
             if reached:
                 self._tasks.spawn(self.desk.direct_call(reached, event.linkedid))
+            elif event.kind == "answered" and event.data.get("agent") and event.data.get("queue"):
+                self._tasks.spawn(self.desk.answered(event.data["agent"], event.linkedid, event.data["queue"]))
             for ended in (n.payload for n in notes if n.event == "ended"):
                 self._tasks.spawn(self.desk.after_call(ended["agent"], ended["linkedid"], ended["queue"], event.t))
             pops = [n for n in notes if n.event == "pop"]

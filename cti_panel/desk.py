@@ -14,7 +14,18 @@ from collections.abc import Mapping
 from acd.app_queue import AppQueueACD, Member
 from acd.machine import StateChange, Tick, WrapupSaved
 from acd.native import NativeACD
-from acd.wrapup import ACW_REASON, DIRECT_REASON, AfterCallWork, Command, DirectCall, HoldOff, PartEnded, StartWrapup
+from acd.wrapup import (
+    ACW_REASON,
+    DIRECT_REASON,
+    AfterCallWork,
+    ArmWrapup,
+    Command,
+    DirectCall,
+    HoldOff,
+    PartEnded,
+    QueueCallAnswered,
+    StartWrapup,
+)
 from cti_panel.live import LiveCall
 from kernel.exceptions import AMIError, Refused
 
@@ -43,9 +54,18 @@ class AppQueueDesk:
         paused = member is None or member.paused is not None
         await self._carry_out(self.after_call_work.step(DirectCall(agent, linkedid, paused)))
 
+    async def answered(self, agent: str, linkedid: str, queue: str) -> None:
+        """The agent answered a call of the queue: paused for its after-call work already, if it has any."""
+        member = self.members.get(agent)
+        paused = member is None or member.paused is not None
+        await self._carry_out(self.after_call_work.step(QueueCallAnswered(agent, linkedid, queue, paused, agent in self.on_panel)))
+
     async def after_call(self, agent: str, linkedid: str, queue: str | None, at: float) -> None:
-        """The agent's part of a call ended: their queue's after-call work begins (or a direct call's pause ends)."""
-        await self._carry_out(self.after_call_work.step(PartEnded(agent, linkedid, queue, at, agent in self.on_panel)))
+        """The agent's part of a call ended: their queue's after-call work begins (or a direct call's pause ends), unless
+        they asked for a pause of their own meanwhile."""
+        member = self.members.get(agent)
+        own_pause = member is not None and member.paused not in (None, ACW_REASON, DIRECT_REASON)
+        await self._carry_out(self.after_call_work.step(PartEnded(agent, linkedid, queue, at, agent in self.on_panel, own_pause)))
 
     async def wrapup_saved(self, agent: str, linkedid: str, at: float) -> None:
         """The agent saved the call's disposition: after-call work that waits for it ends."""
@@ -71,8 +91,8 @@ class AppQueueDesk:
                 continue
             async with self._locks.setdefault(command.agent, asyncio.Lock()):
                 try:
-                    if isinstance(command, StartWrapup | HoldOff):
-                        await self.acd.pause(member.interface, ACW_REASON if isinstance(command, StartWrapup) else DIRECT_REASON)
+                    if isinstance(command, ArmWrapup | StartWrapup | HoldOff):
+                        await self.acd.pause(member.interface, DIRECT_REASON if isinstance(command, HoldOff) else ACW_REASON)
                     else:
                         await self.acd.unpause(member.interface)
                 except AMIError as exc:
@@ -139,6 +159,9 @@ class NativeDesk:
         if agent not in self.direct:
             self.direct[agent] = linkedid
             self.acd.busy_elsewhere(agent, True)
+
+    async def answered(self, agent: str, linkedid: str, queue: str) -> None:
+        """Nothing to do: the ACD connected the call, and starts its after-call work itself when it ends."""
 
     async def after_call(self, agent: str, linkedid: str, queue: str | None, at: float) -> None:
         """A call the ACD did not connect is over: the agent is free for it again. (After a call it connected, the ACD

@@ -30,7 +30,7 @@ from acd.machine import (
     WrapupSaved,
 )
 from acd.model import QueueSettings
-from acd.wrapup import AfterCallWork, DirectCall, EndWrapup, HoldOff, PartEnded, StartWrapup
+from acd.wrapup import AfterCallWork, ArmWrapup, DirectCall, EndWrapup, HoldOff, PartEnded, QueueCallAnswered, StartWrapup
 from kernel.values import AgentState
 
 
@@ -265,6 +265,12 @@ def test_a_pause_during_after_call_work_that_waits_for_the_save_does_not_get_rou
     assert work.step(DirectCall("cid", "L4", paused=True)) == [] and work.step(PartEnded("cid", "L4", None, 30)) == [], (
         "a click-to-dial while paused leaves the pause as it is"
     )
+    assert work.step(QueueCallAnswered("ann", "L5", "q", paused=False)) == [ArmWrapup("ann")], "paused at the answer already"
+    assert work.step(PartEnded("ann", "L5", "q", 40, paused=True)) == [], "her own pause, asked for during the call, wins"
+    assert work.step(QueueCallAnswered("ann", "L6", "q", paused=False)) == [ArmWrapup("ann")]
+    work.step(WrapupSaved("ann", "L6", 45))
+    assert work.step(PartEnded("ann", "L6", "q", 50)) == [StartWrapup("ann")], "q's time limit still runs after a save"
+    assert work.step(QueueCallAnswered("ann", "L7", "other", paused=False)) == [], "a queue with no after-call work"
     assert work.step(PartEnded("bob", "L2", "q", 10, wraps_up=False)) == [StartWrapup("bob")]
     assert work.must_save("bob") is None and work.step(Tick(40)) == [EndWrapup("bob")], "off the panel: the time limit alone"
 

@@ -257,7 +257,9 @@ def test_after_call_work_until_the_wrap_up_is_saved_keeps_the_next_caller_off_th
         until(lambda: (c := board.call_of("ana")) is not None and c.number == "5511955554444", 15, "the next caller rings her")
         with center.store.sessions() as s:
             stored = list(s.scalars(select(AgentStateChange.state).join(Agent).where(Agent.name == "ana").order_by(AgentStateChange.at)))
-        assert stored[-4:] == ["wrap_up", "available", "ringing", "on_call"], "the after-call work is in the stored states, until the save"
+        assert stored[-5:] == ["on_call", "wrap_up", "available", "ringing", "on_call"], (
+            "the after-call work is in the stored states from the call's end (no moment available between) until the save"
+        )
     finally:
         center.stop()
 

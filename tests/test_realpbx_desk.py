@@ -459,3 +459,41 @@ def test_a_blind_transfer_nobody_answers_puts_the_caller_back_in_the_queue_on_bo
     assert real["reply"] and real["outcome"] == "answered", real
     assert real["legs"] == [("support", "ana"), ("support", "ana")], "two legs of ana's, in support: the caller was never cut off"
     assert simulated == real, "the simulator does as Asterisk does"
+
+
+def two_calls_with_after_call_work(pbx, cc: Center, first: str, second: str) -> list[tuple[str, str | None]]:
+    """Ana takes two callers of support (2 s of after-call work): during the first she asks for lunch; after the second
+    she wraps up. Her states as the engine stored them (every one, however short)."""
+    from sqlalchemy import select
+
+    from kernel.models import Agent, AgentStateChange
+
+    assert cc.ask("ana", "state", {"state": "available"})["ok"]
+    until(lambda: cc.agent_state("ana") == "available", 10, "ana available")
+    for caller, pause in ((first, True), (second, False)):
+        pbx.call("support@callcenter-queues", "keys", caller, CALLER_WAIT="30")
+        until(lambda: (c := cc.call_of("ana")) and c.answered_at and c.number == caller, 20, "ana talks")
+        if pause:
+            assert cc.ask("ana", "state", {"state": "pause", "reason": "lunch"})["ok"]
+        assert cc.ask("ana", "hangup", {})["ok"]
+        cc.stored(caller)
+        until(lambda: cc.agent_state("ana") == ("paused" if pause else "available"), 15, "ana after the call")
+        if pause:
+            assert cc.ask("ana", "state", {"state": "available"})["ok"]
+            until(lambda: cc.agent_state("ana") == "available", 10, "ana back from lunch")
+    with cc.store.sessions() as s:
+        rows = s.execute(
+            select(AgentStateChange.state, AgentStateChange.reason).join(Agent).where(Agent.name == "ana").order_by(AgentStateChange.id)
+        )
+        return [(state, reason) for state, reason in rows]
+
+
+def test_app_queue_after_call_work_follows_the_call_at_once_and_a_pause_asked_for_during_it_wins_on_both_pbxs(pbx, sim, center, tmp_path):
+    acw = settings(tmp_path, queues={"support": config.ACDQueue(wrapup_s=2), "sales": config.ACDQueue(), "billing": config.ACDQueue()})
+    runs = [center(on=on, settings=acw, users=[ANA]) for on in (pbx, sim)]
+    first, second = number(), number()
+    real, simulated = side_by_side(two_calls_with_after_call_work, (pbx, runs[0], first, second), (sim, runs[1], first, second))
+    states = [state for state, _ in real if state != "ringing"]
+    assert states[-6:] == ["on_call", "paused", "available", "on_call", "wrap_up", "available"], real
+    assert ("paused", "lunch") in real, real
+    assert simulated[-6:] == real[-6:], "the simulator does as Asterisk does"
