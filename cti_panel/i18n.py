@@ -47,6 +47,10 @@ WORDS: dict[str, tuple[str, str]] = {
     "queues": ("Queues", "Filas"),
     "other_number": ("Another number…", "Outro número…"),
     "calling_phone": ("Calling your phone…", "Chamando seu telefone…"),
+    "dialling": ("Dialling", "Discando"),
+    "pause_after": ("Pause after this call", "Pausa após esta chamada"),
+    "recording_on": ("Recording", "Gravando"),
+    "recording_paused": ("Recording paused", "Gravação pausada"),
     "shortcuts": (
         "Keys: Alt+A available · Alt+P pause · Alt+H hang up · Alt+O hold/resume · Alt+T transfer · Alt+D dial · Alt+S save wrap-up",
         "Teclas: Alt+A disponível · Alt+P pausa · Alt+H desligar · Alt+O segurar/retomar · Alt+T transferir · Alt+D ligar · Alt+S salvar tabulação",

@@ -1,15 +1,24 @@
 """The agent's desk in headless Chromium, at 1366x768 and on a phone, in English and Portuguese: a call through hold, a lost
-connection, after-call work and the wrap-up; screenshots for review go to var/screenshots/agent-desk/."""
+connection, after-call work and the wrap-up; the ringing call, Available only off a call, a pause asked for during a call,
+the record buttons, the transfer picker's live colleagues, and the timers' pace after a reload; screenshots for review go
+to var/screenshots/agent-desk/."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
+import tests.test_panel_browser as harness
+from callcenter.engine import Engine
+from cti_panel.i18n import catalog
+from cti_panel.live import Note, agent_room
 from kernel import config
 from kernel.models import Wrapup
-from tests.test_panel_browser import CallCenter, log_in
+from pbx.simulator.server import SimulatorServer
+from tests.test_panel_browser import PASSWORD, CallCenter, log_in
 from tests.waiting import until
 
 SHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots" / "agent-desk"
@@ -93,5 +102,250 @@ def test_an_agent_works_a_call_through_hold_a_lost_connection_and_after_call_wor
         agent.wait_for_selector("#message:text-is('Seu telefone atendeu: ligando para 5511955554444.')", timeout=15_000)
         shot(agent, "07-dialled-pt-BR")
         until(lambda: center.engine.board.call_of("ana") is None, 15, "the dialled call over")
+    finally:
+        center.stop()
+
+
+# More of the PBX for the desk's own tests: the world outside (click-to-dial and transfers to a number reach it, as in the
+# demo), and phones that ring a while before answering.
+DESK_DIALPLAN = """
+[globals]
+CALLCENTER_TRUNK=Local
+CALLCENTER_TRUNK_SUFFIX=@e2e-world
+
+[e2e-world]
+exten => _X.,1,Wait(2)
+ same => n,Answer()
+ same => n,Wait(40)
+ same => n,Hangup()
+
+[e2e-desk]
+exten => 2101,1,Wait(5)
+ same => n,Answer()
+ same => n,Wait(60)
+ same => n,Hangup()
+exten => 2102,1,Wait(1)
+ same => n,Answer()
+ same => n,Wait(60)
+ same => n,Hangup()
+"""
+
+
+@pytest.fixture
+def desk_pbx(monkeypatch):
+    monkeypatch.setattr(harness, "PHONES", harness.PHONES + DESK_DIALPLAN)
+
+
+def push(center: CallCenter, agent: str, event: str, payload: dict) -> None:
+    """What the server would send the agent's screen (for fields the board does not send yet: the browser side is ready)."""
+    center.notifier.send([Note(agent_room(agent), event, payload)])
+
+
+def state_of(center: CallCenter, agent: str) -> str | None:
+    row = center.engine.board.agents.get(agent)
+    return row.state if row else None
+
+
+@pytest.mark.parametrize("lang", ["en", "pt-BR"])
+def test_the_card_shows_the_ringing_call_and_available_waits_for_the_call_to_end(tmp_path, browser, desk_pbx, lang):
+    t = catalog(lang)
+    center = CallCenter(tmp_path)
+    center.users.add(
+        "bia", PASSWORD, "agent", lang=lang, agent="bia", interface="Local/2101@e2e-desk/n", extension="2101", queues=["support"]
+    )
+    try:
+        agent = log_in(browser, center.panel.url, "bia")
+        agent.set_viewport_size({"width": 1366, "height": 768})
+        agent.wait_for_selector("#dial:enabled", timeout=10_000)
+        assert agent.is_enabled("#go-available"), "logged out: Available applies"
+        agent.click("#go-available")
+        agent.wait_for_selector(f"#state:text-is('{t['available']}')", timeout=10_000)
+        assert agent.is_disabled("#go-available"), "already available"
+
+        center.call("5511977776666")
+        agent.wait_for_selector(f"#call-label:text-is('{t['ringing']}')", timeout=15_000)
+        agent.wait_for_selector("#call-state:text-is('5511977776666 · support')", timeout=10_000)
+        agent.wait_for_selector("#pop-name:text-is('Maria Silva')", timeout=10_000)
+        assert agent.is_disabled("#go-available") and agent.is_disabled("#dial"), "ringing: no Available, no dialling"
+        assert agent.is_disabled("#hangup"), "ringing: not answered yet"
+        shot(agent, f"10-ringing-{lang}")
+
+        agent.wait_for_selector("#call-state:text-is('5511977776666')", timeout=15_000)
+        assert agent.is_hidden("#call-label") and agent.is_disabled("#go-available")
+        agent.keyboard.press("Alt+a")  # a disabled button's shortcut does nothing
+        agent.select_option("#pause-reason", "lunch")
+        agent.keyboard.press("Alt+p")
+        agent.wait_for_selector(f"#pause-after:text-is('{t['pause_after']}: {t['code.lunch']}')", timeout=10_000)
+        assert agent.text_content("#state") == t["on_call"] and state_of(center, "bia") == "on_call", "still on the call"
+        shot(agent, f"11-pause-after-this-call-{lang}")
+        # The server's word on a pending pause, once the row carries it (`pause_after`), is what the screen shows.
+        row = center.engine.board.agents["bia"].row(center.engine.board.calls, center.engine.board.now)
+        push(center, "bia", "me", {**row, "pause_after": "training"})
+        agent.wait_for_selector(f"#pause-after:text-is('{t['pause_after']}: {t['code.training']}')", timeout=10_000)
+        push(center, "bia", "me", {**row, "pause_after": "lunch"})
+        agent.wait_for_selector(f"#pause-after:text-is('{t['pause_after']}: {t['code.lunch']}')", timeout=10_000)
+
+        # Without a recording state on the card every record button stays enabled; with one, only the one that applies.
+        assert agent.is_enabled("#rec-start") and agent.is_enabled("#rec-pause") and agent.is_enabled("#rec-resume")
+        call = center.engine.board.call_of("bia")
+        assert call is not None
+        card = call.card(center.engine.board.now)
+        push(center, "bia", "call", {**card, "recording": "on"})
+        agent.wait_for_selector(f"#rec-state:text-is('{t['recording_on']}')", timeout=10_000)
+        assert agent.is_disabled("#rec-start") and agent.is_enabled("#rec-pause") and agent.is_disabled("#rec-resume")
+        shot(agent, f"12-recording-{lang}")
+        push(center, "bia", "call", {**card, "recording": "paused"})
+        agent.wait_for_selector(f"#rec-state:text-is('{t['recording_paused']}')", timeout=10_000)
+        assert agent.is_disabled("#rec-start") and agent.is_disabled("#rec-pause") and agent.is_enabled("#rec-resume")
+        push(center, "bia", "call", {**card, "recording": "off"})
+        agent.wait_for_selector("#rec-state", state="hidden", timeout=10_000)
+        assert agent.is_enabled("#rec-start") and agent.is_disabled("#rec-pause") and agent.is_disabled("#rec-resume")
+        push(center, "bia", "call", {**card, "recording": "unavailable"})  # the caller opted out, or recordings are off
+        agent.wait_for_selector("#rec-start:disabled", timeout=10_000)
+        assert agent.is_disabled("#rec-pause") and agent.is_disabled("#rec-resume") and agent.is_enabled("#hangup")
+
+        # On a phone: the same buttons and shortcuts.
+        agent.set_viewport_size({"width": 390, "height": 844})
+        assert fits(agent), "usable on a phone"
+        assert agent.is_disabled("#go-available") and agent.is_enabled("#hangup") and agent.is_disabled("#dial")
+        agent.keyboard.press("Alt+o")
+        agent.wait_for_selector("#hold-timer:not([hidden])", timeout=10_000)
+        shot(agent, f"13-phone-on-hold-{lang}")
+        agent.keyboard.press("Alt+o")
+        agent.wait_for_selector("#hold-timer", state="hidden", timeout=10_000)
+        agent.set_viewport_size({"width": 1366, "height": 768})
+
+        # The call ends: the pause asked for begins (no after-call work in this queue), and Available applies again.
+        agent.keyboard.press("Alt+h")
+        agent.wait_for_selector("#wrapups .wrapup", timeout=15_000)
+        agent.wait_for_selector(f"#state:text-is('{t['paused']}')", timeout=10_000)
+        assert agent.text_content("#reason") == t["code.lunch"] and agent.is_hidden("#pause-after")
+        agent.wait_for_selector("#go-available:enabled", timeout=5_000)
+
+        # Click-to-dial while paused: Available is off from the click to the call's end (it would unpause the agent).
+        agent.fill("#dial-number", "5511955554444")
+        agent.click("#dial")
+        agent.wait_for_selector(f"#call-label:text-is('{t['dialling']}')", timeout=5_000)
+        assert agent.text_content("#call-state") == "5511955554444" and agent.is_disabled("#go-available")
+        shot(agent, f"14-dialling-{lang}")
+        agent.wait_for_selector("#call-state:text-is('5511955554444')", timeout=20_000)
+        agent.wait_for_selector("#hangup:enabled", timeout=10_000)
+        assert agent.is_hidden("#call-label") and agent.is_disabled("#go-available")
+        agent.keyboard.press("Alt+a")
+        agent.keyboard.press("Alt+o")  # a later request: once it is answered, an Available before it would have been too
+        agent.wait_for_selector("#hold-timer:not([hidden])", timeout=10_000)
+        assert state_of(center, "bia") == "paused" and agent.text_content("#state") == t["paused"], "still paused on the dialled call"
+        agent.set_viewport_size({"width": 390, "height": 844})
+        assert fits(agent)
+        shot(agent, f"15-phone-dialled-call-{lang}")
+        agent.set_viewport_size({"width": 1366, "height": 768})
+        agent.click("#unhold")
+        agent.wait_for_selector("#hold-timer", state="hidden", timeout=10_000)
+        agent.click("#hangup")
+        agent.wait_for_selector(f"#call-state:text-is('{t['no_call']}')", timeout=15_000)
+        agent.wait_for_selector("#go-available:enabled", timeout=5_000)
+        until(lambda: center.engine.board.call_of("bia") is None, 15, "the dialled call over")
+    finally:
+        center.stop()
+
+
+@pytest.mark.parametrize("lang", ["en", "pt-BR"])
+def test_the_transfer_picker_follows_colleagues_and_offers_only_those_free(tmp_path, browser, desk_pbx, lang):
+    t = catalog(lang)
+    center = CallCenter(tmp_path)
+    center.users.set_lang("ana", lang)
+    center.users.add(
+        "bob", PASSWORD, "agent", lang=lang, agent="bob", interface="Local/2102@e2e-desk/n", extension="2102", queues=["support"]
+    )
+    bob_option = "#xfer-target option[data-agent=bob]"
+    try:
+        bob = log_in(browser, center.panel.url, "bob")
+        bob.wait_for_selector("#go-available:enabled", timeout=10_000)
+        bob.click("#go-available")
+        bob.wait_for_selector(f"#state:text-is('{t['available']}')", timeout=10_000)
+        center.call("5511911112222")
+        bob.wait_for_selector("#call-state:text-is('5511911112222')", timeout=15_000)
+
+        agent = log_in(browser, center.panel.url, "ana")
+        agent.set_viewport_size({"width": 1366, "height": 768})
+        agent.wait_for_selector("#go-available:enabled", timeout=10_000)
+        agent.click("#go-available")
+        agent.wait_for_selector(f"#state:text-is('{t['available']}')", timeout=10_000)
+        center.call("5511977776666")
+        agent.wait_for_selector("#call-state:text-is('5511977776666')", timeout=15_000)
+        agent.wait_for_selector(f"{bob_option}:disabled", state="attached", timeout=10_000)
+        assert agent.text_content(bob_option) == f"bob ({t['on_call']})", "a busy colleague, shown as such"
+        assert agent.input_value("#xfer-target") == "agent:bob" and agent.is_disabled("#xfer-blind"), "and not a target"
+        assert agent.is_enabled("#xfer-target") and agent.is_enabled("#hangup")
+        shot(agent, f"20-transfer-picker-busy-{lang}")
+
+        bob.click("#hangup")  # bob is free again: ana's picker says so by itself (no click, no reload)
+        agent.wait_for_selector(f"{bob_option}:not(:disabled)", state="attached", timeout=10_000)
+        assert agent.text_content(bob_option) == f"bob ({t['available']})"
+        agent.wait_for_selector("#xfer-blind:enabled", timeout=5_000)
+        shot(agent, f"21-transfer-picker-free-{lang}")
+
+        bob.select_option("#pause-reason", "break")
+        bob.click("#go-pause")
+        agent.wait_for_selector(f"{bob_option}:disabled", state="attached", timeout=10_000)
+        assert agent.text_content(bob_option) == f"bob ({t['paused']})" and agent.is_disabled("#xfer-blind")
+        bob.click("#go-available")
+        agent.wait_for_selector("#xfer-blind:enabled", timeout=10_000)
+
+        agent.click("#xfer-blind")
+        bob.wait_for_selector("#call-state:text-is('5511977776666')", timeout=15_000)
+        agent.wait_for_selector("#wrapups .wrapup", timeout=10_000)
+        assert state_of(center, "bob") == "on_call"
+        shot(bob, f"22-transferred-to-a-colleague-{lang}")
+    finally:
+        center.stop()
+
+
+def test_timers_keep_the_pbx_pace_after_a_reload(tmp_path, browser, monkeypatch):
+    """The demo's PBX runs its day 10x faster: a reloaded screen's timers go on at that pace at once (the pace measured
+    before the reload, or the server's, when a payload carries `pace`), not at 1x for the first seconds."""
+    made: dict[str, SimulatorServer] = {}
+
+    def fast_pbx(*args, **kwargs):
+        made["pbx"] = SimulatorServer(*args, **{**kwargs, "speed": 10})
+        return made["pbx"]
+
+    monkeypatch.setattr(harness, "SimulatorServer", fast_pbx)
+    monkeypatch.setattr(harness, "Engine", lambda *args, **kwargs: Engine(*args, clock=lambda: made["pbx"].sim.now, **kwargs))
+    center = CallCenter(tmp_path)
+
+    def seconds_in_state(page) -> int:
+        parts = [int(p) for p in page.text_content("#state-time").split(":")]
+        return sum(p * 60**i for i, p in enumerate(reversed(parts)))
+
+    def pbx_pace(page) -> float:
+        """The PBX seconds the state's timer counts in 2 s here."""
+        page.wait_for_function("document.getElementById('state-time').textContent.length > 0", timeout=10_000)
+        began, counted = time.monotonic(), seconds_in_state(page)
+        page.wait_for_timeout(2000)
+        return (seconds_in_state(page) - counted) / (time.monotonic() - began)
+
+    try:
+        agent = log_in(browser, center.panel.url, "ana")
+        agent.wait_for_selector("#go-available:enabled", timeout=10_000)
+        agent.click("#go-available")
+        agent.wait_for_selector("#state:text-is('Available')", timeout=10_000)
+        agent.wait_for_timeout(5500)  # the page measures the PBX's pace over more than 5 s of server times
+        agent.click("#go-pause")
+        agent.wait_for_selector("#state:text-is('Paused')", timeout=10_000)
+        assert 7 < agent.evaluate("Number(sessionStorage.getItem('cc.pace'))") < 14
+        agent.reload()
+        agent.wait_for_selector("#state:text-is('Paused')", timeout=10_000)
+        assert 6 < pbx_pace(agent) < 16, "at the PBX's pace from the start"
+        shot(agent, "30-pace-after-reload-en")
+
+        # A new tab has measured nothing: the pace the server's payload carries is used at once.
+        board = center.engine.board
+        view = board.agent_view
+        monkeypatch.setattr(board, "agent_view", lambda name: {**view(name), "pace": 10.0})
+        fresh = log_in(browser, center.panel.url, "ana")
+        fresh.wait_for_selector("#state:text-is('Paused')", timeout=10_000)
+        assert fresh.evaluate("sessionStorage.getItem('cc.pace')") == "10"
+        assert 6 < pbx_pace(fresh) < 16, "at the pace the server said"
     finally:
         center.stop()

@@ -46,14 +46,22 @@
   function label(state) { return words[state] || state; }
   function code(c) { return words["code." + c] || c; }
   // Times in state are on the PBX's clock (the demo's simulator runs its day faster, and a browser's clock may be off):
-  // the last server time seen, moved on by the time passed here since.
-  // Its pace too: the demo's PBX runs faster than real time, so the pace is measured from the first server time seen.
-  let serverNow = null, seenAt = 0, firstServer = null, firstSeen = 0, pace = 1;
-  function clock(t) {
-    if (typeof t !== "number" || (serverNow !== null && t < serverNow)) return;
+  // the last server time seen, moved on by the time passed here since, at the PBX's pace. The pace is the server's word
+  // when a payload carries it (`pace`: PBX seconds per real second); else it is measured from the server times seen over
+  // more than 5 s, and kept for this tab, so a reloaded page goes on at the pace it had instead of 1x while it measures.
+  const PACE_KEY = "cc.pace";
+  const remembered = () => { try { return Number(sessionStorage.getItem(PACE_KEY)) || 1; } catch (e) { return 1; } };
+  const remember = (p) => { try { sessionStorage.setItem(PACE_KEY, String(p)); } catch (e) { /* storage off: measured again */ } };
+  let serverNow = null, seenAt = 0, firstServer = null, firstSeen = 0, pace = remembered(), paceTold = false;
+  function clock(payload) {
+    if (!payload) return;
+    const told = payload.pace;
+    if (typeof told === "number" && told > 0) { pace = Math.min(100, Math.max(0.1, told)); paceTold = true; remember(pace); }
+    const t = payload.now;
+    if (typeof t !== "number" || t <= 0 || (serverNow !== null && t < serverNow)) return;
     const here = Date.now() / 1000;
     if (firstServer === null) { firstServer = t; firstSeen = here; }
-    else if (here - firstSeen > 5) pace = Math.min(100, Math.max(0.1, (t - firstServer) / (here - firstSeen)));
+    else if (!paceTold && here - firstSeen > 5) { pace = Math.min(100, Math.max(0.1, (t - firstServer) / (here - firstSeen))); remember(pace); }
     serverNow = t; seenAt = here;
   }
   function seconds(since) {
@@ -72,39 +80,99 @@
   if (page === "agent") {
     let me = null;
     let online = false;
+    let ringing = null; // the pop of the call ringing the agent's phone: it has no call card until it is answered
+    let dialling = null; // the agent's click-to-dial, from the click until its call card comes ({ number })
+    let pauseAfter = null; // a pause asked for during a call, taken when the call ends (the pause reason)
+    // Colleagues in these states cannot take a transfer (the server refuses it too: BUSY_STATES in cti_panel/controls.py).
+    const BUSY = ["ringing", "on_call", "wrap_up", "paused"];
+    // "Available" applies only from these states, and never while the phone rings or is on a call.
+    const BACK_FROM = ["paused", "wrap_up", "logged_out"];
+    // contrib's [callcenter-outbound] rings the number for 60 s; nothing tells the screen that an unanswered dial ended.
+    const DIAL_OUT_MS = 65_000;
+    const colleagueStates = new Map();
     const buttons = () => app.querySelectorAll("button, select, input, textarea");
+    const phoneBusy = () => !!currentCall || !!dialling || (!!me && (me.state === "ringing" || me.state === "on_call"));
     // Buttons apply only when they can: call controls with a call, dial without one, nothing while offline.
     function enable() {
       buttons().forEach((b) => { b.disabled = !online; });
       if (!online) return;
       app.querySelectorAll(".call-only").forEach((b) => { b.disabled = !currentCall; });
-      $("dial").disabled = !!currentCall;
+      $("dial").disabled = phoneBusy();
       const consulting = !!(currentCall && currentCall.consulting);
+      const target = $("xfer-target").selectedOptions[0];
       $("xfer-complete").disabled = $("xfer-cancel").disabled = !consulting;
-      $("xfer-blind").disabled = $("xfer-attended").disabled = !currentCall || consulting;
-      $("go-available").disabled = !!me && me.state === "available";
+      $("xfer-blind").disabled = $("xfer-attended").disabled = !currentCall || consulting || !target || target.disabled;
+      $("go-available").disabled = !me || !BACK_FROM.includes(me.state) || phoneBusy();
       $("go-logout").disabled = !me || me.state === "logged_out";
       $("hold").hidden = !!(currentCall && currentCall.held);
       $("unhold").hidden = !(currentCall && currentCall.held);
+      recordButtons();
+    }
+    // The call's recording, when its card says (`recording`: "off", "on", "paused", or "unavailable": opted out, or
+    // recordings off): each button only when it applies, and its state beside the timer. A card without it leaves them
+    // enabled with a call (the server answers each).
+    function recordButtons() {
+      const rec = currentCall ? currentCall.recording : null;
+      const known = ["off", "on", "paused", "unavailable"].includes(rec);
+      $("rec-state").hidden = rec !== "on" && rec !== "paused";
+      $("rec-state").textContent = rec === "on" ? words.recording_on : rec === "paused" ? words.recording_paused : "";
+      if (!known) return;
+      $("rec-start").disabled = rec !== "off";
+      $("rec-pause").disabled = rec !== "on";
+      $("rec-resume").disabled = rec !== "paused";
     }
     const mmss = (secs) => (secs === null || secs === undefined ? "" : hms(Math.round(secs)));
+    const caller = (c) => [c.number || "", c.name || ""].filter(Boolean).join(" · ");
+    // The card's header: the call, or the call ringing the phone (caller and queue), or the number being dialled.
+    function drawCall() {
+      const incoming = !currentCall && !!me && me.state === "ringing";
+      const outgoing = !currentCall && !incoming && !!dialling;
+      const card = $("call");
+      card.classList.toggle("idle", !currentCall && !incoming && !outgoing);
+      card.classList.toggle("ringing", incoming || outgoing);
+      card.classList.toggle("held", !!(currentCall && currentCall.held));
+      $("call-label").hidden = !(incoming || outgoing);
+      $("call-label").textContent = incoming ? words.ringing : outgoing ? words.dialling : "";
+      let text = words.no_call;
+      if (currentCall) text = caller(currentCall);
+      else if (incoming) text = ringing ? [caller(ringing), ringing.queue || ""].filter(Boolean).join(" · ") : "";
+      else if (outgoing) text = dialling.number;
+      $("call-state").textContent = text;
+    }
+    function drawPauseAfter() {
+      $("pause-after").hidden = !pauseAfter;
+      $("pause-after").textContent = pauseAfter ? words.pause_after + ": " + code(pauseAfter) : "";
+    }
     const showMe = (row) => {
       me = row;
-      clock(row.now);
+      clock(row);
       $("state").textContent = label(row.state);
       $("state").className = "badge state-" + row.state;
       $("reason").textContent = row.reason ? code(row.reason) : "";
+      // A pending pause is the server's word when the row carries it; else the one asked for during this call, until the
+      // state moves on (the call ended: the pause, or after-call work, began).
+      if ("pause_after" in row) pauseAfter = row.pause_after || null;
+      else if (row.state !== "on_call" && row.state !== "ringing") pauseAfter = null;
+      // A ring that stopped without an answer: its pop goes.
+      if (ringing && !currentCall && row.state !== "ringing" && row.state !== "on_call") {
+        if ($("pop").dataset.linkedid === ringing.linkedid) $("pop").hidden = true;
+        ringing = null;
+      }
+      drawPauseAfter();
+      drawCall();
       enable();
       tickTimers();
     };
     const showCall = (call) => {
-      if (call) clock(call.now);
+      if (call) {
+        clock(call);
+        dialling = null;
+        if (ringing && ringing.linkedid === call.linkedid) ringing = null;
+        if (!currentCall || currentCall.linkedid !== call.linkedid) setTimeout(refresh, 0); // the transfer picker, fresh
+      }
       currentCall = call;
-      const card = $("call");
-      card.classList.toggle("idle", !call);
-      card.classList.toggle("held", !!(call && call.held));
-      $("call-state").textContent = call ? [call.number || "", call.name || ""].filter(Boolean).join(" · ") : words.no_call;
       if (!call) $("pop").hidden = true;
+      drawCall();
       enable();
       tickTimers();
     };
@@ -116,19 +184,41 @@
       $("hold-timer").textContent = held ? words.on_hold + " " + hms(seconds(currentCall.held_since)) : "";
     }
     setInterval(tickTimers, 1000);
-    function colleagues(list) {
-      const states = new Map((list || []).map((a) => [a.name, a.state]));
+    // The transfer picker's agents with their states, kept live: from the view (snapshot, refresh) and from `agent` events;
+    // a busy colleague is shown as such and cannot be picked.
+    function drawColleagues() {
       document.querySelectorAll("#xfer-target option[data-agent]").forEach((o) => {
-        const state = states.get(o.dataset.agent);
+        const state = colleagueStates.get(o.dataset.agent);
+        o.disabled = BUSY.includes(state);
         o.textContent = o.dataset.agent + (state ? " (" + label(state) + ")" : "");
       });
+      enable();
     }
-    const view = (v) => { tz = v.tz; clock(v.now); showMe(v.me); showCall(v.call); colleagues(v.agents); (v.wrapups || []).forEach(wrapupForm); };
+    function colleagues(list) {
+      colleagueStates.clear();
+      (list || []).forEach((a) => colleagueStates.set(a.name, a.state));
+      drawColleagues();
+    }
+    // Agents' screens are sent no colleague's changes, so while on a call (when a transfer applies) the view is asked for
+    // every few seconds, and when the picker is opened.
+    function refresh() {
+      if (online) send("refresh", {}, (r) => { if (r.ok && r.view) { clock(r.view); colleagues(r.view.agents); } });
+    }
+    setInterval(() => { if (currentCall) refresh(); }, 3000);
+    socket.on("agent", (a) => {
+      clock(a);
+      if (me && a.name === me.name) return;
+      colleagueStates.set(a.name, a.state);
+      drawColleagues();
+    });
+    const view = (v) => { tz = v.tz; clock(v); showMe(v.me); showCall(v.call); colleagues(v.agents); (v.wrapups || []).forEach(wrapupForm); };
     socket.on("snapshot", view);
     socket.on("connect", () => { online = true; enable(); });
-    socket.on("disconnect", () => { online = false; enable(); });
+    socket.on("disconnect", () => { online = false; dialling = null; drawCall(); enable(); });
     socket.on("me", showMe);
     socket.on("pop", (pop) => {
+      clock(pop);
+      if (!currentCall || currentCall.linkedid !== pop.linkedid) ringing = pop;
       $("pop").hidden = false;
       $("pop").dataset.linkedid = pop.linkedid;
       const c = pop.customer;
@@ -143,6 +233,7 @@
         localTime(h.at), h.queue || "", words["outcome." + h.outcome] || h.outcome,
         ...(h.wrapups || []).map((w) => [w.agent, code(w.disposition), w.notes].filter(Boolean).join(": ")),
       ].filter(Boolean).join(" · "))));
+      drawCall();
     });
     socket.on("call", showCall);
     // One wrap-up form per call the agent's part of ended (hung up or handed on), kept until the server says it is saved.
@@ -172,26 +263,39 @@
       if (currentCall && currentCall.linkedid === end.linkedid) showCall(null);
       wrapupForm(end);
     });
-    // A call action names the call the screen shows; the button waits for the server's answer.
-    const act = (button, name, data) => {
+    // A call action names the call the screen shows; the button waits for the server's answer (then `after(reply)`).
+    const act = (button, name, data, after) => {
       if (!currentCall && name !== "dial" && name !== "state") { say(words.no_call); return; }
       const payload = name === "dial" || name === "state" ? data : Object.assign({ linkedid: currentCall.linkedid }, data || {});
       button.setAttribute("aria-busy", "true");
-      send(name, payload, (r) => { button.removeAttribute("aria-busy"); told(r); });
+      send(name, payload, (r) => { button.removeAttribute("aria-busy"); told(r); if (after) after(r); });
     };
     document.querySelectorAll("[data-state]").forEach((b) => b.addEventListener("click", () => {
       const state = b.dataset.state;
-      act(b, "state", state === "pause" ? { state: state, reason: $("pause-reason").value } : { state: state });
+      const reason = $("pause-reason").value;
+      // A pause asked for on a call is taken when the call ends (both ACDs): said on the screen until then.
+      const onCall = () => !!me && (me.state === "on_call" || me.state === "ringing");
+      act(b, "state", state === "pause" ? { state: state, reason: reason } : { state: state }, (r) => {
+        if (r.ok && state === "pause" && onCall()) { pauseAfter = reason; drawPauseAfter(); }
+      });
     }));
-    $("dial").addEventListener("click", () => { say(words.calling_phone); act($("dial"), "dial", { number: $("dial-number").value.trim() }); });
+    $("dial").addEventListener("click", () => {
+      const attempt = { number: $("dial-number").value.trim() };
+      say(words.calling_phone);
+      dialling = attempt;
+      drawCall();
+      enable();
+      const over = () => { if (dialling === attempt) { dialling = null; drawCall(); enable(); } };
+      act($("dial"), "dial", { number: attempt.number }, (r) => { if (r.ok) setTimeout(over, DIAL_OUT_MS); else over(); });
+    });
     $("hangup").addEventListener("click", () => act($("hangup"), "hangup"));
     $("hold").addEventListener("click", () => act($("hold"), "hold"));
     $("unhold").addEventListener("click", () => act($("unhold"), "unhold"));
     $("rec-start").addEventListener("click", () => act($("rec-start"), "record", { op: "start" }));
     $("rec-pause").addEventListener("click", () => act($("rec-pause"), "record", { op: "pause" }));
     $("rec-resume").addEventListener("click", () => act($("rec-resume"), "record", { op: "resume" }));
-    $("xfer-target").addEventListener("change", () => { $("xfer-number").hidden = $("xfer-target").value !== "number:"; });
-    $("xfer-target").addEventListener("focus", () => send("refresh", {}, (r) => { if (r.ok && r.view) colleagues(r.view.agents); }));
+    $("xfer-target").addEventListener("change", () => { $("xfer-number").hidden = $("xfer-target").value !== "number:"; enable(); });
+    $("xfer-target").addEventListener("focus", refresh);
     const transfer = (button, how) => {
       const [kind, value] = $("xfer-target").value.split(/:(.*)/s);
       const data = { how: how, kind: kind };
@@ -202,6 +306,7 @@
     $("xfer-attended").addEventListener("click", () => transfer($("xfer-attended"), "attended"));
     $("xfer-complete").addEventListener("click", () => act($("xfer-complete"), "complete"));
     $("xfer-cancel").addEventListener("click", () => act($("xfer-cancel"), "cancel"));
+    // A shortcut presses its button, so a disabled button's shortcut does nothing either.
     const keys = {
       a: () => $("go-available").click(),
       p: () => $("go-pause").click(),
@@ -215,6 +320,7 @@
       const run = e.altKey && !e.ctrlKey && !e.metaKey ? keys[e.key.toLowerCase()] : null;
       if (run) { e.preventDefault(); run(); }
     });
+    drawCall();
     enable();
   }
 
@@ -302,14 +408,14 @@
       $("chart").replaceChildren(svg);
     }
     socket.on("snapshot", (s) => {
-      clock(s.now);
+      clock(s);
       tz = s.tz;
       s.queues.forEach((q) => queues.set(q.name, q));
       s.agents.forEach((a) => agents.set(a.name, a));
       drawQueues(); drawAgents();
     });
-    socket.on("queue", (q) => { clock(q.now); queues.set(q.name, q); drawQueues(); });
-    socket.on("agent", (a) => { clock(a.now); agents.set(a.name, a); drawAgents(); });
+    socket.on("queue", (q) => { clock(q); queues.set(q.name, q); drawQueues(); });
+    socket.on("agent", (a) => { clock(a); agents.set(a.name, a); drawAgents(); });
     setInterval(drawAgents, 5000);
   }
 })();
