@@ -62,11 +62,12 @@ class AgentRegistry:
 
     def _idle_state(self, m: Mapping[str, str], member: Member | None = None) -> tuple[AgentState, str | None]:
         """A member's state from an event's fields: on a call whatever its pause (a pause asked for during a call starts
-        when the call ends), else paused (after-call work when paused for `ACW_REASON`), else available."""
+        when the call ends: its reason goes with the on-call state), else paused (after-call work when paused for `ACW_REASON`), else available."""
         if member is not None and "Paused" in m:
             member.paused = (m.get("PausedReason") or "") if m.get("Paused") == "1" else None
         if m.get("InCall") == "1" or m.get("Status") in ("2", "3"):
-            return AgentState.ON_CALL, None
+            pending = member.paused if member is not None and member.paused not in (None, "", ACW_REASON, DIRECT_REASON) else None
+            return AgentState.ON_CALL, pending  # the reason of a pause asked for during the call
         if m.get("Paused") == "1":
             return self._paused(m.get("PausedReason") or "")
         return AgentState.AVAILABLE, None

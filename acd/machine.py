@@ -330,7 +330,8 @@ class ACD:
             out.append(RequestRefused(e.agent, f"pause reason {e.reason!r} is not one of {', '.join(self.pause_reasons)}"))
             return
         if agent.state in (AgentState.ON_CALL,):
-            agent.pause_after = e.reason
+            agent.pause_after = agent.reason = e.reason
+            out.append(StateChange(agent.id, AgentState.ON_CALL, e.reason, e.at))  # still on the call, the pause to come said
             return
         self._drop_rings(agent, e.at, out, requeue=True)
         self._set(agent, AgentState.PAUSED, e.at, out, e.reason)

@@ -220,6 +220,7 @@ class Demo:
             options=ClientOptions("127.0.0.1", port, "demo", self.secret),
             out=self.out,
             clock=lambda: self.server.sim.now,
+            pace=self.speed,
         )
         self.panel = serve_panel(self.engine, self.panel_port)
         print(self.banner(), flush=True)

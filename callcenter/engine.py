@@ -96,11 +96,14 @@ class Engine:
         out: TextIO | None = sys.stdout,
         as_json: bool = False,
         clock: Callable[[], float] = time.time,
+        pace: float = 1.0,
     ) -> None:
         self.settings, self.store, self.notifier, self.clock = settings, store, notifier, clock
         self._tasks = Background("engine task")
         self.board = LiveBoard(
-            {**{q: s.service_level_s for q, s in settings.acd.queues.items()}, **settings.panel.service_level_s}, settings.panel.timezone
+            {**{q: s.service_level_s for q, s in settings.acd.queues.items()}, **settings.panel.service_level_s},
+            settings.panel.timezone,
+            pace,
         )
         self.monitor = Monitor(
             CallTracker(self._phones),
@@ -141,8 +144,16 @@ class Engine:
         self.library = recordings_library(settings, store)
         if self.library is not None:
             self.recorder = Recorder(
-                settings.recordings, Path(settings.paths.recordings), self.library, self._send, self._tasks.spawn, clock
+                settings.recordings,
+                Path(settings.paths.recordings),
+                self.library,
+                self._send,
+                self._tasks.spawn,
+                clock,
+                on_change=lambda linkedid, state: self.notifier.send(self.board.recording(linkedid, state)),
             )
+        else:
+            self.board.recording_default = "unavailable"
         self.controls = Controls(
             self._send,
             self.board,

@@ -64,6 +64,7 @@ class LiveCall:
     held: bool = False
     held_since: float | None = None
     consulting: bool = False  # the agent's own leg is on hold: an attended transfer's consultation (Asterisk holds it)
+    recording: str | None = None  # on, paused, off (not being recorded), unavailable (opted out, or recordings off)
     popped: set[str] = field(default_factory=set)  # agents whose screen has had this call's pop
 
     def card(self, now: float) -> dict[str, Any]:
@@ -79,6 +80,7 @@ class LiveCall:
             "held": self.held,
             "held_since": self.held_since,
             "consulting": self.consulting,
+            "recording": self.recording,
             "now": now,
         }
 
@@ -96,10 +98,12 @@ class AgentRow:
     def row(self, calls: dict[str, LiveCall], now: float) -> dict[str, Any]:
         """The agent as the wallboard lists it, with the number of the call they are on (and the PBX's clock, for time in state)."""
         call = calls.get(self.call or "")
+        on_call = self.state == "on_call"
         return {
             "name": self.name,
             "state": self.state,
-            "reason": self.reason,
+            "reason": None if on_call else self.reason,
+            "pause_after": self.reason if on_call else None,  # on a call, the reason is that of the pause asked for meanwhile
             "since": self.since,
             "now": now,
             "call": {"number": call.number, "queue": call.queue} if call else None,
@@ -150,8 +154,10 @@ class QueueDay:
 class LiveBoard:
     """Live calls, agents and today's queue figures; changed only by the engine's event loop."""
 
-    def __init__(self, service_levels: dict[str, float] | None = None, timezone: tzinfo | str = "UTC") -> None:
+    def __init__(self, service_levels: dict[str, float] | None = None, timezone: tzinfo | str = "UTC", pace: float = 1.0) -> None:
         self.service_levels = dict(service_levels or {})
+        self.pace = pace  # the PBX's seconds per real second (a demo day runs faster), for the screens' clocks
+        self.recording_default: str | None = None  # a new call's recording state until the recorder says (none: unavailable)
         self.tz = ZoneInfo(timezone) if isinstance(timezone, str) else timezone
         self.calls: dict[str, LiveCall] = {}
         self.agents: dict[str, AgentRow] = {}
@@ -168,7 +174,7 @@ class LiveBoard:
         """One domain event of a call (from the tracker)."""
         self._clock(e.t)
         d = e.data
-        call = self.calls.setdefault(e.linkedid, LiveCall(e.linkedid))
+        call = self.calls.get(e.linkedid) or self.calls.setdefault(e.linkedid, LiveCall(e.linkedid, recording=self.recording_default))
         out: list[Note] = []
         if e.kind == "call_started":
             call.number, call.name = d.get("caller_number"), d.get("caller_name")
@@ -215,7 +221,9 @@ class LiveBoard:
         """One agent state change (from the ACD or app_queue's events)."""
         self._clock(change.at)
         agent = self.agents.setdefault(change.agent, AgentRow(change.agent))
-        agent.state, agent.reason, agent.since = change.state.value, change.reason, change.at
+        if not (agent.state == change.state.value == "on_call"):  # a pause asked for during a call: still on it since
+            agent.since = change.at
+        agent.state, agent.reason = change.state.value, change.reason
         if change.state.value not in ("on_call", "ringing", "wrap_up"):
             agent.call = None
         row = agent.row(self.calls, self.now)
@@ -248,6 +256,7 @@ class LiveBoard:
             "queues": [self.queues[q].tile(self.now) for q in names],
             "agents": [a.row(self.calls, self.now) for a in sorted(self.agents.values(), key=lambda a: a.name)],
             "now": self.now,
+            "pace": self.pace,
             "tz": str(self.tz),
         }
 
@@ -255,12 +264,15 @@ class LiveBoard:
         """What an agent's screen shows when it (re)connects: their state and their current call."""
         agent = self.agents.get(name, AgentRow(name))
         call = self.calls.get(agent.call or "")
+        ringing = None if call else next((c for c in self.calls.values() if name in c.popped and c.answered_at is None), None)
         return {
             "me": agent.row(self.calls, self.now),
             "call": call.card(self.now) if call else None,
+            "ringing": {**ringing.card(self.now), "agent": name} if ringing and agent.state == "ringing" else None,
             "agents": [{"name": a.name, "state": a.state} for a in sorted(self.agents.values(), key=lambda a: a.name) if a.name != name],
             "wrapups": sorted((card for (_, agent), card in self.worked.items() if agent == name), key=lambda c: c["ended_at"]),
             "now": self.now,
+            "pace": self.pace,
             "tz": str(self.tz),
         }
 
@@ -279,6 +291,14 @@ class LiveBoard:
     def wrapped_up(self, agent: str, linkedid: str) -> None:
         """The agent saved their wrap-up of the call."""
         self.worked.pop((linkedid, agent), None)
+
+    def recording(self, linkedid: str, state: str) -> list[Note]:
+        """The call's recording started, paused, resumed, failed or is not allowed: its agent's card says so."""
+        call = self.calls.get(linkedid)
+        if call is None or call.recording == state:
+            return []
+        call.recording = state
+        return [Note(agent_room(call.agent), "call", call.card(self.now))] if call.agent else []
 
     def find_waiting(self, linkedid: str) -> LiveCall | None:
         """A caller still waiting in a queue."""

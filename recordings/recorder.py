@@ -61,8 +61,10 @@ class Recorder:
         spawn: Callable[[Coroutine[Any, Any, Any]], object],
         clock: Callable[[], float],
         wait_for_file_s: float = 5.0,
+        on_change: Callable[[str, str], None] = lambda linkedid, state: None,
     ) -> None:
         self.settings, self.spool, self.library, self.send, self.spawn, self.clock = settings, spool.resolve(), library, send, spawn, clock
+        self.on_change = on_change  # a call's recording is now on, paused, off, or unavailable (the agent's buttons follow)
         self.wait_for_file_s = wait_for_file_s
         self.active: dict[str, Active] = {}
         self.opted_out: set[str] = set()
@@ -83,6 +85,7 @@ class Recorder:
             self.numbers[e.linkedid] = e.data.get("caller_number")
         elif e.kind == "answered" and e.linkedid not in self.active and e.data.get("channel"):
             record, why = should_record(self.settings, e.data.get("queue"), e.linkedid, e.linkedid in self.opted_out)
+            self.on_change(e.linkedid, "off" if record or why in ("on_demand", "not_sampled") else "unavailable")
             if record:
                 self.spawn(self.start(e.linkedid, e.data["channel"], e.data.get("queue"), e.data.get("agent")))
             elif why == "opted_out":
@@ -128,7 +131,9 @@ class Recorder:
                 started=now,
                 note=f"Asterisk did not start MixMonitor: {exc}",
             )
+            self.on_change(linkedid, "off")
             return str(exc)
+        self.on_change(linkedid, "on")
         return None
 
     async def request(self, linkedid: str | None, agent: str, op: str, channel: str | None = None, queue: str | None = None) -> None:
@@ -155,6 +160,7 @@ class Recorder:
         self._span(active, op == "pause")
 
     def _span(self, active: Active, on: bool) -> None:
+        self.on_change(active.linkedid, "paused" if on else "on")
         at = active.offset(self.clock())
         if on and not (active.paused and len(active.paused[-1]) == 1):
             active.paused.append([at])

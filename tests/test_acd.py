@@ -238,7 +238,7 @@ def test_an_agent_on_a_call_the_acd_did_not_give_them_is_offered_none_until_it_e
     assert a.agents["ann"].state is AgentState.WRAP_UP, "the queue's call ends: its after-call work"
     a.step(CallerArrived("c2", "q", 21))
     assert not rings(a.step(Tick(26))) and a.agents["ann"].state is AgentState.ON_CALL, "still on the transfer she took"
-    a.step(AgentPause("ann", "lunch", 27))
+    assert a.step(AgentPause("ann", "lunch", 27)) == [StateChange("ann", AgentState.ON_CALL, "lunch", 27)], "the pause to come"
     assert not rings(a.step(BusyElsewhere("ann", False, 30))) and a.agents["ann"].state is AgentState.PAUSED, (
         "a pause asked for meanwhile starts when it ends"
     )

@@ -93,6 +93,29 @@ def test_agent_rows_follow_state_changes_and_calls():
     assert board.agent_view("ana")["me"]["reason"] == "lunch"
 
 
+def test_an_agents_view_says_the_ringing_call_the_pause_to_come_the_recording_and_the_pbxs_pace():
+    board = LiveBoard(pace=10.0)
+    board.on_call(DomainEvent("call_started", "L1", 100.0, {"caller_number": "5511977776666"}))
+    board.on_call(DomainEvent("queue_joined", "L1", 101.0, {"queue": "support", "channel": "Local/s-1;2"}))
+    board.on_agent(StateChange("ana", AgentState.RINGING, None, 102.0))
+    board.on_call(DomainEvent("agent_ringing", "L1", 102.0, {"agent": "ana", "queue": "support"}))
+    view = board.agent_view("ana")
+    assert (view["call"], view["ringing"]["number"], view["ringing"]["queue"], view["pace"]) == (None, "5511977776666", "support", 10.0)
+    assert board.agent_view("bia")["ringing"] is None, "nobody else's"
+    board.on_call(DomainEvent("answered", "L1", 105.0, {"agent": "ana", "queue": "support", "wait_s": 4.0}))
+    board.on_agent(StateChange("ana", AgentState.ON_CALL, None, 105.0))
+    assert board.recording("L1", "on") == [Note("agent:ana", "call", board.calls["L1"].card(board.now))]
+    assert board.recording("L1", "on") == [], "nothing new to say"
+    [_, mine] = board.on_agent(StateChange("ana", AgentState.ON_CALL, "lunch", 110.0))
+    assert (mine.payload["pause_after"], mine.payload["reason"], mine.payload["since"]) == ("lunch", None, 105.0), (
+        "a pause asked for during the call: to come, and still on the call since its answer"
+    )
+    view = board.agent_view("ana")
+    assert (view["ringing"], view["call"]["recording"], view["me"]["pause_after"]) == (None, "on", "lunch")
+    board.on_agent(StateChange("ana", AgentState.PAUSED, "lunch", 120.0))
+    assert (board.agent_view("ana")["me"]["pause_after"], board.agent_view("ana")["me"]["reason"]) == (None, "lunch")
+
+
 @pytest.mark.parametrize(
     "name, data, why",
     [

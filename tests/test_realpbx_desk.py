@@ -495,5 +495,5 @@ def test_app_queue_after_call_work_follows_the_call_at_once_and_a_pause_asked_fo
     real, simulated = side_by_side(two_calls_with_after_call_work, (pbx, runs[0], first, second), (sim, runs[1], first, second))
     states = [state for state, _ in real if state != "ringing"]
     assert states[-6:] == ["on_call", "paused", "available", "on_call", "wrap_up", "available"], real
-    assert ("paused", "lunch") in real, real
-    assert simulated[-6:] == real[-6:], "the simulator does as Asterisk does"
+    assert real[-7:-5] == [("on_call", "lunch"), ("paused", "lunch")], "the pause to come is said during the call, then taken"
+    assert simulated[-7:] == real[-7:], "the simulator does as Asterisk does"

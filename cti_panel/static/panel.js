@@ -46,23 +46,16 @@
   function label(state) { return words[state] || state; }
   function code(c) { return words["code." + c] || c; }
   // Times in state are on the PBX's clock (the demo's simulator runs its day faster, and a browser's clock may be off):
-  // the last server time seen, moved on by the time passed here since, at the PBX's pace. The pace is the server's word
-  // when a payload carries it (`pace`: PBX seconds per real second); else it is measured from the server times seen over
-  // more than 5 s, and kept for this tab, so a reloaded page goes on at the pace it had instead of 1x while it measures.
-  const PACE_KEY = "cc.pace";
-  const remembered = () => { try { return Number(sessionStorage.getItem(PACE_KEY)) || 1; } catch (e) { return 1; } };
-  const remember = (p) => { try { sessionStorage.setItem(PACE_KEY, String(p)); } catch (e) { /* storage off: measured again */ } };
-  let serverNow = null, seenAt = 0, firstServer = null, firstSeen = 0, pace = remembered(), paceTold = false;
+  // the last server time seen, moved on by the time passed here since, at the PBX's pace (`pace`: PBX seconds per real
+  // second, carried by the server's snapshot and views, so a reloaded page goes on at once at the pace it had).
+  let serverNow = null, seenAt = 0, pace = 1;
   function clock(payload) {
     if (!payload) return;
-    const told = payload.pace;
-    if (typeof told === "number" && told > 0) { pace = Math.min(100, Math.max(0.1, told)); paceTold = true; remember(pace); }
+    if (typeof payload.pace === "number" && payload.pace > 0) pace = Math.min(100, Math.max(0.1, payload.pace));
     const t = payload.now;
     if (typeof t !== "number" || t <= 0 || (serverNow !== null && t < serverNow)) return;
-    const here = Date.now() / 1000;
-    if (firstServer === null) { firstServer = t; firstSeen = here; }
-    else if (!paceTold && here - firstSeen > 5) { pace = Math.min(100, Math.max(0.1, (t - firstServer) / (here - firstSeen))); remember(pace); }
-    serverNow = t; seenAt = here;
+    serverNow = t;
+    seenAt = Date.now() / 1000;
   }
   function seconds(since) {
     const now = serverNow === null ? Date.now() / 1000 : serverNow + pace * (Date.now() / 1000 - seenAt);
@@ -199,24 +192,32 @@
       (list || []).forEach((a) => colleagueStates.set(a.name, a.state));
       drawColleagues();
     }
-    // Agents' screens are sent no colleague's changes, so while on a call (when a transfer applies) the view is asked for
-    // every few seconds, and when the picker is opened.
+    // Agents' screens are sent no colleague's changes (a broadcast of every agent's change to every agent would not scale),
+    // so the view is asked for when a call starts and when the picker is opened; the server refuses a colleague who has
+    // become busy since, and says so.
     function refresh() {
       if (online) send("refresh", {}, (r) => { if (r.ok && r.view) { clock(r.view); colleagues(r.view.agents); } });
     }
-    setInterval(() => { if (currentCall) refresh(); }, 3000);
     socket.on("agent", (a) => {
       clock(a);
       if (me && a.name === me.name) return;
       colleagueStates.set(a.name, a.state);
       drawColleagues();
     });
-    const view = (v) => { tz = v.tz; clock(v); showMe(v.me); showCall(v.call); colleagues(v.agents); (v.wrapups || []).forEach(wrapupForm); };
+    const view = (v) => {
+      tz = v.tz;
+      clock(v);
+      if (v.ringing) showPop(v.ringing);
+      showMe(v.me);
+      showCall(v.call);
+      colleagues(v.agents);
+      (v.wrapups || []).forEach(wrapupForm);
+    };
     socket.on("snapshot", view);
     socket.on("connect", () => { online = true; enable(); });
     socket.on("disconnect", () => { online = false; dialling = null; drawCall(); enable(); });
     socket.on("me", showMe);
-    socket.on("pop", (pop) => {
+    function showPop(pop) {
       clock(pop);
       if (!currentCall || currentCall.linkedid !== pop.linkedid) ringing = pop;
       $("pop").hidden = false;
@@ -234,7 +235,8 @@
         ...(h.wrapups || []).map((w) => [w.agent, code(w.disposition), w.notes].filter(Boolean).join(": ")),
       ].filter(Boolean).join(" · "))));
       drawCall();
-    });
+    }
+    socket.on("pop", showPop);
     socket.on("call", showCall);
     // One wrap-up form per call the agent's part of ended (hung up or handed on), kept until the server says it is saved.
     function wrapupForm(end) {
