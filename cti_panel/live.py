@@ -213,6 +213,8 @@ class LiveBoard:
             if d.get("channel") == call.agent_channel:
                 call.consulting = call.held
             out.append(Note(agent_room(call.agent), "call", call.card(e.t)))
+        elif e.kind == "dial_failed" and d.get("agent"):
+            out.append(Note(agent_room(d["agent"]), "dial_failed", {"number": d.get("number"), "status": d.get("status"), "now": e.t}))
         elif e.kind == "call_ended":
             out += self._ended(call, e)
         return out

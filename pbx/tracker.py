@@ -836,6 +836,15 @@ class CallTracker:
                 channel=m["DestChannel"],
                 agent_channel=m["Channel"],
             )
+        elif (
+            call.dialed_out
+            and call.callback_queue is None
+            and call.visit.agent is not None
+            and call.visit.answered_at is None
+            and m.get("Channel") in (call.root, call.inbound)
+            and m.get("DialStatus") in ("BUSY", "NOANSWER", "CONGESTION", "CHANUNAVAIL")
+        ):  # the agent's click-to-dial did not reach the number: their screen says why (their phone hears it too)
+            self._emit(out, "dial_failed", call, t, agent=call.visit.agent, number=call.caller.number, status=m["DialStatus"])
 
     def _dialed_agent(self, call: _Call, channel: str, dest: str, t: float, out: list[DomainEvent]) -> None:
         """A blind transfer's caller, or an attended transfer's consultation, answered at an agent's phone: that agent's leg

@@ -113,6 +113,7 @@ CALLCENTER_TRUNK=Local
 CALLCENTER_TRUNK_SUFFIX=@e2e-world
 
 [e2e-world]
+exten => _55119990XXXX,1,Busy(5)
 exten => _X.,1,Wait(2)
  same => n,Answer()
  same => n,Wait(40)
@@ -150,8 +151,7 @@ def test_the_card_shows_the_ringing_call_and_available_waits_for_the_call_to_end
     try:
         agent = log_in(browser, center.panel.url, "bia")
         agent.set_viewport_size({"width": 1366, "height": 768})
-        agent.wait_for_selector("#dial:enabled", timeout=10_000)
-        assert agent.is_enabled("#go-available"), "logged out: Available applies"
+        agent.wait_for_selector("#go-available:enabled", timeout=10_000)  # logged out: Available applies (once the view came)
         agent.click("#go-available")
         agent.wait_for_selector(f"#state:text-is('{t['available']}')", timeout=10_000)
         assert agent.is_disabled("#go-available"), "already available"
@@ -228,6 +228,14 @@ def test_the_card_shows_the_ringing_call_and_available_waits_for_the_call_to_end
         agent.wait_for_selector(f"#call-state:text-is('{t['no_call']}')", timeout=15_000)
         agent.wait_for_selector("#go-available:enabled", timeout=5_000)
         until(lambda: center.engine.board.call_of("bia") is None, 15, "the dialled call over")
+
+        # A number that is busy: said, in her language, and the card is free again at once.
+        agent.fill("#dial-number", "551199900001")
+        agent.click("#dial")
+        busy = t["far_busy"].replace("{number}", "551199900001")
+        agent.wait_for_selector(f"#message:text-is('{busy}')", timeout=20_000)
+        agent.wait_for_selector(f"#call-state:text-is('{t['no_call']}')", timeout=5_000)
+        assert agent.is_enabled("#dial")
     finally:
         center.stop()
 

@@ -497,3 +497,21 @@ def test_app_queue_after_call_work_follows_the_call_at_once_and_a_pause_asked_fo
     assert states[-6:] == ["on_call", "paused", "available", "on_call", "wrap_up", "available"], real
     assert real[-7:-5] == [("on_call", "lunch"), ("paused", "lunch")], "the pause to come is said during the call, then taken"
     assert simulated[-7:] == real[-7:], "the simulator does as Asterisk does"
+
+
+def dial_a_busy_number(pbx, cc: Center) -> list[dict]:
+    """Ana dials a number that is busy: what her screen is told once her phone answered."""
+    told: list = []
+    send = cc.notifier.send
+    cc.notifier.send = lambda notes: (told.extend(notes := list(notes)), send(notes))  # type: ignore[method-assign]
+    assert cc.ask("ana", "dial", {"number": "551199900001"})["ok"], "her phone answered"
+    failed = until(lambda: [n for n in told if n.event == "dial_failed" and n.room == "agent:ana"], 20, "the number's answer")
+    assert cc.ask("ana", "hangup", {}) is not None
+    return [{k: v for k, v in n.payload.items() if k != "now"} for n in failed]
+
+
+def test_a_click_to_dial_that_meets_a_busy_number_says_so_on_both_pbxs(pbx, sim, center):
+    runs = [center(on=on, users=[ANA]) for on in (pbx, sim)]
+    real, simulated = side_by_side(dial_a_busy_number, (pbx, runs[0]), (sim, runs[1]))
+    assert real == [{"number": "551199900001", "status": "BUSY"}], real
+    assert simulated == real, "the simulator does as Asterisk does"

@@ -237,6 +237,17 @@
       drawCall();
     }
     socket.on("pop", showPop);
+    // The agent's click-to-dial did not reach the number (their phone heard it): why, and the card is free again.
+    // (Asterisk may say so before it confirms the agent's phone answered: that reply does not cover it.)
+    let dialFailed = null;
+    socket.on("dial_failed", (f) => {
+      const key = f.status === "BUSY" ? "far_busy" : f.status === "NOANSWER" ? "far_no_answer" : "far_unreachable";
+      dialling = null;
+      dialFailed = words[key].replace("{number}", f.number || "");
+      say(dialFailed);
+      drawCall();
+      enable();
+    });
     socket.on("call", showCall);
     // One wrap-up form per call the agent's part of ended (hung up or handed on), kept until the server says it is saved.
     function wrapupForm(end) {
@@ -288,7 +299,11 @@
       drawCall();
       enable();
       const over = () => { if (dialling === attempt) { dialling = null; drawCall(); enable(); } };
-      act($("dial"), "dial", { number: attempt.number }, (r) => { if (r.ok) setTimeout(over, DIAL_OUT_MS); else over(); });
+      dialFailed = null;
+      act($("dial"), "dial", { number: attempt.number }, (r) => {
+        if (r.ok && dialFailed) say(dialFailed);
+        if (r.ok) setTimeout(over, DIAL_OUT_MS); else over();
+      });
     });
     $("hangup").addEventListener("click", () => act($("hangup"), "hangup"));
     $("hold").addEventListener("click", () => act($("hold"), "hold"));

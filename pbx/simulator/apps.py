@@ -43,6 +43,7 @@ def register(sim: Sim) -> None:
         ("VoiceMail", apps.voicemail),
         ("ExecIf", apps.execif),
         ("PlayTones", apps.noop),
+        ("Busy", apps.busy),
     ):
         sim.apps[name.lower()] = fn
         sim.app_names[name.lower()] = name
@@ -126,6 +127,16 @@ class Apps:
         finally:
             ch.vars["VMSTATUS"] = "SUCCESS"
         self.sim.set_var(ch, "VMSTATUS", "SUCCESS")
+
+    def busy(self, ch: Channel, data: str) -> Wait:
+        """Busy(timeout): the line says busy to whoever dials it (Dial ends BUSY at once), then hangs up after the timeout."""
+        line = ch.partner
+        if line is not None and line.on_busy is not None:
+            callback, line.on_busy = line.on_busy, None
+            callback(line)
+        yield ("sleep", float(data) if data.strip() else 3600.0)
+        ch.vars["__cause"] = "17"
+        return "hangup"
 
     def hangup(self, ch: Channel, data: str) -> Wait:
         if data.strip().isdigit():
@@ -264,6 +275,13 @@ class Apps:
             if leg in legs and not answered and all(line.hungup for line in legs) and ch.waiting == "block":
                 sim.wake(ch, "failed")
 
+        busy: list[Channel] = []
+
+        def on_busy(leg: Channel) -> None:
+            busy.append(leg)
+            if not answered and all(line.hungup or line in busy for line in legs) and ch.waiting == "block":
+                sim.wake(ch, "busy")
+
         for name in DIAL_VARIABLES:
             sim.set_var(ch, name, "")
         for interface in parts[0].split("&"):
@@ -275,6 +293,7 @@ class Apps:
             sim.event("DialBegin", "call", sim.fields(ch), sim.fields(one, "Dest"), ("DialString", target))
             sim.music_off(ch)  # a caller's music stops when Dial rings someone
             one.on_answer = on_answer
+            one.on_busy = on_busy
             one.on_hangup.append(on_gone)
             legs.append(one)
             sim.start_pbx(two, two.context, two.exten, 1)
@@ -283,7 +302,7 @@ class Apps:
             return None
         timer = sim.at(timeout, sim.wake, ch, "timeout") if timeout else None
         try:
-            if not answered:
+            if not answered and not (busy and all(line.hungup or line in busy for line in legs)):
                 yield ("block",)
         except ChannelHungUp:
             for leg in legs:
@@ -315,11 +334,12 @@ class Apps:
         for leg in legs:
             if leg is not winner and not leg.hungup:
                 leg.on_answer = None
-                sim.event("DialEnd", "call", sim.fields(ch), sim.fields(leg, "Dest"), ("DialStatus", "CANCEL" if winner else "NOANSWER"))
+                status = "CANCEL" if winner else "BUSY" if leg in busy else "NOANSWER"
+                sim.event("DialEnd", "call", sim.fields(ch), sim.fields(leg, "Dest"), ("DialStatus", status))
                 leg.vars["__cause"] = "0"  # Dial hangs up the legs it gave up on with no cause set
                 sim.hangup(leg)
         if winner is None:
-            sim.set_var(ch, "DIALSTATUS", "NOANSWER")
+            sim.set_var(ch, "DIALSTATUS", "BUSY" if busy else "NOANSWER")
             return None
         if winner.hungup:
             return None

@@ -92,6 +92,7 @@ class Channel:
     hungup: bool = False
     jumped: bool = False
     on_answer: Callable[[Channel], None] | None = None
+    on_busy: Callable[[Channel], None] | None = None  # a Local ;1 whose ;2 runs Busy(): tells whoever dials it
     on_hangup: list[Callable[[Channel], None]] = field(default_factory=list)
     agi: Any = None
     created: float = 0.0
