@@ -14,8 +14,10 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
+from datetime import time as dt_time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -129,10 +131,15 @@ def prepare(store: CallStore, data_dir: Path) -> list[Login]:
     return logins
 
 
-def day_start(store: CallStore, now: float) -> float:
-    """Where the simulated day starts: 08:00 today in São Paulo, or a minute after the last stored call of an earlier run."""
-    local = datetime.fromtimestamp(now, TZ)
-    start = local.replace(hour=8, minute=0, second=0, microsecond=0).timestamp()
+def day_start(store: CallStore, now: float, holidays: Iterable[date] = ()) -> float:
+    """Where the simulated day starts: 08:00 in São Paulo of today, or of the last working day when today is a weekend or
+    one of the IVR's holidays (its menu is closed then: the demo would have no calls in queues); or a minute after the
+    last stored call of an earlier run."""
+    closed = set(holidays)
+    day = datetime.fromtimestamp(now, TZ).date()
+    while day.weekday() >= 5 or day in closed:
+        day -= timedelta(days=1)
+    start = datetime.combine(day, dt_time(8, 0), TZ).timestamp()
     with store.sessions() as s:
         last = s.scalar(select(func.max(Call.ended_at)))
     return max(start, last.timestamp() + 60) if last is not None else start
@@ -200,7 +207,7 @@ class Demo:
             speed=speed,
             dialplan=dialplan,
             recordings=Path(settings.paths.recordings),
-            start_at=day_start(store, time.time()),
+            start_at=day_start(store, time.time(), {day for flow in flows for day in flow.holidays}),
         )
         self.server.configure(demo_queues(agents), model, seed)
         self.secret, self.flows, self.out, self.panel_port = secret, flows, out, panel_port

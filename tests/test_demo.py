@@ -12,6 +12,8 @@ import sys
 from contextlib import closing
 from pathlib import Path
 
+import pytest
+
 from tests.waiting import until
 
 DEMO = ["--agents", "12", "--calls-per-minute", "6", "--speed", "40"]
@@ -122,3 +124,23 @@ def test_the_demo_runs_a_day_the_reports_match_and_an_agent_gets_pops(tmp_path, 
     assert generated > 0 and int(next(line for line in out2 if "calls stored" in line).split()[0]) == stored + generated, (
         "Ctrl-C finished and stored every call of the second run, next to the first run's"
     )
+
+
+@pytest.mark.parametrize(
+    "today, day",
+    [("2026-12-02", "2026-12-02"), ("2026-12-06", "2026-12-04"), ("2026-12-05", "2026-12-04"), ("2026-12-26", "2026-12-24")],
+)
+def test_the_demo_day_is_a_working_day_of_the_ivr(tmp_path, today, day):
+    """On a weekend or a holiday the demo's menu is closed: the day it simulates is the last working day before."""
+    from datetime import date, datetime
+    from zoneinfo import ZoneInfo
+
+    from callcenter.demo import day_start
+    from kernel.db import CallStore, make_engine, migrate
+
+    engine = make_engine(f"sqlite:///{tmp_path}/d.db")
+    migrate(engine)
+    tz = ZoneInfo("America/Sao_Paulo")
+    now = datetime.fromisoformat(today).replace(hour=15, tzinfo=tz).timestamp()
+    start = datetime.fromtimestamp(day_start(CallStore(engine), now, {date(2026, 12, 25)}), tz)
+    assert (start.date().isoformat(), start.hour, start.minute) == (day, 8, 0)
