@@ -12,6 +12,8 @@ with anything the import would not take (a line parse_line refuses, a visit's
 lines out of the order VisitBuilder takes them in, a visit logged twice, bytes
 DuckDB cannot read) is read by the import's own reader instead, which names
 each line it leaves out: a report of a file counts what an import of it stores.
+After-call work is measured from the agents' changes, whichever the source
+(`_acw`), and counted in the handle time of the visit it follows.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Any
 
 import duckdb
 
-from reports.metrics import Counters, Options, Report
+from reports.metrics import ACW_REASON, ACW_STATE, Counters, Options, Report
 from reports.queue_log import (
     AGENT_EVENTS,
     ANSWER_ENDS,
@@ -65,7 +67,7 @@ _STREAMED = {
         "transferred": "BOOLEAN",
     },
     "rna": {"agent": "VARCHAR", "entered": "DOUBLE"},
-    "changes": {"epoch": "BIGINT", "agent": "VARCHAR", "queue": "VARCHAR", "state": "VARCHAR", "reason": "VARCHAR"},
+    "changes": {"epoch": "BIGINT", "n": "BIGINT", "agent": "VARCHAR", "queue": "VARCHAR", "state": "VARCHAR", "reason": "VARCHAR"},
 }
 
 
@@ -159,24 +161,75 @@ select (select count(*) from raw_visits
 """
 
 
+# `n` orders the changes of one second as the file has them (a pause and its unpause in the same second).
 _AGENT_CHANGES = f"""
 create temp table changes as
-select t as epoch, agent, case when queue in ('NONE', '') then null else queue end as queue,
+select t as epoch, rowid as n, agent, case when queue in ('NONE', '') then null else queue end as queue,
   case event {" ".join(f"when '{k}' then '{v}'" for k, v in AGENT_EVENTS.items())} end as state,
   case when event in ('PAUSE', 'PAUSEALL') then nullif(d1, '') end as reason
 from ev where ok and event in {tuple(AGENT_EVENTS)} order by t
 """
 
 
-def _windowed(where: str) -> str:
-    """The report window's visits, each with whether it repeats its caller's previous call (24 h, 7 days)."""
+_IS_ACW = f"(state = '{ACW_STATE}' or (state = 'paused' and reason = '{ACW_REASON}'))"
+# What ends after-call work: available again, a pause for another reason, logged out, or (in the engine's records) ringing
+# or on a call. Any other change (a login to one more queue) leaves it as it is.
+_ENDS_ACW = "('available', 'paused', 'logged_out', 'ringing', 'on_call')"
+_MEASURED = f"select count(*) from changes where {_IS_ACW}"
+
+
+def _acw(data_end: float) -> str:
+    """Each answered visit's measured after-call work (`acw_of`: vid -> seconds), as docs/metrics.md defines it.
+
+    An agent's after-call work is a span of their changes (in the order of the file or the store): it begins with a
+    change into it (the engine's `wrap_up`, a pause for ACW_REASON: PAUSEALL and PAUSE of each queue count once) and
+    ends with the next change that ends it (`_ENDS_ACW`), or at the end of the data (`data_end`) if none has yet. Spans
+    and answers in one timeline per agent, in whole seconds as the changes are: a span belongs to the last visit answered
+    before it began (an answer in the same second first), is cut at the next answer, and counts its time after that
+    visit's end."""
+    return f"""
+    create or replace temp table acw_of as
+    with marks as (
+      select agent, epoch, n, case when {_IS_ACW} then 1 when state in {_ENDS_ACW} then 0 end as acw from changes
+    ),
+    edges as (
+      select agent, epoch, n, acw from (
+        select *, lag(acw) over (partition by agent order by epoch, n) as prev from marks where acw is not null
+      ) where acw is distinct from prev
+    ),
+    spans as (
+      select agent, cast(epoch as double) as t, acw, lead(cast(epoch as double)) over (partition by agent order by epoch, n) as stop
+      from edges
+    ),
+    timeline as (
+      select agent, t, 1 as o, null::bigint as vid, null::double as ended, coalesce(stop, {data_end}) as stop from spans where acw = 1
+      union all
+      select agent, floor(entered + coalesce(wait, 0)), 0, rowid, coalesce(cast(ended as double), floor(entered + coalesce(wait, 0))), null
+      from visits where outcome = 'answered' and agent is not null
+    ),
+    placed as (
+      select *, last_value(vid ignore nulls) over before as owner, last_value(ended ignore nulls) over before as part_end,
+        first_value(case when o = 0 then t end ignore nulls) over (partition by agent order by t, o rows between 1 following and unbounded following) as next_answer
+      from timeline window before as (partition by agent order by t, o rows unbounded preceding)
+    )
+    select owner as vid, sum(greatest(least(stop, coalesce(next_answer, stop)) - greatest(t, part_end), 0)) as acw
+    from placed where o = 1 and owner is not null group by owner
+    """
+
+
+def _windowed(where: str, fallback: float | None) -> str:
+    """The report window's visits, each with whether it repeats its caller's previous call (24 h, 7 days), and its
+    after-call work: measured (`acw_of`, 0 where none followed), or `fallback` for every visit when the data measures none."""
+    acw = "coalesce(a.acw, 0)" if fallback is None else f"cast({fallback} as double)"
+    join = "left join acw_of a on a.vid = v.rowid" if fallback is None else ""
     return f"""
     create or replace temp table wv as
     with w as (
       select *, coalesce(wait, 0) as w0,
         lag(entered) over caller_order as p_entered, lag(callid) over caller_order as p_callid,
         lag(queue) over caller_order as p_queue, lag(outcome) over caller_order as p_outcome
-      from (select *, row_number() over (partition by callid order by entered, visit) > 1 as moved_in from visits)
+      from (select v.*, {acw} as acw, row_number() over (partition by callid order by entered, visit) > 1 as moved_in
+            from visits v {join})
       where outcome is not null {where}
       window caller_order as (partition by caller order by entered, callid, visit)
     )
@@ -211,7 +264,8 @@ def _sums(group: str, o: Options, only: str = "true") -> str:
       coalesce(max(w0), 0) as max_wait,
       coalesce(sum(talk) filter (where {answered}), 0) as talk,
       count(talk) filter (where {answered}) as talked,
-      coalesce(sum(talk + coalesce(hold, 0) + {o.wrapup_seconds}) filter (where {answered}), 0) as handle,
+      coalesce(sum(acw) filter (where {answered} and talk is not null), 0) as acw,
+      coalesce(sum(talk + coalesce(hold, 0) + acw) filter (where {answered}), 0) as handle,
       count(*) filter (where r24) as repeat_24h,
       count(*) filter (where r7) as repeat_7d,
       any_value(c.a24) as answered_repeated_24h,
@@ -228,6 +282,7 @@ class ReportEngine:
     def __init__(self) -> None:
         self.db = duckdb.connect()
         self.errors: list[LineError] = []
+        self.acw_measured = False  # set by `report`: the agents' changes measure after-call work (--wrapup-seconds unused)
 
     def load_queue_log(self, path: Path) -> None:
         """Parse a queue_log with SQL; a file with anything wrong in it is read by the import's reader instead, which names
@@ -256,6 +311,11 @@ class ReportEngine:
         row = self.db.execute(sql).fetchone()
         return int(row[0]) if row else 0
 
+    def _number(self, sql: str) -> float:
+        """A query's one number (a latest time), 0 when there is none."""
+        row = self.db.execute(sql).fetchone()
+        return float(row[0]) if row and row[0] is not None else 0.0
+
     def load_stream(self, items: Iterable[Visit | AgentChange]) -> None:
         """Visits, their agents who did not answer, and agent changes from Python (the database's calls, or a queue_log read
         by the import's reader), through temporary CSV files."""
@@ -267,6 +327,7 @@ class ReportEngine:
                 open(paths["changes"], "w", newline="") as cf,
             ):
                 visits, rna, changes = csv.writer(vf), csv.writer(rf), csv.writer(cf)
+                n = 0
                 for item in items:
                     if isinstance(item, Visit):
                         visits.writerow(
@@ -287,7 +348,8 @@ class ReportEngine:
                         )
                         rna.writerows([agent, item.entered] for agent in item.ring_no_answer)
                     else:
-                        changes.writerow([item.epoch, item.agent, item.queue, item.state, item.reason])
+                        n += 1
+                        changes.writerow([item.epoch, n, item.agent, item.queue, item.state, item.reason])
             for name, columns in _STREAMED.items():
                 self.db.execute(
                     f"create temp table {name} as select * from read_csv(?, header=false, auto_detect=false, columns={columns})",
@@ -306,7 +368,11 @@ class ReportEngine:
         if o.end is not None:
             where += f" and entered < {o.end}"
         report = Report(o)
-        self.db.execute(_windowed(where))
+        ends = self._number("select max(ended) from visits")
+        self.acw_measured = self._count(_MEASURED) > 0
+        if self.acw_measured:
+            self.db.execute(_acw(max(ends, self._number("select max(epoch) from changes"))))
+        self.db.execute(_windowed(where, None if self.acw_measured else o.wrapup_seconds))
         for key, counters in self._rows(_sums("queue", o, "queue is not null")):
             report.queues[key] = counters
         for key, counters in self._rows(_sums("agent", o, "outcome = 'answered' and agent is not null"), repeats=False):
@@ -318,11 +384,12 @@ class ReportEngine:
         for agent, count in self.db.execute(f"select agent, count(*) from rna where true {where} group by agent").fetchall():
             report.ring_no_answer[agent] = count
         last = o.start or 0.0
-        for epoch, agent, queue, state, reason in self.db.execute("select * from changes order by epoch").fetchall():
+        for epoch, agent, queue, state, reason in self.db.execute(
+            "select epoch, agent, queue, state, reason from changes order by epoch, n"
+        ).fetchall():
             report.add_agent_change(AgentChange(epoch, agent, queue, state, reason))
             last = max(last, epoch)
-        ends = self.db.execute("select max(ended) from visits").fetchone()[0]
-        report.finish(o.end if o.end is not None else max(last, ends or 0))
+        report.finish(o.end if o.end is not None else max(last, ends))
         return report.result()
 
     def _rows(self, sql: str, repeats: bool = True) -> Iterable[tuple[str, Counters]]:

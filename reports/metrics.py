@@ -2,7 +2,9 @@
 
 `Counters` holds one row's sums (a queue, an agent or an interval) and turns
 them into figures; `Report` gathers the rows and the agents' login and pause
-spans, which it follows change by change.
+spans, which it follows change by change. After-call work (ACW) is measured
+from the agents' changes by the report engine (`reports.engine`) and counted in
+handle time, not as a pause.
 """
 
 from __future__ import annotations
@@ -12,10 +14,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from kernel.values import AgentState
 from reports.queue_log import AgentChange
 
 DAY = 86400
 WEEK = 7 * DAY
+# The pause reason the engine puts an agent in after-call work with in app_queue mode (acd.wrapup.ACW_REASON: the same
+# word, written by Asterisk in queue_log's PAUSE lines); the engine's own records store the state `wrap_up` instead.
+ACW_REASON = "after_call_work"
+ACW_STATE = AgentState.WRAP_UP.value
+
+
+def is_acw(state: str, reason: str | None) -> bool:
+    """Whether an agent change puts them in after-call work: the engine's `wrap_up`, or a pause for `ACW_REASON`."""
+    return state == ACW_STATE or (state == "paused" and reason == ACW_REASON)
 
 
 @dataclass(frozen=True)
@@ -25,7 +37,7 @@ class Options:
     sl_seconds: float = 20.0
     short_abandon_seconds: float = 5.0
     interval_seconds: int = 900
-    wrapup_seconds: float = 0.0
+    wrapup_seconds: float = 0.0  # each answered visit's after-call work when the data measures none (see docs/metrics.md)
     start: float | None = None
     end: float | None = None
 
@@ -60,6 +72,7 @@ class Counters:
     max_wait: float = 0.0
     talk: float = 0.0
     talked: int = 0
+    acw: float = 0.0
     handle: float = 0.0
     repeat_24h: int = 0
     repeat_7d: int = 0
@@ -84,6 +97,7 @@ class Counters:
             "avg_wait_s": _avg(self.wait_all, self.waits),
             "max_wait_s": round(self.max_wait, 2),
             "avg_talk_s": _avg(self.talk, self.talked),
+            "acw_s": _avg(self.acw, self.talked),
             "aht_s": _avg(self.handle, self.talked),
             "abandon_rate_pct": percent(self.abandoned, counted),
             "service_level_pct": percent(self.answered_within, counted),
@@ -120,7 +134,8 @@ class Report:
     agent_time: dict[str, AgentTime] = field(default_factory=lambda: defaultdict(AgentTime))
 
     def add_agent_change(self, change: AgentChange) -> None:
-        """Track login and pause spans (a pause in every queue counts once)."""
+        """Track login and pause spans (a pause in every queue counts once; a pause for another reason ends the one before
+        it). After-call work is no pause: it ends one, and its time is handle time."""
         t = self._clip(change.epoch)
         at = self.agent_time[change.agent]
         if change.state == "logged_in":
@@ -132,10 +147,14 @@ class Report:
             if at.login_since is not None:
                 at.logged_in += t - at.login_since
                 at.login_since = None
-        elif change.state == "paused" and at.pause_since is None:
-            at.pause_since, at.pause_reason = t, change.reason or "unspecified"
-        elif change.state == "available":
+        elif is_acw(change.state, change.reason) or change.state == "available":
             self._end_pause(at, t)
+        elif change.state == "paused":
+            reason = change.reason or "unspecified"
+            if at.pause_since is not None and at.pause_reason != reason:
+                self._end_pause(at, t)
+            if at.pause_since is None:
+                at.pause_since, at.pause_reason = t, reason
 
     def _clip(self, t: float) -> float:
         o = self.options
@@ -172,6 +191,7 @@ class Report:
                 "answered": c.answered,
                 "talk_s": round(c.talk, 2),
                 "avg_talk_s": _avg(c.talk, c.talked),
+                "acw_s": _avg(c.acw, c.talked),
                 "aht_s": _avg(c.handle, c.talked),
                 "transferred": c.transferred,
                 "ring_no_answer": self.ring_no_answer.get(name, 0),

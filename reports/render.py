@@ -20,13 +20,14 @@ QUEUE_COLUMNS = [
     "avg_wait_s",
     "max_wait_s",
     "avg_talk_s",
+    "acw_s",
     "aht_s",
     "abandon_rate_pct",
     "service_level_pct",
     "asterisk_sl_pct",
     "asterisk_sl2_pct",
 ]
-AGENT_COLUMNS = ["answered", "talk_s", "avg_talk_s", "aht_s", "transferred", "ring_no_answer", "logged_in_s", "occupancy_pct"]
+AGENT_COLUMNS = ["answered", "talk_s", "avg_talk_s", "acw_s", "aht_s", "transferred", "ring_no_answer", "logged_in_s", "occupancy_pct"]
 
 
 def _cell(value: Any) -> str:

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 
-from sqlalchemy import exists, func, select, tuple_
+from sqlalchemy import and_, exists, func, select, tuple_
 
 from kernel.db import CallStore
 from kernel.models import Agent, AgentStateChange, Call, CallLeg
 from kernel.records import CallRecord, Leg
 from kernel.values import HANDED_ON, HangupBy, LegEnd, Outcome
+from reports.metrics import ACW_STATE, is_acw
 from reports.queue_log import AgentChange, Visit
 
 BATCH = 2000
@@ -112,8 +113,16 @@ def _save_visits(store: CallStore, visits: list[Visit]) -> int:
     return store.save([visit_record(v) for v in fresh.values()], source="queue_log")
 
 
+def _kind(state: str, reason: str | None) -> tuple[str, str | None]:
+    """What tells two changes of an agent in one second apart: the state and its reason; the engine's `wrap_up` and
+    queue_log's after_call_work pause are one (the same after-call work, seen from AMI and from queue_log)."""
+    return (ACW_STATE, None) if is_acw(state, reason) else (state, reason)
+
+
 def save_agent_changes(store: CallStore, changes: list[AgentChange]) -> int:
-    """Store agent state changes (agents created by name as needed), skipping ones already stored."""
+    """Store agent state changes (agents created by name as needed), skipping ones already stored: the same agent, second,
+    state and reason (a pause in every queue is stored once; an import of a queue_log over the engine's own records
+    adds nothing the engine stored)."""
     if not changes:
         return 0
     with store.sessions.begin() as session:
@@ -123,14 +132,13 @@ def save_agent_changes(store: CallStore, changes: list[AgentChange]) -> int:
             agents[name] = Agent(name=name)
             session.add(agents[name])
         session.flush()
-        keys = [(agents[c.agent].id, _dt(c.epoch), c.state) for c in changes]
-        existing = set(
-            session.execute(
-                select(AgentStateChange.agent_id, AgentStateChange.at, AgentStateChange.state).where(
-                    tuple_(AgentStateChange.agent_id, AgentStateChange.at, AgentStateChange.state).in_(keys)
-                )
-            ).all()
+        keys = [(agents[c.agent].id, _dt(c.epoch), *_kind(c.state, c.reason)) for c in changes]
+        stored = session.execute(
+            select(AgentStateChange.agent_id, AgentStateChange.at, AgentStateChange.state, AgentStateChange.reason).where(
+                tuple_(AgentStateChange.agent_id, AgentStateChange.at).in_(list({key[:2] for key in keys}))
+            )
         )
+        existing = {(agent_id, at, *_kind(state, reason)) for agent_id, at, state, reason in stored}
         fresh = 0
         for change, key in zip(changes, keys):
             if key in existing:
@@ -160,10 +168,32 @@ def _leg_outcome(leg: CallLeg) -> Outcome:
     return Outcome(leg.ended_by) if leg.ended_by in Outcome.__members__.values() else Outcome.MOVED
 
 
+def _leg_visit(leg: CallLeg, linkedid: str, source: str, caller: str | None) -> Visit:
+    """A stored leg as the report reads a visit."""
+    answered = leg.answered_at is not None
+    return Visit(
+        callid=_callid(linkedid, source),
+        queue=leg.queue,
+        entered=int((leg.enqueued_at or leg.answered_at or leg.ended_at).timestamp()),
+        caller=caller,
+        position=None,
+        outcome=_leg_outcome(leg),
+        agent=leg.agent if answered else None,
+        wait_s=leg.wait_s,
+        talk_s=leg.talk_s,
+        hold_s=leg.hold_s or 0.0,
+        ended=int(leg.ended_at.timestamp()),
+        transferred=answered and leg.ended_by in HANDED_ON,
+        visit=leg.n + 1,
+    )
+
+
 def stored_stream(store: CallStore, start: float | None, end: float | None) -> Iterator[Visit | AgentChange]:
     """Stored calls as the report reads them: one visit per leg (a queue visit, or an agent reached without a queue,
     whose queue is None), so each queue and agent is credited with its own part of a transferred call; calls stored
-    before legs were kept count as one visit. Then the agents' state changes, oldest first."""
+    before legs were kept count as one visit. With an `end`, also each agent's first leg after it (outside the window,
+    so counted nowhere): the after-call work that follows it is not taken for that of their last call in the window.
+    Then the agents' state changes, oldest first (all of them: after-call work may run past the window's end)."""
     with store.sessions() as session:
         began = func.coalesce(CallLeg.enqueued_at, CallLeg.answered_at)
         legs = select(CallLeg, Call.linkedid, Call.source, Call.caller_number).join(Call).where(began.is_not(None)).order_by(began)
@@ -172,23 +202,23 @@ def stored_stream(store: CallStore, start: float | None, end: float | None) -> I
         if end is not None:
             legs = legs.where(began < _dt(end))
         for leg, linkedid, source, caller in session.execute(legs).yield_per(BATCH):
-            entered = (leg.enqueued_at or leg.answered_at).timestamp()
-            answered = leg.answered_at is not None
-            yield Visit(
-                callid=_callid(linkedid, source),
-                queue=leg.queue,
-                entered=int(entered),
-                caller=caller,
-                position=None,
-                outcome=_leg_outcome(leg),
-                agent=leg.agent if answered else None,
-                wait_s=leg.wait_s,
-                talk_s=leg.talk_s,
-                hold_s=leg.hold_s or 0.0,
-                ended=int(leg.ended_at.timestamp()),
-                transferred=answered and leg.ended_by in HANDED_ON,
-                visit=leg.n + 1,
+            yield _leg_visit(leg, linkedid, source, caller)
+        if end is not None:
+            after = began >= _dt(end)
+            first = (
+                select(CallLeg.agent, func.min(CallLeg.answered_at).label("at"))
+                .where(after, CallLeg.agent.is_not(None), CallLeg.answered_at.is_not(None))
+                .group_by(CallLeg.agent)
+                .subquery()
             )
+            nexts = (
+                select(CallLeg, Call.linkedid, Call.source, Call.caller_number)
+                .join(Call)
+                .join(first, and_(CallLeg.agent == first.c.agent, CallLeg.answered_at == first.c.at))
+                .where(after)
+            )
+            for leg, linkedid, source, caller in session.execute(nexts):
+                yield _leg_visit(leg, linkedid, source, caller)
         legless = select(Call).where(Call.queue.is_not(None), Call.enqueued_at.is_not(None), ~exists().where(CallLeg.call_id == Call.id))
         if start is not None:
             legless = legless.where(Call.enqueued_at >= _dt(start))
@@ -210,6 +240,6 @@ def stored_stream(store: CallStore, start: float | None, end: float | None) -> I
                 completed_by=row.hangup_by,
                 transferred=row.transfers > 0,
             )
-        changes = select(AgentStateChange, Agent.name).join(Agent).order_by(AgentStateChange.at)
+        changes = select(AgentStateChange, Agent.name).join(Agent).order_by(AgentStateChange.at, AgentStateChange.id)
         for change, name in session.execute(changes).yield_per(BATCH):
             yield AgentChange(int(change.at.timestamp()), name, change.queue, change.state, change.reason)

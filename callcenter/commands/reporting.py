@@ -125,6 +125,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     text = RENDERERS[args.format](result)
     for path, found in errors.items():
         _report_errors(path, found)
+    if options.wrapup_seconds and engine.acw_measured:
+        print("callcenter: --wrapup-seconds not used: these calls' after-call work is measured (see docs/metrics.md)", file=sys.stderr)
     if args.output:
         try:
             args.output.parent.mkdir(parents=True, exist_ok=True)
@@ -234,7 +236,14 @@ def _forecast(args: argparse.Namespace) -> int:
 def _threshold_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sl-seconds", type=_number(0, HOUR), default=20.0, help="service-level threshold T")
     p.add_argument("--short-abandon-seconds", type=_number(0, HOUR), default=5.0)
-    p.add_argument("--wrapup-seconds", type=_number(0, HOUR), default=0.0, help="wrap-up added to each answered call's handle time")
+    p.add_argument(
+        "--wrapup-seconds",
+        type=_number(0, HOUR),
+        default=0.0,
+        help="after-call work W added to each answered call's handle time, only when the data measures none (no "
+        "after_call_work pause in queue_log, no wrap_up state stored by the engine: e.g. Asterisk's own wrapuptime); "
+        "measured after-call work is used otherwise",
+    )
 
 
 def register(sub: argparse._SubParsersAction) -> None:
