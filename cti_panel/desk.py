@@ -28,6 +28,7 @@ from acd.wrapup import (
 )
 from cti_panel.live import LiveCall
 from kernel.exceptions import AMIError, Refused
+from kernel.values import AgentState
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,9 @@ class AppQueueDesk:
         self.after_call_work = AfterCallWork(wrapups or {})
         self._locks: dict[str, asyncio.Lock] = {}  # one per agent: their pauses are sent in the order they were decided
         self.on_panel: set[str] = set()  # agents who logged in from the panel since the engine started: they save dispositions
+        # agent -> the pause they asked for (until they are available again): it stands over any pause of ours, even one
+        # decided before it whose QueuePause is sent after it, and before app_queue's event says it
+        self.own_pause: dict[str, str] = {}
 
     async def direct_call(self, agent: str, linkedid: str) -> None:
         """The agent talks on a call app_queue did not give them (a transfer, their click-to-dial): paused meanwhile, unless
@@ -57,14 +61,14 @@ class AppQueueDesk:
     async def answered(self, agent: str, linkedid: str, queue: str) -> None:
         """The agent answered a call of the queue: paused for its after-call work already, if it has any."""
         member = self.members.get(agent)
-        paused = member is None or member.paused is not None
+        paused = member is None or member.paused is not None or agent in self.own_pause
         await self._carry_out(self.after_call_work.step(QueueCallAnswered(agent, linkedid, queue, paused, agent in self.on_panel)))
 
     async def after_call(self, agent: str, linkedid: str, queue: str | None, at: float) -> None:
         """The agent's part of a call ended: their queue's after-call work begins (or a direct call's pause ends), unless
         they asked for a pause of their own meanwhile."""
         member = self.members.get(agent)
-        own_pause = member is not None and member.paused not in (None, ACW_REASON, DIRECT_REASON)
+        own_pause = agent in self.own_pause or (member is not None and member.paused not in (None, ACW_REASON, DIRECT_REASON))
         await self._carry_out(self.after_call_work.step(PartEnded(agent, linkedid, queue, at, agent in self.on_panel, own_pause)))
 
     async def wrapup_saved(self, agent: str, linkedid: str, at: float) -> None:
@@ -77,6 +81,8 @@ class AppQueueDesk:
 
     def on_state(self, change: StateChange) -> None:
         """An agent's state as app_queue reports it (one who leaves after-call work by hand is no longer in it)."""
+        if change.state in (AgentState.AVAILABLE, AgentState.LOGGED_OUT):
+            self.own_pause.pop(change.agent, None)
         self.after_call_work.step(change)
 
     def must_save(self, agent: str) -> bool:
@@ -89,7 +95,9 @@ class AppQueueDesk:
             member = self.members.get(command.agent)
             if member is None or not member.interface:
                 continue
-            async with self._locks.setdefault(command.agent, asyncio.Lock()):
+            async with self._lock(command.agent):
+                if isinstance(command, ArmWrapup) and command.agent in self.own_pause:
+                    continue  # they asked for a pause of their own since: it starts at the call's end
                 try:
                     if isinstance(command, ArmWrapup | StartWrapup | HoldOff):
                         await self.acd.pause(member.interface, DIRECT_REASON if isinstance(command, HoldOff) else ACW_REASON)
@@ -109,12 +117,19 @@ class AppQueueDesk:
         self.on_panel.discard(agent)
 
     async def pause(self, agent: str, interface: str, reason: str) -> None:
-        """QueuePause with the reason."""
-        await self.acd.pause(interface, reason)
+        """QueuePause with the reason, in turn with the pauses of ours."""
+        async with self._lock(agent):
+            self.own_pause[agent] = reason
+            await self.acd.pause(interface, reason)
 
     async def unpause(self, agent: str, interface: str) -> None:
-        """QueuePause off."""
-        await self.acd.unpause(interface)
+        """QueuePause off, in turn with the pauses of ours."""
+        async with self._lock(agent):
+            self.own_pause.pop(agent, None)
+            await self.acd.unpause(interface)
+
+    def _lock(self, agent: str) -> asyncio.Lock:
+        return self._locks.setdefault(agent, asyncio.Lock())
 
     async def call_back(self, channel: str, linkedid: str, queue: str, number: str, data: Mapping[str, str]) -> None:
         """A call back waiting in the app_queue queue (Originate through contrib's [callcenter-callback-queue])."""
