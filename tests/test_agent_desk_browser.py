@@ -13,10 +13,12 @@ from sqlalchemy import select
 
 import tests.test_panel_browser as harness
 from callcenter.engine import Engine
-from cti_panel.i18n import catalog
+from cti_panel.i18n import catalog, message
 from kernel import config
 from kernel.models import Wrapup
+from pbx.simulator.core import STATE_DESC
 from pbx.simulator.server import SimulatorServer
+from tests.realpbx import submit_request
 from tests.test_panel_browser import PASSWORD, CallCenter, log_in
 from tests.waiting import until
 
@@ -336,5 +338,63 @@ def test_timers_keep_the_pbx_pace_after_a_reload(tmp_path, browser, monkeypatch)
         agent.wait_for_selector("#state:text-is('Paused')", timeout=10_000)
         assert 6 < pbx_pace(agent) < 16, "at the PBX's pace from the start (the server's view says it)"
         shot(agent, "30-pace-after-reload-en")
+    finally:
+        center.stop()
+
+
+def test_attended_transfer_to_a_colleague_and_blind_to_a_number_from_the_screen(tmp_path, browser, desk_pbx):
+    """Ana (in Portuguese) consults bob, then completes: bob has the caller, she the wrap-up form; her next caller she
+    sends to an outside number. Every step said as the PBX confirmed it."""
+    t = catalog("pt-BR")
+    center = CallCenter(tmp_path)
+    center.users.set_lang("ana", "pt-BR")
+    center.users.add("bob", PASSWORD, "agent", agent="bob", interface="Local/2102@e2e-desk/n", extension="2102", queues=["support"])
+    try:
+        submit_request(center.users, center.engine, "bob", "state", {"state": "pause", "reason": "break"})
+        until(lambda: state_of(center, "bob") == "paused", 10, "bob at work, on a break")
+        agent = log_in(browser, center.panel.url, "ana")
+        agent.set_viewport_size({"width": 1366, "height": 768})
+        agent.wait_for_selector("#go-available:enabled", timeout=10_000)
+        agent.click("#go-available")
+        agent.wait_for_selector(f"#state:text-is('{t['available']}')", timeout=10_000)
+        center.call("5511977776666")
+        agent.wait_for_selector("#call-state:text-is('5511977776666')", timeout=15_000)
+        agent.wait_for_selector("#hangup:enabled", timeout=10_000)
+        submit_request(center.users, center.engine, "bob", "state", {"state": "available"})
+        agent.focus("#xfer-target")  # the picker, fresh: bob is free
+        agent.wait_for_selector("#xfer-target option[data-agent=bob]:not(:disabled)", state="attached", timeout=10_000)
+
+        agent.select_option("#xfer-target", "agent:bob")
+        agent.click("#xfer-attended")
+        agent.wait_for_selector(f"#message:text-is('{message('pt-BR', 'consulting', {'target': 'bob'}, '')}')", timeout=15_000)
+        agent.wait_for_selector("#xfer-complete:enabled", timeout=10_000)
+        assert agent.is_enabled("#xfer-cancel") and agent.is_disabled("#xfer-attended"), "consulting: complete or cancel"
+        shot(agent, "40-consulting-pt-BR")
+        sim = center.server.sim
+        until(
+            lambda: any(c.name.startswith("Local/2102@e2e-desk") and STATE_DESC[c.state] == "Up" for c in list(sim.channels.values())),
+            10,
+            "bob answered the consultation",
+        )
+        agent.click("#xfer-complete")
+        agent.wait_for_selector(f"#message:text-is('{message('pt-BR', 'transferred', {}, '')}')", timeout=15_000)
+        agent.wait_for_selector("#wrapups .wrapup", timeout=10_000)
+        until(lambda: (c := center.engine.board.call_of("bob")) is not None and c.number == "5511977776666", 15, "bob has the caller")
+        shot(agent, "41-attended-done-pt-BR")
+
+        center.call("5511955554444")
+        agent.wait_for_selector("#call-state:text-is('5511955554444')", timeout=20_000)
+        agent.wait_for_selector("#hangup:enabled", timeout=10_000)
+        agent.select_option("#xfer-target", "number:")
+        agent.fill("#xfer-number", "5511933332222")
+        agent.click("#xfer-blind")
+        agent.wait_for_selector(f"#message:text-is('{message('pt-BR', 'transferred', {}, '')}')", timeout=15_000)
+        agent.wait_for_selector("#wrapups .wrapup >> nth=1", timeout=10_000)
+        until(
+            lambda: any(c.name.startswith("Local/5511933332222@e2e-world") for c in list(center.server.sim.channels.values())),
+            15,
+            "the caller goes on to the number",
+        )
+        shot(agent, "42-blind-to-a-number-pt-BR")
     finally:
         center.stop()
