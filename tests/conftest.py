@@ -105,3 +105,15 @@ def browser():
         chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path):
+    """A migrated call store on SQLite and on PostgreSQL (skipped where PostgreSQL is not running)."""
+    from kernel.db import CallStore, make_engine, migrate
+
+    url = f"sqlite:///{tmp_path}/r.db" if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    engine = make_engine(url)
+    migrate(engine)
+    yield CallStore(engine)
+    engine.dispose()

@@ -138,6 +138,18 @@ def desk_pbx(monkeypatch):
     monkeypatch.setattr(harness, "PHONES", harness.PHONES + DESK_DIALPLAN)
 
 
+def on_a_call(browser, center: CallCenter, login: str, number: str, t: dict[str, str]):
+    """The agent's screen at 1366x768, available, then on a call from `number`."""
+    page = log_in(browser, center.panel.url, login)
+    page.set_viewport_size({"width": 1366, "height": 768})
+    page.wait_for_selector("#go-available:enabled", timeout=10_000)
+    page.click("#go-available")
+    page.wait_for_selector(f"#state:text-is('{t['available']}')", timeout=10_000)
+    center.call(number)
+    page.wait_for_selector(f"#call-state:text-is('{number}')", timeout=15_000)
+    return page
+
+
 def state_of(center: CallCenter, agent: str) -> str | None:
     row = center.engine.board.agents.get(agent)
     return row.state if row else None
@@ -259,13 +271,7 @@ def test_the_transfer_picker_follows_colleagues_and_offers_only_those_free(tmp_p
         center.call("5511911112222")
         bob.wait_for_selector("#call-state:text-is('5511911112222')", timeout=15_000)
 
-        agent = log_in(browser, center.panel.url, "ana")
-        agent.set_viewport_size({"width": 1366, "height": 768})
-        agent.wait_for_selector("#go-available:enabled", timeout=10_000)
-        agent.click("#go-available")
-        agent.wait_for_selector(f"#state:text-is('{t['available']}')", timeout=10_000)
-        center.call("5511977776666")
-        agent.wait_for_selector("#call-state:text-is('5511977776666')", timeout=15_000)
+        agent = on_a_call(browser, center, "ana", "5511977776666", t)
         agent.wait_for_selector(f"{bob_option}:disabled", state="attached", timeout=10_000)
         assert agent.text_content(bob_option) == f"bob ({t['on_call']})", "a busy colleague, shown as such"
         assert agent.input_value("#xfer-target") == "agent:bob" and agent.is_disabled("#xfer-blind"), "and not a target"
@@ -352,13 +358,7 @@ def test_attended_transfer_to_a_colleague_and_blind_to_a_number_from_the_screen(
     try:
         submit_request(center.users, center.engine, "bob", "state", {"state": "pause", "reason": "break"})
         until(lambda: state_of(center, "bob") == "paused", 10, "bob at work, on a break")
-        agent = log_in(browser, center.panel.url, "ana")
-        agent.set_viewport_size({"width": 1366, "height": 768})
-        agent.wait_for_selector("#go-available:enabled", timeout=10_000)
-        agent.click("#go-available")
-        agent.wait_for_selector(f"#state:text-is('{t['available']}')", timeout=10_000)
-        center.call("5511977776666")
-        agent.wait_for_selector("#call-state:text-is('5511977776666')", timeout=15_000)
+        agent = on_a_call(browser, center, "ana", "5511977776666", t)
         agent.wait_for_selector("#hangup:enabled", timeout=10_000)
         submit_request(center.users, center.engine, "bob", "state", {"state": "available"})
         agent.focus("#xfer-target")  # the picker, fresh: bob is free

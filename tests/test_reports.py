@@ -522,15 +522,6 @@ def test_reading_stays_flat_in_memory(tmp_path):
     assert peak <= 7, "only calls still in progress are held"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request, tmp_path):
-    url = f"sqlite:///{tmp_path}/r.db" if request.param == "sqlite" else request.getfixturevalue("pg_url")
-    engine = make_engine(url)
-    migrate(engine)
-    yield CallStore(engine)
-    engine.dispose()
-
-
 def test_import_is_idempotent_and_reports_the_same_from_the_database(store, tmp_path):
     path = tmp_path / "queue_log"
     path.write_text(on_day(LOG + "0|NONE|q|A|ADDMEMBER|\n100|NONE|q|A|PAUSE|lunch\n200|NONE|q|A|UNPAUSE|\n"))

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from acd.wrapup import ACW_REASON
-from kernel.db import CallStore, make_engine, migrate
+from kernel.db import CallStore
 from kernel.records import CallRecord, Leg
 from kernel.values import AgentState, HangupBy, LegEnd, Outcome
 from reports.engine import ReportEngine
@@ -87,15 +87,6 @@ def figures(report: dict) -> tuple[dict, dict]:
     """The queue's and agents' figures these tests know the answers of."""
     agents = {name: {k: row[k] for k in ANN} for name, row in report["agents"].items()}
     return {k: report["queues"]["q"][k] for k in QUEUE}, agents
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request, tmp_path):
-    url = f"sqlite:///{tmp_path}/acw.db" if request.param == "sqlite" else request.getfixturevalue("pg_url")
-    engine = make_engine(url)
-    migrate(engine)
-    yield CallStore(engine)
-    engine.dispose()
 
 
 def engine_records(store: CallStore) -> None:
