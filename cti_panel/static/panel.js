@@ -177,8 +177,8 @@
       $("hold-timer").textContent = held ? words.on_hold + " " + hms(seconds(currentCall.held_since)) : "";
     }
     setInterval(tickTimers, 1000);
-    // The transfer picker's agents with their states, kept live: from the view (snapshot, refresh) and from `agent` events;
-    // a busy colleague is shown as such and cannot be picked.
+    // The transfer picker's agents with their states, from the view (snapshot, refresh); a busy colleague is shown as
+    // such and cannot be picked.
     function drawColleagues() {
       document.querySelectorAll("#xfer-target option[data-agent]").forEach((o) => {
         const state = colleagueStates.get(o.dataset.agent);
@@ -198,12 +198,6 @@
     function refresh() {
       if (online) send("refresh", {}, (r) => { if (r.ok && r.view) { clock(r.view); colleagues(r.view.agents); } });
     }
-    socket.on("agent", (a) => {
-      clock(a);
-      if (me && a.name === me.name) return;
-      colleagueStates.set(a.name, a.state);
-      drawColleagues();
-    });
     const view = (v) => {
       tz = v.tz;
       clock(v);
