@@ -155,9 +155,10 @@ def penalty(level: int) -> int:
 class AppQueueACD:
     """Agent actions for app_queue: login, logout and pause with a reason, sent over AMI."""
 
-    def __init__(self, client: AMIClient, queue_skills: Mapping[str, str] | None = None) -> None:
+    def __init__(self, client: AMIClient, queue_skills: Mapping[str, str] | None = None, queue_context: str = "callcenter-queues") -> None:
         self.client = client
         self.queue_skills = dict(queue_skills or {})
+        self.queue_context = queue_context  # where a queue's name is an extension that queues the caller ([panel] queue_context)
 
     async def login(self, name: str, interface: str, queues: list[str], skills: Mapping[str, int] | None = None) -> None:
         """QueueAdd in each queue, with the penalty of the agent's level in that queue's skill."""
@@ -229,9 +230,11 @@ class AppQueueACD:
             as_list=False,
         )
 
-    async def move_caller(self, channel: str, queue: str, context: str = "callcenter-queues") -> None:
+    async def move_caller(self, channel: str, queue: str) -> None:
         """Supervisor: send a waiting caller to another queue (it keeps its call, not its place)."""
-        await self.client.send_action({"Action": "Redirect", "Channel": channel, "Context": context, "Exten": queue, "Priority": "1"})
+        await self.client.send_action(
+            {"Action": "Redirect", "Channel": channel, "Context": self.queue_context, "Exten": queue, "Priority": "1"}
+        )
 
     async def set_priority(self, queue: str, channel: str, priority: int) -> None:
         """Supervisor: change a waiting caller's priority (app_queue serves higher priorities first)."""

@@ -132,7 +132,7 @@ class Engine:
         self.desk: NativeDesk | AppQueueDesk = (
             NativeDesk(self.native, skills)
             if self.native
-            else AppQueueDesk(AppQueueACD(self.client, queue_skills), skills, wrapups, self.registry.members)
+            else AppQueueDesk(AppQueueACD(self.client, queue_skills, settings.panel.queue_context), skills, wrapups, self.registry.members)
         )
         desk = self.desk
         if self.native is not None:

@@ -103,7 +103,10 @@ def test_supervisor_moves_a_caller_and_changes_a_priority(tmp_path):
 
     dialplan = Path(__file__).resolve().parent.parent / "contrib" / "asterisk" / "extensions.conf"
     conf = tmp_path / "extensions.conf"
-    conf.write_text(dialplan.read_text() + "\n[callers]\nexten => wait,1,Wait(120)\n same => n,Hangup()\n")
+    conf.write_text(
+        dialplan.read_text() + "\n[callers]\nexten => wait,1,Wait(120)\n same => n,Hangup()\n"
+        "[our-own-queues]\nexten => _[a-z].,1,Set(MOVED=yes)\n same => n,Queue(${EXTEN},t,,,300)\n"  # [panel] queue_context
+    )
 
     async def scenario():
         server = SimulatorServer("cti", "pw", speed=20, dialplan=conf, recordings=tmp_path)
@@ -126,12 +129,12 @@ def test_supervisor_moves_a_caller_and_changes_a_priority(tmp_path):
             )
         await eventually(lambda: len(server.sim.queues.queues["support"].callers) == 3, what="three callers in support")
         channels = [c.ch.name for c in server.sim.queues.queues["support"].callers]
-        acd = AppQueueACD(client)
+        acd = AppQueueACD(client, queue_context="our-own-queues")
         await acd.set_priority("support", channels[2], 5)
         order = [c.ch.cid_num for c in server.sim.queues.queues["support"].callers]
         await acd.move_caller(channels[0], "sales")
         await eventually(lambda: server.sim.queues.queues["sales"].callers, what="the caller in sales")
-        moved = [c.ch.cid_num for c in server.sim.queues.queues["sales"].callers]
+        moved = [(c.ch.cid_num, c.ch.vars.get("MOVED")) for c in server.sim.queues.queues["sales"].callers]
         left = [
             line.split("|")[4]
             for line in server.queue_log_lines
@@ -144,5 +147,5 @@ def test_supervisor_moves_a_caller_and_changes_a_priority(tmp_path):
 
     order, moved, left = asyncio.run(scenario())
     assert order == ["333", "111", "222"]
-    assert moved == ["111"]
+    assert moved == [("111", "yes")], "through the configured queue context"
     assert left[:2] == ["ENTERQUEUE", "ABANDON"] and left[-1] == "ENTERQUEUE"
