@@ -143,17 +143,17 @@ def home():  # type: ignore[no-untyped-def]
 def agent() -> str:
     me = who(lambda me: me.role == "agent")
     directory = panel().directory
-    return page(
-        "agent.html",
-        me,
-        colleagues=sorted(name for name in directory.agents() if name != me.agent),
-        pause_reasons=[r for r in directory.pause_reasons if r != ACW_REASON],  # the engine's own pause, not the agent's
-    )
+    return page("agent.html", me, colleagues=sorted(name for name in directory.agents() if name != me.agent), pause_reasons=pause_reasons())
+
+
+def pause_reasons() -> list[str]:
+    """The pause reasons a person may choose (not the engine's own pause for after-call work)."""
+    return [r for r in panel().directory.pause_reasons if r != ACW_REASON]
 
 
 @screens.get("/wallboard")
 def wallboard() -> str:
-    return page("wallboard.html", who(lambda me: me.supervises))
+    return page("wallboard.html", who(lambda me: me.supervises), pause_reasons=pause_reasons())
 
 
 @screens.get("/vendor/<name>")

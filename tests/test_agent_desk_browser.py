@@ -398,3 +398,22 @@ def test_attended_transfer_to_a_colleague_and_blind_to_a_number_from_the_screen(
         shot(agent, "42-blind-to-a-number-pt-BR")
     finally:
         center.stop()
+
+
+def test_a_supervisor_forces_a_pause_with_the_reason_she_chose(tmp_path, browser):
+    """The wallboard's forced pause takes one of the configured reasons, chosen above the table (not always 'coaching')."""
+    t = catalog("pt-BR")
+    center = CallCenter(tmp_path)
+    try:
+        submit_request(center.users, center.engine, "ana", "state", {"state": "available"})
+        until(lambda: state_of(center, "ana") == "available", 10, "ana available")
+        boss = log_in(browser, center.panel.url, "sue")
+        boss.wait_for_selector("#agents tbody tr[data-agent=ana]", timeout=10_000)
+        boss.select_option("#force-reason", "lunch")
+        boss.click(f"#agents tbody tr[data-agent=ana] button:text-is('{t['force_pause']}')")
+        until(lambda: state_of(center, "ana") == "paused", 10, "ana paused by her supervisor")
+        assert center.engine.board.agents["ana"].reason == "lunch"
+        boss.wait_for_selector("#agents tbody tr[data-agent=ana] td.state-paused", timeout=10_000)
+        shot(boss, "50-forced-pause-pt-BR")
+    finally:
+        center.stop()

@@ -368,9 +368,11 @@
         const state = el("td", label(a.state) + (a.reason ? " (" + code(a.reason) + ")" : ""), "state-" + a.state);
         const actions = el("td");
         [["listen", "spy", { mode: "listen" }], ["whisper", "spy", { mode: "whisper" }], ["barge", "spy", { mode: "barge" }],
-         ["force_pause", "force", { action: "pause", reason: "coaching" }], ["force_logout", "force", { action: "logout" }]].forEach(([key, name, data]) => {
+         ["force_pause", "force", { action: "pause" }], ["force_logout", "force", { action: "logout" }]].forEach(([key, name, data]) => {
           const b = el("button", words[key]);
-          b.addEventListener("click", () => send(name, Object.assign({ agent: a.name }, data)));
+          // a forced pause takes the reason chosen above the table (one of the configured reasons)
+          const reason = () => (data.action === "pause" ? { reason: $("force-reason").value } : {});
+          b.addEventListener("click", () => send(name, Object.assign({ agent: a.name }, data, reason())));
           actions.append(b);
         });
         tr.append(el("td", a.name), state, el("td", hms(seconds(a.since))), el("td", a.call ? a.call.number + " · " + (a.call.queue || "") : ""), actions);
