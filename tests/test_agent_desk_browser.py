@@ -414,6 +414,11 @@ def test_a_supervisor_forces_a_pause_with_the_reason_she_chose(tmp_path, browser
         until(lambda: state_of(center, "ana") == "paused", 10, "ana paused by her supervisor")
         assert center.engine.board.agents["ana"].reason == "lunch"
         boss.wait_for_selector("#agents tbody tr[data-agent=ana] td.state-paused", timeout=10_000)
+        boss.click(f"#agents tbody tr[data-agent=ana] button:text-is('{t['force_pause']}')")
+        boss.wait_for_selector("#message:not(:empty)", timeout=10_000)
+        assert boss.locator("#message").bounding_box()["y"] < boss.locator("#agents").bounding_box()["y"], (
+            "the answer is said above the agents, where she is looking, not below the chart"
+        )
         shot(boss, "50-forced-pause-pt-BR")
     finally:
         center.stop()
