@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -19,6 +19,7 @@ from recordings.policy import Kept, to_purge
 from recordings.vault import Vault, VaultError
 
 log = logging.getLogger(__name__)
+SAME_ACCESS_S = 60  # requests of one recording by one user and address this close together are one access
 MAX_ID = 2**31 - 1  # the ids' column is a 32-bit INTEGER on PostgreSQL
 
 
@@ -101,8 +102,29 @@ class Library:
             self._log(recording_id, who, "failed", remote_addr, str(exc)[:200])
             log.error("recording %s: %s", recording_id, exc)
             raise
-        self._log(recording_id, who, action, remote_addr, None)
+        if not self._same_access(recording_id, who, action, remote_addr):
+            self._log(recording_id, who, action, remote_addr, None)
         return row, data
+
+    def _same_access(self, recording_id: int, who: Who, action: str, remote_addr: str | None) -> bool:
+        """Whether this is part of an access already logged: a browser plays a file in several ranged requests, within
+        moments of each other, from the same user and address (one play, one line)."""
+        since = datetime.now(UTC) - timedelta(seconds=SAME_ACCESS_S)
+        with self.sessions() as s:
+            return (
+                s.scalar(
+                    select(RecordingAccess.id)
+                    .where(
+                        RecordingAccess.recording_id == recording_id,
+                        RecordingAccess.login == who.login,
+                        RecordingAccess.action == action,
+                        RecordingAccess.remote_addr == remote_addr,
+                        RecordingAccess.at >= since,
+                    )
+                    .limit(1)
+                )
+                is not None
+            )
 
     def _log(self, recording_id: int, who: Who, action: str, remote_addr: str | None, detail: str | None) -> None:
         with self.sessions.begin() as s:
