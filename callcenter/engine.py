@@ -79,6 +79,7 @@ def directory(settings: config.Settings, store: CallStore) -> Directory:
         p.queue_context,
         p.dial_ring_s,
         transfer_ring_s=p.transfer_ring_s,
+        timezone=p.timezone,
     )
 
 

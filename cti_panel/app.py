@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from flask import Flask
 from flask_socketio import SocketIO
@@ -65,6 +67,8 @@ def create_app(
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
     app.after_request(_headers)
+    zone = ZoneInfo(directory.timezone)
+    app.jinja_env.filters["local"] = lambda at, fmt="%Y-%m-%d %H:%M": local_time(at, zone, fmt)
     serve_sockets(socketio, users, bus, directory, sockets)
     sockets.start_sweeping(socketio)
     return app
@@ -78,6 +82,13 @@ def _headers(response):  # type: ignore[no-untyped-def]
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")
     return response
+
+
+def local_time(at: datetime | None, zone: ZoneInfo, fmt: str) -> str:
+    """A stored time (UTC; naive ones are UTC too) as the center's local time."""
+    if at is None:
+        return ""
+    return (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(zone).strftime(fmt)
 
 
 def new_secret() -> str:

@@ -67,6 +67,7 @@ class Directory:
     dial_ring_s: float = 30.0
     confirm_s: float = 10.0  # how long the PBX has to confirm an action by its events
     transfer_ring_s: float = 30.0
+    timezone: str = "UTC"  # the center's: times on the screens are its local times
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import wave
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import boto3
 import pytest
@@ -256,7 +257,9 @@ def test_playback_is_for_those_allowed_streamed_with_ranges_and_logged(tmp_path,
         def submit(self, payload):
             pass
 
-    app = create_app(users, Bus(), Directory(("support",), ("lunch",), ("resolved",)), secret_key="k", library=library)
+    app = create_app(
+        users, Bus(), Directory(("support",), ("lunch",), ("resolved",), timezone="America/Sao_Paulo"), secret_key="k", library=library
+    )
     app.config["WTF_CSRF_ENABLED"] = False
 
     def client(login):
@@ -264,6 +267,8 @@ def test_playback_is_for_those_allowed_streamed_with_ranges_and_logged(tmp_path,
         c.post("/login", data={"login": login, "password": "a long password"})
         return c
 
+    local = NOW.astimezone(ZoneInfo("America/Sao_Paulo")).strftime("%Y-%m-%d %H:%M")
+    assert f"{local} · 5511977776666" in client("sue").get("/recordings").get_data(as_text=True), "in the center's time zone"
     url = f"/recordings/{row.id}/audio"
     assert client("bruno").get(url).status_code == 403, "another agent's call"
     assert app.test_client().get(url).status_code == 302, "not logged in"
