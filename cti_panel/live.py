@@ -168,6 +168,8 @@ class LiveBoard:
         # yet (the call may go on with another agent, or not be stored yet); a reloaded screen shows their forms again
         self.worked: dict[tuple[str, str], dict[str, Any]] = {}
         self.last_part: dict[str, str] = {}  # agent -> the call whose part ended last (their after-call work is for it)
+        for name in self.service_levels:  # every configured queue is on the wallboard, calls or not
+            self._queue(name)
 
     # inputs -----------------------------------------------------------------------
     def on_call(self, e: DomainEvent) -> list[Note]:

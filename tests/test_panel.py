@@ -59,6 +59,11 @@ def test_the_board_counts_what_real_asterisk_did(name):
     assert not board.calls
 
 
+def test_every_configured_queue_is_on_the_wallboard_before_its_first_call():
+    board = LiveBoard({"support": 20, "billing": 30})
+    assert [(q["name"], q["offered"]) for q in board.snapshot()["queues"]] == [("support", 0), ("billing", 0)]
+
+
 def test_service_level_and_day_rollover():
     board = LiveBoard({"support": 20}, "America/Sao_Paulo")
     t0 = 1_763_900_000.0  # 2025-11-23 09:13 in São Paulo
