@@ -140,6 +140,7 @@ class QueueDay:
             "now": now,
             "callbacks": self.callbacks,
             "longest_wait_s": round(now - min(self.waiting.values()), 1) if self.waiting else 0.0,
+            "longest_since": min(self.waiting.values()) if self.waiting else None,  # the screen's ticking longest wait
             "offered": offered,
             "answered": answered,
             "abandoned": abandoned,

@@ -420,5 +420,13 @@ def test_a_supervisor_forces_a_pause_with_the_reason_she_chose(tmp_path, browser
             "the answer is said above the agents, where she is looking, not below the chart"
         )
         shot(boss, "50-forced-pause-pt-BR")
+
+        # Nobody free: a caller waits, and the longest wait ticks on the wallboard with no news from the server.
+        center.call("5511977776666")
+        longest = "#queues [data-queue=support] dd[data-key=longest]"
+        shown = lambda: int(boss.text_content(longest).split()[0])  # noqa: E731
+        first = until(lambda: shown() >= 1 and shown(), 10, "the caller's wait on the wallboard")
+        until(lambda: shown() >= first + 2, 10, "the longest wait ticking")
+        assert center.engine.board.queues["support"].waiting, "still waiting: the figure moved on by itself"
     finally:
         center.stop()

@@ -347,7 +347,7 @@
       const dl = el("dl");
       const row = (key, value) => { const dt = el("dt", words[key]); const dd = el("dd", value); dd.dataset.key = key; dl.append(dt, dd); };
       row("waiting", q.waiting);
-      row("longest", q.longest_wait_s + " s");
+      row("longest", longest(q));
       row("service_level", q.service_level === null ? "–" : q.service_level + "%");
       row("answered", q.answered);
       row("abandoned", q.abandoned);
@@ -356,6 +356,13 @@
       box.append(dl);
       return box;
     }
+    // The longest wait ticks on the PBX's clock between the server's updates (which come with each caller's change only).
+    const longest = (q) => (q.longest_since ? seconds(q.longest_since) : 0) + " s";
+    setInterval(() => document.querySelectorAll("#queues [data-queue]").forEach((box) => {
+      const q = queues.get(box.dataset.queue);
+      const dd = box.querySelector("dd[data-key=longest]");
+      if (q && dd) dd.textContent = longest(q);
+    }), 1000);
     function drawQueues() {
       $("queues").replaceChildren(...[...queues.values()].sort((a, b) => a.name.localeCompare(b.name)).map(tile));
       drawChart();
