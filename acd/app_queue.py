@@ -14,9 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from acd.machine import StateChange
-from acd.wrapup import ACW_REASON, DIRECT_REASON
+from acd.wrapup import DIRECT_REASON
 from kernel.exceptions import ActionError
-from kernel.values import AgentState
+from kernel.values import ACW_REASON, AgentState
 from pbx.client import AMIClient
 from pbx.tracker import CALLBACK_QUEUE_VAR
 

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from acd.machine import StateChange, Tick, WrapupSaved
 from kernel.values import AgentState
 
-ACW_REASON = "after_call_work"
 # app_queue rings a member on a call it did not give them (a transfer to their phone, their own click-to-dial): while on
 # one, the member is paused for this reason, which the agent registry reports as on a call.
 DIRECT_REASON = "direct_call"

@@ -15,7 +15,6 @@ from acd.app_queue import AppQueueACD, Member
 from acd.machine import StateChange, Tick, WrapupSaved
 from acd.native import NativeACD
 from acd.wrapup import (
-    ACW_REASON,
     DIRECT_REASON,
     AfterCallWork,
     ArmWrapup,
@@ -28,7 +27,7 @@ from acd.wrapup import (
 )
 from cti_panel.live import LiveCall
 from kernel.exceptions import AMIError, Refused
-from kernel.values import AgentState
+from kernel.values import ACW_REASON, AgentState
 
 log = logging.getLogger(__name__)
 

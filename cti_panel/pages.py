@@ -12,12 +12,12 @@ from typing import Any
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, send_file, session, url_for
 
-from acd.wrapup import ACW_REASON
 from cti_panel import i18n
 from cti_panel.controls import Directory
 from cti_panel.sockets import SocketRegistry
 from cti_panel.users import LoginThrottle, Users
 from kernel.exceptions import Refused
+from kernel.values import ACW_REASON
 from kernel.who import LANGS, Who
 from recordings.library import Library
 from recordings.vault import VaultError

@@ -64,3 +64,8 @@ class AgentState(StrEnum):
     ON_CALL = "on_call"
     WRAP_UP = "wrap_up"
     PAUSED = "paused"
+
+
+# The pause reason the engine puts an agent in after-call work with in app_queue mode (Asterisk writes it in queue_log's
+# PAUSE lines); the engine's own records store the state `wrap_up` instead.
+ACW_REASON = "after_call_work"

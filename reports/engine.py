@@ -26,7 +26,8 @@ from typing import Any
 
 import duckdb
 
-from reports.metrics import ACW_REASON, ACW_STATE, Counters, Options, Report
+from kernel.values import ACW_REASON
+from reports.metrics import ACW_STATE, Counters, Options, Report
 from reports.queue_log import (
     AGENT_EVENTS,
     ANSWER_ENDS,

@@ -14,14 +14,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from kernel.values import AgentState
+from kernel.values import ACW_REASON, AgentState
 from reports.queue_log import AgentChange
 
 DAY = 86400
 WEEK = 7 * DAY
-# The pause reason the engine puts an agent in after-call work with in app_queue mode (acd.wrapup.ACW_REASON: the same
-# word, written by Asterisk in queue_log's PAUSE lines); the engine's own records store the state `wrap_up` instead.
-ACW_REASON = "after_call_work"
 ACW_STATE = AgentState.WRAP_UP.value
 
 

@@ -7,13 +7,11 @@ import json
 
 import pytest
 
-from acd.wrapup import ACW_REASON
 from kernel.db import CallStore
 from kernel.records import CallRecord, Leg
-from kernel.values import AgentState, HangupBy, LegEnd, Outcome
+from kernel.values import HangupBy, LegEnd, Outcome
 from reports.engine import ReportEngine
-from reports.metrics import ACW_REASON as REPORTS_ACW_REASON
-from reports.metrics import ACW_STATE, Options
+from reports.metrics import Options
 from reports.queue_log import AgentChange, VisitBuilder, read_lines, read_visits
 from reports.render import as_csv, as_table
 from reports.store import save_agent_changes, save_stream, stored_stream
@@ -128,10 +126,6 @@ def from_store(store: CallStore, start: float | None = None, end: float | None =
     engine = ReportEngine()
     engine.load_stream(stored_stream(store, start, end))
     return engine.report(Options(start=start, end=end))
-
-
-def test_the_reason_and_state_are_the_engines():
-    assert REPORTS_ACW_REASON == ACW_REASON and ACW_STATE == AgentState.WRAP_UP.value
 
 
 def test_after_call_work_measured_in_a_queue_log_with_known_answers(tmp_path):
