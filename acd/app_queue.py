@@ -34,6 +34,11 @@ class Member:
     since: float = 0.0
     paused: str | None = None  # paused in app_queue, with this reason ('' without one): the state after the call in progress
 
+    @property
+    def own_pause(self) -> str | None:
+        """The pause the agent chose ('' for one without a reason), not one of the engine's (after-call work, a direct call)."""
+        return self.paused if self.paused not in (None, ACW_REASON, DIRECT_REASON) else None
+
 
 class AgentRegistry:
     """Agents' live state from Queue* and Agent* events; changed only by `feed` and `resync`."""
@@ -66,8 +71,7 @@ class AgentRegistry:
         if member is not None and "Paused" in m:
             member.paused = (m.get("PausedReason") or "") if m.get("Paused") == "1" else None
         if m.get("InCall") == "1" or m.get("Status") in ("2", "3"):
-            pending = member.paused if member is not None and member.paused not in (None, "", ACW_REASON, DIRECT_REASON) else None
-            return AgentState.ON_CALL, pending  # the reason of a pause asked for during the call
+            return AgentState.ON_CALL, (member.own_pause or None) if member is not None else None  # a pause asked for during the call
         if m.get("Paused") == "1":
             return self._paused(m.get("PausedReason") or "")
         return AgentState.AVAILABLE, None

@@ -67,7 +67,7 @@ class AppQueueDesk:
         """The agent's part of a call ended: their queue's after-call work begins (or a direct call's pause ends), unless
         they asked for a pause of their own meanwhile."""
         member = self.members.get(agent)
-        own_pause = agent in self.own_pause or (member is not None and member.paused not in (None, ACW_REASON, DIRECT_REASON))
+        own_pause = agent in self.own_pause or (member is not None and member.own_pause is not None)
         await self._carry_out(self.after_call_work.step(PartEnded(agent, linkedid, queue, at, agent in self.on_panel, own_pause)))
 
     async def wrapup_saved(self, agent: str, linkedid: str, at: float) -> None:
