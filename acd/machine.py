@@ -315,12 +315,7 @@ class ACD:
         if e.busy and agent.state is AgentState.AVAILABLE:
             self._set(agent, AgentState.ON_CALL, e.at, out)
         elif not e.busy and agent.state is AgentState.ON_CALL and agent.caller is None:
-            pending, agent.pause_after = agent.pause_after, None
-            if pending:
-                self._set(agent, AgentState.PAUSED, e.at, out, pending)
-            else:
-                self._set(agent, AgentState.AVAILABLE, e.at, out)
-                self._serve_agent(agent, e.at, out)
+            self._call_over(agent, None, e.at, out)
 
     def _on_AgentPause(self, e: AgentPause, out: list[Command]) -> None:
         agent = self.agents.get(e.agent)
@@ -500,17 +495,22 @@ class ACD:
         settings = self.queues.get(queue)
         if settings is not None:
             self.handle_s[queue] = 0.9 * self.handle_s[queue] + 0.1 * (e.at - agent.since)
+        self._call_over(agent, settings, e.at, out)
+
+    def _call_over(self, agent: Agent, settings: QueueSettings | None, at: float, out: list[Command]) -> None:
+        """A call ends (of the queue `settings`, or one the ACD did not give): the pause asked for during it, else the
+        queue's after-call work, else available and offered the next caller."""
         pending, agent.pause_after = agent.pause_after, None
         waits = settings is not None and self._waits_for_save(agent, settings)
         if pending:
-            self._set(agent, AgentState.PAUSED, e.at, out, pending)
+            self._set(agent, AgentState.PAUSED, at, out, pending)
         elif settings is not None and (settings.wrapup_s > 0 or waits):
             agent.wrap_needs_save = waits
-            agent.wrap_until = e.at + settings.wrapup_s if settings.wrapup_s > 0 else math.inf
-            self._set(agent, AgentState.WRAP_UP, e.at, out)
+            agent.wrap_until = at + settings.wrapup_s if settings.wrapup_s > 0 else math.inf
+            self._set(agent, AgentState.WRAP_UP, at, out)
         else:
-            self._set(agent, AgentState.AVAILABLE, e.at, out)
-            self._serve_agent(agent, e.at, out)
+            self._set(agent, AgentState.AVAILABLE, at, out)
+            self._serve_agent(agent, at, out)
 
     @staticmethod
     def _waits_for_save(agent: Agent, settings: QueueSettings) -> bool:
