@@ -75,7 +75,6 @@
     let online = false;
     let ringing = null; // the pop of the call ringing the agent's phone: it has no call card until it is answered
     let dialling = null; // the agent's click-to-dial, from the click until its call card comes ({ number })
-    let pauseAfter = null; // a pause asked for during a call, taken when the call ends (the pause reason)
     // Colleagues in these states cannot take a transfer (the server refuses it too: BUSY_STATES in cti_panel/controls.py).
     const BUSY = ["ringing", "on_call", "wrap_up", "paused"];
     // "Available" applies only from these states, and never while the phone rings or is on a call.
@@ -132,7 +131,9 @@
       else if (outgoing) text = dialling.number;
       $("call-state").textContent = text;
     }
+    // A pause asked for during a call is taken when the call ends (both ACDs): the agent's row says which until then.
     function drawPauseAfter() {
+      const pauseAfter = me && me.pause_after;
       $("pause-after").hidden = !pauseAfter;
       $("pause-after").textContent = pauseAfter ? words.pause_after + ": " + code(pauseAfter) : "";
     }
@@ -142,10 +143,6 @@
       $("state").textContent = label(row.state);
       $("state").className = "badge state-" + row.state;
       $("reason").textContent = row.reason ? code(row.reason) : "";
-      // A pending pause is the server's word when the row carries it; else the one asked for during this call, until the
-      // state moves on (the call ended: the pause, or after-call work, began).
-      if ("pause_after" in row) pauseAfter = row.pause_after || null;
-      else if (row.state !== "on_call" && row.state !== "ringing") pauseAfter = null;
       // A ring that stopped without an answer: its pop goes.
       if (ringing && !currentCall && row.state !== "ringing" && row.state !== "on_call") {
         if ($("pop").dataset.linkedid === ringing.linkedid) $("pop").hidden = true;
@@ -279,12 +276,7 @@
     };
     document.querySelectorAll("[data-state]").forEach((b) => b.addEventListener("click", () => {
       const state = b.dataset.state;
-      const reason = $("pause-reason").value;
-      // A pause asked for on a call is taken when the call ends (both ACDs): said on the screen until then.
-      const onCall = () => !!me && (me.state === "on_call" || me.state === "ringing");
-      act(b, "state", state === "pause" ? { state: state, reason: reason } : { state: state }, (r) => {
-        if (r.ok && state === "pause" && onCall()) { pauseAfter = reason; drawPauseAfter(); }
-      });
+      act(b, "state", state === "pause" ? { state: state, reason: $("pause-reason").value } : { state: state });
     }));
     $("dial").addEventListener("click", () => {
       const attempt = { number: $("dial-number").value.trim() };

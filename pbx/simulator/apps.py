@@ -277,9 +277,12 @@ class Apps:
 
         busy: list[Channel] = []
 
+        def all_busy() -> bool:
+            return bool(busy) and all(line.hungup or line in busy for line in legs)
+
         def on_busy(leg: Channel) -> None:
             busy.append(leg)
-            if not answered and all(line.hungup or line in busy for line in legs) and ch.waiting == "block":
+            if not answered and all_busy() and ch.waiting == "block":
                 sim.wake(ch, "busy")
 
         for name in DIAL_VARIABLES:
@@ -302,7 +305,7 @@ class Apps:
             return None
         timer = sim.at(timeout, sim.wake, ch, "timeout") if timeout else None
         try:
-            if not answered and not (busy and all(line.hungup or line in busy for line in legs)):
+            if not answered and not all_busy():
                 yield ("block",)
         except ChannelHungUp:
             for leg in legs:
