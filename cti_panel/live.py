@@ -177,7 +177,9 @@ class LiveBoard:
         """One domain event of a call (from the tracker)."""
         self._clock(e.t)
         d = e.data
-        call = self.calls.get(e.linkedid) or self.calls.setdefault(e.linkedid, LiveCall(e.linkedid, recording=self.recording_default))
+        call = self.calls.get(e.linkedid)
+        if call is None:
+            call = self.calls[e.linkedid] = LiveCall(e.linkedid, recording=self.recording_default)
         out: list[Note] = []
         if e.kind == "call_started":
             call.number, call.name = d.get("caller_number"), d.get("caller_name")
